@@ -1,0 +1,55 @@
+# The one-command entry points. `make test` and `make demo` each run `setup` first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+POETRY_HOME ?= $(HOME)/.local/share/deployctl-poetry
+POETRY := $(POETRY_HOME)/bin/poetry
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CACHE ?= $(HOME)/.cache/deployctl
+
+.PHONY: help setup tools check test test-unit bench demo clean
+
+help:
+	@echo "make demo   - set up, then rehearse the whole flow in the local sandbox"
+	@echo "make test   - set up, then run every test (unit + cli + lab)"
+	@echo "make check  - linters, types, import direction, chart and terraform checks"
+	@echo "make bench  - benchmarks (writes bench/results.json)"
+
+$(POETRY):
+	$(PYTHON) -m venv $(POETRY_HOME)
+	$(POETRY_HOME)/bin/pip install --quiet 'poetry>=2,<3'
+
+$(STAMP): pyproject.toml poetry.lock | $(POETRY)
+	$(PYTHON) -m venv $(VENV)
+	POETRY_VIRTUALENVS_IN_PROJECT=true VIRTUAL_ENV=$(CURDIR)/$(VENV) $(POETRY) install --no-interaction --with dev
+	touch $(STAMP)
+
+setup: $(STAMP) tools
+
+tools: $(STAMP)
+	$(BIN)/python -m deployctl.sandbox.tools install
+
+check: setup
+	$(BIN)/ruff check deployctl tests
+	$(BIN)/ruff format --check deployctl tests
+	$(BIN)/mypy
+	$(BIN)/python -m tests.import_direction
+	$(BIN)/python -m deployctl.sandbox.tools check
+
+test: setup
+	$(BIN)/pytest
+
+test-unit: $(STAMP)
+	$(BIN)/pytest -m "not lab"
+
+bench: setup
+	$(BIN)/python -m bench
+
+demo: setup
+	$(BIN)/python -m deployctl.sandbox.demo
+
+clean:
+	rm -rf $(VENV) .deployctl .pytest_cache .mypy_cache .ruff_cache

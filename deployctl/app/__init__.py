@@ -1,0 +1,1 @@
+"""Use cases. Each takes explicit inputs, returns a frozen result and never prints."""

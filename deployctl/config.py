@@ -1,0 +1,271 @@
+"""``[tool.deployctl]`` in pyproject.toml -> frozen, validated models.
+
+Unknown keys are rejected with a suggestion; every problem is reported at once
+with the file, the dotted key path, the rule and the fix. This module imports no
+other deployctl module: it raises ``ConfigProblems``, which the caller turns into
+``errors.ConfigError`` (exit 2).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CONFIG_ENV_VAR = "DEPLOYCTL_CONFIG"
+TABLE = ("tool", "deployctl")
+
+_NAME = r"^[a-z][a-z0-9-]{0,39}$"
+Name = Annotated[str, Field(pattern=_NAME)]
+
+
+class ConfigProblems(Exception):
+    """Every problem found in one configuration file (rendered by ``ConfigError``)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Backend(_Strict):
+    """S3 backend for terraform state; locking by S3 lockfile (conditional write)."""
+
+    bucket: str = Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")
+    key: str = Field(min_length=1, pattern=r"^[^/].*\.tfstate$")
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    use_lockfile: bool = True
+
+
+class Terraform(_Strict):
+    root: Path
+    backend: Backend
+    vars: dict[str, str | int | bool] = {}
+    plan_max_age_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
+
+
+class Aws(_Strict):
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    account_id: str | None = Field(default=None, pattern=r"^\d{12}$")
+    profile: str | None = None
+    role_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
+    # Where the AWS API lives when it is not AWS (the sandbox's moto server).
+    endpoint_url: str | None = Field(default=None, pattern=r"^https?://")
+
+
+class Cluster(_Strict):
+    """Either an EKS cluster name (kubeconfig derived from AWS) or an explicit kubeconfig + context."""
+
+    eks: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+    kubeconfig: Path | None = None
+    context: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Cluster:
+        if (self.eks is None) == (self.kubeconfig is None):
+            raise ValueError("set exactly one of 'eks' (cluster name) or 'kubeconfig' (with optional 'context')")
+        if self.context is not None and self.kubeconfig is None:
+            raise ValueError("'context' needs 'kubeconfig'")
+        return self
+
+
+class Environment(_Strict):
+    terraform: Terraform | None = None
+    aws: Aws
+    cluster: Cluster | None = None
+    namespace: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    values: Path | None = None
+    # Promotion target: which environment it promotes from, and the release tag form.
+    promote_from: str | None = None
+    release_tag_pattern: str = "release-<semver>"
+    allow_prerelease: bool = False
+    # Protected environments only change through a reviewed, saved plan.
+    protected: bool = False
+    lock_timeout_seconds: int = Field(default=300, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _deployable_or_terraform_only(self) -> Environment:
+        if self.cluster is not None and (self.namespace is None or self.values is None):
+            raise ValueError("an environment with a 'cluster' also needs 'namespace' and 'values'")
+        if self.cluster is None and self.terraform is None:
+            raise ValueError("an environment needs 'terraform', 'cluster', or both")
+        if "<semver>" not in self.release_tag_pattern:
+            raise ValueError("release_tag_pattern must contain '<semver>', e.g. 'release-<semver>'")
+        return self
+
+    @property
+    def deployable(self) -> bool:
+        return self.cluster is not None
+
+
+class Image(_Strict):
+    registry: str = Field(pattern=r"^[a-z0-9.-]+(:\d+)?$")
+    repository: str = Field(pattern=r"^[a-z0-9]+([._/-][a-z0-9]+)*$")
+
+    @property
+    def ref(self) -> str:
+        return f"{self.registry}/{self.repository}"
+
+
+class App(_Strict):
+    chart: Path
+    release: Name
+    image: Image
+
+
+class DeployctlConfig(_Strict):
+    environments: dict[Name, Environment]
+    apps: dict[Name, App] = {}
+    state_dir: Path = Path(".deployctl")
+    main_branch: str = "main"
+
+    @model_validator(mode="after")
+    def _references(self) -> DeployctlConfig:
+        problems = []
+        for name, env in self.environments.items():
+            if env.promote_from is not None and env.promote_from not in self.environments:
+                known = ", ".join(sorted(self.environments))
+                problems.append(f"environments.{name}.promote_from: unknown environment {env.promote_from!r} (known: {known})")
+            if env.promote_from == name:
+                problems.append(f"environments.{name}.promote_from: an environment cannot promote from itself")
+            if env.deployable and not self.apps:
+                problems.append(f"environments.{name}: has a cluster but no [tool.deployctl.apps] are declared")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class LoadedConfig(BaseModel):
+    """The validated configuration plus where it came from (paths resolve against ``root``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: Path
+    settings: DeployctlConfig
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else self.root / path
+
+    @property
+    def state_dir(self) -> Path:
+        return self.resolve(self.settings.state_dir)
+
+
+def find_config(start: Path, explicit: str | None = None) -> Path:
+    """The file to load: ``--config``, else ``$DEPLOYCTL_CONFIG``, else the nearest pyproject.toml upward
+    that has a ``[tool.deployctl]`` table."""
+    chosen = explicit or os.environ.get(CONFIG_ENV_VAR)
+    if chosen:
+        path = Path(chosen)
+        if not path.is_file():
+            raise ConfigProblems([f"{path}: configuration file not found (from --config or ${CONFIG_ENV_VAR})"])
+        return path.resolve()
+    for directory in (start.resolve(), *start.resolve().parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file() and _has_table(candidate):
+            return candidate
+    raise ConfigProblems(
+        [f"no pyproject.toml with a [tool.deployctl] table in {start.resolve()} or any parent directory"]
+    )
+
+
+def _has_table(path: Path) -> bool:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+    return isinstance(data.get("tool"), dict) and "deployctl" in data["tool"]
+
+
+def load(path: Path, overrides: Mapping[str, Any] | None = None) -> LoadedConfig:
+    """Parse and validate ``path``; ``overrides`` (a nested mapping) is merged over the table first
+    (the sandbox uses this to point environments at local services)."""
+    label = path.name
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigProblems([f"{path}: cannot read: {exc.strerror}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigProblems([f"{label}: not valid TOML: {exc}"]) from None
+    table: Any = data
+    for key in TABLE:
+        table = table.get(key) if isinstance(table, dict) else None
+    if not isinstance(table, dict):
+        raise ConfigProblems([f"{label}: no [tool.deployctl] table"])
+    if overrides:
+        table = _merge(table, overrides)
+    try:
+        settings = DeployctlConfig.model_validate(table)
+    except ValidationError as exc:
+        raise ConfigProblems([_describe(label, error) for error in exc.errors()]) from None
+    return LoadedConfig(path=path, settings=settings)
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(label: str, error: Any) -> str:
+    loc = [str(part) for part in error["loc"]]
+    kind = error["type"]
+    where = ".".join([*TABLE, *loc]) if loc else ".".join(TABLE)
+    if kind == "extra_forbidden":
+        known = _known_keys(loc[:-1])
+        close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+        fix = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(sorted(known))}"
+        return f"{label}: {where}: unknown key ({fix})"
+    if kind == "missing":
+        return f"{label}: {where}: required key is missing (add it)"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind == "string_pattern_mismatch":
+        pattern = error.get("ctx", {}).get("pattern", "")
+        message = f"{error.get('input')!r} does not match the expected form {pattern}"
+    return f"{label}: {where}: {message}"
+
+
+def _known_keys(loc: list[str]) -> list[str]:
+    """The field names of the model at ``loc`` (dict keys such as environment names are skipped)."""
+    model: Any = DeployctlConfig
+    for part in loc:
+        fields = getattr(model, "model_fields", None)
+        if fields is None:
+            break
+        # a part that is not a field is a dict key (an environment or app name): stay on the value model
+        if part in fields:
+            model = _model_of(fields[part].annotation)
+    fields = getattr(model, "model_fields", {})
+    return list(fields)
+
+
+def _model_of(annotation: Any) -> Any:
+    """Find the BaseModel inside ``X | None`` or ``dict[str, X]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def environment_names(config: DeployctlConfig) -> list[str]:
+    return list(config.environments)
+

@@ -1,0 +1,76 @@
+"""The one place where secrets are masked.
+
+Known secret values (registered at run time: tokens, passwords, sensitive
+``--set`` values) and secret-shaped text (credentials in URLs, AWS secret keys,
+bearer/basic auth headers, EKS tokens) are replaced by ``***`` in everything
+deployctl prints or logs: command lines, error messages, child output.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+
+MASK = "***"
+
+# Secret-shaped text that is masked even when nobody registered the value.
+# Only the named group ``secret`` is replaced; the rest of the match stays readable.
+_PATTERNS: tuple[re.Pattern[str], ...] = (
+    # scheme://user:password@host -> scheme://user:***@host
+    re.compile(r"://[^/\s:@]+:(?P<secret>[^/\s@]+)@"),
+    # Authorization headers
+    re.compile(r"(?i)\b(?:bearer|basic) (?P<secret>[A-Za-z0-9._~+/=-]{8,})"),
+    # EKS tokens: presigned STS URLs
+    re.compile(r"(?P<secret>k8s-aws-v1\.[A-Za-z0-9_-]+)"),
+    # KEY=VALUE / "KEY": "VALUE" for names that are secrets by convention
+    re.compile(
+        r"(?i)(?:secret_access_key|secretaccesskey|session_token|sessiontoken|password|passwd|token|secret)"
+        r"[\"']?\s*[=:]\s*[\"']?(?P<secret>[^\s\"',}]{4,})"
+    ),
+)
+
+
+class Redactor:
+    """Masks registered secret values and secret-shaped text."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: set[str] = set()
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str | None) -> None:
+        """Register a value that must never be shown. Short values are ignored (they would mask too much)."""
+        if secret and len(secret) >= 4:
+            self._secrets.add(secret)
+
+    def __call__(self, text: str) -> str:
+        # Longest first, so a secret that contains another is masked whole.
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, MASK)
+        for pattern in _PATTERNS:
+            text = pattern.sub(_mask_match, text)
+        return text
+
+    def argv(self, argv: Iterable[str]) -> list[str]:
+        return [self(arg) for arg in argv]
+
+
+def _mask_match(match: re.Match[str]) -> str:
+    start, end = match.span("secret")
+    offset = match.start()
+    whole = match.group(0)
+    return whole[: start - offset] + MASK + whole[end - offset :]
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts the fully formatted message of every record."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redactor(record.getMessage())
+        record.args = None
+        return True
