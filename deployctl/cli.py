@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from deployctl import __version__
-from deployctl.config import ConfigProblems, LoadedConfig, find_config, load
+from deployctl.config import ConfigProblemsError, LoadedConfig, find_config, load
 from deployctl.console import Console, Result
 from deployctl.errors import ConfigError, DeployctlError, ExitCode, UsageError
 from deployctl.redact import Redactor
@@ -42,7 +42,7 @@ class Session:
         if self._config is None:
             try:
                 self._config = load(find_config(Path.cwd(), self.config_option))
-            except ConfigProblems as exc:
+            except ConfigProblemsError as exc:
                 raise ConfigError(exc.problems, "fix the keys above, then re-run (see README: Configuration)") from None
         return self._config
 
@@ -57,12 +57,12 @@ class Session:
         return int(code)
 
 
-class EnvironmentType(click.ParamType):
+class EnvironmentType(click.ParamType[str]):
     """An environment name declared in the configuration; unknown names list the known ones."""
 
     name = "ENV"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:  # noqa: ARG002 (click's signature)
         session = ctx.find_object(Session) if ctx else None
         if session is None:
             return str(value)
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, click.exceptions.Abort):
         sys.stderr.write("interrupted\n")
         return int(ExitCode.INTERRUPTED)
-    except Exception as exc:  # a bug: one line unless -vv
+    except Exception as exc:  # noqa: BLE001 (a bug: one line, the traceback only at -vv)
         if session.console.verbosity >= 2:
             traceback.print_exc(file=sys.stderr)
         session.console.error(

@@ -2,7 +2,7 @@
 
 Unknown keys are rejected with a suggestion; every problem is reported at once
 with the file, the dotted key path, the rule and the fix. This module imports no
-other deployctl module: it raises ``ConfigProblems``, which the caller turns into
+other deployctl module: it raises ``ConfigProblemsError``, which the caller turns into
 ``errors.ConfigError`` (exit 2).
 """
 
@@ -24,7 +24,7 @@ _NAME = r"^[a-z][a-z0-9-]{0,39}$"
 Name = Annotated[str, Field(pattern=_NAME)]
 
 
-class ConfigProblems(Exception):
+class ConfigProblemsError(Exception):
     """Every problem found in one configuration file (rendered by ``ConfigError``)."""
 
     def __init__(self, problems: list[str]) -> None:
@@ -133,7 +133,9 @@ class DeployctlConfig(_Strict):
         for name, env in self.environments.items():
             if env.promote_from is not None and env.promote_from not in self.environments:
                 known = ", ".join(sorted(self.environments))
-                problems.append(f"environments.{name}.promote_from: unknown environment {env.promote_from!r} (known: {known})")
+                problems.append(
+                    f"environments.{name}.promote_from: unknown environment {env.promote_from!r} (known: {known})"
+                )
             if env.promote_from == name:
                 problems.append(f"environments.{name}.promote_from: an environment cannot promote from itself")
             if env.deployable and not self.apps:
@@ -170,13 +172,13 @@ def find_config(start: Path, explicit: str | None = None) -> Path:
     if chosen:
         path = Path(chosen)
         if not path.is_file():
-            raise ConfigProblems([f"{path}: configuration file not found (from --config or ${CONFIG_ENV_VAR})"])
+            raise ConfigProblemsError([f"{path}: configuration file not found (from --config or ${CONFIG_ENV_VAR})"])
         return path.resolve()
     for directory in (start.resolve(), *start.resolve().parents):
         candidate = directory / "pyproject.toml"
         if candidate.is_file() and _has_table(candidate):
             return candidate
-    raise ConfigProblems(
+    raise ConfigProblemsError(
         [f"no pyproject.toml with a [tool.deployctl] table in {start.resolve()} or any parent directory"]
     )
 
@@ -196,20 +198,20 @@ def load(path: Path, overrides: Mapping[str, Any] | None = None) -> LoadedConfig
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigProblems([f"{path}: cannot read: {exc.strerror}"]) from None
+        raise ConfigProblemsError([f"{path}: cannot read: {exc.strerror}"]) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigProblems([f"{label}: not valid TOML: {exc}"]) from None
+        raise ConfigProblemsError([f"{label}: not valid TOML: {exc}"]) from None
     table: Any = data
     for key in TABLE:
         table = table.get(key) if isinstance(table, dict) else None
     if not isinstance(table, dict):
-        raise ConfigProblems([f"{label}: no [tool.deployctl] table"])
+        raise ConfigProblemsError([f"{label}: no [tool.deployctl] table"])
     if overrides:
         table = _merge(table, overrides)
     try:
         settings = DeployctlConfig.model_validate(table)
     except ValidationError as exc:
-        raise ConfigProblems([_describe(label, error) for error in exc.errors()]) from None
+        raise ConfigProblemsError([_describe(label, error) for error in exc.errors()]) from None
     return LoadedConfig(path=path, settings=settings)
 
 
@@ -268,4 +270,3 @@ def _model_of(annotation: Any) -> Any:
 
 def environment_names(config: DeployctlConfig) -> list[str]:
     return list(config.environments)
-

@@ -20,7 +20,8 @@ SCHEMA = "deployctl/v1"
 class Result(Protocol):
     """What a use case returns: a command name, JSON data and human lines."""
 
-    command: str
+    @property
+    def command(self) -> str: ...
 
     def data(self) -> Mapping[str, Any]: ...
 

@@ -45,7 +45,10 @@ class ConfigError(UsageError):
 
     def __init__(self, problems: list[str], hint: str | None = None) -> None:
         self.problems = problems
-        summary = problems[0] if len(problems) == 1 else f"{len(problems)} problems in the configuration:\n  " + "\n  ".join(problems)
+        if len(problems) == 1:
+            summary = problems[0]
+        else:
+            summary = f"{len(problems)} problems in the configuration:\n  " + "\n  ".join(problems)
         super().__init__(summary, hint)
 
 
@@ -68,12 +71,14 @@ class OperationError(DeployctlError):
 class CommandFailedError(OperationError):
     """An external command exited with a code its caller did not accept."""
 
-    def __init__(self, argv: list[str], exit_code: int, stderr_tail: str, hint: str | None = None) -> None:
+    def __init__(
+        self, argv: list[str], exit_code: int, stderr_tail: str, hint: str | None = None, *, reason: str | None = None
+    ) -> None:
         self.argv = argv
         self.returncode = exit_code
         self.stderr_tail = stderr_tail
         tool = argv[0].rsplit("/", 1)[-1] if argv else "command"
-        message = f"{tool} failed (exit {exit_code}): {' '.join(argv)}"
+        message = f"{tool} {reason or f'failed (exit {exit_code})'}: {' '.join(argv)}"
         if stderr_tail:
             message += "\n" + stderr_tail
         super().__init__(message, hint)

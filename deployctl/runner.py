@@ -114,7 +114,7 @@ class ProcessRunner:
             for reader in readers:
                 reader.join()
             raise CommandFailedError(
-                shown, -1, self.redactor(_tail("".join(err))), f"timed out after {timeout:.0f}s; {hint or 'retry'}"
+                shown, -1, self.redactor(_tail("".join(err))), hint, reason=f"timed out after {timeout:g}s"
             ) from None
         except BaseException:  # KeyboardInterrupt included: never leave a child behind
             terminate(proc)
@@ -195,3 +195,67 @@ def spawn(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def run_logged(
+    argv: Sequence[str],
+    *,
+    log_path: Path,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+) -> int:
+    """Run a long build step with its output appended to ``log_path`` (follow it with ``tail -f``).
+
+    Returns the exit code (-1 after a timeout); the caller decides what success is.
+    """
+    with log_path.open("ab") as sink:
+        sink.write(("\n$ " + " ".join(str(a) for a in argv) + "\n").encode())
+    proc = spawn(argv, log_path=log_path, cwd=cwd, env=env)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        terminate(proc)
+        return -1
+    except BaseException:
+        terminate(proc)
+        raise
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie (a zombie has exited; it only waits to be reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def terminate_group(pgid: int, grace: float = 5.0) -> bool:
+    """Stop a process group we did not start in this process (e.g. a detached sandbox service).
+
+    SIGTERM, then SIGKILL after ``grace`` seconds; True when the leader is gone.
+    """
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not pid_alive(pgid):
+            return True
+        time.sleep(0.05)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and pid_alive(pgid):
+        time.sleep(0.05)
+    return not pid_alive(pgid)

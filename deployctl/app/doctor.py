@@ -55,7 +55,8 @@ class DoctorResult:
         for t in self.tools:
             mark = "ok " if t.ok else "BAD"
             found = t.version if t.found else "not found"
-            lines.append(f"  {mark} {t.name:<10} {found or '?':<12} (minimum {t.minimum}){' ' + t.note if t.note else ''}")
+            note = f" {t.note}" if t.note else ""
+            lines.append(f"  {mark} {t.name:<10} {found or '?':<12} (minimum {t.minimum}){note}")
         if self.environments:
             lines.append("environments:")
             for e in self.environments:

@@ -1,0 +1,53 @@
+"""What every use case acting on one environment receives."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from deployctl.config import App, Environment, LoadedConfig
+from deployctl.errors import UsageError
+from deployctl.runner import Runner
+
+
+class Reporter(Protocol):
+    """Progress for humans on stderr (the console implements it)."""
+
+    def progress(self, message: str) -> None: ...
+
+    def warn(self, message: str) -> None: ...
+
+    def phase(self, name: str) -> AbstractContextManager[None]: ...
+
+
+@dataclass(frozen=True)
+class Target:
+    """One environment of one configuration, with the runner and reporter to act on it."""
+
+    config: LoadedConfig
+    name: str
+    runner: Runner
+    reporter: Reporter
+
+    @property
+    def env(self) -> Environment:
+        return self.config.settings.environments[self.name]
+
+    def apps(self, only: str | None = None) -> Iterator[tuple[str, App]]:
+        """The apps to act on: all, or the one named (unknown names are a usage error)."""
+        apps = self.config.settings.apps
+        if only is not None and only not in apps:
+            raise UsageError(f"unknown app {only!r}", f"known apps: {', '.join(apps) or '(none declared)'}")
+        for name, app in apps.items():
+            if only is None or name == only:
+                yield name, app
+
+    def require_deployable(self) -> None:
+        if not self.env.deployable:
+            deployable = [n for n, e in self.config.settings.environments.items() if e.deployable]
+            raise UsageError(
+                f"environment {self.name!r} has no cluster (it is terraform-only)",
+                f"deployable environments: {', '.join(deployable)}",
+            )

@@ -1,0 +1,117 @@
+"""The deploy ledger: an append-only history per environment, beside the terraform state.
+
+One S3 object per entry, ``deployctl/history/<env>/<UTC time>-<id>.json``, written
+with ``If-None-Match: *`` so an entry is never overwritten. Keys sort by time, so
+the newest entries are the last keys. Each entry carries a schema version.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from deployctl.aws import client
+from deployctl.config import Environment
+from deployctl.errors import UsageError
+from deployctl.lock import ci_run_id
+
+HISTORY_PREFIX = "deployctl/history"
+ENTRY_SCHEMA = "deployctl/history/v1"
+
+
+@dataclass(frozen=True)
+class Override:
+    flag: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One thing that happened to an environment."""
+
+    env: str
+    app: str
+    action: str  # deploy | promote | recover
+    outcome: str  # succeeded | failed | noop
+    digest: str | None = None
+    tag: str | None = None
+    commit: str | None = None
+    release: str | None = None
+    source_env: str | None = None
+    message: str = ""
+    overrides: tuple[Override, ...] = ()
+    actor: str = field(default_factory=lambda: os.environ.get("GITHUB_ACTOR") or getpass.getuser())
+    ci_run_id: str | None = field(default_factory=ci_run_id)
+    time: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    schema: str = ENTRY_SCHEMA
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Entry:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["overrides"] = tuple(Override(**o) for o in known.get("overrides", ()))
+        return cls(**known)
+
+
+class Ledger:
+    """Append and read the history of one environment."""
+
+    def __init__(self, env_name: str, env: Environment, s3: Any | None = None) -> None:
+        if env.terraform is None:
+            raise UsageError(
+                f"environment {env_name!r} has no terraform backend bucket to hold its history",
+                f"add [tool.deployctl.environments.{env_name}.terraform] with a backend",
+            )
+        self.env_name = env_name
+        self.bucket = env.terraform.backend.bucket
+        self.prefix = f"{HISTORY_PREFIX}/{env_name}/"
+        self._s3 = s3 if s3 is not None else client(env, "s3")
+
+    def append(self, entry: Entry) -> str:
+        stamp = entry.time.replace(":", "").replace("-", "")
+        key = f"{self.prefix}{stamp}-{entry.id}.json"
+        self._s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=json.dumps(entry.to_dict(), sort_keys=True).encode(),
+            ContentType="application/json",
+            IfNoneMatch="*",
+        )
+        return key
+
+    def entries(self, limit: int | None = None) -> list[Entry]:
+        """Entries newest first."""
+        keys: list[str] = []
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            keys.extend(obj["Key"] for obj in page.get("Contents", ()))
+        keys.sort(reverse=True)
+        if limit is not None:
+            keys = keys[:limit]
+        return [
+            Entry.from_dict(json.loads(self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())) for key in keys
+        ]
+
+    def last(self, app: str, *, outcome: str | None = None, action: str | None = None) -> Entry | None:
+        for entry in self.entries():
+            if entry.app != app:
+                continue
+            if outcome is not None and entry.outcome != outcome:
+                continue
+            if action is not None and entry.action != action:
+                continue
+            return entry
+        return None
+
+
+def overrides_of(pairs: Sequence[tuple[str, str]]) -> tuple[Override, ...]:
+    return tuple(Override(flag, reason) for flag, reason in pairs)

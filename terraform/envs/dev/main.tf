@@ -1,0 +1,42 @@
+# Identical in every environment root: environments differ only by
+# terraform.tfvars. Keep envs/*/*.tf files in sync (see README).
+
+locals {
+  name = "${var.project}-${var.environment}"
+}
+
+module "network" {
+  source = "../../modules/network"
+
+  name                     = local.name
+  cidr                     = var.vpc_cidr
+  az_count                 = var.az_count
+  single_nat_gateway       = var.single_nat_gateway
+  cluster_name             = local.name
+  enable_flow_logs         = var.enable_flow_logs
+  flow_logs_retention_days = var.flow_logs_retention_days
+}
+
+module "cluster" {
+  source = "../../modules/cluster"
+
+  name               = local.name
+  cluster_version    = var.cluster_version
+  vpc_id             = module.network.vpc_id
+  private_subnet_ids = module.network.private_subnet_ids
+
+  endpoint_private_access      = var.endpoint_private_access
+  endpoint_public_access       = var.endpoint_public_access
+  endpoint_public_access_cidrs = var.endpoint_public_access_cidrs
+  log_retention_days           = var.cluster_log_retention_days
+
+  node_instance_types = var.node_instance_types
+  node_capacity_type  = var.node_capacity_type
+  node_min_size       = var.node_min_size
+  node_max_size       = var.node_max_size
+  node_desired_size   = var.node_desired_size
+
+  app_namespace       = var.app_namespace
+  app_service_account = var.app_service_account
+  app_policy_arns     = var.app_policy_arns
+}

@@ -1,0 +1,25 @@
+region      = "us-east-1"
+environment = "prod"
+
+# Highly available: 3 AZs, one NAT gateway per AZ, flow logs on.
+vpc_cidr                 = "10.20.0.0/16"
+az_count                 = 3
+single_nat_gateway       = false
+enable_flow_logs         = true
+flow_logs_retention_days = 365
+
+cluster_version         = "1.31"
+endpoint_private_access = true
+endpoint_public_access  = true
+# Narrow to the CI runners' / VPN egress CIDRs before going live.
+endpoint_public_access_cidrs = ["0.0.0.0/0"]
+cluster_log_retention_days   = 365
+
+node_instance_types = ["m6i.large", "m5.large"]
+node_capacity_type  = "ON_DEMAND"
+node_min_size       = 3
+node_max_size       = 9
+node_desired_size   = 3
+
+app_namespace       = "api"
+app_service_account = "api"

@@ -1,0 +1,159 @@
+"""The CLI's contract: exit codes, stdout vs stderr, JSON documents, no tracebacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deployctl import __version__
+from tests.cli.conftest import REPO, Invoke
+
+SCHEMA = "deployctl/v1"
+
+
+def test_help_lists_commands(invoke: Invoke) -> None:
+    result = invoke("--help")
+    assert result.code == 0
+    assert "config" in result.out and "doctor" in result.out
+
+
+def test_version(invoke: Invoke) -> None:
+    result = invoke("--version")
+    assert result.code == 0
+    assert result.out.strip() == f"deployctl {__version__}"
+
+
+def test_config_show_one_environment_text(invoke: Invoke) -> None:
+    result = invoke("config", "show", "prod")
+    assert result.code == 0
+    assert "[environments.prod]" in result.out
+    assert "promote_from = dev" in result.out
+    assert "[environments.dev]" not in result.out
+    assert result.err == ""
+
+
+def test_config_show_json_contract(invoke: Invoke) -> None:
+    result = invoke("--output", "json", "config", "show")
+    assert result.code == 0
+    document = result.json()
+    assert set(document) == {"schema", "command", "ok", "path", "environments", "apps"}
+    assert document["schema"] == SCHEMA
+    assert document["command"] == "config show"
+    assert document["ok"] is True
+    assert set(document["environments"]) == {"shared", "dev", "prod"}
+    assert set(document["environments"]["prod"]) >= {
+        "aws",
+        "cluster",
+        "namespace",
+        "values",
+        "promote_from",
+        "protected",
+    }
+
+
+def test_unknown_environment_exits_2_listing_known(invoke: Invoke) -> None:
+    result = invoke("config", "show", "nosuchenv")
+    assert result.code == 2
+    assert result.out == ""
+    assert "unknown environment 'nosuchenv'" in result.err
+    assert "known environments: shared, dev, prod" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_unknown_environment_json_error_document(invoke: Invoke) -> None:
+    result = invoke("-o", "json", "config", "show", "nosuchenv")
+    assert result.code == 2
+    document = result.json()
+    assert document["schema"] == SCHEMA
+    assert document["ok"] is False
+    assert document["error"]["exit_code"] == 2
+    assert "nosuchenv" in document["error"]["message"]
+
+
+def test_misspelled_key_exits_2_with_suggestion(invoke: Invoke, project: Path) -> None:
+    config = project / "pyproject.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace('namespace = "api"\nvalues = "values-prod.yaml"', 'namspace = "api"\nvalues = "values-prod.yaml"')
+    )
+    result = invoke("config", "show")
+    assert result.code == 2
+    assert (
+        "pyproject.toml: tool.deployctl.environments.prod.namspace: unknown key (did you mean 'namespace'?)"
+        in result.err
+    )
+    assert "Traceback" not in result.err
+
+
+def test_config_option_and_env_var(
+    invoke: Invoke, project: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "deploy.toml"
+    elsewhere.write_text((project / "pyproject.toml").read_text().replace('"api-prod"', '"api-other"'))
+    assert "cluster.eks = api-other" in invoke("--config", str(elsewhere), "config", "show", "prod").out
+    monkeypatch.setenv("DEPLOYCTL_CONFIG", str(elsewhere))
+    assert "cluster.eks = api-other" in invoke("config", "show", "prod").out
+    missing = invoke("--config", str(elsewhere) + ".missing", "config", "show")
+    assert missing.code == 2
+    assert "configuration file not found" in missing.err
+
+
+def test_no_config_found_is_a_usage_error(invoke: Invoke, project: Path) -> None:
+    (project / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    result = invoke("config", "show")
+    assert result.code == 2
+    assert "no pyproject.toml with a [tool.deployctl] table" in result.err
+
+
+def test_bad_option_is_usage_error_without_traceback(invoke: Invoke) -> None:
+    result = invoke("--output", "yaml", "config", "show")
+    assert result.code == 2
+    assert "Traceback" not in result.err
+
+
+def test_doctor_json_contract(invoke: Invoke) -> None:
+    result = invoke("-o", "json", "doctor")
+    document = result.json()
+    assert set(document) == {"schema", "command", "ok", "healthy", "tools", "environments"}
+    assert [t["name"] for t in document["tools"]] == ["terraform", "helm", "kubectl"]
+    assert set(document["tools"][0]) == {"name", "found", "version", "minimum", "ok", "note"}
+    assert [e["name"] for e in document["environments"]] == ["shared", "dev", "prod"]
+    assert set(document["environments"][0]) == {"name", "endpoint", "reachable", "note"}
+    assert result.code == (0 if document["healthy"] else 1)
+    assert document["ok"] is document["healthy"]
+
+
+def test_doctor_reports_missing_tools(invoke: Invoke, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on PATH
+    result = invoke("doctor", "--no-config")
+    assert result.code == 1
+    assert "terraform" in result.out and "not found" in result.out
+
+
+def test_doctor_checks_endpoint_reachability(invoke: Invoke, project: Path) -> None:
+    config = project / "pyproject.toml"
+    text = config.read_text().replace(
+        'role_arn = "arn:aws:iam::123456789012:role/deployctl-dev" }',
+        'role_arn = "arn:aws:iam::123456789012:role/deployctl-dev", endpoint_url = "http://127.0.0.1:9" }',
+    )
+    config.write_text(text)
+    document = invoke("-o", "json", "doctor").json()
+    dev = next(e for e in document["environments"] if e["name"] == "dev")
+    assert dev["endpoint"] == "http://127.0.0.1:9"
+    assert dev["reachable"] is False
+    assert "unreachable" in dev["note"]
+
+
+def test_help_does_not_import_heavy_libraries() -> None:
+    code = (
+        "import sys\n"
+        "from deployctl.cli import main\n"
+        "rc = main(['--help'])\n"
+        "heavy = sorted(m for m in ('boto3', 'botocore', 'kubernetes') if m in sys.modules)\n"
+        "print(heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
