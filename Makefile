@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CACHE ?= $(HOME)/.cache/deployctl
 
-.PHONY: help setup tools check test test-unit bench demo clean
+.PHONY: help install setup tools check test test-unit bench demo clean
 
 help:
 	@echo "make demo   - set up, then rehearse the whole flow in the local sandbox"
@@ -27,7 +27,11 @@ $(STAMP): pyproject.toml poetry.lock | $(POETRY)
 	POETRY_VIRTUALENVS_IN_PROJECT=true VIRTUAL_ENV=$(CURDIR)/$(VENV) $(POETRY) install --no-interaction --with dev
 	touch $(STAMP)
 
-setup: $(STAMP) tools
+# install: the CLI and its Python dependencies only (what a pipeline job needs).
+install: $(STAMP)
+
+# setup: install + the lab's tools (helm, control plane, registry, ...) built once into $(CACHE).
+setup: install tools
 
 tools: $(STAMP)
 	$(BIN)/python -m deployctl.sandbox.tools install

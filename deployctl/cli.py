@@ -140,6 +140,47 @@ def doctor(session: Session, no_config: bool) -> int:
     return session.emit(result, ExitCode.OK if result.healthy else ExitCode.FAILED)
 
 
+@cli.group("ci")
+def ci_group() -> None:
+    """The pipeline's logic, for the workflow YAML to call."""
+
+
+@ci_group.command("steps")
+@click.option("--event", required=True, help="CI event: pull_request, push or workflow_dispatch.")
+@click.option("--ref", required=True, help="Git ref, e.g. refs/heads/main or refs/tags/release-1.4.0.")
+@click.pass_obj
+def ci_steps(session: Session, event: str, ref: str) -> int:
+    """Print the steps the pipeline runs for an event and ref.
+
+    \b
+    Example: deployctl ci steps --event push --ref refs/tags/release-1.4.0 -o json
+    """
+    from deployctl.app.ci import ci_steps as run_ci_steps
+
+    session.command = "ci steps"
+    return session.emit(run_ci_steps(session.config, event, ref))
+
+
+@cli.command()
+@click.option("--app", "app_name", help="App to build (default: the only one configured).")
+@click.option("--context", "context_dir", default=".", show_default=True, help="Docker build context.")
+@click.option("--push/--no-push", default=True, show_default=True, help="Push the image (CI) or load it locally.")
+@click.option("--platform", "platforms", multiple=True, help="Target platform(s), e.g. linux/amd64.")
+@click.pass_obj
+def build(session: Session, app_name: str | None, context_dir: str, push: bool, platforms: tuple[str, ...]) -> int:
+    """Build the app image once, tagged with the commit sha (and latest), and record the pushed digest.
+
+    \b
+    Example: deployctl build --push
+    """
+    from deployctl.app.build import build as run_build
+
+    result = run_build(
+        session.config, session.runner, app_name=app_name, context=Path(context_dir), push=push, platforms=platforms
+    )
+    return session.emit(result)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI and turns every outcome into a documented exit code."""
     session = Session(console=Console(redactor=Redactor()))

@@ -126,6 +126,8 @@ class DeployctlConfig(_Strict):
     apps: dict[Name, App] = {}
     state_dir: Path = Path(".deployctl")
     main_branch: str = "main"
+    # The branch whose pushes plan and apply the terraform-only environments (ECR, state buckets).
+    shared_branch: str = "shared-terraform"
 
     @model_validator(mode="after")
     def _references(self) -> DeployctlConfig:

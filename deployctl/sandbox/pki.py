@@ -92,7 +92,9 @@ def ensure(directory: Path) -> Pki:
         .sign(ca_key, hashes.SHA256())
     )
 
-    def leaf(subject: x509.Name, usage: x509.ObjectIdentifier, sans: list[x509.GeneralName]) -> tuple[bytes, ec.EllipticCurvePrivateKey]:
+    def leaf(
+        subject: x509.Name, usage: x509.ObjectIdentifier, sans: list[x509.GeneralName]
+    ) -> tuple[bytes, ec.EllipticCurvePrivateKey]:
         private = key()
         builder = (
             x509.CertificateBuilder()

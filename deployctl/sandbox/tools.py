@@ -377,8 +377,9 @@ def _walk_for(root: Path, prefix: str, depth: int) -> Iterator[Path]:
             yield from _walk_for(entry, prefix, depth - 1)
 
 
-def write_terraformrc(mirror: Path | None) -> Path:
-    path = tools_root() / "terraformrc"
+def write_terraformrc(mirror: Path | None, path: Path | None = None) -> Path:
+    """A TF CLI config: the provider filesystem mirror (no direct installs: offline) and a plugin cache."""
+    path = path or tools_root() / "terraformrc"
     plugin_cache = tools_root() / "terraform-plugin-cache"
     plugin_cache.mkdir(parents=True, exist_ok=True)
     lines = [f'plugin_cache_dir = "{plugin_cache}"', "disable_checkpoint = true"]

@@ -157,3 +157,30 @@ def test_help_does_not_import_heavy_libraries() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_ci_steps_json_contract(invoke: Invoke) -> None:
+    result = invoke("-o", "json", "ci", "steps", "--event", "push", "--ref", "refs/tags/release-1.4.0")
+    assert result.code == 0
+    document = result.json()
+    assert set(document) == {
+        "schema",
+        "command",
+        "ok",
+        "event",
+        "ref",
+        "kind",
+        "reason",
+        "release",
+        "environments",
+        "steps",
+    }
+    assert document["steps"] == [
+        {"id": "promote", "run": "deployctl promote release-1.4.0", "env": "prod", "needs": [], "mutates": True}
+    ]
+
+
+def test_ci_steps_unknown_event_is_usage_error(invoke: Invoke) -> None:
+    result = invoke("ci", "steps", "--event", "schedule", "--ref", "refs/heads/main")
+    assert result.code == 2
+    assert "unknown CI event" in result.err

@@ -179,15 +179,20 @@ resource "aws_eks_node_group" "default" {
     desired_size = var.node_desired_size
   }
 
-  update_config {
-    max_unavailable = 1
-  }
+  # update_config is left at the AWS default (max_unavailable = 1).
 
   tags = var.tags
 
   lifecycle {
-    # desired_size is owned by the cluster autoscaler / Karpenter after creation.
-    ignore_changes = [scaling_config[0].desired_size]
+    ignore_changes = [
+      # desired_size is owned by the cluster autoscaler / Karpenter after creation.
+      scaling_config[0].desired_size,
+      # No SSH access is configured (nodes are reached through SSM if ever).
+      # Ignored because emulators (moto) report a default SSH key here, which
+      # would otherwise force a node group replacement on every plan; on real
+      # AWS the attribute stays empty, so ignoring it changes nothing.
+      remote_access,
+    ]
   }
 
   depends_on = [aws_iam_role_policy_attachment.node]

@@ -1,0 +1,112 @@
+"""The trunk-based pipeline as data: which steps run for a CI event and git ref.
+
+Pure code (no I/O): the workflow YAML only asks ``deployctl ci steps`` and runs
+what it says, so the flow is tested here as a table, not only in YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from deployctl.config import DeployctlConfig
+from deployctl.model import InvalidValueError, ReleaseTag
+
+EVENTS = ("pull_request", "push", "workflow_dispatch")
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    run: str
+    env: str | None = None  # the environment it mutates or reads (concurrency group)
+    needs: tuple[str, ...] = ()
+    mutates: bool = False
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    event: str
+    ref: str
+    kind: str  # pull-request | main | release | shared | branch | none
+    steps: tuple[Step, ...] = ()
+    reason: str = ""
+    release: str | None = None
+    environments: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Which configured environment plays which part in the flow."""
+
+    dev: str
+    prod: str
+    shared: tuple[str, ...]
+
+
+def roles(config: DeployctlConfig) -> Roles:
+    shared = tuple(name for name, env in config.environments.items() if not env.deployable)
+    for name, env in config.environments.items():
+        if env.promote_from:
+            return Roles(dev=env.promote_from, prod=name, shared=shared)
+    raise InvalidValueError("no environment has 'promote_from': the pipeline needs a promotion target (prod)")
+
+
+def _checks() -> list[Step]:
+    return [Step("check", "make check"), Step("test", "make test")]
+
+
+def _plan(env: str, needs: tuple[str, ...] = ("check",)) -> Step:
+    return Step(f"plan-{env}", f"deployctl plan {env} --detailed-exitcode", env=env, needs=needs)
+
+
+def steps_for(config: DeployctlConfig, event: str, ref: str) -> Pipeline:
+    """The steps for ``event`` on ``ref`` (e.g. ``push`` + ``refs/tags/release-1.4.0``)."""
+    if event not in EVENTS:
+        raise InvalidValueError(f"unknown CI event {event!r}: expected one of {', '.join(EVENTS)}")
+    r = roles(config)
+    if event == "pull_request":
+        steps = [*_checks(), _plan(r.dev), _plan(r.prod)]
+        return Pipeline(event, ref, "pull-request", tuple(steps), "review: checks and both plans")
+    if ref == f"refs/heads/{config.main_branch}":
+        steps = [
+            *_checks(),
+            _plan(r.dev),
+            _plan(r.prod),  # the reviewed prod plan, kept as an artifact
+            Step("build-image", "deployctl build --push", needs=("test",)),
+            Step("apply-dev", f"deployctl apply {r.dev} --auto-approve", env=r.dev, needs=("plan-dev",), mutates=True),
+            Step(
+                "deploy-dev",
+                f"deployctl deploy {r.dev}",
+                env=r.dev,
+                needs=("build-image", "apply-dev"),
+                mutates=True,
+            ),
+        ]
+        return Pipeline(event, ref, "main", tuple(steps), "trunk: build once, deploy dev", environments=(r.dev,))
+    if ref.startswith("refs/tags/"):
+        tag = ref.removeprefix("refs/tags/")
+        env = config.environments[r.prod]
+        try:
+            release = ReleaseTag.parse(tag, env.release_tag_pattern, allow_prerelease=env.allow_prerelease)
+        except InvalidValueError as exc:
+            return Pipeline(event, ref, "none", (), f"tag is not a release: {exc}")
+        # One step on purpose: promote retags THEN deploys prod, in that order, under prod's lock.
+        step = Step("promote", f"deployctl promote {release.tag}", env=r.prod, mutates=True)
+        return Pipeline(event, ref, "release", (step,), "release: promote dev's image to prod", release.tag, (r.prod,))
+    if ref == f"refs/heads/{config.shared_branch}":
+        steps = []
+        for name in r.shared:
+            steps.append(_plan(name, needs=()))
+            steps.append(
+                Step(
+                    f"apply-{name}",
+                    f"deployctl apply {name} --auto-approve",
+                    env=name,
+                    needs=(f"plan-{name}",),
+                    mutates=True,
+                )
+            )
+        return Pipeline(event, ref, "shared", tuple(steps), "shared terraform only", environments=r.shared)
+    if ref.startswith("refs/heads/"):
+        return Pipeline(event, ref, "branch", (*_checks(), _plan(r.dev)), "feature branch: checks and the dev plan")
+    return Pipeline(event, ref, "none", (), f"no pipeline for ref {ref!r}")
