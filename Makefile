@@ -24,7 +24,9 @@ $(POETRY):
 
 $(STAMP): pyproject.toml poetry.lock | $(POETRY)
 	$(PYTHON) -m venv $(VENV)
-	POETRY_VIRTUALENVS_IN_PROJECT=true VIRTUAL_ENV=$(CURDIR)/$(VENV) $(POETRY) install --no-interaction --with dev
+	POETRY_VIRTUALENVS_IN_PROJECT=true VIRTUAL_ENV=$(CURDIR)/$(VENV) $(POETRY) install --no-interaction --with dev --compile
+	@# Bytecode up front: with PYTHONDONTWRITEBYTECODE set (common in CI images) every start would recompile.
+	$(BIN)/python -m compileall -q deployctl
 	touch $(STAMP)
 
 # install: the CLI and its Python dependencies only (what a pipeline job needs).

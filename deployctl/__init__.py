@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("deployctl")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+source"
+# Kept equal to pyproject's version by tests/unit/test_version.py; a literal keeps
+# `deployctl --version` free of importlib.metadata's start-up cost.
+__version__ = "0.1.0"

@@ -10,19 +10,20 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from deployctl import __version__
-from deployctl.config import ConfigProblemsError, LoadedConfig, find_config, load
 from deployctl.console import Console, Result
 from deployctl.errors import ConfigError, DeployctlError, ExitCode, UsageError
 from deployctl.redact import Redactor
-from deployctl.runner import ProcessRunner
+
+if TYPE_CHECKING:
+    from deployctl.config import LoadedConfig
+    from deployctl.runner import ProcessRunner
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,18 @@ class Session:
     @property
     def config(self) -> LoadedConfig:
         if self._config is None:
+            # Imported here: pydantic's model construction is most of deployctl's import time,
+            # and --help / --version never need the configuration.
+            from deployctl.config import ConfigProblemsError, find_config, load
+
             try:
-                self._config = load(find_config(Path.cwd(), self.config_option))
+                path = find_config(Path.cwd(), self.config_option)
+                self._config = load(path)
+                sandbox_state = os.environ.get("DEPLOYCTL_SANDBOX")
+                if sandbox_state:  # `eval "$(deployctl sandbox env)"`: every environment points at the sandbox
+                    from deployctl.sandbox.session import overrides_from_state
+
+                    self._config = load(path, overrides_from_state(Path(sandbox_state), self._config.settings))
             except ConfigProblemsError as exc:
                 raise ConfigError(exc.problems, "fix the keys above, then re-run (see README: Configuration)") from None
         return self._config
@@ -49,6 +60,8 @@ class Session:
     @property
     def runner(self) -> ProcessRunner:
         if self._runner is None:
+            from deployctl.runner import ProcessRunner  # subprocess + threading: not needed for --help
+
             self._runner = ProcessRunner(redactor=self.console.redactor, verbose=self.console.verbosity >= 1)
         return self._runner
 
@@ -181,6 +194,385 @@ def build(session: Session, app_name: str | None, context_dir: str, push: bool, 
     return session.emit(result)
 
 
+# --------------------------------------------------------------------------- terraform: plan / apply / destroy
+
+
+@dataclass(frozen=True)
+class _TerminalConfirm:
+    """Shows what is about to change on stderr and asks for an answer to be typed back."""
+
+    console: Console
+
+    def __call__(self, lines: list[str], answer: str) -> bool:
+        for line in lines:
+            self.console.progress(line)
+        typed = click.prompt(f"type {answer!r} to continue", default="", show_default=False, err=True)
+        return str(typed).strip() == answer
+
+
+def _tf_confirm(session: Session) -> _TerminalConfirm | None:
+    """A confirmation only when stdin is a terminal: nothing prompts in pipelines."""
+    return _TerminalConfirm(session.console) if sys.stdin.isatty() else None
+
+
+_LOCK_TIMEOUT = click.option(
+    "--lock-timeout",
+    type=click.IntRange(0, 3600),
+    metavar="SECONDS",
+    help="Wait this long for the environment lock (default: the environment's lock_timeout_seconds).",
+)
+
+
+@cli.command("plan")
+@click.argument("env", type=ENV)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 3 when there are changes, 0 when there are none.")
+@click.pass_obj
+def plan_command(session: Session, env: str, detailed_exitcode: bool) -> int:
+    """Plan ENV's terraform and save the plan for `deployctl apply` (destroys and replacements are flagged).
+
+    \b
+    Example: deployctl plan dev --detailed-exitcode
+    """
+    from deployctl.app.base import Target
+    from deployctl.app.plan import plan as run_plan
+
+    session.command = "plan"
+    result = run_plan(Target(session.config, env, session.runner, session.console))
+    return session.emit(result, ExitCode.CHANGES if detailed_exitcode and result.has_changes else ExitCode.OK)
+
+
+@cli.command("apply")
+@click.argument("env", type=ENV)
+@click.option(
+    "--auto-approve", is_flag=True, help="Plan and apply in one step, no confirmation (refused for protected envs)."
+)
+@_LOCK_TIMEOUT
+@click.pass_obj
+def apply_command(session: Session, env: str, auto_approve: bool, lock_timeout: int | None) -> int:
+    """Apply ENV's saved plan (made by `deployctl plan ENV` at this commit) under the environment lock.
+
+    \b
+    Example: deployctl plan prod && deployctl apply prod
+    """
+    from deployctl.app.apply import apply as run_apply
+    from deployctl.app.base import Target
+
+    session.command = "apply"
+    target = Target(session.config, env, session.runner, session.console)
+    return session.emit(
+        run_apply(target, auto_approve=auto_approve, lock_timeout=lock_timeout, confirm=_tf_confirm(session))
+    )
+
+
+@cli.command("destroy")
+@click.argument("env", type=ENV)
+@click.option("--auto-approve", is_flag=True, help="Destroy without confirmation (not for protected envs).")
+@click.option(
+    "--allow-prod-destroy", is_flag=True, help="Allow destroying a protected env (the name must be typed back)."
+)
+@click.pass_obj
+def destroy_command(session: Session, env: str, auto_approve: bool, allow_prod_destroy: bool) -> int:
+    """Destroy everything ENV's terraform manages, after showing the plan and a confirmation.
+
+    \b
+    Example: deployctl destroy dev --auto-approve
+    """
+    from deployctl.app.base import Target
+    from deployctl.app.destroy import destroy as run_destroy
+
+    session.command = "destroy"
+    ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false")
+    result = run_destroy(
+        Target(session.config, env, session.runner, session.console),
+        auto_approve=auto_approve,
+        allow_prod_destroy=allow_prod_destroy,
+        ci=ci,
+        confirm=_tf_confirm(session),
+    )
+    return session.emit(result)
+
+
+@cli.group("lock")
+def lock_group() -> None:
+    """Break a stuck lock: the environment lock, or terraform's state lock."""
+
+
+@lock_group.command("break")
+@click.argument("env", type=ENV)
+@click.option("--id", "lock_id", metavar="ID", help="Only break the lock if it still has this id.")
+@click.option("--state", is_flag=True, help="Break terraform's state lock ID (terraform force-unlock); needs --id.")
+@click.pass_obj
+def lock_break(session: Session, env: str, lock_id: str | None, state: bool) -> int:
+    """Remove ENV's lock left by a dead run (the environment lock; --state for terraform's state lock).
+
+    \b
+    Example: deployctl lock break dev --state --id 0b7a3c1e-...
+    """
+    from deployctl.app.apply import break_lock
+    from deployctl.app.base import Target
+
+    session.command = "lock break"
+    target = Target(session.config, env, session.runner, session.console)
+    return session.emit(break_lock(target, state=state, lock_id=lock_id))
+
+
+@cli.command()
+@click.argument("tag")
+@click.option("--to", "to_env", type=ENV, help="Target environment (default: the one with promote_from).")
+@click.option("--app", "app_name", help="App to promote (default: the only one configured).")
+@click.option("--dry-run", is_flag=True, help="Show the plan and the values diff; change nothing.")
+@click.option("--skip-dev-check", is_flag=True, help="Promote a digest that does not run in the source env.")
+@click.option("--allow-downgrade", is_flag=True, help="Promote a version not newer than the target's.")
+@click.option("--reason", help="Why an override is used (required with one; recorded in history).")
+@click.option("--commit", "git_commit", is_flag=True, help="Commit the values file change.")
+@click.option("--no-deploy", is_flag=True, help="Retag and record the version, but do not deploy.")
+@click.option("--lock-timeout", type=float, help="Seconds to wait for the environment lock (default: config).")
+@click.option("--rollout-timeout", type=float, default=300.0, show_default=True, help="Seconds to wait for pods.")
+@click.pass_obj
+def promote(
+    session: Session,
+    tag: str,
+    to_env: str | None,
+    app_name: str | None,
+    dry_run: bool,
+    skip_dev_check: bool,
+    allow_downgrade: bool,
+    reason: str | None,
+    git_commit: bool,
+    no_deploy: bool,
+    lock_timeout: float | None,
+    rollout_timeout: float,
+) -> int:
+    """Run in prod the exact image (by digest) that main built for a release tag and dev runs.
+
+    \b
+    Example: deployctl promote release-1.4.0 --dry-run
+    """
+    from deployctl.app.promote import PromoteRequest
+    from deployctl.app.promote import promote as run_promote
+
+    request = PromoteRequest(
+        tag=tag,
+        to_env=to_env,
+        app=app_name,
+        dry_run=dry_run,
+        skip_dev_check=skip_dev_check,
+        allow_downgrade=allow_downgrade,
+        reason=reason,
+        commit=git_commit,
+        deploy=not no_deploy,
+        lock_timeout=lock_timeout,
+        rollout_timeout=rollout_timeout,
+    )
+    return session.emit(run_promote(session.config, session.runner, session.console, request))
+
+
+@cli.command()
+@click.argument("env", type=ENV)
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Newest N entries.")
+@click.option("--app", "app_name", help="Only this app's entries.")
+@click.pass_obj
+def history(session: Session, env: str, limit: int, app_name: str | None) -> int:
+    """Show what happened to an environment (deploys, promotions, recoveries), newest first.
+
+    \b
+    Example: deployctl history prod --limit 5 -o json
+    """
+    from deployctl.app.history import history as run_history
+
+    return session.emit(run_history(session.config, env, limit=limit, app=app_name))
+
+
+@cli.group("sandbox")
+def sandbox_group() -> None:
+    """A local stand-in for AWS, the registry and the cluster (moto, OCI registries, kube-apiserver + kwok)."""
+
+
+def _sandbox_config(session: Session) -> Any:
+    """The configuration without sandbox overrides: the sandbox commands manage the sandbox itself."""
+    from deployctl.config import ConfigProblemsError, find_config, load
+
+    try:
+        return load(find_config(Path.cwd(), session.config_option))
+    except ConfigProblemsError as exc:
+        raise ConfigError(exc.problems, "fix the keys above, then re-run (see README: Configuration)") from None
+
+
+@sandbox_group.command("up")
+@click.option("--registries", default=2, show_default=True, type=click.IntRange(1, 5), help="Registry instances.")
+@click.option(
+    "--only",
+    "components",
+    multiple=True,
+    type=click.Choice(["moto", "registry", "cluster"]),
+    help="Start only these components (repeatable; default: all).",
+)
+@click.pass_obj
+def sandbox_up(session: Session, registries: int, components: tuple[str, ...]) -> int:
+    """Start the sandbox in the background (survives this command); state in .deployctl/sandbox/.
+
+    \b
+    Example: deployctl sandbox up && eval "$(deployctl sandbox env)"
+    """
+    from deployctl.sandbox.lab import COMPONENTS
+    from deployctl.sandbox.session import up
+
+    session.command = "sandbox up"
+    result = up(
+        _sandbox_config(session),
+        components=components or COMPONENTS,
+        registries=registries,
+        progress=session.console.progress,
+    )
+    return session.emit(result, ExitCode.OK if result.healthy else ExitCode.FAILED)
+
+
+@sandbox_group.command("status")
+@click.pass_obj
+def sandbox_status(session: Session) -> int:
+    """Probe each sandbox component and show its endpoint (exit 1 when one is unhealthy or it is down).
+
+    \b
+    Example: deployctl sandbox status --output json
+    """
+    from deployctl.sandbox.session import status
+
+    session.command = "sandbox status"
+    result = status(_sandbox_config(session))
+    return session.emit(result, ExitCode.OK if result.healthy else ExitCode.FAILED)
+
+
+@sandbox_group.command("env")
+@click.pass_obj
+def sandbox_env(session: Session) -> int:
+    """Print `export K=V` lines that point later deployctl, terraform, helm and kubectl runs at the sandbox.
+
+    \b
+    Example: eval "$(deployctl sandbox env)"
+    """
+    from deployctl.sandbox.session import env
+
+    session.command = "sandbox env"
+    return session.emit(env(_sandbox_config(session)))
+
+
+@sandbox_group.command("down")
+@click.pass_obj
+def sandbox_down(session: Session) -> int:
+    """Stop every sandbox process and remove .deployctl/sandbox/.
+
+    \b
+    Example: deployctl sandbox down
+    """
+    from deployctl.sandbox.session import down
+
+    session.command = "sandbox down"
+    return session.emit(down(_sandbox_config(session)))
+
+
+# --------------------------------------------------------------------------- helm: deploy / diff / status
+
+
+@cli.command("deploy")
+@click.argument("env", type=ENV)
+@click.option("--app", "app_name", help="App to deploy (default: the only one configured).")
+@click.option("--image-tag", metavar="TAG", help="Image tag to resolve (default: the current git commit's sha).")
+@click.option("--digest", metavar="sha256:...", help="Deploy exactly this image digest.")
+@click.option("--lock-timeout", type=click.FloatRange(0, 3600), metavar="SECONDS", help="Wait this long for the lock.")
+@click.option(
+    "--timeout", "rollout_timeout", type=click.FloatRange(1), default=600.0, show_default=True, metavar="SECONDS",
+    help="Give up on the rollout after this long (a broken pod fails it at once).",
+)  # fmt: skip
+@click.pass_obj
+def deploy_command(
+    session: Session,
+    env: str,
+    app_name: str | None,
+    image_tag: str | None,
+    digest: str | None,
+    lock_timeout: float | None,
+    rollout_timeout: float,
+) -> int:
+    """Deploy the image of a commit (by digest) to ENV with helm and watch it until every pod is ready.
+
+    \b
+    Example: deployctl deploy dev --image-tag $(git rev-parse HEAD)
+    """
+    from deployctl.app.base import Target
+    from deployctl.app.deploy import deploy as run_deploy
+
+    session.command = "deploy"
+    if image_tag is not None and digest is not None:
+        raise UsageError("--image-tag and --digest are mutually exclusive", "pass one of them")
+    target = Target(session.config, env, session.runner, session.console)
+    result = run_deploy(
+        target,
+        app=app_name,
+        image_tag=image_tag,
+        digest=digest,
+        lock_timeout=lock_timeout,
+        rollout_timeout=rollout_timeout,
+    )
+    return session.emit(result)
+
+
+@cli.command("diff")
+@click.argument("env", type=ENV)
+@click.option("--app", "app_name", help="Only this app.")
+@click.option("--digest", metavar="sha256:...", help="Render with this image digest (default: the live one).")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 3 when the cluster differs from the chart.")
+@click.pass_obj
+def diff_command(session: Session, env: str, app_name: str | None, digest: str | None, detailed_exitcode: bool) -> int:
+    """Show how the live objects in ENV's cluster differ from the chart rendered with ENV's values.
+
+    \b
+    Example: deployctl diff prod --detailed-exitcode
+    """
+    from dataclasses import replace
+
+    from deployctl.app.base import Target
+    from deployctl.app.diff import diff as run_diff
+
+    session.command = "diff"
+    result = run_diff(Target(session.config, env, session.runner, session.console), app_name, digest=digest)
+    tty = getattr(session.console.out, "isatty", lambda: False)()
+    result = replace(result, color=session.console.color and tty)
+    return session.emit(result, ExitCode.CHANGES if detailed_exitcode and result.changed else ExitCode.OK)
+
+
+@cli.command("status")
+@click.argument("env", type=ENV)
+@click.option("--app", "app_name", help="Only this app.")
+@click.pass_obj
+def status_command(session: Session, env: str, app_name: str | None) -> int:
+    """Show what runs in ENV: release revision, image digest and commit, ready pods, match with the values file.
+
+    \b
+    Example: deployctl status prod --output json
+    """
+    from deployctl.app.base import Target
+    from deployctl.app.status import status as run_status
+
+    session.command = "status"
+    return session.emit(run_status(Target(session.config, env, session.runner, session.console), app_name))
+
+
+@lock_group.command("status")
+@click.argument("env", type=ENV)
+@click.pass_obj
+def lock_status_command(session: Session, env: str) -> int:
+    """Show who holds ENV's environment lock, since when, and its id (for `lock break --id`).
+
+    \b
+    Example: deployctl lock status prod
+    """
+    from deployctl.app.base import Target
+    from deployctl.app.status import lock_status
+
+    session.command = "lock status"
+    return session.emit(lock_status(Target(session.config, env, session.runner, session.console)))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI and turns every outcome into a documented exit code."""
     session = Session(console=Console(redactor=Redactor()))
@@ -188,6 +580,8 @@ def main(argv: list[str] | None = None) -> int:
         code = cli.main(args=argv, prog_name="deployctl", standalone_mode=False, obj=session)
     except DeployctlError as exc:
         if session.console.verbosity >= 2:
+            import traceback
+
             traceback.print_exc(file=sys.stderr)
         session.console.error(exc, session.command)
         return int(exc.exit_code)
@@ -201,6 +595,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 (a bug: one line, the traceback only at -vv)
         if session.console.verbosity >= 2:
+            import traceback
+
             traceback.print_exc(file=sys.stderr)
         session.console.error(
             DeployctlError(f"internal error: {type(exc).__name__}: {exc}", "re-run with -vv and report the traceback"),

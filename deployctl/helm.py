@@ -64,6 +64,7 @@ class Release:
     chart: str = ""
     app_version: str = ""
     updated: str = ""
+    manifest: str = ""  # the rendered objects (only from upgrade/status JSON)
 
     @property
     def pending(self) -> bool:
@@ -173,7 +174,7 @@ def get_values_argv(*, release: str, namespace: str, kube: Kube, binary: str = H
     return [binary, "get", "values", release, "--namespace", namespace, "--output", "json", *kube.flags()]
 
 
-# --------------------------------------------------------------------------- parsing (pure)
+# --------------------------------------------------------------------------- parsers, pure
 
 
 def parse_releases(text: str) -> list[Release]:
@@ -219,6 +220,7 @@ def parse_release_json(text: str) -> Release:
         chart=f"{chart_meta.get('name', '')}-{chart_meta.get('version', '')}".strip("-"),
         app_version=str(chart_meta.get("appVersion", "")),
         updated=str(info.get("last_deployed", "")),
+        manifest=str(doc.get("manifest", "")),
     )
 
 
@@ -340,4 +342,3 @@ def chart_error(exc: CommandFailedError) -> DeployctlError:
             "releases left pending by a killed run)",
         )
     return exc
-

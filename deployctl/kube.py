@@ -46,7 +46,7 @@ FATAL_WAITING_REASONS = frozenset(
     }
 )
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
-EKS_TOKEN_PREFIX = "k8s-aws-v1."
+EKS_TOKEN_PREFIX = "k8s-aws-v1."  # noqa: S105 (a format prefix, not a secret)
 EKS_TOKEN_TTL_SECONDS = 60  # presign lifetime; the token is valid ~15 minutes from signing either way
 
 
@@ -120,7 +120,7 @@ def eks_kubeconfig_for(env: Environment, cluster_name: str, redactor: Redactor |
 
     try:
         cluster = aws.client(env, "eks").describe_cluster(name=cluster_name)["cluster"]
-    except Exception as exc:  # botocore: not found, no credentials, endpoint down
+    except Exception as exc:  # noqa: BLE001 (botocore: not found, no credentials, endpoint down)
         raise OperationError(
             f"cannot describe EKS cluster {cluster_name!r}: {exc}",
             "check that the cluster exists (`deployctl apply ENV`) and the environment's AWS credentials",
@@ -143,7 +143,9 @@ def api_client(kube: Kube) -> Any:
     try:
         client = kconfig.new_client_from_config(config_file=str(kube.kubeconfig), context=kube.context)
     except kconfig.ConfigException as exc:
-        raise UsageError(f"cannot use kubeconfig {kube.kubeconfig}: {exc}", "check cluster.kubeconfig/context") from None
+        raise UsageError(
+            f"cannot use kubeconfig {kube.kubeconfig}: {exc}", "check cluster.kubeconfig/context"
+        ) from None
     # Fail fast on an unreachable cluster rather than retrying for long.
     client.configuration.retries = 1
     return client
@@ -347,7 +349,7 @@ def _sanitize(api: Any, obj: Any) -> dict[str, Any]:
     return result
 
 
-def watch_rollout(
+def watch_rollout(  # noqa: PLR0915 (one loop with its two watch threads reads best in one place)
     kube: Kube,
     namespace: str,
     name: str,
@@ -399,7 +401,7 @@ def watch_rollout(
                         watcher.stop()
                         break
                     events.put((kind, str(event["type"]), _sanitize(api, event["object"])))
-            except Exception as exc:  # a broken watch is restarted; the loop's deadline bounds it
+            except Exception as exc:  # noqa: BLE001 (a broken watch is restarted; the loop's deadline bounds it)
                 log.debug("%s watch ended: %s; restarting", kind, exc)
                 if stop.wait(1.0):
                     return
@@ -411,7 +413,9 @@ def watch_rollout(
             kwargs={"field_selector": f"metadata.name={name}"},
             daemon=True,
         ),
-        threading.Thread(target=pump, args=("pod", core.list_namespaced_pod), kwargs={"label_selector": selector}, daemon=True),
+        threading.Thread(
+            target=pump, args=("pod", core.list_namespaced_pod), kwargs={"label_selector": selector}, daemon=True
+        ),
     ]
     for thread in threads:
         thread.start()
@@ -423,7 +427,9 @@ def watch_rollout(
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 verdict = _evaluate_view(view, apps, namespace, selector, api)
-                return Verdict("failed", f"rollout not complete after {timeout:.0f}s: {verdict.message}", reason="Timeout")
+                return Verdict(
+                    "failed", f"rollout not complete after {timeout:.0f}s: {verdict.message}", reason="Timeout"
+                )
             try:
                 item = events.get(timeout=min(remaining, 5.0))
             except queue.Empty:
@@ -523,7 +529,10 @@ def workloads(kube: Kube, namespace: str, release: str) -> list[Workload]:
 
 def workload_of(doc: Mapping[str, Any]) -> Workload:
     template = doc.get("spec", {}).get("template", {})
-    annotations = {**(doc.get("metadata", {}).get("annotations") or {}), **(template.get("metadata", {}).get("annotations") or {})}
+    annotations = {
+        **(doc.get("metadata", {}).get("annotations") or {}),
+        **(template.get("metadata", {}).get("annotations") or {}),
+    }
     containers = template.get("spec", {}).get("containers") or [{}]
     image = str(containers[0].get("image", ""))
     digest = image.partition("@")[2] or annotations.get("deployctl.dev/image-digest")
@@ -562,9 +571,7 @@ def pending_release_records(kube: Kube, namespace: str, release: str) -> list[Re
 
     api = api_client(kube)
     try:
-        listed = kclient.CoreV1Api(api).list_namespaced_secret(
-            namespace, label_selector=f"owner=helm,name={release}"
-        )
+        listed = kclient.CoreV1Api(api).list_namespaced_secret(namespace, label_selector=f"owner=helm,name={release}")
     except (ApiException, HTTPError) as exc:
         raise unreachable(exc, kube) from None
     records = []

@@ -176,9 +176,7 @@ class PlanSummary:
     def headline(self) -> str:
         if not self.changes:
             return "no changes" if not self.output_changes else f"outputs only: {', '.join(self.output_changes)}"
-        return (
-            f"{self.add} to add, {self.change} to change, {self.destroy} to destroy, {self.replace} to replace"
-        )
+        return f"{self.add} to add, {self.change} to change, {self.destroy} to destroy, {self.replace} to replace"
 
 
 def summarize(document: Mapping[str, Any]) -> PlanSummary:
@@ -327,9 +325,7 @@ class Workspace:
 
 
 def _run(ws: Workspace, argv: Sequence[str], *, ok_codes: Sequence[int] = (0,), stream: bool = False) -> CommandResult:
-    result = ws.runner.run(
-        argv, cwd=ws.root, env=ws.env, timeout=ws.timeout, ok_codes=(*ok_codes, 1), stream=stream
-    )
+    result = ws.runner.run(argv, cwd=ws.root, env=ws.env, timeout=ws.timeout, ok_codes=(*ok_codes, 1), stream=stream)
     if result.exit_code not in ok_codes:
         raise _error(result)
     return result
@@ -341,8 +337,7 @@ def _error(result: CommandResult) -> Exception:
     if lock is not None:
         return LockedError(
             f"terraform state is locked by {lock.describe()} (lock id {lock.id or 'unknown'})",
-            "wait for that run to finish; if it is dead: deployctl lock break ENV --state --id "
-            + (lock.id or "<ID>"),
+            "wait for that run to finish; if it is dead: deployctl lock break ENV --state --id " + (lock.id or "<ID>"),
             details={"state_lock": lock.__dict__},
         )
     if "Saved plan is stale" in result.stderr:
@@ -354,21 +349,27 @@ def _error(result: CommandResult) -> Exception:
     return CommandFailedError(result.argv, result.exit_code, "\n".join(tail.splitlines()[-15:]))
 
 
-def init(ws: Workspace, argv: Sequence[str], *, stamp: str) -> bool:
-    """Run ``init`` unless the data dir was already initialised with the same inputs; True when it ran.
+def init_needed(ws: Workspace, stamp: str) -> bool:
+    """Whether ``init`` must run: the data dir was not initialised with these exact inputs.
 
-    ``stamp`` is a hash of everything init depends on (argv, .tf files, lock file): skipping an
-    unchanged init saves ~10 s per run (the provider binary is re-hashed on every init).
+    ``stamp`` hashes everything init depends on (argv, .tf files, lock file). Skipping an
+    unchanged init saves ~10 s per run: init re-hashes the provider binary every time.
     """
     stamp_file = ws.data_dir / INIT_STAMP
-    if stamp_file.is_file() and stamp_file.read_text().strip() == stamp and (ws.data_dir / "terraform.tfstate").is_file():
-        log.debug("terraform init skipped: %s is initialised with the same inputs", ws.data_dir)
-        return False
+    return not (
+        stamp_file.is_file()
+        and stamp_file.read_text().strip() == stamp
+        and (ws.data_dir / "terraform.tfstate").is_file()
+    )
+
+
+def init(ws: Workspace, argv: Sequence[str], *, stamp: str) -> None:
+    """Run ``init`` and record ``stamp`` so the next run with the same inputs can skip it."""
     ws.data_dir.mkdir(parents=True, exist_ok=True)
+    stamp_file = ws.data_dir / INIT_STAMP
     stamp_file.unlink(missing_ok=True)
     _run(ws, argv, stream=True)
     stamp_file.write_text(stamp + "\n")
-    return True
 
 
 def plan(ws: Workspace, argv: Sequence[str]) -> bool:

@@ -18,6 +18,7 @@ import http.client
 import json
 import logging
 import os
+import shutil
 import socket
 import ssl
 import sys
@@ -126,6 +127,24 @@ class Lab:
             env["KUBECONFIG"] = str(self.kubeconfig)
         return env
 
+    @property
+    def aws_credentials_file(self) -> Path:
+        return self.state_dir / "aws-credentials"
+
+    def shell_env(self) -> dict[str, str]:
+        """``env()`` for printing (``deployctl sandbox env``): the fake keys come from a credentials file
+        (profile ``deployctl-sandbox``), so no secret-shaped ``KEY=VALUE`` is ever printed (the console
+        masks those, which would break ``eval``)."""
+        env = {k: v for k, v in self.env().items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+        env["AWS_SHARED_CREDENTIALS_FILE"] = str(self.aws_credentials_file)
+        env["AWS_PROFILE"] = "deployctl-sandbox"
+        return env
+
+    def _write_aws_credentials(self) -> None:
+        self.aws_credentials_file.write_text(
+            "[deployctl-sandbox]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+        )
+
     def config_overrides(self, config: Any) -> dict[str, Any]:
         """The nested override for ``deployctl.config.load(path, overrides)`` that points every
         environment of ``config`` (a ``DeployctlConfig``) at the lab."""
@@ -166,6 +185,7 @@ class Lab:
         if self.tools is None:
             self.tools = tools_module.installed() or tools_module.install(say)
         tools_module.write_terraformrc(self.tools.provider_mirror, self.terraformrc)
+        self._write_aws_credentials()
         started = time.monotonic()
         try:
             if "moto" in wanted:
@@ -297,6 +317,7 @@ class Lab:
     def _start_registry(self, index: int) -> None:
         port = free_port()
         root = self.state_dir / f"registry-{index}"
+        shutil.rmtree(root / "data", ignore_errors=True)  # every start is a fresh, empty registry
         (root / "data").mkdir(parents=True, exist_ok=True)
         config = root / "config.yml"
         config.write_text(
@@ -330,6 +351,8 @@ class Lab:
     def _start_cluster(self, say: Callable[[str], None], timeout: float) -> None:
         cluster = self.state_dir / "cluster"
         pki = pki_module.ensure(cluster / "pki")
+        # A fresh cluster every start: kwok does not replay stages for objects left from an earlier run.
+        shutil.rmtree(cluster / "etcd", ignore_errors=True)
         client_port, peer_port, api_port, kcm_port, sched_port, kwok_port = (free_port() for _ in range(6))
         self._write_kubeconfig(api_port, pki)
         self._spawn(

@@ -290,7 +290,8 @@ def _go_json(go: str, argv: Sequence[str], cwd: Path, log_path: Path, step: str)
             log.write(exc.message + "\n")
         raise _fail(step, log_path, exc.message.splitlines()[0]) from None
     decoder = json.JSONDecoder()
-    text, index, docs = result.stdout, 0, []
+    text, index = result.stdout, 0
+    docs: list[dict[str, object]] = []
     while True:
         while index < len(text) and text[index].isspace():
             index += 1

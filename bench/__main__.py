@@ -1,0 +1,65 @@
+"""``python -m bench [--smoke] [--only NAME]``: run the benchmarks, print a table, write bench/results.json."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.measure import Sample
+
+# name -> module with run(repeat) -> list[Sample]; modules that need services start the lab themselves.
+BENCHMARKS = ("startup",)
+RESULTS = Path(__file__).resolve().parent / "results.json"
+
+
+def machine() -> dict[str, object]:
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def table(samples: list[Sample]) -> list[str]:
+    lines = [f"{'benchmark':<12} {'subject':<44} {'median':>9} {'spread':>7}  notes"]
+    for s in samples:
+        notes = ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in s.extra.items())
+        lines.append(f"{s.benchmark:<12} {s.subject:<44} {s.median * 1000:>7.1f}ms {s.spread:>6.0%}  {notes}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--smoke", action="store_true", help="one quick repetition, tiny sizes (used by the tests)")
+    parser.add_argument("--only", action="append", choices=BENCHMARKS)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    repeat = 1 if args.smoke else args.repeat
+    samples: list[Sample] = []
+    for name in args.only or BENCHMARKS:
+        module = importlib.import_module(f"bench.{name}")
+        print(f"running {name} ...", file=sys.stderr)
+        samples.extend(module.run(repeat, smoke=args.smoke) if "smoke" in module.run.__code__.co_varnames else module.run(repeat))
+    document = {
+        "schema": "deployctl/bench/v1",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "repeat": repeat,
+        "results": [s.to_dict() for s in samples],
+    }
+    args.out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    print("\n".join(table(samples)))
+    print(f"\nwritten: {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""``deployctl history ENV``: what happened to an environment, newest first, from its ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from deployctl.config import Environment, LoadedConfig
+from deployctl.errors import UsageError
+from deployctl.history import Entry, Ledger
+
+
+@dataclass(frozen=True)
+class HistoryResult:
+    env: str
+    entries: tuple[Entry, ...]
+    command: str = "history"
+
+    def data(self) -> Mapping[str, Any]:
+        return {"env": self.env, "entries": [e.to_dict() for e in self.entries]}
+
+    def text(self) -> Sequence[str]:
+        if not self.entries:
+            return [f"no history for {self.env} yet"]
+        lines = [f"{'time':<24} {'action':<8} {'outcome':<9} {'release':<16} {'digest':<19} {'by':<12} message"]
+        for e in self.entries:
+            digest = (e.digest or "-")[:19]
+            lines.append(
+                f"{e.time[:23]:<24} {e.action:<8} {e.outcome:<9} {e.release or e.tag or '-':<16} {digest:<19} "
+                f"{e.actor[:12]:<12} {e.message}"
+            )
+            lines.extend(f"{'':<24} override {o.flag}: {o.reason}" for o in e.overrides)
+        return lines
+
+
+def history(
+    config: LoadedConfig,
+    env_name: str,
+    *,
+    limit: int | None = 20,
+    app: str | None = None,
+    ledger: Callable[[str, Environment], Ledger] = Ledger,
+) -> HistoryResult:
+    envs = config.settings.environments
+    if env_name not in envs:
+        raise UsageError(f"unknown environment {env_name!r}", f"known environments: {', '.join(envs)}")
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be at least 1, not {limit}", "pass --limit N with N >= 1")
+    entries = ledger(env_name, envs[env_name]).entries(limit=None if app else limit)
+    if app is not None:
+        entries = [e for e in entries if e.app == app][:limit]
+    return HistoryResult(env_name, tuple(entries))

@@ -1,0 +1,313 @@
+"""Synthetic OCI images pushed through the OCI distribution API (no docker, no network beyond the lab).
+
+The lab tests, the demo and the promotion tests use these to put real manifests (and, optionally,
+a multi-platform index with a BuildKit-style attestation manifest) into a lab registry::
+
+    image = push_image("127.0.0.1:5000", "api", "latest", layer_size=4096, multi_platform=True)
+    image.digest   # sha256 of the exact manifest/index bytes the registry stored
+
+Manifests are built once as bytes and always handled as bytes: the digest is the sha256 of the
+bytes, so they are never re-serialized.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import random
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+IN_TOTO = "application/vnd.in-toto+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
+
+DEFAULT_PLATFORMS = (("linux", "amd64"), ("linux", "arm64"))
+
+
+class RegistryHTTPError(Exception):
+    """An unexpected HTTP status from the registry."""
+
+    def __init__(self, method: str, url: str, status: int, body: bytes) -> None:
+        super().__init__(f"{method} {url}: HTTP {status}: {body[:300].decode(errors='replace')}")
+        self.status = status
+
+
+def digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Blob:
+    media_type: str
+    data: bytes
+
+    @property
+    def digest(self) -> str:
+        return digest_of(self.data)
+
+    def descriptor(self, **extra: Any) -> dict[str, Any]:
+        return {"mediaType": self.media_type, "digest": self.digest, "size": len(self.data), **extra}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One image manifest (or an index) as exact bytes, plus the blobs it references."""
+
+    media_type: str
+    data: bytes
+    blobs: tuple[Blob, ...] = ()
+    children: tuple[Manifest, ...] = ()  # for an index: the manifests it lists
+
+    @property
+    def digest(self) -> str:
+        return digest_of(self.data)
+
+
+@dataclass(frozen=True)
+class PushedImage:
+    registry: str
+    repository: str
+    tag: str | None
+    digest: str
+    media_type: str
+    manifest: bytes
+    # platform ("linux/amd64") -> child manifest digest; empty for a single manifest
+    platforms: Mapping[str, str] = field(default_factory=dict)
+    attestations: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        """``registry/repository@digest``: the immutable reference."""
+        return f"{self.registry}/{self.repository}@{self.digest}"
+
+
+def build_manifest(
+    *,
+    layer_size: int = 1024,
+    layers: int = 1,
+    platform: tuple[str, str] = ("linux", "amd64"),
+    seed: int | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> Manifest:
+    """An OCI image manifest with ``layers`` random layers of ``layer_size`` bytes each."""
+    rng = random.Random(seed)  # noqa: S311 - test data, not cryptography
+    layer_blobs = [Blob(OCI_LAYER, rng.randbytes(layer_size)) for _ in range(layers)]
+    config = {
+        "architecture": platform[1],
+        "os": platform[0],
+        "config": {"Labels": dict(labels or {})},
+        "rootfs": {"type": "layers", "diff_ids": [b.digest for b in layer_blobs]},
+        "history": [{"created_by": "deployctl lab synthetic layer"} for _ in layer_blobs],
+    }
+    config_blob = Blob(OCI_CONFIG, json.dumps(config, sort_keys=True).encode())
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": config_blob.descriptor(),
+        "layers": [b.descriptor() for b in layer_blobs],
+    }
+    return Manifest(OCI_MANIFEST, json.dumps(manifest, indent=2).encode(), (config_blob, *layer_blobs))
+
+
+def build_attestation(subject: Manifest, seed: int | None = None) -> Manifest:
+    """A BuildKit-style attestation manifest (in-toto SBOM/provenance layer) for ``subject``."""
+    statement = {
+        "_type": "https://in-toto.io/Statement/v0.1",
+        "predicateType": "https://slsa.dev/provenance/v0.2",
+        "subject": [{"name": "synthetic", "digest": {"sha256": subject.digest.split(":", 1)[1]}}],
+        "predicate": {"builder": {"id": "deployctl-lab"}, "seed": seed},
+    }
+    layer = Blob(IN_TOTO, json.dumps(statement, sort_keys=True).encode())
+    config = Blob(
+        OCI_CONFIG, b'{"architecture":"unknown","os":"unknown","config":{},"rootfs":{"type":"layers","diff_ids":[]}}'
+    )
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": config.descriptor(),
+        "layers": [layer.descriptor(annotations={"in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2"})],
+    }
+    return Manifest(OCI_MANIFEST, json.dumps(manifest, indent=2).encode(), (config, layer))
+
+
+def build_index(
+    *,
+    platforms: Sequence[tuple[str, str]] = DEFAULT_PLATFORMS,
+    attestation: bool = True,
+    layer_size: int = 1024,
+    seed: int | None = None,
+) -> Manifest:
+    """An OCI index with one manifest per platform and, optionally, an attestation manifest per image."""
+    base = seed if seed is not None else random.randrange(1 << 30)  # noqa: S311
+    children: list[Manifest] = []
+    entries: list[dict[str, Any]] = []
+    for offset, (os_name, arch) in enumerate(platforms):
+        child = build_manifest(layer_size=layer_size, platform=(os_name, arch), seed=base + offset)
+        children.append(child)
+        entries.append(
+            {
+                "mediaType": child.media_type,
+                "digest": child.digest,
+                "size": len(child.data),
+                "platform": {"architecture": arch, "os": os_name},
+            }
+        )
+        if attestation:
+            att = build_attestation(child, seed=base + offset)
+            children.append(att)
+            entries.append(
+                {
+                    "mediaType": att.media_type,
+                    "digest": att.digest,
+                    "size": len(att.data),
+                    "platform": {"architecture": "unknown", "os": "unknown"},
+                    "annotations": {
+                        "vnd.docker.reference.type": "attestation-manifest",
+                        "vnd.docker.reference.digest": child.digest,
+                    },
+                }
+            )
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
+    return Manifest(OCI_INDEX, json.dumps(index, indent=2).encode(), (), tuple(children))
+
+
+# --------------------------------------------------------------------------- distribution API
+
+
+def _request(
+    method: str, url: str, body: bytes | None = None, headers: Mapping[str, str] | None = None, timeout: float = 30
+) -> tuple[int, dict[str, str], bytes]:
+    parts = urllib.parse.urlsplit(url)
+    conn_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = conn_class(parts.netloc, timeout=timeout)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    try:
+        conn.request(method, path, body=body, headers=dict(headers or {}))
+        response = conn.getresponse()
+        data = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+    finally:
+        conn.close()
+
+
+def _base(registry: str) -> str:
+    return registry if registry.startswith(("http://", "https://")) else f"http://{registry}"
+
+
+def blob_exists(registry: str, repository: str, digest: str) -> bool:
+    status, _, _ = _request("HEAD", f"{_base(registry)}/v2/{repository}/blobs/{digest}")
+    return status == 200
+
+
+def push_blob(registry: str, repository: str, blob: Blob) -> str:
+    """Upload one blob (monolithic: POST an upload session, PUT the bytes); skipped when present."""
+    base = _base(registry)
+    if blob_exists(registry, repository, blob.digest):
+        return blob.digest
+    url = f"{base}/v2/{repository}/blobs/uploads/"
+    status, headers, body = _request("POST", url, b"", {"Content-Length": "0"})
+    if status != 202:
+        raise RegistryHTTPError("POST", url, status, body)
+    location = urllib.parse.urljoin(base + "/", headers["location"])
+    separator = "&" if "?" in location else "?"
+    put_url = f"{location}{separator}digest={urllib.parse.quote(blob.digest)}"
+    status, _, body = _request(
+        "PUT", put_url, blob.data, {"Content-Type": "application/octet-stream", "Content-Length": str(len(blob.data))}
+    )
+    if status != 201:
+        raise RegistryHTTPError("PUT", put_url, status, body)
+    return blob.digest
+
+
+def put_manifest(registry: str, repository: str, reference: str, data: bytes, media_type: str) -> str:
+    """PUT manifest bytes under a tag or digest; returns the digest the registry computed."""
+    url = f"{_base(registry)}/v2/{repository}/manifests/{reference}"
+    status, headers, body = _request("PUT", url, data, {"Content-Type": media_type})
+    if status != 201:
+        raise RegistryHTTPError("PUT", url, status, body)
+    return headers.get("docker-content-digest") or digest_of(data)
+
+
+def get_manifest(registry: str, repository: str, reference: str) -> tuple[bytes, str, str]:
+    """(bytes, media type, digest) of a manifest or index by tag or digest."""
+    url = f"{_base(registry)}/v2/{repository}/manifests/{reference}"
+    status, headers, body = _request("GET", url, headers={"Accept": ACCEPT})
+    if status != 200:
+        raise RegistryHTTPError("GET", url, status, body)
+    return body, headers.get("content-type", ""), headers.get("docker-content-digest") or digest_of(body)
+
+
+def list_tags(registry: str, repository: str) -> list[str]:
+    url = f"{_base(registry)}/v2/{repository}/tags/list"
+    status, _, body = _request("GET", url)
+    if status == 404:
+        return []
+    if status != 200:
+        raise RegistryHTTPError("GET", url, status, body)
+    return list(json.loads(body).get("tags") or [])
+
+
+def push_manifest(registry: str, repository: str, manifest: Manifest, tag: str | None = None) -> str:
+    """Push a manifest (children and blobs first), by digest, then under ``tag`` if given."""
+    for child in manifest.children:
+        push_manifest(registry, repository, child)
+    for blob in manifest.blobs:
+        push_blob(registry, repository, blob)
+    digest = put_manifest(registry, repository, manifest.digest, manifest.data, manifest.media_type)
+    if tag is not None:
+        put_manifest(registry, repository, tag, manifest.data, manifest.media_type)
+    return digest
+
+
+def push_image(
+    registry: str,
+    repository: str,
+    tag: str | None = None,
+    *,
+    layer_size: int = 1024,
+    multi_platform: bool = False,
+    attestation: bool = False,
+    platforms: Sequence[tuple[str, str]] = DEFAULT_PLATFORMS,
+    seed: int | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> PushedImage:
+    """Build a synthetic image (or a multi-platform index) and push it; returns what was pushed."""
+    if multi_platform:
+        manifest = build_index(platforms=platforms, attestation=attestation, layer_size=layer_size, seed=seed)
+    else:
+        manifest = build_manifest(layer_size=layer_size, seed=seed, labels=labels)
+    digest = push_manifest(registry, repository, manifest, tag)
+    platform_map: dict[str, str] = {}
+    attestations: list[str] = []
+    if manifest.media_type == OCI_INDEX:
+        for entry in json.loads(manifest.data)["manifests"]:
+            plat = entry.get("platform", {})
+            if entry.get("annotations", {}).get("vnd.docker.reference.type") == "attestation-manifest":
+                attestations.append(entry["digest"])
+            else:
+                platform_map[f"{plat.get('os')}/{plat.get('architecture')}"] = entry["digest"]
+    return PushedImage(
+        registry=registry,
+        repository=repository,
+        tag=tag,
+        digest=digest,
+        media_type=manifest.media_type,
+        manifest=manifest.data,
+        platforms=platform_map,
+        attestations=tuple(attestations),
+    )
+
+
+def retag(registry: str, repository: str, source: str, tag: str) -> str:
+    """Point ``tag`` at the manifest ``source`` (tag or digest) refers to, byte for byte."""
+    data, media_type, _ = get_manifest(registry, repository, source)
+    return put_manifest(registry, repository, tag, data, media_type)

@@ -1,0 +1,189 @@
+"""helm argv per major version (a table), helm's JSON output, and the cluster-access helpers."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from deployctl import helm, kube
+from deployctl.config import Environment
+from deployctl.errors import CommandFailedError, DeployctlError, ExitCode, OperationError, UsageError
+
+KUBE = helm.Kube(Path("/k/config"), "lab")
+DIGEST = "sha256:" + "a" * 64
+SETS = {"image.repository": "r.example/api", "image.digest": DIGEST, "build.gitSha": "1234567"}
+COMMON = [
+    "-f", "values-dev.yaml",
+    "--set-string", "image.repository=r.example/api",
+    "--set-string", f"image.digest={DIGEST}",
+    "--set-string", "build.gitSha=1234567",
+]  # fmt: skip
+KUBE_FLAGS = ["--kubeconfig", "/k/config", "--kube-context", "lab"]
+
+
+@pytest.mark.parametrize(
+    ("major", "expected_tail"),
+    [
+        # helm 3: no --wait (deployctl watches), three-way merge needs nothing more.
+        (3, ["--output", "json", *KUBE_FLAGS]),
+        # helm 4: server-side apply by default; a deploy wins over hand edits (kubectl scale).
+        (4, ["--force-conflicts", "--output", "json", *KUBE_FLAGS]),
+    ],
+)
+def test_upgrade_argv_per_major(major: int, expected_tail: list[str]) -> None:
+    argv = helm.upgrade_argv(
+        major=major,
+        release="api",
+        chart=Path("charts/api"),
+        namespace="dev-api",
+        kube=KUBE,
+        values_files=[Path("values-dev.yaml")],
+        set_string=SETS,
+    )
+    head = ["helm", "upgrade", "api", "charts/api", "--install", "--namespace", "dev-api", "--create-namespace"]
+    assert argv == [*head, *COMMON, *expected_tail]
+    assert "--wait" not in argv
+    assert "--atomic" not in argv
+    assert "--set" not in argv  # only --set-string: a numeric sha must stay a string
+
+
+@pytest.mark.parametrize(
+    ("build", "expected"),
+    [
+        (
+            lambda: helm.template_argv(
+                release="api", chart=Path("c"), namespace="ns", values_files=[Path("v.yaml")], set_string={"a.b": "1"}
+            ),
+            ["helm", "template", "api", "c", "--namespace", "ns", "-f", "v.yaml", "--set-string", "a.b=1"],
+        ),
+        (
+            lambda: helm.list_argv(release="api", namespace="ns", kube=helm.Kube(Path("/k"))),
+            ["helm", "list", "--all", "--filter", "^api$", "--namespace", "ns", "--output", "json", "--kubeconfig", "/k"],
+        ),
+        (
+            lambda: helm.status_argv(release="api", namespace="ns", kube=KUBE, binary="helm3"),
+            ["helm3", "status", "api", "--namespace", "ns", "--output", "json", *KUBE_FLAGS],
+        ),
+        (
+            lambda: helm.history_argv(release="api", namespace="ns", kube=KUBE),
+            ["helm", "history", "api", "--namespace", "ns", "--max", "20", "--output", "json", *KUBE_FLAGS],
+        ),
+        (
+            lambda: helm.get_values_argv(release="api", namespace="ns", kube=KUBE),
+            ["helm", "get", "values", "api", "--namespace", "ns", "--output", "json", *KUBE_FLAGS],
+        ),
+        (lambda: helm.version_argv(), ["helm", "version", "--template", "{{.Version}}"]),
+    ],
+)
+def test_argv_table(build: object, expected: list[str]) -> None:
+    assert callable(build)
+    assert build() == expected
+
+
+def test_set_string_refuses_values_helm_would_split() -> None:
+    with pytest.raises(UsageError, match="cannot carry"):
+        helm.template_argv(release="a", chart=Path("c"), namespace="n", set_string={"k": "a,b"})
+
+
+@pytest.mark.parametrize(
+    ("text", "major"),
+    [("v4.3.1", 4), ("v3.19.0", 3), ("v3.14.4+g81c902a", 3), ("4.0.0-rc.1", 4)],
+)
+def test_parse_major(text: str, major: int) -> None:
+    assert helm.parse_major(text) == major
+
+
+@pytest.mark.parametrize("text", ["v2.17.0", "garbage", ""])
+def test_parse_major_refuses(text: str) -> None:
+    with pytest.raises(OperationError):
+        helm.parse_major(text)
+
+
+def test_parse_list_and_history() -> None:
+    listed = json.dumps(
+        [
+            {
+                "name": "api",
+                "namespace": "dev-api",
+                "revision": "3",
+                "updated": "2025-01-01 00:00:00 +0000 UTC",
+                "status": "pending-upgrade",
+                "chart": "api-0.1.0",
+                "app_version": "0.1.0",
+            }
+        ]
+    )
+    [release] = helm.parse_releases(listed)
+    assert (release.revision, release.status, release.pending) == (3, "pending-upgrade", True)
+    assert helm.parse_releases("[]") == []
+    history = json.dumps([{"revision": 1, "status": "superseded"}, {"revision": 2, "status": "deployed"}])
+    assert [r.status for r in helm.parse_history(history)] == ["superseded", "deployed"]
+
+
+def test_parse_release_json() -> None:
+    doc = {
+        "name": "api",
+        "namespace": "dev-api",
+        "version": 2,
+        "info": {"status": "deployed", "last_deployed": "t"},
+        "chart": {"metadata": {"name": "api", "version": "0.1.0", "appVersion": "0.1.0"}},
+        "manifest": "---\nkind: Deployment\n",
+    }
+    release = helm.parse_release_json(json.dumps(doc))
+    assert (release.name, release.revision, release.status, release.chart) == ("api", 2, "deployed", "api-0.1.0")
+    assert "Deployment" in release.manifest
+
+
+@pytest.mark.parametrize(
+    ("stderr", "kind", "code"),
+    [
+        (
+            "Error: values don't meet the specifications of the schema(s) in the following chart(s):\napi:\n"
+            "- at '/replicaCount': got string, want integer",
+            UsageError,
+            ExitCode.USAGE,
+        ),
+        ("Error: execution error at (api/templates/deployment.yaml:1:14): image: neither", UsageError, ExitCode.USAGE),
+        (
+            "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress",
+            OperationError,
+            ExitCode.FAILED,
+        ),
+        ("Error: Kubernetes cluster unreachable", CommandFailedError, ExitCode.FAILED),
+    ],
+)
+def test_chart_error_classification(stderr: str, kind: type[DeployctlError], code: ExitCode) -> None:
+    error = helm.chart_error(CommandFailedError(["helm", "upgrade"], 1, stderr))
+    assert type(error) is kind
+    assert error.exit_code == code
+
+
+# --------------------------------------------------------------------------- cluster access
+
+
+def test_eks_kubeconfig_document() -> None:
+    doc = kube.eks_kubeconfig(name="api-dev", endpoint="https://x.eks", ca_data="Q0E=", token="k8s-aws-v1.abc")
+    assert doc["current-context"] == "api-dev"
+    assert doc["users"][0]["user"] == {"token": "k8s-aws-v1.abc"}
+    assert doc["clusters"][0]["cluster"]["certificate-authority-data"] == "Q0E="
+
+
+def test_eks_token_is_presigned_sts_url_with_cluster_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKEFAKE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake-secret-fake-secret")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    env = Environment.model_validate(
+        {"aws": {"region": "us-east-1"}, "cluster": {"eks": "api-dev"}, "namespace": "api", "values": "v.yaml"}
+    )
+    token = kube.eks_token(env, "api-dev")  # presigning is local: no network
+    assert token.startswith("k8s-aws-v1.")
+    encoded = token.removeprefix("k8s-aws-v1.")
+    url = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    assert query["Action"] == ["GetCallerIdentity"]
+    assert "x-k8s-aws-id" in query["X-Amz-SignedHeaders"][0]
+    assert "=" not in encoded  # padding stripped, as aws-iam-authenticator expects

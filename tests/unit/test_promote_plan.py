@@ -1,0 +1,167 @@
+"""Promotion gates as a table, the refusal message, release tag parsing and target selection."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deployctl.app import promote
+from deployctl.config import load
+from deployctl.errors import UsageError
+from deployctl.model import ImageRef, ReleaseTag, Version
+
+ROOT = Path(__file__).resolve().parents[2]
+A = "sha256:" + "a" * 64
+B = "sha256:" + "b" * 64
+SHA = "c" * 40
+
+
+def facts(**changes: Any) -> promote.Facts:
+    base = promote.Facts(
+        release=ReleaseTag.parse("release-1.4.0"),
+        commit=SHA,
+        on_main=True,
+        main_ref="origin/main",
+        source_env="dev",
+        target_env="prod",
+        source_image=ImageRef("r.example", "api", tag=SHA),
+        source_digest=A,
+        source_running=A,
+        source_running_from="ledger",
+        target_version=Version.parse("1.3.0"),
+        target_digest=B,
+        target_from="ledger",
+        target_tag_digest=None,
+    )
+    return replace(base, **changes)
+
+
+V = Version.parse
+# (case, facts changes, skip_dev_check, allow_downgrade, refused gate names)
+GATES: list[tuple[str, dict[str, Any], bool, bool, set[str]]] = [
+    ("happy path", {}, False, False, set()),
+    ("first promotion ever", {"target_version": None, "target_digest": None}, False, False, set()),
+    ("not on main", {"on_main": False, "source_digest": None}, False, False, {"on-main", "image-built"}),
+    ("image never built", {"source_digest": None}, False, False, {"image-built"}),
+    ("dev runs something else", {"source_running": B}, False, False, {"running-in-source"}),
+    ("dev runs nothing", {"source_running": None}, False, False, {"running-in-source"}),
+    ("dev check skipped", {"source_running": B}, True, False, set()),
+    ("downgrade", {"target_version": V("1.5.0")}, False, False, {"newer-than-target"}),
+    ("same version, other digest", {"target_version": V("1.4.0")}, False, False, {"newer-than-target"}),
+    ("downgrade allowed", {"target_version": V("1.5.0")}, False, True, set()),
+    ("same version, same digest (resume)", {"target_version": V("1.4.0"), "target_digest": A}, False, False, set()),
+    ("tag taken by another digest", {"target_tag_digest": B}, False, False, {"tag-immutable"}),
+    ("tag taken, overrides do not help", {"target_tag_digest": B}, True, True, {"tag-immutable"}),
+    ("tag at same digest (resume)", {"target_tag_digest": A}, False, False, set()),
+    (
+        "already done: dev moved on, no downgrade complaint",
+        {"target_tag_digest": A, "target_digest": A, "target_version": V("1.4.0"), "source_running": B},
+        False,
+        False,
+        set(),
+    ),
+    (
+        "pre-release older than release",
+        {"release": ReleaseTag.parse("release-1.3.0-rc.1", allow_prerelease=True)},
+        False,
+        False,
+        {"newer-than-target"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "changes", "skip", "downgrade", "refused"), GATES, ids=[g[0] for g in GATES])
+def test_gates(case: str, changes: dict[str, Any], skip: bool, downgrade: bool, refused: set[str]) -> None:
+    gates = promote.evaluate(facts(**changes), skip_dev_check=skip, allow_downgrade=downgrade)
+    assert {g.name for g in gates if g.refused} == refused, case
+    error = promote.refusal(gates)
+    assert (error is None) == (not refused)
+
+
+def test_refusal_names_every_failed_gate_and_its_override() -> None:
+    gates = promote.evaluate(facts(source_running=B, target_version=V("2.0.0")))
+    error = promote.refusal(gates)
+    assert error is not None
+    assert int(error.exit_code) == 4
+    assert "2 promotion checks failed" in error.message
+    assert "--skip-dev-check" in error.message
+    assert "--allow-downgrade" in error.message
+    assert error.hint is not None
+    assert "--skip-dev-check" in error.hint
+    assert "--allow-downgrade" in error.hint
+    gate_data: list[dict[str, Any]] = error.details["gates"]  # type: ignore[assignment]
+    assert [g["name"] for g in gate_data] == [
+        "on-main",
+        "image-built",
+        "tag-immutable",
+        "running-in-source",
+        "newer-than-target",
+    ]
+
+
+def test_immutable_conflict_says_it_cannot_be_overridden() -> None:
+    error = promote.refusal(promote.evaluate(facts(target_tag_digest=B)))
+    assert error is not None
+    assert "immutable" in error.message
+    assert error.hint == "tag-immutable cannot be overridden"
+
+
+def test_image_missing_names_the_tag_looked_for() -> None:
+    error = promote.refusal(promote.evaluate(facts(source_digest=None), skip_dev_check=True))
+    assert error is not None
+    assert f"r.example/api:{SHA}" in error.message
+    assert "build-image on main did not push" in error.message
+
+
+def test_overrides_recorded_only_with_their_reason() -> None:
+    request = promote.PromoteRequest("release-1.0.0", skip_dev_check=True, allow_downgrade=True, reason="hotfix")
+    assert [(o.flag, o.reason) for o in request.overrides()] == [
+        ("--skip-dev-check", "hotfix"),
+        ("--allow-downgrade", "hotfix"),
+    ]
+
+
+@pytest.fixture
+def config() -> Any:
+    return load(ROOT / "pyproject.toml")
+
+
+@pytest.mark.parametrize("tag", ["release-1.4", "v1.4.0", "release-01.4.0", "release-", "release-1.4.0-rc.1"])
+def test_malformed_or_prerelease_tags_are_usage_errors(config: Any, tag: str) -> None:
+    env = config.settings.environments["prod"]
+    with pytest.raises(UsageError) as caught:
+        promote.parse_release(tag, "prod", env)
+    assert int(caught.value.exit_code) == 2
+    assert "release-<semver>" in (caught.value.hint or "")
+
+
+def test_target_is_the_environment_with_promote_from(config: Any) -> None:
+    assert promote.target_env_name(config, None) == "prod"
+    with pytest.raises(UsageError, match="not a promotion target"):
+        promote.target_env_name(config, "dev")
+
+
+def test_plan_text_and_data_carry_digest_and_diff() -> None:
+    f = facts()
+    plan = promote.PromotionPlan(
+        app="api",
+        facts=f,
+        gates=promote.evaluate(f),
+        target_image=ImageRef("r.example", "api", tag="release-1.4.0", digest=A),
+        transfer="oci-retag",
+        values_path=Path("values-prod.yaml"),
+        values_diff='-  tag: ""\n+  tag: "release-1.4.0"\n',
+        helm="helm upgrade --install api charts/api -n api -f values-prod.yaml",
+        noop=False,
+    )
+    data = plan.data()
+    assert data["digest"] == A
+    assert data["commit"] == SHA
+    assert data["target"]["image"] == f"r.example/api:release-1.4.0@{A}"
+    assert data["values"]["diff"].startswith("-  tag")
+    text = "\n".join(plan.text())
+    assert A in text
+    assert '+  tag: "release-1.4.0"' in text
