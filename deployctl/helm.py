@@ -154,9 +154,14 @@ def template_argv(
     return argv
 
 
-def list_argv(*, release: str, namespace: str, kube: Kube, binary: str = HELM) -> list[str]:
-    """``helm list --all`` filtered to one release: exit 0 whether it exists or not (no stderr matching)."""
-    return [binary, "list", "--all", "--filter", f"^{re.escape(release)}$", "--namespace", namespace,
+def list_argv(*, major: int, release: str, namespace: str, kube: Kube, binary: str = HELM) -> list[str]:
+    """``helm list`` of one release in any status: exit 0 whether it exists or not (no stderr matching).
+
+    helm 3 hides pending/failed releases unless ``--all``; helm 4 lists every status by default and
+    removed ``--all`` (it fails with "unknown flag").
+    """
+    every = ["--all"] if major < 4 else []
+    return [binary, "list", *every, "--filter", f"^{re.escape(release)}$", "--namespace", namespace,
             "--output", "json", *kube.flags()]  # fmt: skip
 
 
@@ -250,13 +255,13 @@ class Helm:
 
     def release(self, release: str, namespace: str) -> Release | None:
         result = self.runner.run(
-            list_argv(release=release, namespace=namespace, kube=self.kube, binary=self.binary),
+            list_argv(major=self.major, release=release, namespace=namespace, kube=self.kube, binary=self.binary),
             env=self.env,
             timeout=60,
             hint="check that the cluster is reachable (`deployctl doctor`) and the kubeconfig/context",
         )
         found = [r for r in parse_releases(result.stdout) if r.name == release]
-        return found[0] if found else None
+        return max(found, key=lambda r: r.revision) if found else None
 
     def history(self, release: str, namespace: str) -> list[Revision]:
         result = self.runner.run(
@@ -320,7 +325,8 @@ class Helm:
             description=description,
         )
         try:
-            result = self.runner.run(argv, env=self.env, timeout=timeout, stream=True)
+            # not streamed: stdout is the release JSON (tens of kB), not progress
+            result = self.runner.run(argv, env=self.env, timeout=timeout)
         except CommandFailedError as exc:
             raise chart_error(exc) from None
         return parse_release_json(result.stdout)

@@ -23,10 +23,11 @@ _PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"(?i)\b(?:bearer|basic) (?P<secret>[A-Za-z0-9._~+/=-]{8,})"),
     # EKS tokens: presigned STS URLs
     re.compile(r"(?P<secret>k8s-aws-v1\.[A-Za-z0-9_-]+)"),
-    # KEY=VALUE / "KEY": "VALUE" for names that are secrets by convention
+    # KEY=VALUE / "KEY": "VALUE" for names that are secrets by convention. JSON/YAML literals are not
+    # secrets: masking them corrupts machine output (helm's `"automountServiceAccountToken": false`).
     re.compile(
         r"(?i)(?:secret_access_key|secretaccesskey|session_token|sessiontoken|password|passwd|token|secret)"
-        r"[\"']?\s*[=:]\s*[\"']?(?P<secret>[^\s\"',}]{4,})"
+        r"[\"']?\s*[=:]\s*[\"']?(?!(?:true|false|null)\b)(?P<secret>[^\s\"',}]{4,})"
     ),
 )
 

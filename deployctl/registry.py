@@ -704,8 +704,8 @@ def promote_image(
         return TransferReport("noop", digest, f"{target.name}:{tag}", seconds=time.monotonic() - started)
     if current is not None:
         raise PolicyError(
-            f"{target.name}:{tag} already points at {current}, not {digest}",
-            "release tags are immutable: cut a new release tag instead",
+            f"{target.name}:{tag} already points at {current}, not {digest} (release tags are immutable)",
+            "cut a new release tag instead",
         )
     mode = transfer_mode(source, target)
     try:

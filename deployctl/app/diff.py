@@ -268,13 +268,12 @@ def _canonical(obj: Mapping[str, Any]) -> list[str]:
 
 
 def _stringify_numbers(obj: Any) -> Any:
-    # The API answers 1 where the chart may say "1" (quantities); compare the text, not the type.
+    # The API answers 1 where the chart may say "1" (quantities such as cpu): compare them as the same
+    # value, shown the way YAML shows a number.
     if isinstance(obj, Mapping):
         return {str(k): _stringify_numbers(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [_stringify_numbers(v) for v in obj]
-    if isinstance(obj, bool) or obj is None:
-        return obj
-    if isinstance(obj, int | float):
-        return str(obj)
+    if isinstance(obj, str) and obj.isdigit() and (obj == "0" or not obj.startswith("0")):
+        return int(obj)
     return obj

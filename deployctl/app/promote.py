@@ -399,14 +399,14 @@ def _target_state(
     ledger: Ledger, app: str, values_now: values.ImageValues, env: Environment
 ) -> tuple[Version | None, str | None, str]:
     """The version and digest the target runs: its ledger's last successful promotion, else the values file."""
-    entry = _last_success(ledger, app, ("promote",))
-    if entry is not None and entry.release:
+    for entry in ledger.entries():
+        if entry.app != app or entry.action != "promote" or entry.outcome not in ("succeeded", "noop"):
+            continue
         try:
-            release = ReleaseTag.parse(entry.release, env.release_tag_pattern, allow_prerelease=True)
+            release = ReleaseTag.parse(entry.release or "", env.release_tag_pattern, allow_prerelease=True)
         except InvalidValueError:
-            pass
-        else:
-            return release.version, entry.digest, "ledger"
+            continue  # not a promotion-level entry
+        return release.version, entry.digest, "ledger"
     if values_now.tag:
         try:
             release = ReleaseTag.parse(values_now.tag, env.release_tag_pattern, allow_prerelease=True)
@@ -417,22 +417,29 @@ def _target_state(
     return None, None, "none"
 
 
-def _source_running(ledger: Ledger, app: str) -> tuple[str | None, str]:
-    """The digest running in the source environment: the live Deployment when the status feature can
-    tell, else the ledger's last successful deploy."""
-    try:
-        status = importlib.import_module("deployctl.app.status")
-        running = getattr(status, "running_digest", None)
-    except ImportError:
-        running = None
-    if running is not None:
+def _source_running(
+    config: LoadedConfig, runner: Runner, reporter: Reporter, env_name: str, ledger: Ledger, app: str
+) -> tuple[str | None, str]:
+    """The digest running healthy in the source environment: the live Deployment (``status``) when the
+    environment has a cluster, else the ledger's last successful deploy."""
+    env = config.settings.environments[env_name]
+    if env.deployable:
+        from deployctl.app.status import status
+
         try:
-            digest = running(ledger.env_name, app)
+            found = status(Target(config, env_name, runner, reporter), app)
         except DeployctlError as exc:
-            log.warning("cannot read the live image of %s (%s); using the ledger", ledger.env_name, exc.message)
-        else:
-            if digest:
-                return str(digest), "cluster"
+            raise OperationError(
+                f"cannot read what runs in {env_name}: {exc.message}",
+                f"check access to the {env_name} cluster, or pass {SKIP_DEV_CHECK} --reason TEXT",
+            ) from None
+        for state in found.apps:
+            healthy = state.installed and state.desired > 0 and state.ready >= state.desired
+            if state.app == app and state.digest:
+                if healthy:
+                    return state.digest, "cluster"
+                return None, f"cluster: {state.digest} is not healthy ({state.ready}/{state.desired} ready)"
+        return None, "cluster: not installed"
     entry = _last_success(ledger, app, ("deploy", "promote", "recover"))
     if entry is not None and entry.digest:
         return entry.digest, "ledger"
@@ -440,7 +447,7 @@ def _source_running(ledger: Ledger, app: str) -> tuple[str | None, str]:
 
 
 def plan(
-    config: LoadedConfig, runner: Runner, request: PromoteRequest, services: Services
+    config: LoadedConfig, runner: Runner, reporter: Reporter, request: PromoteRequest, services: Services
 ) -> tuple[PromotionPlan, registry.Endpoint, registry.Endpoint, values.ValuesEdit | None]:
     """Everything that will happen, found and judged before anything changes."""
     target_name = target_env_name(config, request.to_env)
@@ -477,7 +484,9 @@ def plan(
     target_version, target_digest, target_from = _target_state(
         services.ledger(target_name, target_env), app_name, values_now, target_env
     )
-    running, running_from = _source_running(services.ledger(source_name, source_env), app_name)
+    running, running_from = _source_running(
+        config, runner, reporter, source_name, services.ledger(source_name, source_env), app_name
+    )
     facts = Facts(
         release=release,
         commit=commit,
@@ -541,7 +550,7 @@ def promote(
     services: Services | None = None,
 ) -> PromoteResult:
     services = services or Services()
-    promotion, source, target, edit = plan(config, runner, request, services)
+    promotion, source, target, edit = plan(config, runner, reporter, request, services)
     facts = promotion.facts
     target_env = config.settings.environments[facts.target_env]
     ledger = services.ledger(facts.target_env, target_env)
@@ -590,7 +599,9 @@ def promote(
             on_wait=lambda held: reporter.progress(f"waiting for the lock of {facts.target_env}: {held.describe()}"),
             on_takeover=lambda held: reporter.warn(f"took over the stale lock of {held.describe()}"),
         ):
-            result = _act(config, runner, reporter, request, services, promotion, source, target, edit, lock_timeout)
+            result = _act(
+                config, runner, reporter, request, services, promotion, source, target, edit, lock_timeout, ledger
+            )
     except DeployctlError as exc:
         record("failed", exc.message)
         raise
@@ -612,6 +623,7 @@ def _act(
     target: registry.Endpoint,
     edit: values.ValuesEdit,
     lock_timeout: float,
+    ledger: Ledger,
 ) -> PromoteResult:
     """Steps 5-7, under the target environment's lock: image, values file (and commit), deploy."""
     facts = promotion.facts
@@ -639,6 +651,15 @@ def _act(
     if request.deploy:
         deploy_image = services.deploy_image()
         started = time.monotonic()
+        deployed: list[Entry] = []
+
+        def keep(entry: Entry) -> None:
+            # The promotion writes one entry with the deploy's outcome in it; recoveries go to the ledger as is.
+            if entry.action == "promote":
+                deployed.append(entry)
+            else:
+                ledger.append(entry)
+
         deploy_image(
             Target(config, facts.target_env, runner, reporter),
             promotion.app,
@@ -646,10 +667,12 @@ def _act(
             git_sha=facts.commit,
             lock_timeout=lock_timeout,
             rollout_timeout=request.rollout_timeout,
+            record=keep,
             action="promote",
             lock_held=True,
         )
-        steps.append(Step("deploy", "done", f"{time.monotonic() - started:.1f}s"))
+        detail = deployed[-1].message if deployed else ""
+        steps.append(Step("deploy", "done", f"{detail} ({time.monotonic() - started:.1f}s)".strip()))
     else:
         steps.append(Step("deploy", "skipped", "--no-deploy"))
     return PromoteResult(

@@ -61,9 +61,26 @@ def test_upgrade_argv_per_major(major: int, expected_tail: list[str]) -> None:
             ["helm", "template", "api", "c", "--namespace", "ns", "-f", "v.yaml", "--set-string", "a.b=1"],
         ),
         (
-            lambda: helm.list_argv(release="api", namespace="ns", kube=helm.Kube(Path("/k"))),
-            ["helm", "list", "--all", "--filter", "^api$", "--namespace", "ns", "--output", "json", "--kubeconfig", "/k"],
-        ),
+            lambda: helm.list_argv(major=3, release="api", namespace="ns", kube=helm.Kube(Path("/k"))),
+            [
+                "helm",
+                "list",
+                "--all",
+                "--filter",
+                "^api$",
+                "--namespace",
+                "ns",
+                "--output",
+                "json",
+                "--kubeconfig",
+                "/k",
+            ],
+        ),  # fmt: skip
+        # helm 4 lists every status by default and removed --all ("unknown flag: --all")
+        (
+            lambda: helm.list_argv(major=4, release="api", namespace="ns", kube=helm.Kube(Path("/k"))),
+            ["helm", "list", "--filter", "^api$", "--namespace", "ns", "--output", "json", "--kubeconfig", "/k"],
+        ),  # fmt: skip
         (
             lambda: helm.status_argv(release="api", namespace="ns", kube=KUBE, binary="helm3"),
             ["helm3", "status", "api", "--namespace", "ns", "--output", "json", *KUBE_FLAGS],
@@ -187,3 +204,13 @@ def test_eks_token_is_presigned_sts_url_with_cluster_header(monkeypatch: pytest.
     assert query["Action"] == ["GetCallerIdentity"]
     assert "x-k8s-aws-id" in query["X-Amz-SignedHeaders"][0]
     assert "=" not in encoded  # padding stripped, as aws-iam-authenticator expects
+
+
+def test_machine_output_survives_redaction() -> None:
+    """helm's JSON carries `"automountServiceAccountToken": false`: the redactor must not corrupt it."""
+    from deployctl.redact import Redactor
+
+    text = json.dumps({"values": {"automountServiceAccountToken": False, "token": None}, "password": "hunter2-x"})
+    redacted = Redactor()(text)
+    assert json.loads(redacted)["values"] == {"automountServiceAccountToken": False, "token": None}
+    assert "hunter2-x" not in redacted

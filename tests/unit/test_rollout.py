@@ -34,7 +34,9 @@ def dep(**kw: Any) -> DeploymentState:
 
 
 def pod(reason: str = "", message: str = "", *, deleting: bool = False, **kw: Any) -> PodState:
-    return PodState("api-abc-1", (ContainerState("api", waiting_reason=reason, waiting_message=message, **kw),), "Pending", deleting)
+    return PodState(
+        "api-abc-1", (ContainerState("api", waiting_reason=reason, waiting_message=message, **kw),), "Pending", deleting
+    )
 
 
 PROGRESS_DEADLINE = Condition("Progressing", "False", "ProgressDeadlineExceeded", 'ReplicaSet "api-abc" has timed out')
@@ -49,25 +51,62 @@ PROGRESSING_OK = Condition("Progressing", "True", "ReplicaSetUpdated")
         pytest.param(dep(updated_replicas=1), [], "progressing", None, id="surge-in-progress"),
         pytest.param(dep(status_replicas=3), [], "progressing", None, id="old-replica-still-there"),
         pytest.param(dep(available_replicas=1), [], "progressing", None, id="new-not-yet-available"),
-        pytest.param(dep(replicas=0, status_replicas=0, updated_replicas=0, available_replicas=0), [], "complete", None,
-                     id="scaled-to-zero"),  # fmt: skip
+        pytest.param(
+            dep(replicas=0, status_replicas=0, updated_replicas=0, available_replicas=0),
+            [],
+            "complete",
+            None,
+            id="scaled-to-zero",
+        ),  # fmt: skip
         pytest.param(dep(updated_replicas=1), [pod("ContainerCreating")], "progressing", None, id="creating-is-fine"),
-        pytest.param(dep(updated_replicas=1), [pod("ImagePullBackOff", "Back-off pulling image")], "failed",
-                     "ImagePullBackOff", id="image-pull-backoff"),  # fmt: skip
-        pytest.param(dep(updated_replicas=1), [pod("ErrImagePull", "not found")], "failed", "ErrImagePull",
-                     id="err-image-pull"),  # fmt: skip
-        pytest.param(dep(updated_replicas=1), [pod("CrashLoopBackOff", "back-off 10s", last_exit_code=1)], "failed",
-                     "CrashLoopBackOff", id="crashloop"),  # fmt: skip
-        pytest.param(dep(updated_replicas=1), [pod("CreateContainerConfigError", 'configmap "x" not found')],
-                     "failed", "CreateContainerConfigError", id="config-error"),  # fmt: skip
-        pytest.param(dep(updated_replicas=1), [pod("CrashLoopBackOff", deleting=True)], "progressing", None,
-                     id="terminating-pod-ignored"),  # fmt: skip
-        pytest.param(dep(updated_replicas=1, conditions=(PROGRESS_DEADLINE,)), [], "failed",
-                     "ProgressDeadlineExceeded", id="progress-deadline"),  # fmt: skip
-        pytest.param(dep(updated_replicas=1, conditions=(PROGRESSING_OK,)), [], "progressing", None,
-                     id="progressing-true"),  # fmt: skip
-        pytest.param(dep(conditions=(Condition("ReplicaFailure", "True", "FailedCreate", "forbidden"),)), [],
-                     "failed", "FailedCreate", id="replica-failure"),  # fmt: skip
+        pytest.param(
+            dep(updated_replicas=1),
+            [pod("ImagePullBackOff", "Back-off pulling image")],
+            "failed",
+            "ImagePullBackOff",
+            id="image-pull-backoff",
+        ),  # fmt: skip
+        pytest.param(
+            dep(updated_replicas=1), [pod("ErrImagePull", "not found")], "failed", "ErrImagePull", id="err-image-pull"
+        ),  # fmt: skip
+        pytest.param(
+            dep(updated_replicas=1),
+            [pod("CrashLoopBackOff", "back-off 10s", last_exit_code=1)],
+            "failed",
+            "CrashLoopBackOff",
+            id="crashloop",
+        ),  # fmt: skip
+        pytest.param(
+            dep(updated_replicas=1),
+            [pod("CreateContainerConfigError", 'configmap "x" not found')],
+            "failed",
+            "CreateContainerConfigError",
+            id="config-error",
+        ),  # fmt: skip
+        pytest.param(
+            dep(updated_replicas=1),
+            [pod("CrashLoopBackOff", deleting=True)],
+            "progressing",
+            None,
+            id="terminating-pod-ignored",
+        ),  # fmt: skip
+        pytest.param(
+            dep(updated_replicas=1, conditions=(PROGRESS_DEADLINE,)),
+            [],
+            "failed",
+            "ProgressDeadlineExceeded",
+            id="progress-deadline",
+        ),  # fmt: skip
+        pytest.param(
+            dep(updated_replicas=1, conditions=(PROGRESSING_OK,)), [], "progressing", None, id="progressing-true"
+        ),  # fmt: skip
+        pytest.param(
+            dep(conditions=(Condition("ReplicaFailure", "True", "FailedCreate", "forbidden"),)),
+            [],
+            "failed",
+            "FailedCreate",
+            id="replica-failure",
+        ),  # fmt: skip
         # A fatal pod wins even when counts look complete (e.g. a restart after becoming available).
         pytest.param(dep(), [pod("CrashLoopBackOff")], "failed", "CrashLoopBackOff", id="crash-after-available"),
     ],
@@ -82,7 +121,14 @@ def test_evaluate(deployment: DeploymentState, pods: list[PodState], state: str,
 def test_failure_names_pod_container_reason_and_message() -> None:
     verdict = evaluate(
         dep(updated_replicas=1),
-        [pod("CrashLoopBackOff", "back-off 10s restarting failed container", last_terminated_reason="Error", last_exit_code=2)],
+        [
+            pod(
+                "CrashLoopBackOff",
+                "back-off 10s restarting failed container",
+                last_terminated_reason="Error",
+                last_exit_code=2,
+            )
+        ],
     )
     assert verdict.pod == "api-abc-1"
     assert verdict.container == "api"

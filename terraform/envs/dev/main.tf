@@ -11,6 +11,7 @@ module "network" {
   name                     = local.name
   cidr                     = var.vpc_cidr
   az_count                 = var.az_count
+  availability_zones       = var.availability_zones
   single_nat_gateway       = var.single_nat_gateway
   cluster_name             = local.name
   enable_flow_logs         = var.enable_flow_logs

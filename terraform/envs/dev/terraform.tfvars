@@ -1,9 +1,10 @@
 region      = "us-east-1"
 environment = "dev"
 
-# Small and cheap: 2 AZs, one shared NAT gateway, short log retention.
+# Small and cheap: 2 AZs, one shared NAT gateway, no flow logs, 30-day logs.
 vpc_cidr                 = "10.10.0.0/16"
 az_count                 = 2
+availability_zones       = ["us-east-1a", "us-east-1b", "us-east-1c"]
 single_nat_gateway       = true
 enable_flow_logs         = false
 flow_logs_retention_days = 30

@@ -65,9 +65,14 @@ variable "az_count" {
   type        = number
 
   validation {
-    condition     = var.az_count >= 2 && var.az_count <= 6 && floor(var.az_count) == var.az_count
-    error_message = "az_count must be a whole number between 2 and 6."
+    condition     = var.az_count >= 2 && var.az_count <= 6 && floor(var.az_count) == var.az_count && var.az_count <= length(var.availability_zones)
+    error_message = "az_count must be a whole number between 2 and 6 and not exceed the number of availability_zones."
   }
+}
+
+variable "availability_zones" {
+  description = "Pinned availability zone names of var.region, in order; the first az_count are used."
+  type        = list(string)
 }
 
 variable "single_nat_gateway" {
@@ -82,9 +87,14 @@ variable "enable_flow_logs" {
 }
 
 variable "flow_logs_retention_days" {
-  description = "Retention of VPC flow logs, in days."
+  description = "Retention of VPC flow logs, in days (prod: at least 365)."
   type        = number
   default     = 365
+
+  validation {
+    condition     = var.environment != "prod" || var.flow_logs_retention_days >= 365
+    error_message = "prod keeps VPC flow logs for at least 365 days."
+  }
 }
 
 # ---------------------------------------------------------------- cluster
@@ -118,9 +128,14 @@ variable "endpoint_public_access_cidrs" {
 }
 
 variable "cluster_log_retention_days" {
-  description = "Retention of EKS control plane logs, in days."
+  description = "Retention of EKS control plane (incl. audit) logs, in days (prod: at least 365)."
   type        = number
   default     = 365
+
+  validation {
+    condition     = var.environment != "prod" || var.cluster_log_retention_days >= 365
+    error_message = "prod keeps EKS control plane logs for at least 365 days."
+  }
 }
 
 variable "node_instance_types" {

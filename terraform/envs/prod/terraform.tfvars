@@ -4,6 +4,7 @@ environment = "prod"
 # Highly available: 3 AZs, one NAT gateway per AZ, flow logs on.
 vpc_cidr                 = "10.20.0.0/16"
 az_count                 = 3
+availability_zones       = ["us-east-1a", "us-east-1b", "us-east-1c"]
 single_nat_gateway       = false
 enable_flow_logs         = true
 flow_logs_retention_days = 365

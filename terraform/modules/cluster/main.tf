@@ -62,6 +62,7 @@ resource "aws_kms_alias" "this" {
 }
 
 resource "aws_cloudwatch_log_group" "cluster" {
+  #checkov:skip=CKV_AWS_338:Retention is a per-environment input; the env roots enforce >= 365 days for prod, dev keeps less on purpose (cost).
   name              = local.log_group_name
   retention_in_days = var.log_retention_days
   kms_key_id        = aws_kms_key.this.arn

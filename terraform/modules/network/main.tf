@@ -1,22 +1,25 @@
+# Zones are pinned by name (var.availability_zones) instead of "the first N
+# available zones of the region": that list can shift when a zone changes
+# state or AWS adds one, which would move subnets. The lookup still validates
+# at plan time that every pinned zone exists and is available.
 data "aws_availability_zones" "available" {
   state = "available"
 
-  # Local Zones / Wavelength zones cannot host EKS nodes or NAT gateways.
   filter {
-    name   = "opt-in-status"
-    values = ["opt-in-not-required"]
+    name   = "zone-name"
+    values = local.azs
   }
 
   lifecycle {
     postcondition {
-      condition     = length(self.names) >= var.az_count
-      error_message = "The region has fewer available AZs than az_count."
+      condition     = alltrue([for z in local.azs : contains(self.names, z)])
+      error_message = "Some of the availability_zones do not exist in this region or are not available."
     }
   }
 }
 
 locals {
-  azs = slice(data.aws_availability_zones.available.names, 0, var.az_count)
+  azs = slice(var.availability_zones, 0, var.az_count)
 
   # Address plan: the VPC is cut into 8 equal blocks. Blocks 0..5 are the
   # private subnets (one per AZ, large because the VPC CNI gives every pod a

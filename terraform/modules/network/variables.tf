@@ -28,8 +28,18 @@ variable "az_count" {
   default     = 2
 
   validation {
-    condition     = var.az_count >= 1 && var.az_count <= 6 && floor(var.az_count) == var.az_count
-    error_message = "az_count must be a whole number between 1 and 6."
+    condition     = var.az_count >= 1 && var.az_count <= 6 && floor(var.az_count) == var.az_count && var.az_count <= length(var.availability_zones)
+    error_message = "az_count must be a whole number between 1 and 6 and not exceed the number of availability_zones."
+  }
+}
+
+variable "availability_zones" {
+  description = "Candidate availability zone names, in order of preference; the first az_count are used."
+  type        = list(string)
+
+  validation {
+    condition     = length(distinct(var.availability_zones)) == length(var.availability_zones) && alltrue([for z in var.availability_zones : can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9][a-z]$", z))])
+    error_message = "availability_zones must be distinct AZ names such as us-east-1a."
   }
 }
 

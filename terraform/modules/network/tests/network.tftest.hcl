@@ -9,9 +9,10 @@ mock_provider "aws" {
 }
 
 variables {
-  name         = "deployctl-test"
-  cidr         = "10.20.0.0/16"
-  cluster_name = "deployctl-test"
+  name               = "deployctl-test"
+  cidr               = "10.20.0.0/16"
+  cluster_name       = "deployctl-test"
+  availability_zones = ["us-east-1a", "us-east-1b", "us-east-1c"]
 }
 
 run "dev_like_single_nat" {
@@ -141,4 +142,31 @@ run "rejects_bad_name" {
   }
 
   expect_failures = [var.name]
+}
+
+run "rejects_az_count_above_pinned_zones" {
+  command = plan
+
+  variables {
+    az_count           = 3
+    availability_zones = ["us-east-1a", "us-east-1b"]
+  }
+
+  expect_failures = [var.az_count]
+}
+
+run "rejects_unavailable_zone" {
+  command = plan
+
+  # The region reports only a and b as available; c is pinned and used.
+  override_data {
+    target = data.aws_availability_zones.available
+    values = { names = ["us-east-1a", "us-east-1b"] }
+  }
+
+  variables {
+    az_count = 3
+  }
+
+  expect_failures = [data.aws_availability_zones.available]
 }

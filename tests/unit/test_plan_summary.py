@@ -1,0 +1,359 @@
+"""Plan summaries read from ``terraform show -json`` (a captured document), state-lock error parsing,
+saved-plan verification, and the adapter's exit-code decisions (with a recording runner)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deployctl import terraform
+from deployctl.app import plan as plan_app
+from deployctl.app.apply import apply
+from deployctl.app.base import Target
+from deployctl.app.destroy import destroy
+from deployctl.config import load
+from deployctl.errors import CommandFailedError, ExitCode, LockedError, PolicyError, UsageError
+from deployctl.redact import Redactor
+from deployctl.runner import CommandResult
+
+DATA = Path(__file__).parent / "data"
+
+# Captured from Terraform 1.11 (terraform_data resources, local state): one of each action.
+SHOW = json.loads((DATA / "terraform_show_plan.json").read_text())
+
+# Captured from Terraform 1.11 against moto (S3 lockfile held by another apply).
+LOCKED_STDERR = """
+Error: Error acquiring the state lock
+
+Error message: operation error S3: PutObject, https response error StatusCode:
+412, RequestID: 2f4c, HostID: , api error PreconditionFailed: At least one of
+the pre-conditions you specified did not hold
+Lock Info:
+  ID:        6c0bf6f8-56b5-9a0f-8d3f-1a4d3f9c2c11
+  Path:      acme-api-tfstate/dev/terraform.tfstate
+  Operation: OperationTypeApply
+  Who:       runner@ci-host-7
+  Version:   1.11.4
+  Created:   2025-11-22 16:05:42.123456789 +0000 UTC
+  Info:
+
+
+Terraform acquires a state lock to protect the state from being written
+by multiple users at the same time. Please resolve the issue above and try
+again. For most commands, you can disable locking with the "-lock=false"
+flag, but this is not recommended.
+"""
+
+
+def test_summary_of_captured_plan() -> None:
+    summary = terraform.summarize(SHOW)
+    kinds = {c.address: c.kind for c in summary.changes}
+    assert kinds == {
+        "terraform_data.added": "add",
+        "terraform_data.removed": "destroy",
+        "terraform_data.replaced": "replace",
+        "terraform_data.updated": "change",
+    }, "no-op resources are left out"
+    assert summary.counts() == {"add": 1, "change": 1, "destroy": 1, "replace": 1}
+    assert summary.headline() == "1 to add, 1 to change, 1 to destroy, 1 to replace"
+    assert summary.output_changes == ("version",)
+    assert [c.address for c in summary.destructive] == ["terraform_data.removed", "terraform_data.replaced"]
+    replaced = next(c for c in summary.changes if c.replace)
+    assert replaced.to_dict() == {
+        "address": "terraform_data.replaced",
+        "actions": ["delete", "create"],
+        "replace": True,
+        "kind": "replace",
+    }
+
+
+@pytest.mark.parametrize(
+    ("actions", "kind"),
+    [
+        (["create", "delete"], "replace"),  # create_before_destroy
+        (["delete", "create"], "replace"),
+        (["create"], "add"),
+        (["update"], "change"),
+        (["delete"], "destroy"),
+    ],
+)
+def test_action_kinds(actions: list[str], kind: str) -> None:
+    summary = terraform.summarize({"resource_changes": [{"address": "a.b", "change": {"actions": actions}}]})
+    assert [c.kind for c in summary.changes] == [kind]
+
+
+def test_no_changes_reads_and_no_ops() -> None:
+    document = {
+        "resource_changes": [
+            {"address": "data.aws_caller_identity.current", "change": {"actions": ["read"]}},
+            {"address": "aws_vpc.this", "change": {"actions": ["no-op"]}},
+        ],
+        "output_changes": {"vpc_id": {"actions": ["no-op"]}},
+    }
+    summary = terraform.summarize(document)
+    assert not summary.has_changes
+    assert summary.headline() == "no changes"
+    assert terraform.summarize({}).changes == ()
+
+
+def test_destroys_and_replacements_are_called_out_loudly() -> None:
+    result = plan_app.PlanResult(
+        env="dev",
+        terraform=plan_app.TerraformPlan(root="r", plan_file="p", summary=terraform.summarize(SHOW), metadata=None),
+    )
+    text = "\n".join(result.text())
+    assert "terraform_data.replaced   <-- REPLACE" in text
+    assert "terraform_data.removed   <-- DESTROY" in text
+    assert "!! 2 resource(s) will be DESTROYED or REPLACED" in text
+    data = result.data()
+    assert data["changes"] is True
+    assert data["helm"] is None
+    assert {c["address"] for c in data["terraform"]["resource_changes"]} == {
+        "terraform_data.added",
+        "terraform_data.removed",
+        "terraform_data.replaced",
+        "terraform_data.updated",
+    }
+
+
+def test_state_lock_fallback_parse_of_captured_stderr() -> None:
+    """Terraform reports a held state lock only as text: this substring parse is the documented fallback."""
+    info = terraform.parse_state_lock(LOCKED_STDERR)
+    assert info == terraform.StateLockInfo(
+        id="6c0bf6f8-56b5-9a0f-8d3f-1a4d3f9c2c11",
+        who="runner@ci-host-7",
+        operation="OperationTypeApply",
+        created="2025-11-22 16:05:42.123456789 +0000 UTC",
+        path="acme-api-tfstate/dev/terraform.tfstate",
+    )
+    assert info.describe() == "runner@ci-host-7 running apply since 2025-11-22 16:05:42.123456789 +0000 UTC"
+    assert terraform.parse_state_lock("Error: something else") is None
+    partial = terraform.parse_state_lock("Error: Error acquiring the state lock\n(no lock info)")
+    assert partial is not None and partial.id == ""
+
+
+# --------------------------------------------------------------------------- the adapter with a recording runner
+
+
+@dataclass
+class FakeRunner:
+    """Records calls; answers each terraform subcommand with a canned (exit code, stdout, stderr)."""
+
+    answers: Mapping[str, tuple[int, str, str]]
+    redactor: Redactor = field(default_factory=Redactor)
+    calls: list[list[str]] = field(default_factory=list)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        ok_codes: Collection[int] = (0,),
+        stream: bool = False,
+        hint: str | None = None,
+    ) -> CommandResult:
+        del cwd, timeout, stream, hint  # the protocol's parameters this fake does not need
+        argv = list(argv)
+        self.calls.append(argv)
+        code, out, err = self.answers.get(argv[1], (0, "", ""))
+        if argv[1] == "plan" and code in (0, 2):
+            Path(argv[5].removeprefix("-out=")).write_text("plan-bytes")
+        if argv[1] == "init" and env is not None:
+            Path(env["TF_DATA_DIR"], "terraform.tfstate").write_text("{}")
+        if code not in ok_codes:
+            raise CommandFailedError(argv, code, err)
+        return CommandResult(argv=argv, exit_code=code, stdout=out, stderr=err, duration=0.01)
+
+
+@dataclass
+class Events:
+    lines: list[str] = field(default_factory=list)
+
+    def progress(self, message: str) -> None:
+        self.lines.append(message)
+
+    def warn(self, message: str) -> None:
+        self.lines.append(f"warning: {message}")
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        self.lines.append(f"{name} ...")
+        yield
+
+
+CONFIG = """
+[tool.deployctl]
+state_dir = ".deployctl"
+[tool.deployctl.environments.dev]
+aws = { region = "us-east-1", endpoint_url = "http://127.0.0.1:1" }
+terraform = { root = "tf", backend = { bucket = "acme-api-tfstate", key = "dev/terraform.tfstate", region = "us-east-1" }, vars = { az_count = 3 } }
+[tool.deployctl.environments.prod]
+aws = { region = "us-east-1" }
+terraform = { root = "tf", backend = { bucket = "acme-api-tfstate", key = "prod/terraform.tfstate", region = "us-east-1" } }
+protected = true
+"""
+
+
+def _target(tmp_path: Path, runner: FakeRunner, name: str = "dev") -> tuple[Target, Events]:
+    (tmp_path / "pyproject.toml").write_text(CONFIG)
+    tf = tmp_path / "tf"
+    tf.mkdir(exist_ok=True)
+    (tf / "variables.tf").write_text(
+        'variable "environment" {}\nvariable "aws_endpoint_url" {}\nvariable "aws_skip_checks" {}\nvariable "az_count" {}\n'
+    )
+    events = Events()
+    return Target(load(tmp_path / "pyproject.toml"), name, runner, events), events
+
+
+def _runner(plan_code: int = 2, show: Mapping[str, Any] = SHOW, plan_err: str = "") -> FakeRunner:
+    return FakeRunner(
+        {
+            "plan": (plan_code, "", plan_err),
+            "show": (0, json.dumps(show), ""),
+            "rev-parse": (0, "c0ffee\n", ""),
+        }
+    )
+
+
+def test_plan_saves_plan_and_metadata_and_passes_vars(tmp_path: Path) -> None:
+    runner = _runner()
+    target, events = _target(tmp_path, runner)
+    result = plan_app.plan(target)
+
+    assert result.has_changes
+    init, plan, show, git = runner.calls
+    assert init[:2] == ["terraform", "init"]
+    assert '-backend-config=endpoints={s3="http://127.0.0.1:1"}' in init
+    assert plan[plan.index("-var") :] == [
+        "-var",
+        "environment=dev",
+        "-var",
+        "aws_endpoint_url=http://127.0.0.1:1",
+        "-var",
+        "aws_skip_checks=true",
+        "-var",
+        "az_count=3",
+    ]
+    assert show[:3] == ["terraform", "show", "-json"]
+    assert git == ["git", "rev-parse", "HEAD"]
+    meta = json.loads((tmp_path / ".deployctl/plans/dev/plan.json").read_text())
+    assert meta["commit"] == "c0ffee"
+    assert meta["counts"] == {"add": 1, "change": 1, "destroy": 1, "replace": 1}
+    assert any("REPLACED" in line for line in events.lines), "replacements are warned about on stderr"
+
+    # a second plan with the same inputs skips init
+    runner.calls.clear()
+    plan_app.plan(target)
+    assert [c[1] for c in runner.calls] == ["plan", "show", "rev-parse"]
+    assert "dev: terraform init: up to date" in events.lines
+
+
+def test_plan_error_exit_is_an_error_not_changes(tmp_path: Path) -> None:
+    target, _ = _target(tmp_path, _runner(plan_code=1, plan_err="Error: Unsupported argument\n  on main.tf line 3"))
+    with pytest.raises(CommandFailedError) as caught:
+        plan_app.plan(target)
+    assert "Unsupported argument" in caught.value.message
+    assert not (tmp_path / ".deployctl/plans/dev/plan.tfplan").exists()
+
+
+def test_state_lock_error_becomes_locked_error(tmp_path: Path) -> None:
+    target, _ = _target(tmp_path, _runner(plan_code=1, plan_err=LOCKED_STDERR))
+    with pytest.raises(LockedError) as caught:
+        plan_app.plan(target)
+    assert caught.value.exit_code == ExitCode.LOCKED
+    assert "runner@ci-host-7" in caught.value.message
+    assert caught.value.hint is not None
+    assert "deployctl lock break ENV --state --id 6c0bf6f8-56b5-9a0f-8d3f-1a4d3f9c2c11" in caught.value.hint
+
+
+def test_unknown_exit_code_is_an_error(tmp_path: Path) -> None:
+    target, _ = _target(tmp_path, _runner(plan_code=3))
+    with pytest.raises(CommandFailedError):
+        plan_app.plan(target)
+
+
+def test_undeclared_config_vars_and_missing_root_are_usage_errors(tmp_path: Path) -> None:
+    target, _ = _target(tmp_path, _runner())
+    (tmp_path / "tf" / "variables.tf").write_text('variable "environment" {}\n')
+    with pytest.raises(UsageError, match="does not declare: az_count"):
+        plan_app.plan(target)
+    (tmp_path / "tf" / "variables.tf").unlink()
+    (tmp_path / "tf").rmdir()
+    with pytest.raises(UsageError, match=r"terraform root .*/tf does not exist \(tool.deployctl.environments.dev"):
+        plan_app.plan(target)
+
+
+def test_saved_plan_verification(tmp_path: Path) -> None:
+    runner = _runner()
+    target, _ = _target(tmp_path, runner)
+    plan_app.plan(target)
+    prepared = plan_app.prepare(target)
+    saved = plan_app.load_saved(prepared)
+    assert saved is not None
+    plan_app.verify_saved(target, prepared, saved)  # fresh and matching: accepted
+
+    later = datetime.now(UTC) + timedelta(minutes=121)
+    with pytest.raises(PolicyError, match="minutes old"):
+        plan_app.verify_saved(target, prepared, saved, now=later)
+
+    (tmp_path / "tf" / "main.tf").write_text("# changed\n")
+    changed = plan_app.prepare(target)
+    runner.answers = {**runner.answers, "rev-parse": (0, "d00d\n", "")}
+    with pytest.raises(PolicyError) as caught:
+        plan_app.verify_saved(target, changed, saved)
+    assert caught.value.exit_code == ExitCode.REFUSED
+    problems = caught.value.details["problems"]
+    assert isinstance(problems, list) and len(problems) == 2, "every mismatch is reported at once"
+
+
+def test_protected_env_refuses_auto_approve_and_missing_plan(tmp_path: Path) -> None:
+    runner = _runner()
+    target, _ = _target(tmp_path, runner, "prod")
+    with pytest.raises(PolicyError, match="--auto-approve is refused"):
+        apply(target, auto_approve=True)
+    with pytest.raises(PolicyError, match="no saved plan for protected"):
+        apply(target)
+    assert runner.calls == [], "nothing ran"
+
+
+def test_apply_without_plan_or_tty_names_the_flag(tmp_path: Path) -> None:
+    target, _ = _target(tmp_path, _runner())
+    with pytest.raises(UsageError) as caught:
+        apply(target)
+    assert caught.value.hint is not None and "--auto-approve" in caught.value.hint
+
+
+def _yes(lines: list[str], answer: str) -> bool:
+    del lines, answer
+    return True
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"confirm": _yes, "ci": False}, "--allow-prod-destroy was not passed"),
+        ({"allow_prod_destroy": True, "ci": False}, "stdin is not a terminal"),
+        ({"allow_prod_destroy": True, "ci": True, "confirm": _yes}, "CI is set"),
+    ],
+)
+def test_protected_destroy_refusals(tmp_path: Path, kwargs: dict[str, Any], reason: str) -> None:
+    runner = _runner()
+    target, _ = _target(tmp_path, runner, "prod")
+    with pytest.raises(PolicyError, match=reason):
+        destroy(target, **kwargs)
+    assert runner.calls == []
+
+
+def test_destroy_without_tty_needs_auto_approve(tmp_path: Path) -> None:
+    target, _ = _target(tmp_path, _runner())
+    with pytest.raises(UsageError, match="stdin is not a terminal"):
+        destroy(target)
