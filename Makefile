@@ -38,12 +38,17 @@ setup: install tools
 tools: $(STAMP)
 	$(BIN)/python -m deployctl.sandbox.tools install
 
+# The lab's tools first on PATH; terraform reads providers from the offline mirror config the tools step wrote.
+TOOLS_ENV = PATH="$(CACHE)/tools/bin:$$PATH" TF_CLI_CONFIG_FILE="$(CACHE)/tools/terraformrc"
+
 check: setup
-	$(BIN)/ruff check deployctl tests
-	$(BIN)/ruff format --check deployctl tests
+	$(BIN)/ruff check deployctl tests bench
+	$(BIN)/ruff format --check deployctl tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m tests.import_direction
-	$(BIN)/python -m deployctl.sandbox.tools check
+	$(TOOLS_ENV) .ci/check-chart.sh
+	$(TOOLS_ENV) .ci/check-terraform.sh
+	$(TOOLS_ENV) .ci/check-workflows.sh
 
 test: setup
 	$(BIN)/pytest

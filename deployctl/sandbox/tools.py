@@ -32,6 +32,7 @@ from deployctl.sandbox import versions
 Progress = Callable[[str], None]
 
 K8S_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+CHECK_TOOLS = ("actionlint", "checkov", "kubernetes-validate")
 SYSTEM_TOOLS = ("terraform", "kubectl", "etcd", "docker-registry", "go")
 MIRROR_ROOTS = (Path("/opt"), Path("/usr/local/share/terraform"))
 
@@ -190,6 +191,27 @@ def install_go_tool(name: str, package: str, version: str, progress: Progress) -
         [go, "install", f"{package}@v{version}"],
         log_path,
         env=_go_env({"GOBIN": str(binary.parent)}),
+    )
+    _finish(directory)
+    return binary
+
+
+def install_python_tool(name: str, requirement: str, progress: Progress) -> Path:
+    """A Python CLI in a venv of its own under the cache (checkov, kubernetes-validate)."""
+    version = requirement.split("==")[-1]
+    directory = _tool_dir(name, version)
+    binary = directory / "venv" / "bin" / name
+    if _complete(directory) and binary.is_file():
+        return binary
+    step = f"{name} {version}"
+    log_path = logs_dir() / f"{name}-{version}.log"
+    progress(f"installing {step} into its own venv (log: {log_path})")
+    _run_step(f"{step}: venv", [sys.executable, "-m", "venv", str(directory / "venv")], log_path)
+    _run_step(
+        f"{step}: pip install",
+        [str(directory / "venv" / "bin" / "python"), "-m", "pip", "install", "--quiet", requirement],
+        log_path,
+        timeout=1800,
     )
     _finish(directory)
     return binary
@@ -415,6 +437,13 @@ def install(progress: Progress = print) -> Tools:
     paths["crane"] = install_go_tool(
         "crane", "github.com/google/go-containerregistry/cmd/crane", versions.CRANE, progress
     )
+    paths["actionlint"] = install_go_tool(
+        "actionlint", "github.com/rhysd/actionlint/cmd/actionlint", versions.ACTIONLINT, progress
+    )
+    paths["checkov"] = install_python_tool("checkov", f"checkov=={versions.CHECKOV}", progress)
+    paths["kubernetes-validate"] = install_python_tool(
+        "kubernetes-validate", f"kubernetes-validate=={versions.KUBERNETES_VALIDATE}", progress
+    )
     paths.update(install_kubernetes(progress))
     install_apt(progress)
     missing = []
@@ -460,7 +489,7 @@ def _link_all(paths: Mapping[str, Path]) -> None:
 def installed() -> Tools | None:
     """The tools when everything is already installed (no network, no build), else None."""
     paths: dict[str, Path] = {}
-    for name in ("helm", "helm3", "kwok", "crane", *K8S_COMMANDS, *SYSTEM_TOOLS):
+    for name in ("helm", "helm3", "kwok", "crane", *CHECK_TOOLS, *K8S_COMMANDS, *SYSTEM_TOOLS):
         link = bin_dir() / name
         if not link.exists():
             if name == "go":
@@ -490,6 +519,9 @@ def check(progress: Progress = print) -> bool:
         "helm3": ["version", "--template", "{{.Version}}"],
         "kwok": ["--version"],
         "crane": ["version"],
+        "actionlint": ["-version"],
+        "checkov": ["--version"],
+        "kubernetes-validate": ["--version"],
         "kube-apiserver": ["--version"],
         "kube-controller-manager": ["--version"],
         "kube-scheduler": ["--version"],

@@ -10,6 +10,11 @@ KUBERNETES_WRAPPER_GO = "1.24.0"
 
 KWOK = "0.8.0"
 CRANE = "0.20.2"
+ACTIONLINT = "1.7.7"
+
+# Python tools for `make check`, each in its own venv (their pins conflict with ours).
+CHECKOV = "3.3.30"
+KUBERNETES_VALIDATE = "1.37.0"
 
 HELM = "4.3.1"
 HELM3 = "3.19.0"

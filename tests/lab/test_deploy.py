@@ -38,6 +38,11 @@ BUCKET = "deploy-tfstate"
 HELM_WAIT_BUDGET = 300.0  # helm's default --timeout: what `helm upgrade --wait` would sit through
 
 
+def measure(line: str) -> None:
+    """A measured figure, on the real stderr (capsys holds sys.stderr); shown with ``pytest -s``."""
+    os.write(2, f"\n[measure] {line}\n".encode())
+
+
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
 
@@ -293,7 +298,7 @@ def test_broken_image_fails_in_seconds_and_old_pods_keep_serving(
     elapsed = time.monotonic() - started
     assert code == 1, err
     assert elapsed < 60, f"took {elapsed:.1f}s (helm --wait would take {HELM_WAIT_BUDGET:.0f}s)"
-    sys.stderr.write(f"\n[measure] deployctl time-to-failure for {repository}: {elapsed:.1f}s\n")
+    measure(f"deployctl time-to-failure for {repository}: {elapsed:.1f}s")
     details = out["error"]
     assert details["reason"] in reasons
     assert details["container"] == "api"
@@ -368,21 +373,28 @@ def test_sigkill_mid_upgrade_then_deploy_again_succeeds(world: World) -> None:
     code, _, err = world.run("deploy", "dev", "--image-tag", "v1")
     assert code == 0, err
 
+    from kubernetes import client as kclient
+    from kubernetes import config as kconfig
+    from kubernetes import watch
+
+    core = kclient.CoreV1Api(kconfig.new_client_from_config(str(world.kubeconfig), context="deployctl-lab"))
     proc = world.spawn("deploy", "dev", "--image-tag", "v2")
-    deadline = time.monotonic() + 60
-    helm_pid = None
-    while time.monotonic() < deadline and helm_pid is None and proc.poll() is None:
-        helm_pid = next((c for c in _children(proc.pid) if " upgrade " in _cmdline(c)), None)
-        time.sleep(0.01)
-    assert helm_pid is not None, "helm upgrade never started"
-    time.sleep(0.3)  # helm is writing the release: pending record first, then the objects
-    for pid in (proc.pid, helm_pid):  # the whole job dies at once, as when a CI runner is cancelled
+    # Kill the moment helm has written its pending-upgrade record, i.e. mid-upgrade.
+    for _ in watch.Watch().stream(
+        core.list_namespaced_secret,
+        world.namespace,
+        label_selector="owner=helm,name=api,status=pending-upgrade",
+        timeout_seconds=60,
+    ):
+        break
+    helm_pids = [c for c in _children(proc.pid) if " upgrade " in _cmdline(c)]
+    for pid in (proc.pid, *helm_pids):  # the whole job dies at once, as when a CI runner is cancelled
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     proc.communicate(timeout=30)
     statuses = json.loads(world.helm("list", "-o", "json").stdout)
     left = statuses[0]["status"] if statuses else "none"
-    sys.stderr.write(f"\n[measure] release status after SIGKILL: {left}\n")
+    measure(f"release status after SIGKILL: {left}")
 
     code, out, err = world.run("deploy", "dev", "--image-tag", "v2")
     assert code == 0, err
@@ -489,6 +501,6 @@ def test_measure_helm_wait_time_to_failure(world: World) -> None:
         "--wait", "--timeout", "5m", check=False,
     )  # fmt: skip
     elapsed = time.monotonic() - started
-    sys.stderr.write(f"\n[measure] helm upgrade --wait --timeout 5m time-to-failure: {elapsed:.1f}s\n")
+    measure(f"helm upgrade --wait --timeout 5m time-to-failure: {elapsed:.1f}s")
     assert result.returncode != 0
     assert elapsed > 60

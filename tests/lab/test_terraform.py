@@ -225,34 +225,30 @@ def test_variable_change_and_replacement_are_reported(applied: TfLab) -> None:
         assert changes["module.network.aws_vpc.this"]["replace"] is True
         assert document["terraform"]["summary"]["replace"] >= 1
         assert "module.network.aws_vpc.this will be REPLACED" in result.stderr, "replacements are called out"
-
-        text = applied.deployctl("plan", "dev")
-        assert text.returncode == 0, "without --detailed-exitcode changes exit 0"
-        assert "module.network.aws_vpc.this   <-- REPLACE" in text.stdout
-        assert "!! " in text.stdout
     finally:
         tfvars.write_text(original)
 
 
 def test_mismatched_and_stale_plans_are_refused(applied: TfLab) -> None:
-    planned = applied.deployctl("plan", "dev")
+    """On the small shared root (fast to plan); the checks are the same for every root."""
+    planned = applied.deployctl("plan", "shared")
     assert planned.returncode == 0, planned.stderr
-    main_tf = applied.workdir / "terraform/envs/dev/main.tf"
+    main_tf = applied.workdir / "terraform/shared/main.tf"
     original = main_tf.read_text()
     try:
         main_tf.write_text(original + "\n# edited after planning\n")
-        result = applied.deployctl("apply", "dev")
+        result = applied.deployctl("apply", "shared")
         assert result.returncode == 4, result.stderr
         assert "the configuration or terraform files changed" in result.stderr
-        assert "hint: re-plan with `deployctl plan dev`" in result.stderr
+        assert "hint: re-plan with `deployctl plan shared`" in result.stderr
     finally:
         main_tf.write_text(original)
 
-    meta_file = applied.workdir / ".deployctl/plans/dev/plan.json"
+    meta_file = applied.workdir / ".deployctl/plans/shared/plan.json"
     meta = json.loads(meta_file.read_text())
     meta["created_at"] = (datetime.now(UTC) - timedelta(hours=3)).isoformat(timespec="seconds")
     meta_file.write_text(json.dumps(meta))
-    result = applied.deployctl("apply", "dev")
+    result = applied.deployctl("apply", "shared")
     assert result.returncode == 4, result.stderr
     assert "180 minutes old (plan_max_age_minutes = 120)" in result.stderr
 
@@ -270,8 +266,11 @@ def test_protected_env_needs_a_saved_plan_and_refuses_auto_approve(applied: TfLa
 
 
 def test_concurrent_applies_one_is_locked_out(applied: TfLab) -> None:
-    first = applied.spawn("apply", "dev", "--auto-approve", "--lock-timeout", "0")
-    second = applied.spawn("apply", "dev", "--auto-approve", "--lock-timeout", "0")
+    """Two applies of one environment at once (shared: the fastest root): one holds the environment
+    lock, the other fails at once with exit 5 naming the holder; the state is intact afterwards."""
+    before = applied.aws("s3").get_object(Bucket=BUCKET, Key="shared/terraform.tfstate")["Body"].read()
+    first = applied.spawn("apply", "shared", "--auto-approve", "--lock-timeout", "0")
+    second = applied.spawn("apply", "shared", "--auto-approve", "--lock-timeout", "0")
     outcomes = []
     for proc in (first, second):
         out, err = proc.communicate(timeout=600)
@@ -279,11 +278,12 @@ def test_concurrent_applies_one_is_locked_out(applied: TfLab) -> None:
     codes = sorted(code for code, _, _ in outcomes)
     assert codes == [0, 5], outcomes
     _, _, locked_err = next(o for o in outcomes if o[0] == 5)
-    assert "environment 'dev' is locked by" in locked_err
-    assert "running `deployctl apply dev`" in locked_err, "the holder is named"
-    state = json.loads(applied.aws("s3").get_object(Bucket=BUCKET, Key="dev/terraform.tfstate")["Body"].read())
-    assert len(state["resources"]) > 20, "the state is intact"
-    assert applied.deployctl("lock", "break", "dev").stdout.strip() == "dev: not locked", "the lock was released"
+    assert "environment 'shared' is locked by" in locked_err
+    assert "running `deployctl apply shared`" in locked_err, "the holder is named"
+    after = applied.aws("s3").get_object(Bucket=BUCKET, Key="shared/terraform.tfstate")["Body"].read()
+    assert json.loads(after)["resources"] == json.loads(before)["resources"], "the state is intact"
+    released = applied.deployctl("lock", "break", "shared")
+    assert released.stdout.strip() == "shared: not locked", "the winner released the lock"
 
 
 def test_held_state_lock_is_exit_5_and_can_be_broken(applied: TfLab) -> None:
@@ -301,7 +301,8 @@ def test_held_state_lock_is_exit_5_and_can_be_broken(applied: TfLab) -> None:
     s3.put_object(Bucket=BUCKET, Key="dev/terraform.tfstate.tflock", Body=json.dumps(held).encode())
     result = applied.deployctl("plan", "dev")
     assert result.returncode == 5, result.stderr
-    assert f"terraform state is locked by someone@elsewhere running apply (lock id {lock_id})" in result.stderr
+    assert "terraform state is locked by someone@elsewhere running apply since 2025-11-22" in result.stderr
+    assert f"(lock id {lock_id})" in result.stderr
     assert f"deployctl lock break ENV --state --id {lock_id}" in result.stderr
 
     broken = applied.deployctl("lock", "break", "dev", "--state", "--id", lock_id)
