@@ -47,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.only or BENCHMARKS:
         module = importlib.import_module(f"bench.{name}")
         print(f"running {name} ...", file=sys.stderr)
-        samples.extend(module.run(repeat, smoke=args.smoke) if "smoke" in module.run.__code__.co_varnames else module.run(repeat))
+        samples.extend(
+            module.run(repeat, smoke=args.smoke) if "smoke" in module.run.__code__.co_varnames else module.run(repeat)
+        )
     document = {
         "schema": "deployctl/bench/v1",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -18,6 +18,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -39,7 +40,11 @@ COMPONENTS = ("moto", "registry", "cluster")
 CONTEXT = "deployctl-lab"
 NODE_ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
-STAGES_FILE = Path(__file__).with_name("kwok-stages.yaml")
+STAGES_TEMPLATE = Path(__file__).with_name("kwok-stages.yaml")
+# Image markers kwok turns into failures (regexes over the pod's image reference).
+BEHAVIOURS = {"crashloop": "__CRASH_MARKERS__", "pull-error": "__PULL_MARKERS__"}
+DEFAULT_MARKERS = {"crashloop": ["crashloop"], "pull-error": ["does-not-exist"]}
+MARKER_RE = re.compile(r"[A-Za-z0-9:._/-]{3,200}")
 STATE_VERSION = 1
 
 
@@ -77,6 +82,8 @@ class Lab:
     components: tuple[str, ...] = ()
     registries: int = 1
     nodes: int = 3
+    markers: dict[str, list[str]] = field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_MARKERS.items()})
+    kwok_argv: list[str] = field(default_factory=list)
     _procs: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # ----------------------------------------------------------------- endpoints
@@ -251,6 +258,8 @@ class Lab:
             "context": self.context,
             "env": self.env(),
             "services": {name: asdict(s) for name, s in self.services.items()},
+            "markers": self.markers,
+            "kwok_argv": self.kwok_argv,
         }
 
     @classmethod
@@ -259,7 +268,59 @@ class Lab:
         lab.components = tuple(data.get("components", ()))
         lab.services = {name: Service(**raw) for name, raw in data.get("services", {}).items()}
         lab.registries = len(lab.registry_hosts)
+        lab.markers = {k: list(v) for k, v in data.get("markers", DEFAULT_MARKERS).items()}
+        lab.kwok_argv = list(data.get("kwok_argv", ()))
         return lab
+
+    # ----------------------------------------------------------------- failure injection
+
+    def mark_image(self, marker: str, behaviour: str = "crashloop", timeout: float = 30) -> None:
+        """Make pods whose image reference contains ``marker`` (e.g. a digest) fail with ``behaviour``
+        (``crashloop`` or ``pull-error``): the sandbox's stand-in for an image whose bytes crash.
+
+        kwok reads Stages once at start, so the stages are re-rendered and kwok restarted (its state
+        lives in the API server, so nothing is lost). Pods created afterwards get the behaviour."""
+        if behaviour not in BEHAVIOURS:
+            raise LabError(f"unknown behaviour {behaviour!r} (known: {', '.join(BEHAVIOURS)})")
+        if not MARKER_RE.fullmatch(marker):
+            raise LabError(f"invalid image marker {marker!r}: use letters, digits and ':._/-'")
+        if marker in self.markers.setdefault(behaviour, []):
+            return
+        self.markers[behaviour].append(marker)
+        self._render_stages()
+        service = self._service("kwok")
+        proc = self._procs.pop("kwok", None)
+        if proc is not None:
+            runner.terminate(proc, grace=5)
+        else:
+            runner.terminate_group(service.pid, grace=5)
+        cluster = self.state_dir / "cluster"
+        restarted = self._spawn(
+            "kwok",
+            self.kwok_argv,
+            ports=service.ports,
+            endpoint=service.endpoint,
+            probe=service.probe,
+            probe_path=service.probe_path,
+            env={**os.environ, "HOME": str(cluster)},
+        )
+        log.debug("kwok restarted (pid %d) with %s markers %s", restarted.pid, behaviour, self.markers[behaviour])
+        self._wait("kwok", timeout)
+
+    def _render_stages(self) -> Path:
+        """Write the kwok Stages with the current markers (regex alternations, markers escaped)."""
+        text = STAGES_TEMPLATE.read_text(encoding="utf-8")
+        for behaviour, placeholder in BEHAVIOURS.items():
+            # gojq's test() takes a regex; markers are plain (MARKER_RE), so no escaping is needed
+            # inside the jq string ('.' matching any character is harmless for digests and names).
+            pattern = "|".join(self.markers.get(behaviour, [])) or "^$"
+            text = text.replace(placeholder, pattern)
+        crash = " ".join(f'(contains "{m}" .image)' for m in self.markers.get("crashloop", [])) or "false"
+        text = text.replace("__CRASH_TEMPLATE__", f"or {crash}" if crash != "false" else crash)
+        path = self.state_dir / "cluster" / "kwok-stages.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
 
     # ----------------------------------------------------------------- components
 
@@ -451,19 +512,20 @@ class Lab:
             probe="https",
             probe_path="/healthz",
         )
+        self.kwok_argv = [
+            str(self._tool("kwok")),
+            f"--kubeconfig={kubeconfig}",
+            f"--config={self._render_stages()}",
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
+            f"--server-address=127.0.0.1:{kwok_port}",
+            "--node-lease-duration-seconds=40",
+            "--cidr=10.244.0.0/16",
+            "--node-ip=10.0.0.1",
+        ]
         self._spawn(
             "kwok",
-            [
-                self._tool("kwok"),
-                f"--kubeconfig={kubeconfig}",
-                f"--config={STAGES_FILE}",
-                "--manage-all-nodes=false",
-                f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
-                f"--server-address=127.0.0.1:{kwok_port}",
-                "--node-lease-duration-seconds=40",
-                "--cidr=10.244.0.0/16",
-                "--node-ip=10.0.0.1",
-            ],
+            self.kwok_argv,
             ports=[kwok_port],
             endpoint=f"http://127.0.0.1:{kwok_port}",
             probe="http",

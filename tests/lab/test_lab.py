@@ -223,6 +223,31 @@ def test_crash_marked_image_ends_in_crashloopbackoff(kube_run: RunInLab, registr
     assert not deployment["status"].get("readyReplicas")
 
 
+def test_image_marked_crashing_by_digest_crashes_when_pinned(lab: Lab, kube_run: RunInLab, registry: str) -> None:
+    """The sandbox's 'this build crashes': a digest-pinned pod of a marked image goes CrashLoopBackOff,
+    while an unmarked image of the same repository becomes Ready."""
+    broken = images.push_image(registry, "marked", tag="broken", layer_size=512, seed=101)
+    healthy = images.push_image(registry, "marked", tag="healthy", layer_size=512, seed=102)
+    lab.mark_image(broken.digest, "crashloop")
+    kube_run(["kubectl", "create", "namespace", "lab-marked"])
+    for name, image in (("broken", broken), ("healthy", healthy)):
+        kube_run(
+            ["kubectl", "-n", "lab-marked", "create", "deployment", name, f"--image={registry}/marked@{image.digest}"]
+        )
+
+    def settled(pods: list[dict[str, Any]]) -> bool:
+        by_app = {p["metadata"]["labels"]["app"]: p for p in pods}
+        if set(by_app) != {"broken", "healthy"}:
+            return False
+        crashed = _waiting(by_app["broken"])
+        ready = any(
+            c["type"] == "Ready" and c["status"] == "True" for c in by_app["healthy"]["status"].get("conditions", [])
+        )
+        return bool(crashed) and crashed[0][0] == "CrashLoopBackOff" and ready
+
+    _wait_for_pods(kube_run, "lab-marked", settled)
+
+
 def test_missing_image_ends_in_image_pull_backoff(kube_run: RunInLab, registry: str) -> None:
     kube_run(["kubectl", "create", "namespace", "lab-pull"])
     kube_run(["kubectl", "-n", "lab-pull", "create", "deployment", "pull", f"--image={registry}/does-not-exist:1"])

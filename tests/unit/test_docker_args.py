@@ -8,7 +8,7 @@ import pytest
 from deployctl.docker import build_argv, pushed_digest
 from deployctl.errors import OperationError
 
-META = Path("/tmp/meta.json")
+META = Path("out/meta.json")
 
 
 @pytest.mark.parametrize(
@@ -28,7 +28,7 @@ META = Path("/tmp/meta.json")
                 "org.opencontainers.image.revision=abc",
                 "--provenance=mode=max",
                 "--metadata-file",
-                "/tmp/meta.json",
+                "out/meta.json",
                 "--push",
                 "ctx",
             ],
@@ -50,7 +50,7 @@ META = Path("/tmp/meta.json")
                 "org.opencontainers.image.revision=abc",
                 "--provenance=mode=max",
                 "--metadata-file",
-                "/tmp/meta.json",
+                "out/meta.json",
                 "--platform",
                 "linux/amd64,linux/arm64",
                 "--file",
