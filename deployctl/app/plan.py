@@ -316,8 +316,10 @@ def make_plan(
     argv = terraform.plan_args(out=out, variables=prepared.variables, destroy=destroy, lock_timeout=lock_timeout)
     ws = prepared.workspace
     with target.reporter.phase(f"{target.name}: terraform plan{' -destroy' if destroy else ''}"):
-        terraform.plan(ws, argv)
-        summary = terraform.summarize(terraform.show(ws, out))
+        # exit 0 of -detailed-exitcode means an empty diff: skip `show -json` (~8 s: it loads the
+        # provider schemas) when there is nothing to read
+        changed = terraform.plan(ws, argv)
+        summary = terraform.summarize(terraform.show(ws, out)) if changed else PlanSummary()
     for change in summary.destructive:
         target.reporter.warn(f"{target.name}: {change.address} will be {change.kind.upper()}D")
     return summary

@@ -364,7 +364,8 @@ class Lab:
 
     def _start_moto(self) -> None:
         port = free_port()
-        env = {**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"}
+        # Managed policies (AmazonEKSClusterPolicy...) must exist for the roles terraform attaches them to.
+        env = {**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true", "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
         self._spawn(
             "moto",
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],

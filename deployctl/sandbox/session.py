@@ -172,11 +172,47 @@ def up(
     started = time.monotonic()
     lab = Lab(state_dir=directory, registries=registries)
     lab.start(components, progress=progress)
-    directory.mkdir(parents=True, exist_ok=True)
+    if "moto" in lab.services:
+        bootstrap_state_buckets(lab, config.settings)
+    _save(lab, path)
+    return _status_of(lab, path, "sandbox: started", round(time.monotonic() - started, 1))
+
+
+def _save(lab: Lab, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(lab.state(), indent=2) + "\n")
     temporary.replace(path)
-    return _status_of(lab, path, "sandbox: started", round(time.monotonic() - started, 1))
+
+
+def bootstrap_state_buckets(lab: Lab, settings: DeployctlConfig) -> list[str]:
+    """Create every environment's state bucket (versioned) in moto: the bootstrap step a real account
+    does once by hand or with a bootstrap stack, since terraform cannot create its own backend."""
+    import boto3
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=lab.moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 (moto's documented fake credentials)
+    )
+    buckets = sorted({e.terraform.backend.bucket for e in settings.environments.values() if e.terraform})
+    for bucket in buckets:
+        s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    return buckets
+
+
+def mark_image(config: LoadedConfig, marker: str, behaviour: str = "crashloop") -> None:
+    """Make the running sandbox's pods of images matching ``marker`` (e.g. a digest) fail."""
+    path = state_path(config)
+    data = _read_state(path)
+    if data is None:
+        raise UsageError("the sandbox is not running", "start it first: deployctl sandbox up")
+    lab = Lab.from_state(data)
+    lab.mark_image(marker, behaviour)
+    _save(lab, path)
 
 
 def down(config: LoadedConfig) -> SandboxDown:

@@ -357,3 +357,12 @@ def test_destroy_without_tty_needs_auto_approve(tmp_path: Path) -> None:
     target, _ = _target(tmp_path, _runner())
     with pytest.raises(UsageError, match="stdin is not a terminal"):
         destroy(target)
+
+
+def test_no_change_plan_skips_show(tmp_path: Path) -> None:
+    runner = _runner(plan_code=0)
+    target, _ = _target(tmp_path, runner)
+    result = plan_app.plan(target)
+    assert not result.has_changes
+    assert [c[1] for c in runner.calls] == ["init", "plan", "rev-parse"], "exit 0 is an empty diff: no show -json"
+    assert result.text()[0] == "dev: terraform: no changes"

@@ -1,0 +1,254 @@
+"""``make demo``: rehearse the whole trunk-based flow in the sandbox, with the real tools, and narrate it.
+
+The story: apply shared and dev; commit A's image deployed to dev; ``release-0.1.0`` promoted to prod;
+commit B's image crashes in dev and deployctl says so in seconds; commit C fixes it, goes to dev, is
+tagged ``release-0.1.1`` and promoted (rolled forward). Then prod's history and status.
+
+Everything happens in a throwaway clone (``<repo>/.deployctl/demo/work``, pushing to a bare
+``origin.git`` beside it), so the repository itself gets no commits, tags or edits. Every step is a real
+``deployctl`` command in a child process; images are synthetic OCI images pushed to the sandbox
+registry (no docker needed), and "B crashes" is the sandbox marking B's digest as crashing.
+``KEEP=1`` leaves the sandbox and the clone up for exploring.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deployctl.config import load
+from deployctl.errors import DeployctlError, ExitCode, OperationError
+from deployctl.runner import CommandResult, ProcessRunner
+from deployctl.sandbox import images, session
+
+REPO = Path(__file__).resolve().parents[2]
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "deployctl demo",
+    "GIT_AUTHOR_EMAIL": "demo@deployctl.invalid",
+    "GIT_COMMITTER_NAME": "deployctl demo",
+    "GIT_COMMITTER_EMAIL": "demo@deployctl.invalid",
+}
+
+
+@dataclass
+class Step:
+    title: str
+    seconds: float
+    outcome: str
+
+
+@dataclass
+class DemoResult:
+    """What the story produced; the demo test asserts on it."""
+
+    digests: dict[str, str] = field(default_factory=dict)  # commit letter -> image digest
+    commits: dict[str, str] = field(default_factory=dict)
+    prod_digest: str | None = None
+    broken_detected_seconds: float | None = None
+    dev_history: list[dict[str, Any]] = field(default_factory=list)
+    prod_history: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+
+
+class Story:
+    def __init__(self, workdir: Path, *, out: Any = sys.stdout) -> None:
+        self.workdir = workdir
+        self.origin = workdir / "origin.git"
+        self.clone = workdir / "work"
+        self.out = out
+        self.runner = ProcessRunner()
+        self.env: dict[str, str] = {**os.environ, **GIT_IDENTITY}
+        self.env.pop("DEPLOYCTL_SANDBOX", None)
+        self.env.pop("DEPLOYCTL_CONFIG", None)
+        self.result = DemoResult()
+        self.registry = ""
+
+    # ------------------------------------------------------------------ plumbing
+
+    def say(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def step(self, title: str, outcome: str, started: float) -> None:
+        seconds = time.monotonic() - started
+        self.result.steps.append(Step(title, seconds, outcome))
+        self.say(f"  {title:<46} {seconds:6.1f}s  {outcome}")
+
+    def git(self, *args: str) -> str:
+        return self.runner.run(["git", *args], cwd=self.clone, env=self.env).stdout.strip()
+
+    def deployctl(self, *args: str, ok_codes: Sequence[int] = (0,)) -> CommandResult:
+        # The installed console script, not `python -m deployctl`: with cwd in the clone, -m would import
+        # the clone's (committed) copy of the package instead of the code under test.
+        argv = [str(Path(sys.executable).with_name("deployctl")), *args]
+        return self.runner.run(argv, cwd=self.clone, env=self.env, ok_codes=ok_codes, timeout=900)
+
+    def deployctl_json(self, *args: str, ok_codes: Sequence[int] = (0,)) -> tuple[int, Any]:
+        result = self.deployctl("-o", "json", *args, ok_codes=ok_codes)
+        return result.exit_code, json.loads(result.stdout)
+
+    # ------------------------------------------------------------------ the story
+
+    def prepare(self) -> None:
+        started = time.monotonic()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        self.workdir.mkdir(parents=True)
+        self.runner.run(["git", "clone", "--quiet", "--bare", str(REPO), str(self.origin)], env=self.env)
+        self.runner.run(["git", "clone", "--quiet", str(self.origin), str(self.clone)], env=self.env)
+        self.git("checkout", "--quiet", "-B", "main")
+        self.git("push", "--quiet", "origin", "main")
+        self.step("clone the repository (throwaway)", str(self.clone), started)
+
+    def sandbox_up(self) -> None:
+        started = time.monotonic()
+        _, status = self.deployctl_json("sandbox", "up")
+        _, env = self.deployctl_json("sandbox", "env")
+        self.env.update(env["env"])
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            self.env.pop(key, None)  # the sandbox's credentials file must win
+        self.registry = status["registries"][0]
+        components = ", ".join(c["name"] for c in status["components"])
+        self.step("deployctl sandbox up", components, started)
+
+    def apply(self, env: str) -> None:
+        started = time.monotonic()
+        _, result = self.deployctl_json("apply", env, "--auto-approve")
+        self.step(f"deployctl apply {env} --auto-approve", _apply_summary(result), started)
+
+    def commit(self, letter: str, code: str, *, crashes: bool = False) -> str:
+        started = time.monotonic()
+        app = self.clone / "app"
+        app.mkdir(exist_ok=True)
+        (app / "main.py").write_text(code, encoding="utf-8")
+        self.git("add", "app/main.py")
+        self.git("commit", "--quiet", "-m", f"app: commit {letter}")
+        self.git("push", "--quiet", "origin", "main")
+        sha = self.git("rev-parse", "HEAD")
+        # build-image on main: one image per commit, tagged with the full sha.
+        pushed = images.push_image(self.registry, "api", tag=sha, layer_size=256 * 1024, seed=ord(letter))
+        if crashes:
+            session.mark_image(load(self.clone / "pyproject.toml"), pushed.digest, "crashloop")
+        self.result.commits[letter] = sha
+        self.result.digests[letter] = pushed.digest
+        behaviour = " (this build crashes on start)" if crashes else ""
+        self.step(f"commit {letter}, build image :{sha[:12]}", f"{pushed.digest[:19]}{behaviour}", started)
+        return sha
+
+    def deploy_dev(self, letter: str, *, expect_failure: bool = False) -> None:
+        started = time.monotonic()
+        codes = (int(ExitCode.FAILED),) if expect_failure else (0,)
+        code, document = self.deployctl_json("deploy", "dev", ok_codes=codes)
+        seconds = time.monotonic() - started
+        if expect_failure:
+            self.result.broken_detected_seconds = seconds
+            message = document["error"]["message"].splitlines()[0]
+            self.step(f"deployctl deploy dev (commit {letter})", f"FAILED fast, exit {code}: {message}", started)
+        else:
+            self.step(
+                f"deployctl deploy dev (commit {letter})",
+                f"rolled out {document['image']['digest'][:19]} revision {document['revision']}",
+                started,
+            )
+
+    def release(self, tag: str) -> None:
+        started = time.monotonic()
+        self.git("tag", "-a", tag, "-m", tag)
+        self.git("push", "--quiet", "origin", tag)
+        _, document = self.deployctl_json("promote", tag)
+        self.step(f"git tag {tag}; deployctl promote {tag}", f"prod now runs {document['digest'][:19]}", started)
+
+    def finish(self) -> None:
+        started = time.monotonic()
+        _, status = self.deployctl_json("status", "prod")
+        _, prod = self.deployctl_json("history", "prod")
+        _, dev = self.deployctl_json("history", "dev")
+        self.result.prod_digest = status["apps"][0]["digest"]
+        self.result.prod_history = prod["entries"]
+        self.result.dev_history = dev["entries"]
+        self.step("deployctl status prod; history dev/prod", f"prod runs {self.result.prod_digest}", started)
+        self.say("")
+        self.say("$ deployctl history prod")
+        self.say(self.deployctl("history", "prod").stdout.rstrip())
+        self.say("")
+        self.say("$ deployctl status prod")
+        self.say(self.deployctl("status", "prod").stdout.rstrip())
+
+    def verify(self) -> None:
+        """The story's claims, checked: prod ends on C, dev saw B fail, prod never ran B."""
+        r = self.result
+        problems = []
+        if r.prod_digest != r.digests["C"]:
+            problems.append(f"prod runs {r.prod_digest}, expected C's digest {r.digests['C']}")
+        if not any(e["digest"] == r.digests["B"] and e["outcome"] == "failed" for e in r.dev_history):
+            problems.append("dev history has no failed deploy of B")
+        if any(e["digest"] == r.digests["B"] for e in r.prod_history):
+            problems.append("prod history mentions B: the broken build reached prod")
+        if problems:
+            raise OperationError("demo: " + "; ".join(problems))
+
+    def teardown(self) -> None:
+        self.deployctl("sandbox", "down", ok_codes=(0, 1))
+
+
+def _apply_summary(result: Mapping[str, Any]) -> str:
+    summary = result.get("summary") or result.get("terraform", {}).get("summary") or {}
+    if isinstance(summary, Mapping) and summary:
+        return ", ".join(f"{v} {k}" for k, v in summary.items() if isinstance(v, int))
+    return "applied"
+
+
+def run(workdir: Path, *, keep: bool = False, out: Any = sys.stdout) -> DemoResult:
+    story = Story(workdir, out=out)
+    story.say("deployctl demo: the trunk-based flow, rehearsed in the local sandbox\n")
+    started = time.monotonic()
+    try:
+        story.prepare()
+        story.sandbox_up()
+        story.apply("shared")
+        story.apply("dev")
+        story.commit("A", 'print("hello")\n')
+        story.deploy_dev("A")
+        story.release("release-0.1.0")
+        story.commit("B", 'raise SystemExit("boom")  # the bug\n', crashes=True)
+        story.deploy_dev("B", expect_failure=True)
+        story.commit("C", 'print("hello, fixed")\n')
+        story.deploy_dev("C")
+        story.release("release-0.1.1")
+        story.finish()
+        story.verify()
+    finally:
+        if not keep:
+            story.teardown()
+            shutil.rmtree(workdir, ignore_errors=True)
+    total = time.monotonic() - started
+    story.say("")
+    story.say(
+        f"rolled forward: prod went release-0.1.0 (A) -> release-0.1.1 (C); B failed in dev after "
+        f"{story.result.broken_detected_seconds:.1f}s and never reached prod. Total {total:.0f}s."
+    )
+    if keep:
+        story.say(f'sandbox left up: cd {story.clone} && eval "$(deployctl sandbox env)"')
+    return story.result
+
+
+def main() -> int:
+    keep = os.environ.get("KEEP", "") not in ("", "0")
+    try:
+        run(REPO / ".deployctl" / "demo", keep=keep)
+    except DeployctlError as exc:
+        sys.stderr.write(f"error: {exc.message}\n")
+        if exc.hint:
+            sys.stderr.write(f"hint: {exc.hint}\n")
+        return int(exc.exit_code)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
