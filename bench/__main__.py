@@ -14,7 +14,7 @@ from pathlib import Path
 from bench.measure import Sample
 
 # name -> module with run(repeat) -> list[Sample]; modules that need services start the lab themselves.
-BENCHMARKS = ("startup",)
+BENCHMARKS = ("startup", "promote_size", "copy", "rollout", "plan")
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 
@@ -31,8 +31,15 @@ def table(samples: list[Sample]) -> list[str]:
     lines = [f"{'benchmark':<12} {'subject':<44} {'median':>9} {'spread':>7}  notes"]
     for s in samples:
         notes = ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in s.extra.items())
-        lines.append(f"{s.benchmark:<12} {s.subject:<44} {s.median * 1000:>7.1f}ms {s.spread:>6.0%}  {notes}")
+        if not s.times:
+            lines.append(f"{s.benchmark:<12} {s.subject:<44} {'skipped':>9} {'':>7}  {notes}")
+        else:
+            lines.append(f"{s.benchmark:<12} {s.subject:<44} {_duration(s.median):>9} {s.spread:>6.0%}  {notes}")
     return lines
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}ms" if seconds < 10 else f"{seconds:.1f}s"
 
 
 def main(argv: list[str] | None = None) -> int:

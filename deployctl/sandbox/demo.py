@@ -55,6 +55,7 @@ class DemoResult:
     dev_history: list[dict[str, Any]] = field(default_factory=list)
     prod_history: list[dict[str, Any]] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
+    documents: dict[str, Any] = field(default_factory=dict)  # command -> last JSON document it printed
 
 
 class Story:
@@ -79,7 +80,7 @@ class Story:
     def step(self, title: str, outcome: str, started: float) -> None:
         seconds = time.monotonic() - started
         self.result.steps.append(Step(title, seconds, outcome))
-        self.say(f"  {title:<46} {seconds:6.1f}s  {outcome}")
+        self.say(f"  {title:<54} {seconds:6.1f}s  {outcome}")
 
     def git(self, *args: str) -> str:
         return self.runner.run(["git", *args], cwd=self.clone, env=self.env).stdout.strip()
@@ -92,7 +93,9 @@ class Story:
 
     def deployctl_json(self, *args: str, ok_codes: Sequence[int] = (0,)) -> tuple[int, Any]:
         result = self.deployctl("-o", "json", *args, ok_codes=ok_codes)
-        return result.exit_code, json.loads(result.stdout)
+        document = json.loads(result.stdout)
+        self.result.documents[document.get("command") or args[0]] = document
+        return result.exit_code, document
 
     # ------------------------------------------------------------------ the story
 
@@ -162,7 +165,11 @@ class Story:
         self.git("tag", "-a", tag, "-m", tag)
         self.git("push", "--quiet", "origin", tag)
         _, document = self.deployctl_json("promote", tag)
-        self.step(f"git tag {tag}; deployctl promote {tag}", f"prod now runs {document['digest'][:19]}", started)
+        self.step(
+            f"git tag {tag}; deployctl promote {tag}",
+            f"{document['outcome']}: prod now runs {document['plan']['digest'][:19]}",
+            started,
+        )
 
     def finish(self) -> None:
         started = time.monotonic()
@@ -194,7 +201,7 @@ class Story:
             raise OperationError("demo: " + "; ".join(problems))
 
     def teardown(self) -> None:
-        self.deployctl("sandbox", "down", ok_codes=(0, 1))
+        self.deployctl("sandbox", "down")  # fails when a process or port is left behind
 
 
 def _apply_summary(result: Mapping[str, Any]) -> str:
@@ -208,6 +215,7 @@ def run(workdir: Path, *, keep: bool = False, out: Any = sys.stdout) -> DemoResu
     story = Story(workdir, out=out)
     story.say("deployctl demo: the trunk-based flow, rehearsed in the local sandbox\n")
     started = time.monotonic()
+    told = False
     try:
         story.prepare()
         story.sandbox_up()
@@ -223,9 +231,14 @@ def run(workdir: Path, *, keep: bool = False, out: Any = sys.stdout) -> DemoResu
         story.release("release-0.1.1")
         story.finish()
         story.verify()
+        told = True
     finally:
         if not keep:
-            story.teardown()
+            try:
+                story.teardown()
+            except DeployctlError:
+                if told:  # don't mask the failure that stopped the story
+                    raise
             shutil.rmtree(workdir, ignore_errors=True)
     total = time.monotonic() - started
     story.say("")

@@ -144,6 +144,7 @@ def build_index(
     platforms: Sequence[tuple[str, str]] = DEFAULT_PLATFORMS,
     attestation: bool = True,
     layer_size: int = 1024,
+    layers: int = 1,
     seed: int | None = None,
 ) -> Manifest:
     """An OCI index with one manifest per platform and, optionally, an attestation manifest per image."""
@@ -151,7 +152,7 @@ def build_index(
     children: list[Manifest] = []
     entries: list[dict[str, Any]] = []
     for offset, (os_name, arch) in enumerate(platforms):
-        child = build_manifest(layer_size=layer_size, platform=(os_name, arch), seed=base + offset)
+        child = build_manifest(layer_size=layer_size, layers=layers, platform=(os_name, arch), seed=base + offset)
         children.append(child)
         entries.append(
             {
@@ -274,17 +275,23 @@ def push_image(
     tag: str | None = None,
     *,
     layer_size: int = 1024,
+    layers: int = 1,
     multi_platform: bool = False,
     attestation: bool = False,
     platforms: Sequence[tuple[str, str]] = DEFAULT_PLATFORMS,
     seed: int | None = None,
     labels: Mapping[str, str] | None = None,
 ) -> PushedImage:
-    """Build a synthetic image (or a multi-platform index) and push it; returns what was pushed."""
+    """Build a synthetic image (or a multi-platform index) and push it; returns what was pushed.
+
+    Each image has ``layers`` random layers of ``layer_size`` bytes (the benchmarks push multi-layer
+    images of hundreds of MB this way)."""
     if multi_platform:
-        manifest = build_index(platforms=platforms, attestation=attestation, layer_size=layer_size, seed=seed)
+        manifest = build_index(
+            platforms=platforms, attestation=attestation, layer_size=layer_size, layers=layers, seed=seed
+        )
     else:
-        manifest = build_manifest(layer_size=layer_size, seed=seed, labels=labels)
+        manifest = build_manifest(layer_size=layer_size, layers=layers, seed=seed, labels=labels)
     digest = push_manifest(registry, repository, manifest, tag)
     platform_map: dict[str, str] = {}
     attestations: list[str] = []
