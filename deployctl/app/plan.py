@@ -14,13 +14,15 @@ import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from deployctl import terraform
 from deployctl.app.base import Target
+from deployctl.app.diff import DiffResult, diff
 from deployctl.config import Terraform
 from deployctl.errors import DeployctlError, OperationError, PolicyError, UsageError
 from deployctl.terraform import PlanSummary, ResourceChange, Workspace
@@ -83,32 +85,42 @@ class TerraformPlan:
 
 @dataclass(frozen=True)
 class PlanResult:
-    """What ``plan`` found; ``helm`` is filled by the deploy feature (a diff), None until then."""
+    """What ``plan`` found: the terraform plan, and for deployable environments the helm diff
+    (rendered chart vs live cluster). ``helm_error`` says why the diff is missing (e.g. no cluster yet)."""
 
     env: str
     terraform: TerraformPlan | None
-    helm: None = None
+    helm: DiffResult | None = None
+    helm_error: str | None = None
     command: str = "plan"
 
     @property
     def has_changes(self) -> bool:
-        return self.terraform is not None and self.terraform.summary.has_changes
+        terraform = self.terraform is not None and self.terraform.summary.has_changes
+        return terraform or (self.helm is not None and self.helm.changed)
 
     def data(self) -> Mapping[str, Any]:
         return {
             "env": self.env,
             "changes": self.has_changes,
             "terraform": self.terraform.data() if self.terraform else None,
-            "helm": self.helm,
+            "helm": self.helm.data() if self.helm else None,
+            "helm_error": self.helm_error,
         }
 
     def text(self) -> Sequence[str]:
         if self.terraform is None:
-            return [f"{self.env}: no terraform root configured"]
-        lines = [f"{self.env}: terraform: {self.terraform.summary.headline()}"]
-        lines += change_lines(self.terraform.summary)
-        if self.terraform.summary.has_changes and self.terraform.plan_file:
-            lines.append(f"plan saved to {self.terraform.plan_file}; apply it with: deployctl apply {self.env}")
+            lines = [f"{self.env}: no terraform root configured"]
+        else:
+            lines = [f"{self.env}: terraform: {self.terraform.summary.headline()}"]
+            lines += change_lines(self.terraform.summary)
+            if self.terraform.summary.has_changes and self.terraform.plan_file:
+                lines.append(f"plan saved to {self.terraform.plan_file}; apply it with: deployctl apply {self.env}")
+        if self.helm is not None:
+            lines.append(f"{self.env}: helm diff (chart vs live cluster):")
+            lines += [f"  {line}" for line in self.helm.text()]
+        elif self.helm_error is not None:
+            lines.append(f"{self.env}: helm diff unavailable: {self.helm_error}")
         return lines
 
 
@@ -326,7 +338,26 @@ def make_plan(
 
 
 def plan(target: Target) -> PlanResult:
-    """Plan ``target`` and save the plan with its metadata for ``apply``."""
+    """Plan ``target`` (terraform, saved with its metadata for ``apply``) and, for deployable
+    environments, diff the chart against the live cluster at the same time (the two overlap:
+    terraform is a child process, the diff mostly waits on the API server)."""
+    if not target.env.deployable:
+        return _plan_terraform(target)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="helm-diff") as pool:
+        pending = pool.submit(diff, target)
+        result = _plan_terraform(target)
+        try:
+            return replace(result, helm=pending.result())
+        except Exception as exc:  # noqa: BLE001 (the diff is advisory: it must never fail the terraform plan)
+            text = exc.message if isinstance(exc, DeployctlError) else f"{type(exc).__name__}: {exc}"
+            first = text.splitlines()[0]
+            target.reporter.warn(f"helm diff skipped: {first}")
+            return replace(result, helm_error=first)
+
+
+def _plan_terraform(target: Target) -> PlanResult:
+    if target.env.terraform is None:
+        return PlanResult(env=target.name, terraform=None)
     prepared = prepare(target)
     discard_saved(prepared)  # a failed plan must never leave an older plan behind for apply
     summary = make_plan(target, prepared, out=prepared.plan_file)
