@@ -10,6 +10,7 @@ Bytes are measured, not assumed: one extra run of each subject goes through a co
 
 from __future__ import annotations
 
+import functools
 import itertools
 import shutil
 from collections.abc import Callable
@@ -40,59 +41,65 @@ def _endpoint(host: str) -> registry.Endpoint:
 
 
 def run(repeat: int, smoke: bool = False) -> list[Sample]:
-    samples: list[Sample] = []
     tags = (f"release-1.0.{n}" for n in itertools.count())
+    sizes = SMOKE_SIZES if smoke else SIZES
     with labs.started(["registry"]) as lab:
         host = lab.registry_hosts[0]
         env = labs.tool_env(lab)
         runner = ProcessRunner()
         work = scratch_dir("pull")
+
+        def retag(target: str, digest: str) -> None:
+            report = registry.promote_image(_endpoint(target), _endpoint(target), digest, next(tags))
+            if report.mode != "oci-retag":
+                raise AssertionError(f"expected a same-registry retag, got {report.mode}")
+
+        def naive(target: str, digest: str) -> None:
+            layout = work / "layout"
+            shutil.rmtree(layout, ignore_errors=True)
+            source = f"{target}/{REPOSITORY}@{digest}"
+            runner.run(["crane", "pull", "--insecure", "--format", "oci", source, str(layout)], env=env, timeout=900)
+            runner.run(
+                ["crane", "push", "--insecure", str(layout), f"{target}/{REPOSITORY}:{next(tags)}"],
+                env=env,
+                timeout=900,
+            )
+            shutil.rmtree(layout, ignore_errors=True)
+
         try:
-            for seed, (label, layer_size) in enumerate(SMOKE_SIZES if smoke else SIZES):
+            digests = {}
+            for seed, (label, layer_size) in enumerate(sizes):
                 say(f"promote_size: pushing a {label} image ({LAYERS} layers)")
-                image = images.push_image(
+                digests[label] = images.push_image(
                     host, REPOSITORY, f"build-{seed}", layer_size=layer_size, layers=LAYERS, seed=seed
+                ).digest
+            subjects = {
+                (label, kind): Subject(
+                    f"deployctl retag {label}" if kind == "deployctl" else f"crane pull+push {label} (naive)",
+                    [],
+                    Traffic(0, 0),
                 )
-
-                def retag(target: str, digest: str = image.digest) -> None:
-                    report = registry.promote_image(_endpoint(target), _endpoint(target), digest, next(tags))
-                    if report.mode != "oci-retag":
-                        raise AssertionError(f"expected a same-registry retag, got {report.mode}")
-
-                def naive(target: str, digest: str = image.digest) -> None:
-                    layout = work / "layout"
-                    shutil.rmtree(layout, ignore_errors=True)
-                    source = f"{target}/{REPOSITORY}@{digest}"
-                    runner.run(
-                        ["crane", "pull", "--insecure", "--format", "oci", source, str(layout)], env=env, timeout=900
-                    )
-                    runner.run(
-                        ["crane", "push", "--insecure", str(layout), f"{target}/{REPOSITORY}:{next(tags)}"],
-                        env=env,
-                        timeout=900,
-                    )
-                    shutil.rmtree(layout, ignore_errors=True)
-
-                subjects = {
-                    "deployctl": _measure(f"deployctl retag {label}", lambda: retag(host), repeat),
-                    "naive": _measure(f"crane pull+push {label} (naive)", lambda: naive(host), repeat),
-                }
-                # One more run of each through the counting proxy (not timed: the relay costs time).
-                for key, fn in (("deployctl", retag), ("naive", naive)):
-                    with CountingProxy(host) as proxy:
-                        fn(proxy.host)
-                        subjects[key].traffic = proxy.traffic()
-                samples += _samples(layer_size * LAYERS, subjects["deployctl"], subjects["naive"])
+                for label, _ in sizes
+                for kind in ("deployctl", "naive")
+            }
+            actions: dict[str, Callable[[str, str], None]] = {"deployctl": retag, "naive": naive}
+            for (label, kind), subject in subjects.items():
+                actions[kind](host, digests[label])  # warm-up: page cache, code loaded
+                # One more run through the counting proxy (not timed: the relay costs time).
+                with CountingProxy(host) as proxy:
+                    actions[kind](proxy.host, digests[label])
+                    subject.traffic = proxy.traffic()
+            say(f"promote_size: x{repeat}, every subject in turn")
+            for _ in range(repeat):
+                for (label, kind), subject in subjects.items():
+                    subject.times.append(timed(functools.partial(actions[kind], host, digests[label])))
         finally:
             shutil.rmtree(work, ignore_errors=True)
+    samples: list[Sample] = []
+    for label, layer_size in sizes:
+        samples += _samples(layer_size * LAYERS, subjects[label, "deployctl"], subjects[label, "naive"])
     _compare_sizes(samples)
     return samples
-
-
-def _measure(name: str, fn: Callable[[], None], repeat: int) -> Subject:
-    say(f"promote_size: {name} x{repeat}")
-    fn()  # warm-up: the registry's files in the page cache, crane and Python code loaded
-    return Subject(name, [timed(fn) for _ in range(repeat)], Traffic(0, 0))
 
 
 def _samples(size: int, ours: Subject, naive: Subject) -> list[Sample]:

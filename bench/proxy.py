@@ -61,6 +61,8 @@ class CountingProxy:
     def close(self) -> None:
         self._closed = True
         with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone does not
+        with contextlib.suppress(OSError):
             self._listener.close()
         with self._lock:
             sockets, self._sockets = self._sockets, []

@@ -13,7 +13,7 @@ import shlex
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -165,7 +165,7 @@ def up(
     if existing is not None:
         current = _status_of(Lab.from_state(existing), path, "sandbox: already running")
         if current.healthy:
-            return current
+            return replace(current, command="sandbox up")
         Lab.from_state(existing).stop(check=False)  # half-dead: start over
     directory = sandbox_dir(config)
     shutil.rmtree(directory, ignore_errors=True)
@@ -175,7 +175,9 @@ def up(
     if "moto" in lab.services:
         bootstrap_state_buckets(lab, config.settings)
     _save(lab, path)
-    return _status_of(lab, path, "sandbox: started", round(time.monotonic() - started, 1))
+    return replace(
+        _status_of(lab, path, "sandbox: started", round(time.monotonic() - started, 1)), command="sandbox up"
+    )
 
 
 def _save(lab: Lab, path: Path) -> None:

@@ -66,7 +66,8 @@ def test_story_is_narrated_with_timings(story: tuple[demo.DemoResult, str]) -> N
         ("status", {"env", "apps"}),
         ("history", {"env", "entries"}),
         ("apply", {"env", "applied", "summary", "resource_changes"}),
-        ("sandbox up", set()),
+        ("sandbox up", {"running", "healthy", "moto_url", "registries", "kubeconfig", "components"}),
+        ("sandbox env", {"env"}),
     ],
 )
 def test_json_contract(story: tuple[demo.DemoResult, str], command: str, keys: set[str]) -> None:
