@@ -160,6 +160,17 @@ class Story:
                 started,
             )
 
+    def plan(self, env: str) -> None:
+        """The pull-request view: terraform and the helm diff against the live cluster, in one plan."""
+        started = time.monotonic()
+        code, document = self.deployctl_json("plan", env, "--detailed-exitcode", ok_codes=(0, int(ExitCode.CHANGES)))
+        terraform = document["terraform"]["summary"] if document["terraform"] else {}
+        helm = "helm diff: " + ("changes" if (document["helm"] or {}).get("changed") else "no changes")
+        if document["helm"] is None:
+            helm = f"helm diff unavailable: {document['helm_error']}"
+        counts = ", ".join(f"{v} {k}" for k, v in terraform.items() if isinstance(v, int) and v) or "no changes"
+        self.step(f"deployctl plan {env} --detailed-exitcode", f"exit {code}: terraform {counts}; {helm}", started)
+
     def release(self, tag: str) -> None:
         started = time.monotonic()
         self.git("tag", "-a", tag, "-m", tag)
@@ -223,6 +234,7 @@ def run(workdir: Path, *, keep: bool = False, out: Any = sys.stdout) -> DemoResu
         story.apply("dev")
         story.commit("A", 'print("hello")\n')
         story.deploy_dev("A")
+        story.plan("dev")
         story.release("release-0.1.0")
         story.commit("B", 'raise SystemExit("boom")  # the bug\n', crashes=True)
         story.deploy_dev("B", expect_failure=True)

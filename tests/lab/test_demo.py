@@ -37,6 +37,16 @@ def test_prod_ends_on_the_fix_and_never_ran_the_broken_build(story: tuple[demo.D
     assert releases[:2] == ["release-0.1.1", "release-0.1.0"]  # newest first
 
 
+def test_plan_joins_terraform_and_the_helm_diff(story: tuple[demo.DemoResult, str]) -> None:
+    result, _ = story
+    plan = result.documents["plan"]
+    assert plan["terraform"]["summary"]["add"] == 0  # dev was just applied
+    assert plan["helm"] is not None, plan["helm_error"]
+    assert [a["app"] for a in plan["helm"]["apps"]] == ["api"]
+    assert plan["helm"]["apps"][0]["installed"] is True
+    assert plan["changes"] is False  # deployed from the same values and digest: no drift
+
+
 def test_broken_rollout_is_detected_in_seconds(story: tuple[demo.DemoResult, str]) -> None:
     result, _ = story
     assert result.broken_detected_seconds is not None
@@ -64,6 +74,7 @@ def test_story_is_narrated_with_timings(story: tuple[demo.DemoResult, str]) -> N
         ),
         ("promote", {"dry_run", "outcome", "plan", "steps", "transfer"}),
         ("status", {"env", "apps"}),
+        ("plan", {"env", "changes", "terraform", "helm", "helm_error"}),
         ("history", {"env", "entries"}),
         ("apply", {"env", "applied", "summary", "resource_changes"}),
         ("sandbox up", {"running", "healthy", "moto_url", "registries", "kubeconfig", "components"}),
