@@ -87,6 +87,9 @@ class Environment(_Strict):
     promote_from: str | None = None
     release_tag_pattern: str = "release-<semver>"
     allow_prerelease: bool = False
+    # Where this environment pulls images when it is not the apps' registry (e.g. the prod account's
+    # ECR): same repository names; promote copies the image into it (missing blobs, then the manifest).
+    image_registry: str | None = Field(default=None, pattern=r"^[a-z0-9.-]+(:\d+)?$")
     # Protected environments only change through a reviewed, saved plan.
     protected: bool = False
     lock_timeout_seconds: int = Field(default=300, ge=0, le=3600)

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from deployctl.config import App, Environment, LoadedConfig
 from deployctl.errors import UsageError
+from deployctl.model import ImageRef
 from deployctl.runner import Runner
 
 
@@ -51,3 +52,8 @@ class Target:
                 f"environment {self.name!r} has no cluster (it is terraform-only)",
                 f"deployable environments: {', '.join(deployable)}",
             )
+
+
+def image_for(app: App, env: Environment, *, tag: str | None = None, digest: str | None = None) -> ImageRef:
+    """Where ``env`` keeps ``app``'s images: the environment's own registry when it has one."""
+    return ImageRef(env.image_registry or app.image.registry, app.image.repository, tag=tag, digest=digest)

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from deployctl import git, helm, kube, registry
-from deployctl.app.base import Target
+from deployctl.app.base import Target, image_for
 from deployctl.config import App
 from deployctl.errors import DeployctlError, OperationError, PolicyError, UsageError
 from deployctl.history import Entry, Ledger
@@ -104,7 +104,7 @@ def deploy(
         problems.append(f"--digest {digest!r} is not sha256:<64 hex digits>")
     if image_tag is not None:
         try:
-            ImageRef(app_config.image.registry, app_config.image.repository, tag=image_tag)
+            image_for(app_config, env, tag=image_tag)
         except InvalidValueError as exc:
             problems.append(f"--image-tag: {exc}")
     if env.promote_from is not None and (image_tag is not None or digest is not None):
@@ -125,7 +125,7 @@ def deploy(
             image_tag = _head_commit(target)
         if image_tag is not None and HEX_SHA_RE.match(image_tag):
             git_sha = image_tag  # CI tags each image with the commit it was built from
-        image = ImageRef(app_config.image.registry, app_config.image.repository, tag=image_tag, digest=digest)
+        image = image_for(app_config, env, tag=image_tag, digest=digest)
     with target.reporter.phase(f"resolving {image} in the registry"):
         image = resolve_image(target, image)
     return deploy_image(
@@ -205,7 +205,7 @@ def _promoted_image(target: Target, app: App, values_file: Path) -> ImageRef:
             "run `deployctl promote <release tag>`",
         )
     try:
-        return ImageRef(app.image.registry, app.image.repository, tag=tag, digest=digest)
+        return image_for(app, target.env, tag=tag, digest=digest)
     except InvalidValueError as exc:
         raise UsageError(f"{values_file}: image: {exc}", "fix it with `deployctl promote`, not by hand") from None
 

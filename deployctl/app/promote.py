@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from deployctl import git, registry, values
-from deployctl.app.base import Reporter, Target
+from deployctl.app.base import Reporter, Target, image_for
 from deployctl.config import App, Environment, LoadedConfig
 from deployctl.errors import DeployctlError, OperationError, PolicyError, UsageError
 from deployctl.history import Entry, Ledger, Override
@@ -379,13 +379,6 @@ def _app(config: LoadedConfig, requested: str | None) -> tuple[str, App]:
     if requested not in apps:
         raise UsageError(f"unknown app {requested!r}", f"known apps: {', '.join(apps)}")
     return requested, apps[requested]
-
-
-def image_for(app: App, env: Environment) -> ImageRef:
-    """Where ``env`` keeps ``app``'s images (an environment-level ``image`` wins when configured)."""
-    override = getattr(env, "image", None)
-    image = override if override is not None else app.image
-    return ImageRef(image.registry, image.repository)
 
 
 def _last_success(ledger: Ledger, app: str, actions: Sequence[str]) -> Entry | None:

@@ -160,6 +160,10 @@ class Lab:
             over: dict[str, Any] = {
                 "aws": {"endpoint_url": self.moto_url if "moto" in self.services else None, "role_arn": None}
             }
+            if getattr(env, "image_registry", None) and self.registry_hosts:
+                # An environment with its own registry (another account) gets the second registry, so the
+                # cross-registry copy is rehearsed too.
+                over["image_registry"] = self.registry_hosts[min(1, len(self.registry_hosts) - 1)]
             if env.cluster is not None and "kube-apiserver" in self.services:
                 over["cluster"] = {"kubeconfig": str(self.kubeconfig), "eks": None, "context": self.context}
                 over["namespace"] = f"{name}-{env.namespace}"

@@ -64,6 +64,17 @@ class World:
 def world(
     tmp_path: Path, registry: str, aws_reset: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> World:
+    return make_world(tmp_path, registry, aws_reset, monkeypatch, capsys)
+
+
+def make_world(
+    tmp_path: Path,
+    registry: str,
+    aws_reset: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    prod_registry: str | None = None,
+) -> World:
     for key, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",  # moto's documented fake credentials
@@ -101,6 +112,7 @@ terraform = {{ root = "tf/prod", {backend.replace("ENV", "prod")} }}
 values = "values-prod.yaml"
 promote_from = "dev"
 """
+        + (f'image_registry = "{prod_registry}"\n' if prod_registry else "")
     )
     (repo / "values-prod.yaml").write_text((ROOT / "values-prod.yaml").read_text())
     (repo / "values-dev.yaml").write_text((ROOT / "values-dev.yaml").read_text())
@@ -258,3 +270,27 @@ def test_history_text_and_limit(world: World) -> None:
     text = world.capsys.readouterr().out
     assert "promote" in text
     assert "release-1.0.0" in text
+
+
+def test_promote_to_an_environment_with_its_own_registry_copies_byte_exact(
+    tmp_path: Path,
+    registry: str,
+    registry2: str,
+    aws_reset: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """prod in another account: `image_registry` makes promote copy the index (children and blobs) there."""
+    world = make_world(tmp_path, registry, aws_reset, monkeypatch, capsys, prod_registry=registry2)
+    source = world.pushed["release-1.0.0"]
+    code, out, err = world.run("promote", "release-1.0.0", "--no-deploy")
+    assert code == 0, err
+    assert out["transfer"]["mode"] == "copy"
+    assert out["transfer"]["blobs_copied"] > 0
+    data, _, _ = images.get_manifest(registry2, world.repository, "release-1.0.0")
+    assert reg.digest_of(data) == source.digest  # the same bytes, in the other registry
+    assert world.tag_digest("release-1.0.0") is None  # the source registry was not retagged
+    # again: everything is there, nothing is copied
+    code, out, err = world.run("promote", "release-1.0.0", "--no-deploy")
+    assert code == 0, err
+    assert out["outcome"] == "noop"
