@@ -44,6 +44,7 @@ STAGES_TEMPLATE = Path(__file__).with_name("kwok-stages.yaml")
 # Image markers kwok turns into failures (regexes over the pod's image reference).
 BEHAVIOURS = {"crashloop": "__CRASH_MARKERS__", "pull-error": "__PULL_MARKERS__"}
 DEFAULT_MARKERS = {"crashloop": ["crashloop"], "pull-error": ["does-not-exist"]}
+LEASE_NAMESPACE = "kube-node-lease"
 MARKER_RE = re.compile(r"[A-Za-z0-9:._/-]{3,200}")
 STATE_VERSION = 1
 
@@ -298,6 +299,12 @@ class Lab:
             runner.terminate(proc, grace=5)
         else:
             runner.terminate_group(service.pid, grace=5)
+        # Each kwok process has a new holder identity (hostname + uuid) and waits for the old one's node
+        # leases to expire (40 s) before it manages those nodes' pods again: hand the leases over now.
+        _, leases = self.kube("GET", f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases")
+        for lease in (leases or {}).get("items", []):
+            name = lease["metadata"]["name"]
+            self.kube("DELETE", f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases/{name}")
         cluster = self.state_dir / "cluster"
         restarted = self._spawn(
             "kwok",

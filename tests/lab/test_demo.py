@@ -50,7 +50,7 @@ def test_plan_joins_terraform_and_the_helm_diff(story: tuple[demo.DemoResult, st
 def test_broken_rollout_is_detected_in_seconds(story: tuple[demo.DemoResult, str]) -> None:
     result, _ = story
     assert result.broken_detected_seconds is not None
-    assert result.broken_detected_seconds < 60  # helm --wait would sit for minutes
+    assert result.broken_detected_seconds < 30  # helm --wait would sit for minutes
 
 
 def test_story_is_narrated_with_timings(story: tuple[demo.DemoResult, str]) -> None:
