@@ -294,7 +294,7 @@ def destroy_command(session: Session, env: str, auto_approve: bool, allow_prod_d
 
 @cli.group("lock")
 def lock_group() -> None:
-    """Break a stuck lock: the environment lock, or terraform's state lock."""
+    """Show or break locks: the environment lock (status, break) or terraform's state lock (break --state)."""
 
 
 @lock_group.command("break")
