@@ -333,7 +333,8 @@ def make_plan(
         changed = terraform.plan(ws, argv)
         summary = terraform.summarize(terraform.show(ws, out)) if changed else PlanSummary()
     for change in summary.destructive:
-        target.reporter.warn(f"{target.name}: {change.address} will be {change.kind.upper()}D")
+        verb = "DESTROYED" if change.kind == "destroy" else "REPLACED (destroyed and re-created)"
+        target.reporter.warn(f"{target.name}: {change.address} will be {verb}")
     return summary
 
 

@@ -248,7 +248,8 @@ def test_plan_saves_plan_and_metadata_and_passes_vars(tmp_path: Path) -> None:
     meta = json.loads((tmp_path / ".deployctl/plans/dev/plan.json").read_text())
     assert meta["commit"] == "c0ffee"
     assert meta["counts"] == {"add": 1, "change": 1, "destroy": 1, "replace": 1}
-    assert any("REPLACED" in line for line in events.lines), "replacements are warned about on stderr"
+    assert any("will be REPLACED" in line for line in events.lines), "replacements are warned about on stderr"
+    assert any("will be DESTROYED" in line for line in events.lines), "destroys are warned about on stderr"
 
     # a second plan with the same inputs skips init
     runner.calls.clear()
