@@ -325,3 +325,17 @@ def test_missing_root_and_missing_terraform_are_clear_errors(tflab: TfLab) -> No
     no_tf = tflab.deployctl("plan", "shared", env={**tflab.env, "PATH": str(empty)})
     assert no_tf.returncode == 2, no_tf.stderr
     assert "error: terraform is not installed or not on PATH" in no_tf.stderr
+
+
+def test_destroy_dev_removes_the_environment(applied: TfLab) -> None:
+    """Last in this module on purpose: teams delete the dev stack and recreate it later."""
+    destroyed = applied.deployctl("destroy", "dev", "--auto-approve")
+    assert destroyed.returncode == 0, destroyed.stderr
+    assert "module.network.aws_vpc.this will be DESTROYED" in destroyed.stderr
+    vpcs = applied.aws("ec2").describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.10.0.0/16"]}])["Vpcs"]
+    assert vpcs == []
+    clusters = applied.aws("eks").list_clusters()["clusters"]
+    assert "deployctl-dev" not in clusters
+    replan = applied.deployctl("-o", "json", "plan", "dev", "--detailed-exitcode")
+    assert replan.returncode == 3, replan.stderr
+    assert json.loads(replan.stdout)["terraform"]["summary"]["destroy"] == 0
