@@ -45,6 +45,9 @@ class Target:
             if only is None or name == only:
                 yield name, app
 
+    def app(self, requested: str | None) -> tuple[str, App]:
+        return pick_app(self.config, requested)
+
     def require_deployable(self) -> None:
         if not self.env.deployable:
             deployable = [n for n, e in self.config.settings.environments.items() if e.deployable]
@@ -52,6 +55,19 @@ class Target:
                 f"environment {self.name!r} has no cluster (it is terraform-only)",
                 f"deployable environments: {', '.join(deployable)}",
             )
+
+
+def pick_app(config: LoadedConfig, requested: str | None) -> tuple[str, App]:
+    """The app a command acts on: the one named, or the only one configured."""
+    apps = config.settings.apps
+    if requested is None:
+        if len(apps) != 1:
+            known = ", ".join(apps) or "(none: add [tool.deployctl.apps.NAME])"
+            raise UsageError(f"{len(apps)} apps are configured: say which one", f"pass --app (one of: {known})")
+        requested = next(iter(apps))
+    if requested not in apps:
+        raise UsageError(f"unknown app {requested!r}", f"known apps: {', '.join(apps) or '(none declared)'}")
+    return requested, apps[requested]
 
 
 def image_for(app: App, env: Environment, *, tag: str | None = None, digest: str | None = None) -> ImageRef:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from deployctl.app.base import pick_app
 from deployctl.config import LoadedConfig
 from deployctl.docker import build_argv, pushed_digest
 from deployctl.errors import UsageError
@@ -51,16 +52,10 @@ def build(
     latest: bool = True,
     platforms: Sequence[str] = (),
 ) -> BuildResult:
-    apps = config.settings.apps
-    if app_name is None:
-        if len(apps) != 1:
-            raise UsageError("more than one app is configured", f"pass --app (one of: {', '.join(apps)})")
-        app_name = next(iter(apps))
-    if app_name not in apps:
-        raise UsageError(f"unknown app {app_name!r}", f"known apps: {', '.join(apps)}")
+    app_name, app = pick_app(config, app_name)
     if not context.is_dir():
         raise UsageError(f"build context {context} is not a directory", "pass --context DIR")
-    image = apps[app_name].image
+    image = app.image
     commit = current_commit(runner, config.root)
     tags = [f"{image.ref}:{commit}"] + ([f"{image.ref}:latest"] if latest else [])
     with tempfile.TemporaryDirectory(prefix="deployctl-build-") as tmp:

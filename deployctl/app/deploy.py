@@ -94,7 +94,7 @@ def deploy(
 ) -> DeployResult:
     """Resolve the image, validate everything, then deploy it (see ``deploy_image``)."""
     target.require_deployable()
-    app_name, app_config = pick_app(target, app)
+    app_name, app_config = target.app(app)
     env = target.env
     problems: list[str] = []
     values_file = values_path(target)
@@ -158,18 +158,6 @@ def resolve_image(target: Target, image: ImageRef) -> ImageRef:
             "image that exists",
         )
     return ImageRef(image.registry, image.repository, tag=image.tag, digest=found)
-
-
-def pick_app(target: Target, app: str | None) -> tuple[str, App]:
-    apps = list(target.apps(app))
-    if len(apps) > 1:
-        raise UsageError(
-            f"{len(apps)} apps are configured ({', '.join(n for n, _ in apps)}): say which one",
-            "pass --app NAME",
-        )
-    if not apps:
-        raise UsageError("no apps are configured", "add [tool.deployctl.apps.NAME] to the configuration")
-    return apps[0]
 
 
 def values_path(target: Target) -> Path:
@@ -241,7 +229,7 @@ def deploy_image(
     if image.digest is None:
         raise UsageError(f"{image}: deploy needs a digest (resolve the tag first)")
     target.require_deployable()
-    _, app = pick_app(target, app_name)
+    _, app = target.app(app_name)
     env = target.env
     assert env.namespace is not None  # noqa: S101 (deployable environments have a namespace)
     namespace = env.namespace

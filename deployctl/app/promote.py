@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from deployctl import git, registry, values
-from deployctl.app.base import Reporter, Target, image_for
-from deployctl.config import App, Environment, LoadedConfig
+from deployctl.app.base import Reporter, Target, image_for, pick_app
+from deployctl.config import Environment, LoadedConfig
 from deployctl.errors import DeployctlError, OperationError, PolicyError, UsageError
 from deployctl.history import Entry, Ledger, Override
 from deployctl.model import ImageRef, InvalidValueError, ReleaseTag, Version
@@ -370,17 +370,6 @@ def parse_release(tag: str, env_name: str, env: Environment) -> ReleaseTag:
         raise UsageError(str(exc), f"{env_name} releases are tagged {env.release_tag_pattern}") from None
 
 
-def _app(config: LoadedConfig, requested: str | None) -> tuple[str, App]:
-    apps = config.settings.apps
-    if requested is None:
-        if len(apps) != 1:
-            raise UsageError("more than one app is configured", f"pass --app (one of: {', '.join(apps)})")
-        requested = next(iter(apps))
-    if requested not in apps:
-        raise UsageError(f"unknown app {requested!r}", f"known apps: {', '.join(apps)}")
-    return requested, apps[requested]
-
-
 def _last_success(ledger: Ledger, app: str, actions: Sequence[str]) -> Entry | None:
     for entry in ledger.entries():
         if entry.app == app and entry.outcome in ("succeeded", "noop") and entry.action in actions:
@@ -451,7 +440,7 @@ def plan(
     if (request.skip_dev_check or request.allow_downgrade) and not (request.reason or "").strip():
         flags = " and ".join(o.flag for o in request.overrides())
         raise UsageError(f"{flags} needs --reason TEXT", "the reason is recorded in the environment's history")
-    app_name, app = _app(config, request.app)
+    app_name, app = pick_app(config, request.app)
     if target_env.values is None:
         raise UsageError(f"environment {target_name!r} has no values file", "set 'values' for the environment")
 
