@@ -13,7 +13,8 @@ import pytest
 from deployctl.cli import main
 from deployctl.config import load
 from deployctl.sandbox import images
-from deployctl.sandbox.lab import Lab, _port_open, _processes_in_groups, rss_bytes
+from deployctl.sandbox.lab import Lab, rss_bytes
+from deployctl.sandbox.processes import port_open, processes_in_groups
 from deployctl.sandbox.tools import Tools
 from tests.lab.conftest import RunInLab
 
@@ -306,8 +307,8 @@ def test_separate_lab_stops_without_leftovers(lab_tools: Tools, tmp_path: Path) 
 
     other.stop()
 
-    assert _processes_in_groups(groups) == []
-    assert [p for p in ports if _port_open(p)] == []
+    assert processes_in_groups(groups) == []
+    assert [p for p in ports if port_open(p)] == []
     assert other.services == {}
 
 
@@ -350,5 +351,5 @@ def test_sandbox_command_up_env_status_down(
     pids = [c["pid"] for c in status["components"]]
     monkeypatch.delenv("DEPLOYCTL_SANDBOX")
     assert main(["sandbox", "down"]) == 0
-    assert _processes_in_groups(pids) == []
+    assert processes_in_groups(pids) == []
     assert not state.parent.exists()

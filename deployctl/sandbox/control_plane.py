@@ -1,0 +1,335 @@
+"""The lab's Kubernetes control plane: etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok,
+with fake Ready nodes in three zones. kwok Stages drive pods to Running/Ready, or to CrashLoopBackOff
+(image contains ``crashloop`` or a marked digest) or ImagePullBackOff (``does-not-exist``)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deployctl import runner
+from deployctl.sandbox import pki as pki_module
+from deployctl.sandbox import tools as tools_module
+from deployctl.sandbox.processes import ClientCert, LabError, Processes, free_port, ssl_context, tail
+
+log = logging.getLogger(__name__)
+
+CONTEXT = "deployctl-lab"
+NODE_ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
+KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+STAGES_TEMPLATE = Path(__file__).with_name("kwok-stages.yaml")
+# Image markers kwok turns into failures (regexes over the pod's image reference).
+BEHAVIOURS = {"crashloop": "__CRASH_MARKERS__", "pull-error": "__PULL_MARKERS__"}
+DEFAULT_MARKERS = {"crashloop": ["crashloop"], "pull-error": ["does-not-exist"]}
+LEASE_NAMESPACE = "kube-node-lease"
+MARKER_RE = re.compile(r"[A-Za-z0-9:._/-]{3,200}")
+# Started after the API server is ready; the lab waits for them with the other services.
+LATE_SERVICES = ("kube-controller-manager", "kube-scheduler", "kwok")
+
+
+def default_markers() -> dict[str, list[str]]:
+    return {behaviour: list(markers) for behaviour, markers in DEFAULT_MARKERS.items()}
+
+
+@dataclass
+class ControlPlane:
+    """The control plane's processes (in ``processes``), its files under ``directory``, and the kwok
+    markers (which images fail, and how)."""
+
+    directory: Path
+    processes: Processes
+    nodes: int = 3
+    markers: dict[str, list[str]] = field(default_factory=default_markers)
+    kwok_argv: list[str] = field(default_factory=list)
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.directory / "admin.kubeconfig"
+
+    def pki(self) -> pki_module.Pki | None:
+        directory = self.directory / "pki"
+        return pki_module.ensure(directory) if (directory / "ca.crt").is_file() else None
+
+    def probe_credentials(self) -> tuple[Path | None, ClientCert | None]:
+        """The CA and admin client certificate the health probes present (none before the first start)."""
+        pki = self.pki()
+        return (pki.ca_cert, (pki.admin_cert, pki.admin_key)) if pki else (None, None)
+
+    def start(self, tools: tools_module.Tools, say: Callable[[str], None], timeout: float) -> None:
+        """etcd and the API server, each waited for; then the controller-manager, scheduler and kwok
+        (``LATE_SERVICES``: the caller waits for them, then calls ``add_nodes``)."""
+        pki = pki_module.ensure(self.directory / "pki")
+        # A fresh cluster every start: kwok does not replay stages for objects left from an earlier run.
+        shutil.rmtree(self.directory / "etcd", ignore_errors=True)
+        client_port, peer_port, api_port, kcm_port, sched_port, kwok_port = (free_port() for _ in range(6))
+        self._write_kubeconfig(api_port, pki)
+        self.processes.spawn(
+            "etcd",
+            [
+                tools["etcd"],
+                "--name=lab",
+                f"--data-dir={self.directory / 'etcd'}",
+                f"--listen-client-urls=http://127.0.0.1:{client_port}",
+                f"--advertise-client-urls=http://127.0.0.1:{client_port}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
+                f"--initial-cluster=lab=http://127.0.0.1:{peer_port}",
+                "--initial-cluster-state=new",
+                "--log-level=warn",
+                "--logger=zap",
+                "--snapshot-count=10000",
+                "--quota-backend-bytes=1073741824",
+            ],
+            ports=[client_port, peer_port],
+            endpoint=f"http://127.0.0.1:{client_port}",
+            probe="http",
+            probe_path="/health",
+            env={**os.environ, "ETCD_UNSUPPORTED_ARCH": "", "GOMAXPROCS": "2"},
+        )
+        self.processes.wait("etcd", timeout)
+        self.processes.spawn(
+            "kube-apiserver",
+            [
+                tools["kube-apiserver"],
+                f"--etcd-servers=http://127.0.0.1:{client_port}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={api_port}",
+                f"--cert-dir={self.directory / 'apiserver-certs'}",
+                f"--tls-cert-file={pki.server_cert}",
+                f"--tls-private-key-file={pki.server_key}",
+                f"--client-ca-file={pki.ca_cert}",
+                f"--service-account-key-file={pki.sa_pub}",
+                f"--service-account-signing-key-file={pki.sa_key}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                "--service-cluster-ip-range=10.96.0.0/16",
+                "--authorization-mode=Node,RBAC",
+                "--allow-privileged=true",
+                "--enable-priority-and-fairness=false",
+                # 127.0.0.1 is not a valid endpoint address for the `kubernetes` Service: skip it.
+                "--endpoint-reconciler-type=none",
+                "--profiling=false",
+                "--event-ttl=30m",
+            ],
+            ports=[api_port],
+            endpoint=f"https://127.0.0.1:{api_port}",
+            probe="https",
+            probe_path="/readyz",
+        )
+        say("waiting for kube-apiserver")
+        self.processes.wait("kube-apiserver", timeout, *self.probe_credentials())
+        common = [
+            f"--kubeconfig={self.kubeconfig}",
+            f"--authentication-kubeconfig={self.kubeconfig}",
+            f"--authorization-kubeconfig={self.kubeconfig}",
+            "--bind-address=127.0.0.1",
+            "--leader-elect=false",
+        ]
+        self.processes.spawn(
+            "kube-controller-manager",
+            [
+                tools["kube-controller-manager"],
+                *common,
+                f"--secure-port={kcm_port}",
+                f"--cert-dir={self.directory / 'kcm-certs'}",
+                f"--root-ca-file={pki.ca_cert}",
+                f"--service-account-private-key-file={pki.sa_key}",
+                "--use-service-account-credentials=false",
+                "--service-cluster-ip-range=10.96.0.0/16",
+                "--node-monitor-grace-period=40s",
+                "--concurrent-deployment-syncs=10",
+                "--concurrent-replicaset-syncs=10",
+            ],
+            ports=[kcm_port],
+            endpoint=f"https://127.0.0.1:{kcm_port}",
+            probe="https",
+            probe_path="/healthz",
+        )
+        self.processes.spawn(
+            "kube-scheduler",
+            [
+                tools["kube-scheduler"],
+                *common,
+                f"--secure-port={sched_port}",
+                f"--cert-dir={self.directory / 'scheduler-certs'}",
+            ],
+            ports=[sched_port],
+            endpoint=f"https://127.0.0.1:{sched_port}",
+            probe="https",
+            probe_path="/healthz",
+        )
+        self.kwok_argv = [
+            str(tools["kwok"]),
+            f"--kubeconfig={self.kubeconfig}",
+            f"--config={self._render_stages()}",
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
+            f"--server-address=127.0.0.1:{kwok_port}",
+            "--node-lease-duration-seconds=40",
+            "--cidr=10.244.0.0/16",
+            "--node-ip=10.0.0.1",
+        ]
+        self._spawn_kwok([kwok_port], f"http://127.0.0.1:{kwok_port}")
+
+    def _spawn_kwok(self, ports: list[int], endpoint: str) -> None:
+        self.processes.spawn(
+            "kwok",
+            self.kwok_argv,
+            ports=ports,
+            endpoint=endpoint,
+            probe="http",
+            probe_path="/healthz",
+            # kwok merges ~/.kwok/kwok.yaml when it exists: keep it out of the lab.
+            env={**os.environ, "HOME": str(self.directory)},
+        )
+
+    def add_nodes(self, timeout: float) -> None:
+        """Create the fake nodes and wait until kwok reports every one Ready."""
+        self._create_nodes()
+        self._wait_nodes_ready(timeout)
+
+    # ----------------------------------------------------------------- failure injection
+
+    def mark_image(self, marker: str, behaviour: str, timeout: float) -> None:
+        """See ``Lab.mark_image``: re-render the stages and restart kwok with them."""
+        if behaviour not in BEHAVIOURS:
+            raise LabError(f"unknown behaviour {behaviour!r} (known: {', '.join(BEHAVIOURS)})")
+        if not MARKER_RE.fullmatch(marker):
+            raise LabError(f"invalid image marker {marker!r}: use letters, digits and ':._/-'")
+        if marker in self.markers.setdefault(behaviour, []):
+            return
+        self.markers[behaviour].append(marker)
+        self._render_stages()
+        service = self.processes.get("kwok")
+        self.processes.terminate("kwok")
+        # Each kwok process has a new holder identity (hostname + uuid) and waits for the old one's node
+        # leases to expire (40 s) before it manages those nodes' pods again: hand the leases over now.
+        _, leases = self.kube("GET", f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases")
+        for lease in (leases or {}).get("items", []):
+            name = lease["metadata"]["name"]
+            self.kube("DELETE", f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases/{name}")
+        self._spawn_kwok(service.ports, service.endpoint)
+        log.debug("kwok restarted with %s markers %s", behaviour, self.markers[behaviour])
+        self.processes.wait("kwok", timeout)
+
+    def _render_stages(self) -> Path:
+        """Write the kwok Stages with the current markers (regex alternations, markers escaped)."""
+        text = STAGES_TEMPLATE.read_text(encoding="utf-8")
+        for behaviour, placeholder in BEHAVIOURS.items():
+            # gojq's test() takes a regex; markers are plain (MARKER_RE), so no escaping is needed
+            # inside the jq string ('.' matching any character is harmless for digests and names).
+            pattern = "|".join(self.markers.get(behaviour, [])) or "^$"
+            text = text.replace(placeholder, pattern)
+        crash = " ".join(f'(contains "{m}" .image)' for m in self.markers.get("crashloop", [])) or "false"
+        text = text.replace("__CRASH_TEMPLATE__", f"or {crash}" if crash != "false" else crash)
+        path = self.directory / "kwok-stages.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    # ----------------------------------------------------------------- API server
+
+    def _write_kubeconfig(self, api_port: int, pki: pki_module.Pki) -> None:
+        doc = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": CONTEXT,
+                    "cluster": {"server": f"https://127.0.0.1:{api_port}", "certificate-authority": str(pki.ca_cert)},
+                }
+            ],
+            "users": [
+                {
+                    "name": "lab-admin",
+                    "user": {"client-certificate": str(pki.admin_cert), "client-key": str(pki.admin_key)},
+                }
+            ],
+            "contexts": [
+                {"name": CONTEXT, "context": {"cluster": CONTEXT, "user": "lab-admin", "namespace": "default"}}
+            ],
+            "current-context": CONTEXT,
+        }
+        self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+        # JSON is YAML: every kubeconfig reader accepts it.
+        self.kubeconfig.write_text(json.dumps(doc, indent=2) + "\n")
+
+    def kube(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> tuple[int, Any]:
+        """A raw call to the lab's API server as the admin (no kubernetes client import)."""
+        service = self.processes.get("kube-apiserver")
+        pki = self.pki()
+        assert pki is not None  # noqa: S101 - the cluster is running
+        context = ssl_context(pki.ca_cert, (pki.admin_cert, pki.admin_key))
+        conn = http.client.HTTPSConnection("127.0.0.1", service.ports[0], context=context, timeout=15)
+        try:
+            payload = json.dumps(body).encode() if body is not None else None
+            conn.request(method, path, body=payload, headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            raw = response.read()
+        finally:
+            conn.close()
+        try:
+            return response.status, json.loads(raw) if raw else None
+        except ValueError:
+            return response.status, raw.decode(errors="replace")
+
+    def _create_nodes(self) -> None:
+        for index in range(self.nodes):
+            zone = NODE_ZONES[index % len(NODE_ZONES)]
+            name = f"lab-node-{index}"
+            node = {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": name,
+                    "annotations": {KWOK_NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                    "labels": {
+                        "kubernetes.io/hostname": name,
+                        "kubernetes.io/os": "linux",
+                        "kubernetes.io/arch": "amd64",
+                        "node.kubernetes.io/instance-type": "kwok",
+                        "topology.kubernetes.io/region": "us-east-1",
+                        "topology.kubernetes.io/zone": zone,
+                        "type": "kwok",
+                    },
+                },
+                "spec": {},
+                "status": {
+                    "allocatable": {"cpu": "16", "memory": "64Gi", "pods": "110"},
+                    "capacity": {"cpu": "16", "memory": "64Gi", "pods": "110"},
+                },
+            }
+            code, reply = self.kube("POST", "/api/v1/nodes", node)
+            if code not in (201, 409):
+                raise LabError(f"cannot create fake node {name}: HTTP {code}: {reply}")
+
+    def _wait_nodes_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        ready = 0
+        while time.monotonic() < deadline:
+            code, reply = self.kube("GET", "/api/v1/nodes")
+            if code == 200:
+                ready = sum(
+                    1
+                    for item in reply.get("items", [])
+                    for cond in item.get("status", {}).get("conditions", [])
+                    if cond.get("type") == "Ready" and cond.get("status") == "True"
+                )
+                if ready >= self.nodes:
+                    return
+            for name in LATE_SERVICES:
+                service = self.processes.get(name)
+                if not runner.pid_alive(service.pid):
+                    raise LabError(f"{name} exited; log: {service.log}\n{tail(service.log)}")
+            time.sleep(0.2)
+        kwok_log = self.processes.get("kwok").log
+        raise LabError(f"{ready}/{self.nodes} fake nodes Ready after {timeout:.0f}s; log: {kwok_log}")
