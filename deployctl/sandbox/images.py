@@ -12,7 +12,7 @@ bytes, so they are never re-serialized.
 
 from __future__ import annotations
 
-import hashlib
+import base64
 import http.client
 import json
 import random
@@ -21,14 +21,42 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
-IN_TOTO = "application/vnd.in-toto+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
+from deployctl.registry.manifest import (
+    ACCEPT,
+    IN_TOTO,
+    OCI_CONFIG,
+    OCI_EMPTY,
+    OCI_INDEX,
+    OCI_LAYER,
+    OCI_MANIFEST,
+    ManifestBytes,
+    digest_of,
+)
+
+__all__ = [
+    "OCI_INDEX",
+    "OCI_MANIFEST",
+    "Blob",
+    "PushedImage",
+    "RegistryHTTPError",
+    "SyntheticImage",
+    "build_attestation",
+    "build_index",
+    "build_manifest",
+    "build_referrer",
+    "digest_of",
+    "get_manifest",
+    "list_tags",
+    "push_image",
+    "push_manifest",
+    "push_referrer",
+    "put_manifest",
+    "retag",
+]
+
+COSIGN_SIGNATURE = "application/vnd.dev.cosign.simplesigning.v1+json"
+COSIGN_ARTIFACT = "application/vnd.dev.cosign.artifact.sig.v1+json"
+EMPTY_CONFIG = b"{}"
 
 DEFAULT_PLATFORMS = (("linux", "amd64"), ("linux", "arm64"))
 
@@ -39,10 +67,7 @@ class RegistryHTTPError(Exception):
     def __init__(self, method: str, url: str, status: int, body: bytes) -> None:
         super().__init__(f"{method} {url}: HTTP {status}: {body[:300].decode(errors='replace')}")
         self.status = status
-
-
-def digest_of(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+        self.body = body
 
 
 @dataclass(frozen=True)
@@ -59,17 +84,31 @@ class Blob:
 
 
 @dataclass(frozen=True)
-class Manifest:
-    """One image manifest (or an index) as exact bytes, plus the blobs it references."""
+class SyntheticImage:
+    """An image to push: its manifest (or index) as exact bytes, plus the blobs and child images it references."""
 
-    media_type: str
-    data: bytes
+    manifest: ManifestBytes
     blobs: tuple[Blob, ...] = ()
-    children: tuple[Manifest, ...] = ()  # for an index: the manifests it lists
+    children: tuple[SyntheticImage, ...] = ()  # for an index: the manifests it lists
+
+    @property
+    def data(self) -> bytes:
+        return self.manifest.data
+
+    @property
+    def media_type(self) -> str:
+        return self.manifest.media_type
 
     @property
     def digest(self) -> str:
-        return digest_of(self.data)
+        return self.manifest.digest
+
+
+def _image(
+    doc: Mapping[str, Any], blobs: Sequence[Blob] = (), children: Sequence[SyntheticImage] = ()
+) -> SyntheticImage:
+    media_type = str(doc["mediaType"])
+    return SyntheticImage(ManifestBytes(json.dumps(doc, indent=2).encode(), media_type), tuple(blobs), tuple(children))
 
 
 @dataclass(frozen=True)
@@ -97,7 +136,7 @@ def build_manifest(
     platform: tuple[str, str] = ("linux", "amd64"),
     seed: int | None = None,
     labels: Mapping[str, str] | None = None,
-) -> Manifest:
+) -> SyntheticImage:
     """An OCI image manifest with ``layers`` random layers of ``layer_size`` bytes each."""
     rng = random.Random(seed)  # noqa: S311 - test data, not cryptography
     layer_blobs = [Blob(OCI_LAYER, rng.randbytes(layer_size)) for _ in range(layers)]
@@ -115,10 +154,10 @@ def build_manifest(
         "config": config_blob.descriptor(),
         "layers": [b.descriptor() for b in layer_blobs],
     }
-    return Manifest(OCI_MANIFEST, json.dumps(manifest, indent=2).encode(), (config_blob, *layer_blobs))
+    return _image(manifest, (config_blob, *layer_blobs))
 
 
-def build_attestation(subject: Manifest, seed: int | None = None) -> Manifest:
+def build_attestation(subject: SyntheticImage, seed: int | None = None) -> SyntheticImage:
     """A BuildKit-style attestation manifest (in-toto SBOM/provenance layer) for ``subject``."""
     statement = {
         "_type": "https://in-toto.io/Statement/v0.1",
@@ -136,7 +175,7 @@ def build_attestation(subject: Manifest, seed: int | None = None) -> Manifest:
         "config": config.descriptor(),
         "layers": [layer.descriptor(annotations={"in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2"})],
     }
-    return Manifest(OCI_MANIFEST, json.dumps(manifest, indent=2).encode(), (config, layer))
+    return _image(manifest, (config, layer))
 
 
 def build_index(
@@ -146,10 +185,10 @@ def build_index(
     layer_size: int = 1024,
     layers: int = 1,
     seed: int | None = None,
-) -> Manifest:
+) -> SyntheticImage:
     """An OCI index with one manifest per platform and, optionally, an attestation manifest per image."""
     base = seed if seed is not None else random.randrange(1 << 30)  # noqa: S311
-    children: list[Manifest] = []
+    children: list[SyntheticImage] = []
     entries: list[dict[str, Any]] = []
     for offset, (os_name, arch) in enumerate(platforms):
         child = build_manifest(layer_size=layer_size, layers=layers, platform=(os_name, arch), seed=base + offset)
@@ -178,7 +217,28 @@ def build_index(
                 }
             )
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
-    return Manifest(OCI_INDEX, json.dumps(index, indent=2).encode(), (), tuple(children))
+    return _image(index, (), children)
+
+
+def build_referrer(
+    subject: Mapping[str, Any], *, artifact_type: str = COSIGN_ARTIFACT, payload: bytes | None = None
+) -> SyntheticImage:
+    """An OCI 1.1 artifact attached to ``subject`` (a descriptor: mediaType, digest, size): by
+    default a cosign-style signature (a simple-signing payload layer, an empty config)."""
+    if payload is None:
+        claim = {"critical": {"image": {"docker-manifest-digest": subject["digest"]}, "type": "cosign signature"}}
+        payload = json.dumps(claim, sort_keys=True).encode()
+    layer = Blob(COSIGN_SIGNATURE, payload)
+    signature = base64.b64encode(digest_of(payload).encode()).decode()  # stands in for a real signature
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": artifact_type,
+        "config": Blob(OCI_EMPTY, EMPTY_CONFIG).descriptor(),
+        "layers": [layer.descriptor(annotations={"dev.cosignproject.cosign/signature": signature})],
+        "subject": {"mediaType": subject["mediaType"], "digest": subject["digest"], "size": subject["size"]},
+    }
+    return _image(manifest, (Blob(OCI_EMPTY, EMPTY_CONFIG), layer))
 
 
 # --------------------------------------------------------------------------- distribution API
@@ -257,7 +317,7 @@ def list_tags(registry: str, repository: str) -> list[str]:
     return list(json.loads(body).get("tags") or [])
 
 
-def push_manifest(registry: str, repository: str, manifest: Manifest, tag: str | None = None) -> str:
+def push_manifest(registry: str, repository: str, manifest: SyntheticImage, tag: str | None = None) -> str:
     """Push a manifest (children and blobs first), by digest, then under ``tag`` if given."""
     for child in manifest.children:
         push_manifest(registry, repository, child)
@@ -312,6 +372,18 @@ def push_image(
         platforms=platform_map,
         attestations=tuple(attestations),
     )
+
+
+def push_referrer(
+    registry: str, repository: str, image: PushedImage, *, suffix: str | None = ".sig", payload: bytes | None = None
+) -> tuple[SyntheticImage, str | None]:
+    """Attach a signature-like referrer to ``image``: pushed by digest, and under the tag scheme's
+    ``sha256-<hex><suffix>`` unless ``suffix`` is None; returns it and the tag used."""
+    subject = {"mediaType": image.media_type, "digest": image.digest, "size": len(image.manifest)}
+    referrer = build_referrer(subject, payload=payload)
+    tag = None if suffix is None else image.digest.replace(":", "-") + suffix
+    push_manifest(registry, repository, referrer, tag)
+    return referrer, tag
 
 
 def retag(registry: str, repository: str, source: str, tag: str) -> str:

@@ -1,4 +1,4 @@
-"""registry.py against real CNCF distribution registries (the lab's) and moto's ECR API.
+"""deployctl.registry against real CNCF distribution registries (the lab's) and moto's ECR API.
 
 Digests are asserted only against the real registries: moto computes ECR digests from the
 layers, not the manifest bytes, so there only the control flow is checked.
@@ -53,11 +53,11 @@ def push_index(host: str, repository: str, tag: str, layer_size: int = 64 * 1024
 
 def children_and_blobs(host: str, repository: str, pushed: images.PushedImage) -> tuple[int, int]:
     """How many child manifests the index lists and how many distinct blobs they reference."""
-    children = reg.Manifest(pushed.manifest, reg.OCI_INDEX).children()
+    children = reg.ManifestBytes(pushed.manifest, reg.OCI_INDEX).children()
     blobs: set[str] = set()
     for child in children:
         data, media_type = raw_manifest(host, repository, child.digest)
-        blobs.update(b.digest for b in reg.Manifest(data, media_type).blobs())
+        blobs.update(b.digest for b in reg.ManifestBytes(data, media_type).blobs())
     return len(children), len(blobs)
 
 

@@ -1,4 +1,4 @@
-"""registry.py pure parts: media types, manifest contents, retries, and the ECR control flow
+"""The registry package's pure parts: media types, manifest contents, retries, and the ECR control flow
 (botocore's Stubber: real client, canned responses; digests against a real registry are lab tests)."""
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def test_all_four_manifest_types_are_accepted() -> None:
         "application/vnd.oci.image.index.v1+json",
         "application/vnd.oci.image.manifest.v1+json",
         "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.docker.distribution.manifest.v2+schema2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",  # the real Docker type (was misspelt)
     }
 
 
@@ -71,20 +71,20 @@ def test_media_type_of(data: bytes, content_type: str | None, expected: str) -> 
 
 
 def test_manifest_digest_is_of_the_exact_bytes() -> None:
-    manifest = registry.Manifest(IMAGE, registry.OCI_MANIFEST)
+    manifest = registry.ManifestBytes(IMAGE, registry.OCI_MANIFEST)
     reserialized = json.dumps(json.loads(IMAGE)).encode()
     assert manifest.digest == registry.digest_of(IMAGE)
     assert registry.digest_of(reserialized) != manifest.digest
 
 
 def test_image_blobs_and_foreign_layers() -> None:
-    blobs = registry.Manifest(IMAGE, registry.OCI_MANIFEST).blobs()
+    blobs = registry.ManifestBytes(IMAGE, registry.OCI_MANIFEST).blobs()
     assert [(b.digest, b.size, b.foreign) for b in blobs] == [(D1, 7, False), (D2, 9, False), (D3, 5, True)]
-    assert registry.Manifest(IMAGE, registry.OCI_MANIFEST).children() == []
+    assert registry.ManifestBytes(IMAGE, registry.OCI_MANIFEST).children() == []
 
 
 def test_index_children_include_the_attestation() -> None:
-    index = registry.Manifest(INDEX, registry.OCI_INDEX)
+    index = registry.ManifestBytes(INDEX, registry.OCI_INDEX)
     assert index.is_index
     assert [c.digest for c in index.children()] == [D1, D2, D3]
     assert index.blobs() == []
@@ -177,32 +177,77 @@ def test_ecr_get_passes_all_media_types_and_keeps_the_string(ecr: tuple[registry
     assert digest == registry.digest_of(IMAGE)
 
 
-def test_ecr_put_sends_the_exact_manifest_and_media_type(ecr: tuple[registry.Ecr, Stubber]) -> None:
+def test_ecr_put_checks_the_tag_then_sends_the_exact_manifest_and_media_type(
+    ecr: tuple[registry.Ecr, Stubber],
+) -> None:
     client, stub = ecr
     digest = registry.digest_of(IMAGE)
+    stub.add_client_error("describe_images", "ImageNotFoundException", "no such tag")
     stub.add_response("put_image", {"image": {"imageId": {"imageDigest": digest}}}, _put_params("release-1.0.0"))
-    assert client.put("api", "release-1.0.0", registry.Manifest(IMAGE, registry.OCI_MANIFEST), digest) == digest
+    assert client.put("api", "release-1.0.0", registry.ManifestBytes(IMAGE, registry.OCI_MANIFEST), digest) is True
 
 
-def test_ecr_already_exists_is_success_only_at_the_same_digest(ecr: tuple[registry.Ecr, Stubber]) -> None:
+def test_ecr_put_of_a_tag_already_at_the_digest_sends_nothing(ecr: tuple[registry.Ecr, Stubber]) -> None:
     client, stub = ecr
     digest = registry.digest_of(IMAGE)
-    manifest = registry.Manifest(IMAGE, registry.OCI_MANIFEST)
-    for current in (digest, D1):
-        stub.add_client_error("put_image", "ImageAlreadyExistsException", "exists")
-        stub.add_response("describe_images", {"imageDetails": [{"imageDigest": current}]})
-    assert client.put("api", "release-1.0.0", manifest, digest) == digest
-    with pytest.raises(PolicyError, match="already exists at sha256:1111"):
+    stub.add_response("describe_images", {"imageDetails": [{"imageDigest": digest}]})
+    # No put_image stubbed: a PUT would fail the Stubber.
+    assert client.put("api", "release-1.0.0", registry.ManifestBytes(IMAGE, registry.OCI_MANIFEST), digest) is False
+
+
+def test_ecr_tag_at_another_digest_is_refused_before_any_put(ecr: tuple[registry.Ecr, Stubber]) -> None:
+    client, stub = ecr
+    stub.add_response("describe_images", {"imageDetails": [{"imageDigest": D1}]})
+    with pytest.raises(PolicyError, match=f"already points at {D1}, not {D2}") as caught:
+        client.put("api", "release-1.0.0", registry.ManifestBytes(IMAGE, registry.OCI_MANIFEST), D2)
+    assert caught.value.exit_code == 4
+    assert "immutable" in caught.value.message
+    assert "cut a new release tag" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize("code", ["ImageAlreadyExistsException", "ImageTagAlreadyExistsException"])
+def test_ecr_race_on_put_is_done_at_the_same_digest_and_refused_at_another(
+    ecr: tuple[registry.Ecr, Stubber], code: str
+) -> None:
+    """Someone tags between our check and our put: ECR refuses; what the tag names then decides."""
+    client, stub = ecr
+    digest = registry.digest_of(IMAGE)
+    manifest = registry.ManifestBytes(IMAGE, registry.OCI_MANIFEST)
+    for now in (digest, D1):
+        stub.add_client_error("describe_images", "ImageNotFoundException", "not yet")
+        stub.add_client_error("put_image", code, "exists")
+        stub.add_response("describe_images", {"imageDetails": [{"imageDigest": now}]})
+    assert client.put("api", "release-1.0.0", manifest, digest) is False
+    with pytest.raises(PolicyError, match=f"already points at {D1}, not {digest}"):
         client.put("api", "release-1.0.0", manifest, digest)
 
 
-def test_ecr_immutable_tag_elsewhere_is_refused(ecr: tuple[registry.Ecr, Stubber]) -> None:
+@pytest.mark.parametrize(
+    ("setting", "exclusions", "latest_moves", "sha_moves"),
+    [
+        ("MUTABLE", (), True, True),
+        ("IMMUTABLE", (), False, False),
+        ("IMMUTABLE_WITH_EXCLUSION", ("latest",), True, False),
+        ("IMMUTABLE_WITH_EXCLUSION", ("dev-*",), False, False),
+        ("MUTABLE_WITH_EXCLUSION", ("release-*",), True, True),
+        ("MUTABLE_WITH_EXCLUSION", ("*",), False, False),
+        ("SOMETHING_NEW", (), False, False),  # unknown: the strict reading
+    ],
+)
+def test_tag_mutability(setting: str, exclusions: tuple[str, ...], latest_moves: bool, sha_moves: bool) -> None:
+    mutability = registry.TagMutability(setting, exclusions)
+    assert mutability.allows_moving("latest") is latest_moves
+    assert mutability.allows_moving("a" * 40) is sha_moves
+
+
+def test_tag_mutability_reads_describe_repositories(ecr: tuple[registry.Ecr, Stubber]) -> None:
     client, stub = ecr
-    stub.add_client_error("put_image", "ImageTagAlreadyExistsException", "immutable")
-    stub.add_response("describe_images", {"imageDetails": [{"imageDigest": D1}]})
-    with pytest.raises(PolicyError, match="immutable repository") as caught:
-        client.put("api", "release-1.0.0", registry.Manifest(IMAGE, registry.OCI_MANIFEST), D2)
-    assert "cut a new release tag" in (caught.value.hint or "")
+    stub.add_response(
+        "describe_repositories",
+        {"repositories": [{"repositoryName": "api", "imageTagMutability": "IMMUTABLE"}]},
+        {"repositoryNames": ["api"], "registryId": "123456789012"},
+    )
+    assert registry.tag_mutability(client.client, "api", "123456789012") == registry.TagMutability("IMMUTABLE")
 
 
 def test_ecr_describe_missing_tag_is_none(ecr: tuple[registry.Ecr, Stubber]) -> None:
