@@ -1,57 +1,125 @@
-"""AWS sessions for an environment: region, endpoint (the sandbox's moto), profile, role.
+"""AWS for one environment: one session per command (one AssumeRole), and AWS errors as user errors.
 
-boto3 is imported inside the functions so that importing this module is free
+boto3 is imported inside the methods so that importing this module is free
 (``deployctl --help`` must not import boto3).
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from deployctl.config import Environment
-from deployctl.errors import OperationError
+from deployctl.errors import DeployctlError, OperationError, UsageError
 
 if TYPE_CHECKING:
     import boto3
 
 SESSION_NAME = "deployctl"
 
-
-def session(env: Environment) -> boto3.Session:
-    """A boto3 session for ``env``: its profile, then its role assumed when set."""
-    import boto3
-    import botocore.exceptions
-
-    base = boto3.Session(profile_name=env.aws.profile, region_name=env.aws.region)
-    if env.aws.role_arn is None:
-        return base
-    sts = base.client("sts", endpoint_url=env.aws.endpoint_url)
-    try:
-        credentials = sts.assume_role(
-            RoleArn=env.aws.role_arn,
-            RoleSessionName=os.environ.get("GITHUB_RUN_ID", SESSION_NAME)[:64],
-        )["Credentials"]
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        raise OperationError(
-            f"cannot assume role {env.aws.role_arn}: {exc}",
-            "check the role's trust policy and your base credentials (`aws sts get-caller-identity`)",
-        ) from None
-    return boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=env.aws.region,
-    )
+# Error codes AWS services use for each class of problem the user can fix.
+EXPIRED_CODES = frozenset(
+    {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired", "InvalidClientTokenId"}
+)
+DENIED_CODES = frozenset(
+    {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException", "Forbidden"}
+)
+THROTTLED_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "SlowDown"}
+)
 
 
-def client(env: Environment, service: str, aws_session: boto3.Session | None = None) -> Any:
-    """A client for ``service`` bound to the environment's endpoint (moto in the sandbox)."""
-    from botocore.config import Config
+class AwsSession:
+    """The AWS session of one environment for one command: the role is assumed once, on first use,
+    and every client comes from that one session (bound to the environment's endpoint)."""
 
-    retry = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=30)
-    chosen: Any = aws_session or session(env)  # Any: boto3-stubs overloads client() per literal service name
-    return chosen.client(service, endpoint_url=env.aws.endpoint_url, config=retry)
+    def __init__(self, env_name: str, env: Environment, *, base: Callable[[], boto3.Session] | None = None) -> None:
+        self.env_name = env_name
+        self.env = env
+        self._base = base
+        self._session: boto3.Session | None = None
+        self._clients: dict[str, Any] = {}
+        self._guard = threading.Lock()  # the rollout watch and blob copies use clients from threads
+
+    def session(self) -> boto3.Session:
+        with self._guard:
+            if self._session is None:
+                self._session = self._assume()
+            return self._session
+
+    def client(self, service: str) -> Any:
+        """A client for ``service`` bound to the environment's endpoint (moto in the sandbox), cached."""
+        session = self.session()
+        with self._guard:
+            if service not in self._clients:
+                from botocore.config import Config
+
+                retry = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+                chosen: Any = session  # Any: boto3-stubs overloads client() per literal service name
+                self._clients[service] = chosen.client(service, endpoint_url=self.env.aws.endpoint_url, config=retry)
+            return self._clients[service]
+
+    def credentials_env(self) -> dict[str, str]:
+        """The session's credentials as the variables a child process (terraform) reads."""
+        values: dict[str, str] = {}
+        if self.env.aws.profile:
+            values["AWS_PROFILE"] = self.env.aws.profile
+        if self.env.aws.role_arn is None:
+            return values
+        credentials = self.session().get_credentials()
+        if credentials is None:
+            raise UsageError(
+                f"no AWS credentials for {self.env_name} after assuming {self.env.aws.role_arn}",
+                "check `aws sts get-caller-identity`",
+            )
+        frozen = credentials.get_frozen_credentials()
+        values.update({"AWS_ACCESS_KEY_ID": frozen.access_key or "", "AWS_SECRET_ACCESS_KEY": frozen.secret_key or ""})
+        if frozen.token:
+            values["AWS_SESSION_TOKEN"] = frozen.token
+        values["AWS_PROFILE"] = ""  # the assumed role's keys win over any profile
+        return values
+
+    def secrets(self) -> list[str]:
+        """Credential values to register with the redactor (empty when no role was assumed)."""
+        if self.env.aws.role_arn is None or self._session is None:
+            return []
+        credentials = self._session.get_credentials()
+        if credentials is None:
+            return []
+        frozen = credentials.get_frozen_credentials()
+        return [s for s in (frozen.access_key, frozen.secret_key, frozen.token) if s]
+
+    def _assume(self) -> boto3.Session:
+        import boto3
+
+        base = self._base() if self._base is not None else None
+        if base is None:
+            base = boto3.Session(profile_name=self.env.aws.profile, region_name=self.env.aws.region)
+        role = self.env.aws.role_arn
+        if role is None:
+            return base
+        sts: Any = base.client("sts", endpoint_url=self.env.aws.endpoint_url, region_name=self.env.aws.region)
+        try:
+            credentials = sts.assume_role(
+                RoleArn=role, RoleSessionName=os.environ.get("GITHUB_RUN_ID", SESSION_NAME)[:64]
+            )["Credentials"]
+        except errors() as exc:
+            raise translate(exc, f"assume role {role} for {self.env_name}") from None
+        return boto3.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=self.env.aws.region,
+        )
+
+
+def errors() -> tuple[type[Exception], ...]:
+    """What a botocore call raises (imported here: botocore is not loaded for ``--help``)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError)
 
 
 def is_error(exc: BaseException, *codes: str) -> bool:
@@ -62,3 +130,80 @@ def is_error(exc: BaseException, *codes: str) -> bool:
     code = str(response.get("Error", {}).get("Code", ""))
     status = str(response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
     return code in codes or status in codes
+
+
+def is_aws_error(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith(("botocore", "boto3"))
+
+
+def translate(exc: BaseException, doing: str = "") -> DeployctlError:
+    """The user-facing error for an AWS failure: a documented exit code, one line, a hint that names the fix.
+
+    Missing, expired or rejected credentials are the user's to fix (exit 2); throttling that outlived
+    the retries and unreachable endpoints are operational failures (exit 1).
+    """
+    if isinstance(exc, DeployctlError):
+        return exc
+    name = type(exc).__name__
+    what = f"{doing}: " if doing else ""
+    if name in ("NoCredentialsError", "PartialCredentialsError", "ProfileNotFound", "NoRegionError"):
+        return UsageError(
+            f"{what}no usable AWS credentials ({_first_line(exc)})",
+            "configure credentials: `aws configure sso` / `aws sso login`, AWS_PROFILE, or in CI "
+            "aws-actions/configure-aws-credentials with OIDC",
+        )
+    if name in ("TokenRetrievalError", "SSOTokenLoadError", "UnauthorizedSSOTokenError", "CredentialRetrievalError"):
+        return UsageError(
+            f"{what}AWS credentials expired or could not be refreshed ({_first_line(exc)})",
+            "refresh them (`aws sso login`, or re-run the CI job so it assumes the role again), then re-run",
+        )
+    code = _code(exc)
+    operation = str(getattr(exc, "operation_name", "") or "")
+    if code in EXPIRED_CODES:
+        return UsageError(
+            f"{what}AWS credentials expired or invalid ({code})",
+            "refresh them (`aws sso login`, or re-run the CI job so it assumes the role again), then re-run",
+        )
+    if code in DENIED_CODES or (code == "" and _status(exc) == 403):
+        action = f" {operation}" if operation else ""
+        return UsageError(
+            f"{what}access denied{action} ({code or 'HTTP 403'}): {_message(exc)}",
+            "grant the environment's role that action on that resource (or use the role that has it: "
+            "environments.NAME.aws.role_arn)",
+        )
+    if code in THROTTLED_CODES:
+        return OperationError(
+            f"{what}AWS throttled {operation or 'the request'} after retries ({code})",
+            "re-run in a minute; if it persists, ask for a higher API rate limit",
+        )
+    if name in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError"):
+        return OperationError(
+            f"{what}AWS endpoint not reachable: {_first_line(exc)}",
+            "check the network, the region and aws.endpoint_url, then re-run",
+        )
+    return OperationError(f"{what}AWS {operation or 'request'} failed: {_first_line(exc)}")
+
+
+def _code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+
+
+def _status(exc: BaseException) -> int:
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return 0
+    return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+def _message(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        message = str(response.get("Error", {}).get("Message", ""))
+        if message:
+            return message
+    return _first_line(exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

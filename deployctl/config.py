@@ -48,6 +48,9 @@ class Backend(_Strict):
 class Terraform(_Strict):
     root: Path
     backend: Backend
+    # The environment's variables file (e.g. terraform/envs/dev.tfvars), passed as -var-file: one
+    # root serves every environment, and the environments differ only by this file.
+    var_file: Path | None = None
     vars: dict[str, str | int | bool] = {}
     plan_max_age_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
 
@@ -271,7 +274,3 @@ def _model_of(annotation: Any) -> Any:
         if found is not None:
             return found
     return None
-
-
-def environment_names(config: DeployctlConfig) -> list[str]:
-    return list(config.environments)

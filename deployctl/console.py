@@ -6,12 +6,12 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
-from deployctl.errors import DeployctlError, ExitCode
+from deployctl.errors import DeployctlError
 from deployctl.redact import RedactingFilter, Redactor
 
 SCHEMA = "deployctl/v1"
@@ -26,6 +26,21 @@ class Result(Protocol):
     def data(self) -> Mapping[str, Any]: ...
 
     def text(self) -> Sequence[str]: ...
+
+
+# Shows ``lines`` (what is about to happen) and asks for ``answer`` to be typed back; True when it was.
+# Use cases get None when stdin is not a terminal: nothing may prompt then.
+Confirm = Callable[[list[str], str], bool]
+
+
+class Reporter(Protocol):
+    """Progress for humans on stderr (the console implements it; use cases and adapters only see this)."""
+
+    def progress(self, message: str) -> None: ...
+
+    def warn(self, message: str) -> None: ...
+
+    def phase(self, name: str) -> AbstractContextManager[None]: ...
 
 
 @dataclass
@@ -97,7 +112,3 @@ class Console:
         if self.color and getattr(self.err, "isatty", lambda: False)():
             return f"\033[{code}m{text}\033[0m"
         return text
-
-
-def exit_code_of(error: BaseException) -> ExitCode:
-    return error.exit_code if isinstance(error, DeployctlError) else ExitCode.FAILED

@@ -1,4 +1,5 @@
-"""Git, through the runner: which commit a release tag names, and whether main contains it.
+"""Git, through the runner: the checked-out commit, which commit a release tag names, whether main
+contains it, and the commits between two releases.
 
 Read-only except ``commit``, which the promote use case calls only with ``--commit``.
 """
@@ -9,7 +10,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from deployctl.errors import CommandFailedError, PolicyError, UsageError
+from deployctl.errors import CommandFailedError, UsageError
 from deployctl.runner import Runner
 
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
@@ -51,17 +52,6 @@ def is_ancestor(runner: Runner, repo: Path, commit: str, ref: str) -> bool:
     return code == 0
 
 
-def require_on_main(runner: Runner, repo: Path, tag: str, commit: str, branch: str) -> str:
-    """Refuse a release whose commit is not on main (it was never built and tested there)."""
-    ref = main_ref(runner, repo, branch)
-    if not is_ancestor(runner, repo, commit, ref):
-        raise PolicyError(
-            f"{tag} points at {commit[:12]}, which is not on {ref}: only commits built on main can be released",
-            f"merge the change to {branch}, then tag a commit of {branch}",
-        )
-    return ref
-
-
 def commit(runner: Runner, repo: Path, paths: Sequence[Path], message: str) -> str:
     """Commit exactly ``paths`` with ``message``; returns the new commit."""
     names = [str(p) for p in paths]
@@ -73,8 +63,12 @@ def commit(runner: Runner, repo: Path, paths: Sequence[Path], message: str) -> s
     return _git(runner, repo, "rev-parse", "HEAD")[1]
 
 
-def toplevel(runner: Runner, start: Path) -> Path:
-    code, out = _git(runner, start, "rev-parse", "--show-toplevel", ok_codes=(0, 128))
-    if code != 0:
-        raise UsageError(f"{start} is not inside a git repository", "run deployctl from the repository's checkout")
-    return Path(out)
+def head(runner: Runner, repo: Path) -> str:
+    """The commit checked out in ``repo``."""
+    code, out = _git(runner, repo, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", ok_codes=(0, 1, 128))
+    if code != 0 or not SHA_RE.match(out):
+        raise UsageError(
+            f"cannot read the current git commit in {repo}",
+            "run deployctl from a git checkout with at least one commit",
+        )
+    return out

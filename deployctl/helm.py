@@ -263,6 +263,15 @@ class Helm:
         found = [r for r in parse_releases(result.stdout) if r.name == release]
         return max(found, key=lambda r: r.revision) if found else None
 
+    def status(self, release: str, namespace: str) -> Release:
+        """The current revision with its rendered manifest."""
+        result = self.runner.run(
+            status_argv(release=release, namespace=namespace, kube=self.kube, binary=self.binary),
+            env=self.env,
+            timeout=60,
+        )
+        return parse_release_json(result.stdout)
+
     def history(self, release: str, namespace: str) -> list[Revision]:
         result = self.runner.run(
             history_argv(release=release, namespace=namespace, kube=self.kube, binary=self.binary),

@@ -11,14 +11,12 @@ import getpass
 import json
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from deployctl.aws import client
-from deployctl.config import Environment
-from deployctl.errors import UsageError
+from deployctl.aws import errors, translate
 from deployctl.lock import ci_run_id
 
 HISTORY_PREFIX = "deployctl/history"
@@ -44,6 +42,8 @@ class Entry:
     commit: str | None = None
     release: str | None = None
     source_env: str | None = None
+    # The rollout verdict deployctl judged from the cluster (healthy | failed); None when nothing rolled out.
+    verdict: str | None = None
     message: str = ""
     overrides: tuple[Override, ...] = ()
     actor: str = field(default_factory=lambda: os.environ.get("GITHUB_ACTOR") or getpass.getuser())
@@ -65,53 +65,42 @@ class Entry:
 class Ledger:
     """Append and read the history of one environment."""
 
-    def __init__(self, env_name: str, env: Environment, s3: Any | None = None) -> None:
-        if env.terraform is None:
-            raise UsageError(
-                f"environment {env_name!r} has no terraform backend bucket to hold its history",
-                f"add [tool.deployctl.environments.{env_name}.terraform] with a backend",
-            )
+    def __init__(self, env_name: str, bucket: str, s3: Any) -> None:
         self.env_name = env_name
-        self.bucket = env.terraform.backend.bucket
+        self.bucket = bucket
         self.prefix = f"{HISTORY_PREFIX}/{env_name}/"
-        self._s3 = s3 if s3 is not None else client(env, "s3")
+        self._s3 = s3
 
     def append(self, entry: Entry) -> str:
         stamp = entry.time.replace(":", "").replace("-", "")
         key = f"{self.prefix}{stamp}-{entry.id}.json"
-        self._s3.put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=json.dumps(entry.to_dict(), sort_keys=True).encode(),
-            ContentType="application/json",
-            IfNoneMatch="*",
-        )
+        try:
+            self._s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=json.dumps(entry.to_dict(), sort_keys=True).encode(),
+                ContentType="application/json",
+                IfNoneMatch="*",
+            )
+        except errors() as exc:
+            raise translate(
+                exc, f"record {entry.action} in the history of {self.env_name} (s3://{self.bucket})"
+            ) from None
         return key
 
     def entries(self, limit: int | None = None) -> list[Entry]:
         """Entries newest first."""
-        keys: list[str] = []
-        paginator = self._s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
-            keys.extend(obj["Key"] for obj in page.get("Contents", ()))
-        keys.sort(reverse=True)
-        if limit is not None:
-            keys = keys[:limit]
-        return [
-            Entry.from_dict(json.loads(self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())) for key in keys
-        ]
-
-    def last(self, app: str, *, outcome: str | None = None, action: str | None = None) -> Entry | None:
-        for entry in self.entries():
-            if entry.app != app:
-                continue
-            if outcome is not None and entry.outcome != outcome:
-                continue
-            if action is not None and entry.action != action:
-                continue
-            return entry
-        return None
-
-
-def overrides_of(pairs: Sequence[tuple[str, str]]) -> tuple[Override, ...]:
-    return tuple(Override(flag, reason) for flag, reason in pairs)
+        try:
+            keys: list[str] = []
+            paginator = self._s3.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+                keys.extend(obj["Key"] for obj in page.get("Contents", ()))
+            keys.sort(reverse=True)
+            if limit is not None:
+                keys = keys[:limit]
+            return [
+                Entry.from_dict(json.loads(self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()))
+                for key in keys
+            ]
+        except errors() as exc:
+            raise translate(exc, f"read the history of {self.env_name} (s3://{self.bucket}/{self.prefix})") from None

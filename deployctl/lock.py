@@ -17,14 +17,13 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from deployctl.aws import client, is_error
-from deployctl.config import Environment
+from deployctl.aws import errors, is_error, translate
 from deployctl.errors import LockedError, UsageError
 
 log = logging.getLogger(__name__)
@@ -79,24 +78,23 @@ def lock_key(env_name: str) -> str:
 class EnvironmentLock:
     """Acquire, inspect and break the lock of one environment."""
 
-    def __init__(self, env_name: str, env: Environment, s3: Any | None = None) -> None:
-        if env.terraform is None:
-            raise UsageError(
-                f"environment {env_name!r} has no terraform backend bucket to hold its lock",
-                f"add [tool.deployctl.environments.{env_name}.terraform] with a backend",
-            )
+    def __init__(self, env_name: str, bucket: str, s3: Any) -> None:
         self.env_name = env_name
-        self.bucket = env.terraform.backend.bucket
+        self.bucket = bucket
         self.key = lock_key(env_name)
-        self._s3 = s3 if s3 is not None else client(env, "s3")
+        self._s3 = s3
+
+    @property
+    def where(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
 
     def current(self) -> LockInfo | None:
         try:
             body = self._s3.get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
-        except Exception as exc:
+        except errors() as exc:
             if is_error(exc, "NoSuchKey", "404"):
                 return None
-            raise
+            raise translate(exc, f"read the lock of {self.env_name} ({self.where})") from None
         return LockInfo(**json.loads(body))
 
     def _try_create(self, info: LockInfo) -> bool:
@@ -108,11 +106,17 @@ class EnvironmentLock:
                 ContentType="application/json",
                 IfNoneMatch="*",
             )
-        except Exception as exc:
+        except errors() as exc:
             if is_error(exc, "PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
                 return False
-            raise
+            raise translate(exc, f"write the lock of {self.env_name} ({self.where})") from None
         return True
+
+    def _delete(self) -> None:
+        try:
+            self._s3.delete_object(Bucket=self.bucket, Key=self.key)
+        except errors() as exc:
+            raise translate(exc, f"remove the lock of {self.env_name} ({self.where})") from None
 
     def break_lock(self, expected_id: str | None = None) -> LockInfo | None:
         """Remove the lock (only if it still has ``expected_id`` when given). Returns what was removed."""
@@ -124,7 +128,7 @@ class EnvironmentLock:
                 f"the lock of {self.env_name!r} has id {held.id}, not {expected_id}",
                 "run `deployctl lock status ENV` and pass the id it shows",
             )
-        self._s3.delete_object(Bucket=self.bucket, Key=self.key)
+        self._delete()
         return held
 
     @contextmanager
@@ -196,10 +200,6 @@ class EnvironmentLock:
     def release(self, info: LockInfo) -> None:
         held = self.current()
         if held is not None and held.id == info.id:
-            self._s3.delete_object(Bucket=self.bucket, Key=self.key)
+            self._delete()
         elif held is not None:
             log.warning("lock of %s was taken over by %s; not releasing it", self.env_name, held.describe())
-
-
-def as_dict(info: LockInfo | None) -> Mapping[str, Any] | None:
-    return asdict(info) if info is not None else None

@@ -74,15 +74,21 @@ def plan_args(
     *,
     out: Path,
     variables: Mapping[str, str | int | bool] | None = None,
+    var_file: Path | None = None,
     destroy: bool = False,
     lock_timeout: int | None = None,
 ) -> list[str]:
-    """``terraform plan -out`` with ``-detailed-exitcode`` (0 no changes, 1 error, 2 changes)."""
+    """``terraform plan -out`` with ``-detailed-exitcode`` (0 no changes, 1 error, 2 changes).
+
+    ``-var`` values come after ``-var-file``: terraform lets the later one win, so deployctl's own
+    variables (environment, emulator endpoint) override the file."""
     argv = [TERRAFORM, "plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={out}"]
     if destroy:
         argv.append("-destroy")
     if lock_timeout is not None:
         argv.append(f"-lock-timeout={lock_timeout}s")
+    if var_file is not None:
+        argv.append(f"-var-file={var_file}")
     for name, value in (variables or {}).items():
         argv += ["-var", f"{name}={var_value(value)}"]
     return argv
@@ -103,10 +109,6 @@ def apply_args(*, plan: Path, lock_timeout: int | None = None) -> list[str]:
 
 def force_unlock_args(*, lock_id: str) -> list[str]:
     return [TERRAFORM, "force-unlock", "-force", lock_id]
-
-
-def output_args() -> list[str]:
-    return [TERRAFORM, "output", "-json", "-no-color"]
 
 
 # --------------------------------------------------------------------------- plan summary
@@ -385,11 +387,6 @@ def show(ws: Workspace, plan_file: Path) -> dict[str, Any]:
 
 def apply(ws: Workspace, argv: Sequence[str]) -> CommandResult:
     return _run(ws, argv, stream=True)
-
-
-def outputs(ws: Workspace) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(_run(ws, output_args()).stdout)
-    return {name: value.get("value") for name, value in document.items()}
 
 
 def force_unlock(ws: Workspace, lock_id: str) -> CommandResult:

@@ -1,8 +1,9 @@
-"""Round-trip edits of an environment values file (``values-prod.yaml``): image.tag and image.digest.
+"""An environment's values file (``values-prod.yaml``): the one reader and editor of it.
 
-ruamel.yaml's round-trip mode keeps comments, key order and quoting; the new
-values keep the quoting style of the old ones. The edit is returned as a unified
-diff so it can be shown before (and instead of, with ``--dry-run``) writing.
+ruamel.yaml's round-trip mode keeps comments, key order and quoting; new values keep the
+quoting style of the old ones. An edit is returned as a unified diff so it can be shown
+before (and instead of, with ``--dry-run``) writing. Every malformed file is a usage error
+(exit 2) naming the file: never a parser traceback.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from deployctl.model import DIGEST_RE
 
 @dataclass(frozen=True)
 class ImageValues:
+    """What the values file pins: ``image.tag``, ``image.digest`` and ``build.gitSha`` ("" when unset)."""
+
     tag: str
     digest: str
+    git_sha: str = ""
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,46 @@ class ValuesEdit:
             tmp.replace(self.path)
 
 
+@dataclass(frozen=True)
+class ValuesFile:
+    """One environment's values file; ``setting`` names the configuration key that points at it."""
+
+    path: Path
+    setting: str = "values"
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def require(self) -> None:
+        if not self.exists():
+            raise UsageError(
+                f"values file {self.path} ({self.setting}) does not exist",
+                f"create it, or fix {self.setting} in the configuration",
+            )
+
+    def text(self) -> str:
+        try:
+            return self.path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"{self.path}: cannot read: {exc.strerror}", f"check {self.setting}") from None
+
+    def mapping(self) -> dict[str, Any]:
+        """The whole document (an empty mapping when the file does not exist)."""
+        if not self.exists():
+            return {}
+        doc: dict[str, Any] = _load(self.text(), str(self.path))
+        return doc
+
+    def image(self) -> ImageValues:
+        """What the file pins (all empty when the file does not exist)."""
+        return read_image(self.text(), str(self.path)) if self.exists() else ImageValues("", "")
+
+    def edit_image(self, *, tag: str, digest: str) -> ValuesEdit:
+        """The edit that records ``tag``/``digest`` (not written; call ``.write()``)."""
+        before = self.text()
+        return ValuesEdit(self.path, before, set_image(before, tag=tag, digest=digest, label=str(self.path)))
+
+
 def _yaml() -> Any:
     from ruamel.yaml import YAML
 
@@ -68,7 +112,8 @@ def _load(text: str, label: str) -> Any:
     try:
         doc = _yaml().load(text)
     except YAMLError as exc:
-        raise UsageError(f"{label}: not valid YAML: {exc}", "fix the file, then re-run") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"{label}: not valid YAML: {first}", "fix the file, then re-run") from None
     if doc is None:
         from ruamel.yaml.comments import CommentedMap
 
@@ -78,12 +123,20 @@ def _load(text: str, label: str) -> Any:
     return doc
 
 
+def _block(doc: dict[str, Any], key: str, label: str) -> dict[str, Any]:
+    block = doc.get(key) or {}
+    if not isinstance(block, dict):
+        raise UsageError(f"{label}: {key} must be a mapping", "fix the file, then re-run")
+    return block
+
+
 def read_image(text: str, label: str = "values") -> ImageValues:
     doc = _load(text, label)
-    image = doc.get("image") or {}
-    if not isinstance(image, dict):
-        raise UsageError(f"{label}: image must be a mapping", "fix the file, then re-run")
-    return ImageValues(tag=str(image.get("tag") or ""), digest=str(image.get("digest") or ""))
+    image = _block(doc, "image", label)
+    build = _block(doc, "build", label)
+    return ImageValues(
+        tag=str(image.get("tag") or ""), digest=str(image.get("digest") or ""), git_sha=str(build.get("gitSha") or "")
+    )
 
 
 def _styled(old: Any, new: str) -> Any:
@@ -114,12 +167,3 @@ def set_image(text: str, *, tag: str, digest: str, label: str = "values") -> str
     out = io.StringIO()
     _yaml().dump(doc, out)
     return out.getvalue()
-
-
-def edit_image(path: Path, *, tag: str, digest: str) -> ValuesEdit:
-    """The edit that records ``tag``/``digest`` in ``path`` (not written; call ``.write()``)."""
-    try:
-        before = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}", "check the environment's 'values' path") from None
-    return ValuesEdit(path, before, set_image(before, tag=tag, digest=digest, label=str(path)))

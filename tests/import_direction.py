@@ -1,9 +1,10 @@
 """Import-direction check (run by `make check`): layers only depend downward.
 
-- ``cli`` is the only module that imports click;
+- the ``cli`` package is the only one that imports click;
 - ``config``, ``model`` and ``errors`` import no other deployctl module;
 - ``runner`` is the only module that imports subprocess;
-- nothing but ``cli`` imports ``deployctl.cli``; ``app`` never imports ``cli``.
+- nothing but ``cli`` imports ``deployctl.cli``; ``app`` never imports ``cli``;
+- use cases (``app/*``) never import each other: only the shared ``app.context`` and ``app.base``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "deployctl"
 LEAVES = {"deployctl.config", "deployctl.model", "deployctl.errors"}
-ONLY_IMPORTER = {"click": {"deployctl.cli"}, "subprocess": {"deployctl.runner"}}
+ONLY_IMPORTER = {"click": "deployctl.cli", "subprocess": "deployctl.runner"}
+APP = "deployctl.app"
+APP_SHARED = {"deployctl.app.context", "deployctl.app.base"}
 
 
 def module_name(path: Path) -> str:
@@ -31,6 +34,9 @@ def imports(path: Path) -> Iterator[tuple[int, str]]:
                 yield node.lineno, alias.name
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             yield node.lineno, node.module
+            if node.module == APP:  # `from deployctl.app import deploy` imports a use case module
+                for alias in node.names:
+                    yield node.lineno, f"{APP}.{alias.name}"
 
 
 def violations(package: Path = PACKAGE) -> list[str]:
@@ -41,13 +47,25 @@ def violations(package: Path = PACKAGE) -> list[str]:
             top = imported.split(".")[0]
             where = f"{path.relative_to(package.parent)}:{line}"
             allowed = ONLY_IMPORTER.get(top)
-            if allowed is not None and name not in allowed:
-                found.append(f"{where}: {name} imports {top} (only {', '.join(sorted(allowed))} may)")
+            if allowed is not None and not _within(name, allowed):
+                found.append(f"{where}: {name} imports {top} (only {allowed} may)")
             if name in LEAVES and top == "deployctl":
                 found.append(f"{where}: {name} imports {imported} ({name} must not import other deployctl modules)")
-            if imported.startswith("deployctl.cli") and name != "deployctl.__main__":
+            if (
+                _within(imported, "deployctl.cli")
+                and not _within(name, "deployctl.cli")
+                and name != "deployctl.__main__"
+            ):
                 found.append(f"{where}: {name} imports {imported} (nothing below the CLI may import it)")
+            shared_or_self = imported == APP or any(_within(imported, m) for m in (*APP_SHARED, name))
+            if _within(name, APP) and _within(imported, APP) and not shared_or_self:
+                shared = " or ".join(sorted(APP_SHARED))
+                found.append(f"{where}: {name} imports {imported} (use cases import only {shared})")
     return found
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
 
 
 def main() -> int:

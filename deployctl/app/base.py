@@ -1,75 +1,277 @@
-"""What every use case acting on one environment receives."""
+"""Steps shared by use cases: roll an image out (lock held), recover a release left pending, drift.
+
+``deploy`` takes the environment lock and calls ``roll_out``; ``promote`` calls it under the
+target's lock after moving the image. Nothing here takes a lock itself.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from typing import Protocol
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
-from deployctl.config import App, Environment, LoadedConfig
-from deployctl.errors import UsageError
+import yaml
+
+from deployctl import drift
+from deployctl.app.context import EnvContext
+from deployctl.cluster import Cluster
+from deployctl.errors import DeployctlError, OperationError, UsageError
+from deployctl.history import Entry
 from deployctl.model import ImageRef
-from deployctl.runner import Runner
-
-
-class Reporter(Protocol):
-    """Progress for humans on stderr (the console implements it)."""
-
-    def progress(self, message: str) -> None: ...
-
-    def warn(self, message: str) -> None: ...
-
-    def phase(self, name: str) -> AbstractContextManager[None]: ...
+from deployctl.rollout import Health, release_health
 
 
 @dataclass(frozen=True)
-class Target:
-    """One environment of one configuration, with the runner and reporter to act on it."""
+class RolloutPlan:
+    """A validated release of one app: what helm will be given. Built before the lock is taken."""
 
-    config: LoadedConfig
-    name: str
-    runner: Runner
-    reporter: Reporter
+    app: str
+    release: str
+    chart: Path
+    values_file: Path
+    image: ImageRef
+    git_sha: str | None
+    set_string: Mapping[str, str]
 
-    @property
-    def env(self) -> Environment:
-        return self.config.settings.environments[self.name]
 
-    def apps(self, only: str | None = None) -> Iterator[tuple[str, App]]:
-        """The apps to act on: all, or the one named (unknown names are a usage error)."""
-        apps = self.config.settings.apps
-        if only is not None and only not in apps:
-            raise UsageError(f"unknown app {only!r}", f"known apps: {', '.join(apps) or '(none declared)'}")
-        for name, app in apps.items():
-            if only is None or name == only:
-                yield name, app
+@dataclass(frozen=True)
+class DeployResult:
+    env: str
+    app: str
+    release: str
+    namespace: str
+    image: ImageRef
+    git_sha: str | None
+    revision: int
+    helm_version: int
+    outcome: str  # succeeded | failed
+    message: str
+    duration_seconds: float
+    recovered: tuple[str, ...] = ()
+    command: str = "deploy"
 
-    def app(self, requested: str | None) -> tuple[str, App]:
-        return pick_app(self.config, requested)
+    def data(self) -> Mapping[str, Any]:
+        return {
+            "env": self.env,
+            "app": self.app,
+            "release": self.release,
+            "namespace": self.namespace,
+            "image": {
+                "repository": self.image.name,
+                "tag": self.image.tag,
+                "digest": self.image.digest,
+                "reference": self.image.pinned,
+            },
+            "git_sha": self.git_sha,
+            "revision": self.revision,
+            "helm_major_version": self.helm_version,
+            "outcome": self.outcome,
+            "message": self.message,
+            "duration_seconds": round(self.duration_seconds, 2),
+            "recovered": list(self.recovered),
+        }
 
-    def require_deployable(self) -> None:
-        if not self.env.deployable:
-            deployable = [n for n, e in self.config.settings.environments.items() if e.deployable]
-            raise UsageError(
-                f"environment {self.name!r} has no cluster (it is terraform-only)",
-                f"deployable environments: {', '.join(deployable)}",
+    def text(self) -> Sequence[str]:
+        lines = [
+            f"deployed {self.app} to {self.env} (release {self.release} revision {self.revision}, "
+            f"namespace {self.namespace}) in {self.duration_seconds:.1f}s",
+            f"  image   {self.image.pinned}" + (f"  (tag {self.image.tag})" if self.image.tag else ""),
+        ]
+        if self.git_sha:
+            lines.append(f"  commit  {self.git_sha}")
+        lines.append(f"  rollout {self.message}")
+        lines += [f"  recovered {item}" for item in self.recovered]
+        return lines
+
+
+def image_values(image: ImageRef, git_sha: str | None) -> dict[str, str]:
+    """The ``--set-string`` values that pin the image (chart keys, see charts/README.md)."""
+    values = {"image.repository": image.name}
+    if image.digest:
+        values["image.digest"] = image.digest
+    if image.tag:
+        values["image.tag"] = image.tag
+    if git_sha:
+        values["build.gitSha"] = git_sha
+    return values
+
+
+def plan_rollout(ctx: EnvContext, cluster: Cluster, app_name: str, image: ImageRef, git_sha: str | None) -> RolloutPlan:
+    """Validate before anything changes (and before waiting for the lock): the chart exists and
+    renders with these values; values the schema rejects fail here with exit 2."""
+    if image.digest is None:
+        raise UsageError(f"{image}: a rollout needs a digest (resolve the tag first)")
+    _, app = ctx.app(app_name)
+    values = ctx.values
+    values.require()
+    chart = ctx.chart(app_name, app)
+    plan = RolloutPlan(app_name, app.release, chart, values.path, image, git_sha, image_values(image, git_sha))
+    with ctx.reporter.phase("rendering the chart"):
+        cluster.template(release=plan.release, chart=chart, values_files=[values.path], set_string=plan.set_string)
+    return plan
+
+
+def roll_out(ctx: EnvContext, cluster: Cluster, plan: RolloutPlan, entry: Entry, *, timeout: float) -> DeployResult:
+    """With ``ctx``'s lock held: recover a release left pending, ``helm upgrade --install``, watch every
+    Deployment until it completes or fails, then verify the release is healthy (helm ``deployed``,
+    rollout complete, only the new digest serving). Records ``entry`` with the outcome and verdict.
+
+    Raises OperationError (exit 1) when the rollout fails: nothing is rolled back, the old pods keep
+    serving, and the fix is rolled forward.
+    """
+    started = time.monotonic()
+    recovered = recover_pending(ctx, cluster, plan.app, plan.release)
+    what = plan.image.tag or plan.image.digest
+    with ctx.reporter.phase(f"helm {cluster.helm_major} upgrade --install {plan.release} ({plan.image.pinned})"):
+        try:
+            release = cluster.upgrade(
+                release=plan.release,
+                chart=plan.chart,
+                values_files=[plan.values_file],
+                set_string=plan.set_string,
+                description=f"deployctl {entry.action} {what}",
             )
+        except DeployctlError as exc:
+            ctx.record(
+                replace(entry, outcome="failed", verdict="failed", message=f"helm upgrade failed: {exc.message}")
+            )
+            raise
+    revision_entry = replace(entry, release=f"{plan.release}@{release.revision}")
+    for name in deployments_in(release.manifest):
+        with ctx.reporter.phase(f"watching the rollout of deployment {name}"):
+            verdict = cluster.watch_rollout(
+                name,
+                timeout=max(1.0, timeout - (time.monotonic() - started)),
+                on_progress=lambda line: ctx.reporter.progress(f"  {line}"),
+            )
+        if verdict.state != "complete":
+            ctx.record(replace(revision_entry, outcome="failed", verdict="failed", message=verdict.message))
+            raise OperationError(
+                f"rollout of {plan.app} to {ctx.name} failed: {verdict.message}",
+                roll_forward_hint(ctx.name, ctx.env.promote_from is not None),
+                details={
+                    "pod": verdict.pod,
+                    "container": verdict.container,
+                    "reason": verdict.reason,
+                    "revision": release.revision,
+                    "digest": plan.image.digest,
+                },
+            )
+    health = verify(cluster, plan.release, plan.image.digest)
+    if not health.healthy:
+        ctx.record(replace(revision_entry, outcome="failed", verdict="failed", message=health.summary))
+        raise OperationError(
+            f"{plan.app} in {ctx.name} is not healthy after the rollout: {health.summary}",
+            roll_forward_hint(ctx.name, ctx.env.promote_from is not None),
+            details={"revision": release.revision, "digest": plan.image.digest, "reasons": list(health.reasons)},
+        )
+    workloads = deployments_in(release.manifest)
+    message = f"healthy: {len(workloads)} deployment(s) complete, serving {plan.image.digest}"
+    ctx.record(replace(revision_entry, outcome="succeeded", verdict="healthy", message=message))
+    return DeployResult(
+        env=ctx.name,
+        app=plan.app,
+        release=plan.release,
+        namespace=cluster.namespace,
+        image=plan.image,
+        git_sha=plan.git_sha,
+        revision=release.revision,
+        helm_version=cluster.helm_major,
+        outcome="succeeded",
+        message=message,
+        duration_seconds=time.monotonic() - started,
+        recovered=recovered,
+        command=entry.action,
+    )
 
 
-def pick_app(config: LoadedConfig, requested: str | None) -> tuple[str, App]:
-    """The app a command acts on: the one named, or the only one configured."""
-    apps = config.settings.apps
-    if requested is None:
-        if len(apps) != 1:
-            known = ", ".join(apps) or "(none: add [tool.deployctl.apps.NAME])"
-            raise UsageError(f"{len(apps)} apps are configured: say which one", f"pass --app (one of: {known})")
-        requested = next(iter(apps))
-    if requested not in apps:
-        raise UsageError(f"unknown app {requested!r}", f"known apps: {', '.join(apps) or '(none declared)'}")
-    return requested, apps[requested]
+def verify(cluster: Cluster, release: str, digest: str | None) -> Health:
+    """The release judged now, from the cluster (the one definition of healthy, see ``rollout``)."""
+    current = cluster.release(release)
+    workloads = [w.health for w in cluster.workloads(release)] if current is not None else []
+    return release_health(current.status if current else None, workloads, digest)
 
 
-def image_for(app: App, env: Environment, *, tag: str | None = None, digest: str | None = None) -> ImageRef:
-    """Where ``env`` keeps ``app``'s images: the environment's own registry when it has one."""
-    return ImageRef(env.image_registry or app.image.registry, app.image.repository, tag=tag, digest=digest)
+def roll_forward_hint(env_name: str, promoted: bool) -> str:
+    how = "promote a new release (`deployctl promote release-X.Y.Z`)" if promoted else f"`deployctl deploy {env_name}`"
+    return (
+        "nothing was rolled back: the previous pods keep serving. Roll forward: fix the cause, merge it, "
+        f"and {how} with the new commit's image"
+    )
+
+
+def recover_pending(ctx: EnvContext, cluster: Cluster, app_name: str, release: str) -> tuple[str, ...]:
+    """Make a release left pending-install/-upgrade/-rollback by a killed run deployable again.
+
+    Called only while holding the environment lock, which proves no other deployctl run is
+    mid-operation. The pending revision's storage secret (``sh.helm.release.v1.<release>.v<N>``,
+    labels owner=helm,status=pending-*) is deleted: helm then sees the last finished revision
+    as current and the next upgrade proceeds. Nothing in the cluster is deleted or rolled back:
+    the objects of the interrupted revision keep serving until the upgrade replaces them
+    (helm adopts objects that carry its release annotations). ``helm rollback`` is not an option
+    (policy: roll forward), and ``helm uninstall --keep-history`` for a pending install would
+    delete the serving objects.
+    """
+    current = cluster.release(release)
+    if current is None or not current.pending:
+        return ()
+    records = cluster.pending_records(release)
+    if not records:
+        raise OperationError(
+            f"release {release} is {current.status} at revision {current.revision}, but no pending release "
+            f"secret was found in {cluster.namespace}",
+            "helm may use a non-default storage driver (HELM_DRIVER); recover it by hand",
+        )
+    done = []
+    for record in records:
+        cluster.delete_record(record)
+        message = (
+            f"release {release} revision {record.revision} was left {record.status} by an interrupted run; "
+            f"removed its pending record {record.secret} (cluster objects untouched)"
+        )
+        ctx.reporter.warn(message)
+        ctx.record(
+            Entry(
+                env=ctx.name,
+                app=app_name,
+                action="recover",
+                outcome="succeeded",
+                release=f"{release}@{record.revision}",
+                message=message,
+            )
+        )
+        done.append(f"{record.status} revision {record.revision}")
+    return tuple(done)
+
+
+def deployments_in(manifest: str) -> list[str]:
+    """Names of the Deployments in a rendered manifest (multi-document YAML)."""
+    names = []
+    for doc in yaml.safe_load_all(manifest):
+        if isinstance(doc, dict) and doc.get("kind") == "Deployment":
+            names.append(str((doc.get("metadata") or {}).get("name", "")))
+    return names
+
+
+def environment_drift(ctx: EnvContext, app: str | None = None, *, digest: str | None = None) -> drift.DiffResult:
+    """Every app's chart (or one) against the live objects of ``ctx``'s cluster."""
+    values = ctx.values
+    values.require()
+    pinned = values.mapping()
+    with ctx.cluster() as cluster:
+        apps = tuple(
+            drift.app_drift(
+                cluster,
+                name,
+                config,
+                chart=ctx.chart(name, config),
+                values_file=values.path,
+                pinned=pinned,
+                image_repository=ctx.image(config).name,
+                digest=digest,
+            )
+            for name, config in ctx.apps(app)
+        )
+    return drift.DiffResult(env=ctx.name, apps=apps)

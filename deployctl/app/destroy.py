@@ -12,11 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl import terraform
-from deployctl.app.apply import Confirm
-from deployctl.app.base import Target
-from deployctl.app.plan import DESTROY_PLAN_FILE, change_lines, discard_saved, make_plan, prepare
+from deployctl import infra, terraform
+from deployctl.app.context import EnvContext
+from deployctl.console import Confirm
 from deployctl.errors import PolicyError, UsageError
+from deployctl.infra import DESTROY_PLAN_FILE, change_lines
 from deployctl.terraform import PlanSummary
 
 
@@ -44,7 +44,7 @@ class DestroyResult:
 
 
 def destroy(
-    target: Target,
+    ctx: EnvContext,
     *,
     auto_approve: bool = False,
     allow_prod_destroy: bool = False,
@@ -53,8 +53,8 @@ def destroy(
     confirm: Confirm | None = None,
 ) -> DestroyResult:
     started = time.monotonic()
-    name = target.name
-    env = target.env
+    name = ctx.name
+    env = ctx.env
     if env.protected:
         problems = []
         if not allow_prod_destroy:
@@ -76,28 +76,20 @@ def destroy(
                 f"pass --auto-approve: deployctl destroy {name} --auto-approve",
             )
         answer = "yes"
-    prepared = prepare(target)
+    prepared = ctx.terraform()
     out = prepared.plan_dir / DESTROY_PLAN_FILE
-
-    from deployctl.lock import EnvironmentLock
-
-    timeout = lock_timeout if lock_timeout is not None else env.lock_timeout_seconds
-    with EnvironmentLock(name, env).hold(
-        f"deployctl destroy {name}",
-        timeout=timeout,
-        on_wait=lambda held: target.reporter.progress(f"{name}: waiting for the lock held by {held.describe()}"),
-    ):
+    with ctx.locked(f"deployctl destroy {name}", lock_timeout):
         try:
-            summary = make_plan(target, prepared, out=out, destroy=True)
+            summary = infra.make_plan(prepared, out=out, destroy=True)
             if not summary.changes:
                 return DestroyResult(name, summary, destroyed=False, duration=time.monotonic() - started)
             if confirm is not None and (env.protected or not auto_approve):
                 lines = [f"{name}: DESTROY: {summary.headline()}", *change_lines(summary)]
                 if not confirm(lines, answer):
                     raise PolicyError(f"not confirmed: nothing was destroyed in {name!r}", None)
-            with target.reporter.phase(f"{name}: terraform destroy"):
+            with ctx.reporter.phase(f"{name}: terraform destroy"):
                 terraform.apply(prepared.workspace, terraform.apply_args(plan=out, lock_timeout=lock_timeout))
         finally:
             out.unlink(missing_ok=True)
-        discard_saved(prepared)  # any saved plan was made against the state that is now gone
+        infra.discard_saved(prepared)  # any saved plan was made against the state that is now gone
     return DestroyResult(name, summary, destroyed=True, duration=time.monotonic() - started)

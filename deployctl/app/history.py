@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl.config import Environment, LoadedConfig
+from deployctl.app.context import EnvContext
 from deployctl.errors import UsageError
-from deployctl.history import Entry, Ledger
+from deployctl.history import Entry
 
 
 @dataclass(frozen=True)
@@ -34,20 +34,10 @@ class HistoryResult:
         return lines
 
 
-def history(
-    config: LoadedConfig,
-    env_name: str,
-    *,
-    limit: int | None = 20,
-    app: str | None = None,
-    ledger: Callable[[str, Environment], Ledger] = Ledger,
-) -> HistoryResult:
-    envs = config.settings.environments
-    if env_name not in envs:
-        raise UsageError(f"unknown environment {env_name!r}", f"known environments: {', '.join(envs)}")
+def history(ctx: EnvContext, *, limit: int | None = 20, app: str | None = None) -> HistoryResult:
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be at least 1, not {limit}", "pass --limit N with N >= 1")
-    entries = ledger(env_name, envs[env_name]).entries(limit=None if app else limit)
+    entries = ctx.ledger.entries(limit=None if app else limit)
     if app is not None:
         entries = [e for e in entries if e.app == app][:limit]
-    return HistoryResult(env_name, tuple(entries))
+    return HistoryResult(ctx.name, tuple(entries))

@@ -1,22 +1,19 @@
-"""``deployctl status ENV``: what runs, per app; ``deployctl lock status|break ENV``: the environment lock.
+"""``deployctl status ENV``: what runs, per app, judged by the one definition of healthy.
 
-Status reads the helm release (revision, status) and the live Deployment (the image it
-runs, its provenance annotations, ready/desired pods), and checks the running digest
-against the digest the values file pins (prod: values-prod.yaml ``image.digest``).
+For each app: the helm release (revision, status), each workload's rollout verdict from one
+snapshot of the cluster (what the spec asks for, which pods serve and with which digest), and
+whether the desired digest is the one the values file pins. A rollout that failed or is still
+in progress is reported as such, never as "ready" because the previous ReplicaSet's pods are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
-from deployctl import helm, kube
-from deployctl.app.base import Target
-from deployctl.app.deploy import values_path
-from deployctl.lock import EnvironmentLock, LockInfo
+from deployctl.app.context import EnvContext
+from deployctl.rollout import Health, WorkloadHealth, release_health
 
 
 @dataclass(frozen=True)
@@ -27,18 +24,78 @@ class AppStatus:
     installed: bool
     revision: int | None
     helm_status: str | None
-    image: str | None
-    digest: str | None
+    digest: str | None  # what the workloads' spec asks for
     tag: str | None
     git_sha: str | None
-    ready: int
-    desired: int
+    workloads: tuple[WorkloadHealth, ...]
     values_digest: str | None
-    matches_values: bool | None  # None: the values file pins no digest (dev)
+    health: Health
 
     @property
     def healthy(self) -> bool:
-        return self.installed and self.helm_status == "deployed" and self.ready >= self.desired > 0
+        return self.health.healthy
+
+    @property
+    def matches_values(self) -> bool | None:
+        """None: the values file pins no digest (dev)."""
+        return (self.digest == self.values_digest) if self.values_digest else None
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "app": self.app,
+            "release": self.release,
+            "namespace": self.namespace,
+            "installed": self.installed,
+            "revision": self.revision,
+            "helm_status": self.helm_status,
+            "digest": self.digest,
+            "tag": self.tag,
+            "git_sha": self.git_sha,
+            "desired": sum(w.desired for w in self.workloads),
+            "ready": sum(w.ready_desired for w in self.workloads),
+            "workloads": [
+                {
+                    "kind": w.kind,
+                    "name": w.name,
+                    "desired_digest": w.desired_digest,
+                    "desired": w.desired,
+                    "ready": w.ready_desired,
+                    "rollout": w.verdict.state,
+                    "message": w.verdict.message,
+                    "reason": w.verdict.reason,
+                    "serving": [{"digest": d, "pods": n} for d, n in w.serving],
+                }
+                for w in self.workloads
+            ],
+            "values_digest": self.values_digest,
+            "matches_values": self.matches_values,
+            "healthy": self.healthy,
+            "problems": list(self.health.reasons),
+        }
+
+    def text(self) -> list[str]:
+        if not self.installed:
+            return [f"{self.app}: release {self.release} is not installed in {self.namespace}"]
+        verdict = "healthy" if self.healthy else "NOT HEALTHY"
+        where = f"revision {self.revision} {self.helm_status} in {self.namespace}"
+        lines = [f"{self.app}: release {self.release} {where}: {verdict}"]
+        lines.append(f"  digest  {self.digest or '?'}" + (f"  (tag {self.tag})" if self.tag else ""))
+        lines.append(f"  commit  {self.git_sha or '?'}")
+        for w in self.workloads:
+            lines.append(
+                f"  {w.kind.lower()} {w.name}: rollout {w.verdict.state}, "
+                f"{w.ready_desired}/{w.desired} pods of the desired digest ready"
+            )
+            if w.verdict.state != "complete":
+                lines.append(f"    {w.verdict.message}")
+            for digest, count in w.serving:
+                if digest != w.desired_digest:
+                    lines.append(f"    {count} pod(s) of {digest or 'an unpinned image'} still serve")
+        if self.matches_values is not None:
+            state = "matches" if self.matches_values else f"DIFFERS from {self.values_digest}"
+            lines.append(f"  values  {state} (values file image.digest)")
+        lines += [f"  problem {reason}" for reason in self.health.reasons if "rollout" not in reason]
+        return lines
 
 
 @dataclass(frozen=True)
@@ -47,97 +104,44 @@ class StatusResult:
     apps: tuple[AppStatus, ...]
     command: str = "status"
 
+    @property
+    def healthy(self) -> bool:
+        return all(a.healthy for a in self.apps)
+
     def data(self) -> Mapping[str, Any]:
-        return {"env": self.env, "apps": [{**asdict(a), "healthy": a.healthy} for a in self.apps]}
+        return {"env": self.env, "healthy": self.healthy, "apps": [a.data() for a in self.apps]}
 
     def text(self) -> Sequence[str]:
-        lines = []
-        for a in self.apps:
-            if not a.installed:
-                lines.append(f"{a.app}: release {a.release} is not installed in {a.namespace}")
-                continue
-            lines.append(
-                f"{a.app}: release {a.release} revision {a.revision} {a.helm_status} in {a.namespace}, "
-                f"{a.ready}/{a.desired} pods ready"
-            )
-            lines.append(f"  digest  {a.digest or '?'}" + (f"  (tag {a.tag})" if a.tag else ""))
-            lines.append(f"  commit  {a.git_sha or '?'}")
-            if a.matches_values is not None:
-                verdict = "matches" if a.matches_values else f"DIFFERS from {a.values_digest}"
-                lines.append(f"  values  {verdict} (values file image.digest)")
-        return lines
+        return [line for a in self.apps for line in a.text()]
 
 
-def status(target: Target, app: str | None = None) -> StatusResult:
-    target.require_deployable()
-    env = target.env
-    assert env.namespace is not None  # noqa: S101 (deployable environments have a namespace)
-    namespace = env.namespace
-    values_file = values_path(target)
-    pinned: dict[str, Any] = {}
-    if values_file.is_file():
-        pinned = yaml.safe_load(values_file.read_text(encoding="utf-8")) or {}
-    image_block = pinned.get("image") if isinstance(pinned.get("image"), dict) else {}
-    values_digest = str((image_block or {}).get("digest") or "") or None
-    apps = []
-    with kube.access(target.config, target.name, target.runner.redactor) as access:
-        client = helm.Helm.detect(target.runner, access)
-        for app_name, app_config in target.apps(app):
-            release = client.release(app_config.release, namespace)
-            workloads = kube.workloads(access, namespace, app_config.release) if release is not None else []
-            workload = workloads[0] if workloads else None
-            digest = workload.digest if workload else None
-            apps.append(
+def status(ctx: EnvContext, app: str | None = None) -> StatusResult:
+    ctx.require_deployable()
+    values_digest = ctx.values.image().digest or None
+    found = []
+    with ctx.cluster() as cluster:
+        for app_name, app_config in ctx.apps(app):
+            release = cluster.release(app_config.release)
+            live = cluster.workloads(app_config.release) if release is not None else []
+            first = live[0] if live else None
+            workloads = tuple(w.health for w in live)
+            digest = first.health.desired_digest if first else None
+            # Healthy also means "runs what the values file pins" when it pins something (prod).
+            health = release_health(release.status if release else None, workloads, values_digest or None)
+            found.append(
                 AppStatus(
                     app=app_name,
                     release=app_config.release,
-                    namespace=namespace,
+                    namespace=cluster.namespace,
                     installed=release is not None,
                     revision=release.revision if release else None,
                     helm_status=release.status if release else None,
-                    image=workload.image if workload else None,
                     digest=digest,
-                    tag=workload.tag if workload else None,
-                    git_sha=workload.git_sha if workload else None,
-                    ready=sum(w.ready for w in workloads),
-                    desired=sum(w.desired for w in workloads),
+                    tag=first.tag if first else None,
+                    git_sha=first.git_sha if first else None,
+                    workloads=workloads,
                     values_digest=values_digest,
-                    matches_values=(digest == values_digest) if values_digest else None,
+                    health=health,
                 )
             )
-    return StatusResult(env=target.name, apps=tuple(apps))
-
-
-# --------------------------------------------------------------------------- the environment lock
-
-
-@dataclass(frozen=True)
-class LockResult:
-    env: str
-    lock: LockInfo | None
-    action: str  # status | break
-    command: str = "lock status"
-
-    def data(self) -> Mapping[str, Any]:
-        info = asdict(self.lock) if self.lock else None
-        if self.lock is not None and info is not None:
-            info["expired"] = self.lock.expired
-        key = "broken" if self.action == "break" else "lock"
-        return {"env": self.env, "locked": self.lock is not None and self.action == "status", key: info}
-
-    def text(self) -> Sequence[str]:
-        if self.action == "break":
-            if self.lock is None:
-                return [f"{self.env}: not locked; nothing to break"]
-            return [f"{self.env}: removed the lock {self.lock.id} held by {self.lock.describe()}"]
-        if self.lock is None:
-            return [f"{self.env}: not locked"]
-        stale = " (expired)" if self.lock.expired else ""
-        return [
-            f"{self.env}: locked{stale} by {self.lock.describe()}",
-            f"  id {self.lock.id}, expires {self.lock.expires_at}",
-        ]
-
-
-def lock_status(target: Target) -> LockResult:
-    return LockResult(target.name, EnvironmentLock(target.name, target.env).current(), "status")
+    return StatusResult(env=ctx.name, apps=tuple(found))

@@ -27,7 +27,10 @@ import pytest
 
 from deployctl.cli import main
 from deployctl.config import load
+from deployctl.app.context import EnvContext
+from deployctl.console import Console
 from deployctl.history import Entry, Ledger
+from deployctl.runner import ProcessRunner
 from deployctl.sandbox import images
 from deployctl.sandbox.lab import Lab
 
@@ -136,7 +139,7 @@ lock_timeout_seconds = 120
 
     def ledger(self) -> list[Entry]:
         config = load(self.config())
-        return Ledger("dev", config.settings.environments["dev"]).entries()
+        return EnvContext(config, "dev", ProcessRunner(), Console()).ledger.entries()
 
     def push(self, repository: str, tag: str, seed: int) -> str:
         return images.push_image(self.registry, repository, tag, seed=seed).digest

@@ -17,7 +17,10 @@ import pytest
 from deployctl import registry as reg
 from deployctl.cli import main
 from deployctl.config import load
+from deployctl.app.context import EnvContext
+from deployctl.console import Console
 from deployctl.history import Entry, Ledger
+from deployctl.runner import ProcessRunner
 from deployctl.sandbox import images
 
 pytestmark = pytest.mark.lab
@@ -54,7 +57,7 @@ class World:
 
     def ledger(self, env: str) -> Ledger:
         config = load(self.repo / "pyproject.toml")
-        return Ledger(env, config.settings.environments[env])
+        return EnvContext(config, env, ProcessRunner(), Console()).ledger
 
     def values(self) -> str:
         return (self.repo / "values-prod.yaml").read_text()

@@ -158,14 +158,17 @@ def test_repository_reference_config_is_valid() -> None:
 
 
 def test_environment_image_registry_overrides_where_it_pulls(tmp_path: Path) -> None:
-    from deployctl.app.base import image_for
+    from deployctl.app.context import EnvContext
+    from deployctl.console import Console
+    from deployctl.runner import ProcessRunner
 
     text = VALID.replace(
         'promote_from = "dev"', 'promote_from = "dev"\nimage_registry = "210987654321.dkr.ecr.us-east-1.amazonaws.com"'
     )
-    settings = load(write(tmp_path, text)).settings
-    app = settings.apps["api"]
-    prod = image_for(app, settings.environments["prod"], tag="release-1.0.0")
-    dev = image_for(app, settings.environments["dev"], tag="abc")
+    config = load(write(tmp_path, text))
+    app = config.settings.apps["api"]
+    reporter = Console()
+    prod = EnvContext(config, "prod", ProcessRunner(), reporter).image(app, tag="release-1.0.0")
+    dev = EnvContext(config, "dev", ProcessRunner(), reporter).image(app, tag="abc")
     assert prod.name == "210987654321.dkr.ecr.us-east-1.amazonaws.com/api"
     assert dev.name == "123456789012.dkr.ecr.us-east-1.amazonaws.com/api"

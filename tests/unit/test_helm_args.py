@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import urllib.parse
 from pathlib import Path
 
 import pytest
 
-from deployctl import helm, kube
-from deployctl.config import Environment
+from deployctl import helm
 from deployctl.errors import CommandFailedError, DeployctlError, ExitCode, OperationError, UsageError
 
 KUBE = helm.Kube(Path("/k/config"), "lab")
@@ -177,33 +174,6 @@ def test_chart_error_classification(stderr: str, kind: type[DeployctlError], cod
     error = helm.chart_error(CommandFailedError(["helm", "upgrade"], 1, stderr))
     assert type(error) is kind
     assert error.exit_code == code
-
-
-# --------------------------------------------------------------------------- cluster access
-
-
-def test_eks_kubeconfig_document() -> None:
-    doc = kube.eks_kubeconfig(name="api-dev", endpoint="https://x.eks", ca_data="Q0E=", token="k8s-aws-v1.abc")
-    assert doc["current-context"] == "api-dev"
-    assert doc["users"][0]["user"] == {"token": "k8s-aws-v1.abc"}
-    assert doc["clusters"][0]["cluster"]["certificate-authority-data"] == "Q0E="
-
-
-def test_eks_token_is_presigned_sts_url_with_cluster_header(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKEFAKE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake-secret-fake-secret")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    env = Environment.model_validate(
-        {"aws": {"region": "us-east-1"}, "cluster": {"eks": "api-dev"}, "namespace": "api", "values": "v.yaml"}
-    )
-    token = kube.eks_token(env, "api-dev")  # presigning is local: no network
-    assert token.startswith("k8s-aws-v1.")
-    encoded = token.removeprefix("k8s-aws-v1.")
-    url = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
-    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
-    assert query["Action"] == ["GetCallerIdentity"]
-    assert "x-k8s-aws-id" in query["X-Amz-SignedHeaders"][0]
-    assert "=" not in encoded  # padding stripped, as aws-iam-authenticator expects
 
 
 def test_machine_output_survives_redaction() -> None:

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from deployctl import terraform
+from deployctl import infra, terraform
 from deployctl.app import plan as plan_app
 from deployctl.app.apply import apply
-from deployctl.app.base import Target
+from deployctl.app.context import EnvContext
 from deployctl.app.destroy import destroy
 from deployctl.config import load
 from deployctl.errors import CommandFailedError, ExitCode, LockedError, PolicyError, UsageError
@@ -24,6 +24,7 @@ from deployctl.redact import Redactor
 from deployctl.runner import CommandResult
 
 DATA = Path(__file__).parent / "data"
+C0FFEE = "c0ffee" + "0" * 34  # a commit sha
 
 # Captured from Terraform 1.11 (terraform_data resources, local state): one of each action.
 SHOW = json.loads((DATA / "terraform_show_plan.json").read_text())
@@ -164,7 +165,8 @@ class FakeRunner:
         del cwd, timeout, stream, hint  # the protocol's parameters this fake does not need
         argv = list(argv)
         self.calls.append(argv)
-        code, out, err = self.answers.get(argv[1], (0, "", ""))
+        subcommand = argv[3] if argv[:2] == ["git", "-C"] else argv[1]
+        code, out, err = self.answers.get(subcommand, (0, "", ""))
         if argv[1] == "plan" and code in (0, 2):
             Path(argv[5].removeprefix("-out=")).write_text("plan-bytes")
         if argv[1] == "init" and env is not None:
@@ -203,7 +205,7 @@ protected = true
 """
 
 
-def _target(tmp_path: Path, runner: FakeRunner, name: str = "dev") -> tuple[Target, Events]:
+def _target(tmp_path: Path, runner: FakeRunner, name: str = "dev") -> tuple[EnvContext, Events]:
     (tmp_path / "pyproject.toml").write_text(CONFIG)
     tf = tmp_path / "tf"
     tf.mkdir(exist_ok=True)
@@ -211,7 +213,7 @@ def _target(tmp_path: Path, runner: FakeRunner, name: str = "dev") -> tuple[Targ
         'variable "environment" {}\nvariable "aws_endpoint_url" {}\nvariable "aws_skip_checks" {}\nvariable "az_count" {}\n'
     )
     events = Events()
-    return Target(load(tmp_path / "pyproject.toml"), name, runner, events), events
+    return EnvContext(load(tmp_path / "pyproject.toml"), name, runner, events), events
 
 
 def _runner(plan_code: int = 2, show: Mapping[str, Any] = SHOW, plan_err: str = "") -> FakeRunner:
@@ -219,7 +221,7 @@ def _runner(plan_code: int = 2, show: Mapping[str, Any] = SHOW, plan_err: str = 
         {
             "plan": (plan_code, "", plan_err),
             "show": (0, json.dumps(show), ""),
-            "rev-parse": (0, "c0ffee\n", ""),
+            "rev-parse": (0, C0FFEE + "\n", ""),
         }
     )
 
@@ -244,9 +246,9 @@ def test_plan_saves_plan_and_metadata_and_passes_vars(tmp_path: Path) -> None:
         "az_count=3",
     ]
     assert show[:3] == ["terraform", "show", "-json"]
-    assert git == ["git", "rev-parse", "HEAD"]
+    assert git[0] == "git" and "rev-parse" in git
     meta = json.loads((tmp_path / ".deployctl/plans/dev/plan.json").read_text())
-    assert meta["commit"] == "c0ffee"
+    assert meta["commit"] == C0FFEE
     assert meta["counts"] == {"add": 1, "change": 1, "destroy": 1, "replace": 1}
     assert any("will be REPLACED" in line for line in events.lines), "replacements are warned about on stderr"
     assert any("will be DESTROYED" in line for line in events.lines), "destroys are warned about on stderr"
@@ -254,7 +256,7 @@ def test_plan_saves_plan_and_metadata_and_passes_vars(tmp_path: Path) -> None:
     # a second plan with the same inputs skips init
     runner.calls.clear()
     plan_app.plan(target)
-    assert [c[1] for c in runner.calls] == ["plan", "show", "rev-parse"]
+    assert [c[1] for c in runner.calls] == ["plan", "show", "-C"]
     assert "dev: terraform init: up to date" in events.lines
 
 
@@ -297,20 +299,20 @@ def test_saved_plan_verification(tmp_path: Path) -> None:
     runner = _runner()
     target, _ = _target(tmp_path, runner)
     plan_app.plan(target)
-    prepared = plan_app.prepare(target)
-    saved = plan_app.load_saved(prepared)
+    prepared = target.terraform()
+    saved = infra.load_saved(prepared)
     assert saved is not None
-    plan_app.verify_saved(target, prepared, saved)  # fresh and matching: accepted
+    infra.verify_saved(prepared, saved, runner)  # fresh and matching: accepted
 
     later = datetime.now(UTC) + timedelta(minutes=121)
     with pytest.raises(PolicyError, match="minutes old"):
-        plan_app.verify_saved(target, prepared, saved, now=later)
+        infra.verify_saved(prepared, saved, runner, now=later)
 
     (tmp_path / "tf" / "main.tf").write_text("# changed\n")
-    changed = plan_app.prepare(target)
-    runner.answers = {**runner.answers, "rev-parse": (0, "d00d\n", "")}
+    changed = target.terraform()
+    runner.answers = {**runner.answers, "rev-parse": (0, "d00d" * 10 + "\n", "")}
     with pytest.raises(PolicyError) as caught:
-        plan_app.verify_saved(target, changed, saved)
+        infra.verify_saved(changed, saved, runner)
     assert caught.value.exit_code == ExitCode.REFUSED
     problems = caught.value.details["problems"]
     assert isinstance(problems, list) and len(problems) == 2, "every mismatch is reported at once"
@@ -365,5 +367,6 @@ def test_no_change_plan_skips_show(tmp_path: Path) -> None:
     target, _ = _target(tmp_path, runner)
     result = plan_app.plan(target)
     assert not result.has_changes
-    assert [c[1] for c in runner.calls] == ["init", "plan", "rev-parse"], "exit 0 is an empty diff: no show -json"
+    assert [c[1] for c in runner.calls] == ["init", "plan", "-C"], "exit 0 is an empty diff: no show -json"
+    assert runner.calls[-1][3] == "rev-parse"
     assert result.text()[0] == "dev: terraform: no changes"

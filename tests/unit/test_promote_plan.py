@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from deployctl import promotion
 from deployctl.app import promote
 from deployctl.config import load
 from deployctl.errors import UsageError
@@ -19,8 +20,8 @@ B = "sha256:" + "b" * 64
 SHA = "c" * 40
 
 
-def facts(**changes: Any) -> promote.Facts:
-    base = promote.Facts(
+def facts(**changes: Any) -> promotion.Facts:
+    base = promotion.Facts(
         release=ReleaseTag.parse("release-1.4.0"),
         commit=SHA,
         on_main=True,
@@ -75,15 +76,15 @@ GATES: list[tuple[str, dict[str, Any], bool, bool, set[str]]] = [
 
 @pytest.mark.parametrize(("case", "changes", "skip", "downgrade", "refused"), GATES, ids=[g[0] for g in GATES])
 def test_gates(case: str, changes: dict[str, Any], skip: bool, downgrade: bool, refused: set[str]) -> None:
-    gates = promote.evaluate(facts(**changes), skip_dev_check=skip, allow_downgrade=downgrade)
+    gates = promotion.judge(facts(**changes), skip_dev_check=skip, allow_downgrade=downgrade)
     assert {g.name for g in gates if g.refused} == refused, case
-    error = promote.refusal(gates)
+    error = promotion.refusal(gates)
     assert (error is None) == (not refused)
 
 
 def test_refusal_names_every_failed_gate_and_its_override() -> None:
-    gates = promote.evaluate(facts(source_running=B, target_version=V("2.0.0")))
-    error = promote.refusal(gates)
+    gates = promotion.judge(facts(source_running=B, target_version=V("2.0.0")))
+    error = promotion.refusal(gates)
     assert error is not None
     assert int(error.exit_code) == 4
     assert "2 promotion checks failed" in error.message
@@ -103,21 +104,21 @@ def test_refusal_names_every_failed_gate_and_its_override() -> None:
 
 
 def test_immutable_conflict_says_it_cannot_be_overridden() -> None:
-    error = promote.refusal(promote.evaluate(facts(target_tag_digest=B)))
+    error = promotion.refusal(promotion.judge(facts(target_tag_digest=B)))
     assert error is not None
     assert "immutable" in error.message
     assert error.hint == "tag-immutable cannot be overridden"
 
 
 def test_image_missing_names_the_tag_looked_for() -> None:
-    error = promote.refusal(promote.evaluate(facts(source_digest=None), skip_dev_check=True))
+    error = promotion.refusal(promotion.judge(facts(source_digest=None), skip_dev_check=True))
     assert error is not None
     assert f"r.example/api:{SHA}" in error.message
     assert "build-image on main did not push" in error.message
 
 
 def test_overrides_recorded_only_with_their_reason() -> None:
-    request = promote.PromoteRequest("release-1.0.0", skip_dev_check=True, allow_downgrade=True, reason="hotfix")
+    request = promotion.PromoteRequest("release-1.0.0", skip_dev_check=True, allow_downgrade=True, reason="hotfix")
     assert [(o.flag, o.reason) for o in request.overrides()] == [
         ("--skip-dev-check", "hotfix"),
         ("--allow-downgrade", "hotfix"),
@@ -146,10 +147,10 @@ def test_target_is_the_environment_with_promote_from(config: Any) -> None:
 
 def test_plan_text_and_data_carry_digest_and_diff() -> None:
     f = facts()
-    plan = promote.PromotionPlan(
+    plan = promotion.PromotionPlan(
         app="api",
         facts=f,
-        gates=promote.evaluate(f),
+        gates=promotion.judge(f),
         target_image=ImageRef("r.example", "api", tag="release-1.4.0", digest=A),
         transfer="oci-retag",
         values_path=Path("values-prod.yaml"),

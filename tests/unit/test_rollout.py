@@ -6,15 +6,18 @@ from typing import Any
 
 import pytest
 
-from deployctl.kube import (
+from deployctl.kube import live_workload
+from deployctl.rollout import (
     Condition,
     ContainerState,
     DeploymentState,
     PodState,
+    Verdict,
+    WorkloadHealth,
     deployment_state,
-    evaluate,
     pod_state,
-    workload_of,
+    release_health,
+    verdict_of,
 )
 
 
@@ -111,15 +114,15 @@ PROGRESSING_OK = Condition("Progressing", "True", "ReplicaSetUpdated")
         pytest.param(dep(), [pod("CrashLoopBackOff")], "failed", "CrashLoopBackOff", id="crash-after-available"),
     ],
 )
-def test_evaluate(deployment: DeploymentState, pods: list[PodState], state: str, reason: str | None) -> None:
-    verdict = evaluate(deployment, pods)
+def test_verdict_of(deployment: DeploymentState, pods: list[PodState], state: str, reason: str | None) -> None:
+    verdict = verdict_of(deployment, pods)
     assert verdict.state == state, verdict.message
     assert verdict.reason == reason
     assert verdict.done == (state != "progressing")
 
 
 def test_failure_names_pod_container_reason_and_message() -> None:
-    verdict = evaluate(
+    verdict = verdict_of(
         dep(updated_replicas=1),
         [
             pod(
@@ -152,7 +155,7 @@ def test_snapshots_from_api_json() -> None:
         }
     )
     assert (d.generation, d.observed_generation, d.replicas, d.status_replicas, d.revision) == (3, 3, 2, 3, "3")
-    assert evaluate(d, []).state == "progressing"
+    assert verdict_of(d, []).state == "progressing"
     p = pod_state(
         {
             "metadata": {"name": "api-x"},
@@ -175,19 +178,105 @@ def test_snapshots_from_api_json() -> None:
     assert deployment_state({"metadata": {"name": "x"}, "spec": {}}).replicas == 1
 
 
-def test_workload_reads_digest_tag_and_commit() -> None:
-    digest = "sha256:" + "b" * 64
-    w = workload_of(
-        {
-            "metadata": {"name": "api", "annotations": {"deployctl.dev/git-sha": "abc1234"}},
-            "spec": {
-                "replicas": 2,
-                "template": {
-                    "metadata": {"annotations": {"deployctl.dev/image-tag": "abc1234"}},
-                    "spec": {"containers": [{"image": f"127.0.0.1:5000/api@{digest}"}]},
-                },
+DIGEST = "sha256:" + "b" * 64
+OLD = "sha256:" + "a" * 64
+
+
+def live_pod(name: str, digest: str, template_hash: str, *, ready: bool = True) -> PodState:
+    return PodState(name, (), "Running", ready=ready, digest=digest, template_hash=template_hash)
+
+
+def test_live_workload_judges_the_new_replicaset_and_counts_serving_pods_by_digest() -> None:
+    deployment = {
+        "metadata": {
+            "name": "api",
+            "generation": 3,
+            "annotations": {"deployctl.dev/git-sha": "abc1234", "deployment.kubernetes.io/revision": "2"},
+        },
+        "spec": {
+            "replicas": 2,
+            "template": {
+                "metadata": {"annotations": {"deployctl.dev/image-tag": "abc1234"}},
+                "spec": {"containers": [{"image": f"127.0.0.1:5000/api@{DIGEST}"}]},
             },
-            "status": {"readyReplicas": 1, "availableReplicas": 1, "updatedReplicas": 2},
-        }
+        },
+        "status": {"observedGeneration": 3, "replicas": 4, "updatedReplicas": 2, "readyReplicas": 2},
+    }
+    sets = [
+        {
+            "metadata": {
+                "labels": {"pod-template-hash": "new"},
+                "annotations": {"deployment.kubernetes.io/revision": "2"},
+            }
+        },
+        {
+            "metadata": {
+                "labels": {"pod-template-hash": "old"},
+                "annotations": {"deployment.kubernetes.io/revision": "1"},
+            }
+        },
+    ]
+    crash = PodState(
+        "api-new-1",
+        (ContainerState("api", waiting_reason="CrashLoopBackOff"),),
+        "Running",
+        digest=DIGEST,
+        template_hash="new",
     )
-    assert (w.digest, w.tag, w.git_sha, w.desired, w.ready) == (digest, "abc1234", "abc1234", 2, 1)
+    pods = [crash, live_pod("api-old-1", OLD, "old"), live_pod("api-old-2", OLD, "old")]
+    w = live_workload(deployment, sets, pods)
+    assert (w.tag, w.git_sha, w.image) == ("abc1234", "abc1234", f"127.0.0.1:5000/api@{DIGEST}")
+    assert w.health.desired_digest == DIGEST
+    assert w.health.verdict.state == "failed" and w.health.verdict.reason == "CrashLoopBackOff"
+    # The old ReplicaSet's two ready pods serve; none of the desired digest does.
+    assert w.health.serving == ((OLD, 2),)
+    assert (w.health.ready, w.health.ready_desired, w.health.desired) == (2, 0, 2)
+
+
+COMPLETE = Verdict("complete", "2 of 2 replicas updated and available")
+
+
+def workload(**changes: Any) -> WorkloadHealth:
+    base: dict[str, Any] = {
+        "kind": "Deployment",
+        "name": "api",
+        "desired_digest": DIGEST,
+        "desired": 2,
+        "verdict": COMPLETE,
+        "serving": ((DIGEST, 2),),
+    }
+    base.update(changes)
+    return WorkloadHealth(**base)
+
+
+# (case, helm status, workloads, digest expected, healthy, words in the reasons)
+HEALTH: list[tuple[str, str | None, list[WorkloadHealth], str | None, bool, str]] = [
+    ("healthy", "deployed", [workload()], DIGEST, True, ""),
+    ("healthy, no digest asked", "deployed", [workload()], None, True, ""),
+    ("not installed", None, [], DIGEST, False, "not installed"),
+    ("helm failed, pods ready", "failed", [workload()], DIGEST, False, "helm release is failed"),
+    ("pending upgrade", "pending-upgrade", [workload()], DIGEST, False, "pending-upgrade"),
+    ("no workloads", "deployed", [], DIGEST, False, "no workloads"),
+    (
+        "rollout failed, old pods serve",
+        "deployed",
+        [workload(verdict=Verdict("failed", "CrashLoopBackOff"), serving=((OLD, 3),))],
+        DIGEST,
+        False,
+        "rollout failed",
+    ),
+    ("another digest asked", "deployed", [workload()], OLD, False, f"not {OLD}"),
+    ("complete, too few pods serve", "deployed", [workload(serving=((DIGEST, 1),))], DIGEST, False, "1 of 2 pods"),
+    ("mixed pods", "deployed", [workload(serving=((DIGEST, 2), (OLD, 1)))], DIGEST, False, "another digest serve"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "helm", "workloads", "digest", "healthy", "words"), HEALTH, ids=[h[0] for h in HEALTH]
+)
+def test_release_health(
+    case: str, helm: str | None, workloads: list[WorkloadHealth], digest: str | None, healthy: bool, words: str
+) -> None:
+    health = release_health(helm, workloads, digest)
+    assert health.healthy is healthy, case
+    assert words in health.summary

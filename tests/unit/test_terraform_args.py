@@ -85,6 +85,12 @@ PLAN_HEAD = ["terraform", "plan", "-input=false", "-no-color", "-detailed-exitco
         ),
         pytest.param(
             terraform.plan_args,
+            {"out": PLAN, "var_file": Path("/r/terraform/envs/prod.tfvars"), "variables": {"environment": "prod"}},
+            [*PLAN_HEAD, "-var-file=/r/terraform/envs/prod.tfvars", "-var", "environment=prod"],
+            id="plan-var-file-then-vars",
+        ),
+        pytest.param(
+            terraform.plan_args,
             {"out": PLAN, "variables": {"name": "a b=c"}},
             [*PLAN_HEAD, "-var", "name=a b=c"],
             id="plan-var-with-spaces-is-one-arg",
@@ -110,7 +116,6 @@ PLAN_HEAD = ["terraform", "plan", "-input=false", "-no-color", "-detailed-exitco
             ["terraform", "force-unlock", "-force", "0b7a3c1e-1111-2222-3333-444455556666"],
             id="force-unlock",
         ),
-        pytest.param(terraform.output_args, {}, ["terraform", "output", "-json", "-no-color"], id="output"),
     ],
 )
 def test_argv(builder: Callable[..., list[str]], kwargs: dict[str, Any], expected: list[str]) -> None:

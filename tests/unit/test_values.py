@@ -47,7 +47,7 @@ def test_missing_image_block_is_added_at_the_end() -> None:
 def test_unchanged_edit_has_no_diff(tmp_path: Path) -> None:
     path = tmp_path / "values-prod.yaml"
     path.write_text(f'image:\n  tag: "release-1.0.0"\n  digest: "{DIGEST}"\n')
-    edit = values.edit_image(path, tag="release-1.0.0", digest=DIGEST)
+    edit = values.ValuesFile(path).edit_image(tag="release-1.0.0", digest=DIGEST)
     assert not edit.changed
     assert edit.diff == ""
 
@@ -55,7 +55,7 @@ def test_unchanged_edit_has_no_diff(tmp_path: Path) -> None:
 def test_edit_diff_then_write(tmp_path: Path) -> None:
     path = tmp_path / "values-prod.yaml"
     path.write_text('# c\nimage:\n  tag: ""\n  digest: ""\n')
-    edit = values.edit_image(path, tag="release-2.0.0", digest=DIGEST)
+    edit = values.ValuesFile(path).edit_image(tag="release-2.0.0", digest=DIGEST)
     assert edit.changed
     assert '-  tag: ""\n' in edit.diff
     assert '+  tag: "release-2.0.0"\n' in edit.diff

@@ -1,0 +1,262 @@
+"""What a use case acting on an environment receives: one context per environment per command.
+
+An ``EnvContext`` owns everything that reaches that environment, built on first use and
+then reused: the AWS session (one AssumeRole per command), the environment lock with the
+standard waiting/take-over reports, the ledger, registry endpoints, the values file, the
+cluster (helm + API, with a credential that renews itself on EKS) and the head commit.
+Use cases never build clients; tests hand them a context whose parts are fakes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from deployctl import git
+from deployctl.aws import AwsSession
+from deployctl.config import App, Environment, LoadedConfig
+from deployctl.console import Reporter
+from deployctl.errors import UsageError
+from deployctl.history import Entry, Ledger
+from deployctl.lock import EnvironmentLock, LockInfo
+from deployctl.model import ImageRef
+from deployctl.runner import Runner
+from deployctl.values import ValuesFile
+
+if TYPE_CHECKING:
+    from deployctl import infra
+    from deployctl.cluster import Cluster
+    from deployctl.helm import Helm, Kube
+    from deployctl.registry import Endpoint
+
+
+class EnvContext:
+    """One environment of one configuration, for one command."""
+
+    def __init__(
+        self, config: LoadedConfig, name: str, runner: Runner, reporter: Reporter, *, aws: AwsSession | None = None
+    ) -> None:
+        envs = config.settings.environments
+        if name not in envs:
+            raise UsageError(f"unknown environment {name!r}", f"known environments: {', '.join(envs)}")
+        self.config = config
+        self.name = name
+        self.runner = runner
+        self.reporter = reporter
+        self._aws = aws
+        self._lock: EnvironmentLock | None = None
+        self._ledger: Ledger | None = None
+        self._endpoints: dict[tuple[str, str], Endpoint] = {}
+        self._head: str | None = None
+        self._helm_major: int | None = None
+
+    # ---------------------------------------------------------------- settings
+
+    @property
+    def env(self) -> Environment:
+        return self.config.settings.environments[self.name]
+
+    def apps(self, only: str | None = None) -> list[tuple[str, App]]:
+        """The apps to act on: all, or the one named (unknown names are a usage error)."""
+        apps = self.config.settings.apps
+        if only is not None and only not in apps:
+            raise UsageError(f"unknown app {only!r}", f"known apps: {', '.join(apps) or '(none declared)'}")
+        return [(name, app) for name, app in apps.items() if only is None or name == only]
+
+    def app(self, requested: str | None) -> tuple[str, App]:
+        """The app a command acts on: the one named, or the only one configured."""
+        apps = self.config.settings.apps
+        if requested is None:
+            if len(apps) != 1:
+                known = ", ".join(apps) or "(none: add [tool.deployctl.apps.NAME])"
+                raise UsageError(f"{len(apps)} apps are configured: say which one", f"pass --app (one of: {known})")
+            requested = next(iter(apps))
+        return self.apps(requested)[0]
+
+    def require_deployable(self) -> None:
+        if not self.env.deployable:
+            deployable = [n for n, e in self.config.settings.environments.items() if e.deployable]
+            raise UsageError(
+                f"environment {self.name!r} has no cluster (it is terraform-only)",
+                f"deployable environments: {', '.join(deployable)}",
+            )
+
+    @property
+    def namespace(self) -> str:
+        self.require_deployable()
+        return str(self.env.namespace)
+
+    # ---------------------------------------------------------------- AWS, lock, ledger
+
+    @property
+    def aws(self) -> AwsSession:
+        if self._aws is None:
+            self._aws = AwsSession(self.name, self.env)
+        return self._aws
+
+    def _bucket(self, what: str) -> str:
+        if self.env.terraform is None:
+            raise UsageError(
+                f"environment {self.name!r} has no terraform backend bucket to hold its {what}",
+                f"add [tool.deployctl.environments.{self.name}.terraform] with a backend",
+            )
+        return self.env.terraform.backend.bucket
+
+    @property
+    def lock(self) -> EnvironmentLock:
+        if self._lock is None:
+            self._lock = EnvironmentLock(self.name, self._bucket("lock"), self.aws.client("s3"))
+        return self._lock
+
+    @contextmanager
+    def locked(self, command: str, timeout: float | None = None) -> Iterator[LockInfo]:
+        """Hold the environment lock for the block, reporting a wait and a take-over the same way everywhere."""
+        wait = float(self.env.lock_timeout_seconds if timeout is None else timeout)
+        name = self.name
+        with self.lock.hold(
+            command,
+            timeout=wait,
+            on_wait=lambda held: self.reporter.progress(f"{name}: waiting for the lock held by {held.describe()}"),
+            on_takeover=lambda held: self.reporter.warn(f"{name}: took over a stale lock of {held.describe()}"),
+        ) as info:
+            yield info
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = Ledger(self.name, self._bucket("history"), self.aws.client("s3"))
+        return self._ledger
+
+    def record(self, entry: Entry) -> None:
+        self.ledger.append(entry)
+
+    # ---------------------------------------------------------------- images
+
+    def image(self, app: App, *, tag: str | None = None, digest: str | None = None) -> ImageRef:
+        """Where this environment keeps ``app``'s images: its own registry when it has one."""
+        return ImageRef(self.env.image_registry or app.image.registry, app.image.repository, tag=tag, digest=digest)
+
+    def endpoint(self, image: ImageRef) -> Endpoint:
+        """The repository of ``image`` as this environment reaches it (its AWS session for ECR)."""
+        from deployctl import registry
+
+        key = (image.registry, image.repository)
+        if key not in self._endpoints:
+            ecr = self.aws.client("ecr") if registry.is_ecr_host(image.registry) else None
+            self._endpoints[key] = registry.endpoint(self.env, image, redactor=self.runner.redactor, ecr_client=ecr)
+        return self._endpoints[key]
+
+    def resolve_image(self, image: ImageRef) -> ImageRef:
+        """``image`` with its digest from the registry (a given digest is checked to exist); exit 2 when absent."""
+        endpoint = self.endpoint(image)
+        if image.digest is not None:
+            found = endpoint.registry_api().resolve(image.repository, image.digest)
+            what = f"digest {image.digest}"
+        else:
+            found = endpoint.resolve(str(image.tag))
+            what = f"tag {image.tag!r}"
+        if found is None:
+            raise UsageError(
+                f"image {what} not found in {image.name}",
+                "push the image first (CI builds one per commit on main), or pass --image-tag/--digest of an "
+                "image that exists",
+            )
+        return ImageRef(image.registry, image.repository, tag=image.tag, digest=found)
+
+    # ---------------------------------------------------------------- files and git
+
+    @property
+    def values(self) -> ValuesFile:
+        if self.env.values is None:
+            raise UsageError(f"environment {self.name!r} has no values file", "set 'values' for the environment")
+        return ValuesFile(self.config.resolve(self.env.values), f"environments.{self.name}.values")
+
+    def chart(self, app_name: str, app: App) -> Path:
+        chart = self.config.resolve(app.chart)
+        if not (chart / "Chart.yaml").is_file():
+            raise UsageError(f"chart {chart} (apps.{app_name}.chart) has no Chart.yaml", "fix apps.NAME.chart")
+        return chart
+
+    def terraform(self) -> infra.Prepared:
+        """The environment's terraform workspace, run with the credentials of its one AWS session."""
+        from deployctl import infra
+
+        infra.require_terraform(self.config, self.name)
+        credentials = self.aws.credentials_env()
+        for secret in self.aws.secrets():
+            self.runner.redactor.add(secret)
+        return infra.prepare(self.config, self.name, self.runner, self.reporter, credentials)
+
+    def head_commit(self) -> str:
+        if self._head is None:
+            self._head = git.head(self.runner, self.config.root)
+        return self._head
+
+    # ---------------------------------------------------------------- cluster
+
+    @contextmanager
+    def cluster(self) -> Iterator[Cluster]:
+        """helm and the API for this environment's cluster, in its namespace.
+
+        ``cluster.kubeconfig`` is used as is. For ``cluster.eks`` a kubeconfig is written to a
+        private temp file: its user is an exec credential (``deployctl eks-token ENV``), so helm and
+        the Python client mint a fresh token whenever theirs expires; the file holds no secret.
+        """
+        from deployctl import eks, helm
+        from deployctl.cluster import Cluster
+
+        cluster = self.env.cluster
+        namespace = self.namespace
+        if cluster is None:  # pragma: no cover - require_deployable above
+            raise UsageError(f"environment {self.name!r} has no cluster")
+        if cluster.kubeconfig is not None:
+            path = self.config.resolve(cluster.kubeconfig)
+            if not path.is_file():
+                raise UsageError(
+                    f"kubeconfig {path} (environments.{self.name}.cluster.kubeconfig) does not exist",
+                    "fix the path in the configuration, or create the cluster first",
+                )
+            kube = helm.Kube(path, cluster.context)
+            yield Cluster(kube, self._helm(kube), namespace)
+            return
+        name = str(cluster.eks)
+        endpoint, ca_data = eks.describe(self.aws, name)
+        command, args = eks.token_command(self.name, self.config.path)
+        document = eks.kubeconfig(name=name, endpoint=endpoint, ca_data=ca_data, command=command, args=args)
+        fd, temp = tempfile.mkstemp(prefix="deployctl-kubeconfig-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(document, handle)
+            kube = helm.Kube(Path(temp), name)
+            yield Cluster(kube, self._helm(kube), namespace)
+        finally:
+            Path(temp).unlink(missing_ok=True)
+
+    def _helm(self, kube: Kube) -> Helm:
+        from deployctl import helm
+
+        if self._helm_major is None:
+            client = helm.Helm.detect(self.runner, kube)
+            self._helm_major = client.major
+            return client
+        return helm.Helm(runner=self.runner, kube=kube, major=self._helm_major)
+
+
+class Contexts:
+    """The environment contexts of one command, each built once (promote uses two)."""
+
+    def __init__(self, config: LoadedConfig, runner: Runner, reporter: Reporter) -> None:
+        self.config = config
+        self.runner = runner
+        self.reporter = reporter
+        self._built: dict[str, EnvContext] = {}
+
+    def __getitem__(self, name: str) -> EnvContext:
+        if name not in self._built:
+            self._built[name] = EnvContext(self.config, name, self.runner, self.reporter)
+        return self._built[name]

@@ -1,0 +1,77 @@
+"""``deployctl lock status|break ENV``: the environment lock, and terraform's state lock (``--state``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from deployctl import infra, terraform
+from deployctl.app.context import EnvContext
+from deployctl.errors import UsageError
+from deployctl.lock import LockInfo
+
+
+@dataclass(frozen=True)
+class LockResult:
+    env: str
+    lock: LockInfo | None
+    command: str = "lock status"
+
+    def data(self) -> Mapping[str, Any]:
+        info = asdict(self.lock) if self.lock else None
+        if self.lock is not None and info is not None:
+            info["expired"] = self.lock.expired
+        return {"env": self.env, "locked": self.lock is not None, "lock": info}
+
+    def text(self) -> Sequence[str]:
+        if self.lock is None:
+            return [f"{self.env}: not locked"]
+        stale = " (expired)" if self.lock.expired else ""
+        return [
+            f"{self.env}: locked{stale} by {self.lock.describe()}",
+            f"  id {self.lock.id}, expires {self.lock.expires_at}",
+        ]
+
+
+@dataclass(frozen=True)
+class LockBreakResult:
+    env: str
+    kind: str  # "environment" | "state"
+    removed: Mapping[str, Any] | None
+    lock_id: str | None
+    command: str = "lock break"
+
+    def data(self) -> Mapping[str, Any]:
+        return {"env": self.env, "kind": self.kind, "lock_id": self.lock_id, "removed": self.removed}
+
+    def text(self) -> Sequence[str]:
+        if self.kind == "state":
+            return [f"{self.env}: terraform state lock {self.lock_id} removed"]
+        if self.removed is None:
+            return [f"{self.env}: not locked; nothing to break"]
+        return [f"{self.env}: environment lock {self.removed.get('id')} removed (held by {self.removed.get('owner')})"]
+
+
+def lock_status(ctx: EnvContext) -> LockResult:
+    return LockResult(ctx.name, ctx.lock.current())
+
+
+def break_lock(ctx: EnvContext, *, state: bool = False, lock_id: str | None = None) -> LockBreakResult:
+    """Remove the environment lock (default), or terraform's state lock ``lock_id`` with ``state``."""
+    if not state:
+        removed = ctx.lock.break_lock(lock_id)
+        return LockBreakResult(ctx.name, "environment", asdict(removed) if removed else None, lock_id)
+    if not lock_id:
+        raise UsageError(
+            "--state needs --id: the id of terraform's state lock",
+            'the id is in the error that reported the lock ("lock id ...")',
+        )
+    prepared = ctx.terraform()
+    ctx.reporter.warn(
+        f"{ctx.name}: force-unlocking terraform state lock {lock_id}: if its holder is still running, "
+        "two runs may now write the state at once"
+    )
+    infra.ensure_init(prepared)
+    terraform.force_unlock(prepared.workspace, lock_id)
+    return LockBreakResult(ctx.name, "state", None, lock_id)

@@ -1,0 +1,181 @@
+"""Commands on what runs: build, deploy, diff, status, promote, history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from deployctl.cli.root import cli
+from deployctl.cli.session import ENV, Session
+from deployctl.errors import ExitCode, UsageError
+
+
+@cli.command()
+@click.option("--app", "app_name", help="App to build (default: the only one configured).")
+@click.option("--context", "context_dir", default=".", show_default=True, help="Docker build context.")
+@click.option("--push/--no-push", default=True, show_default=True, help="Push the image (CI) or load it locally.")
+@click.option("--platform", "platforms", multiple=True, help="Target platform(s), e.g. linux/amd64.")
+@click.pass_obj
+def build(session: Session, app_name: str | None, context_dir: str, push: bool, platforms: tuple[str, ...]) -> int:
+    """Build the app image once, tagged with the commit sha, and record the pushed digest.
+
+    \b
+    Example: deployctl build --push
+    """
+    from deployctl.app.build import build as run_build
+
+    result = run_build(
+        session.config, session.runner, app_name=app_name, context=Path(context_dir), push=push, platforms=platforms
+    )
+    return session.emit(result)
+
+
+@cli.command("deploy")
+@click.argument("env", type=ENV)
+@click.option("--app", "app_name", help="App to deploy (default: the only one configured).")
+@click.option("--image-tag", metavar="TAG", help="Image tag to resolve (default: the current git commit's sha).")
+@click.option("--digest", metavar="sha256:...", help="Deploy exactly this image digest.")
+@click.option("--lock-timeout", type=click.FloatRange(0, 3600), metavar="SECONDS", help="Wait this long for the lock.")
+@click.option(
+    "--timeout", "rollout_timeout", type=click.FloatRange(1), default=600.0, show_default=True, metavar="SECONDS",
+    help="Give up on the rollout after this long (a broken pod fails it at once).",
+)  # fmt: skip
+@click.pass_obj
+def deploy_command(
+    session: Session,
+    env: str,
+    app_name: str | None,
+    image_tag: str | None,
+    digest: str | None,
+    lock_timeout: float | None,
+    rollout_timeout: float,
+) -> int:
+    """Deploy the image of a commit (by digest) to ENV with helm and watch it until every pod is ready.
+
+    \b
+    Example: deployctl deploy dev --image-tag $(git rev-parse HEAD)
+    """
+    from deployctl.app.deploy import deploy
+
+    session.command = "deploy"
+    if image_tag is not None and digest is not None:
+        raise UsageError("--image-tag and --digest are mutually exclusive", "pass one of them")
+    result = deploy(
+        session.env(env),
+        app=app_name,
+        image_tag=image_tag,
+        digest=digest,
+        lock_timeout=lock_timeout,
+        rollout_timeout=rollout_timeout,
+    )
+    return session.emit(result)
+
+
+@cli.command("diff")
+@click.argument("env", type=ENV)
+@click.option("--app", "app_name", help="Only this app.")
+@click.option("--digest", metavar="sha256:...", help="Render with this image digest (default: the live one).")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 3 when the cluster differs from the chart.")
+@click.pass_obj
+def diff_command(session: Session, env: str, app_name: str | None, digest: str | None, detailed_exitcode: bool) -> int:
+    """Show how the live objects in ENV's cluster differ from the chart rendered with ENV's values.
+
+    \b
+    Example: deployctl diff prod --detailed-exitcode
+    """
+    from dataclasses import replace
+
+    from deployctl.app.diff import diff
+
+    session.command = "diff"
+    result = diff(session.env(env), app_name, digest=digest)
+    tty = getattr(session.console.out, "isatty", lambda: False)()
+    result = replace(result, color=session.console.color and tty)
+    return session.emit(result, ExitCode.CHANGES if detailed_exitcode and result.changed else ExitCode.OK)
+
+
+@cli.command("status")
+@click.argument("env", type=ENV)
+@click.option("--app", "app_name", help="Only this app.")
+@click.pass_obj
+def status_command(session: Session, env: str, app_name: str | None) -> int:
+    """Show what runs in ENV and whether it is healthy (exit 1 when an app is not): release, rollout, digest.
+
+    \b
+    Example: deployctl status prod --output json
+    """
+    from deployctl.app.status import status
+
+    session.command = "status"
+    result = status(session.env(env), app_name)
+    return session.emit(result, ExitCode.OK if result.healthy else ExitCode.FAILED)
+
+
+@cli.command()
+@click.argument("tag")
+@click.option("--to", "to_env", type=ENV, help="Target environment (default: the one with promote_from).")
+@click.option("--app", "app_name", help="App to promote (default: the only one configured).")
+@click.option("--dry-run", is_flag=True, help="Show the plan and the values diff; change nothing.")
+@click.option("--skip-dev-check", is_flag=True, help="Promote a digest that does not run in the source env.")
+@click.option("--allow-downgrade", is_flag=True, help="Promote a version not newer than the target's.")
+@click.option("--reason", help="Why an override is used (required with one; recorded in history).")
+@click.option("--commit", "git_commit", is_flag=True, help="Commit the values file change.")
+@click.option("--no-deploy", is_flag=True, help="Retag and record the version, but do not deploy.")
+@click.option("--lock-timeout", type=click.FloatRange(0, 3600), help="Seconds to wait for the environment lock.")
+@click.option(
+    "--rollout-timeout", type=click.FloatRange(1), default=300.0, show_default=True, help="Seconds to wait for pods."
+)
+@click.pass_obj
+def promote(
+    session: Session,
+    tag: str,
+    to_env: str | None,
+    app_name: str | None,
+    dry_run: bool,
+    skip_dev_check: bool,
+    allow_downgrade: bool,
+    reason: str | None,
+    git_commit: bool,
+    no_deploy: bool,
+    lock_timeout: float | None,
+    rollout_timeout: float,
+) -> int:
+    """Run in prod the exact image (by digest) that main built for a release tag and dev runs.
+
+    \b
+    Example: deployctl promote release-1.4.0 --dry-run
+    """
+    from deployctl.app.promote import promote as run_promote
+    from deployctl.promotion import PromoteRequest
+
+    request = PromoteRequest(
+        tag=tag,
+        to_env=to_env,
+        app=app_name,
+        dry_run=dry_run,
+        skip_dev_check=skip_dev_check,
+        allow_downgrade=allow_downgrade,
+        reason=reason,
+        commit=git_commit,
+        deploy=not no_deploy,
+        lock_timeout=lock_timeout,
+        rollout_timeout=rollout_timeout,
+    )
+    return session.emit(run_promote(session.contexts, request))
+
+
+@cli.command()
+@click.argument("env", type=ENV)
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Newest N entries.")
+@click.option("--app", "app_name", help="Only this app's entries.")
+@click.pass_obj
+def history(session: Session, env: str, limit: int, app_name: str | None) -> int:
+    """Show what happened to an environment (deploys, promotions, recoveries), newest first.
+
+    \b
+    Example: deployctl history prod --limit 5 -o json
+    """
+    from deployctl.app.history import history as run_history
+
+    return session.emit(run_history(session.env(env), limit=limit, app=app_name))

@@ -1,0 +1,120 @@
+"""The ``deployctl`` group, its global options, and the commands that act on no environment's resources."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from deployctl import __version__
+from deployctl.cli.session import ENV, Session
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="Configuration file (default: $DEPLOYCTL_CONFIG, else the nearest pyproject.toml upward).",
+)
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-v", "--verbose", count=True, help="-v: tool output and progress; -vv: debug and tracebacks.")
+@click.option("--no-color", is_flag=True, help="No ANSI colours (also when NO_COLOR is set).")
+@click.version_option(__version__, "--version", prog_name="deployctl", message="%(prog)s %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, output: str, verbose: int, no_color: bool) -> None:
+    """Plan, apply, deploy and promote a Terraform + Helm app on EKS, one command per step.
+
+    \b
+    Example:
+      deployctl plan dev && deployctl apply dev && deployctl deploy dev
+      deployctl promote release-1.4.0
+    """
+    session: Session = ctx.ensure_object(Session)
+    session.config_option = config_path
+    session.console.output = output
+    session.console.verbosity = verbose
+    session.console.color = not no_color and "NO_COLOR" not in os.environ
+    session.console.setup_logging()
+    session.command = ctx.invoked_subcommand
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command("show")
+@click.argument("env", type=ENV, required=False)
+@click.pass_obj
+def config_show(session: Session, env: str | None) -> int:
+    """Show the resolved configuration, for all environments or one.
+
+    \b
+    Example: deployctl config show prod
+    """
+    from deployctl.app.config_show import show
+
+    session.command = "config show"
+    return session.emit(show(session.config, env))
+
+
+@cli.command()
+@click.option("--no-config", is_flag=True, help="Check tools only; do not load the configuration.")
+@click.pass_obj
+def doctor(session: Session, no_config: bool) -> int:
+    """Check installed tools and their versions, and that each environment's endpoint is reachable.
+
+    \b
+    Example: deployctl doctor --output json
+    """
+    from deployctl.app.doctor import doctor as run_doctor
+    from deployctl.errors import ExitCode
+
+    config = None if no_config else session.config
+    result = run_doctor(session.runner, config)
+    return session.emit(result, ExitCode.OK if result.healthy else ExitCode.FAILED)
+
+
+@cli.group("ci")
+def ci_group() -> None:
+    """The pipeline's logic, for the workflow YAML to call."""
+
+
+@ci_group.command("steps")
+@click.option("--event", required=True, help="CI event: pull_request, push or workflow_dispatch.")
+@click.option("--ref", required=True, help="Git ref, e.g. refs/heads/main or refs/tags/release-1.4.0.")
+@click.pass_obj
+def ci_steps(session: Session, event: str, ref: str) -> int:
+    """Print the steps the pipeline runs for an event and ref.
+
+    \b
+    Example: deployctl ci steps --event push --ref refs/tags/release-1.4.0 -o json
+    """
+    from deployctl.app.ci import ci_steps as run_ci_steps
+
+    session.command = "ci steps"
+    return session.emit(run_ci_steps(session.config, event, ref))
+
+
+@cli.command("eks-token", hidden=True)
+@click.argument("env", type=ENV)
+@click.pass_obj
+def eks_token(session: Session, env: str) -> int:
+    """Print an ExecCredential with a fresh EKS token for ENV's cluster (the kubeconfig deployctl writes runs it).
+
+    \b
+    Example: deployctl eks-token prod
+    """
+    from deployctl import eks
+    from deployctl.errors import UsageError
+
+    session.command = "eks-token"
+    ctx = session.env(env)
+    cluster = ctx.env.cluster
+    if cluster is None or cluster.eks is None:
+        raise UsageError(f"environment {env!r} has no EKS cluster (cluster.eks)", "only EKS clusters use tokens")
+    # Printed raw, never through the console: this is the credential protocol, read by helm and kubectl.
+    click.echo(json.dumps(eks.exec_credential(eks.token(ctx.aws, cluster.eks))))
+    return 0

@@ -1,0 +1,118 @@
+"""Commands on an environment's infrastructure: plan, apply, destroy, and the locks."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from deployctl.cli.root import cli
+from deployctl.cli.session import ENV, LOCK_TIMEOUT, Session, terminal_confirm
+from deployctl.errors import ExitCode
+
+
+@cli.command("plan")
+@click.argument("env", type=ENV)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 3 when there are changes, 0 when there are none.")
+@click.pass_obj
+def plan_command(session: Session, env: str, detailed_exitcode: bool) -> int:
+    """Plan ENV's terraform and save the plan for `deployctl apply` (destroys and replacements are flagged).
+
+    \b
+    Example: deployctl plan dev --detailed-exitcode
+    """
+    from deployctl.app.plan import plan
+
+    session.command = "plan"
+    result = plan(session.env(env))
+    return session.emit(result, ExitCode.CHANGES if detailed_exitcode and result.has_changes else ExitCode.OK)
+
+
+@cli.command("apply")
+@click.argument("env", type=ENV)
+@click.option(
+    "--auto-approve", is_flag=True, help="Plan and apply in one step, no confirmation (refused for protected envs)."
+)
+@LOCK_TIMEOUT
+@click.pass_obj
+def apply_command(session: Session, env: str, auto_approve: bool, lock_timeout: int | None) -> int:
+    """Apply ENV's saved plan (made by `deployctl plan ENV` at this commit) under the environment lock.
+
+    \b
+    Example: deployctl plan prod && deployctl apply prod
+    """
+    from deployctl.app.apply import apply
+
+    session.command = "apply"
+    result = apply(
+        session.env(env), auto_approve=auto_approve, lock_timeout=lock_timeout, confirm=terminal_confirm(session)
+    )
+    return session.emit(result)
+
+
+@cli.command("destroy")
+@click.argument("env", type=ENV)
+@click.option("--auto-approve", is_flag=True, help="Destroy without confirmation (not for protected envs).")
+@click.option(
+    "--allow-prod-destroy", is_flag=True, help="Allow destroying a protected env (the name must be typed back)."
+)
+@LOCK_TIMEOUT
+@click.pass_obj
+def destroy_command(
+    session: Session, env: str, auto_approve: bool, allow_prod_destroy: bool, lock_timeout: int | None
+) -> int:
+    """Destroy everything ENV's terraform manages, after showing the plan and a confirmation.
+
+    \b
+    Example: deployctl destroy dev --auto-approve
+    """
+    from deployctl.app.destroy import destroy
+
+    session.command = "destroy"
+    ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false")
+    result = destroy(
+        session.env(env),
+        auto_approve=auto_approve,
+        allow_prod_destroy=allow_prod_destroy,
+        ci=ci,
+        lock_timeout=lock_timeout,
+        confirm=terminal_confirm(session),
+    )
+    return session.emit(result)
+
+
+@cli.group("lock")
+def lock_group() -> None:
+    """Show or break locks: the environment lock (status, break) or terraform's state lock (break --state)."""
+
+
+@lock_group.command("status")
+@click.argument("env", type=ENV)
+@click.pass_obj
+def lock_status_command(session: Session, env: str) -> int:
+    """Show who holds ENV's environment lock, since when, and its id (for `lock break --id`).
+
+    \b
+    Example: deployctl lock status prod
+    """
+    from deployctl.app.locks import lock_status
+
+    session.command = "lock status"
+    return session.emit(lock_status(session.env(env)))
+
+
+@lock_group.command("break")
+@click.argument("env", type=ENV)
+@click.option("--id", "lock_id", metavar="ID", help="Only break the lock if it still has this id.")
+@click.option("--state", is_flag=True, help="Break terraform's state lock ID (terraform force-unlock); needs --id.")
+@click.pass_obj
+def lock_break(session: Session, env: str, lock_id: str | None, state: bool) -> int:
+    """Remove ENV's lock left by a dead run (the environment lock; --state for terraform's state lock).
+
+    \b
+    Example: deployctl lock break dev --state --id 0b7a3c1e-...
+    """
+    from deployctl.app.locks import break_lock
+
+    session.command = "lock break"
+    return session.emit(break_lock(session.env(env), state=state, lock_id=lock_id))

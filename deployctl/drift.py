@@ -1,0 +1,263 @@
+"""Drift: the chart rendered with an environment's values against the LIVE objects in its cluster.
+
+Each rendered object is read from the cluster, server-populated fields are dropped, and only
+the fields the chart sets are compared (a subset comparison, so API defaults do not show).
+Secret values are masked. Drift made by hand (``kubectl scale``) shows up here. ``diff`` and
+``plan`` both use ``app_drift``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from deployctl.cluster import Cluster
+    from deployctl.config import App
+
+DROPPED_METADATA = ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink")
+DROPPED_ANNOTATIONS = ("deployment.kubernetes.io/revision", "kubectl.kubernetes.io/last-applied-configuration")
+PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
+IMAGE_KEYS = (("image", "digest"), ("image", "tag"), ("build", "gitSha"))
+
+
+@dataclass(frozen=True)
+class ObjectDiff:
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None
+    change: str  # unchanged | changed | added | removed
+    diff: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class AppDiff:
+    app: str
+    release: str
+    namespace: str
+    installed: bool
+    image_values: Mapping[str, str]
+    objects: tuple[ObjectDiff, ...]
+
+    @property
+    def changed(self) -> bool:
+        return any(o.change != "unchanged" for o in self.objects)
+
+
+@dataclass(frozen=True)
+class DiffResult:
+    env: str
+    apps: tuple[AppDiff, ...]
+    color: bool = False
+    command: str = "diff"
+
+    @property
+    def changed(self) -> bool:
+        return any(a.changed for a in self.apps)
+
+    def data(self) -> Mapping[str, Any]:
+        return {
+            "env": self.env,
+            "changed": self.changed,
+            "apps": [
+                {
+                    "app": a.app,
+                    "release": a.release,
+                    "namespace": a.namespace,
+                    "installed": a.installed,
+                    "image_values": dict(a.image_values),
+                    "objects": [
+                        {
+                            "api_version": o.api_version,
+                            "kind": o.kind,
+                            "name": o.name,
+                            "namespace": o.namespace,
+                            "change": o.change,
+                            "diff": list(o.diff),
+                        }
+                        for o in a.objects
+                    ],
+                }
+                for a in self.apps
+            ],
+        }
+
+    def text(self) -> Sequence[str]:
+        lines: list[str] = []
+        for a in self.apps:
+            counts = {c: sum(1 for o in a.objects if o.change == c) for c in ("changed", "added", "removed")}
+            summary = ", ".join(f"{n} {c}" for c, n in counts.items() if n) or "no changes"
+            state = "" if a.installed else " (not installed)"
+            lines.append(f"{a.app}: release {a.release} in {a.namespace}{state}: {summary}")
+            for o in a.objects:
+                if o.change == "unchanged":
+                    continue
+                lines.append(self._paint(f"{o.change}: {o.ref}", "33"))
+                lines += [self._paint_diff(line) for line in o.diff]
+        return lines
+
+    def _paint(self, text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.color else text
+
+    def _paint_diff(self, line: str) -> str:
+        if line.startswith(("+++", "---")):
+            return self._paint(line, "1")
+        if line.startswith("+"):
+            return self._paint(line, "32")
+        if line.startswith("-"):
+            return self._paint(line, "31")
+        if line.startswith("@@"):
+            return self._paint(line, "36")
+        return line
+
+
+def app_drift(
+    cluster: Cluster,
+    app_name: str,
+    app: App,
+    *,
+    chart: Path,
+    values_file: Path,
+    pinned: Mapping[str, Any],
+    image_repository: str,
+    digest: str | None = None,
+) -> AppDiff:
+    """Render ``app``'s chart with the values a deploy would use and compare it with the live objects.
+
+    Image digest, tag and commit come from the values file when it pins them (prod), else from the
+    live release (dev), else a placeholder so an app never installed still renders."""
+    current = cluster.release(app.release)
+    live_values = cluster.release_values(app.release) if current is not None else {}
+    image_values = {"image.repository": image_repository}
+    for section, key in IMAGE_KEYS:
+        if _get(pinned, section, key):
+            continue  # the values file pins it (prod): that is what a deploy would use
+        value = _get(live_values, section, key)
+        if value:
+            image_values[f"{section}.{key}"] = value
+    if digest is not None:
+        image_values["image.digest"] = digest
+    if not _get(pinned, "image", "digest") and "image.digest" not in image_values:
+        image_values["image.digest"] = PLACEHOLDER_DIGEST
+    rendered = cluster.template(release=app.release, chart=chart, values_files=[values_file], set_string=image_values)
+    installed = cluster.release_manifest(app.release) if current is not None else ""
+    objects = compare(rendered, installed, cluster.namespace, cluster.reader().get)
+    return AppDiff(app_name, app.release, cluster.namespace, current is not None, image_values, tuple(objects))
+
+
+def _get(values: Mapping[str, Any], section: str, key: str) -> str:
+    block = values.get(section)
+    return str(block.get(key) or "") if isinstance(block, Mapping) else ""
+
+
+# --------------------------------------------------------------------------- pure comparison
+
+
+def documents(manifest: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(manifest) if isinstance(d, dict) and d.get("kind")]
+
+
+def compare(
+    rendered: str, installed: str, namespace: str, get: Callable[[str, str, str, str | None], Any]
+) -> list[ObjectDiff]:
+    """Diff every rendered object against ``get(api_version, kind, name, namespace)`` (None: absent)."""
+    out = []
+    seen = set()
+    for doc in documents(rendered):
+        api_version, kind = str(doc["apiVersion"]), str(doc["kind"])
+        meta = doc.get("metadata") or {}
+        name = str(meta.get("name", ""))
+        ns = meta.get("namespace") or namespace
+        seen.add((api_version, kind, name))
+        live = get(api_version, kind, name, ns)
+        if live is None:
+            out.append(ObjectDiff(api_version, kind, name, ns, "added", tuple(unified({}, doc, f"{kind}/{name}"))))
+            continue
+        wanted = mask_secret(doc)
+        actual = mask_secret(project(normalize(live), wanted))
+        lines = tuple(unified(actual, wanted, f"{kind}/{name}"))
+        out.append(ObjectDiff(api_version, kind, name, ns, "changed" if lines else "unchanged", lines))
+    for doc in documents(installed):
+        api_version, kind = str(doc["apiVersion"]), str(doc["kind"])
+        meta = doc.get("metadata") or {}
+        name = str(meta.get("name", ""))
+        if (api_version, kind, name) not in seen:
+            ns = meta.get("namespace") or namespace
+            if get(api_version, kind, name, ns) is not None:
+                out.append(ObjectDiff(api_version, kind, name, ns, "removed", ()))
+    return out
+
+
+def normalize(live: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop what the server fills in: status, bookkeeping metadata, revision annotations."""
+    obj = {k: v for k, v in live.items() if k != "status"}
+    meta = dict(obj.get("metadata") or {})
+    for key in DROPPED_METADATA:
+        meta.pop(key, None)
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in DROPPED_ANNOTATIONS}
+    if annotations:
+        meta["annotations"] = annotations
+    else:
+        meta.pop("annotations", None)
+    obj["metadata"] = meta
+    return obj
+
+
+def project(live: Any, wanted: Any) -> Any:
+    """``live`` reduced to the fields present in ``wanted`` (lists of equal length element-wise)."""
+    if isinstance(wanted, Mapping) and isinstance(live, Mapping):
+        return {k: project(live[k], v) for k, v in wanted.items() if k in live}
+    if isinstance(wanted, list) and isinstance(live, list) and len(wanted) == len(live):
+        return [project(a, b) for a, b in zip(live, wanted, strict=True)]
+    return live
+
+
+def mask_secret(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """Secret values replaced by a short fingerprint: a change shows, the value does not."""
+    out = dict(obj)
+    if out.get("kind") != "Secret":
+        return out
+    for field_name in ("data", "stringData"):
+        data = out.get(field_name)
+        if isinstance(data, Mapping):
+            out[field_name] = {
+                k: f"*** (sha256:{hashlib.sha256(str(v).encode()).hexdigest()[:8]})" for k, v in data.items()
+            }
+    return out
+
+
+def unified(live: Mapping[str, Any], wanted: Mapping[str, Any], label: str) -> list[str]:
+    """``live`` -> ``wanted`` as a unified diff of canonical YAML (empty when equal)."""
+    a = _canonical(live) if live else []
+    b = _canonical(wanted)
+    if a == b:
+        return []
+    return [line.rstrip("\n") for line in difflib.unified_diff(a, b, f"live/{label}", f"chart/{label}", n=3)]
+
+
+def _canonical(obj: Mapping[str, Any]) -> list[str]:
+    return yaml.safe_dump(_stringify_numbers(obj), sort_keys=True, default_flow_style=False).splitlines(keepends=True)
+
+
+def _stringify_numbers(obj: Any) -> Any:
+    # The API answers 1 where the chart may say "1" (quantities such as cpu): compare them as the same
+    # value, shown the way YAML shows a number.
+    if isinstance(obj, Mapping):
+        return {str(k): _stringify_numbers(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_stringify_numbers(v) for v in obj]
+    if isinstance(obj, str) and obj.isdigit() and (obj == "0" or not obj.startswith("0")):
+        return int(obj)
+    return obj

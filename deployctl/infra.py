@@ -1,0 +1,325 @@
+"""An environment's infrastructure through terraform: a prepared workspace, init only when its inputs
+changed, ``plan -out`` + ``show -json``, and the saved plans ``apply`` accepts.
+
+The plan file goes to ``<state_dir>/plans/ENV/plan.tfplan``; beside it, ``plan.json`` records the
+commit, a fingerprint of the environment's configuration and terraform files, the plan file's
+hash and when it was made, so ``apply`` can refuse a plan that no longer matches. Used by the
+``plan``, ``apply``, ``destroy`` and ``lock break --state`` use cases.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from deployctl import git, terraform
+from deployctl.config import LoadedConfig, Terraform
+from deployctl.console import Reporter
+from deployctl.errors import DeployctlError, PolicyError, UsageError
+from deployctl.runner import Runner
+from deployctl.terraform import PlanSummary, ResourceChange, Workspace
+
+log = logging.getLogger(__name__)
+
+METADATA_SCHEMA = "deployctl/plan/v1"
+PLAN_FILE = "plan.tfplan"
+METADATA_FILE = "plan.json"
+DESTROY_PLAN_FILE = "destroy.tfplan"
+
+
+@dataclass(frozen=True)
+class PlanMetadata:
+    """Written beside a saved plan; ``apply`` checks it before applying."""
+
+    env: str
+    commit: str | None
+    fingerprint: str
+    plan_sha256: str
+    created_at: str  # UTC, ISO 8601
+    counts: Mapping[str, int]
+    has_changes: bool
+    schema: str = METADATA_SCHEMA
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PlanMetadata:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    @property
+    def created(self) -> datetime:
+        return datetime.fromisoformat(self.created_at)
+
+
+_SYMBOL = {"add": "+", "change": "~", "destroy": "-", "replace": "-/+"}
+
+
+def change_lines(summary: PlanSummary) -> list[str]:
+    """One line per resource change; destroys and replacements are shouted (upper case, marked)."""
+    lines = [f"  {_SYMBOL[c.kind]:>3} {c.address}{_loud(c)}" for c in summary.changes]
+    destructive = summary.destructive
+    if destructive:
+        lines.append(
+            f"!! {len(destructive)} resource(s) will be DESTROYED or REPLACED: "
+            + ", ".join(c.address for c in destructive)
+        )
+    return lines
+
+
+def _loud(change: ResourceChange) -> str:
+    if change.kind == "destroy":
+        return "   <-- DESTROY"
+    if change.kind == "replace":
+        return "   <-- REPLACE (destroy and re-create)"
+    return ""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything needed to run terraform for one environment, computed before anything runs."""
+
+    env_name: str
+    reporter: Reporter
+    workspace: Workspace
+    settings: Terraform
+    init_argv: list[str]
+    init_stamp: str
+    variables: dict[str, str | int | bool]
+    fingerprint: str
+    plan_dir: Path
+    var_file: Path | None = None
+
+    @property
+    def plan_file(self) -> Path:
+        return self.plan_dir / PLAN_FILE
+
+    @property
+    def metadata_file(self) -> Path:
+        return self.plan_dir / METADATA_FILE
+
+
+def require_terraform(config: LoadedConfig, name: str) -> Terraform:
+    settings = config.settings.environments[name].terraform
+    if settings is None:
+        with_tf = [n for n, e in config.settings.environments.items() if e.terraform is not None]
+        raise UsageError(
+            f"environment {name!r} has no terraform root configured",
+            f"environments with terraform: {', '.join(with_tf) or '(none)'}",
+        )
+    return settings
+
+
+def plugin_cache_dir() -> Path:
+    """One provider cache for every root and environment (TF_PLUGIN_CACHE_DIR, else the user cache)."""
+    chosen = os.environ.get("TF_PLUGIN_CACHE_DIR")
+    if chosen:
+        return Path(chosen)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "deployctl" / "terraform-plugins"
+
+
+def prepare(
+    config: LoadedConfig,
+    name: str,
+    runner: Runner,
+    reporter: Reporter,
+    credentials: Mapping[str, str],
+    *,
+    base_env: Mapping[str, str] | None = None,
+) -> Prepared:
+    """Validate the environment's terraform settings and build the workspace (runs nothing);
+    ``credentials`` are the AWS variables terraform runs with (the environment's one session)."""
+    settings = require_terraform(config, name)
+    env = config.settings.environments[name]
+    root = config.resolve(settings.root)
+    key = f"tool.deployctl.environments.{name}.terraform"
+    if not root.is_dir():
+        raise UsageError(
+            f"terraform root {root} does not exist ({key}.root)",
+            f"fix {key}.root in {config.path.name}, or restore the directory",
+        )
+    var_file = config.resolve(settings.var_file) if settings.var_file is not None else None
+    if var_file is not None and not var_file.is_file():
+        raise UsageError(
+            f"terraform variables file {var_file} does not exist ({key}.var_file)",
+            f"fix {key}.var_file in {config.path.name}, or create the file",
+        )
+    if not any(root.glob("*.tf")):
+        raise UsageError(
+            f"terraform root {root} has no *.tf files ({key}.root)", f"point {key}.root at a terraform root module"
+        )
+    variables = _variables(name, env.aws.endpoint_url, settings, root, reporter)
+    backend = settings.backend
+    init_argv = terraform.init_args(
+        bucket=backend.bucket,
+        key=backend.key,
+        region=backend.region,
+        use_lockfile=backend.use_lockfile,
+        endpoint_url=env.aws.endpoint_url,
+    )
+    files = terraform.config_files(root) + ([var_file] if var_file is not None else [])
+    base = config.root
+    fingerprint = terraform.fingerprint(files, base=base, extra=[name, env.model_dump_json()])
+    # init depends on the backend settings and the modules/providers, not on tfvars
+    init_files = [p for p in files if not p.name.endswith((".tfvars", ".tfvars.json"))]
+    init_stamp = terraform.fingerprint(init_files, base=base, extra=init_argv)
+    data_dir = config.state_dir / "terraform" / name
+    cache = plugin_cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    child_env = dict(base_env if base_env is not None else os.environ)
+    child_env.update(
+        {
+            "TF_IN_AUTOMATION": "1",
+            "TF_INPUT": "0",
+            "TF_DATA_DIR": str(data_dir.resolve()),
+            "TF_PLUGIN_CACHE_DIR": str(cache.resolve()),
+        }
+    )
+    child_env.update(credentials)
+    workspace = Workspace(root=root, data_dir=data_dir.resolve(), runner=runner, env=child_env)
+    return Prepared(
+        env_name=name,
+        reporter=reporter,
+        workspace=workspace,
+        settings=settings,
+        init_argv=init_argv,
+        init_stamp=init_stamp,
+        variables=variables,
+        fingerprint=fingerprint,
+        plan_dir=(config.state_dir / "plans" / name).resolve(),
+        var_file=var_file,
+    )
+
+
+def _variables(
+    name: str, endpoint: str | None, settings: Terraform, root: Path, reporter: Reporter
+) -> dict[str, str | int | bool]:
+    declared = terraform.declared_variables(root)
+    undeclared = sorted(set(settings.vars) - declared)
+    if undeclared:
+        raise UsageError(
+            f"environments.{name}.terraform.vars sets variables the root {root} does not declare: "
+            + ", ".join(undeclared),
+            "remove them from the configuration or declare them in the root's variables.tf",
+        )
+    values: dict[str, str | int | bool] = {}
+    if "environment" in declared:
+        values["environment"] = name
+    if endpoint is not None:
+        if {"aws_endpoint_url", "aws_skip_checks"} <= declared:
+            values["aws_endpoint_url"] = endpoint
+            values["aws_skip_checks"] = True
+        else:
+            reporter.warn(
+                f"{root} does not declare aws_endpoint_url/aws_skip_checks: the AWS provider will not use {endpoint}"
+            )
+    values.update(settings.vars)
+    return values
+
+
+def commit_of(runner: Runner, directory: Path) -> str | None:
+    """The commit checked out where ``directory`` is; None outside a git repository."""
+    try:
+        return git.head(runner, directory)
+    except DeployctlError as exc:
+        log.debug("no git commit: %s", exc.message)
+        return None
+
+
+def ensure_init(prepared: Prepared) -> None:
+    ws = prepared.workspace
+    name = prepared.env_name
+    if not terraform.init_needed(ws, prepared.init_stamp):
+        prepared.reporter.progress(f"{name}: terraform init: up to date")
+        return
+    with prepared.reporter.phase(f"{name}: terraform init"):
+        terraform.init(ws, prepared.init_argv, stamp=prepared.init_stamp)
+
+
+def make_plan(prepared: Prepared, *, out: Path, destroy: bool = False, lock_timeout: int | None = None) -> PlanSummary:
+    """init (when needed), ``plan -out``, ``show -json``; returns the summary read from the JSON."""
+    ensure_init(prepared)
+    name = prepared.env_name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.unlink(missing_ok=True)
+    argv = terraform.plan_args(
+        out=out, variables=prepared.variables, var_file=prepared.var_file, destroy=destroy, lock_timeout=lock_timeout
+    )
+    ws = prepared.workspace
+    with prepared.reporter.phase(f"{name}: terraform plan{' -destroy' if destroy else ''}"):
+        # exit 0 of -detailed-exitcode means an empty diff: skip `show -json` (~8 s: it loads the
+        # provider schemas) when there is nothing to read
+        changed = terraform.plan(ws, argv)
+        summary = terraform.summarize(terraform.show(ws, out)) if changed else PlanSummary()
+    for change in summary.destructive:
+        verb = "DESTROYED" if change.kind == "destroy" else "REPLACED (destroyed and re-created)"
+        prepared.reporter.warn(f"{name}: {change.address} will be {verb}")
+    return summary
+
+
+def load_saved(prepared: Prepared) -> PlanMetadata | None:
+    if not (prepared.plan_file.is_file() and prepared.metadata_file.is_file()):
+        return None
+    try:
+        return PlanMetadata.from_dict(json.loads(prepared.metadata_file.read_text()))
+    except (ValueError, TypeError) as exc:
+        log.warning("ignoring unreadable plan metadata %s: %s", prepared.metadata_file, exc)
+        return None
+
+
+def discard_saved(prepared: Prepared) -> None:
+    prepared.plan_file.unlink(missing_ok=True)
+    prepared.metadata_file.unlink(missing_ok=True)
+
+
+def save_metadata(prepared: Prepared, summary: PlanSummary, runner: Runner) -> PlanMetadata:
+    """Record beside the plan file what ``apply`` checks before applying it."""
+    metadata = PlanMetadata(
+        env=prepared.env_name,
+        commit=commit_of(runner, prepared.workspace.root),
+        fingerprint=prepared.fingerprint,
+        plan_sha256=terraform.file_sha256(prepared.plan_file),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        counts=summary.counts(),
+        has_changes=summary.has_changes,
+    )
+    prepared.metadata_file.write_text(json.dumps(asdict(metadata), indent=2) + "\n")
+    return metadata
+
+
+def verify_saved(prepared: Prepared, metadata: PlanMetadata, runner: Runner, *, now: datetime | None = None) -> None:
+    """Refuse (PolicyError, exit 4) a saved plan that does not match what would be applied; every
+    mismatch is reported at once."""
+    problems = []
+    name = prepared.env_name
+    if metadata.env != name:
+        problems.append(f"it was made for environment {metadata.env!r}")
+    commit = commit_of(runner, prepared.workspace.root)
+    if metadata.commit != commit:
+        problems.append(f"it was made at commit {_short(metadata.commit)}, the checkout is at {_short(commit)}")
+    if metadata.fingerprint != prepared.fingerprint:
+        problems.append("the configuration or terraform files changed since it was made")
+    if terraform.file_sha256(prepared.plan_file) != metadata.plan_sha256:
+        problems.append("the plan file was replaced after planning")
+    max_age = timedelta(minutes=prepared.settings.plan_max_age_minutes)
+    age = (now or datetime.now(UTC)) - metadata.created
+    if age > max_age:
+        problems.append(
+            f"it is {int(age.total_seconds() // 60)} minutes old "
+            f"(plan_max_age_minutes = {prepared.settings.plan_max_age_minutes})"
+        )
+    if problems:
+        raise PolicyError(
+            f"refusing the saved plan for {name!r}: " + "; ".join(problems),
+            f"re-plan with `deployctl plan {name}`, review it, then `deployctl apply {name}`",
+            details={"problems": problems},
+        )
+
+
+def _short(commit: str | None) -> str:
+    return commit[:12] if commit else "(no git commit)"

@@ -1,0 +1,280 @@
+"""Promotion, pure: the request, the facts found, the gates judged on them, the plan shown before
+anything changes, and the result. No I/O here (table-tested in tests/unit/test_promote_plan.py);
+``app/promote.py`` finds the facts and acts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from deployctl.errors import PolicyError
+from deployctl.history import Override
+from deployctl.model import ImageRef, ReleaseTag, Version
+
+if TYPE_CHECKING:
+    from deployctl.registry import TransferReport
+
+SKIP_DEV_CHECK = "--skip-dev-check"
+ALLOW_DOWNGRADE = "--allow-downgrade"
+
+
+@dataclass(frozen=True)
+class PromoteRequest:
+    tag: str
+    to_env: str | None = None
+    app: str | None = None
+    dry_run: bool = False
+    skip_dev_check: bool = False
+    allow_downgrade: bool = False
+    reason: str | None = None
+    commit: bool = False
+    deploy: bool = True
+    lock_timeout: float | None = None
+    rollout_timeout: float = 300.0
+
+    def overrides(self) -> tuple[Override, ...]:
+        found = []
+        if self.skip_dev_check:
+            found.append(Override(SKIP_DEV_CHECK, self.reason or ""))
+        if self.allow_downgrade:
+            found.append(Override(ALLOW_DOWNGRADE, self.reason or ""))
+        return tuple(found)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What was found before anything is judged."""
+
+    release: ReleaseTag
+    commit: str
+    on_main: bool
+    main_ref: str
+    source_env: str
+    target_env: str
+    source_image: ImageRef  # repository + tag (the commit sha) the build pushed
+    source_digest: str | None  # what that tag names, None when the build did not push it
+    source_running: str | None  # digest running (healthy) in the source environment
+    source_running_from: str  # where that came from: cluster | ledger | unknown
+    target_version: Version | None  # the version the target runs now
+    target_digest: str | None  # the digest the target runs now
+    target_from: str  # ledger | values | none
+    target_tag_digest: str | None  # what the release tag names in the target repository
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    ok: bool
+    message: str
+    override: str | None = None  # the flag that overrides it (None: cannot be overridden)
+    overridden: bool = False
+
+    @property
+    def refused(self) -> bool:
+        return not self.ok and not self.overridden
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "overridden": self.overridden,
+            "override": self.override,
+            "message": self.message,
+        }
+
+
+def judge(facts: Facts, *, skip_dev_check: bool = False, allow_downgrade: bool = False) -> tuple[Gate, ...]:
+    """Every gate with its verdict (a table: see tests/unit/test_promote_plan.py)."""
+    digest = facts.source_digest
+    release = facts.release
+    gates = [
+        Gate(
+            "on-main",
+            facts.on_main,
+            f"{release} ({facts.commit[:12]}) is on {facts.main_ref}"
+            if facts.on_main
+            else f"{release} points at {facts.commit[:12]}, which is not on {facts.main_ref}: "
+            "only commits built on main can be released",
+        ),
+        Gate(
+            "image-built",
+            digest is not None,
+            f"{facts.source_image.name}:{facts.source_image.tag} is {digest}"
+            if digest
+            else f"no image {facts.source_image.name}:{facts.source_image.tag}: build-image on main did not push "
+            f"an image for commit {facts.commit[:12]} (run the main pipeline for it, then promote again)",
+        ),
+    ]
+    taken = facts.target_tag_digest is not None and digest is not None and facts.target_tag_digest != digest
+    gates.append(
+        Gate(
+            "tag-immutable",
+            not taken,
+            f"{release} already names {facts.target_tag_digest} in the target repository, not {digest}; "
+            "release tags are immutable: cut a new release tag"
+            if taken
+            else f"{release} is free in the target repository"
+            if facts.target_tag_digest is None
+            else f"{release} already names {digest} in the target repository",
+        )
+    )
+    done = digest is not None and facts.target_tag_digest == digest and facts.target_digest == digest
+    # Without a digest there is nothing to compare: image-built already refuses.
+    running_ok = done or digest is None or facts.source_running == digest
+    gates.append(
+        Gate(
+            "running-in-source",
+            running_ok,
+            "not checked: no image"
+            if digest is None
+            else f"{digest} runs in {facts.source_env} ({facts.source_running_from})"
+            if running_ok
+            else f"{digest} is not what runs in {facts.source_env} "
+            f"({facts.source_running or 'nothing recorded'}, from {facts.source_running_from}); "
+            f"deploy it to {facts.source_env} first, or pass {SKIP_DEV_CHECK} --reason TEXT",
+            SKIP_DEV_CHECK,
+            overridden=not running_ok and skip_dev_check,
+        )
+    )
+    current = facts.target_version
+    newer = (
+        done
+        or current is None
+        or release.version > current
+        or (release.version == current and digest is not None and facts.target_digest == digest)
+    )
+    gates.append(
+        Gate(
+            "newer-than-target",
+            newer,
+            f"{release.version} replaces {current or 'nothing'} in {facts.target_env}"
+            if newer
+            else f"{release.version} is not newer than {current}, which {facts.target_env} runs "
+            f"(from the {facts.target_from}); pass {ALLOW_DOWNGRADE} --reason TEXT to roll back deliberately",
+            ALLOW_DOWNGRADE,
+            overridden=not newer and allow_downgrade,
+        )
+    )
+    return tuple(gates)
+
+
+def refusal(gates: Sequence[Gate]) -> PolicyError | None:
+    """One error that names every refused gate and its override (or that there is none)."""
+    refused = [g for g in gates if g.refused]
+    if not refused:
+        return None
+    lines = [f"{g.name}: {g.message}" for g in refused]
+    message = lines[0] if len(lines) == 1 else f"{len(lines)} promotion checks failed:\n  " + "\n  ".join(lines)
+    overrides = sorted({g.override for g in refused if g.override})
+    fixed = [g.name for g in refused if g.override is None]
+    if fixed:
+        hint = f"{', '.join(fixed)} cannot be overridden"
+        if overrides:
+            hint += f"; the others: {' / '.join(overrides)} with --reason TEXT"
+    else:
+        hint = f"fix the cause, or override with {' and '.join(overrides)} --reason TEXT (recorded in history)"
+    return PolicyError(message, hint, details={"gates": [g.data() for g in gates]})
+
+
+@dataclass(frozen=True)
+class PromotionPlan:
+    app: str
+    facts: Facts
+    gates: tuple[Gate, ...]
+    target_image: ImageRef  # repository + release tag + digest
+    transfer: str  # ecr-retag | oci-retag | copy | noop
+    values_path: Path
+    values_diff: str
+    helm: str
+    noop: bool
+
+    @property
+    def digest(self) -> str:
+        return self.facts.source_digest or ""
+
+    def data(self) -> dict[str, Any]:
+        f = self.facts
+        return {
+            "app": self.app,
+            "release": f.release.tag,
+            "version": str(f.release.version),
+            "commit": f.commit,
+            "digest": f.source_digest,
+            "source": {"env": f.source_env, "image": f"{f.source_image.name}:{f.source_image.tag}"},
+            "target": {
+                "env": f.target_env,
+                "image": str(self.target_image),
+                "current_version": str(f.target_version) if f.target_version else None,
+                "current_digest": f.target_digest,
+            },
+            "transfer": self.transfer,
+            "gates": [g.data() for g in self.gates],
+            "values": {"path": str(self.values_path), "diff": self.values_diff},
+            "helm": self.helm,
+            "noop": self.noop,
+        }
+
+    def text(self) -> list[str]:
+        f = self.facts
+        lines = [
+            f"promote {f.release} to {f.target_env}" + (" (already done: nothing to change)" if self.noop else ""),
+            f"  commit   {f.commit}",
+            f"  digest   {f.source_digest}",
+            f"  from     {f.source_image.name}:{f.source_image.tag} ({f.source_env})",
+            f"  to       {self.target_image.name}:{self.target_image.tag} ({f.target_env}, {self.transfer})",
+            f"  replaces {f.target_version or 'nothing'} ({f.target_digest or 'no digest'}, from {f.target_from})",
+            "  checks:",
+        ]
+        for g in self.gates:
+            mark = "ok  " if g.ok else ("OVR " if g.overridden else "FAIL")
+            lines.append(f"    {mark} {g.name}: {g.message}")
+        lines.append(f"  values   {self.values_path.name}: " + ("unchanged" if not self.values_diff else "will change"))
+        lines.extend("    " + line for line in self.values_diff.rstrip("\n").splitlines())
+        lines.append(f"  helm     {self.helm}")
+        return lines
+
+
+@dataclass(frozen=True)
+class PromotionStep:
+    name: str
+    status: str  # done | noop | skipped | failed
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class PromoteResult:
+    plan: PromotionPlan
+    dry_run: bool
+    outcome: str  # planned | succeeded | noop | failed
+    steps: tuple[PromotionStep, ...] = ()
+    transfer: TransferReport | None = None
+    commit: str | None = None
+    command: str = "promote"
+
+    def data(self) -> Mapping[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "outcome": self.outcome,
+            "plan": self.plan.data(),
+            "steps": [{"name": s.name, "status": s.status, "detail": s.detail} for s in self.steps],
+            "transfer": self.transfer.data() if self.transfer else None,
+            "values_commit": self.commit,
+        }
+
+    def text(self) -> Sequence[str]:
+        lines = list(self.plan.text())
+        if self.dry_run:
+            lines.append("dry run: nothing was changed")
+            return lines
+        for step in self.steps:
+            lines.append(f"{step.status:>8} {step.name}" + (f": {step.detail}" if step.detail else ""))
+        lines.append(f"{self.outcome}: {self.plan.facts.release} -> {self.plan.facts.target_env} ({self.plan.digest})")
+        return lines
+
+
+def used(flag: str, gates: Sequence[Gate]) -> bool:
+    """Whether override ``flag`` changed a verdict (only those are recorded)."""
+    return any(g.overridden and g.override == flag for g in gates)

@@ -1,0 +1,222 @@
+"""Fakes for use-case tests: an environment context whose S3 (lock, ledger), cluster and registry live in
+memory. The real EnvironmentLock and Ledger run on top of the fake S3; everything the use case decides
+is real. Lab tests run the same use cases against the real services."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from deployctl.app.context import EnvContext
+from deployctl.aws import AwsSession
+from deployctl.config import LoadedConfig
+from deployctl.helm import Kube, Release
+from deployctl.history import Entry
+from deployctl.kube import LiveWorkload, ReleaseRecord
+from deployctl.lock import lock_key
+from deployctl.model import ImageRef
+from deployctl.rollout import Verdict, WorkloadHealth
+from deployctl.runner import Runner
+
+
+def _error(code: str, status: int, operation: str) -> ClientError:
+    response: Any = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(response, operation)
+
+
+@dataclass
+class FakeS3:
+    """Objects by (bucket, key), with S3's conditional create (If-None-Match: *)."""
+
+    objects: dict[tuple[str, str], bytes] = field(default_factory=dict)
+
+    def put_object(self, *, Bucket: str, Key: str, Body: bytes, IfNoneMatch: str | None = None, **_: Any) -> None:  # noqa: N803 (boto3's names)
+        if IfNoneMatch == "*" and (Bucket, Key) in self.objects:
+            raise _error("PreconditionFailed", 412, "PutObject")
+        self.objects[(Bucket, Key)] = Body
+
+    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803
+        if (Bucket, Key) not in self.objects:
+            raise _error("NoSuchKey", 404, "GetObject")
+        body = self.objects[(Bucket, Key)]
+
+        class _Body:
+            def read(self) -> bytes:
+                return body
+
+        return {"Body": _Body()}
+
+    def delete_object(self, *, Bucket: str, Key: str) -> None:  # noqa: N803
+        self.objects.pop((Bucket, Key), None)
+
+    def get_paginator(self, name: str) -> Any:
+        assert name == "list_objects_v2"
+        objects = self.objects
+
+        class _Pages:
+            def paginate(self, *, Bucket: str, Prefix: str) -> list[dict[str, Any]]:  # noqa: N803
+                keys = sorted(k for b, k in objects if b == Bucket and k.startswith(Prefix))
+                return [{"Contents": [{"Key": k} for k in keys]}]
+
+        return _Pages()
+
+    def held_lock(self, env: str) -> dict[str, Any] | None:
+        for (_, key), body in self.objects.items():
+            if key == lock_key(env):
+                loaded: dict[str, Any] = json.loads(body)
+                return loaded
+        return None
+
+
+class FakeAws(AwsSession):
+    """Every AWS client of the environment is the fake S3 (only S3 is reached through the context here)."""
+
+    def __init__(self, s3: FakeS3) -> None:
+        self.s3 = s3
+
+    def client(self, service: str) -> Any:
+        assert service == "s3", f"unexpected AWS client {service}"
+        return self.s3
+
+    def credentials_env(self) -> dict[str, str]:
+        return {}
+
+    def secrets(self) -> list[str]:
+        return []
+
+
+@dataclass
+class FakeCluster:
+    """helm and the API in memory. ``verdict`` is what the rollout watch sees; after a complete rollout the
+    new digest serves unless ``old_pods_keep_serving``."""
+
+    namespace: str
+    s3: FakeS3
+    env_name: str
+    verdict: Verdict = field(default_factory=lambda: Verdict("complete", "1 of 1 replicas updated and available"))
+    old_pods_keep_serving: bool = False
+    rejects_values: bool = False
+    calls: list[str] = field(default_factory=list)
+    lock_at_upgrade: dict[str, Any] | None = None
+    releases: dict[str, Release] = field(default_factory=dict)
+    serving: dict[str, str] = field(default_factory=dict)  # release -> digest its pods run
+    desired: dict[str, str] = field(default_factory=dict)  # release -> digest its spec names
+
+    helm_major: int = 4
+    kube: Kube = field(default_factory=lambda: Kube(Path("/nonexistent")))
+
+    def release(self, name: str) -> Release | None:
+        return self.releases.get(name)
+
+    def template(
+        self, *, release: str, chart: Path, values_files: Sequence[Path], set_string: Mapping[str, str]
+    ) -> str:
+        del chart, values_files
+        self.calls.append(f"template {release} {set_string.get('image.digest')}")
+        if self.rejects_values:
+            from deployctl.errors import UsageError
+
+            raise UsageError("the chart rejected the values: image.digest: does not match pattern")
+        return ""
+
+    def upgrade(
+        self,
+        *,
+        release: str,
+        chart: Path,
+        values_files: Sequence[Path],
+        set_string: Mapping[str, str],
+        description: str,
+    ) -> Release:
+        del chart, values_files, description
+        digest = set_string["image.digest"]
+        self.calls.append(f"upgrade {release} {digest}")
+        self.lock_at_upgrade = self.s3.held_lock(self.env_name)
+        revision = (self.releases[release].revision + 1) if release in self.releases else 1
+        manifest = f"kind: Deployment\nmetadata:\n  name: {release}\n"
+        self.releases[release] = Release(release, self.namespace, revision, "deployed", manifest=manifest)
+        self.desired[release] = digest
+        if not self.old_pods_keep_serving:
+            self.serving[release] = digest
+        return self.releases[release]
+
+    def watch_rollout(self, deployment: str, *, timeout: float, on_progress: Callable[[str], None]) -> Verdict:
+        del timeout, on_progress
+        self.calls.append(f"watch {deployment}")
+        return self.verdict
+
+    def workloads(self, release: str) -> list[LiveWorkload]:
+        desired = self.desired.get(release)
+        serving = self.serving.get(release)
+        health = WorkloadHealth("Deployment", release, desired, 1, self.verdict, ((serving, 1),) if serving else ())
+        return [LiveWorkload(health, f"r/api@{desired}", None, None)]
+
+    def pending_records(self, release: str) -> list[ReleaseRecord]:
+        del release
+        return []
+
+    def delete_record(self, record: ReleaseRecord) -> None:
+        raise AssertionError(f"nothing is pending here: {record}")
+
+
+@dataclass
+class Events:
+    lines: list[str] = field(default_factory=list)
+
+    def progress(self, message: str) -> None:
+        self.lines.append(message)
+
+    def warn(self, message: str) -> None:
+        self.lines.append(f"warning: {message}")
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        self.lines.append(f"{name} ...")
+        yield
+
+
+class FakeContext(EnvContext):
+    """The real context with its outside world in memory: S3, the cluster, the registry's digests."""
+
+    def __init__(
+        self,
+        config: LoadedConfig,
+        name: str,
+        runner: Runner,
+        *,
+        s3: FakeS3,
+        digests: Mapping[str, str] | None = None,
+        events: Events | None = None,
+    ) -> None:
+        super().__init__(config, name, runner, events or Events(), aws=FakeAws(s3))
+        self.s3 = s3
+        self.digests = dict(digests or {})  # tag -> digest in the registry
+        self.fake_cluster = FakeCluster(f"{name}-ns", s3, name)
+
+    @property
+    def events(self) -> Events:
+        assert isinstance(self.reporter, Events)
+        return self.reporter
+
+    @contextmanager
+    def cluster(self) -> Iterator[Any]:
+        yield self.fake_cluster
+
+    def resolve_image(self, image: ImageRef) -> ImageRef:
+        if image.digest is not None:
+            return image
+        found = self.digests.get(str(image.tag))
+        if found is None:
+            from deployctl.errors import UsageError
+
+            raise UsageError(f"image tag {image.tag!r} not found in {image.name}")
+        return ImageRef(image.registry, image.repository, tag=image.tag, digest=found)
+
+    def entries(self) -> list[Entry]:
+        return self.ledger.entries()

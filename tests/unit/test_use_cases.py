@@ -1,0 +1,266 @@
+"""deploy, promote -> deploy, and the lock take-over, with a fake context (tests/unit/fakes.py): the real
+use cases, the real lock and ledger code, on in-memory S3, cluster and registry. Each test asserts
+the state the use case claims (lock held during helm, one ledger entry with its verdict), not calls."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deployctl.app import promote as promote_app
+from deployctl.app.context import Contexts
+from deployctl.app.deploy import deploy
+from deployctl.config import load
+from deployctl.errors import ExitCode, LockedError, OperationError, UsageError
+from deployctl.lock import lock_key
+from deployctl.promotion import PromoteRequest
+from deployctl.registry import TransferReport
+from deployctl.rollout import Verdict
+from deployctl.runner import ProcessRunner
+from tests.unit.fakes import Events, FakeContext, FakeS3
+
+ROOT = Path(__file__).resolve().parents[2]
+SHA = "a" * 40
+DIGEST = "sha256:" + "d" * 64
+BUCKET = "acme-tfstate"
+CONFIG = f"""
+[tool.deployctl]
+[tool.deployctl.apps.api]
+chart = "{ROOT / "charts" / "api"}"
+release = "api"
+image = {{ registry = "registry.example:5000", repository = "api" }}
+
+[tool.deployctl.environments.dev]
+aws = {{ region = "us-east-1" }}
+terraform = {{ root = "tf", backend = {{ bucket = "{BUCKET}", key = "dev/terraform.tfstate", region = "us-east-1" }} }}
+cluster = {{ kubeconfig = "kubeconfig" }}
+namespace = "api"
+values = "values-dev.yaml"
+lock_timeout_seconds = 0
+
+[tool.deployctl.environments.prod]
+aws = {{ region = "us-east-1" }}
+terraform = {{ root = "tf", backend = {{ bucket = "{BUCKET}", key = "prod/terraform.tfstate", region = "us-east-1" }} }}
+cluster = {{ kubeconfig = "kubeconfig" }}
+namespace = "api"
+values = "values-prod.yaml"
+promote_from = "dev"
+lock_timeout_seconds = 0
+"""
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text(CONFIG)
+    for name in ("values-dev.yaml", "values-prod.yaml"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    return tmp_path
+
+
+def dev_context(repo: Path, s3: FakeS3) -> FakeContext:
+    return FakeContext(load(repo / "pyproject.toml"), "dev", ProcessRunner(), s3=s3, digests={SHA: DIGEST})
+
+
+def test_deploy_rolls_out_under_the_lock_and_records_the_verified_verdict(repo: Path) -> None:
+    s3 = FakeS3()
+    ctx = dev_context(repo, s3)
+    result = deploy(ctx, image_tag=SHA)
+
+    cluster = ctx.fake_cluster
+    assert cluster.calls == [f"template api {DIGEST}", f"upgrade api {DIGEST}", "watch api"]
+    assert cluster.lock_at_upgrade is not None and cluster.lock_at_upgrade["command"] == "deploy dev --app api"
+    assert s3.held_lock("dev") is None, "released afterwards"
+    (entry,) = ctx.entries()
+    assert (entry.action, entry.outcome, entry.verdict) == ("deploy", "succeeded", "healthy")
+    assert (entry.digest, entry.commit, entry.release) == (DIGEST, SHA, "api@1")
+    assert result.outcome == "succeeded" and result.image.digest == DIGEST and result.git_sha == SHA
+
+
+def test_deploy_rollout_failure_is_recorded_once_and_releases_the_lock(repo: Path) -> None:
+    s3 = FakeS3()
+    ctx = dev_context(repo, s3)
+    ctx.fake_cluster.verdict = Verdict(
+        "failed", "pod api-1 container api: CrashLoopBackOff", "api-1", "api", "CrashLoopBackOff"
+    )
+    with pytest.raises(OperationError) as caught:
+        deploy(ctx, image_tag=SHA)
+    assert caught.value.exit_code == ExitCode.FAILED
+    assert "CrashLoopBackOff" in caught.value.message
+    assert caught.value.hint is not None and "Roll forward" in caught.value.hint
+    (entry,) = ctx.entries()
+    assert (entry.outcome, entry.verdict, entry.digest) == ("failed", "failed", DIGEST)
+    assert s3.held_lock("dev") is None
+
+
+def test_deploy_does_not_claim_success_when_the_old_pods_still_serve(repo: Path) -> None:
+    """The watch said complete, but the release is judged again from the cluster before success is claimed."""
+    s3 = FakeS3()
+    ctx = dev_context(repo, s3)
+    ctx.fake_cluster.old_pods_keep_serving = True
+    with pytest.raises(OperationError, match="not healthy after the rollout"):
+        deploy(ctx, image_tag=SHA)
+    (entry,) = ctx.entries()
+    assert (entry.outcome, entry.verdict) == ("failed", "failed")
+
+
+def test_deploy_refused_by_the_chart_changes_nothing(repo: Path) -> None:
+    s3 = FakeS3()
+    ctx = dev_context(repo, s3)
+    ctx.fake_cluster.rejects_values = True
+    with pytest.raises(UsageError):
+        deploy(ctx, image_tag=SHA)
+    assert ctx.fake_cluster.calls == [f"template api {DIGEST}"], "no upgrade"
+    assert s3.objects == {}, "no lock taken, nothing recorded"
+
+
+def plant_lock(s3: FakeS3, env: str, *, expired: bool) -> str:
+    now = datetime.now(UTC)
+    expires = now - timedelta(minutes=1) if expired else now + timedelta(hours=1)
+    info = {
+        "id": "stale0",
+        "env": env,
+        "owner": "ci",
+        "host": "another-host" if not expired else socket.gethostname(),
+        "pid": 1,
+        "command": "deploy dev",
+        "ci_run_id": "42",
+        "started_at": (now - timedelta(hours=2)).isoformat(timespec="seconds"),
+        "expires_at": expires.isoformat(timespec="seconds"),
+    }
+    s3.objects[(BUCKET, lock_key(env))] = json.dumps(info).encode()
+    return "stale0"
+
+
+def test_a_stale_lock_is_taken_over_and_reported(repo: Path) -> None:
+    s3 = FakeS3()
+    plant_lock(s3, "dev", expired=True)
+    ctx = dev_context(repo, s3)
+    deploy(ctx, image_tag=SHA)
+    warnings = [line for line in ctx.events.lines if line.startswith("warning:")]
+    assert len(warnings) == 1 and "took over a stale lock" in warnings[0] and "CI run 42" in warnings[0]
+    held = ctx.fake_cluster.lock_at_upgrade
+    assert held is not None and held["id"] != "stale0"
+    assert s3.held_lock("dev") is None
+
+
+def test_a_live_lock_refuses_with_exit_5_and_changes_nothing(repo: Path) -> None:
+    s3 = FakeS3()
+    plant_lock(s3, "dev", expired=False)
+    ctx = dev_context(repo, s3)
+    with pytest.raises(LockedError) as caught:
+        deploy(ctx, image_tag=SHA)
+    assert caught.value.exit_code == ExitCode.LOCKED
+    assert caught.value.hint is not None and "lock break dev --id stale0" in caught.value.hint
+    assert not [c for c in ctx.fake_cluster.calls if c.startswith("upgrade")]
+    assert s3.held_lock("dev") is not None and s3.held_lock("dev")["id"] == "stale0"  # type: ignore[index]
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}
+    return subprocess.run(
+        ["git", "-C", str(repo), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**env, "PATH": "/usr/bin:/bin"},
+    ).stdout.strip()
+
+
+class FakeEndpoints:
+    """The registry seen by promote: what each tag names, and the transfers made (in memory)."""
+
+    def __init__(self, tags: dict[str, str]) -> None:
+        self.tags = tags
+        self.transfers: list[tuple[str, str, dict[str, Any] | None]] = []
+
+    def endpoint(self, image: Any) -> Any:
+        registry = self
+
+        class _Endpoint:
+            host, repository, ecr = image.registry, image.repository, None
+            name = f"{image.registry}/{image.repository}"
+
+            def resolve(self, tag: str) -> str | None:
+                return registry.tags.get(tag)
+
+        return _Endpoint()
+
+
+def promote_world(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, *, verdict: Verdict | None = None
+) -> tuple[Contexts, FakeS3, FakeEndpoints]:
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "release me")
+    git(repo, "tag", "release-1.0.0")
+    commit = git(repo, "rev-parse", "HEAD")
+    s3 = FakeS3()
+    endpoints = FakeEndpoints({commit: DIGEST})
+    config = load(repo / "pyproject.toml")
+    runner = ProcessRunner()
+    events = Events()
+    contexts = Contexts(config, runner, events)
+    for name in ("dev", "prod"):
+        ctx = FakeContext(config, name, runner, s3=s3, events=events)
+        monkeypatch.setattr(ctx, "endpoint", endpoints.endpoint)
+        contexts._built[name] = ctx  # the fake contexts this command uses
+    dev = contexts["dev"]
+    assert isinstance(dev, FakeContext)
+    # dev runs the release's digest, healthy
+    dev.fake_cluster.releases["api"] = dev.fake_cluster.upgrade(
+        release="api", chart=ROOT, values_files=[], set_string={"image.digest": DIGEST}, description=""
+    )
+    prod = contexts["prod"]
+    assert isinstance(prod, FakeContext)
+    if verdict is not None:
+        prod.fake_cluster.verdict = verdict
+
+    def transfer(_source: Any, target: Any, digest: str, tag: str, **_: Any) -> TransferReport:
+        # A fake registry transfer; the lab tests move real bytes. Records whether prod's lock was held.
+        endpoints.transfers.append((digest, tag, s3.held_lock("prod")))
+        endpoints.tags[tag] = digest
+        return TransferReport("oci-retag", digest, f"{target.name}:{tag}", manifests_put=1)
+
+    monkeypatch.setattr("deployctl.registry.promote_image", transfer)
+    return contexts, s3, endpoints
+
+
+def test_promote_moves_the_image_then_rolls_out_under_the_targets_lock_one_entry(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contexts, s3, endpoints = promote_world(repo, monkeypatch)
+    result = promote_app.promote(contexts, PromoteRequest("release-1.0.0"))
+
+    prod = contexts["prod"]
+    assert isinstance(prod, FakeContext)
+    ((digest, tag, lock_then),) = endpoints.transfers
+    assert (digest, tag) == (DIGEST, "release-1.0.0")
+    assert lock_then is not None and lock_then["command"] == "deployctl promote release-1.0.0"
+    assert prod.fake_cluster.lock_at_upgrade is not None
+    assert prod.fake_cluster.lock_at_upgrade["id"] == lock_then["id"], "one lock held from retag to rollout"
+    assert prod.fake_cluster.calls[-2:] == [f"upgrade api {DIGEST}", "watch api"]
+    assert f'digest: "{DIGEST}"' in (repo / "values-prod.yaml").read_text()
+    (entry,) = prod.entries()
+    assert (entry.action, entry.outcome, entry.verdict) == ("promote", "succeeded", "healthy")
+    assert (entry.tag, entry.digest, entry.source_env) == ("release-1.0.0", DIGEST, "dev")
+    assert result.outcome == "succeeded"
+    assert [s.name for s in result.steps] == ["image", "values", "deploy"]
+    assert s3.held_lock("prod") is None
+
+
+def test_promote_whose_rollout_fails_records_one_failed_entry(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    contexts, _, _ = promote_world(
+        repo, monkeypatch, verdict=Verdict("failed", "ImagePullBackOff", reason="ImagePullBackOff")
+    )
+    with pytest.raises(OperationError, match="ImagePullBackOff"):
+        promote_app.promote(contexts, PromoteRequest("release-1.0.0"))
+    prod = contexts["prod"]
+    assert isinstance(prod, FakeContext)
+    (entry,) = prod.entries()
+    assert (entry.action, entry.outcome, entry.verdict, entry.digest) == ("promote", "failed", "failed", DIGEST)
