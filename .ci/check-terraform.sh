@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 terraform fmt -check -recursive terraform
-for root in terraform/shared terraform/envs/dev terraform/envs/prod; do
+for root in terraform/shared terraform/env; do
   terraform -chdir="$root" init -backend=false -input=false >/dev/null
   terraform -chdir="$root" validate -no-color >/dev/null
 done
@@ -16,4 +16,4 @@ for module in terraform/modules/*/; do
   fi
 done
 BC_SKIP_MAPPING=TRUE checkov -d terraform --framework terraform --quiet --compact
-echo "terraform: ok (fmt, validate x3, terraform test, checkov)"
+echo "terraform: ok (fmt, validate x2, terraform test, checkov)"

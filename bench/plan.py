@@ -49,7 +49,7 @@ def run(repeat: int, smoke: bool = False) -> list[Sample]:  # noqa: ARG001 - one
         helm_changed = (
             planned_first["helm"]["changed"] if planned_first.get("helm") else planned_first.get("helm_error")
         )
-        root = repo.root / "terraform" / "envs" / "dev"
+        root = repo.root / "terraform" / "env"
         raw_env = {
             **repo.env,
             "TF_IN_AUTOMATION": "1",
@@ -58,6 +58,7 @@ def run(repeat: int, smoke: bool = False) -> list[Sample]:  # noqa: ARG001 - one
         raw_env.pop("DEPLOYCTL_SANDBOX", None)
         terraform = [
             "terraform", f"-chdir={root}", "plan", "-input=false", "-detailed-exitcode",
+            f"-var-file={root / 'dev.tfvars'}", "-var", "environment=dev", "-var", "region=us-east-1",
             "-var", f"aws_endpoint_url={lab.moto_url}", "-var", "aws_skip_checks=true",
         ]  # fmt: skip
         helm = [

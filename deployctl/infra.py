@@ -153,7 +153,7 @@ def prepare(
         raise UsageError(
             f"terraform root {root} has no *.tf files ({key}.root)", f"point {key}.root at a terraform root module"
         )
-    variables = _variables(name, env.aws.endpoint_url, settings, root, reporter)
+    variables = _variables(name, env.aws.region, env.aws.endpoint_url, settings, root, reporter)
     backend = settings.backend
     init_argv = terraform.init_args(
         bucket=backend.bucket,
@@ -197,8 +197,11 @@ def prepare(
 
 
 def _variables(
-    name: str, endpoint: str | None, settings: Terraform, root: Path, reporter: Reporter
+    name: str, region: str, endpoint: str | None, settings: Terraform, root: Path, reporter: Reporter
 ) -> dict[str, str | int | bool]:
+    """What deployctl passes as ``-var`` (after the var file, so these win): the environment's name and
+    region when the root declares them (the region is configured once, in ``aws.region``), the emulator
+    endpoint in the sandbox, then ``terraform.vars``."""
     declared = terraform.declared_variables(root)
     undeclared = sorted(set(settings.vars) - declared)
     if undeclared:
@@ -210,6 +213,8 @@ def _variables(
     values: dict[str, str | int | bool] = {}
     if "environment" in declared:
         values["environment"] = name
+    if "region" in declared:
+        values["region"] = region
     if endpoint is not None:
         if {"aws_endpoint_url", "aws_skip_checks"} <= declared:
             values["aws_endpoint_url"] = endpoint

@@ -29,7 +29,9 @@ INIT_STAMP = "deployctl-init.sha256"
 
 _VARIABLE_RE = re.compile(r'^\s*variable\s+"([A-Za-z_][A-Za-z0-9_-]*)"', re.MULTILINE)
 _LOCAL_SOURCE_RE = re.compile(r'^\s*source\s*=\s*"(\.{1,2}/[^"]*)"', re.MULTILINE)
-_CONFIG_SUFFIXES = (".tf", ".tf.json", ".tfvars", ".tfvars.json")
+_CONFIG_SUFFIXES = (".tf", ".tf.json")
+# Variables files terraform loads by itself; any other (an environment's -var-file) counts only when passed.
+_AUTO_VARS = ("terraform.tfvars", "terraform.tfvars.json", ".auto.tfvars", ".auto.tfvars.json")
 
 
 # --------------------------------------------------------------------------- argv builders
@@ -271,11 +273,13 @@ def module_dirs(root: Path) -> list[Path]:
 
 
 def config_files(root: Path) -> list[Path]:
-    """Files whose content decides what a plan does: ``*.tf``/``*.tfvars`` of the root and its
-    local modules, and the root's dependency lock file."""
+    """Files whose content decides what a plan does: ``*.tf`` and the auto-loaded ``*.tfvars`` of the root
+    and its local modules, and the root's dependency lock file (the caller adds a ``-var-file``)."""
     files: list[Path] = []
     for directory in module_dirs(root):
-        files += sorted(p for p in directory.iterdir() if p.is_file() and p.name.endswith(_CONFIG_SUFFIXES))
+        files += sorted(
+            p for p in directory.iterdir() if p.is_file() and p.name.endswith(_CONFIG_SUFFIXES + _AUTO_VARS)
+        )
     lock = root / ".terraform.lock.hcl"
     if lock.is_file():
         files.append(lock)

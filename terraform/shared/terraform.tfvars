@@ -1,4 +1,3 @@
-region           = "us-east-1"
 repository_names = ["api"]
 
 # Add the workload account ids here if the clusters live in other accounts.

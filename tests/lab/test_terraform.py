@@ -207,7 +207,7 @@ def test_second_plan_has_no_changes(applied: TfLab) -> None:
 
 
 def test_variable_change_and_replacement_are_reported(applied: TfLab) -> None:
-    tfvars = applied.workdir / "terraform/envs/dev/terraform.tfvars"
+    tfvars = applied.workdir / "terraform/env/dev.tfvars"
     original = tfvars.read_text()
     try:
         tfvars.write_text(
@@ -313,11 +313,11 @@ def test_held_state_lock_is_exit_5_and_can_be_broken(applied: TfLab) -> None:
 
 
 def test_missing_root_and_missing_terraform_are_clear_errors(tflab: TfLab) -> None:
-    tflab.write_config("missing-root.toml", dev={"terraform": {"root": "terraform/envs/nope", "backend": {
+    tflab.write_config("missing-root.toml", dev={"terraform": {"root": "terraform/nope", "backend": {
         "bucket": BUCKET, "key": "dev/terraform.tfstate", "region": "us-east-1"}}})  # fmt: skip
     missing = tflab.deployctl("plan", "dev", config="missing-root.toml")
     assert missing.returncode == 2, missing.stderr
-    assert "terraform/envs/nope does not exist (tool.deployctl.environments.dev.terraform.root)" in missing.stderr
+    assert "terraform/nope does not exist (tool.deployctl.environments.dev.terraform.root)" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 2, "one line of error, one of hint"
 
     empty = tflab.workdir / "empty-bin"

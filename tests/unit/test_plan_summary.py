@@ -370,3 +370,45 @@ def test_no_change_plan_skips_show(tmp_path: Path) -> None:
     assert [c[1] for c in runner.calls] == ["init", "plan", "-C"], "exit 0 is an empty diff: no show -json"
     assert runner.calls[-1][3] == "rev-parse"
     assert result.text()[0] == "dev: terraform: no changes"
+
+
+def test_one_root_for_every_environment_takes_its_var_file_and_region(tmp_path: Path) -> None:
+    runner = _runner()
+    _target(tmp_path, runner)  # writes the configuration and the root
+    config = (tmp_path / "pyproject.toml").read_text()
+    (tmp_path / "tf" / "variables.tf").write_text(
+        'variable "environment" {}\nvariable "region" {}\nvariable "aws_endpoint_url" {}\n'
+        'variable "aws_skip_checks" {}\nvariable "az_count" {}\n'
+    )
+    (tmp_path / "tf" / "dev.tfvars").write_text("az_count = 2\n")
+    (tmp_path / "tf" / "prod.tfvars").write_text("az_count = 3\n")
+    (tmp_path / "pyproject.toml").write_text(
+        config.replace('root = "tf", ', 'root = "tf", var_file = "tf/dev.tfvars", ', 1)
+    )
+    target, _ = _target_from_written(tmp_path, runner)
+    plan_app.plan(target)
+    plan = next(c for c in runner.calls if c[1] == "plan")
+    var_file = plan.index(f"-var-file={tmp_path / 'tf' / 'dev.tfvars'}")
+    assert var_file < plan.index("-var"), "deployctl's -var come after the file, so they win"
+    assert "region=us-east-1" in plan and "environment=dev" in plan
+
+    # prod's variables file is not dev's input: changing it keeps dev's saved plan valid
+    prepared = target.terraform()
+    saved = infra.load_saved(prepared)
+    assert saved is not None
+    (tmp_path / "tf" / "prod.tfvars").write_text("az_count = 4\n")
+    infra.verify_saved(target.terraform(), saved, runner)
+    (tmp_path / "tf" / "dev.tfvars").write_text("az_count = 5\n")
+    with pytest.raises(PolicyError, match="configuration or terraform files changed"):
+        infra.verify_saved(target.terraform(), saved, runner)
+
+    (tmp_path / "tf" / "dev.tfvars").unlink()
+    with pytest.raises(
+        UsageError, match=r"dev.tfvars does not exist \(tool.deployctl.environments.dev.terraform.var_file\)"
+    ):
+        target.terraform()
+
+
+def _target_from_written(tmp_path: Path, runner: FakeRunner) -> tuple[EnvContext, Events]:
+    events = Events()
+    return EnvContext(load(tmp_path / "pyproject.toml"), "dev", runner, events), events

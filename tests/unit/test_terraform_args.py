@@ -149,6 +149,7 @@ def test_declared_variables_and_local_modules(tmp_path: Path) -> None:
         'module "net" {\n  source = "../../modules/net"\n}\nmodule "x" { source = "hashicorp/x" }\n'
     )
     (root / "terraform.tfvars").write_text('environment = "dev"\n')
+    (root / "prod.tfvars").write_text('environment = "prod"\n')  # another environment's -var-file: not ours
     (module / "main.tf").write_text('resource "terraform_data" "a" {}\n')
     (module / "README.md").write_text("not terraform\n")
 

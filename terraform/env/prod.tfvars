@@ -1,6 +1,4 @@
-region      = "us-east-1"
-environment = "prod"
-
+# prod: deployctl passes `environment` and `region` (from [tool.deployctl.environments.prod]).
 # Highly available: 3 AZs, one NAT gateway per AZ, flow logs on.
 vpc_cidr                 = "10.20.0.0/16"
 az_count                 = 3

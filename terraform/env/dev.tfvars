@@ -1,6 +1,4 @@
-region      = "us-east-1"
-environment = "dev"
-
+# dev: deployctl passes `environment` and `region` (from [tool.deployctl.environments.dev]).
 # Small and cheap: 2 AZs, one shared NAT gateway, no flow logs, 30-day logs.
 vpc_cidr                 = "10.10.0.0/16"
 az_count                 = 2

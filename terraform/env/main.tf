@@ -1,12 +1,12 @@
-# Identical in every environment root: environments differ only by
-# terraform.tfvars. Keep envs/*/*.tf files in sync (see README).
+# The one root of every environment (dev, prod): environments differ only by
+# their variables file (dev.tfvars, prod.tfvars) and their state key.
 
 locals {
   name = "${var.project}-${var.environment}"
 }
 
 module "network" {
-  source = "../../modules/network"
+  source = "../modules/network"
 
   name                     = local.name
   cidr                     = var.vpc_cidr
@@ -19,7 +19,7 @@ module "network" {
 }
 
 module "cluster" {
-  source = "../../modules/cluster"
+  source = "../modules/cluster"
 
   name               = local.name
   cluster_version    = var.cluster_version
