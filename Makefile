@@ -15,7 +15,7 @@ CACHE ?= $(HOME)/.cache/deployctl
 help:
 	@echo "make demo   - set up, then rehearse the whole flow in the local sandbox"
 	@echo "make test   - set up, then run every test (unit + cli + lab)"
-	@echo "make check  - linters, types, import direction, chart and terraform checks"
+	@echo "make check  - linters, types, dead code, import direction, chart and terraform checks"
 	@echo "make bench  - benchmarks (writes bench/results.json)"
 
 $(POETRY):
@@ -45,6 +45,7 @@ check: setup
 	$(BIN)/ruff check deployctl tests bench
 	$(BIN)/ruff format --check deployctl tests bench
 	$(BIN)/mypy
+	$(BIN)/vulture --min-confidence 80 deployctl
 	$(BIN)/python -m tests.import_direction
 	$(TOOLS_ENV) .ci/check-chart.sh
 	$(TOOLS_ENV) .ci/check-terraform.sh

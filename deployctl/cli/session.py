@@ -88,7 +88,8 @@ class EnvironmentType(click.ParamType[str]):
 
     name = "ENV"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:  # noqa: ARG002 (click's signature)
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        del param  # click's signature
         session = ctx.find_object(Session) if ctx else None
         if session is None:
             return str(value)
