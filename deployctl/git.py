@@ -72,3 +72,28 @@ def head(runner: Runner, repo: Path) -> str:
             "run deployctl from a git checkout with at least one commit",
         )
     return out
+
+
+FIELD = "\x1f"  # unit separator: cannot appear in a subject line
+LOG_FORMAT = FIELD.join(("%H", "%an", "%s"))
+
+
+def log(
+    runner: Runner, repo: Path, *, base: str | None, head: str, limit: int
+) -> tuple[list[tuple[str, str, str]], int]:
+    """``(sha, author, subject)`` of the commits in ``head`` but not in ``base`` (all of ``head``'s history
+    when ``base`` is None), newest first, at most ``limit``; plus how many there are in all."""
+    span = f"{base}..{head}" if base else head
+    _, count = _git(runner, repo, "rev-list", "--count", span)
+    _, out = _git(runner, repo, "log", f"--max-count={limit}", f"--format={LOG_FORMAT}", span)
+    commits = []
+    for line in out.splitlines():
+        sha, author, subject = [*line.split(FIELD), "", ""][:3]
+        commits.append((sha, author, subject))
+    return commits, int(count or 0)
+
+
+def contains(runner: Runner, repo: Path, commit: str) -> bool:
+    """Whether ``commit`` exists in ``repo`` (a commit recorded elsewhere may not have been fetched)."""
+    code, _ = _git(runner, repo, "cat-file", "-e", f"{commit}^{{commit}}", ok_codes=(0, 1, 128))
+    return code == 0

@@ -7,17 +7,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deployctl.errors import PolicyError
+from deployctl.evidence import Evidence, duration, run_of
 from deployctl.history import Override
 from deployctl.model import ImageRef, ReleaseTag, Version
 
 if TYPE_CHECKING:
+    from deployctl.changelog import Changelog
     from deployctl.registry import TransferReport
 
 SKIP_DEV_CHECK = "--skip-dev-check"
+VERIFIED = "verified-in-source"
 ALLOW_DOWNGRADE = "--allow-downgrade"
 
 
@@ -56,12 +60,12 @@ class Facts:
     target_env: str
     source_image: ImageRef  # repository + tag (the commit sha) the build pushed
     source_digest: str | None  # what that tag names, None when the build did not push it
-    source_running: str | None  # digest running (healthy) in the source environment
-    source_running_from: str  # where that came from: cluster | ledger | unknown
+    evidence: Evidence | None  # what the source's ledger proves about the digest (None: no digest)
     target_version: Version | None  # the version the target runs now
     target_digest: str | None  # the digest the target runs now
     target_from: str  # ledger | values | none
     target_tag_digest: str | None  # what the release tag names in the target repository
+    soak: timedelta = timedelta()  # how long the digest must have run healthy in the source (promote_soak_minutes)
 
 
 @dataclass(frozen=True)
@@ -122,23 +126,7 @@ def judge(facts: Facts, *, skip_dev_check: bool = False, allow_downgrade: bool =
         )
     )
     done = digest is not None and facts.target_tag_digest == digest and facts.target_digest == digest
-    # Without a digest there is nothing to compare: image-built already refuses.
-    running_ok = done or digest is None or facts.source_running == digest
-    gates.append(
-        Gate(
-            "running-in-source",
-            running_ok,
-            "not checked: no image"
-            if digest is None
-            else f"{digest} runs in {facts.source_env} ({facts.source_running_from})"
-            if running_ok
-            else f"{digest} is not what runs in {facts.source_env} "
-            f"({facts.source_running or 'nothing recorded'}, from {facts.source_running_from}); "
-            f"deploy it to {facts.source_env} first, or pass {SKIP_DEV_CHECK} --reason TEXT",
-            SKIP_DEV_CHECK,
-            overridden=not running_ok and skip_dev_check,
-        )
-    )
+    gates.append(verified_in_source(facts, done=done, skip=skip_dev_check))
     current = facts.target_version
     newer = (
         done
@@ -159,6 +147,35 @@ def judge(facts: Facts, *, skip_dev_check: bool = False, allow_downgrade: bool =
         )
     )
     return tuple(gates)
+
+
+def verified_in_source(facts: Facts, *, done: bool, skip: bool) -> Gate:
+    """The digest rolled out healthy in the source (a verdict deployctl recorded), no later rollout of it
+    failed there, and it ran there for the soak time. Whether the source still runs it does not matter."""
+    digest, source, evidence = facts.source_digest, facts.source_env, facts.evidence
+    if digest is None or evidence is None:  # image-built already refuses
+        return Gate(VERIFIED, True, "not checked: no image", SKIP_DEV_CHECK)
+    if done:
+        return Gate(VERIFIED, True, f"{digest} already runs in {facts.target_env}", SKIP_DEV_CHECK)
+    problem = None
+    if evidence.verified is None:
+        problem = (
+            f"{digest} has no healthy rollout in {source} recorded by deployctl (`deployctl history {source}`); "
+            f"deploy it to {source} first"
+        )
+    elif evidence.failed_after is not None:
+        failure = evidence.failed_after
+        problem = f"{digest} failed in {source} after its healthy rollout: at {failure.time} by {run_of(failure)}" + (
+            f": {failure.message}" if failure.message else ""
+        )
+    elif evidence.ran_for < facts.soak:
+        problem = (
+            f"{digest} has run healthy in {source} for {duration(evidence.ran_for)} of the {duration(facts.soak)} "
+            f"required (promote_soak_minutes); {duration(facts.soak - evidence.ran_for)} to go"
+        )
+    if problem is None:
+        return Gate(VERIFIED, True, f"{digest} {evidence.describe()}", SKIP_DEV_CHECK)
+    return Gate(VERIFIED, False, f"{problem}; or pass {SKIP_DEV_CHECK} --reason TEXT", SKIP_DEV_CHECK, skip)
 
 
 def refusal(gates: Sequence[Gate]) -> PolicyError | None:
@@ -190,6 +207,7 @@ class PromotionPlan:
     values_diff: str
     helm: str
     noop: bool
+    changelog: Changelog | None = None
 
     @property
     def digest(self) -> str:
@@ -211,6 +229,8 @@ class PromotionPlan:
                 "current_digest": f.target_digest,
             },
             "transfer": self.transfer,
+            "evidence": f.evidence.data() if f.evidence else None,
+            "changes": self.changelog.data() if self.changelog else None,
             "gates": [g.data() for g in self.gates],
             "values": {"path": str(self.values_path), "diff": self.values_diff},
             "helm": self.helm,
@@ -226,8 +246,13 @@ class PromotionPlan:
             f"  from     {f.source_image.name}:{f.source_image.tag} ({f.source_env})",
             f"  to       {self.target_image.name}:{self.target_image.tag} ({f.target_env}, {self.transfer})",
             f"  replaces {f.target_version or 'nothing'} ({f.target_digest or 'no digest'}, from {f.target_from})",
-            "  checks:",
         ]
+        if f.evidence is not None:
+            lines.append(f"  evidence {f.evidence.describe()}")
+        if self.changelog is not None:
+            lines += self.changelog.text()
+            lines += [f"  warning  {w}" for w in self.changelog.warnings]
+        lines.append("  checks:")
         for g in self.gates:
             mark = "ok  " if g.ok else ("OVR " if g.overridden else "FAIL")
             lines.append(f"    {mark} {g.name}: {g.message}")

@@ -1,10 +1,12 @@
-"""``deployctl promote release-X.Y.Z``: run in prod exactly the image that was built on main and ran in dev.
+"""``deployctl promote release-X.Y.Z``: run in prod exactly the image that was built on main and ran healthy in dev.
 
 Plan first, then act (kargo-style: the artifact is the digest, not a tag):
 
 1. parse the release tag against the target environment's pattern;
 2. resolve tag -> commit (on main) -> the image built for that commit -> its digest;
-3. judge the gates (``promotion.judge``; all refusals at once) and show the plan (``--dry-run`` stops);
+3. gather the evidence (the source's ledger: the digest rolled out healthy there, never failed after,
+   ran for the soak time) and the changelog, judge the gates (``promotion.judge``; all refusals at
+   once) and show the plan (``--dry-run`` stops here; a refusal changes nothing);
 4. under the target environment's lock: retag (same repository: manifests only) or copy (other
    registry: missing blobs only), the tag moving last; record tag and digest in the target's
    values file (round-trip YAML edit); roll out through ``base.roll_out`` (unless ``--no-deploy``);
@@ -15,16 +17,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from deployctl import git, promotion, registry
-from deployctl.app.base import plan_rollout, roll_out, verify
-from deployctl.app.context import Contexts, EnvContext
-from deployctl.config import App, Environment, LoadedConfig
+from deployctl.app.base import plan_rollout, roll_out
+from deployctl.app.context import Contexts
+from deployctl.changelog import LIMIT, Changelog, changelog
+from deployctl.config import Environment, LoadedConfig
 from deployctl.errors import DeployctlError, UsageError
+from deployctl.evidence import evidence_of
 from deployctl.history import Entry
 from deployctl.model import InvalidValueError, ReleaseTag, Version
 from deployctl.promotion import (
-    SKIP_DEV_CHECK,
     Facts,
     PromoteRequest,
     PromoteResult,
@@ -65,10 +69,11 @@ def parse_release(tag: str, env_name: str, env: Environment) -> ReleaseTag:
         raise UsageError(str(exc), f"{env_name} releases are tagged {env.release_tag_pattern}") from None
 
 
-def _target_state(target: EnvContext, app: str, values_now: ImageValues) -> tuple[Version | None, str | None, str]:
+def _target_state(
+    entries: list[Entry], env: Environment, app: str, values_now: ImageValues
+) -> tuple[Version | None, str | None, str]:
     """The version and digest the target runs: its ledger's last successful promotion, else the values file."""
-    env = target.env
-    for entry in target.ledger.entries():
+    for entry in entries:
         if entry.app != app or entry.action != "promote" or entry.outcome not in ("succeeded", "noop"):
             continue
         try:
@@ -84,39 +89,6 @@ def _target_state(target: EnvContext, app: str, values_now: ImageValues) -> tupl
         else:
             return release.version, values_now.digest or None, "values"
     return None, None, "none"
-
-
-def _source_running(source: EnvContext, app_name: str, app: App) -> tuple[str | None, str]:
-    """The digest running healthy in the source environment (``base.verify``: the one definition of
-    healthy) when it has a cluster, else the ledger's last successful deploy."""
-    if source.env.deployable:
-        try:
-            with source.cluster() as cluster:
-                health = verify(cluster, app.release, None)
-                live = cluster.workloads(app.release) if health.healthy else []
-        except DeployctlError as exc:
-            error = DeployctlError(
-                f"cannot read what runs in {source.name}: {exc.message}",
-                exc.hint or f"check access to the {source.name} cluster, or pass {SKIP_DEV_CHECK} --reason TEXT",
-            )
-            error.exit_code = exc.exit_code
-            raise error from None
-        if not health.healthy:
-            return None, f"cluster: not healthy ({health.summary})"
-        return (live[0].health.desired_digest if live else None), "cluster"
-    for entry in source.ledger.entries():
-        if (
-            entry.app == app_name
-            and entry.outcome in ("succeeded", "noop")
-            and entry.digest
-            and entry.action
-            in (
-                "deploy",
-                "promote",
-            )
-        ):
-            return entry.digest, "ledger"
-    return None, "nothing deployed according to the ledger"
 
 
 def plan(
@@ -147,8 +119,14 @@ def plan(
     target_tag_digest = target_endpoint.resolve(release.tag)
 
     values_now = values.image()
-    target_version, target_digest, target_from = _target_state(target, app_name, values_now)
-    running, running_from = _source_running(source, app_name, app)
+    target_entries = target.ledger.entries()
+    source_entries = source.ledger.entries()
+    target_version, target_digest, target_from = _target_state(target_entries, target.env, app_name, values_now)
+    evidence = (
+        evidence_of(source_entries, env=source.name, app=app_name, digest=source_digest, now=datetime.now(UTC))
+        if source_digest
+        else None
+    )
     facts = Facts(
         release=release,
         commit=commit,
@@ -158,12 +136,12 @@ def plan(
         target_env=target_name,
         source_image=replace(source_repo, tag=commit),
         source_digest=source_digest,
-        source_running=running,
-        source_running_from=running_from,
+        evidence=evidence,
         target_version=target_version,
         target_digest=target_digest,
         target_from=target_from,
         target_tag_digest=target_tag_digest,
+        soak=timedelta(minutes=target.env.promote_soak_minutes),
     )
     gates = judge(facts, skip_dev_check=request.skip_dev_check, allow_downgrade=request.allow_downgrade)
     edit = values.edit_image(tag=release.tag, digest=source_digest) if source_digest else None
@@ -195,8 +173,29 @@ def plan(
         values_diff=edit.diff if edit else "",
         helm=helm,
         noop=noop,
+        changelog=_changelog(contexts, target_entries, source_entries, app_name, commit),
     )
     return promotion_plan, source_endpoint, target_endpoint, edit
+
+
+def _changelog(
+    contexts: Contexts, target_entries: list[Entry], source_entries: list[Entry], app: str, head: str
+) -> Changelog:
+    """The commits between the one the target runs (its last promotion, from its ledger) and ``head``."""
+    runner, repo = contexts.runner, contexts.config.root
+    base = next(
+        (
+            e.commit
+            for e in target_entries
+            if e.app == app and e.action == "promote" and e.outcome in ("succeeded", "noop") and e.commit
+        ),
+        None,
+    )
+    if base is not None and not git.contains(runner, repo, base):
+        log.warning("the commit %s the target runs is not in this clone (fetch it): listing all commits", base[:12])
+        base = None
+    commits, total = git.log(runner, repo, base=base, head=head, limit=LIMIT)
+    return changelog(commits, total, base=base, head=head, source_entries=source_entries, app=app)
 
 
 def promote(contexts: Contexts, request: PromoteRequest) -> PromoteResult:
@@ -230,8 +229,7 @@ def promote(contexts: Contexts, request: PromoteRequest) -> PromoteResult:
             log.warning("could not record the %s promotion in the history of %s: %s", outcome, target.name, exc)
 
     if problem is not None:
-        record("refused", problem.message)
-        raise problem
+        raise problem  # a refusal changes nothing: no registry, values file, ledger or cluster
     if promotion_plan.noop:
         record("noop", f"{facts.release} already runs in {facts.target_env} at {promotion_plan.digest}")
         return PromoteResult(promotion_plan, dry_run=False, outcome="noop", steps=(PromotionStep("promote", "noop"),))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +13,30 @@ from deployctl import promotion
 from deployctl.app import promote
 from deployctl.config import load
 from deployctl.errors import UsageError
+from deployctl.evidence import Evidence
+from deployctl.history import Entry
 from deployctl.model import ImageRef, ReleaseTag, Version
 
 ROOT = Path(__file__).resolve().parents[2]
 A = "sha256:" + "a" * 64
 B = "sha256:" + "b" * 64
 SHA = "c" * 40
+
+
+HEALTHY = Entry(
+    env="dev", app="api", action="deploy", outcome="succeeded", verdict="healthy", digest=A, time="2026-11-29T10:00:00+00:00",
+    ci_run_id="101", id="e1",
+)  # fmt: skip
+FAILED = Entry(
+    env="dev", app="api", action="deploy", outcome="failed", verdict="failed", digest=A, time="2026-11-29T11:00:00+00:00",
+    ci_run_id="102", id="e2", message="pod api-1 container api: CrashLoopBackOff",
+)  # fmt: skip
+
+
+def proof(
+    *, verified: bool = True, failed: bool = False, ran: timedelta = timedelta(hours=2), running: bool = True
+) -> Evidence:
+    return Evidence("dev", A, HEALTHY if verified else None, FAILED if failed else None, ran, running)
 
 
 def facts(**changes: Any) -> promotion.Facts:
@@ -30,8 +49,7 @@ def facts(**changes: Any) -> promotion.Facts:
         target_env="prod",
         source_image=ImageRef("r.example", "api", tag=SHA),
         source_digest=A,
-        source_running=A,
-        source_running_from="ledger",
+        evidence=proof(),
         target_version=Version.parse("1.3.0"),
         target_digest=B,
         target_from="ledger",
@@ -47,9 +65,18 @@ GATES: list[tuple[str, dict[str, Any], bool, bool, set[str]]] = [
     ("first promotion ever", {"target_version": None, "target_digest": None}, False, False, set()),
     ("not on main", {"on_main": False, "source_digest": None}, False, False, {"on-main", "image-built"}),
     ("image never built", {"source_digest": None}, False, False, {"image-built"}),
-    ("dev runs something else", {"source_running": B}, False, False, {"running-in-source"}),
-    ("dev runs nothing", {"source_running": None}, False, False, {"running-in-source"}),
-    ("dev check skipped", {"source_running": B}, True, False, set()),
+    ("never healthy in dev", {"evidence": proof(verified=False)}, False, False, {"verified-in-source"}),
+    ("failed in dev after healthy", {"evidence": proof(failed=True)}, False, False, {"verified-in-source"}),
+    ("busy trunk: dev moved on", {"evidence": proof(running=False)}, False, False, set()),
+    (
+        "soak not met",
+        {"evidence": proof(ran=timedelta(minutes=10)), "soak": timedelta(minutes=30)},
+        False,
+        False,
+        {"verified-in-source"},
+    ),
+    ("soak met", {"evidence": proof(ran=timedelta(minutes=31)), "soak": timedelta(minutes=30)}, False, False, set()),
+    ("dev check skipped", {"evidence": proof(verified=False)}, True, False, set()),
     ("downgrade", {"target_version": V("1.5.0")}, False, False, {"newer-than-target"}),
     ("same version, other digest", {"target_version": V("1.4.0")}, False, False, {"newer-than-target"}),
     ("downgrade allowed", {"target_version": V("1.5.0")}, False, True, set()),
@@ -59,7 +86,7 @@ GATES: list[tuple[str, dict[str, Any], bool, bool, set[str]]] = [
     ("tag at same digest (resume)", {"target_tag_digest": A}, False, False, set()),
     (
         "already done: dev moved on, no downgrade complaint",
-        {"target_tag_digest": A, "target_digest": A, "target_version": V("1.4.0"), "source_running": B},
+        {"target_tag_digest": A, "target_digest": A, "target_version": V("1.4.0"), "evidence": proof(failed=True)},
         False,
         False,
         set(),
@@ -83,7 +110,7 @@ def test_gates(case: str, changes: dict[str, Any], skip: bool, downgrade: bool, 
 
 
 def test_refusal_names_every_failed_gate_and_its_override() -> None:
-    gates = promotion.judge(facts(source_running=B, target_version=V("2.0.0")))
+    gates = promotion.judge(facts(evidence=proof(verified=False), target_version=V("2.0.0")))
     error = promotion.refusal(gates)
     assert error is not None
     assert int(error.exit_code) == 4
@@ -98,9 +125,23 @@ def test_refusal_names_every_failed_gate_and_its_override() -> None:
         "on-main",
         "image-built",
         "tag-immutable",
-        "running-in-source",
+        "verified-in-source",
         "newer-than-target",
     ]
+
+
+def test_verified_in_source_messages_name_the_evidence() -> None:
+    (ok,) = [g for g in promotion.judge(facts()) if g.name == "verified-in-source"]
+    assert (
+        ok.message
+        == f"{A} rolled out healthy in dev at {HEALTHY.time} by CI run 101 (entry e1), ran 2 h 0 min (still runs there)"
+    )
+    (failed,) = [g for g in promotion.judge(facts(evidence=proof(failed=True))) if g.name == "verified-in-source"]
+    assert f"failed in dev after its healthy rollout: at {FAILED.time} by CI run 102 (entry e2)" in failed.message
+    assert "CrashLoopBackOff" in failed.message
+    soak = facts(evidence=proof(ran=timedelta(minutes=10)), soak=timedelta(minutes=30))
+    (waiting,) = [g for g in promotion.judge(soak) if g.name == "verified-in-source"]
+    assert "for 10 min of the 30 min required (promote_soak_minutes); 20 min to go" in waiting.message
 
 
 def test_immutable_conflict_says_it_cannot_be_overridden() -> None:

@@ -17,7 +17,7 @@ from deployctl.app import promote as promote_app
 from deployctl.app.context import Contexts
 from deployctl.app.deploy import deploy
 from deployctl.config import load
-from deployctl.errors import ExitCode, LockedError, OperationError, UsageError
+from deployctl.errors import ExitCode, LockedError, OperationError, PolicyError, UsageError
 from deployctl.lock import lock_key
 from deployctl.promotion import PromoteRequest
 from deployctl.registry import TransferReport
@@ -212,10 +212,7 @@ def promote_world(
         contexts._built[name] = ctx  # the fake contexts this command uses
     dev = contexts["dev"]
     assert isinstance(dev, FakeContext)
-    # dev runs the release's digest, healthy
-    dev.fake_cluster.releases["api"] = dev.fake_cluster.upgrade(
-        release="api", chart=ROOT, values_files=[], set_string={"image.digest": DIGEST}, description=""
-    )
+    deploy(dev, digest=DIGEST)  # the evidence: the release's digest rolled out healthy in dev
     prod = contexts["prod"]
     assert isinstance(prod, FakeContext)
     if verdict is not None:
@@ -264,3 +261,26 @@ def test_promote_whose_rollout_fails_records_one_failed_entry(repo: Path, monkey
     assert isinstance(prod, FakeContext)
     (entry,) = prod.entries()
     assert (entry.action, entry.outcome, entry.verdict, entry.digest) == ("promote", "failed", "failed", DIGEST)
+
+
+def test_promote_of_a_digest_that_failed_in_dev_is_refused_and_changes_nothing(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contexts, s3, endpoints = promote_world(repo, monkeypatch)
+    dev = contexts["dev"]
+    assert isinstance(dev, FakeContext)
+    dev.fake_cluster.verdict = Verdict("failed", "CrashLoopBackOff", reason="CrashLoopBackOff")
+    with pytest.raises(OperationError):
+        deploy(dev, digest=DIGEST)  # the same digest, redeployed, fails: the latest verdict on it is "failed"
+    values_before = (repo / "values-prod.yaml").read_text()
+    objects_before = dict(s3.objects)
+    with pytest.raises(PolicyError) as caught:
+        promote_app.promote(contexts, PromoteRequest("release-1.0.0"))
+    assert caught.value.exit_code == ExitCode.REFUSED
+    assert (
+        "verified-in-source" in caught.value.message
+        and "failed in dev after its healthy rollout" in caught.value.message
+    )
+    assert endpoints.transfers == [], "no registry change"
+    assert (repo / "values-prod.yaml").read_text() == values_before
+    assert s3.objects == objects_before, "no ledger entry, no lock left"

@@ -1,0 +1,59 @@
+"""What a ledger proves about a digest (the promotion gate's input), as a table of histories."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from deployctl.evidence import evidence_of
+from deployctl.history import Entry
+
+D = "sha256:" + "d" * 64
+E = "sha256:" + "e" * 64
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+def at(minutes_ago: int) -> str:
+    return (NOW - timedelta(minutes=minutes_ago)).isoformat(timespec="milliseconds")
+
+
+def rollout(
+    digest: str, minutes_ago: int, outcome: str = "succeeded", *, app: str = "api", action: str = "deploy"
+) -> Entry:
+    verdict = "healthy" if outcome == "succeeded" else "failed"
+    return Entry(
+        env="dev", app=app, action=action, outcome=outcome, verdict=verdict, digest=digest, time=at(minutes_ago)
+    )
+
+
+# (case, entries oldest first, verified?, failed after?, minutes ran, still running?)
+HISTORIES: list[tuple[str, list[Entry], bool, bool, int, bool]] = [
+    ("nothing recorded", [], False, False, 0, False),
+    ("healthy, still runs", [rollout(D, 60)], True, False, 60, True),
+    ("busy trunk: E replaced D", [rollout(D, 60), rollout(E, 20)], True, False, 40, False),
+    ("E failed: D's pods keep serving", [rollout(D, 60), rollout(E, 20, "failed")], True, False, 60, True),
+    ("D itself failed (spec names it, pods never ready)", [rollout(E, 90), rollout(D, 30, "failed")], False, False, 0, False),
+    ("D failed after its healthy rollout", [rollout(D, 60), rollout(D, 10, "failed")], True, True, 60, True),
+    ("failed, then healthy again", [rollout(D, 90, "failed"), rollout(D, 30)], True, False, 30, True),
+    ("two healthy periods add up", [rollout(D, 100), rollout(E, 80), rollout(D, 30)], True, False, 50, True),
+    ("another app's rollouts do not count", [rollout(D, 60), rollout(E, 30, app="worker")], True, False, 60, True),
+    (
+        "a succeeded entry without a healthy verdict is no evidence",
+        [Entry(env="dev", app="api", action="deploy", outcome="succeeded", digest=D, time=at(60))],
+        False, False, 0, False,
+    ),
+    ("a promotion into the source counts", [rollout(D, 60, action="promote")], True, False, 60, True),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "entries", "verified", "failed", "minutes", "running"), HISTORIES, ids=[h[0] for h in HISTORIES]
+)
+def test_evidence(case: str, entries: list[Entry], verified: bool, failed: bool, minutes: int, running: bool) -> None:
+    # the ledger answers newest first: order must not matter
+    evidence = evidence_of(list(reversed(entries)), env="dev", app="api", digest=D, now=NOW)
+    assert (evidence.verified is not None, evidence.failed_after is not None) == (verified, failed), case
+    assert evidence.ran_for == timedelta(minutes=minutes), case
+    assert evidence.running is running, case
+    assert evidence.proven is (verified and not failed)
