@@ -6,6 +6,7 @@ layers, not the manifest bytes, so there only the control flow is checked.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import http.server
 import re
@@ -15,7 +16,7 @@ import threading
 import time
 import tracemalloc
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import boto3
@@ -139,15 +140,17 @@ def test_streamed_copy_memory_does_not_grow_with_layer_size(registry: str, regis
 # ---- failures injected by a proxy ---------------------------------------------------------------
 #
 # FaultProxy exists only to inject failures: it forwards every request to the real lab registry
-# unchanged, except the ones a test tells it to break (503, connection reset, stall past the timeout).
+# unchanged, except the ones a test tells it to break (503, connection reset, stall past the timeout,
+# a response body with one byte flipped, or something done just before the request is forwarded).
 
 
 @dataclass
 class Fault:
     method: str
     path: str  # regex on the request path
-    kind: str  # "503" | "reset" | "stall"
+    kind: str  # "503" | "reset" | "stall" | "corrupt" | "before"
     times: int = 1  # how many matching requests to break (-1: all)
+    action: Callable[[], None] | None = None  # for "before": run, then forward the request
 
 
 @dataclass
@@ -187,7 +190,9 @@ def _handler(proxy: FaultProxy) -> type[http.server.BaseHTTPRequestHandler]:
                 time.sleep(FAST.read_timeout * 2)
                 self.close_connection = True
                 return
-            if fault is not None:
+            if fault is not None and fault.kind == "before" and fault.action is not None:
+                fault.action()
+            elif fault is not None and fault.kind != "corrupt":
                 self.send_response(503)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -197,6 +202,8 @@ def _handler(proxy: FaultProxy) -> type[http.server.BaseHTTPRequestHandler]:
             upstream.request(self.command, self.path, body=body, headers=headers)
             response = upstream.getresponse()
             data = response.read()
+            if fault is not None and fault.kind == "corrupt" and data:
+                data = bytes([data[0] ^ 0xFF]) + data[1:]
             self.send_response(response.status)
             for key, value in response.getheaders():
                 if key.lower() not in ("connection", "transfer-encoding", "content-length"):
@@ -222,7 +229,14 @@ class _QuietServer(http.server.ThreadingHTTPServer):
 
 @pytest.fixture
 def fault_proxy(registry2: str) -> Iterator[FaultProxy]:
-    proxy = FaultProxy(registry2)
+    with serve_proxy(registry2) as proxy:
+        yield proxy
+
+
+@contextlib.contextmanager
+def serve_proxy(upstream: str) -> Iterator[FaultProxy]:
+    """A FaultProxy in front of ``upstream`` for the block."""
+    proxy = FaultProxy(upstream)
     server = _QuietServer(("127.0.0.1", 0), _handler(proxy))
     proxy.host = f"127.0.0.1:{server.server_address[1]}"
     proxy._server = server

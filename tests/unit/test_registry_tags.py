@@ -172,3 +172,65 @@ def test_importing_the_package_stays_cheap() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# ---- the OCI 1.1 referrers API: INJECTED server (the lab's registry, distribution 2.8, does not serve it) ----
+
+
+@pytest.fixture
+def referrers_server() -> Iterator[tuple[str, list[str]]]:
+    """Serves two pages of ``GET /v2/api/referrers/<digest>`` the way the OCI 1.1 spec words them."""
+    seen: list[str] = []
+    pages = {
+        "/v2/api/referrers/" + OTHER: (
+            [{"mediaType": registry.OCI_MANIFEST, "digest": "sha256:" + "1" * 64, "size": 10, "artifactType": "sig"}],
+            f'</v2/api/referrers/{OTHER}?last=1>; rel="next"',
+        ),
+        f"/v2/api/referrers/{OTHER}?last=1": (
+            [{"mediaType": registry.OCI_MANIFEST, "digest": "sha256:" + "2" * 64, "size": 11, "artifactType": "sbom"}],
+            None,
+        ),
+    }
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002, ARG002 - the base signature
+            return
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            seen.append(self.path)
+            page = pages.get(self.path)
+            if page is None:
+                body = b"404 page not found"
+                self.send_response(404)
+            else:
+                body = json.dumps({"schemaVersion": 2, "mediaType": registry.OCI_INDEX, "manifests": page[0]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", registry.OCI_INDEX)
+                if page[1]:
+                    self.send_header("Link", page[1])
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_referrers_api_pages_are_followed(referrers_server: tuple[str, list[str]]) -> None:
+    host, seen = referrers_server
+    found = _oci(host).referrers("api", OTHER)
+    assert found is not None
+    assert [(d.digest[-4:], d.artifact_type) for d in found] == [("1111", "sig"), ("2222", "sbom")]
+    assert len(seen) == 2
+
+
+def test_a_registry_without_the_referrers_api_is_told_apart_from_no_referrers(
+    referrers_server: tuple[str, list[str]],
+) -> None:
+    host, _ = referrers_server
+    assert _oci(host).referrers("api", MANIFEST.digest) is None  # 404: not served
