@@ -19,7 +19,7 @@ from typing import Any
 from deployctl import runner
 from deployctl.sandbox import pki as pki_module
 from deployctl.sandbox import tools as tools_module
-from deployctl.sandbox.processes import ClientCert, LabError, Processes, free_port, ssl_context, tail
+from deployctl.sandbox.processes import ClientCert, LabError, Launch, Processes, ssl_context, tail
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ BEHAVIOURS = {"crashloop": "__CRASH_MARKERS__", "pull-error": "__PULL_MARKERS__"
 DEFAULT_MARKERS = {"crashloop": ["crashloop"], "pull-error": ["does-not-exist"]}
 LEASE_NAMESPACE = "kube-node-lease"
 MARKER_RE = re.compile(r"[A-Za-z0-9:._/-]{3,200}")
-# Started after the API server is ready; the lab waits for them with the other services.
+# Started once the API server is ready; watched while the fake nodes come up.
 LATE_SERVICES = ("kube-controller-manager", "kube-scheduler", "kwok")
 
 
@@ -65,45 +65,97 @@ class ControlPlane:
         return (pki.ca_cert, (pki.admin_cert, pki.admin_key)) if pki else (None, None)
 
     def start(self, tools: tools_module.Tools, say: Callable[[str], None], timeout: float) -> None:
-        """etcd and the API server, each waited for; then the controller-manager, scheduler and kwok
-        (``LATE_SERVICES``: the caller waits for them, then calls ``add_nodes``)."""
+        """etcd, then the API server, then the controller-manager, scheduler and kwok, each ready before
+        the next step (a service's ports are picked right before it starts: see ``Processes``)."""
         pki = pki_module.ensure(self.directory / "pki")
         # A fresh cluster every start: kwok does not replay stages for objects left from an earlier run.
         shutil.rmtree(self.directory / "etcd", ignore_errors=True)
-        client_port, peer_port, api_port, kcm_port, sched_port, kwok_port = (free_port() for _ in range(6))
-        self._write_kubeconfig(api_port, pki)
-        self.processes.spawn(
-            "etcd",
-            [
+        credentials = self.probe_credentials()
+        self.processes.start([self._etcd(tools)], timeout, say=say)
+        etcd = self.processes.get("etcd").endpoint
+        say("waiting for kube-apiserver")
+        self.processes.start([self._apiserver(tools, pki, etcd)], timeout, say=say, credentials=credentials)
+        common: list[str | Path] = [
+            f"--kubeconfig={self.kubeconfig}",
+            f"--authentication-kubeconfig={self.kubeconfig}",
+            f"--authorization-kubeconfig={self.kubeconfig}",
+            "--bind-address=127.0.0.1",
+            "--leader-elect=false",
+        ]
+        kcm: list[str | Path] = [
+            tools["kube-controller-manager"],
+            *common,
+            f"--cert-dir={self.directory / 'kcm-certs'}",
+            f"--root-ca-file={pki.ca_cert}",
+            f"--service-account-private-key-file={pki.sa_key}",
+            "--use-service-account-credentials=false",
+            "--service-cluster-ip-range=10.96.0.0/16",
+            "--node-monitor-grace-period=40s",
+            "--concurrent-deployment-syncs=10",
+            "--concurrent-replicaset-syncs=10",
+        ]
+        scheduler: list[str | Path] = [
+            tools["kube-scheduler"],
+            *common,
+            f"--cert-dir={self.directory / 'scheduler-certs'}",
+        ]
+        self.kwok_argv = [
+            str(tools["kwok"]),
+            f"--kubeconfig={self.kubeconfig}",
+            f"--config={self._render_stages()}",
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
+            # kwok listens with net.Listen: port 0 works, and the lab reads the port back.
+            "--server-address=127.0.0.1:0",
+            "--node-lease-duration-seconds=40",
+            "--cidr=10.244.0.0/16",
+            "--node-ip=10.0.0.1",
+        ]
+        late = [
+            # --secure-port=0 turns serving off for these two, so their port is picked (and retried).
+            self._secure_server("kube-controller-manager", kcm),
+            self._secure_server("kube-scheduler", scheduler),
+            self._kwok(),
+        ]
+        self.processes.start(late, timeout, say=say, credentials=credentials)
+
+    def _etcd(self, tools: tools_module.Tools) -> Launch:
+        def command(ports: list[int]) -> list[str | Path]:
+            client, peer = ports
+            return [
                 tools["etcd"],
                 "--name=lab",
                 f"--data-dir={self.directory / 'etcd'}",
-                f"--listen-client-urls=http://127.0.0.1:{client_port}",
-                f"--advertise-client-urls=http://127.0.0.1:{client_port}",
-                f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
-                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
-                f"--initial-cluster=lab=http://127.0.0.1:{peer_port}",
+                f"--listen-client-urls=http://127.0.0.1:{client}",
+                f"--advertise-client-urls=http://127.0.0.1:{client}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-cluster=lab=http://127.0.0.1:{peer}",
                 "--initial-cluster-state=new",
                 "--log-level=warn",
                 "--logger=zap",
                 "--snapshot-count=10000",
                 "--quota-backend-bytes=1073741824",
-            ],
-            ports=[client_port, peer_port],
-            endpoint=f"http://127.0.0.1:{client_port}",
+            ]
+
+        return Launch(
+            "etcd",
+            command,
+            lambda ports: f"http://127.0.0.1:{ports[0]}",
             probe="http",
             probe_path="/health",
+            ports=2,
             env={**os.environ, "ETCD_UNSUPPORTED_ARCH": "", "GOMAXPROCS": "2"},
         )
-        self.processes.wait("etcd", timeout)
-        self.processes.spawn(
-            "kube-apiserver",
-            [
+
+    def _apiserver(self, tools: tools_module.Tools, pki: pki_module.Pki, etcd: str) -> Launch:
+        def command(ports: list[int]) -> list[str | Path]:
+            return [
                 tools["kube-apiserver"],
-                f"--etcd-servers=http://127.0.0.1:{client_port}",
+                f"--etcd-servers={etcd}",
                 "--bind-address=127.0.0.1",
                 "--advertise-address=127.0.0.1",
-                f"--secure-port={api_port}",
+                f"--secure-port={ports[0]}",
                 f"--cert-dir={self.directory / 'apiserver-certs'}",
                 f"--tls-cert-file={pki.server_cert}",
                 f"--tls-private-key-file={pki.server_key}",
@@ -119,75 +171,35 @@ class ControlPlane:
                 "--endpoint-reconciler-type=none",
                 "--profiling=false",
                 "--event-ttl=30m",
-            ],
-            ports=[api_port],
-            endpoint=f"https://127.0.0.1:{api_port}",
+            ]
+
+        return Launch(
+            "kube-apiserver",
+            command,
+            lambda ports: f"https://127.0.0.1:{ports[0]}",
             probe="https",
             probe_path="/readyz",
+            prepare=lambda ports: self._write_kubeconfig(ports[0], pki),
         )
-        say("waiting for kube-apiserver")
-        self.processes.wait("kube-apiserver", timeout, *self.probe_credentials())
-        common = [
-            f"--kubeconfig={self.kubeconfig}",
-            f"--authentication-kubeconfig={self.kubeconfig}",
-            f"--authorization-kubeconfig={self.kubeconfig}",
-            "--bind-address=127.0.0.1",
-            "--leader-elect=false",
-        ]
-        self.processes.spawn(
-            "kube-controller-manager",
-            [
-                tools["kube-controller-manager"],
-                *common,
-                f"--secure-port={kcm_port}",
-                f"--cert-dir={self.directory / 'kcm-certs'}",
-                f"--root-ca-file={pki.ca_cert}",
-                f"--service-account-private-key-file={pki.sa_key}",
-                "--use-service-account-credentials=false",
-                "--service-cluster-ip-range=10.96.0.0/16",
-                "--node-monitor-grace-period=40s",
-                "--concurrent-deployment-syncs=10",
-                "--concurrent-replicaset-syncs=10",
-            ],
-            ports=[kcm_port],
-            endpoint=f"https://127.0.0.1:{kcm_port}",
-            probe="https",
-            probe_path="/healthz",
-        )
-        self.processes.spawn(
-            "kube-scheduler",
-            [
-                tools["kube-scheduler"],
-                *common,
-                f"--secure-port={sched_port}",
-                f"--cert-dir={self.directory / 'scheduler-certs'}",
-            ],
-            ports=[sched_port],
-            endpoint=f"https://127.0.0.1:{sched_port}",
-            probe="https",
-            probe_path="/healthz",
-        )
-        self.kwok_argv = [
-            str(tools["kwok"]),
-            f"--kubeconfig={self.kubeconfig}",
-            f"--config={self._render_stages()}",
-            "--manage-all-nodes=false",
-            f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
-            f"--server-address=127.0.0.1:{kwok_port}",
-            "--node-lease-duration-seconds=40",
-            "--cidr=10.244.0.0/16",
-            "--node-ip=10.0.0.1",
-        ]
-        self._spawn_kwok([kwok_port], f"http://127.0.0.1:{kwok_port}")
 
-    def _spawn_kwok(self, ports: list[int], endpoint: str) -> None:
-        self.processes.spawn(
+    @staticmethod
+    def _secure_server(name: str, argv: list[str | Path]) -> Launch:
+        return Launch(
+            name,
+            lambda ports: [*argv, f"--secure-port={ports[0]}"],
+            lambda ports: f"https://127.0.0.1:{ports[0]}",
+            probe="https",
+            probe_path="/healthz",
+        )
+
+    def _kwok(self) -> Launch:
+        return Launch(
             "kwok",
-            self.kwok_argv,
-            ports=ports,
-            endpoint=endpoint,
+            lambda _ports: self.kwok_argv,
+            lambda ports: f"http://127.0.0.1:{ports[0]}",
             probe="http",
             probe_path="/healthz",
+            port_zero=True,
             # kwok merges ~/.kwok/kwok.yaml when it exists: keep it out of the lab.
             env={**os.environ, "HOME": str(self.directory)},
         )
@@ -209,7 +221,6 @@ class ControlPlane:
             return
         self.markers[behaviour].append(marker)
         self._render_stages()
-        service = self.processes.get("kwok")
         self.processes.terminate("kwok")
         # Each kwok process has a new holder identity (hostname + uuid) and waits for the old one's node
         # leases to expire (40 s) before it manages those nodes' pods again: hand the leases over now.
@@ -217,9 +228,8 @@ class ControlPlane:
         for lease in (leases or {}).get("items", []):
             name = lease["metadata"]["name"]
             self.kube("DELETE", f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases/{name}")
-        self._spawn_kwok(service.ports, service.endpoint)
+        self.processes.start([self._kwok()], timeout)
         log.debug("kwok restarted with %s markers %s", behaviour, self.markers[behaviour])
-        self.processes.wait("kwok", timeout)
 
     def _render_stages(self) -> Path:
         """Write the kwok Stages with the current markers (regex alternations, markers escaped)."""

@@ -1,4 +1,4 @@
-"""The lab: real local stand-ins on 127.0.0.1, free ports, offline.
+"""The lab: real local stand-ins on 127.0.0.1, offline, on ports that cannot be taken from under it.
 
 * ``moto``      one moto server for S3/STS/IAM/EC2/EKS/ECR/DynamoDB
 * ``registry``  one or more CNCF distribution registries (filesystem storage, delete enabled)
@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from deployctl.sandbox import tools as tools_module
-from deployctl.sandbox.control_plane import CONTEXT, DEFAULT_MARKERS, LATE_SERVICES, ControlPlane
-from deployctl.sandbox.processes import LabError, Processes, Service, free_port, rss_of_groups
+from deployctl.sandbox.control_plane import CONTEXT, DEFAULT_MARKERS, ControlPlane
+from deployctl.sandbox.processes import LabError, Launch, Processes, Service, rss_of_groups
 
 __all__ = ["COMPONENTS", "Lab", "LabError", "rss_bytes"]
 
@@ -165,22 +165,21 @@ class Lab:
         self._write_aws_credentials()
         started = time.monotonic()
         try:
-            if "moto" in wanted:
-                self._start_moto()
+            # moto and the registries come up while the control plane starts (it waits on each step).
+            early = [self._moto()] if "moto" in wanted else []
             if "registry" in wanted:
-                for index in range(self.registries):
-                    self._start_registry(index)
+                early += [self._registry(index) for index in range(self.registries)]
+            self.processes.spawn(early)
             if "cluster" in wanted:
                 self.control_plane.start(self.tools, say, timeout)
-            waited = [n for n in self.services if n.startswith(("moto", "registry-")) or n in LATE_SERVICES]
-            for name in waited:
-                self.processes.wait(name, timeout, *self.control_plane.probe_credentials())
+            self.processes.settle(early, timeout, say=say)
             if "cluster" in wanted:
                 self.control_plane.add_nodes(timeout)
         except BaseException:
             self.stop(check=False)
             raise
-        say(f"lab ready in {time.monotonic() - started:.1f}s ({', '.join(wanted)}); state: {self.state_dir}")
+        retried = f", {len(self.processes.retries)} port retries" if self.processes.retries else ""
+        say(f"lab ready in {time.monotonic() - started:.1f}s ({', '.join(wanted)}{retried}); state: {self.state_dir}")
         return self
 
     def stop(self, *, check: bool = True) -> None:
@@ -235,23 +234,22 @@ class Lab:
 
     # ----------------------------------------------------------------- moto and registries
 
-    def _start_moto(self) -> None:
-        port = free_port()
+    def _moto(self) -> Launch:
         # Managed policies (AmazonEKSClusterPolicy...) must exist for the roles terraform attaches them to.
         env = {**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true", "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
-        self.processes.spawn(
+        return Launch(
             "moto",
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            ports=[port],
-            endpoint=f"http://127.0.0.1:{port}",
+            # werkzeug binds port 0 and serves on the port the kernel gave it.
+            lambda _ports: [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
+            lambda ports: f"http://127.0.0.1:{ports[0]}",
             probe="http",
             probe_path="/moto-api/",
+            port_zero=True,
             env=env,
         )
 
-    def _start_registry(self, index: int) -> None:
+    def _registry(self, index: int) -> Launch:
         assert self.tools is not None  # noqa: S101 - set by start()
-        port = free_port()
         root = self.state_dir / f"registry-{index}"
         shutil.rmtree(root / "data", ignore_errors=True)  # every start is a fresh, empty registry
         (root / "data").mkdir(parents=True, exist_ok=True)
@@ -264,16 +262,18 @@ class Lab:
             "  delete:\n    enabled: true\n"
             "  maintenance:\n    uploadpurging:\n      enabled: false\n"
             "http:\n"
-            f"  addr: 127.0.0.1:{port}\n"
+            # distribution listens with net.Listen: port 0 works, and the lab reads the port back.
+            "  addr: 127.0.0.1:0\n"
             "  headers:\n    X-Content-Type-Options: [nosniff]\n"
         )
-        self.processes.spawn(
+        registry = self.tools["docker-registry"]
+        return Launch(
             f"registry-{index}",
-            [self.tools["docker-registry"], "serve", config],
-            ports=[port],
-            endpoint=f"127.0.0.1:{port}",
+            lambda _ports: [registry, "serve", config],
+            lambda ports: f"127.0.0.1:{ports[0]}",
             probe="http",
             probe_path="/v2/",
+            port_zero=True,
         )
 
 

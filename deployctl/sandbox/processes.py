@@ -7,10 +7,11 @@ import contextlib
 import http.client
 import logging
 import os
+import re
 import socket
 import ssl
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,16 @@ from deployctl.errors import OperationError
 
 log = logging.getLogger(__name__)
 
+# A service started with a picked port that something else took meanwhile exits with one of these
+# (Go's net.Listen, Python's socket, werkzeug). The exit code says nothing more specific, so the log
+# is the only signal; tests/lab/test_lab_ports.py pins it for the tools that use picked ports.
+ADDRESS_IN_USE = re.compile(r"address already in use|is in use by another program", re.IGNORECASE)
+START_ATTEMPTS = 4
+ATTEMPT_HEADER = "--- deployctl lab: start attempt"
+
 # The lab's health probes present the admin client certificate (the API server) or nothing.
 ClientCert = tuple[Path, Path]
+TCP_LISTEN = "0A"  # the state column of /proc/net/tcp
 
 
 class LabError(OperationError):
@@ -39,6 +48,7 @@ class Service:
     endpoint: str
     probe: str  # "http", "https" or "tcp" (what ``healthy`` checks)
     probe_path: str = "/"
+    attempts: int = 1  # how many starts it took (more than one: a picked port was taken)
 
     def healthy(self, ca: Path | None = None, client: ClientCert | None = None) -> bool:
         if not runner.pid_alive(self.pid):
@@ -48,16 +58,38 @@ class Service:
         return http_ok(self.ports[0], self.probe_path, tls=self.probe == "https", ca=ca, client=client)
 
 
+@dataclass(frozen=True)
+class Launch:
+    """How to start one service. ``command`` and ``endpoint`` take the service's ports: picked by the
+    lab right before each attempt, or (``port_zero``) bound by the service itself on port 0 and read
+    back from /proc once it listens, so a port taken meanwhile cannot fail the start."""
+
+    name: str
+    command: Callable[[list[int]], Sequence[str | Path]]
+    endpoint: Callable[[list[int]], str]
+    probe: str  # "http", "https" or "tcp"
+    probe_path: str = "/"
+    ports: int = 1
+    port_zero: bool = False
+    env: Mapping[str, str] | None = None
+    # Called with the picked ports before each attempt (e.g. a kubeconfig that names the port).
+    prepare: Callable[[list[int]], None] | None = None
+
+
 @dataclass
 class Processes:
     """The running services of one lab by name, in start order, with logs under ``directory/logs``.
 
     ``handles`` holds the ``Popen`` of the services this process started; a lab restored from its
-    state (another CLI process) stops the others by process group."""
+    state (another CLI process) stops the others by process group. ``retries`` has one line per start
+    attempt that was repeated because a picked port was taken."""
 
     directory: Path
     services: dict[str, Service] = field(default_factory=dict)
     handles: dict[str, Any] = field(default_factory=dict, repr=False)
+    # Looked up when the lab is built (not at import), so a test can occupy the port a start will use.
+    pick_port: Callable[[], int] = field(default_factory=lambda: free_port, repr=False)
+    retries: list[str] = field(default_factory=list)
 
     def get(self, name: str) -> Service:
         try:
@@ -65,35 +97,119 @@ class Processes:
         except KeyError:
             raise LabError(f"lab component {name!r} is not running", "start it: Lab.start([...])") from None
 
-    def spawn(
+    def start(
         self,
-        name: str,
-        argv: Sequence[str | Path],
+        launches: Sequence[Launch],
+        timeout: float,
         *,
-        ports: list[int],
-        endpoint: str,
-        probe: str,
-        probe_path: str = "/",
-        env: Mapping[str, str] | None = None,
-    ) -> Service:
-        log_path = self.directory / "logs" / f"{name}.log"
-        proc = runner.spawn([str(a) for a in argv], log_path=log_path, cwd=self.directory, env=env)
-        service = Service(name, proc.pid, ports, str(log_path), endpoint, probe, probe_path)
-        self.services[name] = service
-        self.handles[name] = proc
+        say: Callable[[str], None] = log.info,
+        credentials: tuple[Path | None, ClientCert | None] = (None, None),
+    ) -> None:
+        """``spawn`` the services, then ``settle`` them."""
+        self.spawn(launches)
+        self.settle(launches, timeout, say=say, credentials=credentials)
+
+    def spawn(self, launches: Sequence[Launch]) -> None:
+        """Start each service, right after picking its ports (so they are free a moment ago, not minutes)."""
+        for launch in launches:
+            self._spawn(launch, attempt=1)
+
+    def settle(
+        self,
+        launches: Sequence[Launch],
+        timeout: float,
+        *,
+        say: Callable[[str], None] = log.info,
+        credentials: tuple[Path | None, ClientCert | None] = (None, None),
+    ) -> None:
+        """Wait for each spawned service to be ready within ``timeout``; one that exits because a picked
+        port was taken starts again with new ports, at most ``START_ATTEMPTS`` times in all, each retry
+        said (``say``) and written to its log. A failure names the service, its log and the retries."""
+        for launch in launches:
+            self._settle(launch, timeout, say, credentials)
+
+    def _spawn(self, launch: Launch, attempt: int) -> Service:
+        ports = [] if launch.port_zero else [self.pick_port() for _ in range(launch.ports)]
+        if launch.prepare is not None:
+            launch.prepare(ports)
+        log_path = self.directory / "logs" / f"{launch.name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("a", encoding="utf-8") as sink:
+            shown = ", ".join(map(str, ports)) or "bound by the service (port 0)"
+            sink.write(f"{ATTEMPT_HEADER} {attempt}/{START_ATTEMPTS}, ports: {shown}\n")
+        argv = [str(a) for a in launch.command(ports)]
+        proc = runner.spawn(argv, log_path=log_path, cwd=self.directory, env=launch.env)
+        endpoint = launch.endpoint(ports) if ports else ""
+        service = Service(launch.name, proc.pid, ports, str(log_path), endpoint, launch.probe, launch.probe_path)
+        service.attempts = attempt
+        self.services[launch.name] = service
+        self.handles[launch.name] = proc
         return service
 
-    def wait(self, name: str, timeout: float, ca: Path | None = None, client: ClientCert | None = None) -> None:
-        service = self.get(name)
+    def _settle(
+        self,
+        launch: Launch,
+        timeout: float,
+        say: Callable[[str], None],
+        credentials: tuple[Path | None, ClientCert | None],
+    ) -> None:
+        while True:
+            service = self.services[launch.name]
+            exited = self._wait(service, launch, timeout, credentials)
+            if not exited:
+                return
+            taken = ADDRESS_IN_USE.search(attempt_output(service.log))
+            if taken is None or service.attempts >= START_ATTEMPTS:
+                raise LabError(self._failure(service, "exited during start-up", taken is not None))
+            line = (
+                f"{launch.name}: port {', '.join(map(str, service.ports))} was taken before it could bind "
+                f"({taken.group(0)!r}); retrying with new ports (attempt {service.attempts + 1}/{START_ATTEMPTS})"
+            )
+            self.retries.append(line)
+            log.warning("%s", line)
+            say(line)
+            self.terminate(launch.name)  # reaps the exited leader and anything left in its group
+            self._spawn(launch, service.attempts + 1)
+
+    def _wait(
+        self, service: Service, launch: Launch, timeout: float, credentials: tuple[Path | None, ClientCert | None]
+    ) -> bool:
+        """Wait until ``service`` is ready (True when it exited instead)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not runner.pid_alive(service.pid):
-                raise LabError(f"{name} exited during start-up; log: {service.log}\n{tail(service.log)}")
-            if service.healthy(ca, client):
-                log.debug("%s ready at %s", name, service.endpoint)
-                return
+                return True
+            if not service.ports:  # bound port 0: which port did it get?
+                bound = listening_ports(processes_in_groups([service.pid]))
+                if len(bound) >= launch.ports:
+                    service.ports = bound[: launch.ports]
+                    service.endpoint = launch.endpoint(service.ports)
+            # Another listener that took a picked port could answer the probe: the port must be ours.
+            elif service.healthy(*credentials) and self._owns_ports(service):
+                log.debug("%s ready at %s", service.name, service.endpoint)
+                return False
             time.sleep(0.1)
-        raise LabError(f"{name} not ready after {timeout:.0f}s; log: {service.log}\n{tail(service.log)}")
+        raise LabError(self._failure(service, f"not ready after {timeout:.0f}s", False))
+
+    @staticmethod
+    def _owns_ports(service: Service) -> bool:
+        return set(service.ports) <= set(listening_ports(processes_in_groups([service.pid])))
+
+    @staticmethod
+    def _failure(service: Service, what: str, port_taken: bool) -> str:
+        retried = service.attempts - 1
+        plural = "retry" if retried == 1 else "retries"
+        if port_taken:
+            reason = (
+                f"could not bind: its picked port was taken on all {service.attempts} attempts "
+                f"({retried} {plural} with new ports)"
+            )
+        elif retried:
+            reason = f"{what} after {retried} {plural} with new ports (a picked port was taken)"
+        else:
+            reason = f"{what}, no retry (first attempt)"
+        output = attempt_output(service.log).strip().splitlines()[-20:]
+        return f"lab component {service.name} {reason}; log: {service.log}\n" + "\n".join(output)
 
     def terminate(self, name: str) -> None:
         """Stop one service's process group (it stays in ``services``: the caller replaces it)."""
@@ -193,6 +309,44 @@ def processes_in_groups(groups: Iterable[int]) -> list[int]:
     return found
 
 
+def listening_ports(pids: Iterable[int]) -> list[int]:
+    """TCP ports on which any of ``pids`` listens (its sockets in /proc/net/tcp{,6}), in ascending order."""
+    inodes: set[str] = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = str(fd.readlink())
+                    if target.startswith("socket:["):
+                        inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == TCP_LISTEN and fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return sorted(ports)
+
+
+def groups_with_cwd(directory: Path) -> list[int]:
+    """Process groups with a live member whose working directory is ``directory``."""
+    wanted = directory.resolve()
+    groups = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "cwd").readlink() != wanted:
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            groups.add(int(fields[2]))
+    return sorted(groups)
+
+
 def rss_of_groups(groups: Iterable[int]) -> int:
     """Total resident memory of every member of the process groups ``groups``."""
     total = 0
@@ -213,3 +367,12 @@ def tail(path: str, lines: int = 20) -> str:
     except OSError:
         return ""
     return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def attempt_output(path: str) -> str:
+    """What the latest start attempt wrote to the service's log (the log keeps every attempt)."""
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return ""
+    return text[text.rfind(ATTEMPT_HEADER) :] if ATTEMPT_HEADER in text else text

@@ -9,6 +9,7 @@ configuration with ``overrides_from_state`` merged over ``[tool.deployctl]``.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import time
@@ -17,9 +18,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from deployctl import runner
 from deployctl.config import DeployctlConfig, LoadedConfig
 from deployctl.errors import OperationError, UsageError
 from deployctl.sandbox.lab import COMPONENTS, Lab
+from deployctl.sandbox.processes import groups_with_cwd
 
 STATE_FILE = "state.json"
 ENV_VAR = "DEPLOYCTL_SANDBOX"
@@ -159,7 +162,10 @@ def up(
     registries: int = 2,
     progress: Callable[[str], None] | None = None,
 ) -> SandboxStatus:
-    """Start the lab detached (idempotent: a healthy running sandbox is left as it is)."""
+    """Start the lab detached (idempotent: a healthy running sandbox is left as it is).
+
+    The state file is written only once every component is healthy; when any step fails, everything
+    started is stopped and no state file remains (the logs stay for the error to point at)."""
     path = state_path(config)
     existing = _read_state(path)
     if existing is not None:
@@ -168,16 +174,31 @@ def up(
             return replace(current, command="sandbox up")
         Lab.from_state(existing).stop(check=False)  # half-dead: start over
     directory = sandbox_dir(config)
+    _stop_leftovers(directory)
     shutil.rmtree(directory, ignore_errors=True)
     started = time.monotonic()
     lab = Lab(state_dir=directory, registries=registries)
-    lab.start(components, progress=progress)
-    if "moto" in lab.services:
-        bootstrap_state_buckets(lab, config.settings)
-    _save(lab, path)
+    try:
+        lab.start(components, progress=progress)
+        if "moto" in lab.services:
+            bootstrap_state_buckets(lab, config.settings)
+        _save(lab, path)
+    except BaseException:
+        lab.stop(check=False)
+        path.unlink(missing_ok=True)
+        raise
     return replace(
         _status_of(lab, path, "sandbox: started", round(time.monotonic() - started, 1)), command="sandbox up"
     )
+
+
+def _stop_leftovers(directory: Path) -> list[int]:
+    """Stop the services an interrupted ``up`` (killed before it wrote the state) left running: every
+    lab service runs in its own process group with the sandbox directory as its working directory."""
+    groups = [group for group in groups_with_cwd(directory) if group != os.getpgrp()]
+    for group in groups:
+        runner.terminate_group(group, grace=5)
+    return groups
 
 
 def _save(lab: Lab, path: Path) -> None:
@@ -226,6 +247,7 @@ def down(config: LoadedConfig) -> SandboxDown:
         lab = Lab.from_state(data)
         stopped = tuple(lab.services)
         lab.stop()
+    stopped += tuple(f"leftover process group {group}" for group in _stop_leftovers(directory))
     removed = None
     if directory.exists():
         shutil.rmtree(directory)
