@@ -12,7 +12,7 @@ import json
 import os
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +21,14 @@ from deployctl.lock import ci_run_id
 
 HISTORY_PREFIX = "deployctl/history"
 ENTRY_SCHEMA = "deployctl/history/v1"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex[:12]
 
 
 @dataclass(frozen=True)
@@ -48,12 +56,18 @@ class Entry:
     overrides: tuple[Override, ...] = ()
     actor: str = field(default_factory=lambda: os.environ.get("GITHUB_ACTOR") or getpass.getuser())
     ci_run_id: str | None = field(default_factory=ci_run_id)
-    time: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
-    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    time: str = field(default_factory=lambda: _now())
+    id: str = field(default_factory=lambda: _new_id())
     schema: str = ENTRY_SCHEMA
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def written_now(self, **changes: Any) -> Entry:
+        """This entry (a template filled in before the outcome is known) with ``changes``, stamped now
+        with a new id: the ledger orders entries by when they were written."""
+        stamp = {"time": _now(), "id": _new_id()}
+        return replace(self, **{**changes, **stamp})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Entry:

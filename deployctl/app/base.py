@@ -135,7 +135,7 @@ def roll_out(ctx: EnvContext, cluster: Cluster, plan: RolloutPlan, entry: Entry,
             )
         except DeployctlError as exc:
             ctx.record(
-                replace(entry, outcome="failed", verdict="failed", message=f"helm upgrade failed: {exc.message}")
+                entry.written_now(outcome="failed", verdict="failed", message=f"helm upgrade failed: {exc.message}")
             )
             raise
     revision_entry = replace(entry, release=f"{plan.release}@{release.revision}")
@@ -147,7 +147,7 @@ def roll_out(ctx: EnvContext, cluster: Cluster, plan: RolloutPlan, entry: Entry,
                 on_progress=lambda line: ctx.reporter.progress(f"  {line}"),
             )
         if verdict.state != "complete":
-            ctx.record(replace(revision_entry, outcome="failed", verdict="failed", message=verdict.message))
+            ctx.record(revision_entry.written_now(outcome="failed", verdict="failed", message=verdict.message))
             raise OperationError(
                 f"rollout of {plan.app} to {ctx.name} failed: {verdict.message}",
                 roll_forward_hint(ctx.name, ctx.env.promote_from is not None),
@@ -161,7 +161,7 @@ def roll_out(ctx: EnvContext, cluster: Cluster, plan: RolloutPlan, entry: Entry,
             )
     health = verify(cluster, plan.release, plan.image.digest)
     if not health.healthy:
-        ctx.record(replace(revision_entry, outcome="failed", verdict="failed", message=health.summary))
+        ctx.record(revision_entry.written_now(outcome="failed", verdict="failed", message=health.summary))
         raise OperationError(
             f"{plan.app} in {ctx.name} is not healthy after the rollout: {health.summary}",
             roll_forward_hint(ctx.name, ctx.env.promote_from is not None),
@@ -169,7 +169,7 @@ def roll_out(ctx: EnvContext, cluster: Cluster, plan: RolloutPlan, entry: Entry,
         )
     workloads = deployments_in(release.manifest)
     message = f"healthy: {len(workloads)} deployment(s) complete, serving {plan.image.digest}"
-    ctx.record(replace(revision_entry, outcome="succeeded", verdict="healthy", message=message))
+    ctx.record(revision_entry.written_now(outcome="succeeded", verdict="healthy", message=message))
     return DeployResult(
         env=ctx.name,
         app=plan.app,

@@ -121,8 +121,8 @@ class EnvContext:
         with self.lock.hold(
             command,
             timeout=wait,
-            on_wait=lambda held: self.reporter.progress(f"{name}: waiting for the lock held by {held.describe()}"),
-            on_takeover=lambda held: self.reporter.warn(f"{name}: took over a stale lock of {held.describe()}"),
+            on_wait=lambda held: self.reporter.progress(f"waiting for the lock of {name}, held by {held.describe()}"),
+            on_takeover=lambda held: self.reporter.warn(f"took over a stale lock of {name}: {held.describe()}"),
         ) as info:
             yield info
 

@@ -222,7 +222,7 @@ def promote(contexts: Contexts, request: PromoteRequest) -> PromoteResult:
 
     def record(outcome: str, message: str) -> None:
         try:
-            target.record(replace(entry, outcome=outcome, message=message))
+            target.record(entry.written_now(outcome=outcome, message=message))
         except DeployctlError as exc:  # the history must not hide the outcome it records
             if outcome == "succeeded":
                 raise

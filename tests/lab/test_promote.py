@@ -141,7 +141,14 @@ promote_from = "dev"
     git(repo, "checkout", "-q", "main")
     w = World(repo, registry, repository, commits, pushed, capsys)
     w.ledger("dev").append(
-        Entry(env="dev", app="api", action="deploy", outcome="succeeded", digest=pushed["release-1.0.0"].digest)
+        Entry(
+            env="dev",
+            app="api",
+            action="deploy",
+            outcome="succeeded",
+            verdict="healthy",
+            digest=pushed["release-1.0.0"].digest,
+        )
     )
     return w
 
@@ -224,11 +231,25 @@ def test_skip_dev_check_with_reason_is_recorded(world: World) -> None:
 def test_downgrade_is_refused_unless_allowed(world: World) -> None:
     dev = world.ledger("dev")
     dev.append(
-        Entry(env="dev", app="api", action="deploy", outcome="succeeded", digest=world.pushed["release-1.3.0"].digest)
+        Entry(
+            env="dev",
+            app="api",
+            action="deploy",
+            outcome="succeeded",
+            verdict="healthy",
+            digest=world.pushed["release-1.3.0"].digest,
+        )
     )
     assert world.run("promote", "release-1.3.0", "--no-deploy")[0] == 0
     dev.append(
-        Entry(env="dev", app="api", action="deploy", outcome="succeeded", digest=world.pushed["release-1.2.0"].digest)
+        Entry(
+            env="dev",
+            app="api",
+            action="deploy",
+            outcome="succeeded",
+            verdict="healthy",
+            digest=world.pushed["release-1.2.0"].digest,
+        )
     )
     before = world.values()
     code, _, err = world.run("promote", "release-1.2.0", "--no-deploy")
