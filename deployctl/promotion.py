@@ -5,6 +5,7 @@ anything changes, and the result. No I/O here (table-tested in tests/unit/test_p
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -171,11 +172,15 @@ def verified_in_source(facts: Facts, *, done: bool, skip: bool) -> Gate:
     elif evidence.ran_for < facts.soak:
         problem = (
             f"{digest} has run healthy in {source} for {duration(evidence.ran_for)} of the {duration(facts.soak)} "
-            f"required (promote_soak_minutes); {duration(facts.soak - evidence.ran_for)} to go"
+            f"required (promote_soak_minutes); {duration(_rounded_up(facts.soak - evidence.ran_for))} to go"
         )
     if problem is None:
         return Gate(VERIFIED, True, f"{digest} {evidence.describe()}", SKIP_DEV_CHECK)
     return Gate(VERIFIED, False, f"{problem}; or pass {SKIP_DEV_CHECK} --reason TEXT", SKIP_DEV_CHECK, skip)
+
+
+def _rounded_up(span: timedelta) -> timedelta:
+    return timedelta(seconds=math.ceil(span.total_seconds()))
 
 
 def refusal(gates: Sequence[Gate]) -> PolicyError | None:

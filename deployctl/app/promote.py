@@ -300,6 +300,7 @@ def _transfer_detail(report: registry.TransferReport) -> str:
     if report.mode == "copy":
         return (
             f"copy: {report.blobs_copied} blobs copied ({report.bytes_copied} bytes), {report.blobs_mounted} mounted, "
-            f"{report.blobs_present} already there, {report.manifests_put} manifests, {report.seconds:.2f}s"
+            f"{report.blobs_present} already there, {report.manifests_put} manifests, "
+            f"{len(report.referrers)} referrers ({report.referrers_copied} copied), {report.seconds:.2f}s"
         )
     return f"{report.mode}: {report.manifests_put} manifest(s), {report.seconds:.2f}s"

@@ -16,9 +16,23 @@ from deployctl.errors import ExitCode, UsageError
 @click.option("--context", "context_dir", default=".", show_default=True, help="Docker build context.")
 @click.option("--push/--no-push", default=True, show_default=True, help="Push the image (CI) or load it locally.")
 @click.option("--platform", "platforms", multiple=True, help="Target platform(s), e.g. linux/amd64.")
+@click.option(
+    "--latest/--no-latest",
+    default=None,
+    help="Also push the moving tag 'latest'. Default: only to an ECR repository whose tag mutability lets latest "
+    "move (checked before building); another registry only with --latest.",
+)
 @click.pass_obj
-def build(session: Session, app_name: str | None, context_dir: str, push: bool, platforms: tuple[str, ...]) -> int:
-    """Build the app image once, tagged with the commit sha, and record the pushed digest.
+def build(
+    session: Session,
+    app_name: str | None,
+    context_dir: str,
+    push: bool,
+    platforms: tuple[str, ...],
+    latest: bool | None,
+) -> int:
+    """Build the app image once per commit, tagged with the commit sha ('latest' only where it may move), and
+    record the pushed digest.
 
     \b
     Example: deployctl build --push
@@ -26,7 +40,13 @@ def build(session: Session, app_name: str | None, context_dir: str, push: bool, 
     from deployctl.app.build import build as run_build
 
     result = run_build(
-        session.config, session.runner, app_name=app_name, context=Path(context_dir), push=push, platforms=platforms
+        session.config,
+        session.runner,
+        app_name=app_name,
+        context=Path(context_dir),
+        push=push,
+        latest=latest,
+        platforms=platforms,
     )
     return session.emit(result)
 
