@@ -138,7 +138,8 @@ def roll_out(ctx: EnvContext, cluster: Cluster, plan: RolloutPlan, entry: Entry,
                 entry.written_now(outcome="failed", verdict="failed", message=f"helm upgrade failed: {exc.message}")
             )
             raise
-    revision_entry = replace(entry, release=f"{plan.release}@{release.revision}")
+    # A deploy names the helm revision it made; a promotion keeps its release tag there (the version prod runs).
+    revision_entry = entry if entry.release else replace(entry, release=f"{plan.release}@{release.revision}")
     for name in deployments_in(release.manifest):
         with ctx.reporter.phase(f"watching the rollout of deployment {name}"):
             verdict = cluster.watch_rollout(

@@ -77,7 +77,7 @@ def _target_state(
         if entry.app != app or entry.action != "promote" or entry.outcome not in ("succeeded", "noop"):
             continue
         try:
-            release = ReleaseTag.parse(entry.release or entry.tag or "", env.release_tag_pattern, allow_prerelease=True)
+            release = ReleaseTag.parse(entry.release or "", env.release_tag_pattern, allow_prerelease=True)
         except InvalidValueError:
             continue  # not a promotion-level entry
         return release.version, entry.digest, "ledger"

@@ -245,10 +245,18 @@ def test_promote_moves_the_image_then_rolls_out_under_the_targets_lock_one_entry
     assert f'digest: "{DIGEST}"' in (repo / "values-prod.yaml").read_text()
     (entry,) = prod.entries()
     assert (entry.action, entry.outcome, entry.verdict) == ("promote", "succeeded", "healthy")
-    assert (entry.tag, entry.digest, entry.source_env) == ("release-1.0.0", DIGEST, "dev")
+    assert (entry.tag, entry.release, entry.digest, entry.source_env) == (
+        "release-1.0.0",
+        "release-1.0.0",
+        DIGEST,
+        "dev",
+    )
     assert result.outcome == "succeeded"
     assert [s.name for s in result.steps] == ["image", "values", "deploy"]
     assert s3.held_lock("prod") is None
+    # the next plan reads what prod runs from prod's ledger: this release, now a no-op
+    again, *_ = promote_app.plan(contexts, PromoteRequest("release-1.0.0"))
+    assert (again.facts.target_from, str(again.facts.target_version), again.noop) == ("ledger", "1.0.0", True)
 
 
 def test_promote_whose_rollout_fails_records_one_failed_entry(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
