@@ -25,11 +25,11 @@ from typing import Any
 import boto3
 import pytest
 
+from deployctl.app.context import EnvContext
 from deployctl.cli import main
 from deployctl.config import load
-from deployctl.app.context import EnvContext
 from deployctl.console import Console
-from deployctl.history import Entry, Ledger
+from deployctl.history import Entry
 from deployctl.runner import ProcessRunner
 from deployctl.sandbox import images
 from deployctl.sandbox.lab import Lab

@@ -15,9 +15,9 @@ import boto3
 import pytest
 
 from deployctl import registry as reg
+from deployctl.app.context import EnvContext
 from deployctl.cli import main
 from deployctl.config import load
-from deployctl.app.context import EnvContext
 from deployctl.console import Console
 from deployctl.history import Entry, Ledger
 from deployctl.runner import ProcessRunner
