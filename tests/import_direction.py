@@ -21,8 +21,8 @@ APP = "deployctl.app"
 APP_SHARED = {"deployctl.app.context", "deployctl.app.base"}
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+def module_name(path: Path, package: Path = PACKAGE) -> str:
+    parts = path.relative_to(package.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -42,7 +42,7 @@ def imports(path: Path) -> Iterator[tuple[int, str]]:
 def violations(package: Path = PACKAGE) -> list[str]:
     found = []
     for path in sorted(package.rglob("*.py")):
-        name = module_name(path)
+        name = module_name(path, package)
         for line, imported in imports(path):
             top = imported.split(".")[0]
             where = f"{path.relative_to(package.parent)}:{line}"
