@@ -1,7 +1,9 @@
 """The lab: real local stand-ins on 127.0.0.1, offline, on ports that cannot be taken from under it.
 
 * ``moto``      one moto server for S3/STS/IAM/EC2/EKS/ECR/DynamoDB
-* ``registry``  one or more CNCF distribution registries (filesystem storage, delete enabled)
+* ``registry``  one or more CNCF distribution registries (filesystem storage, delete enabled), each
+                behind an ECR front that refuses re-pushed tags of IMMUTABLE repositories
+                (``registry_front.py``)
 * ``cluster``   etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok
                 (``control_plane.py``)
 
@@ -13,6 +15,7 @@ saved to and restored from a JSON state (the detached ``deployctl sandbox``).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import time
@@ -28,6 +31,9 @@ from deployctl.sandbox.processes import LabError, Launch, Processes, Service, rs
 __all__ = ["COMPONENTS", "Lab", "LabError", "rss_bytes"]
 
 COMPONENTS = ("moto", "registry", "cluster")
+# Clients reach registry N at its ECR front ``registry-N``; the CNCF registry behind it is ``registry-N-backend``.
+FRONT_NAME = re.compile(r"registry-\d+")
+BACKEND_NAME = re.compile(r"registry-\d+-backend")
 STATE_VERSION = 1
 
 
@@ -60,8 +66,13 @@ class Lab:
 
     @property
     def registry_hosts(self) -> list[str]:
-        """``host:port`` of each registry, in order (``registry-0`` first)."""
-        return [s.endpoint for name, s in sorted(self.services.items()) if name.startswith("registry-")]
+        """``host:port`` of each registry as clients reach it (its ECR front), ``registry-0`` first."""
+        return [s.endpoint for name, s in sorted(self.services.items()) if FRONT_NAME.fullmatch(name)]
+
+    @property
+    def registry_backend_hosts(self) -> list[str]:
+        """``host:port`` of the CNCF registry behind each front (no tag-mutability check), in order."""
+        return [s.endpoint for name, s in sorted(self.services.items()) if BACKEND_NAME.fullmatch(name)]
 
     @property
     def kubeconfig(self) -> Path:
@@ -168,11 +179,13 @@ class Lab:
             # moto and the registries come up while the control plane starts (it waits on each step).
             early = [self._moto()] if "moto" in wanted else []
             if "registry" in wanted:
-                early += [self._registry(index) for index in range(self.registries)]
+                early += [self._registry_backend(index) for index in range(self.registries)]
             self.processes.spawn(early)
             if "cluster" in wanted:
                 self.control_plane.start(self.tools, say, timeout)
             self.processes.settle(early, timeout, say=say)
+            if "registry" in wanted:
+                self.processes.start([self._registry_front(index) for index in range(self.registries)], timeout)
             if "cluster" in wanted:
                 self.control_plane.add_nodes(timeout)
         except BaseException:
@@ -248,7 +261,7 @@ class Lab:
             env=env,
         )
 
-    def _registry(self, index: int) -> Launch:
+    def _registry_backend(self, index: int) -> Launch:
         assert self.tools is not None  # noqa: S101 - set by start()
         root = self.state_dir / f"registry-{index}"
         shutil.rmtree(root / "data", ignore_errors=True)  # every start is a fresh, empty registry
@@ -268,8 +281,23 @@ class Lab:
         )
         registry = self.tools["docker-registry"]
         return Launch(
-            f"registry-{index}",
+            f"registry-{index}-backend",
             lambda _ports: [registry, "serve", config],
+            lambda ports: f"127.0.0.1:{ports[0]}",
+            probe="http",
+            probe_path="/v2/",
+            port_zero=True,
+        )
+
+    def _registry_front(self, index: int) -> Launch:
+        """ECR's tag immutability before the CNCF registry, as moto holds it (``registry_front``)."""
+        argv = [sys.executable, "-m", "deployctl.sandbox.registry_front"]
+        argv += ["--backend", self.processes.get(f"registry-{index}-backend").endpoint, "--listen", "127.0.0.1:0"]
+        if "moto" in self.services:
+            argv += ["--moto", self.moto_url]
+        return Launch(
+            f"registry-{index}",
+            lambda _ports: argv,
             lambda ports: f"127.0.0.1:{ports[0]}",
             probe="http",
             probe_path="/v2/",

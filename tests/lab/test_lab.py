@@ -332,7 +332,16 @@ def test_sandbox_command_up_env_status_down(
     assert main(["--output", "json", "sandbox", "status"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["healthy"] is True
-    assert {c["name"] for c in status["components"]} == {"moto", "registry-0", "registry-1"}
+    assert {c["name"] for c in status["components"]} == {
+        "moto",
+        "registry-0",
+        "registry-1",
+        "registry-0-backend",
+        "registry-1-backend",
+    }
+    assert status["registries"] == [
+        c["endpoint"] for c in status["components"] if c["name"] in ("registry-0", "registry-1")
+    ]
     assert main(["sandbox", "env"]) == 0
     exports = dict(
         line.removeprefix("export ").split("=", 1)

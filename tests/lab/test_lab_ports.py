@@ -1,6 +1,6 @@
 """A port taken between picking it and binding it never fails the lab (issue 21).
 
-moto, the registries and kwok bind port 0 and the lab reads the port back; etcd, the API
+moto, the registries, their fronts and kwok bind port 0 and the lab reads the port back; etcd, the API
 server, the controller-manager and the scheduler get a port picked right before they start, and start
 again with a new one when they exit with "address already in use".
 """
@@ -140,8 +140,8 @@ def test_sandbox_up_that_fails_leaves_no_state_and_nothing_running(
     assert main(["sandbox", "up", "--only", "moto", "--only", "registry"]) == 1
 
     error = capsys.readouterr().err
-    assert "lab component registry-0 exited during start-up, no retry" in error
-    assert f"log: {sandbox / 'logs' / 'registry-0.log'}" in error
+    assert "lab component registry-0-backend exited during start-up, no retry" in error
+    assert f"log: {sandbox / 'logs' / 'registry-0-backend.log'}" in error
     assert not (sandbox / "state.json").exists()
     assert groups_with_cwd(sandbox) == []  # moto, started first, was stopped
     assert main(["sandbox", "status"]) == 1
@@ -242,7 +242,7 @@ FULL_STARTS = 8
 
 
 def test_lab_starts_every_time_while_loopback_ports_churn(lab_tools: Tools, tmp_path: Path) -> None:
-    """LIGHT_STARTS starts of moto + two registries (three services, all on port 0)
+    """LIGHT_STARTS starts of moto + two registries with their fronts (five services, all on port 0)
     and FULL_STARTS of the whole lab (the control plane's four picked-port services: etcd, API server,
     controller-manager, scheduler); the full lab takes ~10 s a start, so it gets fewer to keep
     ``make test`` short. Every start must succeed, every stop leave no process and no open port."""
