@@ -49,7 +49,7 @@ class LockBreakResult:
         if self.kind == "state":
             return [f"{self.env}: terraform state lock {self.lock_id} removed"]
         if self.removed is None:
-            return [f"{self.env}: not locked; nothing to break"]
+            return [f"{self.env}: not locked"]
         return [f"{self.env}: environment lock {self.removed.get('id')} removed (held by {self.removed.get('owner')})"]
 
 
