@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from deployctl import watch
-from deployctl.helm import Helm, Kube, Release
+from deployctl.helm import Helm, Kube, Release, Revision
 from deployctl.kube import (
     LiveWorkload,
     ObjectReader,
@@ -35,6 +35,9 @@ class Cluster:
 
     def release(self, name: str) -> Release | None:
         return self.helm.release(name, self.namespace)
+
+    def history(self, name: str) -> list[Revision]:
+        return self.helm.history(name, self.namespace)
 
     def release_manifest(self, name: str) -> str:
         return self.helm.status(name, self.namespace).manifest

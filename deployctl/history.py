@@ -44,7 +44,9 @@ class Entry:
     env: str
     app: str
     action: str  # deploy | promote | recover
-    outcome: str  # succeeded | failed | noop
+    # started: an intent, written before helm runs; succeeded | failed: judged; unknown: helm made a revision
+    # but no verdict was judged (the run died); interrupted: stopped before anything reached the cluster
+    outcome: str
     digest: str | None = None
     tag: str | None = None
     commit: str | None = None
@@ -52,6 +54,7 @@ class Entry:
     source_env: str | None = None
     # The rollout verdict deployctl judged from the cluster (healthy | failed); None when nothing rolled out.
     verdict: str | None = None
+    intent: str | None = None  # the id of the ``started`` entry this one completes
     message: str = ""
     overrides: tuple[Override, ...] = ()
     actor: str = field(default_factory=lambda: os.environ.get("GITHUB_ACTOR") or getpass.getuser())
@@ -118,3 +121,10 @@ class Ledger:
             ]
         except errors() as exc:
             raise translate(exc, f"read the history of {self.env_name} (s3://{self.bucket}/{self.prefix})") from None
+
+
+def open_intents(entries: list[Entry], app: str | None = None) -> list[Entry]:
+    """``started`` entries (newest first) that no later entry completes: a rollout in progress, or one whose
+    run died before it could record the outcome."""
+    completed = {e.intent for e in entries if e.intent}
+    return [e for e in entries if e.outcome == "started" and e.id not in completed and (app is None or e.app == app)]

@@ -18,7 +18,7 @@ from deployctl import drift
 from deployctl.app.context import EnvContext
 from deployctl.cluster import Cluster
 from deployctl.errors import DeployctlError, OperationError, UsageError
-from deployctl.history import Entry
+from deployctl.history import Entry, open_intents
 from deployctl.model import ImageRef
 from deployctl.rollout import Health, release_health
 
@@ -114,55 +114,65 @@ def plan_rollout(ctx: EnvContext, cluster: Cluster, app_name: str, image: ImageR
 
 
 def roll_out(ctx: EnvContext, cluster: Cluster, plan: RolloutPlan, entry: Entry, *, timeout: float) -> DeployResult:
-    """With ``ctx``'s lock held: recover a release left pending, ``helm upgrade --install``, watch every
-    Deployment until it completes or fails, then verify the release is healthy (helm ``deployed``,
-    rollout complete, only the new digest serving). Records ``entry`` with the outcome and verdict.
+    """With ``ctx``'s lock held: settle what an interrupted run left (its open intent, its pending helm
+    revision), record the intent, ``helm upgrade --install``, watch every Deployment until it completes or
+    fails, verify the release is healthy (helm ``deployed``, rollout complete, only the new digest
+    serving), and record the outcome with its verdict, completing the intent.
 
     Raises OperationError (exit 1) when the rollout fails: nothing is rolled back, the old pods keep
     serving, and the fix is rolled forward.
     """
     started = time.monotonic()
-    recovered = recover_pending(ctx, cluster, plan.app, plan.release)
+    recovered = reconcile(ctx, cluster, plan.app, plan.release) + recover_pending(ctx, cluster, plan.app, plan.release)
+    intent = entry.written_now(outcome="started", message=f"helm upgrade of {plan.release} to {plan.image.digest}")
+    ctx.record(intent)  # written ahead: a run that dies from here on leaves an intent the next run settles
+
+    def complete(**changes: Any) -> None:
+        ctx.record(entry.written_now(intent=intent.id, **changes))
+
     what = plan.image.tag or plan.image.digest
-    with ctx.reporter.phase(f"helm {cluster.helm_major} upgrade --install {plan.release} ({plan.image.pinned})"):
-        try:
-            release = cluster.upgrade(
-                release=plan.release,
-                chart=plan.chart,
-                values_files=[plan.values_file],
-                set_string=plan.set_string,
-                description=f"deployctl {entry.action} {what}",
-            )
-        except DeployctlError as exc:
-            ctx.record(
-                entry.written_now(outcome="failed", verdict="failed", message=f"helm upgrade failed: {exc.message}")
-            )
-            raise
-    # A deploy names the helm revision it made; a promotion keeps its release tag there (the version prod runs).
-    revision_entry = entry if entry.release else replace(entry, release=f"{plan.release}@{release.revision}")
-    for name in deployments_in(release.manifest):
-        with ctx.reporter.phase(f"watching the rollout of deployment {name}"):
-            verdict = cluster.watch_rollout(
-                name,
-                timeout=max(1.0, timeout - (time.monotonic() - started)),
-                on_progress=lambda line: ctx.reporter.progress(f"  {line}"),
-            )
-        if verdict.state != "complete":
-            ctx.record(revision_entry.written_now(outcome="failed", verdict="failed", message=verdict.message))
-            raise OperationError(
-                f"rollout of {plan.app} to {ctx.name} failed: {verdict.message}",
-                roll_forward_hint(ctx.name, ctx.env.promote_from is not None),
-                details={
-                    "pod": verdict.pod,
-                    "container": verdict.container,
-                    "reason": verdict.reason,
-                    "revision": release.revision,
-                    "digest": plan.image.digest,
-                },
-            )
-    health = verify(cluster, plan.release, plan.image.digest)
+    try:
+        with ctx.reporter.phase(f"helm {cluster.helm_major} upgrade --install {plan.release} ({plan.image.pinned})"):
+            try:
+                release = cluster.upgrade(
+                    release=plan.release,
+                    chart=plan.chart,
+                    values_files=[plan.values_file],
+                    set_string=plan.set_string,
+                    description=f"deployctl {entry.action} {what} (intent {intent.id})",
+                )
+            except DeployctlError as exc:
+                complete(outcome="failed", verdict="failed", message=f"helm upgrade failed: {exc.message}")
+                raise
+        # A deploy names the helm revision it made; a promotion keeps its release tag (the version prod runs).
+        if not entry.release:
+            entry = replace(entry, release=f"{plan.release}@{release.revision}")
+        for name in deployments_in(release.manifest):
+            with ctx.reporter.phase(f"watching the rollout of deployment {name}"):
+                verdict = cluster.watch_rollout(
+                    name,
+                    timeout=max(1.0, timeout - (time.monotonic() - started)),
+                    on_progress=lambda line: ctx.reporter.progress(f"  {line}"),
+                )
+            if verdict.state != "complete":
+                complete(outcome="failed", verdict="failed", message=verdict.message)
+                raise OperationError(
+                    f"rollout of {plan.app} to {ctx.name} failed: {verdict.message}",
+                    roll_forward_hint(ctx.name, ctx.env.promote_from is not None),
+                    details={
+                        "pod": verdict.pod,
+                        "container": verdict.container,
+                        "reason": verdict.reason,
+                        "revision": release.revision,
+                        "digest": plan.image.digest,
+                    },
+                )
+        health = verify(cluster, plan.release, plan.image.digest)
+    except KeyboardInterrupt:  # SIGINT, and SIGTERM (the CLI turns it into this)
+        complete(outcome="interrupted", message="interrupted while helm or the rollout watch ran; not judged")
+        raise
     if not health.healthy:
-        ctx.record(revision_entry.written_now(outcome="failed", verdict="failed", message=health.summary))
+        complete(outcome="failed", verdict="failed", message=health.summary)
         raise OperationError(
             f"{plan.app} in {ctx.name} is not healthy after the rollout: {health.summary}",
             roll_forward_hint(ctx.name, ctx.env.promote_from is not None),
@@ -170,7 +180,7 @@ def roll_out(ctx: EnvContext, cluster: Cluster, plan: RolloutPlan, entry: Entry,
         )
     workloads = deployments_in(release.manifest)
     message = f"healthy: {len(workloads)} deployment(s) complete, serving {plan.image.digest}"
-    ctx.record(revision_entry.written_now(outcome="succeeded", verdict="healthy", message=message))
+    complete(outcome="succeeded", verdict="healthy", message=message)
     return DeployResult(
         env=ctx.name,
         app=plan.app,
@@ -186,6 +196,35 @@ def roll_out(ctx: EnvContext, cluster: Cluster, plan: RolloutPlan, entry: Entry,
         recovered=recovered,
         command=entry.action,
     )
+
+
+def reconcile(ctx: EnvContext, cluster: Cluster, app_name: str, release: str) -> tuple[str, ...]:
+    """Complete the intents an interrupted run left open (lock held: no other run is mid-rollout), from helm's
+    history: a revision whose description names the intent reached the cluster, but its rollout was never
+    judged (``unknown``); no such revision means nothing did (``interrupted``). Never missing from the ledger."""
+    pending = open_intents(ctx.ledger.entries(), app_name)
+    if not pending:
+        return ()
+    revisions = cluster.history(release)
+    settled = []
+    for intent in pending:
+        revision = next((r for r in revisions if f"(intent {intent.id})" in r.description), None)
+        if revision is None:
+            outcome, message = "interrupted", "the run stopped before helm changed anything"
+        else:
+            outcome = "unknown"
+            message = f"helm revision {revision.revision} ({revision.status}) was made; its rollout was never judged"
+        ctx.reporter.warn(f"an earlier {intent.action} of {intent.digest} ({intent.time}) did not finish: {message}")
+        ctx.record(
+            intent.written_now(
+                outcome=outcome,
+                intent=intent.id,
+                release=intent.release or (f"{release}@{revision.revision}" if revision else None),
+                message=f"settled by a later run: {message}",
+            )
+        )
+        settled.append(f"{intent.action} {intent.id}: {outcome}")
+    return tuple(settled)
 
 
 def verify(cluster: Cluster, release: str, digest: str | None) -> Health:

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from deployctl.app.context import EnvContext
 from deployctl.aws import AwsSession
 from deployctl.config import LoadedConfig
-from deployctl.helm import Kube, Release
+from deployctl.helm import Kube, Release, Revision
 from deployctl.history import Entry
 from deployctl.kube import LiveWorkload, ReleaseRecord
 from deployctl.lock import lock_key
@@ -107,12 +107,17 @@ class FakeCluster:
     releases: dict[str, Release] = field(default_factory=dict)
     serving: dict[str, str] = field(default_factory=dict)  # release -> digest its pods run
     desired: dict[str, str] = field(default_factory=dict)  # release -> digest its spec names
+    revisions: dict[str, list[Revision]] = field(default_factory=dict)  # release -> helm history, oldest first
+    interrupt_upgrade: bool = False  # the run is stopped (SIGINT/SIGTERM) while helm runs
 
     helm_major: int = 4
     kube: Kube = field(default_factory=lambda: Kube(Path("/nonexistent")))
 
     def release(self, name: str) -> Release | None:
         return self.releases.get(name)
+
+    def history(self, name: str) -> list[Revision]:
+        return list(reversed(self.revisions.get(name, [])))
 
     def template(
         self, *, release: str, chart: Path, values_files: Sequence[Path], set_string: Mapping[str, str]
@@ -134,11 +139,14 @@ class FakeCluster:
         set_string: Mapping[str, str],
         description: str,
     ) -> Release:
-        del chart, values_files, description
+        del chart, values_files
         digest = set_string["image.digest"]
         self.calls.append(f"upgrade {release} {digest}")
         self.lock_at_upgrade = self.s3.held_lock(self.env_name)
         revision = (self.releases[release].revision + 1) if release in self.releases else 1
+        self.revisions.setdefault(release, []).append(Revision(revision, "deployed", description=description))
+        if self.interrupt_upgrade:
+            raise KeyboardInterrupt
         manifest = f"kind: Deployment\nmetadata:\n  name: {release}\n"
         self.releases[release] = Release(release, self.namespace, revision, "deployed", manifest=manifest)
         self.desired[release] = digest

@@ -18,6 +18,7 @@ from deployctl.app.context import Contexts
 from deployctl.app.deploy import deploy
 from deployctl.config import load
 from deployctl.errors import ExitCode, LockedError, OperationError, PolicyError, UsageError
+from deployctl.history import open_intents
 from deployctl.lock import lock_key
 from deployctl.promotion import PromoteRequest
 from deployctl.registry import TransferReport
@@ -76,7 +77,8 @@ def test_deploy_rolls_out_under_the_lock_and_records_the_verified_verdict(repo: 
     assert cluster.calls == [f"template api {DIGEST}", f"upgrade api {DIGEST}", "watch api"]
     assert cluster.lock_at_upgrade is not None and cluster.lock_at_upgrade["command"] == "deploy dev --app api"
     assert s3.held_lock("dev") is None, "released afterwards"
-    (entry,) = ctx.entries()
+    entry, intent = ctx.entries()  # newest first: the outcome completes the intent written before helm ran
+    assert (intent.outcome, intent.digest, entry.intent) == ("started", DIGEST, intent.id)
     assert (entry.action, entry.outcome, entry.verdict) == ("deploy", "succeeded", "healthy")
     assert (entry.digest, entry.commit, entry.release) == (DIGEST, SHA, "api@1")
     assert result.outcome == "succeeded" and result.image.digest == DIGEST and result.git_sha == SHA
@@ -93,7 +95,7 @@ def test_deploy_rollout_failure_is_recorded_once_and_releases_the_lock(repo: Pat
     assert caught.value.exit_code == ExitCode.FAILED
     assert "CrashLoopBackOff" in caught.value.message
     assert caught.value.hint is not None and "Roll forward" in caught.value.hint
-    (entry,) = ctx.entries()
+    entry, _ = ctx.entries()
     assert (entry.outcome, entry.verdict, entry.digest) == ("failed", "failed", DIGEST)
     assert s3.held_lock("dev") is None
 
@@ -105,7 +107,7 @@ def test_deploy_does_not_claim_success_when_the_old_pods_still_serve(repo: Path)
     ctx.fake_cluster.old_pods_keep_serving = True
     with pytest.raises(OperationError, match="not healthy after the rollout"):
         deploy(ctx, image_tag=SHA)
-    (entry,) = ctx.entries()
+    entry, _ = ctx.entries()
     assert (entry.outcome, entry.verdict) == ("failed", "failed")
 
 
@@ -117,6 +119,29 @@ def test_deploy_refused_by_the_chart_changes_nothing(repo: Path) -> None:
         deploy(ctx, image_tag=SHA)
     assert ctx.fake_cluster.calls == [f"template api {DIGEST}"], "no upgrade"
     assert s3.objects == {}, "no lock taken, nothing recorded"
+
+
+def test_an_interrupted_rollout_is_recorded_and_the_next_run_settles_it(repo: Path) -> None:
+    """Killed while helm ran (SIGINT/SIGTERM): the intent is completed as interrupted. Killed harder
+    (nothing could be written): the next deploy finds the open intent and the helm revision it made."""
+    s3 = FakeS3()
+    ctx = dev_context(repo, s3)
+    ctx.fake_cluster.interrupt_upgrade = True
+    with pytest.raises(KeyboardInterrupt):
+        deploy(ctx, image_tag=SHA)
+    done, intent = ctx.entries()
+    assert (done.outcome, done.intent, intent.outcome) == ("interrupted", intent.id, "started")
+    assert s3.held_lock("dev") is None, "the lock is released on the way out"
+
+    # a run that died without a word: its intent stays open, and helm's history names it
+    s3.objects = {k: v for k, v in s3.objects.items() if done.id not in k[1]}
+    assert open_intents(ctx.entries()) == [intent]
+    ctx.fake_cluster.interrupt_upgrade = False
+    deploy(ctx, image_tag=SHA)  # the same cluster: its helm history has the revision the dead run made
+    settled = next(e for e in ctx.entries() if e.intent == intent.id)
+    assert settled.outcome == "unknown" and "helm revision 1 (deployed) was made" in settled.message
+    assert open_intents(ctx.entries()) == []
+    assert [e.outcome for e in ctx.entries() if e.outcome != "started"] == ["succeeded", "unknown"]
 
 
 def plant_lock(s3: FakeS3, env: str, *, expired: bool) -> str:
@@ -243,7 +268,7 @@ def test_promote_moves_the_image_then_rolls_out_under_the_targets_lock_one_entry
     assert prod.fake_cluster.lock_at_upgrade["id"] == lock_then["id"], "one lock held from retag to rollout"
     assert prod.fake_cluster.calls[-2:] == [f"upgrade api {DIGEST}", "watch api"]
     assert f'digest: "{DIGEST}"' in (repo / "values-prod.yaml").read_text()
-    (entry,) = prod.entries()
+    entry, _ = prod.entries()
     assert (entry.action, entry.outcome, entry.verdict) == ("promote", "succeeded", "healthy")
     assert (entry.tag, entry.release, entry.digest, entry.source_env) == (
         "release-1.0.0",
@@ -267,7 +292,7 @@ def test_promote_whose_rollout_fails_records_one_failed_entry(repo: Path, monkey
         promote_app.promote(contexts, PromoteRequest("release-1.0.0"))
     prod = contexts["prod"]
     assert isinstance(prod, FakeContext)
-    (entry,) = prod.entries()
+    entry, _ = prod.entries()
     assert (entry.action, entry.outcome, entry.verdict, entry.digest) == ("promote", "failed", "failed", DIGEST)
 
 
