@@ -15,10 +15,11 @@ from deployctl.app.base import DeployResult, plan_rollout, roll_out
 from deployctl.app.context import EnvContext
 from deployctl.config import App
 from deployctl.errors import PolicyError, UsageError
-from deployctl.history import Entry
+from deployctl.history import Entry, Override
 from deployctl.model import DIGEST_RE, ImageRef, InvalidValueError
 
 HEX_SHA_RE = re.compile(r"^[0-9a-f]{7,64}$")
+ALLOW_UNPROMOTED = "--allow-unpromoted"
 DEFAULT_ROLLOUT_TIMEOUT = 600.0
 
 
@@ -30,8 +31,12 @@ def deploy(
     digest: str | None = None,
     lock_timeout: float | None = None,
     rollout_timeout: float = DEFAULT_ROLLOUT_TIMEOUT,
+    allow_unpromoted: str | None = None,
 ) -> DeployResult:
-    """Resolve the image, validate everything, take the lock, then roll it out."""
+    """Resolve the image, validate everything, take the lock, then roll it out.
+
+    An environment that takes images only by promotion deploys only a digest its ledger shows promoted
+    (checked again under the lock); ``allow_unpromoted`` (the reason) overrides that and is recorded."""
     ctx.require_deployable()
     app_name, app_config = ctx.app(app)
     env = ctx.env
@@ -64,13 +69,34 @@ def deploy(
         image = ctx.image(app_config, tag=image_tag, digest=digest)
     with ctx.reporter.phase(f"resolving {image} in the registry"):
         image = ctx.resolve_image(image)
+    overrides = (Override(ALLOW_UNPROMOTED, allow_unpromoted),) if allow_unpromoted else ()
     entry = Entry(
-        env=ctx.name, app=app_name, action="deploy", outcome="", digest=image.digest, tag=image.tag, commit=git_sha
+        env=ctx.name,
+        app=app_name,
+        action="deploy",
+        outcome="",
+        digest=image.digest,
+        tag=image.tag,
+        commit=git_sha,
+        overrides=overrides,
     )
     with ctx.cluster() as cluster:
         plan = plan_rollout(ctx, cluster, app_name, image, git_sha)
         with ctx.locked(f"deploy {ctx.name} --app {app_name}", lock_timeout):
+            if env.promote_from is not None and not allow_unpromoted:
+                _require_promoted(ctx, app_name, str(image.digest))
             return roll_out(ctx, cluster, plan, entry, timeout=rollout_timeout)
+
+
+def _require_promoted(ctx: EnvContext, app: str, digest: str) -> None:
+    """Refuse a digest no promotion brought here: the values file is a file anyone can edit."""
+    if any(e.app == app and e.action == "promote" and e.digest == digest for e in ctx.ledger.entries()):
+        return
+    raise PolicyError(
+        f"{digest} (from {ctx.values.path.name}) was never promoted to {ctx.name}: its ledger has no promotion of it",
+        f"promote a release (`deployctl promote release-X.Y.Z`), or pass {ALLOW_UNPROMOTED} --reason TEXT "
+        "(recorded in the history)",
+    )
 
 
 def _promoted_image(ctx: EnvContext, app: App) -> tuple[ImageRef, str | None]:

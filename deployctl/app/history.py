@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from deployctl.app.context import EnvContext
 from deployctl.errors import UsageError
-from deployctl.history import Entry
+from deployctl.history import Entry, open_intents
 
 
 @dataclass(frozen=True)
@@ -18,13 +18,22 @@ class HistoryResult:
     command: str = "history"
 
     def data(self) -> Mapping[str, Any]:
-        return {"env": self.env, "entries": [e.to_dict() for e in self.entries]}
+        return {
+            "env": self.env,
+            "entries": [e.to_dict() for e in self.entries],
+            "open_intents": [e.id for e in open_intents(list(self.entries))],
+        }
 
     def text(self) -> Sequence[str]:
         if not self.entries:
             return [f"no history for {self.env} yet"]
+        unfinished = {e.id for e in open_intents(list(self.entries))}
         lines = [f"{'time':<24} {'action':<8} {'outcome':<9} {'release':<16} {'digest':<19} {'by':<12} message"]
         for e in self.entries:
+            if e.outcome == "started" and e.id not in unfinished:
+                continue  # its outcome is on its own line
+            if e.id in unfinished:
+                e = replace(e, message="no outcome yet: in progress, or its run died (the next deploy settles it)")  # noqa: PLW2901
             digest = (e.digest or "-")[:19]
             lines.append(
                 f"{e.time[:23]:<24} {e.action:<8} {e.outcome:<9} {e.release or e.tag or '-':<16} {digest:<19} "

@@ -20,9 +20,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from deployctl import git, promotion, registry
-from deployctl.app.base import plan_rollout, roll_out
-from deployctl.app.context import Contexts
+from deployctl.app.base import RolloutPlan, plan_rollout, roll_out
+from deployctl.app.context import Contexts, EnvContext
 from deployctl.changelog import LIMIT, Changelog, changelog
+from deployctl.cluster import Cluster
 from deployctl.config import Environment, LoadedConfig
 from deployctl.errors import DeployctlError, UsageError
 from deployctl.evidence import evidence_of
@@ -145,12 +146,9 @@ def plan(
     )
     gates = judge(facts, skip_dev_check=request.skip_dev_check, allow_downgrade=request.allow_downgrade)
     edit = values.edit_image(tag=release.tag, digest=source_digest) if source_digest else None
-    noop = (
-        source_digest is not None
-        and target_tag_digest == source_digest
-        and target_digest == source_digest
-        and (edit is None or not edit.changed)
-    )
+    # Done means done in the environment (the release tag names the digest, the target's ledger records it
+    # promoted), whatever this checkout's values file says: a concurrent run may have done it from another.
+    noop = source_digest is not None and target_tag_digest == source_digest and target_digest == source_digest
     transfer = (
         "noop" if target_tag_digest == source_digest else registry.transfer_mode(source_endpoint, target_endpoint)
     )
@@ -199,14 +197,52 @@ def _changelog(
 
 
 def promote(contexts: Contexts, request: PromoteRequest) -> PromoteResult:
+    """Plan and judge (a refusal or ``--dry-run`` stops here, having changed nothing), then take the target's
+    lock and plan and judge again: the gates read shared state (ledgers, registry tags), and only what holds
+    under the lock counts. A concurrent promotion of the same release finds it done: a no-op."""
+    first = plan(contexts, request)[0]
+    problem = refusal(first.gates)
+    if problem is not None:
+        raise problem  # a refusal changes nothing: no registry, values file, ledger or cluster
+    if request.dry_run:
+        return PromoteResult(first, dry_run=True, outcome="planned")
+    if first.noop:
+        return _noop(first)
+    target = contexts[first.facts.target_env]
+    command = f"deployctl promote {first.facts.release}"
+    if not request.deploy:
+        with target.locked(command, request.lock_timeout):
+            return _promote_locked(contexts, request, None, None)
+    with target.cluster() as cluster:
+        # the chart is validated before waiting for the lock: values it rejects change nothing
+        rollout = plan_rollout(target, cluster, first.app, first.target_image, first.facts.commit)
+        with target.locked(command, request.lock_timeout):
+            return _promote_locked(contexts, request, cluster, rollout)
+
+
+def _noop(promotion_plan: PromotionPlan) -> PromoteResult:
+    return PromoteResult(
+        promotion_plan,
+        dry_run=False,
+        outcome="noop",
+        steps=(PromotionStep("promote", "noop", f"{promotion_plan.facts.release} already runs there"),),
+    )
+
+
+def _promote_locked(
+    contexts: Contexts, request: PromoteRequest, cluster: Cluster | None, rollout: RolloutPlan | None
+) -> PromoteResult:
+    """The target's lock held: judge again, move the image, record it in the values file, roll out."""
     promotion_plan, source, endpoint, edit = plan(contexts, request)
+    problem = refusal(promotion_plan.gates)
+    if problem is not None:
+        raise problem  # what changed while we waited for the lock (another promotion) refuses this one
+    if promotion_plan.noop:
+        return _noop(promotion_plan)
     facts = promotion_plan.facts
     target = contexts[facts.target_env]
-    problem = refusal(promotion_plan.gates)
-    if request.dry_run:
-        if problem is not None:
-            raise problem
-        return PromoteResult(promotion_plan, dry_run=True, outcome="planned")
+    if facts.source_digest is None or edit is None:  # pragma: no cover - the image-built gate refused it
+        raise AssertionError("a promotion without a digest passed the gates")
     entry = Entry(
         env=facts.target_env,
         app=promotion_plan.app,
@@ -219,46 +255,27 @@ def promote(contexts: Contexts, request: PromoteRequest) -> PromoteResult:
         source_env=facts.source_env,
         overrides=tuple(o for o in request.overrides() if promotion.used(o.flag, promotion_plan.gates)),
     )
-
-    def record(outcome: str, message: str) -> None:
-        try:
-            target.record(entry.written_now(outcome=outcome, message=message))
-        except DeployctlError as exc:  # the history must not hide the outcome it records
-            if outcome == "succeeded":
-                raise
-            log.warning("could not record the %s promotion in the history of %s: %s", outcome, target.name, exc)
-
-    if problem is not None:
-        raise problem  # a refusal changes nothing: no registry, values file, ledger or cluster
-    if promotion_plan.noop:
-        record("noop", f"{facts.release} already runs in {facts.target_env} at {promotion_plan.digest}")
-        return PromoteResult(promotion_plan, dry_run=False, outcome="noop", steps=(PromotionStep("promote", "noop"),))
-    if facts.source_digest is None or edit is None:  # pragma: no cover - the image-built gate refused it
-        raise AssertionError("a promotion without a digest passed the gates")
-    handed_to_rollout = False  # from then on, roll_out records the outcome (with its verdict)
     try:
-        if request.deploy:
-            with target.cluster() as cluster:
-                rollout = plan_rollout(target, cluster, promotion_plan.app, promotion_plan.target_image, facts.commit)
-                with target.locked(f"deployctl promote {facts.release}", request.lock_timeout):
-                    steps, transfer, values_commit = _move_image(
-                        contexts, request, promotion_plan, source, endpoint, edit
-                    )
-                    handed_to_rollout = True
-                    result = roll_out(target, cluster, rollout, entry, timeout=request.rollout_timeout)
-                    steps.append(PromotionStep("deploy", "done", f"{result.message} ({result.duration_seconds:.1f}s)"))
-        else:
-            with target.locked(f"deployctl promote {facts.release}", request.lock_timeout):
-                steps, transfer, values_commit = _move_image(contexts, request, promotion_plan, source, endpoint, edit)
-                steps.append(PromotionStep("deploy", "skipped", "--no-deploy"))
-                record("succeeded", "; ".join(f"{s.name} {s.status}" for s in steps))
+        steps, transfer, values_commit = _move_image(contexts, request, promotion_plan, source, endpoint, edit)
     except DeployctlError as exc:
-        if not handed_to_rollout:
-            record("failed", exc.message)
+        _record_failure(target, entry, exc)
         raise
+    if cluster is None or rollout is None:
+        steps.append(PromotionStep("deploy", "skipped", "--no-deploy"))
+        target.record(entry.written_now(outcome="succeeded", message="; ".join(f"{s.name} {s.status}" for s in steps)))
+    else:
+        result = roll_out(target, cluster, rollout, entry, timeout=request.rollout_timeout)  # records its outcome
+        steps.append(PromotionStep("deploy", "done", f"{result.message} ({result.duration_seconds:.1f}s)"))
     return PromoteResult(
         promotion_plan, dry_run=False, outcome="succeeded", steps=tuple(steps), transfer=transfer, commit=values_commit
     )
+
+
+def _record_failure(target: EnvContext, entry: Entry, exc: DeployctlError) -> None:
+    try:
+        target.record(entry.written_now(outcome="failed", message=exc.message))
+    except DeployctlError as failure:  # the history must not hide the failure it records
+        log.warning("could not record the failed promotion in the history of %s: %s", target.name, failure.message)
 
 
 def _move_image(

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from deployctl.app.context import EnvContext
+from deployctl.evidence import run_of
+from deployctl.history import open_intents
 from deployctl.rollout import Health, WorkloadHealth, release_health
 
 
@@ -30,6 +32,7 @@ class AppStatus:
     workloads: tuple[WorkloadHealth, ...]
     values_digest: str | None
     health: Health
+    unfinished: tuple[str, ...] = ()  # rollouts the ledger shows started and not completed
 
     @property
     def healthy(self) -> bool:
@@ -71,6 +74,7 @@ class AppStatus:
             "matches_values": self.matches_values,
             "healthy": self.healthy,
             "problems": list(self.health.reasons),
+            "unfinished": list(self.unfinished),
         }
 
     def text(self) -> list[str]:
@@ -95,6 +99,7 @@ class AppStatus:
             state = "matches" if self.matches_values else f"DIFFERS from {self.values_digest}"
             lines.append(f"  values  {state} (values file image.digest)")
         lines += [f"  problem {reason}" for reason in self.health.reasons if "rollout" not in reason]
+        lines += [f"  unfinished {item}" for item in self.unfinished]
         return lines
 
 
@@ -118,6 +123,8 @@ class StatusResult:
 def status(ctx: EnvContext, app: str | None = None) -> StatusResult:
     ctx.require_deployable()
     values_digest = ctx.values.image().digest or None
+    # The ledger lives in the state bucket: an environment without one has no unfinished rollouts to show.
+    intents = open_intents(ctx.ledger.entries()) if ctx.env.terraform is not None else []
     found = []
     with ctx.cluster() as cluster:
         for app_name, app_config in ctx.apps(app):
@@ -142,6 +149,12 @@ def status(ctx: EnvContext, app: str | None = None) -> StatusResult:
                     workloads=workloads,
                     values_digest=values_digest,
                     health=health,
+                    unfinished=tuple(
+                        f"{i.action} of {i.digest} started {i.time} by {run_of(i)}: no outcome yet (in progress, or "
+                        "its run died: the next deploy settles it)"
+                        for i in intents
+                        if i.app == app_name
+                    ),
                 )
             )
     return StatusResult(env=ctx.name, apps=tuple(found))

@@ -56,6 +56,10 @@ def build(
 @click.option("--app", "app_name", help="App to deploy (default: the only one configured).")
 @click.option("--image-tag", metavar="TAG", help="Image tag to resolve (default: the current git commit's sha).")
 @click.option("--digest", metavar="sha256:...", help="Deploy exactly this image digest.")
+@click.option(
+    "--allow-unpromoted", is_flag=True, help="Deploy a digest no promotion brought to ENV (needs --reason; recorded)."
+)
+@click.option("--reason", help="Why --allow-unpromoted is used (recorded in the history).")
 @click.option("--lock-timeout", type=click.FloatRange(0, 3600), metavar="SECONDS", help="Wait this long for the lock.")
 @click.option(
     "--timeout", "rollout_timeout", type=click.FloatRange(1), default=600.0, show_default=True, metavar="SECONDS",
@@ -68,6 +72,8 @@ def deploy_command(
     app_name: str | None,
     image_tag: str | None,
     digest: str | None,
+    allow_unpromoted: bool,
+    reason: str | None,
     lock_timeout: float | None,
     rollout_timeout: float,
 ) -> int:
@@ -81,6 +87,10 @@ def deploy_command(
     session.command = "deploy"
     if image_tag is not None and digest is not None:
         raise UsageError("--image-tag and --digest are mutually exclusive", "pass one of them")
+    if allow_unpromoted and not (reason or "").strip():
+        raise UsageError(
+            "--allow-unpromoted needs --reason TEXT", "the reason is recorded in the environment's history"
+        )
     result = deploy(
         session.env(env),
         app=app_name,
@@ -88,6 +98,7 @@ def deploy_command(
         digest=digest,
         lock_timeout=lock_timeout,
         rollout_timeout=rollout_timeout,
+        allow_unpromoted=reason if allow_unpromoted else None,
     )
     return session.emit(result)
 

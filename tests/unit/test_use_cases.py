@@ -317,3 +317,30 @@ def test_promote_of_a_digest_that_failed_in_dev_is_refused_and_changes_nothing(
     assert endpoints.transfers == [], "no registry change"
     assert (repo / "values-prod.yaml").read_text() == values_before
     assert s3.objects == objects_before, "no ledger entry, no lock left"
+
+
+def test_a_promotion_target_deploys_only_a_promoted_digest(repo: Path) -> None:
+    """values-prod.yaml is a file anyone can edit: a hand-written digest is refused (under the lock) unless
+    the override is passed, and then the override and its reason are in the ledger."""
+    values = repo / "values-prod.yaml"
+    values.write_text(
+        values.read_text()
+        .replace('  digest: ""', f'  digest: "{DIGEST}"')
+        .replace('  tag: ""', '  tag: "release-9.9.9"')
+    )
+    s3 = FakeS3()
+    prod = FakeContext(load(repo / "pyproject.toml"), "prod", ProcessRunner(), s3=s3)
+    with pytest.raises(PolicyError) as caught:
+        deploy(prod)
+    assert caught.value.exit_code == ExitCode.REFUSED
+    assert "was never promoted to prod" in caught.value.message
+    assert caught.value.hint is not None and "--allow-unpromoted --reason" in caught.value.hint
+    assert not [c for c in prod.fake_cluster.calls if c.startswith("upgrade")]
+    assert prod.entries() == [] and s3.held_lock("prod") is None
+
+    deploy(prod, allow_unpromoted="INC-42: restore the hotfix build")
+    entry, _ = prod.entries()
+    assert (entry.outcome, [(o.flag, o.reason) for o in entry.overrides]) == (
+        "succeeded",
+        [("--allow-unpromoted", "INC-42: restore the hotfix build")],
+    )
