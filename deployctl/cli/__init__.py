@@ -8,7 +8,10 @@ and ``sandbox_commands``; ``main`` turns every outcome into a documented exit co
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from typing import Any
 
 import click
 
@@ -25,6 +28,15 @@ __all__ = ["cli", "main", "release_commands", "sandbox_commands", "terraform_com
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI and turns every outcome into a documented exit code."""
     session = Session(console=Console(redactor=Redactor()))
+    previous = _stop_on_sigterm()
+    try:
+        return _run(session, argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(session: Session, argv: list[str] | None) -> int:
     try:
         code = cli.main(args=argv, prog_name="deployctl", standalone_mode=False, obj=session)
     except DeployctlError as exc:
@@ -34,11 +46,25 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:  # usage errors found by click itself
         return _fail(session, UsageError(exc.format_message(), "see `deployctl COMMAND --help`"), traceback=False)
     except (KeyboardInterrupt, click.exceptions.Abort):
+        # Unwound like any error: children stopped, the lock released, an open rollout recorded interrupted.
         sys.stderr.write("interrupted\n")
         return int(ExitCode.INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 (the last line of defence: every error gets a documented code)
         return _fail(session, _translated(exc))
     return int(code) if isinstance(code, int) else 0
+
+
+def _stop_on_sigterm() -> Any:
+    """SIGTERM (a CI runner cancelling the job, `kill`) stops deployctl the way Ctrl-C does, instead of
+    killing it where it stands with the lock held and its children orphaned. Returns the handler it replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return None  # signal handlers can only be set from the main thread (tests call main() from others)
+
+    def interrupt(signum: int, frame: object) -> None:
+        del signum, frame
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def _translated(exc: Exception) -> DeployctlError:

@@ -139,7 +139,14 @@ lock_timeout_seconds = 120
 
     def ledger(self) -> list[Entry]:
         config = load(self.config())
-        return EnvContext(config, "dev", ProcessRunner(), Console()).ledger.entries()
+        entries = EnvContext(config, "dev", ProcessRunner(), Console()).ledger.entries()
+        return [e for e in entries if e.outcome != "started"]  # the judged outcomes; intents: ``intents()``
+
+    def intents(self) -> list[Entry]:
+        config = load(self.config())
+        return [
+            e for e in EnvContext(config, "dev", ProcessRunner(), Console()).ledger.entries() if e.outcome == "started"
+        ]
 
     def push(self, repository: str, tag: str, seed: int) -> str:
         return images.push_image(self.registry, repository, tag, seed=seed).digest
@@ -252,6 +259,8 @@ def test_install_upgrade_status_and_history(world: World) -> None:
     ]
     assert entries[1].commit == world.head
     assert entries[0].tag == "v2"
+    # each written ahead as an intent before helm ran, and completed by the outcome
+    assert sorted(e.intent or "" for e in entries) == sorted(i.id for i in world.intents())
 
     code, out, _ = world.run("lock", "status", "dev")
     assert code == 0

@@ -169,15 +169,17 @@ def test_promote_retags_byte_exact_records_and_is_idempotent(world: World) -> No
     assert '  tag: "release-1.0.0"' in values
     assert "# Set by `deployctl promote`; do not edit by hand." in values  # comments kept
 
-    # Re-run: exit 0, nothing changes, the no-op is in the history.
+    # Re-run: exit 0, nothing changes, and a no-op adds nothing to the history.
     code, out, err = world.run("promote", "release-1.0.0", "--no-deploy")
     assert code == 0, err
     assert out["outcome"] == "noop"
     assert world.values() == values
     code, out, _ = world.run("history", "prod")
     assert code == 0
-    assert [(e["action"], e["outcome"]) for e in out["entries"]] == [("promote", "noop"), ("promote", "succeeded")]
-    newest = out["entries"][1]
+    assert [(e["action"], e["outcome"]) for e in out["entries"]] == [
+        ("promote", "succeeded")
+    ], "a no-op records nothing"
+    newest = out["entries"][0]
     assert (newest["release"], newest["digest"], newest["source_env"]) == ("release-1.0.0", digest, "dev")
 
 
@@ -284,11 +286,11 @@ def test_commit_records_the_values_change_in_git(world: World) -> None:
 
 def test_history_text_and_limit(world: World) -> None:
     assert world.run("promote", "release-1.0.0", "--no-deploy")[0] == 0
-    assert world.run("promote", "release-1.0.0", "--no-deploy")[0] == 0
+    assert world.run("promote", "release-1.2.0", "--no-deploy", "--skip-dev-check", "--reason", "x")[0] == 0
     code, out, _ = world.run("history", "prod", "--limit", "1")
     assert code == 0
     assert len(out["entries"]) == 1
-    assert out["entries"][0]["outcome"] == "noop"
+    assert out["entries"][0]["release"] == "release-1.2.0"
     world.capsys.readouterr()
     assert main(["--config", str(world.repo / "pyproject.toml"), "history", "prod"]) == 0
     text = world.capsys.readouterr().out
