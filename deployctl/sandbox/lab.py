@@ -185,7 +185,8 @@ class Lab:
                 self.control_plane.start(self.tools, say, timeout)
             self.processes.settle(early, timeout, say=say)
             if "registry" in wanted:
-                self.processes.start([self._registry_front(index) for index in range(self.registries)], timeout)
+                fronts = [self._registry_front(index) for index in range(self.registries)]
+                self.processes.start(fronts, timeout, say=say)
             if "cluster" in wanted:
                 self.control_plane.add_nodes(timeout)
         except BaseException:
