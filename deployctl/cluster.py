@@ -5,6 +5,7 @@ Use cases act on a cluster only through this object, so a test can hand them ano
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from deployctl.kube import (
     live_workloads,
     pending_release_records,
 )
-from deployctl.rollout import Verdict
+from deployctl.rollout import Verdict, deployments_in
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,17 @@ class Cluster:
             description=description,
         )
 
-    def watch_rollout(self, deployment: str, *, timeout: float, on_progress: Callable[[str], None]) -> Verdict:
-        return watch.watch_rollout(self.kube, self.namespace, deployment, timeout=timeout, on_progress=on_progress)
+    def watch_release(self, manifest: str, *, timeout: float, on_progress: Callable[[str], None]) -> Verdict:
+        """Watch every workload ``manifest`` (a release's rendered objects) rolls out until all complete or
+        the first fails; the verdict names the failing resource."""
+        started = time.monotonic()
+        verdict = Verdict("complete", "no workloads in the release")
+        for name in deployments_in(manifest):
+            remaining = max(1.0, timeout - (time.monotonic() - started))
+            verdict = watch.watch_rollout(self.kube, self.namespace, name, timeout=remaining, on_progress=on_progress)
+            if verdict.state != "complete":
+                return verdict
+        return verdict
 
     def workloads(self, release: str) -> list[LiveWorkload]:
         return live_workloads(self.kube, self.namespace, release)

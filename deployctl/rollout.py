@@ -235,6 +235,7 @@ class WorkloadHealth:
 class Health:
     healthy: bool
     reasons: tuple[str, ...] = ()
+    proof: str = ""  # when healthy: what was checked, per workload
 
     @property
     def summary(self) -> str:
@@ -271,4 +272,18 @@ def release_health(helm_status: str | None, workloads: Sequence[WorkloadHealth],
         others = [f"{n} of {d or 'unpinned'}" for d, n in w.serving if d != w.desired_digest]
         if others:
             reasons.append(f"{w.kind.lower()} {w.name}: pods of another digest serve ({', '.join(others)})")
-    return Health(not reasons, tuple(reasons))
+    proof = "; ".join(
+        f"{w.kind.lower()} {w.name}: {w.ready_desired}/{w.desired} ready pods run {w.desired_digest}" for w in workloads
+    )
+    return Health(not reasons, tuple(reasons), proof)
+
+
+def deployments_in(manifest: str) -> list[str]:
+    """Names of the Deployments in a rendered manifest (multi-document YAML)."""
+    import yaml
+
+    names = []
+    for doc in yaml.safe_load_all(manifest):
+        if isinstance(doc, dict) and doc.get("kind") == "Deployment":
+            names.append(str((doc.get("metadata") or {}).get("name", "")))
+    return names

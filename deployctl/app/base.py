@@ -12,8 +12,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from deployctl import drift
 from deployctl.app.context import EnvContext
 from deployctl.cluster import Cluster
@@ -147,26 +145,25 @@ def roll_out(ctx: EnvContext, cluster: Cluster, plan: RolloutPlan, entry: Entry,
         # A deploy names the helm revision it made; a promotion keeps its release tag (the version prod runs).
         if not entry.release:
             entry = replace(entry, release=f"{plan.release}@{release.revision}")
-        for name in deployments_in(release.manifest):
-            with ctx.reporter.phase(f"watching the rollout of deployment {name}"):
-                verdict = cluster.watch_rollout(
-                    name,
-                    timeout=max(1.0, timeout - (time.monotonic() - started)),
-                    on_progress=lambda line: ctx.reporter.progress(f"  {line}"),
-                )
-            if verdict.state != "complete":
-                complete(outcome="failed", verdict="failed", message=verdict.message)
-                raise OperationError(
-                    f"rollout of {plan.app} to {ctx.name} failed: {verdict.message}",
-                    roll_forward_hint(ctx.name, ctx.env.promote_from is not None),
-                    details={
-                        "pod": verdict.pod,
-                        "container": verdict.container,
-                        "reason": verdict.reason,
-                        "revision": release.revision,
-                        "digest": plan.image.digest,
-                    },
-                )
+        with ctx.reporter.phase(f"watching the rollout of {plan.release}"):
+            verdict = cluster.watch_release(
+                release.manifest,
+                timeout=max(1.0, timeout - (time.monotonic() - started)),
+                on_progress=lambda line: ctx.reporter.progress(f"  {line}"),
+            )
+        if verdict.state != "complete":
+            complete(outcome="failed", verdict="failed", message=verdict.message)
+            raise OperationError(
+                f"rollout of {plan.app} to {ctx.name} failed: {verdict.message}",
+                roll_forward_hint(ctx.name, ctx.env.promote_from is not None),
+                details={
+                    "pod": verdict.pod,
+                    "container": verdict.container,
+                    "reason": verdict.reason,
+                    "revision": release.revision,
+                    "digest": plan.image.digest,
+                },
+            )
         health = verify(cluster, plan.release, plan.image.digest)
     except KeyboardInterrupt:  # SIGINT, and SIGTERM (the CLI turns it into this)
         complete(outcome="interrupted", message="interrupted while helm or the rollout watch ran; not judged")
@@ -178,8 +175,7 @@ def roll_out(ctx: EnvContext, cluster: Cluster, plan: RolloutPlan, entry: Entry,
             roll_forward_hint(ctx.name, ctx.env.promote_from is not None),
             details={"revision": release.revision, "digest": plan.image.digest, "reasons": list(health.reasons)},
         )
-    workloads = deployments_in(release.manifest)
-    message = f"healthy: {len(workloads)} deployment(s) complete, serving {plan.image.digest}"
+    message = f"healthy: {health.proof}"
     complete(outcome="succeeded", verdict="healthy", message=message)
     return DeployResult(
         env=ctx.name,
@@ -284,15 +280,6 @@ def recover_pending(ctx: EnvContext, cluster: Cluster, app_name: str, release: s
         )
         done.append(f"{record.status} revision {record.revision}")
     return tuple(done)
-
-
-def deployments_in(manifest: str) -> list[str]:
-    """Names of the Deployments in a rendered manifest (multi-document YAML)."""
-    names = []
-    for doc in yaml.safe_load_all(manifest):
-        if isinstance(doc, dict) and doc.get("kind") == "Deployment":
-            names.append(str((doc.get("metadata") or {}).get("name", "")))
-    return names
 
 
 def environment_drift(ctx: EnvContext, app: str | None = None, *, digest: str | None = None) -> drift.DiffResult:

@@ -134,7 +134,7 @@ def test_sigterm_mid_rollout_exits_130_releases_the_lock_and_records_it(world: W
     sha, _ = world.commit("feat: H", seed=421)
     unschedulable(world)
     proc = spawn(world, "deploy", "dev", "--image-tag", sha)
-    wait_for(proc, "watching the rollout of deployment api")
+    wait_for(proc, "watching the rollout of api")
     sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     code = proc.wait(timeout=60)
@@ -152,7 +152,7 @@ def test_kill_9_mid_rollout_is_settled_by_the_next_deploy(world: World) -> None:
     sha, digest = world.commit("feat: K", seed=431)
     unschedulable(world)
     proc = spawn(world, "deploy", "dev", "--image-tag", sha)
-    wait_for(proc, "watching the rollout of deployment api")
+    wait_for(proc, "watching the rollout of api")
     proc.kill()  # nothing can be written: the intent stays open and the lock stays held by a dead pid
     proc.wait(timeout=30)
     code, out, _ = world.run("status", "dev")

@@ -4,10 +4,12 @@ is real. Lab tests run the same use cases against the real services."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +34,42 @@ def _error(code: str, status: int, operation: str) -> ClientError:
 
 @dataclass
 class FakeS3:
-    """Objects by (bucket, key), with S3's conditional create (If-None-Match: *)."""
+    """Objects by (bucket, key), with S3's ETags (the MD5 of the bytes, quoted), LastModified (by ``clock``)
+    and conditional writes: If-None-Match: * on put, If-Match: <ETag> on put and delete (404 when the
+    object is gone, 412 when it changed), as S3 and moto answer them."""
 
     objects: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    modified: dict[tuple[str, str], datetime] = field(default_factory=dict)  # absent: planted by a test, "now"
 
-    def put_object(self, *, Bucket: str, Key: str, Body: bytes, IfNoneMatch: str | None = None, **_: Any) -> None:  # noqa: N803 (boto3's names)
+    @staticmethod
+    def etag(body: bytes) -> str:
+        return f'"{hashlib.md5(body).hexdigest()}"'  # noqa: S324 (S3's ETag of a single-part object)
+
+    def _check_if_match(self, Bucket: str, Key: str, IfMatch: str | None, operation: str) -> None:  # noqa: N803
+        if IfMatch is None:
+            return
+        if (Bucket, Key) not in self.objects:
+            raise _error("NoSuchKey", 404, operation)
+        if IfMatch.strip('"') != self.etag(self.objects[(Bucket, Key)]).strip('"'):
+            raise _error("PreconditionFailed", 412, operation)
+
+    def put_object(
+        self,
+        *,
+        Bucket: str,  # noqa: N803 (boto3's names)
+        Key: str,  # noqa: N803
+        Body: bytes,  # noqa: N803
+        IfNoneMatch: str | None = None,  # noqa: N803
+        IfMatch: str | None = None,  # noqa: N803
+        **_: Any,
+    ) -> dict[str, Any]:
         if IfNoneMatch == "*" and (Bucket, Key) in self.objects:
             raise _error("PreconditionFailed", 412, "PutObject")
+        self._check_if_match(Bucket, Key, IfMatch, "PutObject")
         self.objects[(Bucket, Key)] = Body
+        self.modified[(Bucket, Key)] = self.clock()
+        return {"ETag": self.etag(Body)}
 
     def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803
         if (Bucket, Key) not in self.objects:
@@ -50,19 +80,28 @@ class FakeS3:
             def read(self) -> bytes:
                 return body
 
-        return {"Body": _Body()}
+        return {"Body": _Body(), "ETag": self.etag(body), "LastModified": self._modified(Bucket, Key)}
 
-    def delete_object(self, *, Bucket: str, Key: str) -> None:  # noqa: N803
+    def _modified(self, bucket: str, key: str) -> datetime:
+        return self.modified.get((bucket, key)) or self.clock()
+
+    def delete_object(self, *, Bucket: str, Key: str, IfMatch: str | None = None) -> None:  # noqa: N803
+        self._check_if_match(Bucket, Key, IfMatch, "DeleteObject")
         self.objects.pop((Bucket, Key), None)
+        self.modified.pop((Bucket, Key), None)
 
     def get_paginator(self, name: str) -> Any:
         assert name == "list_objects_v2"
-        objects = self.objects
+        s3 = self
 
         class _Pages:
             def paginate(self, *, Bucket: str, Prefix: str) -> list[dict[str, Any]]:  # noqa: N803
-                keys = sorted(k for b, k in objects if b == Bucket and k.startswith(Prefix))
-                return [{"Contents": [{"Key": k} for k in keys]}]
+                keys = sorted(k for b, k in s3.objects if b == Bucket and k.startswith(Prefix))
+                contents = [
+                    {"Key": k, "ETag": s3.etag(s3.objects[(Bucket, k)]), "LastModified": s3._modified(Bucket, k)}
+                    for k in keys
+                ]
+                return [{"Contents": contents}] if contents else [{}]
 
         return _Pages()
 
@@ -154,9 +193,9 @@ class FakeCluster:
             self.serving[release] = digest
         return self.releases[release]
 
-    def watch_rollout(self, deployment: str, *, timeout: float, on_progress: Callable[[str], None]) -> Verdict:
+    def watch_release(self, manifest: str, *, timeout: float, on_progress: Callable[[str], None]) -> Verdict:
         del timeout, on_progress
-        self.calls.append(f"watch {deployment}")
+        self.calls.append(f"watch {manifest.split('name: ')[1].strip()}")
         return self.verdict
 
     def workloads(self, release: str) -> list[LiveWorkload]:
