@@ -82,10 +82,15 @@ class Verdict:
     pod: str | None = None
     container: str | None = None
     reason: str | None = None
+    resource: str | None = None  # Kind/name of the workload (or hook) the verdict is about
 
     @property
     def done(self) -> bool:
         return self.state != "progressing"
+
+    def details(self) -> dict[str, object]:
+        """What a failure's JSON carries (``error`` object): the resource, pod, container and reason."""
+        return {"resource": self.resource, "pod": self.pod, "container": self.container, "reason": self.reason}
 
 
 def verdict_of(deployment: DeploymentState, new_pods: Sequence[PodState]) -> Verdict:

@@ -156,13 +156,7 @@ def roll_out(ctx: EnvContext, cluster: Cluster, plan: RolloutPlan, entry: Entry,
             raise OperationError(
                 f"rollout of {plan.app} to {ctx.name} failed: {verdict.message}",
                 roll_forward_hint(ctx.name, ctx.env.promote_from is not None),
-                details={
-                    "pod": verdict.pod,
-                    "container": verdict.container,
-                    "reason": verdict.reason,
-                    "revision": release.revision,
-                    "digest": plan.image.digest,
-                },
+                details={**verdict.details(), "revision": release.revision, "digest": plan.image.digest},
             )
         health = verify(cluster, plan.release, plan.image.digest)
     except KeyboardInterrupt:  # SIGINT, and SIGTERM (the CLI turns it into this)
