@@ -47,20 +47,32 @@ class Cluster:
         return self.helm.values(name, self.namespace)
 
     def template(
-        self, *, release: str, chart: Path, values_files: Sequence[Path], set_string: Mapping[str, str]
+        self,
+        *,
+        release: str,
+        chart: str | Path,
+        values_files: Sequence[Path],
+        set_string: Mapping[str, str],
+        version: str | None = None,
     ) -> str:
         return self.helm.template(
-            release=release, chart=chart, namespace=self.namespace, values_files=values_files, set_string=set_string
+            release=release,
+            chart=chart,
+            namespace=self.namespace,
+            values_files=values_files,
+            set_string=set_string,
+            version=version,
         )
 
     def upgrade(
         self,
         *,
         release: str,
-        chart: Path,
+        chart: str | Path,
         values_files: Sequence[Path],
         set_string: Mapping[str, str],
         description: str,
+        version: str | None = None,
     ) -> Release:
         return self.helm.upgrade(
             release=release,
@@ -69,6 +81,7 @@ class Cluster:
             values_files=values_files,
             set_string=set_string,
             description=description,
+            version=version,
         )
 
     def watch_release(self, manifest: str, *, timeout: float, on_progress: Callable[[str], None]) -> Verdict:

@@ -118,16 +118,19 @@ def upgrade_argv(
     *,
     major: int,
     release: str,
-    chart: Path,
+    chart: str | Path,
     namespace: str,
     kube: Kube,
     values_files: Sequence[Path] = (),
     set_string: Mapping[str, str] | None = None,
     binary: str = HELM,
     description: str | None = None,
+    version: str | None = None,
 ) -> list[str]:
-    """``helm upgrade --install`` without any wait: deployctl watches the rollout itself."""
+    """``helm upgrade --install`` without any wait: deployctl watches the rollout itself. ``chart`` is a
+    directory or an ``oci://`` reference, pulled at ``version``."""
     argv = [binary, "upgrade", release, str(chart), "--install", "--namespace", namespace, "--create-namespace"]
+    argv += ["--version", version] if version else []
     argv += _values_flags(values_files)
     argv += _set_string_flags(set_string or {})
     if description:
@@ -141,14 +144,17 @@ def upgrade_argv(
 def template_argv(
     *,
     release: str,
-    chart: Path,
+    chart: str | Path,
     namespace: str,
     values_files: Sequence[Path] = (),
     set_string: Mapping[str, str] | None = None,
     binary: str = HELM,
+    version: str | None = None,
 ) -> list[str]:
-    """``helm template``: the chart rendered offline with the same values a deploy would use."""
+    """``helm template``: the chart rendered with the same values a deploy would use (an ``oci://`` chart is
+    pulled at ``version``)."""
     argv = [binary, "template", release, str(chart), "--namespace", namespace]
+    argv += ["--version", version] if version else []
     argv += _values_flags(values_files)
     argv += _set_string_flags(set_string or {})
     return argv
@@ -293,10 +299,11 @@ class Helm:
         self,
         *,
         release: str,
-        chart: Path,
+        chart: str | Path,
         namespace: str,
         values_files: Sequence[Path],
         set_string: Mapping[str, str],
+        version: str | None = None,
     ) -> str:
         argv = template_argv(
             release=release,
@@ -305,6 +312,7 @@ class Helm:
             values_files=values_files,
             set_string=set_string,
             binary=self.binary,
+            version=version,
         )
         try:
             return self.runner.run(argv, env=self.env, timeout=120).stdout
@@ -315,12 +323,13 @@ class Helm:
         self,
         *,
         release: str,
-        chart: Path,
+        chart: str | Path,
         namespace: str,
         values_files: Sequence[Path],
         set_string: Mapping[str, str],
         description: str | None = None,
         timeout: float = 300,
+        version: str | None = None,
     ) -> Release:
         argv = upgrade_argv(
             major=self.major,
@@ -332,6 +341,7 @@ class Helm:
             set_string=set_string,
             binary=self.binary,
             description=description,
+            version=version,
         )
         try:
             # not streamed: stdout is the release JSON (tens of kB), not progress
