@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -73,6 +73,18 @@ class UnreachableOnDelete(FakeS3):
         if Key == KEY:
             raise ReadTimeoutError(endpoint_url=f"https://s3/{Bucket}/{Key}")
         super().delete_object(Bucket=Bucket, Key=Key, IfMatch=IfMatch)
+
+
+@pytest.fixture
+def lock_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """The lock's warnings, caught on its own logger (the CLI's setup stops "deployctl" propagating)."""
+    logger = logging.getLogger("deployctl.lock")
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.WARNING, "deployctl.lock"):
+            yield caplog
+    finally:
+        logger.removeHandler(caplog.handler)
 
 
 def test_a_free_lock_is_held_for_the_block_and_removed_after() -> None:
@@ -154,32 +166,32 @@ def test_break_of_a_lock_released_meanwhile_is_not_locked() -> None:
     assert EnvironmentLock("dev", BUCKET, s3).break_lock("live0") is None
 
 
-def test_release_spares_the_lock_of_a_run_that_took_ours_over(caplog: pytest.LogCaptureFixture) -> None:
+def test_release_spares_the_lock_of_a_run_that_took_ours_over(lock_log: pytest.LogCaptureFixture) -> None:
     s3 = FakeS3()
     lock = EnvironmentLock("dev", BUCKET, s3)
-    with caplog.at_level(logging.WARNING, "deployctl.lock"), lock.hold("deploy dev", timeout=0):
+    with lock.hold("deploy dev", timeout=0):
         plant(s3, "successor", stale=False)  # ours expired and another run took it over
     assert held_id(s3) == "successor"
-    assert "taken over by ci@another-host" in caplog.text
+    assert "taken over by ci@another-host" in lock_log.text
 
 
-def test_release_of_a_lock_broken_by_hand_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+def test_release_of_a_lock_broken_by_hand_is_a_warning(lock_log: pytest.LogCaptureFixture) -> None:
     s3 = FakeS3()
     lock = EnvironmentLock("dev", BUCKET, s3)
-    with caplog.at_level(logging.WARNING, "deployctl.lock"), lock.hold("deploy dev", timeout=0):
+    with lock.hold("deploy dev", timeout=0):
         s3.objects.pop((BUCKET, KEY))
-    assert "was removed (broken by hand?)" in caplog.text
+    assert "was removed (broken by hand?)" in lock_log.text
 
 
-def test_a_release_failure_never_hides_the_error_of_the_block(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_release_failure_never_hides_the_error_of_the_block(lock_log: pytest.LogCaptureFixture) -> None:
     """The ledger write failed, then the release failed too: the user sees the ledger failure, and the
     release failure as its own warning with the command that frees the lock."""
     s3 = UnreachableOnDelete()
     lock = EnvironmentLock("dev", BUCKET, s3)
     failing = pytest.raises(RuntimeError, match="ledger write")
-    with caplog.at_level(logging.WARNING, "deployctl.lock"), failing, lock.hold("deploy dev", timeout=0) as info:
+    with failing, lock.hold("deploy dev", timeout=0) as info:
         raise RuntimeError("ledger write failed")
-    assert f"could not release the lock of 'dev' (id {info.id})" in caplog.text
+    assert f"could not release the lock of 'dev' (id {info.id})" in lock_log.text
     assert held_id(s3) == info.id
 
 
