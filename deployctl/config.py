@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -123,10 +124,55 @@ class Image(_Strict):
         return f"{self.registry}/{self.repository}"
 
 
+# How an app's image reaches its chart's values: chart value key (dotted) -> template. The placeholders are
+# the image's parts; a key whose placeholders are not all known for an image (no tag, no commit) is left out.
+IMAGE_PLACEHOLDERS = ("registry", "repository", "digest", "tag", "git_sha")
+DEFAULT_IMAGE_VALUES = {
+    "image.repository": "{registry}/{repository}",
+    "image.digest": "{digest}",
+    "image.tag": "{tag}",
+    "build.gitSha": "{git_sha}",
+}
+_PLACEHOLDER = re.compile(r"{([^{}]*)}")
+_VALUE_KEY = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+
+
 class App(_Strict):
-    chart: Path
+    # A local chart directory, or an OCI chart reference (oci://REGISTRY/PATH) pulled by helm at chart_version.
+    chart: str = Field(min_length=1)
+    chart_version: str | None = Field(default=None, pattern=r"^[0-9A-Za-z.+-]+$")
     release: Name
     image: Image
+    image_values: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_IMAGE_VALUES))
+    # Apps deployed before this one (promote and deploy roll out in this order).
+    needs: list[Name] = []
+    # A commit may not rebuild this app: then it keeps the digest it runs (the plan says so).
+    optional: bool = False
+
+    @model_validator(mode="after")
+    def _chart_and_mapping(self) -> App:
+        if self.chart.startswith("oci://") and self.chart_version is None:
+            raise ValueError("an OCI chart (chart = 'oci://...') needs chart_version (a pinned version)")
+        problems = []
+        for key, template in self.image_values.items():
+            if not _VALUE_KEY.match(key):
+                problems.append(f"image_values.{key}: not a dotted values key (e.g. image.digest)")
+            unknown = [p for p in _PLACEHOLDER.findall(template) if p not in IMAGE_PLACEHOLDERS]
+            if unknown:
+                problems.append(
+                    f"image_values.{key}: unknown placeholder {{{unknown[0]}}} (known: "
+                    + ", ".join(f"{{{p}}}" for p in IMAGE_PLACEHOLDERS)
+                    + ")"
+                )
+        if not any("{digest}" in t for t in self.image_values.values()):
+            problems.append("image_values: no key takes {digest}: the image could not be pinned by digest")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def local_chart(self) -> bool:
+        return not self.chart.startswith("oci://")
 
 
 class DeployctlConfig(_Strict):
@@ -150,9 +196,59 @@ class DeployctlConfig(_Strict):
                 problems.append(f"environments.{name}.promote_from: an environment cannot promote from itself")
             if env.deployable and not self.apps:
                 problems.append(f"environments.{name}: has a cluster but no [tool.deployctl.apps] are declared")
+        for name, app in self.apps.items():
+            unknown = [n for n in app.needs if n not in self.apps]
+            if unknown:
+                known = ", ".join(sorted(self.apps))
+                problems.append(f"apps.{name}.needs: unknown app {unknown[0]!r} (known: {known})")
+        cycle = _needs_cycle({name: app.needs for name, app in self.apps.items()})
+        if cycle:
+            problems.append(f"apps: needs form a cycle: {' -> '.join(cycle)} (an app cannot wait for itself)")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def _needs_cycle(needs: Mapping[str, list[str]]) -> list[str]:
+    """A cycle in ``needs`` (as a path that returns to its start), or [] when there is none."""
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+
+    def visit(node: str, path: list[str]) -> list[str]:
+        state[node] = 1
+        for nxt in needs.get(node, []):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt] if nxt in path else [node, nxt]
+            if state.get(nxt) is None:
+                found = visit(nxt, [*path, nxt])
+                if found:
+                    return found
+        state[node] = 2
+        return []
+
+    for start in sorted(needs):
+        if start not in state:
+            found = visit(start, [start])
+            if found:
+                return found
+    return []
+
+
+def deploy_order(apps: Mapping[str, App], only: list[str] | None = None) -> list[str]:
+    """App names in the order they roll out: every app after the apps it ``needs`` (then by name)."""
+    wanted = set(only if only is not None else apps)
+    order: list[str] = []
+
+    def add(name: str) -> None:
+        if name in order:
+            return
+        for dependency in sorted(apps[name].needs):
+            if dependency in wanted:
+                add(dependency)
+        order.append(name)
+
+    for name in sorted(wanted):
+        add(name)
+    return order
 
 
 class LoadedConfig(BaseModel):

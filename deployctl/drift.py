@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from deployctl import chartvalues
+from deployctl.model import ImageRef
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -25,7 +28,6 @@ if TYPE_CHECKING:
 DROPPED_METADATA = ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink")
 DROPPED_ANNOTATIONS = ("deployment.kubernetes.io/revision", "kubectl.kubernetes.io/last-applied-configuration")
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
-IMAGE_KEYS = (("image", "digest"), ("image", "tag"), ("build", "gitSha"))
 
 
 @dataclass(frozen=True)
@@ -128,41 +130,32 @@ def app_drift(
     app_name: str,
     app: App,
     *,
-    chart: Path,
-    values_file: Path,
-    pinned: Mapping[str, Any],
-    image_repository: str,
+    chart: str,
+    chart_version: str | None,
+    section: Mapping[str, Any],
+    section_file: Path,
+    workdir: Path,
+    repository: ImageRef,
     digest: str | None = None,
 ) -> AppDiff:
     """Render ``app``'s chart with the values a deploy would use and compare it with the live objects.
 
-    Image digest, tag and commit come from the values file when it pins them (prod), else from the
-    live release (dev), else a placeholder so an app never installed still renders."""
+    The image: what the app's values section pins (prod), else what the live release was given (dev),
+    else a placeholder digest so an app never installed still renders; ``digest`` overrides them."""
     current = cluster.release(app.release)
-    live_values = cluster.release_values(app.release) if current is not None else {}
-    image_values = {"image.repository": image_repository}
-    for section, key in IMAGE_KEYS:
-        if _get(pinned, section, key):
-            continue  # the values file pins it (prod): that is what a deploy would use
-        value = _get(live_values, section, key)
-        if value:
-            image_values[f"{section}.{key}"] = value
-    if digest is not None:
-        image_values["image.digest"] = digest
-    if not _get(pinned, "image", "digest") and "image.digest" not in image_values:
-        image_values["image.digest"] = PLACEHOLDER_DIGEST
-    rendered = cluster.template(release=app.release, chart=chart, values_files=[values_file], set_string=image_values)
+    live = cluster.release_values(app.release) if current is not None else {}
+    parts = {**chartvalues.pinned(app, live), **chartvalues.pinned(app, section)}
+    chosen = digest or parts.get("digest") or PLACEHOLDER_DIGEST
+    image = ImageRef(repository.registry, repository.repository, tag=parts.get("tag"), digest=chosen)
+    pins = chartvalues.image_values(app, image, parts.get("git_sha"))
+    pins_file = workdir / f"{app_name}-image.yaml"
+    pins_file.write_text(yaml.safe_dump(chartvalues.nested(pins)))
+    rendered = cluster.template(
+        release=app.release, chart=chart, values_files=[section_file, pins_file], set_string={}, version=chart_version
+    )
     installed = cluster.release_manifest(app.release) if current is not None else ""
     objects = compare(rendered, installed, cluster.namespace, cluster.reader().get)
-    return AppDiff(app_name, app.release, cluster.namespace, current is not None, image_values, tuple(objects))
-
-
-def _get(values: Mapping[str, Any], section: str, key: str) -> str:
-    block = values.get(section)
-    return str(block.get(key) or "") if isinstance(block, Mapping) else ""
-
-
-# --------------------------------------------------------------------------- pure comparison
+    return AppDiff(app_name, app.release, cluster.namespace, current is not None, pins, tuple(objects))
 
 
 def documents(manifest: str) -> list[dict[str, Any]]:

@@ -1,15 +1,14 @@
-"""Promotion, pure: the request, the facts found, the gates judged on them, the plan shown before
-anything changes, and the result. No I/O here (table-tested in tests/unit/test_promote_plan.py);
+"""Promotion, pure: the request, the facts found per app, and the gates judged on them. No I/O here
+(table-tested in tests/unit/test_promote_plan.py); ``promotion_plan`` shows the plan and the result,
 ``app/promote.py`` finds the facts and acts.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deployctl.errors import PolicyError
@@ -18,8 +17,7 @@ from deployctl.history import Override
 from deployctl.model import ImageRef, ReleaseTag, Version
 
 if TYPE_CHECKING:
-    from deployctl.changelog import Changelog
-    from deployctl.registry import TransferReport
+    pass
 
 SKIP_DEV_CHECK = "--skip-dev-check"
 VERIFIED = "verified-in-source"
@@ -67,6 +65,17 @@ class Facts:
     target_from: str  # ledger | values | none
     target_tag_digest: str | None  # what the release tag names in the target repository
     soak: timedelta = timedelta()  # how long the digest must have run healthy in the source (promote_soak_minutes)
+    app: str = ""
+    optional: bool = False  # an app a commit may not rebuild: no image means it keeps what it runs
+
+    @property
+    def skipped(self) -> bool:
+        return self.optional and self.source_digest is None
+
+    @property
+    def done(self) -> bool:
+        digest = self.source_digest
+        return digest is not None and self.target_tag_digest == digest and self.target_digest == digest
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,7 @@ class Gate:
     message: str
     override: str | None = None  # the flag that overrides it (None: cannot be overridden)
     overridden: bool = False
+    app: str = ""
 
     @property
     def refused(self) -> bool:
@@ -83,6 +93,7 @@ class Gate:
 
     def data(self) -> dict[str, Any]:
         return {
+            "app": self.app,
             "name": self.name,
             "ok": self.ok,
             "overridden": self.overridden,
@@ -92,9 +103,17 @@ class Gate:
 
 
 def judge(facts: Facts, *, skip_dev_check: bool = False, allow_downgrade: bool = False) -> tuple[Gate, ...]:
-    """Every gate with its verdict (a table: see tests/unit/test_promote_plan.py)."""
+    """Every gate of one app with its verdict (a table: see tests/unit/test_promote_plan.py)."""
+    gates = _judge(facts, skip_dev_check=skip_dev_check, allow_downgrade=allow_downgrade)
+    return tuple(replace(g, app=facts.app) for g in gates)
+
+
+def _judge(facts: Facts, *, skip_dev_check: bool, allow_downgrade: bool) -> list[Gate]:
     digest = facts.source_digest
     release = facts.release
+    if facts.skipped:
+        message = f"not rebuilt for {facts.commit[:12]} (optional): it keeps what it runs"
+        return [Gate("image-built", True, message)]
     gates = [
         Gate(
             "on-main",
@@ -126,7 +145,7 @@ def judge(facts: Facts, *, skip_dev_check: bool = False, allow_downgrade: bool =
             else f"{release} already names {digest} in the target repository",
         )
     )
-    done = digest is not None and facts.target_tag_digest == digest and facts.target_digest == digest
+    done = facts.done
     gates.append(verified_in_source(facts, done=done, skip=skip_dev_check))
     current = facts.target_version
     newer = (
@@ -147,7 +166,7 @@ def judge(facts: Facts, *, skip_dev_check: bool = False, allow_downgrade: bool =
             overridden=not newer and allow_downgrade,
         )
     )
-    return tuple(gates)
+    return gates
 
 
 def verified_in_source(facts: Facts, *, done: bool, skip: bool) -> Gate:
@@ -188,10 +207,10 @@ def refusal(gates: Sequence[Gate]) -> PolicyError | None:
     refused = [g for g in gates if g.refused]
     if not refused:
         return None
-    lines = [f"{g.name}: {g.message}" for g in refused]
+    lines = list(dict.fromkeys(f"{g.app + ': ' if g.app else ''}{g.name}: {g.message}" for g in refused))
     message = lines[0] if len(lines) == 1 else f"{len(lines)} promotion checks failed:\n  " + "\n  ".join(lines)
     overrides = sorted({g.override for g in refused if g.override})
-    fixed = [g.name for g in refused if g.override is None]
+    fixed = list(dict.fromkeys(g.name for g in refused if g.override is None))
     if fixed:
         hint = f"{', '.join(fixed)} cannot be overridden"
         if overrides:
@@ -199,110 +218,6 @@ def refusal(gates: Sequence[Gate]) -> PolicyError | None:
     else:
         hint = f"fix the cause, or override with {' and '.join(overrides)} --reason TEXT (recorded in history)"
     return PolicyError(message, hint, details={"gates": [g.data() for g in gates]})
-
-
-@dataclass(frozen=True)
-class PromotionPlan:
-    app: str
-    facts: Facts
-    gates: tuple[Gate, ...]
-    target_image: ImageRef  # repository + release tag + digest
-    transfer: str  # ecr-retag | oci-retag | copy | noop
-    values_path: Path
-    values_diff: str
-    helm: str
-    noop: bool
-    changelog: Changelog | None = None
-
-    @property
-    def digest(self) -> str:
-        return self.facts.source_digest or ""
-
-    def data(self) -> dict[str, Any]:
-        f = self.facts
-        return {
-            "app": self.app,
-            "release": f.release.tag,
-            "version": str(f.release.version),
-            "commit": f.commit,
-            "digest": f.source_digest,
-            "source": {"env": f.source_env, "image": f"{f.source_image.name}:{f.source_image.tag}"},
-            "target": {
-                "env": f.target_env,
-                "image": str(self.target_image),
-                "current_version": str(f.target_version) if f.target_version else None,
-                "current_digest": f.target_digest,
-            },
-            "transfer": self.transfer,
-            "evidence": f.evidence.data() if f.evidence else None,
-            "changes": self.changelog.data() if self.changelog else None,
-            "gates": [g.data() for g in self.gates],
-            "values": {"path": str(self.values_path), "diff": self.values_diff},
-            "helm": self.helm,
-            "noop": self.noop,
-        }
-
-    def text(self) -> list[str]:
-        f = self.facts
-        lines = [
-            f"promote {f.release} to {f.target_env}" + (" (already done: nothing to change)" if self.noop else ""),
-            f"  commit   {f.commit}",
-            f"  digest   {f.source_digest}",
-            f"  from     {f.source_image.name}:{f.source_image.tag} ({f.source_env})",
-            f"  to       {self.target_image.name}:{self.target_image.tag} ({f.target_env}, {self.transfer})",
-            f"  replaces {f.target_version or 'nothing'} ({f.target_digest or 'no digest'}, from {f.target_from})",
-        ]
-        if f.evidence is not None:
-            lines.append(f"  evidence {f.evidence.describe()}")
-        if self.changelog is not None:
-            lines += self.changelog.text()
-            lines += [f"  warning  {w}" for w in self.changelog.warnings]
-        lines.append("  checks:")
-        for g in self.gates:
-            mark = "ok  " if g.ok else ("OVR " if g.overridden else "FAIL")
-            lines.append(f"    {mark} {g.name}: {g.message}")
-        lines.append(f"  values   {self.values_path.name}: " + ("unchanged" if not self.values_diff else "will change"))
-        lines.extend("    " + line for line in self.values_diff.rstrip("\n").splitlines())
-        lines.append(f"  helm     {self.helm}")
-        return lines
-
-
-@dataclass(frozen=True)
-class PromotionStep:
-    name: str
-    status: str  # done | noop | skipped | failed
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class PromoteResult:
-    plan: PromotionPlan
-    dry_run: bool
-    outcome: str  # planned | succeeded | noop | failed
-    steps: tuple[PromotionStep, ...] = ()
-    transfer: TransferReport | None = None
-    commit: str | None = None
-    command: str = "promote"
-
-    def data(self) -> Mapping[str, Any]:
-        return {
-            "dry_run": self.dry_run,
-            "outcome": self.outcome,
-            "plan": self.plan.data(),
-            "steps": [{"name": s.name, "status": s.status, "detail": s.detail} for s in self.steps],
-            "transfer": self.transfer.data() if self.transfer else None,
-            "values_commit": self.commit,
-        }
-
-    def text(self) -> Sequence[str]:
-        lines = list(self.plan.text())
-        if self.dry_run:
-            lines.append("dry run: nothing was changed")
-            return lines
-        for step in self.steps:
-            lines.append(f"{step.status:>8} {step.name}" + (f": {step.detail}" if step.detail else ""))
-        lines.append(f"{self.outcome}: {self.plan.facts.release} -> {self.plan.facts.target_env} ({self.plan.digest})")
-        return lines
 
 
 def used(flag: str, gates: Sequence[Gate]) -> bool:

@@ -1,30 +1,24 @@
 """An environment's values file (``values-prod.yaml``): the one reader and editor of it.
 
-ruamel.yaml's round-trip mode keeps comments, key order and quoting; new values keep the
-quoting style of the old ones. An edit is returned as a unified diff so it can be shown
-before (and instead of, with ``--dry-run``) writing. Every malformed file is a usage error
-(exit 2) naming the file: never a parser traceback.
+One file per environment, one section per app (``api:``, ``worker:``); each chart is given only its
+own section. A repository with a single app may keep the whole file as that app's values (no section).
+Edits go through ``yamledit``: only the edited values' characters change (comments, layout, CRLF and
+``---`` kept), and an edit is returned as a unified diff so it can be shown before (and instead of,
+with ``--dry-run``) writing. A malformed file is a usage error (exit 2) naming the file.
 """
 
 from __future__ import annotations
 
 import difflib
-import io
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deployctl import yamledit
 from deployctl.errors import UsageError
-from deployctl.model import DIGEST_RE
 
-
-@dataclass(frozen=True)
-class ImageValues:
-    """What the values file pins: ``image.tag``, ``image.digest`` and ``build.gitSha`` ("" when unset)."""
-
-    tag: str
-    digest: str
-    git_sha: str = ""
+KeyPath = tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -52,7 +46,7 @@ class ValuesEdit:
     def write(self) -> None:
         if self.changed:
             tmp = self.path.with_name(f".{self.path.name}.deployctl-tmp")
-            tmp.write_text(self.after, encoding="utf-8")
+            tmp.write_bytes(self.after.encode("utf-8"))  # bytes: CRLF stays CRLF
             tmp.replace(self.path)
 
 
@@ -75,95 +69,53 @@ class ValuesFile:
 
     def text(self) -> str:
         try:
-            return self.path.read_text(encoding="utf-8")
+            return self.path.read_bytes().decode("utf-8")  # not read_text: it would turn CRLF into LF
         except OSError as exc:
             raise UsageError(f"{self.path}: cannot read: {exc.strerror}", f"check {self.setting}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{self.path}: not UTF-8 text", "save the file as UTF-8") from None
 
     def mapping(self) -> dict[str, Any]:
-        """The whole document (an empty mapping when the file does not exist)."""
+        """The whole document as plain data (an empty mapping when the file does not exist)."""
         if not self.exists():
             return {}
-        doc: dict[str, Any] = _load(self.text(), str(self.path))
-        return doc
+        plain: dict[str, Any] = _plain(yamledit.load(self.text(), str(self.path)))
+        return plain
 
-    def image(self) -> ImageValues:
-        """What the file pins (all empty when the file does not exist)."""
-        return read_image(self.text(), str(self.path)) if self.exists() else ImageValues("", "")
+    def section_path(self, app: str, apps: Collection[str]) -> KeyPath:
+        """Where ``app``'s values are: its own top-level section, or the whole file when it is the only app
+        and the file has no section named after it."""
+        doc = self.mapping()
+        if isinstance(doc.get(app), Mapping):
+            return (app,)
+        if len(apps) == 1:
+            return ()
+        return (app,)
 
-    def edit_image(self, *, tag: str, digest: str) -> ValuesEdit:
-        """The edit that records ``tag``/``digest`` (not written; call ``.write()``)."""
+    def section(self, app: str, apps: Collection[str]) -> dict[str, Any]:
+        """``app``'s values (empty when the file has none for it)."""
+        node: Any = self.mapping()
+        for key in self.section_path(app, apps):
+            node = node.get(key) if isinstance(node, Mapping) else None
+        if node is None:
+            return {}
+        if not isinstance(node, Mapping):
+            raise UsageError(f"{self.path}: {app} must be a mapping (the app's values)", "fix the file")
+        return dict(node)
+
+    def edit(self, changes: Mapping[KeyPath, str]) -> ValuesEdit:
+        """The edit that sets each key path to its value (not written; call ``.write()``)."""
         before = self.text()
-        return ValuesEdit(self.path, before, set_image(before, tag=tag, digest=digest, label=str(self.path)))
+        return ValuesEdit(self.path, before, yamledit.set_values(before, changes, str(self.path)))
 
 
-def _yaml() -> Any:
-    from ruamel.yaml import YAML
-
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096  # never re-wrap long lines (digests, comments)
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    return yaml
-
-
-def _load(text: str, label: str) -> Any:
-    from ruamel.yaml.error import YAMLError
-
-    try:
-        doc = _yaml().load(text)
-    except YAMLError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"{label}: not valid YAML: {first}", "fix the file, then re-run") from None
-    if doc is None:
-        from ruamel.yaml.comments import CommentedMap
-
-        doc = CommentedMap()
-    if not isinstance(doc, dict):
-        raise UsageError(f"{label}: the top level must be a mapping", "fix the file, then re-run")
-    return doc
-
-
-def _block(doc: dict[str, Any], key: str, label: str) -> dict[str, Any]:
-    block = doc.get(key) or {}
-    if not isinstance(block, dict):
-        raise UsageError(f"{label}: {key} must be a mapping", "fix the file, then re-run")
-    return block
-
-
-def read_image(text: str, label: str = "values") -> ImageValues:
-    doc = _load(text, label)
-    image = _block(doc, "image", label)
-    build = _block(doc, "build", label)
-    return ImageValues(
-        tag=str(image.get("tag") or ""), digest=str(image.get("digest") or ""), git_sha=str(build.get("gitSha") or "")
-    )
-
-
-def _styled(old: Any, new: str) -> Any:
-    """``new`` in the quoting style of ``old`` (``""`` stays double-quoted, 'x' single-quoted)."""
-    from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
-
-    if isinstance(old, DoubleQuotedScalarString):
-        return DoubleQuotedScalarString(new)
-    if isinstance(old, SingleQuotedScalarString):
-        return SingleQuotedScalarString(new)
-    return new
-
-
-def set_image(text: str, *, tag: str, digest: str, label: str = "values") -> str:
-    """``text`` with image.tag and image.digest set; everything else byte-identical where ruamel allows."""
-    if not DIGEST_RE.match(digest):
-        raise ValueError(f"invalid digest {digest!r}")
-    doc = _load(text, label)
-    if "image" not in doc or doc["image"] is None:
-        from ruamel.yaml.comments import CommentedMap
-
-        doc["image"] = CommentedMap()
-    image = doc["image"]
-    if not isinstance(image, dict):
-        raise UsageError(f"{label}: image must be a mapping", "fix the file, then re-run")
-    image["tag"] = _styled(image.get("tag"), tag)
-    image["digest"] = _styled(image.get("digest"), digest)
-    out = io.StringIO()
-    _yaml().dump(doc, out)
-    return out.getvalue()
+def _plain(node: Any) -> Any:
+    """ruamel's round-trip nodes (quoted strings, commented maps, scalar ints) as plain Python data."""
+    if isinstance(node, Mapping):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    for kind in (bool, str, int, float):  # bool before int: True is an int
+        if isinstance(node, kind):
+            return kind(node)
+    return node

@@ -69,7 +69,7 @@ def _place(doc: Any, path: Path_, label: str) -> tuple[int, int] | None:
     last = path[-1]
     if last not in node or node[last] is None:
         return None  # `key:` with nothing after it has no characters to replace
-    if isinstance(node[last], (dict, list)):
+    if isinstance(node[last], dict | list):
         raise UsageError(f"{label}: {'.'.join(path)} must be a single value, not a block", "fix the file")
     line, col = node.lc.value(last)
     return int(line), int(col)

@@ -6,13 +6,16 @@ target's lock after moving the image. Nothing here takes a lock itself.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from deployctl import drift
+import yaml
+
+from deployctl import chartvalues, drift
 from deployctl.app.context import EnvContext
 from deployctl.cluster import Cluster
 from deployctl.errors import DeployctlError, OperationError, UsageError
@@ -27,11 +30,11 @@ class RolloutPlan:
 
     app: str
     release: str
-    chart: Path
-    values_file: Path
+    chart: str
+    chart_version: str | None
+    values_files: tuple[Path, ...]  # the app's section of the values file, then the image it pins
     image: ImageRef
     git_sha: str | None
-    set_string: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -84,30 +87,27 @@ class DeployResult:
         return lines
 
 
-def image_values(image: ImageRef, git_sha: str | None) -> dict[str, str]:
-    """The ``--set-string`` values that pin the image (chart keys, see charts/README.md)."""
-    values = {"image.repository": image.name}
-    if image.digest:
-        values["image.digest"] = image.digest
-    if image.tag:
-        values["image.tag"] = image.tag
-    if git_sha:
-        values["build.gitSha"] = git_sha
-    return values
-
-
-def plan_rollout(ctx: EnvContext, cluster: Cluster, app_name: str, image: ImageRef, git_sha: str | None) -> RolloutPlan:
-    """Validate before anything changes (and before waiting for the lock): the chart exists and
-    renders with these values; values the schema rejects fail here with exit 2."""
+def plan_rollout(
+    ctx: EnvContext, cluster: Cluster, app_name: str, image: ImageRef, git_sha: str | None, workdir: Path
+) -> RolloutPlan:
+    """Validate before anything changes (and before waiting for the lock): the chart exists and renders
+    with the app's values section and its image pinned through ``image_values``; values the chart's schema
+    rejects fail here with exit 2. The two values files are written to ``workdir`` (the caller removes it)."""
     if image.digest is None:
         raise UsageError(f"{image}: a rollout needs a digest (resolve the tag first)")
     _, app = ctx.app(app_name)
     values = ctx.values
     values.require()
-    chart = ctx.chart(app_name, app)
-    plan = RolloutPlan(app_name, app.release, chart, values.path, image, git_sha, image_values(image, git_sha))
-    with ctx.reporter.phase("rendering the chart"):
-        cluster.template(release=plan.release, chart=chart, values_files=[values.path], set_string=plan.set_string)
+    chart, version = ctx.chart(app_name, app)
+    section = workdir / f"{app_name}-values.yaml"
+    section.write_text(yaml.safe_dump(values.section(app_name, ctx.config.settings.apps), sort_keys=False))
+    pins = workdir / f"{app_name}-image.yaml"
+    pins.write_text(yaml.safe_dump(chartvalues.nested(chartvalues.image_values(app, image, git_sha))))
+    plan = RolloutPlan(app_name, app.release, chart, version, (section, pins), image, git_sha)
+    with ctx.reporter.phase(f"rendering the chart of {app_name}"):
+        cluster.template(
+            release=app.release, chart=chart, values_files=plan.values_files, set_string={}, version=version
+        )
     return plan
 
 
@@ -135,9 +135,10 @@ def roll_out(ctx: EnvContext, cluster: Cluster, plan: RolloutPlan, entry: Entry,
                 release = cluster.upgrade(
                     release=plan.release,
                     chart=plan.chart,
-                    values_files=[plan.values_file],
-                    set_string=plan.set_string,
+                    values_files=plan.values_files,
+                    set_string={},
                     description=f"deployctl {entry.action} {what} (intent {intent.id})",
+                    version=plan.chart_version,
                 )
             except DeployctlError as exc:
                 complete(outcome="failed", verdict="failed", message=f"helm upgrade failed: {exc.message}")
@@ -280,19 +281,26 @@ def environment_drift(ctx: EnvContext, app: str | None = None, *, digest: str | 
     """Every app's chart (or one) against the live objects of ``ctx``'s cluster."""
     values = ctx.values
     values.require()
-    pinned = values.mapping()
-    with ctx.cluster() as cluster:
-        apps = tuple(
-            drift.app_drift(
-                cluster,
-                name,
-                config,
-                chart=ctx.chart(name, config),
-                values_file=values.path,
-                pinned=pinned,
-                image_repository=ctx.image(config).name,
-                digest=digest,
+    apps = ctx.config.settings.apps
+    results = []
+    with ctx.cluster() as cluster, tempfile.TemporaryDirectory(prefix="deployctl-diff-") as workdir:
+        for name, config in ctx.apps(app):
+            section = values.section(name, apps)
+            section_file = Path(workdir) / f"{name}-values.yaml"
+            section_file.write_text(yaml.safe_dump(section, sort_keys=False))
+            chart, version = ctx.chart(name, config)
+            results.append(
+                drift.app_drift(
+                    cluster,
+                    name,
+                    config,
+                    chart=chart,
+                    chart_version=version,
+                    section=section,
+                    section_file=section_file,
+                    workdir=Path(workdir),
+                    repository=ctx.image(config),
+                    digest=digest,
+                )
             )
-            for name, config in ctx.apps(app)
-        )
-    return drift.DiffResult(env=ctx.name, apps=apps)
+    return drift.DiffResult(env=ctx.name, apps=tuple(results))

@@ -176,11 +176,14 @@ class EnvContext:
             raise UsageError(f"environment {self.name!r} has no values file", "set 'values' for the environment")
         return ValuesFile(self.config.resolve(self.env.values), f"environments.{self.name}.values")
 
-    def chart(self, app_name: str, app: App) -> Path:
-        chart = self.config.resolve(app.chart)
+    def chart(self, app_name: str, app: App) -> tuple[str, str | None]:
+        """Where helm gets ``app``'s chart: a directory of this repository, or an OCI reference and version."""
+        if not app.local_chart:
+            return app.chart, app.chart_version
+        chart = self.config.resolve(Path(app.chart))
         if not (chart / "Chart.yaml").is_file():
             raise UsageError(f"chart {chart} (apps.{app_name}.chart) has no Chart.yaml", "fix apps.NAME.chart")
-        return chart
+        return str(chart), app.chart_version
 
     def terraform(self) -> infra.Prepared:
         """The environment's terraform workspace, run with the credentials of its one AWS session."""

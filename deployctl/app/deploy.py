@@ -1,26 +1,54 @@
-"""``deployctl deploy ENV``: one image, by digest, onto one environment, watched until it serves.
+"""``deployctl deploy ENV``: every app (or ``--app``), by digest, onto one environment, each watched until it serves.
 
-Validate (app, values file, image in the registry, chart renders) -> take the environment
-lock -> roll out (``base.roll_out``: recover a release left pending by a killed run, ``helm
-upgrade --install`` without ``--wait``, watch the rollout failing within seconds on
-ImagePullBackOff/CrashLoopBackOff, verify the release is healthy, record the verdict). Never
+Validate everything first (each app's image in the registry, its chart renders with its values), take
+the environment lock once, then roll the apps out in ``needs`` order (``base.roll_out``: settle what an
+interrupted run left, ``helm upgrade --install`` without ``--wait``, watch the rollout failing within
+seconds, verify the release is healthy, record the verdict), stopping at the first failure. Never
 rolls back: a broken rollout leaves the old pods serving, and the fix is rolled forward.
 """
 
 from __future__ import annotations
 
 import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from deployctl.app.base import DeployResult, plan_rollout, roll_out
+from deployctl import chartvalues
+from deployctl.app.base import DeployResult, RolloutPlan, plan_rollout, roll_out
 from deployctl.app.context import EnvContext
-from deployctl.config import App
-from deployctl.errors import PolicyError, UsageError
+from deployctl.config import App, deploy_order
+from deployctl.errors import DeployctlError, PolicyError, UsageError
 from deployctl.history import Entry, Override
 from deployctl.model import DIGEST_RE, ImageRef, InvalidValueError
 
-HEX_SHA_RE = re.compile(r"^[0-9a-f]{7,64}$")
+HEX_SHA_RE = re.compile(r"^[0-9a-f]{7,64}\Z")
 ALLOW_UNPROMOTED = "--allow-unpromoted"
 DEFAULT_ROLLOUT_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class DeployReport:
+    env: str
+    apps: tuple[DeployResult, ...]
+    skipped: tuple[str, ...] = ()  # optional apps with no image for this commit: they keep what they run
+    command: str = "deploy"
+
+    def data(self) -> Mapping[str, Any]:
+        return {"env": self.env, "apps": [a.data() for a in self.apps], "skipped": list(self.skipped)}
+
+    def text(self) -> Sequence[str]:
+        lines = [line for result in self.apps for line in result.text()]
+        return lines + [f"skipped {item}" for item in self.skipped]
+
+
+@dataclass(frozen=True)
+class _Choice:
+    app: str
+    image: ImageRef
+    git_sha: str | None
 
 
 def deploy(
@@ -32,83 +60,153 @@ def deploy(
     lock_timeout: float | None = None,
     rollout_timeout: float = DEFAULT_ROLLOUT_TIMEOUT,
     allow_unpromoted: str | None = None,
-) -> DeployResult:
-    """Resolve the image, validate everything, take the lock, then roll it out.
+) -> DeployReport:
+    """Resolve every app's image, validate everything, take the lock, then roll the apps out in order.
 
-    An environment that takes images only by promotion deploys only a digest its ledger shows promoted
+    An environment that takes images only by promotion deploys only digests its ledger shows promoted
     (checked again under the lock); ``allow_unpromoted`` (the reason) overrides that and is recorded."""
     ctx.require_deployable()
-    app_name, app_config = ctx.app(app)
     env = ctx.env
+    names = [ctx.app(app)[0]] if app is not None else deploy_order(ctx.config.settings.apps)
     if env.promote_from is not None and (image_tag is not None or digest is not None):
         raise PolicyError(
             f"{ctx.name} takes images only by promotion from {env.promote_from}",
             f"run `deployctl promote <release tag>`; `deployctl deploy {ctx.name}` alone re-deploys "
-            "the promoted digest from the values file",
+            "the promoted digests from the values file",
         )
+    _check_input(ctx, names, image_tag, digest)
+    if env.promote_from is not None:
+        choices, skipped = _promoted_images(ctx, names)
+    else:
+        choices, skipped = _built_images(ctx, names, image_tag, digest)
+    overrides = (Override(ALLOW_UNPROMOTED, allow_unpromoted),) if allow_unpromoted else ()
+    with ctx.cluster() as cluster, tempfile.TemporaryDirectory(prefix="deployctl-values-") as workdir:
+        plans = [plan_rollout(ctx, cluster, c.app, c.image, c.git_sha, Path(workdir)) for c in choices]
+        with ctx.locked(f"deploy {ctx.name} " + " ".join(f"--app {p.app}" for p in plans), lock_timeout):
+            if env.promote_from is not None and not allow_unpromoted:
+                _require_promoted(ctx, plans)
+            done: list[DeployResult] = []
+            for plan in plans:
+                entry = Entry(
+                    env=ctx.name,
+                    app=plan.app,
+                    action="deploy",
+                    outcome="",
+                    digest=plan.image.digest,
+                    tag=plan.image.tag,
+                    commit=plan.git_sha,
+                    overrides=overrides,
+                )
+                try:
+                    done.append(roll_out(ctx, cluster, plan, entry, timeout=rollout_timeout))
+                except DeployctlError as exc:
+                    raise _stopped(exc, done, plan, plans) from None
+    return DeployReport(ctx.name, tuple(done), tuple(skipped))
+
+
+def _check_input(ctx: EnvContext, names: list[str], image_tag: str | None, digest: str | None) -> None:
+    """Every input problem at once, before anything is read from the registry or the cluster."""
     problems: list[str] = []
     if not ctx.values.exists():
         problems.append(f"values file {ctx.values.path} (environments.{ctx.name}.values) does not exist")
     if digest is not None and not DIGEST_RE.match(digest):
         problems.append(f"--digest {digest!r} is not sha256:<64 hex digits>")
+    if digest is not None and len(names) > 1:
+        problems.append("--digest names one image, but several apps are configured: pass --app too")
     if image_tag is not None:
-        try:
-            ctx.image(app_config, tag=image_tag)
-        except InvalidValueError as exc:
-            problems.append(f"--image-tag: {exc}")
+        for name in names:
+            try:
+                ctx.image(ctx.config.settings.apps[name], tag=image_tag)
+            except InvalidValueError as exc:
+                problems.append(f"--image-tag: {exc}")
+                break
     if problems:
         raise UsageError(problems[0] if len(problems) == 1 else "\n  ".join(["invalid input:", *problems]))
 
-    if env.promote_from is not None:
-        image, git_sha = _promoted_image(ctx, app_config)
-    else:
-        if image_tag is None and digest is None:
-            image_tag = ctx.head_commit()
-        # CI tags each image with the commit it was built from
-        git_sha = image_tag if image_tag is not None and HEX_SHA_RE.match(image_tag) else None
-        image = ctx.image(app_config, tag=image_tag, digest=digest)
-    with ctx.reporter.phase(f"resolving {image} in the registry"):
-        image = ctx.resolve_image(image)
-    overrides = (Override(ALLOW_UNPROMOTED, allow_unpromoted),) if allow_unpromoted else ()
-    entry = Entry(
-        env=ctx.name,
-        app=app_name,
-        action="deploy",
-        outcome="",
-        digest=image.digest,
-        tag=image.tag,
-        commit=git_sha,
-        overrides=overrides,
-    )
-    with ctx.cluster() as cluster:
-        plan = plan_rollout(ctx, cluster, app_name, image, git_sha)
-        with ctx.locked(f"deploy {ctx.name} --app {app_name}", lock_timeout):
-            if env.promote_from is not None and not allow_unpromoted:
-                _require_promoted(ctx, app_name, str(image.digest))
-            return roll_out(ctx, cluster, plan, entry, timeout=rollout_timeout)
 
-
-def _require_promoted(ctx: EnvContext, app: str, digest: str) -> None:
-    """Refuse a digest no promotion brought here: the values file is a file anyone can edit."""
-    if any(e.app == app and e.action == "promote" and e.digest == digest for e in ctx.ledger.entries()):
-        return
-    raise PolicyError(
-        f"{digest} (from {ctx.values.path.name}) was never promoted to {ctx.name}: its ledger has no promotion of it",
-        f"promote a release (`deployctl promote release-X.Y.Z`), or pass {ALLOW_UNPROMOTED} --reason TEXT "
-        "(recorded in the history)",
-    )
-
-
-def _promoted_image(ctx: EnvContext, app: App) -> tuple[ImageRef, str | None]:
-    """What the values file of a promotion target pins (written by ``promote``)."""
-    pinned = ctx.values.image()
-    if not pinned.digest:
+def _built_images(
+    ctx: EnvContext, names: list[str], image_tag: str | None, digest: str | None
+) -> tuple[list[_Choice], list[str]]:
+    """Each app's image built for the commit (CI tags each image with the commit it was built from)."""
+    if image_tag is None and digest is None:
+        image_tag = ctx.head_commit()
+    git_sha = image_tag if image_tag is not None and HEX_SHA_RE.match(image_tag) else None
+    choices: list[_Choice] = []
+    skipped: list[str] = []
+    missing: list[str] = []
+    for name in names:
+        app = ctx.config.settings.apps[name]
+        wanted = ctx.image(app, tag=image_tag, digest=digest)
+        with ctx.reporter.phase(f"resolving {wanted} in the registry"):
+            try:
+                choices.append(_Choice(name, ctx.resolve_image(wanted), git_sha))
+            except UsageError as exc:
+                if app.optional:
+                    skipped.append(f"{name}: no image {wanted} (optional: it keeps what it runs)")
+                else:
+                    missing.append(f"{name}: {exc.message}")
+    if missing:
         raise UsageError(
-            f"{ctx.values.path} has no image.digest: nothing has been promoted to {ctx.name} yet",
+            missing[0] if len(missing) == 1 else "\n  ".join([f"{len(missing)} apps have no image:", *missing]),
+            "push the images first (CI builds one per app per commit on main), mark the app optional "
+            "(apps.NAME.optional), or deploy the others with --app",
+        )
+    return choices, skipped
+
+
+def _promoted_images(ctx: EnvContext, names: list[str]) -> tuple[list[_Choice], list[str]]:
+    """Each app's image as the values file pins it (written by ``promote``)."""
+    apps = ctx.config.settings.apps
+    choices: list[_Choice] = []
+    skipped: list[str] = []
+    missing: list[str] = []
+    for name in names:
+        app = apps[name]
+        parts = chartvalues.pinned(app, ctx.values.section(name, apps))
+        if "digest" not in parts:
+            (skipped if app.optional else missing).append(name)
+            continue
+        choices.append(_Choice(name, _image(ctx, name, app, parts), parts.get("git_sha") or None))
+    if missing:
+        raise UsageError(
+            f"{ctx.values.path} pins no image digest for {', '.join(missing)}: nothing has been promoted to "
+            f"{ctx.name} for {'them' if len(missing) > 1 else 'it'} yet",
             "run `deployctl promote <release tag>`",
         )
+    return choices, [f"{name}: nothing promoted yet (optional)" for name in skipped]
+
+
+def _image(ctx: EnvContext, name: str, app: App, parts: Mapping[str, str]) -> ImageRef:
     try:
-        image = ctx.image(app, tag=pinned.tag or None, digest=pinned.digest)
+        return ctx.image(app, tag=parts.get("tag") or None, digest=parts["digest"])
     except InvalidValueError as exc:
-        raise UsageError(f"{ctx.values.path}: image: {exc}", "fix it with `deployctl promote`, not by hand") from None
-    return image, pinned.git_sha or None
+        raise UsageError(f"{ctx.values.path}: {name}: image: {exc}", "fix it with `deployctl promote`") from None
+
+
+def _require_promoted(ctx: EnvContext, plans: list[RolloutPlan]) -> None:
+    """Refuse a digest no promotion brought here: the values file is a file anyone can edit."""
+    entries = ctx.ledger.entries()
+    for plan in plans:
+        digest = plan.image.digest
+        if not any(e.app == plan.app and e.action == "promote" and e.digest == digest for e in entries):
+            raise PolicyError(
+                f"{plan.app}: {digest} (from {ctx.values.path.name}) was never promoted to {ctx.name}: "
+                "its ledger has no promotion of it",
+                f"promote a release (`deployctl promote release-X.Y.Z`), or pass {ALLOW_UNPROMOTED} --reason TEXT "
+                "(recorded in the history)",
+            )
+
+
+def _stopped(exc: DeployctlError, done: list[DeployResult], failed: RolloutPlan, plans: list[RolloutPlan]) -> Exception:
+    """The first failure stops the deploy: say which apps run what."""
+    if len(plans) == 1:
+        return exc
+    later = [p.app for p in plans[plans.index(failed) + 1 :]]
+    lines = [f"{r.app}: runs {r.image.digest} (rolled out)" for r in done] + [f"{failed.app}: FAILED"]
+    lines += [f"{name}: not started (keeps what it ran)" for name in later]
+    exc.message += "\n" + "\n".join(lines)
+    exc.details = {
+        **exc.details,
+        "apps": {**{r.app: "succeeded" for r in done}, failed.app: "failed", **dict.fromkeys(later, "not started")},
+    }
+    return exc

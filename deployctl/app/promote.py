@@ -1,46 +1,46 @@
-"""``deployctl promote release-X.Y.Z``: run in prod exactly the image that was built on main and ran healthy in dev.
+"""``deployctl promote release-X.Y.Z``: run in prod exactly the images main built for the tagged commit and that ran
+healthy in dev, every app of the release at once.
 
-Plan first, then act (kargo-style: the artifact is the digest, not a tag):
+Plan first, then act (kargo-style: the artifacts are digests, not tags):
 
-1. parse the release tag against the target environment's pattern;
-2. resolve tag -> commit (on main) -> the image built for that commit -> its digest;
-3. gather the evidence (the source's ledger: the digest rolled out healthy there, never failed after,
-   ran for the soak time) and the changelog, judge the gates (``promotion.judge``; all refusals at
-   once) and show the plan (``--dry-run`` stops here; a refusal changes nothing);
-4. under the target environment's lock: retag (same repository: manifests only) or copy (other
-   registry: missing blobs only), the tag moving last; record tag and digest in the target's
-   values file (round-trip YAML edit); roll out through ``base.roll_out`` (unless ``--no-deploy``);
-5. append the outcome to the target environment's ledger (one entry per promotion).
+1. parse the release tag against the target environment's pattern; tag -> commit (on main);
+2. per app: the image built for that commit -> its digest; the evidence (the source's ledger: it rolled
+   out healthy there, never failed after, ran the soak time); what the target runs; judge the gates;
+3. the whole release is refused if any app fails a gate (every refusal at once, nothing changed);
+   ``--dry-run`` stops after showing the plan, the values diff and the changelog;
+4. under the target's lock, plan and judge again (only what holds under the lock counts), then move
+   every image (in parallel: retag in one repository, or copy missing blobs and referrers, the tag
+   moving last), record the digests in each app's section of the values file, and roll the apps out
+   in ``needs`` order (``base.roll_out``), stopping at the first failure;
+5. one ledger entry per app per promotion (the rollout's, with its verdict).
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from deployctl import git, promotion, registry
+from deployctl import chartvalues, git, promotion, registry
 from deployctl.app.base import RolloutPlan, plan_rollout, roll_out
 from deployctl.app.context import Contexts, EnvContext
 from deployctl.changelog import LIMIT, Changelog, changelog
 from deployctl.cluster import Cluster
-from deployctl.config import Environment, LoadedConfig
+from deployctl.config import Environment, LoadedConfig, deploy_order
 from deployctl.errors import DeployctlError, UsageError
 from deployctl.evidence import evidence_of
 from deployctl.history import Entry
 from deployctl.model import InvalidValueError, ReleaseTag, Version
-from deployctl.promotion import (
-    Facts,
-    PromoteRequest,
-    PromoteResult,
-    PromotionPlan,
-    PromotionStep,
-    judge,
-    refusal,
-)
-from deployctl.values import ImageValues, ValuesEdit
+from deployctl.promotion import Facts, PromoteRequest, judge, refusal
+from deployctl.promotion_plan import AppPromotion, PromoteResult, PromotionPlan, PromotionStep
+from deployctl.values import KeyPath, ValuesEdit
 
 log = logging.getLogger(__name__)
+
+Endpoints = dict[str, tuple[registry.Endpoint, registry.Endpoint]]  # app -> (source, target)
 
 
 def target_env_name(config: LoadedConfig, requested: str | None) -> str:
@@ -71,30 +71,29 @@ def parse_release(tag: str, env_name: str, env: Environment) -> ReleaseTag:
 
 
 def _target_state(
-    entries: list[Entry], env: Environment, app: str, values_now: ImageValues
+    entries: list[Entry], env: Environment, app: str, pinned: dict[str, str]
 ) -> tuple[Version | None, str | None, str]:
-    """The version and digest the target runs: its ledger's last successful promotion, else the values file."""
+    """The version and digest ``app`` runs in the target: its last successful promotion in the target's ledger,
+    else what its values section pins."""
     for entry in entries:
-        if entry.app != app or entry.action != "promote" or entry.outcome not in ("succeeded", "noop"):
+        if entry.app != app or entry.action != "promote" or entry.outcome != "succeeded":
             continue
         try:
             release = ReleaseTag.parse(entry.release or "", env.release_tag_pattern, allow_prerelease=True)
         except InvalidValueError:
-            continue  # not a promotion-level entry
+            continue
         return release.version, entry.digest, "ledger"
-    if values_now.tag:
+    if pinned.get("tag"):
         try:
-            release = ReleaseTag.parse(values_now.tag, env.release_tag_pattern, allow_prerelease=True)
+            release = ReleaseTag.parse(pinned["tag"], env.release_tag_pattern, allow_prerelease=True)
         except InvalidValueError:
-            log.warning("values file tag %r is not a release tag; ignoring it", values_now.tag)
+            log.warning("values file tag %r of %s is not a release tag; ignoring it", pinned["tag"], app)
         else:
-            return release.version, values_now.digest or None, "values"
+            return release.version, pinned.get("digest"), "values"
     return None, None, "none"
 
 
-def plan(
-    contexts: Contexts, request: PromoteRequest
-) -> tuple[PromotionPlan, registry.Endpoint, registry.Endpoint, ValuesEdit | None]:
+def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, Endpoints, ValuesEdit | None]:
     """Everything that will happen, found and judged before anything changes."""
     config = contexts.config
     target_name = target_env_name(config, request.to_env)
@@ -104,88 +103,102 @@ def plan(
     if (request.skip_dev_check or request.allow_downgrade) and not (request.reason or "").strip():
         flags = " and ".join(o.flag for o in request.overrides())
         raise UsageError(f"{flags} needs --reason TEXT", "the reason is recorded in the environment's history")
-    app_name, app = target.app(request.app)
-    values = target.values
-
+    apps = config.settings.apps
+    names = [target.app(request.app)[0]] if request.app else deploy_order(apps)
     runner = contexts.runner
     commit = git.tag_commit(runner, config.root, release.tag)
     main_ref = git.main_ref(runner, config.root, config.settings.main_branch)
     on_main = git.is_ancestor(runner, config.root, commit, main_ref)
-
-    source_repo = source.image(app)
-    target_repo = target.image(app)
-    source_endpoint = source.endpoint(source_repo)
-    target_endpoint = target.endpoint(target_repo)
-    source_digest = source_endpoint.resolve(commit)
-    target_tag_digest = target_endpoint.resolve(release.tag)
-
-    values_now = values.image()
-    target_entries = target.ledger.entries()
-    source_entries = source.ledger.entries()
-    target_version, target_digest, target_from = _target_state(target_entries, target.env, app_name, values_now)
-    evidence = (
-        evidence_of(source_entries, env=source.name, app=app_name, digest=source_digest, now=datetime.now(UTC))
-        if source_digest
-        else None
-    )
-    facts = Facts(
+    target_entries, source_entries = target.ledger.entries(), source.ledger.entries()
+    now = datetime.now(UTC)
+    planned: list[AppPromotion] = []
+    endpoints: Endpoints = {}
+    changes: dict[KeyPath, str] = {}
+    for name in names:
+        app = apps[name]
+        source_repo, target_repo = source.image(app), target.image(app)
+        endpoints[name] = (source.endpoint(source_repo), target.endpoint(target_repo))
+        source_digest = endpoints[name][0].resolve(commit)
+        section = target.values.section(name, apps)
+        version, current, current_from = _target_state(
+            target_entries, target.env, name, chartvalues.pinned(app, section)
+        )
+        facts = Facts(
+            release=release,
+            commit=commit,
+            on_main=on_main,
+            main_ref=main_ref,
+            source_env=source.name,
+            target_env=target_name,
+            source_image=replace(source_repo, tag=commit),
+            source_digest=source_digest,
+            evidence=evidence_of(source_entries, env=source.name, app=name, digest=source_digest, now=now)
+            if source_digest
+            else None,
+            target_version=version,
+            target_digest=current,
+            target_from=current_from,
+            target_tag_digest=endpoints[name][1].resolve(release.tag),
+            soak=timedelta(minutes=target.env.promote_soak_minutes),
+            app=name,
+            optional=app.optional,
+        )
+        target_image = replace(target_repo, tag=release.tag, digest=source_digest)
+        if source_digest is not None:
+            prefix = target.values.section_path(name, apps)
+            for key, value in chartvalues.image_values(app, target_image, commit).items():
+                if any(p in app.image_values[key] for p in ("{digest}", "{tag}")):
+                    changes[(*prefix, *key.split("."))] = value
+        planned.append(
+            AppPromotion(
+                app=name,
+                facts=facts,
+                gates=judge(facts, skip_dev_check=request.skip_dev_check, allow_downgrade=request.allow_downgrade),
+                target_image=target_image,
+                transfer=_transfer_mode(facts, *endpoints[name]),
+                helm=_helm_summary(request, target, facts),
+            )
+        )
+    edit = target.values.edit(changes) if changes else None
+    promotion_plan = PromotionPlan(
         release=release,
         commit=commit,
-        on_main=on_main,
-        main_ref=main_ref,
         source_env=source.name,
         target_env=target_name,
-        source_image=replace(source_repo, tag=commit),
-        source_digest=source_digest,
-        evidence=evidence,
-        target_version=target_version,
-        target_digest=target_digest,
-        target_from=target_from,
-        target_tag_digest=target_tag_digest,
-        soak=timedelta(minutes=target.env.promote_soak_minutes),
-    )
-    gates = judge(facts, skip_dev_check=request.skip_dev_check, allow_downgrade=request.allow_downgrade)
-    edit = values.edit_image(tag=release.tag, digest=source_digest) if source_digest else None
-    # Done means done in the environment (the release tag names the digest, the target's ledger records it
-    # promoted), whatever this checkout's values file says: a concurrent run may have done it from another.
-    noop = source_digest is not None and target_tag_digest == source_digest and target_digest == source_digest
-    transfer = (
-        "noop" if target_tag_digest == source_digest else registry.transfer_mode(source_endpoint, target_endpoint)
-    )
-    target_image = replace(target_repo, tag=release.tag, digest=source_digest)
-    helm = (
-        "nothing (already running)"
-        if noop
-        else f"not deployed (--no-deploy): run `deployctl deploy {target_name}` later"
-        if not request.deploy
-        else f"helm upgrade --install {app.release} {app.chart} -n {target.env.namespace or 'default'} "
-        f"-f {target.env.values} (image {target_image.name}@{source_digest}, git sha {commit[:12]})"
-    )
-    promotion_plan = PromotionPlan(
-        app=app_name,
-        facts=facts,
-        gates=gates,
-        target_image=target_image,
-        transfer=transfer,
-        values_path=values.path,
+        apps=tuple(planned),
+        values_path=target.values.path,
         values_diff=edit.diff if edit else "",
-        helm=helm,
-        noop=noop,
-        changelog=_changelog(contexts, target_entries, source_entries, app_name, commit),
+        changelog=_changelog(contexts, target_entries, source_entries, names, commit),
     )
-    return promotion_plan, source_endpoint, target_endpoint, edit
+    return promotion_plan, endpoints, edit
+
+
+def _transfer_mode(facts: Facts, source: registry.Endpoint, target: registry.Endpoint) -> str:
+    if facts.skipped:
+        return "skipped"
+    return "noop" if facts.target_tag_digest == facts.source_digest else registry.transfer_mode(source, target)
+
+
+def _helm_summary(request: PromoteRequest, target: EnvContext, facts: Facts) -> str:
+    if facts.skipped:
+        return "nothing (not part of this commit)"
+    if facts.done:
+        return "nothing (already running)"
+    if not request.deploy:
+        return f"not deployed (--no-deploy): run `deployctl deploy {target.name}` later"
+    return f"helm upgrade --install into {target.env.namespace} pinned to {facts.source_digest}"
 
 
 def _changelog(
-    contexts: Contexts, target_entries: list[Entry], source_entries: list[Entry], app: str, head: str
+    contexts: Contexts, target_entries: list[Entry], source_entries: list[Entry], apps: list[str], head: str
 ) -> Changelog:
-    """The commits between the one the target runs (its last promotion, from its ledger) and ``head``."""
+    """The commits between the one the target runs (its newest promotion, from its ledger) and ``head``."""
     runner, repo = contexts.runner, contexts.config.root
     base = next(
         (
             e.commit
             for e in target_entries
-            if e.app == app and e.action == "promote" and e.outcome in ("succeeded", "noop") and e.commit
+            if e.app in apps and e.action == "promote" and e.outcome == "succeeded" and e.commit
         ),
         None,
     )
@@ -193,7 +206,18 @@ def _changelog(
         log.warning("the commit %s the target runs is not in this clone (fetch it): listing all commits", base[:12])
         base = None
     commits, total = git.log(runner, repo, base=base, head=head, limit=LIMIT)
-    return changelog(commits, total, base=base, head=head, source_entries=source_entries, app=app)
+    found = [changelog(commits, total, base=base, head=head, source_entries=source_entries, app=app) for app in apps]
+    return found[0] if len(found) == 1 else _merged(found)
+
+
+def _merged(logs: list[Changelog]) -> Changelog:
+    """One changelog whose commits carry a failure in the source from any app."""
+    first = logs[0]
+    merged = [
+        next((c2 for lg in logs for c2 in lg.changes if c2.sha == c.sha and c2.failed_in_source), c)
+        for c in first.changes
+    ]
+    return replace(first, changes=tuple(merged))
 
 
 def promote(contexts: Contexts, request: PromoteRequest) -> PromoteResult:
@@ -208,109 +232,135 @@ def promote(contexts: Contexts, request: PromoteRequest) -> PromoteResult:
         return PromoteResult(first, dry_run=True, outcome="planned")
     if first.noop:
         return _noop(first)
-    target = contexts[first.facts.target_env]
-    command = f"deployctl promote {first.facts.release}"
+    target = contexts[first.target_env]
+    command = f"deployctl promote {first.release}"
     if not request.deploy:
         with target.locked(command, request.lock_timeout):
-            return _promote_locked(contexts, request, None, None)
-    with target.cluster() as cluster:
-        # the chart is validated before waiting for the lock: values it rejects change nothing
-        rollout = plan_rollout(target, cluster, first.app, first.target_image, first.facts.commit)
+            return _promote_locked(contexts, request, None, {})
+    with target.cluster() as cluster, tempfile.TemporaryDirectory(prefix="deployctl-values-") as workdir:
+        # charts are validated before waiting for the lock: values they reject change nothing
+        rollouts = {
+            a.app: plan_rollout(target, cluster, a.app, a.target_image, first.commit, Path(workdir))
+            for a in first.apps
+            if not a.skipped and not a.noop
+        }
         with target.locked(command, request.lock_timeout):
-            return _promote_locked(contexts, request, cluster, rollout)
+            return _promote_locked(contexts, request, cluster, rollouts)
 
 
 def _noop(promotion_plan: PromotionPlan) -> PromoteResult:
-    return PromoteResult(
-        promotion_plan,
-        dry_run=False,
-        outcome="noop",
-        steps=(PromotionStep("promote", "noop", f"{promotion_plan.facts.release} already runs there"),),
-    )
+    step = PromotionStep("promote", "noop", f"{promotion_plan.release} already runs there")
+    return PromoteResult(promotion_plan, dry_run=False, outcome="noop", steps=(step,))
 
 
 def _promote_locked(
-    contexts: Contexts, request: PromoteRequest, cluster: Cluster | None, rollout: RolloutPlan | None
+    contexts: Contexts, request: PromoteRequest, cluster: Cluster | None, rollouts: dict[str, RolloutPlan]
 ) -> PromoteResult:
-    """The target's lock held: judge again, move the image, record it in the values file, roll out."""
-    promotion_plan, source, endpoint, edit = plan(contexts, request)
+    """The target's lock held: judge again, move the images, record them in the values file, roll out."""
+    promotion_plan, endpoints, edit = plan(contexts, request)
     problem = refusal(promotion_plan.gates)
     if problem is not None:
         raise problem  # what changed while we waited for the lock (another promotion) refuses this one
     if promotion_plan.noop:
         return _noop(promotion_plan)
-    facts = promotion_plan.facts
-    target = contexts[facts.target_env]
-    if facts.source_digest is None or edit is None:  # pragma: no cover - the image-built gate refused it
-        raise AssertionError("a promotion without a digest passed the gates")
-    entry = Entry(
-        env=facts.target_env,
-        app=promotion_plan.app,
+    target = contexts[promotion_plan.target_env]
+    moving = [a for a in promotion_plan.apps if not a.skipped and not a.noop]
+    entries = {a.app: _entry(request, promotion_plan, a) for a in moving}
+    try:
+        steps, transfers, values_commit = _move_images(contexts, request, promotion_plan, moving, endpoints, edit)
+    except DeployctlError as exc:
+        for entry in entries.values():
+            _record_failure(target, entry, exc.message)
+        raise
+    if cluster is None:
+        steps.append(PromotionStep("deploy", "skipped", "--no-deploy"))
+        for entry in entries.values():
+            target.record(entry.written_now(outcome="succeeded", message="image moved and recorded; not deployed"))
+    else:
+        for index, app in enumerate(moving):
+            try:
+                result = roll_out(target, cluster, rollouts[app.app], entries[app.app], timeout=request.rollout_timeout)
+            except DeployctlError as exc:  # roll_out recorded this app's failure; the apps after it never started
+                for later in moving[index + 1 :]:
+                    _record_failure(target, entries[later.app], f"not deployed: {app.app} failed first")
+                exc.message += "".join(f"\n{a.app}: runs {a.digest} (promoted)" for a in moving[:index])
+                exc.message += f"\n{app.app}: FAILED" + "".join(
+                    f"\n{a.app}: not deployed (runs what it ran)" for a in moving[index + 1 :]
+                )
+                raise
+            steps.append(
+                PromotionStep(f"deploy {app.app}", "done", f"{result.message} ({result.duration_seconds:.1f}s)")
+            )
+    return PromoteResult(
+        promotion_plan,
+        dry_run=False,
+        outcome="succeeded",
+        steps=tuple(steps),
+        transfers=transfers,
+        commit=values_commit,
+    )
+
+
+def _entry(request: PromoteRequest, promotion_plan: PromotionPlan, app: AppPromotion) -> Entry:
+    facts = app.facts
+    return Entry(
+        env=promotion_plan.target_env,
+        app=app.app,
         action="promote",
         outcome="",
         digest=facts.source_digest,
-        tag=facts.release.tag,
-        commit=facts.commit,
-        release=facts.release.tag,
-        source_env=facts.source_env,
-        overrides=tuple(o for o in request.overrides() if promotion.used(o.flag, promotion_plan.gates)),
-    )
-    try:
-        steps, transfer, values_commit = _move_image(contexts, request, promotion_plan, source, endpoint, edit)
-    except DeployctlError as exc:
-        _record_failure(target, entry, exc)
-        raise
-    if cluster is None or rollout is None:
-        steps.append(PromotionStep("deploy", "skipped", "--no-deploy"))
-        target.record(entry.written_now(outcome="succeeded", message="; ".join(f"{s.name} {s.status}" for s in steps)))
-    else:
-        result = roll_out(target, cluster, rollout, entry, timeout=request.rollout_timeout)  # records its outcome
-        steps.append(PromotionStep("deploy", "done", f"{result.message} ({result.duration_seconds:.1f}s)"))
-    return PromoteResult(
-        promotion_plan, dry_run=False, outcome="succeeded", steps=tuple(steps), transfer=transfer, commit=values_commit
+        tag=promotion_plan.release.tag,
+        commit=promotion_plan.commit,
+        release=promotion_plan.release.tag,
+        source_env=promotion_plan.source_env,
+        overrides=tuple(o for o in request.overrides() if promotion.used(o.flag, app.gates)),
     )
 
 
-def _record_failure(target: EnvContext, entry: Entry, exc: DeployctlError) -> None:
+def _record_failure(target: EnvContext, entry: Entry, message: str) -> None:
     try:
-        target.record(entry.written_now(outcome="failed", message=exc.message))
+        target.record(entry.written_now(outcome="failed", message=message))
     except DeployctlError as failure:  # the history must not hide the failure it records
         log.warning("could not record the failed promotion in the history of %s: %s", target.name, failure.message)
 
 
-def _move_image(
+def _move_images(
     contexts: Contexts,
     request: PromoteRequest,
     promotion_plan: PromotionPlan,
-    source: registry.Endpoint,
-    target_endpoint: registry.Endpoint,
-    edit: ValuesEdit,
-) -> tuple[list[PromotionStep], registry.TransferReport, str | None]:
-    """Lock held: the image under the release tag in the target registry, then the values file (and commit)."""
-    facts = promotion_plan.facts
-    digest = promotion_plan.digest
-    reporter = contexts.reporter
-    steps: list[PromotionStep] = []
+    moving: list[AppPromotion],
+    endpoints: Endpoints,
+    edit: ValuesEdit | None,
+) -> tuple[list[PromotionStep], tuple[registry.TransferReport, ...], str | None]:
+    """Lock held: every image under the release tag in its target registry (in parallel), then the values
+    file (and commit). A failure of any transfer stops before the values file changes."""
+    tag = promotion_plan.release.tag
+
+    def move(app: AppPromotion) -> registry.TransferReport:
+        source, target = endpoints[app.app]
+        return registry.promote_image(source, target, app.digest, tag, progress=lambda line: log.info("%s", line))
+
+    with (
+        contexts.reporter.phase(f"images -> :{tag} ({', '.join(a.app for a in moving)})"),
+        ThreadPoolExecutor(max_workers=max(1, len(moving)), thread_name_prefix="promote") as pool,
+    ):
+        transfers = tuple(pool.map(move, moving))
+    steps = [
+        PromotionStep(f"image {a.app}", "noop" if t.mode == "noop" else "done", _transfer_detail(t))
+        for a, t in zip(moving, transfers, strict=True)
+    ]
     values_commit: str | None = None
-    with reporter.phase(f"image {promotion_plan.transfer} -> {promotion_plan.target_image.name}:{facts.release}"):
-        transfer = registry.promote_image(
-            source, target_endpoint, digest, facts.release.tag, progress=lambda line: log.info("%s", line)
-        )
-    steps.append(PromotionStep("image", "noop" if transfer.mode == "noop" else "done", _transfer_detail(transfer)))
-    if edit.changed:
+    if edit is not None and edit.changed:
         edit.write()
-        steps.append(PromotionStep("values", "done", f"{edit.path.name}: image.tag={facts.release}, digest={digest}"))
+        steps.append(PromotionStep("values", "done", f"{edit.path.name}: {', '.join(a.app for a in moving)} at {tag}"))
         if request.commit:
-            values_commit = git.commit(
-                contexts.runner,
-                contexts.config.root,
-                [edit.path],
-                f"chore(release): promote {facts.release} to {facts.target_env} ({digest})",
-            )
+            digests = ", ".join(f"{a.app} {a.digest}" for a in moving)
+            message = f"chore(release): promote {tag} to {promotion_plan.target_env} ({digests})"
+            values_commit = git.commit(contexts.runner, contexts.config.root, [edit.path], message)
             steps.append(PromotionStep("commit", "done", values_commit[:12]))
     else:
-        steps.append(PromotionStep("values", "noop", f"{edit.path.name} already records {digest}"))
-    return steps, transfer, values_commit
+        steps.append(PromotionStep("values", "noop", "the values file already records these digests"))
+    return steps, transfers, values_commit
 
 
 def _transfer_detail(report: registry.TransferReport) -> str:

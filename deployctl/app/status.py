@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from deployctl import chartvalues
 from deployctl.app.context import EnvContext
 from deployctl.evidence import run_of
 from deployctl.history import open_intents
@@ -122,12 +123,14 @@ class StatusResult:
 
 def status(ctx: EnvContext, app: str | None = None) -> StatusResult:
     ctx.require_deployable()
-    values_digest = ctx.values.image().digest or None
+    apps = ctx.config.settings.apps
     # The ledger lives in the state bucket: an environment without one has no unfinished rollouts to show.
     intents = open_intents(ctx.ledger.entries()) if ctx.env.terraform is not None else []
     found = []
     with ctx.cluster() as cluster:
         for app_name, app_config in ctx.apps(app):
+            pinned = chartvalues.pinned(app_config, ctx.values.section(app_name, apps)) if ctx.values.exists() else {}
+            values_digest = pinned.get("digest")
             release = cluster.release(app_config.release)
             live = cluster.workloads(app_config.release) if release is not None else []
             first = live[0] if live else None

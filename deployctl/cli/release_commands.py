@@ -53,7 +53,7 @@ def build(
 
 @cli.command("deploy")
 @click.argument("env", type=ENV)
-@click.option("--app", "app_name", help="App to deploy (default: the only one configured).")
+@click.option("--app", "app_name", help="Deploy only this app (default: every app, in `needs` order).")
 @click.option("--image-tag", metavar="TAG", help="Image tag to resolve (default: the current git commit's sha).")
 @click.option("--digest", metavar="sha256:...", help="Deploy exactly this image digest.")
 @click.option(
@@ -146,7 +146,7 @@ def status_command(session: Session, env: str, app_name: str | None) -> int:
 @cli.command()
 @click.argument("tag")
 @click.option("--to", "to_env", type=ENV, help="Target environment (default: the one with promote_from).")
-@click.option("--app", "app_name", help="App to promote (default: the only one configured).")
+@click.option("--app", "app_name", help="Promote only this app (default: every app of the release).")
 @click.option("--dry-run", is_flag=True, help="Show the plan and the values diff; change nothing.")
 @click.option("--skip-dev-check", is_flag=True, help="Promote a digest that does not run in the source env.")
 @click.option("--allow-downgrade", is_flag=True, help="Promote a version not newer than the target's.")

@@ -156,7 +156,10 @@ class Story:
         else:
             self.step(
                 f"deployctl deploy dev (commit {letter})",
-                f"rolled out {document['image']['digest'][:19]} revision {document['revision']}",
+                ", ".join(
+                    f"{a['app']} rolled out {a['image']['digest'][:19]} revision {a['revision']}"
+                    for a in document["apps"]
+                ),
                 started,
             )
 
@@ -178,7 +181,8 @@ class Story:
         _, document = self.deployctl_json("promote", tag)
         self.step(
             f"git tag {tag}; deployctl promote {tag}",
-            f"{document['outcome']}: prod now runs {document['plan']['digest'][:19]}",
+            f"{document['outcome']}: prod now runs "
+            + ", ".join(f"{a['app']} {(a['digest'] or '')[:19]}" for a in document["plan"]["apps"]),
             started,
         )
 

@@ -68,11 +68,8 @@ def test_story_is_narrated_with_timings(story: tuple[demo.DemoResult, str]) -> N
 @pytest.mark.parametrize(
     ("command", "keys"),
     [
-        (
-            "deploy",
-            {"env", "app", "release", "namespace", "image", "git_sha", "revision", "outcome", "duration_seconds"},
-        ),
-        ("promote", {"dry_run", "outcome", "plan", "steps", "transfer"}),
+        ("deploy", {"env", "apps", "skipped"}),
+        ("promote", {"dry_run", "outcome", "plan", "steps", "transfers"}),
         ("status", {"env", "apps"}),
         ("plan", {"env", "changes", "terraform", "helm", "helm_error"}),
         ("history", {"env", "entries"}),
@@ -86,6 +83,9 @@ def test_json_contract(story: tuple[demo.DemoResult, str], command: str, keys: s
     document = result.documents[command]
     assert document["schema"] == "deployctl/v1"
     assert SCHEMA_KEYS | keys <= set(document)
+    if command == "deploy":  # one object per app
+        app_keys = {"app", "release", "namespace", "image", "git_sha", "revision", "outcome", "duration_seconds"}
+        assert all(app_keys <= set(app) for app in document["apps"])
 
 
 def test_demo_cleans_up_its_clone_and_sandbox(story: tuple[demo.DemoResult, str], workdir: Path) -> None:

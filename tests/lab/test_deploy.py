@@ -230,17 +230,17 @@ def test_install_upgrade_status_and_history(world: World) -> None:
     first = world.push("api", world.head, seed=1)  # CI tags each image with its commit
     code, out, err = world.run("deploy", "dev")  # default tag: the current commit
     assert code == 0, err
-    assert out["image"]["digest"] == first
-    assert out["image"]["tag"] == world.head
-    assert out["git_sha"] == world.head
-    assert out["revision"] == 1
-    assert out["helm_major_version"] == 4
+    assert out["apps"][0]["image"]["digest"] == first
+    assert out["apps"][0]["image"]["tag"] == world.head
+    assert out["apps"][0]["git_sha"] == world.head
+    assert out["apps"][0]["revision"] == 1
+    assert out["apps"][0]["helm_major_version"] == 4
 
     second = world.push("api", "v2", seed=2)
     code, out, err = world.run("deploy", "dev", "--image-tag", "v2", "--app", "api")
     assert code == 0, err
-    assert out["revision"] == 2
-    assert out["image"]["digest"] == second
+    assert out["apps"][0]["revision"] == 2
+    assert out["apps"][0]["image"]["digest"] == second
 
     code, out, err = world.run("status", "dev")
     assert code == 0, err
@@ -331,7 +331,7 @@ def test_broken_image_fails_in_seconds_and_old_pods_keep_serving(
     world.push("api", "fixed", seed=23)
     code, out, err = world.run("deploy", "dev", "--image-tag", "fixed")
     assert code == 0, err
-    assert out["revision"] == 3
+    assert out["apps"][0]["revision"] == 3
 
 
 # --------------------------------------------------------------------------- recovery and the lock
@@ -348,10 +348,10 @@ def test_release_left_pending_is_recovered_under_the_lock(world: World) -> None:
 
     code, out, err = world.run("deploy", "dev", "--image-tag", "v2")
     assert code == 0, err
-    assert f"pending-upgrade revision {pending}" in out["recovered"]
+    assert f"pending-upgrade revision {pending}" in out["apps"][0]["recovered"]
     assert "left pending-upgrade by an interrupted run" in err
-    assert out["image"]["digest"] == digest
-    assert out["revision"] == pending  # the interrupted revision number is reused by the real one
+    assert out["apps"][0]["image"]["digest"] == digest
+    assert out["apps"][0]["revision"] == pending  # the interrupted revision number is reused by the real one
     actions = [(e.action, e.outcome) for e in world.ledger()]
     assert actions[:2] == [("deploy", "succeeded"), ("recover", "succeeded")]
 
@@ -411,9 +411,9 @@ def test_sigkill_mid_upgrade_then_deploy_again_succeeds(world: World) -> None:
     code, out, err = world.run("deploy", "dev", "--image-tag", "v2")
     assert code == 0, err
     assert "took over a stale lock" in err  # the killed run's lock: same host, process gone
-    assert out["image"]["digest"] == digest
+    assert out["apps"][0]["image"]["digest"] == digest
     if left.startswith("pending-"):
-        assert out["recovered"], "a pending release must be recovered"
+        assert out["apps"][0]["recovered"], "a pending release must be recovered"
     assert json.loads(world.helm("list", "-o", "json").stdout)[0]["status"] == "deployed"
 
 

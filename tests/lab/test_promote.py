@@ -159,9 +159,9 @@ def test_promote_retags_byte_exact_records_and_is_idempotent(world: World) -> No
     assert code == 0, err
     assert out["outcome"] == "succeeded"
     assert out["plan"]["commit"] == world.commits["release-1.0.0"]
-    assert out["plan"]["digest"] == digest
-    assert out["transfer"]["mode"] == "oci-retag"
-    assert out["transfer"]["bytes_copied"] == 0
+    assert out["plan"]["apps"][0]["digest"] == digest
+    assert out["transfers"][0]["mode"] == "oci-retag"
+    assert out["transfers"][0]["bytes_copied"] == 0
     data, _, _ = images.get_manifest(world.registry, world.repository, "release-1.0.0")
     assert data == world.pushed["release-1.0.0"].manifest
     values = world.values()
@@ -311,8 +311,8 @@ def test_promote_to_an_environment_with_its_own_registry_copies_byte_exact(
     source = world.pushed["release-1.0.0"]
     code, out, err = world.run("promote", "release-1.0.0", "--no-deploy")
     assert code == 0, err
-    assert out["transfer"]["mode"] == "copy"
-    assert out["transfer"]["blobs_copied"] > 0
+    assert out["transfers"][0]["mode"] == "copy"
+    assert out["transfers"][0]["blobs_copied"] > 0
     data, _, _ = images.get_manifest(registry2, world.repository, "release-1.0.0")
     assert reg.digest_of(data) == source.digest  # the same bytes, in the other registry
     assert world.tag_digest("release-1.0.0") is None  # the source registry was not retagged

@@ -213,7 +213,7 @@ def test_busy_trunk_promotes_the_tagged_commit_by_its_evidence_and_lists_its_cha
     code, out, err = world.run("promote", "release-1.0.0")
     assert code == 0, err
     assert out["outcome"] == "succeeded"
-    evidence = out["plan"]["evidence"]
+    evidence = out["plan"]["apps"][0]["evidence"]
     assert evidence["digest"] == digest_d and evidence["still_running"] is False and evidence["verified_at"]
     assert {g["name"]: g["ok"] for g in out["plan"]["gates"]}["verified-in-source"] is True
     assert all(not g["overridden"] for g in out["plan"]["gates"])
@@ -257,5 +257,5 @@ def test_soak_time_is_required_then_met(
     time.sleep(max(0.0, soak * 60 - (time.monotonic() - deployed)) + 1)
     code, out, err = world.run("promote", "release-2.0.0")
     assert code == 0, err
-    assert out["plan"]["evidence"]["ran_for_seconds"] >= soak * 60
+    assert out["plan"]["apps"][0]["evidence"]["ran_for_seconds"] >= soak * 60
     assert world.pod_digests("prod") == [digest]

@@ -130,6 +130,14 @@ class FakeAws(AwsSession):
         return []
 
 
+def _pinned_digest(values_files: Sequence[Path]) -> str:
+    """The digest the last values file (the image deployctl pins) gives the chart's default keys."""
+    import yaml
+
+    pins = yaml.safe_load(values_files[-1].read_text()) or {}
+    return str(pins["image"]["digest"])
+
+
 @dataclass
 class FakeCluster:
     """helm and the API in memory. ``verdict`` is what the rollout watch sees; after a complete rollout the
@@ -159,10 +167,16 @@ class FakeCluster:
         return list(reversed(self.revisions.get(name, [])))
 
     def template(
-        self, *, release: str, chart: Path, values_files: Sequence[Path], set_string: Mapping[str, str]
+        self,
+        *,
+        release: str,
+        chart: str | Path,
+        values_files: Sequence[Path],
+        set_string: Mapping[str, str],
+        version: str | None = None,
     ) -> str:
-        del chart, values_files
-        self.calls.append(f"template {release} {set_string.get('image.digest')}")
+        del chart, set_string, version
+        self.calls.append(f"template {release} {_pinned_digest(values_files)}")
         if self.rejects_values:
             from deployctl.errors import UsageError
 
@@ -173,13 +187,14 @@ class FakeCluster:
         self,
         *,
         release: str,
-        chart: Path,
+        chart: str | Path,
         values_files: Sequence[Path],
         set_string: Mapping[str, str],
         description: str,
+        version: str | None = None,
     ) -> Release:
-        del chart, values_files
-        digest = set_string["image.digest"]
+        del chart, set_string, version
+        digest = _pinned_digest(values_files)
         self.calls.append(f"upgrade {release} {digest}")
         self.lock_at_upgrade = self.s3.held_lock(self.env_name)
         revision = (self.releases[release].revision + 1) if release in self.releases else 1

@@ -16,6 +16,7 @@ from deployctl.errors import UsageError
 from deployctl.evidence import Evidence
 from deployctl.history import Entry
 from deployctl.model import ImageRef, ReleaseTag, Version
+from deployctl.promotion_plan import AppPromotion, PromotionPlan
 
 ROOT = Path(__file__).resolve().parents[2]
 A = "sha256:" + "a" * 64
@@ -186,24 +187,41 @@ def test_target_is_the_environment_with_promote_from(config: Any) -> None:
         promote.target_env_name(config, "dev")
 
 
-def test_plan_text_and_data_carry_digest_and_diff() -> None:
-    f = facts()
-    plan = promotion.PromotionPlan(
-        app="api",
-        facts=f,
-        gates=promotion.judge(f),
-        target_image=ImageRef("r.example", "api", tag="release-1.4.0", digest=A),
-        transfer="oci-retag",
+def test_plan_text_and_data_carry_every_app_and_one_diff() -> None:
+    api, worker = facts(app="api"), facts(app="worker", source_digest=None, optional=True)
+    plan = PromotionPlan(
+        release=api.release,
+        commit=SHA,
+        source_env="dev",
+        target_env="prod",
+        apps=(
+            AppPromotion(
+                "api",
+                api,
+                promotion.judge(api),
+                ImageRef("r.example", "api", tag="release-1.4.0", digest=A),
+                "oci-retag",
+                "helm upgrade ...",
+            ),
+            AppPromotion(
+                "worker",
+                worker,
+                promotion.judge(worker),
+                ImageRef("r.example", "worker", tag="release-1.4.0"),
+                "skipped",
+                "nothing",
+            ),
+        ),
         values_path=Path("values-prod.yaml"),
-        values_diff='-  tag: ""\n+  tag: "release-1.4.0"\n',
-        helm="helm upgrade --install api charts/api -n api -f values-prod.yaml",
-        noop=False,
+        values_diff='-    tag: ""\n+    tag: "release-1.4.0"\n',
     )
     data = plan.data()
-    assert data["digest"] == A
-    assert data["commit"] == SHA
-    assert data["target"]["image"] == f"r.example/api:release-1.4.0@{A}"
-    assert data["values"]["diff"].startswith("-  tag")
+    assert (data["commit"], data["release"], data["noop"]) == (SHA, "release-1.4.0", False)
+    assert [(a["app"], a["digest"], a["skipped"]) for a in data["apps"]] == [("api", A, False), ("worker", None, True)]
+    assert data["apps"][0]["target"]["image"] == f"r.example/api:release-1.4.0@{A}"
+    assert {g["app"] for g in data["gates"]} == {"api", "worker"}
+    assert [g["name"] for g in data["gates"] if g["app"] == "worker"] == ["image-built"], "an optional app not rebuilt"
+    assert data["values"]["diff"].startswith("-    tag")
     text = "\n".join(plan.text())
-    assert A in text
-    assert '+  tag: "release-1.4.0"' in text
+    assert A in text and "worker: not rebuilt for this commit (optional)" in text
+    assert '+    tag: "release-1.4.0"' in text

@@ -81,7 +81,8 @@ def test_deploy_rolls_out_under_the_lock_and_records_the_verified_verdict(repo: 
     assert (intent.outcome, intent.digest, entry.intent) == ("started", DIGEST, intent.id)
     assert (entry.action, entry.outcome, entry.verdict) == ("deploy", "succeeded", "healthy")
     assert (entry.digest, entry.commit, entry.release) == (DIGEST, SHA, "api@1")
-    assert result.outcome == "succeeded" and result.image.digest == DIGEST and result.git_sha == SHA
+    (only,) = result.apps
+    assert only.outcome == "succeeded" and only.image.digest == DIGEST and only.git_sha == SHA
 
 
 def test_deploy_rollout_failure_is_recorded_once_and_releases_the_lock(repo: Path) -> None:
@@ -277,11 +278,12 @@ def test_promote_moves_the_image_then_rolls_out_under_the_targets_lock_one_entry
         "dev",
     )
     assert result.outcome == "succeeded"
-    assert [s.name for s in result.steps] == ["image", "values", "deploy"]
+    assert [s.name for s in result.steps] == ["image api", "values", "deploy api"]
     assert s3.held_lock("prod") is None
     # the next plan reads what prod runs from prod's ledger: this release, now a no-op
     again, *_ = promote_app.plan(contexts, PromoteRequest("release-1.0.0"))
-    assert (again.facts.target_from, str(again.facts.target_version), again.noop) == ("ledger", "1.0.0", True)
+    facts = again.app("api").facts
+    assert (facts.target_from, str(facts.target_version), again.noop) == ("ledger", "1.0.0", True)
 
 
 def test_promote_whose_rollout_fails_records_one_failed_entry(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,79 +1,122 @@
-"""values.py: round-trip edits of image.tag / image.digest keep everything else."""
+"""The values file: one section per app (or the whole file for a lone app), edits that change only the edited
+values, and the image a section pins read back through the app's ``image_values`` mapping."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from deployctl import values
+from deployctl import chartvalues, values
+from deployctl.config import App
 from deployctl.errors import UsageError
+from deployctl.model import ImageRef
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGEST = "sha256:" + "ab" * 32
 OTHER = "sha256:" + "cd" * 32
 
 
-def test_prod_values_edit_changes_only_the_two_lines() -> None:
-    before = (ROOT / "values-prod.yaml").read_text()
-    after = values.set_image(before, tag="release-1.4.0", digest=DIGEST)
-    changed = [(a, b) for a, b in zip(before.splitlines(), after.splitlines(), strict=True) if a != b]
-    assert changed == [('  tag: ""', '  tag: "release-1.4.0"'), ('  digest: ""', f'  digest: "{DIGEST}"')]
-    assert values.read_image(after) == values.ImageValues("release-1.4.0", DIGEST)
-
-
-def test_comments_order_and_quoting_survive() -> None:
-    text = (
-        "# top comment\n"
-        "zeta: 1   # trailing\n"
-        "image:\n"
-        "  repository: example/api  # keep me\n"
-        "  tag: 'release-1.0.0'\n"
-        "  digest: " + OTHER + "\n"
-        "alpha:\n"
-        "  - a\n"
-        "  - b\n"
-        'quoted: "yes"\n'
+def app(**changes: Any) -> App:
+    return App.model_validate(
+        {"chart": "charts/api", "release": "api", "image": {"registry": "r.example", "repository": "api"}, **changes}
     )
-    after = values.set_image(text, tag="release-1.1.0", digest=DIGEST)
-    assert after == text.replace("'release-1.0.0'", "'release-1.1.0'").replace(OTHER, DIGEST)
 
 
-def test_missing_image_block_is_added_at_the_end() -> None:
-    after = values.set_image("replicaCount: 1\n", tag="release-1.0.0", digest=DIGEST)
-    assert after == f"replicaCount: 1\nimage:\n  tag: release-1.0.0\n  digest: {DIGEST}\n"
+def test_a_lone_app_may_own_the_whole_file_and_apps_own_their_sections(tmp_path: Path) -> None:
+    whole = values.ValuesFile(tmp_path / "one.yaml")
+    whole.path.write_text("replicaCount: 2\nimage:\n  digest: ''\n")
+    assert whole.section_path("api", ["api"]) == ()
+    assert whole.section("api", ["api"]) == {"replicaCount": 2, "image": {"digest": ""}}
+    many = values.ValuesFile(tmp_path / "many.yaml")
+    many.path.write_text("api:\n  replicaCount: 2\nworker:\n  image: r/worker:1\n")
+    assert many.section_path("worker", ["api", "worker"]) == ("worker",)
+    assert many.section("api", ["api", "worker"]) == {"replicaCount": 2}
+    assert many.section("fetcher", ["api", "worker", "fetcher"]) == {}, "an app without a section: chart defaults"
 
 
-def test_unchanged_edit_has_no_diff(tmp_path: Path) -> None:
+def test_prod_values_edit_changes_only_the_two_lines(tmp_path: Path) -> None:
     path = tmp_path / "values-prod.yaml"
-    path.write_text(f'image:\n  tag: "release-1.0.0"\n  digest: "{DIGEST}"\n')
-    edit = values.ValuesFile(path).edit_image(tag="release-1.0.0", digest=DIGEST)
-    assert not edit.changed
-    assert edit.diff == ""
+    path.write_bytes((ROOT / "values-prod.yaml").read_bytes())
+    file = values.ValuesFile(path)
+    prefix = file.section_path("api", ["api"])
+    edit = file.edit({(*prefix, "image", "tag"): "release-1.4.0", (*prefix, "image", "digest"): DIGEST})
+    changed = [(a, b) for a, b in zip(edit.before.splitlines(), edit.after.splitlines(), strict=True) if a != b]
+    assert len(changed) == 2
+    assert all(a.endswith('""') for a, _ in changed)
+    assert changed[0][1].endswith('tag: "release-1.4.0"') and changed[1][1].endswith(f'digest: "{DIGEST}"')
+    path.write_text(edit.after)
+    assert chartvalues.pinned(app(), file.section("api", ["api"])) == {"tag": "release-1.4.0", "digest": DIGEST}
 
 
-def test_edit_diff_then_write(tmp_path: Path) -> None:
+def test_edit_diff_then_write_keeps_crlf(tmp_path: Path) -> None:
     path = tmp_path / "values-prod.yaml"
-    path.write_text('# c\nimage:\n  tag: ""\n  digest: ""\n')
-    edit = values.ValuesFile(path).edit_image(tag="release-2.0.0", digest=DIGEST)
+    path.write_bytes(b'# c\r\nimage:\r\n  tag: ""\r\n  digest: ""\r\n')
+    edit = values.ValuesFile(path).edit({("image", "tag"): "release-2.0.0", ("image", "digest"): DIGEST})
     assert edit.changed
-    assert '-  tag: ""\n' in edit.diff
-    assert '+  tag: "release-2.0.0"\n' in edit.diff
-    assert path.read_text() == edit.before  # nothing written yet
+    assert '+  tag: "release-2.0.0"' in edit.diff
+    assert path.read_bytes().decode() == edit.before  # nothing written yet
     edit.write()
-    assert path.read_text() == edit.after
+    assert path.read_bytes() == f'# c\r\nimage:\r\n  tag: "release-2.0.0"\r\n  digest: "{DIGEST}"\r\n'.encode()
     assert not list(tmp_path.glob(".*tmp"))
+    again = values.ValuesFile(path).edit({("image", "digest"): DIGEST})
+    assert not again.changed and again.diff == ""
 
 
 @pytest.mark.parametrize(
     ("text", "match"),
-    [("image: [1, 2]\n", "image must be a mapping"), ("- a\n", "top level must be a mapping"), ("a: [\n", "YAML")],
+    [("image: [1, 2]\n", "image must be a single value"), ("- a\n", "top level must be a mapping"), ("a: [\n", "YAML")],
 )
-def test_bad_files_are_usage_errors(text: str, match: str) -> None:
+def test_bad_files_are_usage_errors(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "v.yaml"
+    path.write_text(text)
     with pytest.raises(UsageError, match=match):
-        values.set_image(text, tag="release-1.0.0", digest=DIGEST)
+        values.ValuesFile(path).edit({("image",): DIGEST})
 
 
-def test_invalid_digest_is_rejected() -> None:
-    with pytest.raises(ValueError, match="invalid digest"):
-        values.set_image("a: 1\n", tag="release-1.0.0", digest="latest")
+# (mapping, section, the parts read back)
+MAPPINGS: list[tuple[dict[str, str], dict[str, Any], dict[str, str]]] = [
+    ({}, {"image": {"digest": DIGEST, "tag": "release-1.0.0"}}, {"digest": DIGEST, "tag": "release-1.0.0"}),
+    (
+        {"image": "{registry}/{repository}@{digest}"},
+        {"image": f"r.example/worker@{DIGEST}"},
+        {"registry": "r.example", "repository": "worker", "digest": DIGEST},
+    ),
+    (
+        {"image.registry": "{registry}", "image.name": "{repository}", "image.version": "{tag}@{digest}"},
+        {"image": {"registry": "r.example", "name": "fetcher", "version": f"release-2.0.0@{DIGEST}"}},
+        {"registry": "r.example", "repository": "fetcher", "tag": "release-2.0.0", "digest": DIGEST},
+    ),
+    ({"image": "{registry}/{repository}@{digest}"}, {"image": "r.example/worker:latest"}, {}),  # not pinned
+    ({}, {"image": {"digest": "latest"}}, {}),  # not a digest
+]
+
+
+@pytest.mark.parametrize(("mapping", "section", "parts"), MAPPINGS)
+def test_image_values_round_trip(mapping: dict[str, str], section: dict[str, Any], parts: dict[str, str]) -> None:
+    configured = app(image_values=mapping) if mapping else app()
+    assert chartvalues.pinned(configured, section) == parts
+
+
+def test_image_values_leave_out_keys_whose_parts_are_unknown() -> None:
+    image = ImageRef("r.example", "api", digest=DIGEST)
+    assert chartvalues.image_values(app(), image, None) == {"image.repository": "r.example/api", "image.digest": DIGEST}
+    assert chartvalues.nested({"image.digest": DIGEST, "build.gitSha": "abc"}) == {
+        "image": {"digest": DIGEST},
+        "build": {"gitSha": "abc"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"image_values": {"image": "{registry}/{repo}@{digest}"}}, r"unknown placeholder \{repo\}"),
+        ({"image_values": {"image": "{registry}/{repository}:{tag}"}}, r"no key takes \{digest\}"),
+        ({"image_values": {"image..x": "{digest}"}}, "not a dotted values key"),
+        ({"chart": "oci://r.example/charts/api"}, "needs chart_version"),
+    ],
+)
+def test_bad_app_settings_are_rejected_at_load(changes: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        app(**changes)
