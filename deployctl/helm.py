@@ -107,6 +107,16 @@ def _set_string_flags(values: Mapping[str, str]) -> list[str]:
     return flags
 
 
+def _chart_flags(chart: str | Path, version: str | None) -> list[str]:
+    """``--version`` for a chart pulled from a registry; ``--plain-http`` for one on this machine (the
+    sandbox's registry speaks HTTP, as deployctl's own registry client does for loopback hosts)."""
+    flags = ["--version", version] if version else []
+    host = str(chart).removeprefix("oci://").split("/", 1)[0].rsplit(":", 1)[0]
+    if str(chart).startswith("oci://") and host in ("127.0.0.1", "localhost", "[::1]"):
+        flags.append("--plain-http")
+    return flags
+
+
 def _values_flags(values_files: Sequence[Path]) -> list[str]:
     flags: list[str] = []
     for path in values_files:
@@ -130,7 +140,7 @@ def upgrade_argv(
     """``helm upgrade --install`` without any wait: deployctl watches the rollout itself. ``chart`` is a
     directory or an ``oci://`` reference, pulled at ``version``."""
     argv = [binary, "upgrade", release, str(chart), "--install", "--namespace", namespace, "--create-namespace"]
-    argv += ["--version", version] if version else []
+    argv += _chart_flags(chart, version)
     argv += _values_flags(values_files)
     argv += _set_string_flags(set_string or {})
     if description:
@@ -154,7 +164,7 @@ def template_argv(
     """``helm template``: the chart rendered with the same values a deploy would use (an ``oci://`` chart is
     pulled at ``version``)."""
     argv = [binary, "template", release, str(chart), "--namespace", namespace]
-    argv += ["--version", version] if version else []
+    argv += _chart_flags(chart, version)
     argv += _values_flags(values_files)
     argv += _set_string_flags(set_string or {})
     return argv

@@ -58,6 +58,48 @@ def test_upgrade_argv_per_major(major: int, expected_tail: list[str]) -> None:
             ["helm", "template", "api", "c", "--namespace", "ns", "-f", "v.yaml", "--set-string", "a.b=1"],
         ),
         (
+            lambda: helm.template_argv(
+                release="web", chart="oci://r.example/charts/web", namespace="ns", version="1.2.3", set_string={}
+            ),
+            ["helm", "template", "web", "oci://r.example/charts/web", "--namespace", "ns", "--version", "1.2.3"],
+        ),
+        (
+            lambda: helm.template_argv(
+                release="web", chart="oci://127.0.0.1:5000/charts/web", namespace="ns", version="1.2.3"
+            ),
+            [
+                "helm",
+                "template",
+                "web",
+                "oci://127.0.0.1:5000/charts/web",
+                "--namespace",
+                "ns",
+                "--version",
+                "1.2.3",
+                "--plain-http",
+            ],
+        ),  # fmt: skip
+        (
+            lambda: helm.upgrade_argv(
+                major=3, release="web", chart="oci://r.example/charts/web", namespace="ns", kube=KUBE, version="2.0.0"
+            ),
+            [
+                "helm",
+                "upgrade",
+                "web",
+                "oci://r.example/charts/web",
+                "--install",
+                "--namespace",
+                "ns",
+                "--create-namespace",
+                "--version",
+                "2.0.0",
+                "--output",
+                "json",
+                *KUBE_FLAGS,
+            ],
+        ),  # fmt: skip
+        (
             lambda: helm.list_argv(major=3, release="api", namespace="ns", kube=helm.Kube(Path("/k"))),
             [
                 "helm",
