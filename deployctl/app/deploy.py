@@ -76,7 +76,7 @@ def deploy(
         )
     _check_input(ctx, names, image_tag, digest)
     if env.promote_from is not None:
-        choices, skipped = _promoted_images(ctx, names)
+        choices, skipped = _promoted_images(ctx, names, values_only=allow_unpromoted is not None)
     else:
         choices, skipped = _built_images(ctx, names, image_tag, digest)
     overrides = (Override(ALLOW_UNPROMOTED, allow_unpromoted),) if allow_unpromoted else ()
@@ -154,23 +154,37 @@ def _built_images(
     return choices, skipped
 
 
-def _promoted_images(ctx: EnvContext, names: list[str]) -> tuple[list[_Choice], list[str]]:
-    """Each app's image as the values file pins it (written by ``promote``)."""
+def _promoted_images(ctx: EnvContext, names: list[str], *, values_only: bool) -> tuple[list[_Choice], list[str]]:
+    """Each app's image as promotion recorded it. The ledger is the source of truth: a values file edited on a
+    CI runner may never have been committed, so when it lags behind the ledger's newest promotion, that
+    promotion is deployed (and the lag reported). ``values_only`` (an override) takes the values file as is."""
     apps = ctx.config.settings.apps
+    entries = ctx.ledger.entries() if ctx.env.terraform is not None and not values_only else []
     choices: list[_Choice] = []
     skipped: list[str] = []
     missing: list[str] = []
     for name in names:
         app = apps[name]
         parts = chartvalues.pinned(app, ctx.values.section(name, apps))
+        newest = next(
+            (e for e in entries if e.app == name and e.action == "promote" and e.outcome == "succeeded" and e.digest),
+            None,
+        )
+        if newest is not None and newest.digest != parts.get("digest"):
+            ctx.reporter.warn(
+                f"{name}: {ctx.values.path.name} records {parts.get('digest') or 'no digest'}, but the newest "
+                f"promotion to {ctx.name} is {newest.tag} ({newest.digest}): deploying that (commit the promotion's "
+                "values edit)"
+            )
+            parts = {"digest": str(newest.digest), "tag": newest.tag or "", "git_sha": newest.commit or ""}
         if "digest" not in parts:
             (skipped if app.optional else missing).append(name)
             continue
         choices.append(_Choice(name, _image(ctx, name, app, parts), parts.get("git_sha") or None))
     if missing:
         raise UsageError(
-            f"{ctx.values.path} pins no image digest for {', '.join(missing)}: nothing has been promoted to "
-            f"{ctx.name} for {'them' if len(missing) > 1 else 'it'} yet",
+            f"nothing has been promoted to {ctx.name} for {', '.join(missing)} yet (no promotion in its history, "
+            f"no digest in {ctx.values.path.name})",
             "run `deployctl promote <release tag>`",
         )
     return choices, [f"{name}: nothing promoted yet (optional)" for name in skipped]

@@ -18,7 +18,7 @@ from deployctl.app.context import Contexts
 from deployctl.app.deploy import deploy
 from deployctl.config import load
 from deployctl.errors import ExitCode, LockedError, OperationError, PolicyError, UsageError
-from deployctl.history import open_intents
+from deployctl.history import Entry, open_intents
 from deployctl.lock import lock_key
 from deployctl.promotion import PromoteRequest
 from deployctl.registry import TransferReport
@@ -346,3 +346,18 @@ def test_a_promotion_target_deploys_only_a_promoted_digest(repo: Path) -> None:
         "succeeded",
         [("--allow-unpromoted", "INC-42: restore the hotfix build")],
     )
+
+
+def test_deploy_of_a_promotion_target_follows_the_ledger_when_the_values_file_lags(repo: Path) -> None:
+    """A promotion made on a CI runner may never reach this checkout's values file: the ledger is the source
+    of truth for what prod runs."""
+    s3 = FakeS3()
+    prod = FakeContext(load(repo / "pyproject.toml"), "prod", ProcessRunner(), s3=s3)
+    prod.record(
+        Entry(
+            env="prod", app="api", action="promote", outcome="succeeded", digest=DIGEST, tag="release-2.0.0", commit=SHA
+        )
+    )
+    report = deploy(prod)  # values-prod.yaml still pins nothing
+    assert report.apps[0].image.digest == DIGEST and report.apps[0].image.tag == "release-2.0.0"
+    assert any("the newest promotion to prod is release-2.0.0" in line for line in prod.events.lines)
