@@ -97,3 +97,21 @@ def contains(runner: Runner, repo: Path, commit: str) -> bool:
     """Whether ``commit`` exists in ``repo`` (a commit recorded elsewhere may not have been fetched)."""
     code, _ = _git(runner, repo, "cat-file", "-e", f"{commit}^{{commit}}", ok_codes=(0, 1, 128))
     return code == 0
+
+
+def push(runner: Runner, repo: Path, *, remote: str, branch: str, attempts: int = 3) -> str:
+    """Push HEAD to ``remote``'s ``branch``; when the branch moved meanwhile, rebase onto it and push again
+    (never a force push). Returns the commit pushed."""
+    for attempt in range(1, attempts + 1):
+        code, out = _git(runner, repo, "push", "--porcelain", remote, f"HEAD:refs/heads/{branch}", ok_codes=(0, 1))
+        if code == 0:
+            return _git(runner, repo, "rev-parse", "HEAD")[1]
+        if attempt == attempts:
+            break
+        _git(runner, repo, "pull", "--rebase", "--quiet", remote, branch)
+    raise CommandFailedError(
+        ["git", "push", remote, f"HEAD:{branch}"],
+        1,
+        out,
+        f"{branch} kept moving or refused the push: push the commit by hand (git pull --rebase && git push)",
+    )

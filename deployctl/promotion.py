@@ -34,6 +34,7 @@ class PromoteRequest:
     allow_downgrade: bool = False
     reason: str | None = None
     commit: bool = False
+    push: bool = False  # push the values commit to the main branch (implies commit)
     deploy: bool = True
     lock_timeout: float | None = None
     rollout_timeout: float = 300.0

@@ -291,6 +291,8 @@ def _promote_locked(
             steps.append(
                 PromotionStep(f"deploy {app.app}", "done", f"{result.message} ({result.duration_seconds:.1f}s)")
             )
+    if request.push and values_commit is not None:
+        _push(contexts, promotion_plan, steps)
     return PromoteResult(
         promotion_plan,
         dry_run=False,
@@ -353,7 +355,7 @@ def _move_images(
     if edit is not None and edit.changed:
         edit.write()
         steps.append(PromotionStep("values", "done", f"{edit.path.name}: {', '.join(a.app for a in moving)} at {tag}"))
-        if request.commit:
+        if request.commit or request.push:
             digests = ", ".join(f"{a.app} {a.digest}" for a in moving)
             message = f"chore(release): promote {tag} to {promotion_plan.target_env} ({digests})"
             values_commit = git.commit(contexts.runner, contexts.config.root, [edit.path], message)
@@ -361,6 +363,21 @@ def _move_images(
     else:
         steps.append(PromotionStep("values", "noop", "the values file already records these digests"))
     return steps, transfers, values_commit
+
+
+def _push(contexts: Contexts, promotion_plan: PromotionPlan, steps: list[PromotionStep]) -> None:
+    """Make the values record durable beside the ledger: push the commit to main (rebasing when main moved).
+    Done last: the ledger already records the promotion, so a failed push fails the command without undoing it."""
+    branch = contexts.config.settings.main_branch
+    try:
+        pushed = git.push(contexts.runner, contexts.config.root, remote="origin", branch=branch)
+    except DeployctlError as exc:
+        raise DeployctlError(
+            f"{promotion_plan.release} was promoted and recorded in the history of {promotion_plan.target_env}, but "
+            f"its values commit was not pushed to {branch}: {exc.message.splitlines()[0]}",
+            exc.hint,
+        ) from None
+    steps.append(PromotionStep("push", "done", f"{pushed[:12]} -> origin/{branch}"))
 
 
 def _transfer_detail(report: registry.TransferReport) -> str:

@@ -152,6 +152,7 @@ def status_command(session: Session, env: str, app_name: str | None) -> int:
 @click.option("--allow-downgrade", is_flag=True, help="Promote a version not newer than the target's.")
 @click.option("--reason", help="Why an override is used (required with one; recorded in history).")
 @click.option("--commit", "git_commit", is_flag=True, help="Commit the values file change.")
+@click.option("--push", is_flag=True, help="Commit the values file change and push it to the main branch (rebasing).")
 @click.option("--no-deploy", is_flag=True, help="Retag and record the version, but do not deploy.")
 @click.option("--lock-timeout", type=click.FloatRange(0, 3600), help="Seconds to wait for the environment lock.")
 @click.option(
@@ -168,6 +169,7 @@ def promote(
     allow_downgrade: bool,
     reason: str | None,
     git_commit: bool,
+    push: bool,
     no_deploy: bool,
     lock_timeout: float | None,
     rollout_timeout: float,
@@ -189,6 +191,7 @@ def promote(
         allow_downgrade=allow_downgrade,
         reason=reason,
         commit=git_commit,
+        push=push,
         deploy=not no_deploy,
         lock_timeout=lock_timeout,
         rollout_timeout=rollout_timeout,

@@ -320,3 +320,25 @@ def test_promote_to_an_environment_with_its_own_registry_copies_byte_exact(
     code, out, err = world.run("promote", "release-1.0.0", "--no-deploy")
     assert code == 0, err
     assert out["outcome"] == "noop"
+
+
+def test_push_records_the_values_edit_on_a_main_that_moved_meanwhile(world: World, tmp_path: Path) -> None:
+    """In CI the values edit is made on a runner: --push commits it and pushes it to main, rebasing onto
+    commits that landed meanwhile (never a force push)."""
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "clone", "-q", "--bare", str(world.repo), str(origin))
+    git(world.repo, "remote", "add", "origin", str(origin))
+    git(world.repo, "fetch", "-q", "origin")
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(origin), str(other))
+    git(other, "commit", "-q", "--allow-empty", "-m", "someone else's change")
+    git(other, "push", "-q", "origin", "main")
+    theirs = git(other, "rev-parse", "HEAD")
+
+    code, out, err = world.run("promote", "release-1.0.0", "--no-deploy", "--push")
+    assert code == 0, err
+    pushed = git(origin, "rev-parse", "main")
+    assert git(origin, "log", "-1", "--format=%s", "main").startswith("chore(release): promote release-1.0.0 to prod")
+    assert git(origin, "merge-base", "--is-ancestor", theirs, pushed) == "", "rebased onto main, not forced over it"
+    assert git(origin, "show", f"{pushed}:values-prod.yaml") == world.values().rstrip("\n")
+    assert [s["name"] for s in out["steps"]][-1] == "push"
