@@ -93,6 +93,8 @@ class Prepared:
     fingerprint: str
     plan_dir: Path
     var_file: Path | None = None
+    protected: bool = False  # only plans made from a commit on ``main_branch`` apply
+    main_branch: str = "main"
 
     @property
     def plan_file(self) -> Path:
@@ -193,6 +195,8 @@ def prepare(
         fingerprint=fingerprint,
         plan_dir=(config.state_dir / "plans" / name).resolve(),
         var_file=var_file,
+        protected=env.protected,
+        main_branch=config.settings.main_branch,
     )
 
 
@@ -318,12 +322,31 @@ def verify_saved(prepared: Prepared, metadata: PlanMetadata, runner: Runner, *, 
             f"it is {int(age.total_seconds() // 60)} minutes old "
             f"(plan_max_age_minutes = {prepared.settings.plan_max_age_minutes})"
         )
+    off_main = _off_main(prepared, metadata.commit, runner) if prepared.protected else []
+    problems.extend(off_main)
     if problems:
         raise PolicyError(
             f"refusing the saved plan for {name!r}: " + "; ".join(problems),
-            f"re-plan with `deployctl plan {name}`, review it, then `deployctl apply {name}`",
+            (f"merge the change to {prepared.main_branch} first; then " if off_main else "")
+            + f"re-plan with `deployctl plan {name}`, review it, then `deployctl apply {name}`",
             details={"problems": problems},
         )
+
+
+def _off_main(prepared: Prepared, commit: str | None, runner: Runner) -> list[str]:
+    """Why a plan may not apply to a protected environment because of where its commit is: only a commit
+    on the main branch (reviewed and merged) may change it, never one of a pull request or a side branch."""
+    branch = prepared.main_branch
+    if commit is None:
+        return [f"it was not made from a git commit (only plans made from {branch} apply here)"]
+    repo = prepared.workspace.root
+    try:
+        ref = git.main_ref(runner, repo, branch)
+    except UsageError as exc:
+        return [f"cannot check that {commit[:12]} is on {branch}: {exc.message} (git fetch origin {branch})"]
+    if git.contains(runner, repo, commit) and git.is_ancestor(runner, repo, commit, ref):
+        return []
+    return [f"it was made at commit {commit[:12]}, which is not on {ref} (only plans made from {branch} apply here)"]
 
 
 def _short(commit: str | None) -> str:
