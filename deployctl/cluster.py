@@ -5,13 +5,14 @@ Use cases act on a cluster only through this object, so a test can hand them ano
 
 from __future__ import annotations
 
-import time
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from deployctl import watch
+from deployctl.errors import OperationError
 from deployctl.helm import Helm, Kube, Release, Revision
 from deployctl.kube import (
     LiveWorkload,
@@ -21,7 +22,12 @@ from deployctl.kube import (
     live_workloads,
     pending_release_records,
 )
-from deployctl.rollout import Verdict, deployments_in
+from deployctl.rollout import Verdict
+from deployctl.runner import Background
+from deployctl.tracking import targets_in
+
+log = logging.getLogger(__name__)
+HOOK_POLL = 0.25
 
 
 @dataclass(frozen=True)
@@ -74,27 +80,53 @@ class Cluster:
         description: str,
         version: str | None = None,
     ) -> Release:
-        return self.helm.upgrade(
-            release=release,
-            chart=chart,
-            namespace=self.namespace,
-            values_files=values_files,
-            set_string=set_string,
-            description=description,
-            version=version,
+        """``helm upgrade --install`` while its hook Jobs and Pods are watched: a hook that fails stops helm at
+        once (it would wait for the hook until its timeout) and raises OperationError naming the hook, its pod,
+        container and reason, with the diagnosis. The release is then left pending (or failed, as helm marks it
+        on SIGTERM); the next deploy recovers it under the lock (``app.base.recover_pending``)."""
+        hooks = watch.HookWatch(self.kube, self.namespace)
+        task = Background(
+            lambda: self.helm.upgrade(
+                release=release,
+                chart=chart,
+                namespace=self.namespace,
+                values_files=values_files,
+                set_string=set_string,
+                description=description,
+                version=version,
+            ),
+            name=f"helm-upgrade-{release}",
         )
+        failed: Verdict | None = None
+        helm_failed = False  # helm gave up on its own before the watch said why
+        try:
+            while not task.done and failed is None:
+                failed = hooks.failure(HOOK_POLL)
+            helm_failed = task.error is not None
+            if failed is None and helm_failed:
+                failed = hooks.failure(HOOK_POLL)  # helm 4 fails a Failed hook Job itself: say which, and why
+            if failed is not None:
+                task.cancel(f"{failed.resource} failed ({failed.reason})")
+        except BaseException:
+            task.cancel("interrupted")  # Ctrl-C, SIGTERM: helm must not outlive us
+            raise
+        finally:
+            hooks.stop()
+        if failed is not None and (task.cancelled or helm_failed):
+            raise OperationError(
+                f"helm upgrade of {release} {'failed' if helm_failed else 'stopped'}: {failed.message}",
+                f"helm waits for a hook until its timeout. Fix {failed.resource} (its image, command or what it "
+                "needs) and roll forward: the next deploy recovers the release helm left",
+                details=failed.details(),
+            )
+        return task.result()
 
     def watch_release(self, manifest: str, *, timeout: float, on_progress: Callable[[str], None]) -> Verdict:
-        """Watch every workload ``manifest`` (a release's rendered objects) rolls out until all complete or
-        the first fails; the verdict names the failing resource."""
-        started = time.monotonic()
-        verdict = Verdict("complete", "no workloads in the release")
-        for name in deployments_in(manifest):
-            remaining = max(1.0, timeout - (time.monotonic() - started))
-            verdict = watch.watch_rollout(self.kube, self.namespace, name, timeout=remaining, on_progress=on_progress)
-            if verdict.state != "complete":
-                return verdict
-        return verdict
+        """Watch every workload ``manifest`` (a release's rendered objects) rolls out, all at once, until all
+        complete or the first fails; the verdict names the failing resource and carries the diagnosis."""
+        return watch.watch_release(
+            self.kube, self.namespace, targets_in(manifest), timeout=timeout, on_progress=on_progress
+        )
 
     def workloads(self, release: str) -> list[LiveWorkload]:
         return live_workloads(self.kube, self.namespace, release)

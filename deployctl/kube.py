@@ -7,38 +7,61 @@ it: importing this module is free and ``deployctl --help`` stays fast.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from deployctl.errors import DeployctlError, OperationError, UsageError
 from deployctl.helm import Kube
-from deployctl.rollout import (
-    DIGEST_ANNOTATION,
-    REVISION_ANNOTATION,
-    PodState,
-    Verdict,
-    WorkloadHealth,
-    deployment_state,
-    digest_in,
-    pod_state,
-    serving,
-    verdict_of,
-)
+from deployctl.rollout import WorkloadHealth
+from deployctl.tracking import View, desired_image, health_of, release_objects
+from deployctl.verdicts import Context, Tuning
+
+# kind -> (API group client, namespaced list call): what a ``tracking.View`` holds.
+LISTS = {
+    "Deployment": ("AppsV1Api", "list_namespaced_deployment"),
+    "ReplicaSet": ("AppsV1Api", "list_namespaced_replica_set"),
+    "StatefulSet": ("AppsV1Api", "list_namespaced_stateful_set"),
+    "DaemonSet": ("AppsV1Api", "list_namespaced_daemon_set"),
+    "Job": ("BatchV1Api", "list_namespaced_job"),
+    "Pod": ("CoreV1Api", "list_namespaced_pod"),
+    "Event": ("CoreV1Api", "list_namespaced_event"),
+}
+
+
+# A call that passes no ``_request_timeout`` of its own (a watch does) gets these (connect, read) seconds.
+KUBE_TIMEOUT = (3, 15)
 
 
 def api_client(kube: Kube) -> Any:
-    """A ``kubernetes.client.ApiClient`` for ``kube`` (kubernetes imported here, lazily)."""
+    """A ``kubernetes.client.ApiClient`` for ``kube`` (kubernetes imported here, lazily).
+
+    Fail fast on an unhealthy cluster rather than waiting on it: one retry of a failed connection but
+    none of a read that timed out (that only doubles the wait on a hung API server), and every call
+    bounded by ``KUBE_TIMEOUT`` unless it passes its own (the client's default is to wait forever)."""
+    import urllib3
+    from kubernetes import client as kclient
     from kubernetes import config as kconfig
 
+    configuration = type.__call__(kclient.Configuration)  # as new_client_from_config does: no shared default
+    # Read by the REST client when it is built, so it is set before (setting it afterwards does nothing).
+    configuration.retries = urllib3.Retry(total=1, connect=1, read=0, status=0, other=0, redirect=3)
     try:
-        client = kconfig.new_client_from_config(config_file=str(kube.kubeconfig), context=kube.context)
+        client = kconfig.new_client_from_config(
+            config_file=str(kube.kubeconfig), context=kube.context, client_configuration=configuration
+        )
     except kconfig.ConfigException as exc:
         raise UsageError(
             f"cannot use kubeconfig {kube.kubeconfig}: {exc}", "check cluster.kubeconfig/context"
         ) from None
-    # Fail fast on an unreachable cluster rather than retrying for long.
-    client.configuration.retries = 1
+    rest = client.rest_client
+    send = rest.request
+
+    def bounded(*args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
+        return send(*args, _request_timeout=_request_timeout or KUBE_TIMEOUT, **kwargs)
+
+    rest.request = bounded
     return client
 
 
@@ -100,6 +123,42 @@ def _sanitize(api: Any, obj: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- live state
 
 
+def list_call(api: Any, kind: str) -> Any:
+    """The namespaced list call of ``kind`` (see ``LISTS``) on ``api``."""
+    from kubernetes import client as kclient
+
+    group, call = LISTS[kind]
+    return getattr(getattr(kclient, group)(api), call)
+
+
+def autoscaler_present(api: Any) -> bool:
+    """Whether a node autoscaler may add a node for an unschedulable pod: Karpenter (its API group is served)
+    or the cluster-autoscaler (its status ConfigMap in kube-system). A refused check counts as yes: the
+    longer schedule grace is the safe side."""
+    from kubernetes import client as kclient
+    from kubernetes.client.exceptions import ApiException
+
+    def karpenter() -> object:
+        return api.call_api("/apis/karpenter.sh", "GET", auth_settings=["BearerToken"], _request_timeout=5)
+
+    def cluster_autoscaler() -> object:
+        core = kclient.CoreV1Api(api)
+        return core.read_namespaced_config_map("cluster-autoscaler-status", "kube-system", _request_timeout=5)
+
+    probes: tuple[Callable[[], object], ...] = (karpenter, cluster_autoscaler)
+    for probe in probes:
+        try:
+            probe()
+        except ApiException as exc:
+            if exc.status in (401, 403):
+                return True
+            continue
+        except errors():
+            continue
+        return True
+    return False
+
+
 @dataclass(frozen=True)
 class LiveWorkload:
     """A workload of a release as it runs now: its health inputs plus the provenance annotations."""
@@ -110,65 +169,42 @@ class LiveWorkload:
     git_sha: str | None
 
 
-def live_workloads(kube: Kube, namespace: str, release: str) -> list[LiveWorkload]:
-    """The Deployments of ``release`` (label app.kubernetes.io/instance), each judged from one snapshot:
-    the Deployment, the ReplicaSet of its current revision and the pods of its selector."""
-    from kubernetes import client as kclient
-
+def live_view(kube: Kube, namespace: str, kinds: tuple[str, ...]) -> tuple[Any, View]:
+    """One listing of ``kinds`` in ``namespace``: the API client and kind -> name -> object."""
     api = api_client(kube)
-    apps = kclient.AppsV1Api(api)
-    core = kclient.CoreV1Api(api)
+    view = {}
+    for kind in kinds:
+        listed = api.sanitize_for_serialization(list_call(api, kind)(namespace))
+        view[kind] = {o["metadata"]["name"]: o for o in listed.get("items") or ()}
+    return api, view
+
+
+def live_workloads(kube: Kube, namespace: str, release: str) -> list[LiveWorkload]:
+    """Every workload of ``release`` (label app.kubernetes.io/instance; hooks and CronJobs not), each judged
+    from one snapshot of the namespace: its object, its ReplicaSets, its pods."""
+    kinds = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "Pod")
     try:
-        listed = apps.list_namespaced_deployment(namespace, label_selector=f"app.kubernetes.io/instance={release}")
-        found = []
-        for item in listed.items:
-            doc = _sanitize(api, item)
-            selector = ",".join(f"{k}={v}" for k, v in sorted(doc["spec"]["selector"].get("matchLabels", {}).items()))
-            sets = [
-                _sanitize(api, rs) for rs in apps.list_namespaced_replica_set(namespace, label_selector=selector).items
-            ]
-            pods = [
-                pod_state(_sanitize(api, p)) for p in core.list_namespaced_pod(namespace, label_selector=selector).items
-            ]
-            found.append(live_workload(doc, sets, pods))
+        api, view = live_view(kube, namespace, kinds)
+        ctx = Context(tuning=Tuning(autoscaler=autoscaler_present(api)), now=time.time())
     except errors() as exc:
         raise translate(exc, kube, f"read the workloads of release {release} in {namespace}") from None
+    found = []
+    for kind, obj in release_objects(view, release):
+        image, _ = desired_image(obj)
+        template = (obj.get("spec") or {}).get("template") or {}
+        annotations = {
+            **((obj.get("metadata") or {}).get("annotations") or {}),
+            **((template.get("metadata") or {}).get("annotations") or {}),
+        }
+        found.append(
+            LiveWorkload(
+                health_of(kind, obj, view, ctx),
+                image,
+                annotations.get("deployctl.dev/image-tag"),
+                annotations.get("deployctl.dev/git-sha"),
+            )
+        )
     return found
-
-
-def live_workload(
-    deployment: Mapping[str, Any], replica_sets: list[dict[str, Any]], pods: list[PodState]
-) -> LiveWorkload:
-    """Pure: one Deployment, its ReplicaSets and its pods -> what it should run, its verdict, what serves."""
-    state = deployment_state(deployment)
-    new_hash = next(
-        (
-            str((rs.get("metadata", {}).get("labels") or {}).get("pod-template-hash", ""))
-            for rs in replica_sets
-            if (rs.get("metadata", {}).get("annotations") or {}).get(REVISION_ANNOTATION) == state.revision
-        ),
-        None,
-    )
-    new_pods = [p for p in pods if new_hash is not None and p.template_hash == new_hash]
-    verdict: Verdict = verdict_of(state, new_pods)
-    template = deployment.get("spec", {}).get("template", {})
-    annotations = {
-        **(deployment.get("metadata", {}).get("annotations") or {}),
-        **(template.get("metadata", {}).get("annotations") or {}),
-    }
-    containers = template.get("spec", {}).get("containers") or [{}]
-    image = str(containers[0].get("image", ""))
-    health = WorkloadHealth(
-        kind="Deployment",
-        name=state.name,
-        desired_digest=digest_in(image) or annotations.get(DIGEST_ANNOTATION),
-        desired=state.replicas,
-        verdict=verdict,
-        serving=serving(pods),
-    )
-    return LiveWorkload(
-        health, image, annotations.get("deployctl.dev/image-tag"), annotations.get("deployctl.dev/git-sha")
-    )
 
 
 # --------------------------------------------------------------------------- helm release storage

@@ -1,9 +1,10 @@
-"""The rollout watch: two API watches (the Deployment, its pods) feed ``rollout.verdict_of`` until
-it says complete or failed, or the time is up.
+"""The rollout watch: API watches of the namespace (one per kind it needs) feed one ``tracking.View``, and
+every workload of the release is judged on each change, concurrently, until the first fails, all complete,
+or the time is up. The hook watch does the same for the hook Jobs and Pods helm creates while it runs.
 
-A watch that ends (server timeout, 410 Gone) is restarted from a fresh list. A watch refused
-with 401/403 is not retried: the credential is wrong or expired, and saying "rollout not
-complete" after the timeout would hide that.
+A watch that ends (server timeout, 410 Gone) is restarted from a fresh list. A watch refused with 401/403
+is not retried: the credential is wrong or expired, and saying "rollout not complete" after the timeout
+would hide that (the Event watch only feeds the diagnosis: a refusal there degrades it, nothing more).
 """
 
 from __future__ import annotations
@@ -12,171 +13,244 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from deployctl import diagnosis
+from deployctl.errors import DeployctlError
 from deployctl.helm import Kube
-from deployctl.kube import api_client, errors, translate
-from deployctl.rollout import REVISION_ANNOTATION, Verdict, deployment_state, pod_state, verdict_of
+from deployctl.kube import api_client, autoscaler_present, list_call, translate
+from deployctl.rollout import Verdict
+from deployctl.tracking import Target, hook_failure, kinds_to_watch, release_verdict, uids
+from deployctl.verdicts import Context, EventState, Tuning, event_state
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class _RolloutView:
-    """What the watch loop knows: the latest Deployment and the pods, by name."""
-
-    deployment: dict[str, Any] | None = None
-    pods: dict[str, dict[str, Any]] = field(default_factory=dict)
-    new_hash: str | None = None
-    hash_for_revision: str = ""
+OPTIONAL = frozenset({"Event"})
+MAX_EVENTS = 500
+EVALUATE_EVERY = 0.5  # seconds: grace periods expire between API events
 
 
-def _selector(match_labels: Mapping[str, str]) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(match_labels.items()))
+class WatchRefusedError(DeployctlError):
+    """The API server refused a watch (401/403): ``error`` is the translated refusal."""
+
+    def __init__(self, kind: str, error: DeployctlError) -> None:
+        super().__init__(error.message, error.hint)
+        self.kind = kind
+        self.error = error
 
 
-def _sanitize(api: Any, obj: Any) -> dict[str, Any]:
-    result: dict[str, Any] = api.sanitize_for_serialization(obj)
-    return result
+class NamespaceWatch:
+    """Watches of ``kinds`` in one namespace, each in a thread, applied to ``view`` by ``poll``."""
+
+    def __init__(self, kube: Kube, namespace: str, kinds: Iterable[str]) -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.api = api_client(kube)
+        self.kinds = sorted(set(kinds))
+        self.view: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in self.kinds if k != "Event"}
+        self.events: dict[str, EventState] = {}
+        self.synced: set[str] = set()
+        self._queue: queue.Queue[tuple[str, str, Any]] = queue.Queue()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def ready(self) -> bool:
+        """Every required kind has been listed once (before that a missing object means nothing)."""
+        return set(self.kinds) - OPTIONAL <= self.synced
+
+    def start(self) -> NamespaceWatch:
+        for kind in self.kinds:
+            call = list_call(self.api, kind)
+            thread = threading.Thread(target=self._pump, args=(kind, call), name=f"watch-{kind}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _pump(self, kind: str, call: Callable[..., Any]) -> None:
+        from kubernetes import watch
+        from kubernetes.client.exceptions import ApiException
+
+        while not self._stop.is_set():
+            try:
+                listed = call(self.namespace)
+                self._queue.put((kind, "SYNC", self.api.sanitize_for_serialization(listed)))
+                watcher = watch.Watch()
+                for event in watcher.stream(
+                    call,
+                    self.namespace,
+                    resource_version=listed.metadata.resource_version,
+                    timeout_seconds=30,
+                    _request_timeout=40,
+                ):
+                    if self._stop.is_set():
+                        watcher.stop()
+                        return
+                    obj = self.api.sanitize_for_serialization(event["object"])
+                    self._queue.put((kind, str(event["type"]), obj))
+            except ApiException as exc:
+                if exc.status in (401, 403):
+                    self._queue.put((kind, "REFUSED", exc))  # retrying cannot fix a refused credential
+                    return
+                log.debug("%s watch ended: %s; restarting", kind, exc)
+                if self._stop.wait(1.0):
+                    return
+            except Exception as exc:  # noqa: BLE001 (a broken watch is restarted; the caller's deadline bounds it)
+                log.debug("%s watch ended: %s; restarting", kind, exc)
+                if self._stop.wait(1.0):
+                    return
+
+    def poll(self, timeout: float) -> bool:
+        """Apply what arrived (waiting up to ``timeout`` for the first); True when something changed."""
+        try:
+            items = [self._queue.get(timeout=max(timeout, 0))]
+        except queue.Empty:
+            return False
+        while True:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        for kind, event, obj in items:
+            self._apply(kind, event, obj)
+        return True
+
+    def _apply(self, kind: str, event: str, obj: Any) -> None:
+        if event == "REFUSED":
+            error = translate(obj, self.kube, f"watch the {kind}s in {self.namespace}")
+            if kind in OPTIONAL:
+                log.debug("%s watch refused (%s): going on without it", kind, error.message)
+                self.synced.add(kind)
+                return
+            raise WatchRefusedError(kind, error)
+        if kind == "Event":
+            self._apply_event(event, obj)
+            return
+        store = self.view[kind]
+        if event == "SYNC":
+            store.clear()
+            store.update({o["metadata"]["name"]: o for o in obj.get("items") or ()})
+            self.synced.add(kind)
+        elif event == "DELETED":
+            store.pop(obj["metadata"]["name"], None)
+        elif event in ("ADDED", "MODIFIED"):
+            store[obj["metadata"]["name"]] = obj
+
+    def _apply_event(self, event: str, obj: dict[str, Any]) -> None:
+        if event == "SYNC":
+            self.events = {str(e["metadata"].get("uid")): event_state(e) for e in obj.get("items") or ()}
+            self.synced.add("Event")
+        elif event in ("ADDED", "MODIFIED"):
+            self.events[str(obj["metadata"].get("uid"))] = event_state(obj)
+        if len(self.events) > MAX_EVENTS:
+            newest = sorted(self.events.items(), key=lambda item: item[1].time or 0)[-MAX_EVENTS:]
+            self.events = dict(newest)
+
+    def context(self, tuning: Tuning, since: float) -> Context:
+        return Context(tuning=tuning, now=time.time(), events=tuple(self.events.values()), since=since)
 
 
-def watch_rollout(  # noqa: PLR0915 (one loop with its two watch threads reads best in one place)
+def _uid(watch: NamespaceWatch, verdict: Verdict) -> str | None:
+    """The uid of the object the verdict is about, as the watch saw it."""
+    kind, _, name = (verdict.resource or "").partition("/")
+    uid = ((watch.view.get(kind) or {}).get(name) or {}).get("metadata", {}).get("uid")
+    return str(uid) if uid else None
+
+
+def watch_release(
     kube: Kube,
     namespace: str,
-    name: str,
+    targets: list[Target],
     *,
     timeout: float,
     on_progress: Callable[[str], None] | None = None,
 ) -> Verdict:
-    """Watch Deployment ``name`` until ``verdict_of`` says complete or failed, or ``timeout`` seconds pass."""
-    from kubernetes import client as kclient
-    from kubernetes.client.exceptions import ApiException
-
-    api = api_client(kube)
-    apps = kclient.AppsV1Api(api)
-    core = kclient.CoreV1Api(api)
-    try:
-        first = _sanitize(api, apps.read_namespaced_deployment(name, namespace))
-    except errors() as exc:
-        raise translate(exc, kube, f"read deployment {name} in {namespace}") from None
-    selector = _selector(first["spec"]["selector"].get("matchLabels") or {})
-    events: queue.Queue[tuple[str, str, Any]] = queue.Queue()
-    stop = threading.Event()
-
-    def pump(kind: str, list_call: Callable[..., Any], **kwargs: Any) -> None:
-        from kubernetes import watch
-
-        while not stop.is_set():
-            try:
-                listed = list_call(namespace, **kwargs)
-                events.put((kind, "SYNC", _sanitize(api, listed)))
-                watcher = watch.Watch()
-                for event in watcher.stream(
-                    list_call,
-                    namespace,
-                    resource_version=listed.metadata.resource_version,
-                    timeout_seconds=30,
-                    _request_timeout=40,
-                    **kwargs,
-                ):
-                    if stop.is_set():
-                        watcher.stop()
-                        break
-                    events.put((kind, str(event["type"]), _sanitize(api, event["object"])))
-            except ApiException as exc:
-                if exc.status in (401, 403):
-                    events.put((kind, "REFUSED", exc))  # retrying cannot fix a refused credential
-                    return
-                log.debug("%s watch ended: %s; restarting", kind, exc)
-                if stop.wait(1.0):
-                    return
-            except Exception as exc:  # noqa: BLE001 (a broken watch is restarted; the loop's deadline bounds it)
-                log.debug("%s watch ended: %s; restarting", kind, exc)
-                if stop.wait(1.0):
-                    return
-
-    threads = [
-        threading.Thread(
-            target=pump,
-            args=("deployment", apps.list_namespaced_deployment),
-            kwargs={"field_selector": f"metadata.name={name}"},
-            daemon=True,
-        ),
-        threading.Thread(
-            target=pump, args=("pod", core.list_namespaced_pod), kwargs={"label_selector": selector}, daemon=True
-        ),
-    ]
-    for thread in threads:
-        thread.start()
-    view = _RolloutView(deployment=first)
+    """Judge every target on each change until one fails, all complete, or ``timeout`` seconds pass; a
+    failure (the timeout included) carries its diagnosis."""
+    if not targets:
+        return Verdict("complete", "no workloads in the release")
+    since = time.time()
+    watch = NamespaceWatch(kube, namespace, kinds_to_watch(targets) | {"Event"}).start()
+    tuning = Tuning(autoscaler=autoscaler_present(watch.api))
     deadline = time.monotonic() + timeout
     last_message = ""
     try:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                verdict = _evaluate_view(view, apps, namespace, selector, api)
-                return Verdict(
-                    "failed", f"rollout not complete after {timeout:.0f}s: {verdict.message}", reason="Timeout"
+                verdict = release_verdict(targets, watch.view, watch.context(tuning, since))
+                verdict = Verdict(
+                    "failed",
+                    f"rollout not complete after {timeout:.0f}s: {verdict.summary}",
+                    pod=verdict.pod,
+                    container=verdict.container,
+                    reason="Timeout",
+                    resource=verdict.resource,
+                )
+                return verdict.diagnosed(
+                    diagnosis.collect(watch.api, namespace, verdict, since=since, uid=_uid(watch, verdict))
                 )
             try:
-                item = events.get(timeout=min(remaining, 5.0))
-            except queue.Empty:
-                item = None  # no event for a while: re-evaluate anyway (e.g. the new ReplicaSet appeared)
-            if item is not None:
-                if item[1] == "REFUSED":
-                    raise translate(item[2], kube, f"watch the {item[0]}s of {name}")
-                _apply(view, *item)
-            verdict = _evaluate_view(view, apps, namespace, selector, api)
+                watch.poll(min(remaining, EVALUATE_EVERY))
+            except WatchRefusedError as refused:
+                raise refused.error from None
+            if not watch.ready:
+                continue
+            verdict = release_verdict(targets, watch.view, watch.context(tuning, since))
             if verdict.message != last_message:
                 last_message = verdict.message
                 if on_progress is not None and not verdict.done:
                     on_progress(verdict.message)
+            if verdict.state == "failed":
+                return verdict.diagnosed(
+                    diagnosis.collect(watch.api, namespace, verdict, since=since, uid=_uid(watch, verdict))
+                )
             if verdict.done:
                 return verdict
     finally:
-        stop.set()
+        watch.stop()
 
 
-def _apply(view: _RolloutView, kind: str, event: str, obj: dict[str, Any]) -> None:
-    if kind == "deployment":
-        if event == "SYNC":
-            items = obj.get("items") or []
-            if items:
-                view.deployment = items[0]
-        elif event in ("ADDED", "MODIFIED"):
-            view.deployment = obj
-        return
-    if event == "SYNC":
-        view.pods = {p["metadata"]["name"]: p for p in obj.get("items") or ()}
-    elif event == "DELETED":
-        view.pods.pop(obj["metadata"]["name"], None)
-    elif event in ("ADDED", "MODIFIED"):
-        view.pods[obj["metadata"]["name"]] = obj
+class HookWatch:
+    """The hook Jobs and Pods helm creates while it runs (``helm.sh/hook``; those present before are not)."""
 
+    def __init__(self, kube: Kube, namespace: str, *, sync_timeout: float = 10.0) -> None:
+        self.since = time.time()
+        self.watch = NamespaceWatch(kube, namespace, ("Job", "Pod", "Event")).start()
+        self.tuning = Tuning(autoscaler=autoscaler_present(self.watch.api))
+        self.active = True
+        deadline = time.monotonic() + sync_timeout
+        while not self.watch.ready and time.monotonic() < deadline:
+            self._poll(0.1)
+        self.baseline = uids(self.watch.view)
 
-def _evaluate_view(view: _RolloutView, apps: Any, namespace: str, selector: str, api: Any) -> Verdict:
-    assert view.deployment is not None  # noqa: S101 (set from the first read)
-    state = deployment_state(view.deployment)
-    if state.observed_generation >= state.generation and state.revision and view.hash_for_revision != state.revision:
-        view.new_hash = _new_replicaset_hash(apps, namespace, selector, state.revision, api)
-        if view.new_hash is not None:
-            view.hash_for_revision = state.revision
-    new_pods = [
-        pod_state(p)
-        for p in view.pods.values()
-        if view.new_hash is not None and (p["metadata"].get("labels") or {}).get("pod-template-hash") == view.new_hash
-    ]
-    return verdict_of(state, new_pods)
+    def _poll(self, timeout: float) -> None:
+        try:
+            self.watch.poll(timeout)
+        except WatchRefusedError as refused:
+            # helm still waits on its hooks (until its own timeout): watching them is a bonus, not a need
+            log.warning("cannot watch the hooks (%s): helm waits for them", refused.message)
+            self.active = False
 
+    def failure(self, timeout: float) -> Verdict | None:
+        """Wait up to ``timeout`` for changes; the first failed hook (with its diagnosis), else None."""
+        if not self.active:
+            time.sleep(timeout)
+            return None
+        self._poll(timeout)
+        if not self.active or not self.watch.ready:
+            return None
+        verdict = hook_failure(self.watch.view, self.baseline, self.watch.context(self.tuning, self.since))
+        if verdict is None:
+            return None
+        uid = _uid(self.watch, verdict)
+        return verdict.diagnosed(
+            diagnosis.collect(self.watch.api, self.watch.namespace, verdict, since=self.since, uid=uid)
+        )
 
-def _new_replicaset_hash(apps: Any, namespace: str, selector: str, revision: str, api: Any) -> str | None:
-    """The pod-template-hash of the ReplicaSet whose revision is the Deployment's (the new one)."""
-    for rs in apps.list_namespaced_replica_set(namespace, label_selector=selector).items:
-        doc = _sanitize(api, rs)
-        meta = doc.get("metadata") or {}
-        if (meta.get("annotations") or {}).get(REVISION_ANNOTATION) == revision:
-            return (meta.get("labels") or {}).get("pod-template-hash")
-    return None
+    def stop(self) -> None:
+        self.watch.stop()

@@ -13,7 +13,7 @@ import pytest
 
 from deployctl.errors import CommandFailedError, ToolNotFoundError
 from deployctl.redact import MASK, Redactor
-from deployctl.runner import ProcessRunner
+from deployctl.runner import Background, CommandCancelledError, ProcessRunner
 
 PY = sys.executable
 
@@ -106,3 +106,80 @@ def test_interrupt_terminates_the_child_process_group(tmp_path: Path) -> None:
         time.sleep(0.1)
     else:
         pytest.fail(f"child {child} still alive after interrupt")
+
+
+# --------------------------------------------------------------------------- Background: run in a thread, cancel from another
+
+
+def _gone(pid: int, within: float = 10) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _sleeper(pid_file: Path, seconds: int = 60) -> list[str]:
+    return [PY, "-c", f"import os,time; open({str(pid_file)!r},'w').write(str(os.getpid())); time.sleep({seconds})"]
+
+
+def _pid(pid_file: Path) -> int:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if pid_file.exists() and pid_file.read_text():
+            return int(pid_file.read_text())
+        time.sleep(0.02)
+    pytest.fail("the child never started")
+
+
+@pytest.mark.parametrize(
+    ("case", "argv", "outcome"),
+    [
+        ("returns its result", [PY, "-c", "print('done')"], "done"),
+        ("raises what the command raised", [PY, "-c", "import sys; sys.exit(3)"], CommandFailedError),
+    ],
+)
+def test_background_hands_back_the_result_or_the_error(case: str, argv: list[str], outcome: object) -> None:
+    task = Background(lambda: ProcessRunner().run(argv).stdout.strip())
+    assert task.wait(30), case
+    assert task.done
+    if isinstance(outcome, str):
+        assert task.result() == outcome
+    else:
+        with pytest.raises(CommandFailedError):
+            task.result()
+
+
+def test_cancel_stops_the_running_command_at_once_and_kills_its_group(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    task = Background(lambda: ProcessRunner().run(_sleeper(pid_file)))
+    child = _pid(pid_file)
+    assert not task.wait(0.2), "still running"
+    started = time.monotonic()
+    task.cancel("hook Job/migrate failed")
+    assert task.done
+    assert time.monotonic() - started < 6, "SIGTERM ends a well-behaved child at once"
+    with pytest.raises(CommandCancelledError, match="was stopped: hook Job/migrate failed"):
+        task.result()
+    assert _gone(child)
+
+
+def test_cancel_leaves_commands_of_other_threads_alone(tmp_path: Path) -> None:
+    """Only the cancelled Background's commands stop: a run in this thread, at the same time, completes."""
+    pid_file = tmp_path / "pid"
+    task = Background(lambda: ProcessRunner().run(_sleeper(pid_file)))
+    _pid(pid_file)
+    other = Background(lambda: ProcessRunner().run([PY, "-c", "import time; time.sleep(0.5); print('ok')"]))
+    task.cancel("stop")
+    assert ProcessRunner().run([PY, "-c", "print('here')"]).stdout.strip() == "here"
+    assert other.wait(30) and other.result().stdout.strip() == "ok"
+
+
+def test_a_timeout_still_applies_in_the_background() -> None:
+    task = Background(lambda: ProcessRunner().run([PY, "-c", "import time; time.sleep(30)"], timeout=0.5))
+    assert task.wait(15)
+    with pytest.raises(CommandFailedError, match="timed out"):
+        task.result()

@@ -1,0 +1,270 @@
+"""Per-kind verdicts and what ``tracking`` judges: StatefulSet (partition, OnDelete), DaemonSet, Job, a bare Pod,
+the release's workloads in a namespace view, helm hooks, and each workload's health. Objects recorded from
+the lab (tests/unit/data/rollout_objects.json) and small hand-made states."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+import pytest
+
+from deployctl.kinds import (
+    DaemonSetState,
+    JobState,
+    StatefulSetState,
+    daemonset_verdict,
+    job_verdict,
+    pod_verdict,
+    statefulset_verdict,
+)
+from deployctl.rollout import Condition, ContainerState, PodState, release_health, timestamp
+from deployctl.tracking import Target, health_of, hook_failure, hooks_in, release_objects, release_verdict, targets_in
+from deployctl.verdicts import Context, EventState, Tuning
+from tests.unit.test_rollout import RECORDED, recorded
+
+D = "sha256:" + "d" * 64  # what the recorded objects ran first
+E = "sha256:" + "e" * 64  # what they were updated to
+
+
+def view(*keys: str, **edits: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """A namespace view of recorded objects (all of them by default); ``edits``: kind_name -> labels to add."""
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for key in keys or [k for k in RECORDED if "/" in k and not k.startswith("Event/") and "@" not in k]:
+        obj = recorded(key)
+        kind, name = key.split("/", 1)
+        obj.setdefault("kind", kind)
+        obj["metadata"].setdefault("labels", {}).update(edits.get(f"{kind}_{name}".replace("-", "_"), {}))
+        found.setdefault(kind, {})[name] = obj
+    return found
+
+
+NOW = (timestamp(RECORDED["Pod/ready"]["metadata"]["creationTimestamp"]) or 0) + 30
+CTX = Context(now=NOW)
+
+
+# --------------------------------------------------------------------------- recorded objects, judged in a view
+
+
+@pytest.mark.parametrize(
+    ("target", "state", "reason", "pod", "words"),
+    [
+        (Target("Deployment", "api"), "failed", "CrashLoopBackOff", "api-86d8486b9f-ds5v4", "container api"),
+        (Target("StatefulSet", "db"), "complete", None, None, "partition 1: 2 of 3 pods updated"),
+        (Target("DaemonSet", "agent"), "failed", "CrashLoopBackOff", "agent-qt62d", "container agent"),
+        (Target("Job", "job-failed"), "failed", "BackoffLimitExceeded", "job-failed-gpmdq", "container migrate: Error (code 1)"),
+        (Target("Job", "job-deadline"), "failed", "DeadlineExceeded", None, "active longer than specified deadline"),
+        (Target("Job", "job-done"), "complete", None, None, "completed"),
+        (Target("Pod", "ready"), "complete", None, None, "is ready"),
+        (Target("Pod", "exited"), "failed", "Error", "exited", "restartPolicy Never"),
+        (Target("Pod", "gone"), "progressing", None, None, "waiting for Pod/gone to appear"),
+    ],
+)  # fmt: skip
+def test_recorded_workloads_judged_in_a_view(
+    target: Target, state: str, reason: str | None, pod: str | None, words: str
+) -> None:
+    verdict = release_verdict([target], view(), CTX)
+    assert (verdict.state, verdict.reason, verdict.pod) == (state, reason, pod), verdict.message
+    assert words in verdict.message
+    assert verdict.resource == (target.ref if state != "complete" else None)  # complete: the whole release
+
+
+def test_the_first_failure_ends_the_release_whatever_the_others_do() -> None:
+    targets = [Target("StatefulSet", "db"), Target("Pod", "unsched"), Target("DaemonSet", "agent")]
+    verdict = release_verdict(targets, view(), CTX)
+    assert verdict.resource == "Pod/unsched" and verdict.reason == "Unschedulable"
+    waiting = release_verdict([Target("Pod", "ready"), Target("Pod", "gone")], view(), CTX)
+    assert waiting.state == "progressing" and "Pod/gone: waiting for Pod/gone to appear" in waiting.message
+    assert release_verdict([], view(), CTX).state == "complete"
+
+
+def test_tuning_comes_from_the_workloads_annotations() -> None:
+    objects = view()
+    objects["DaemonSet"]["agent"]["metadata"]["annotations"] = {"deployctl.dev/restarts-allowed": "5"}
+    assert release_verdict([Target("DaemonSet", "agent")], objects, CTX).state == "progressing"
+
+
+def test_old_pods_of_a_workload_are_not_judged() -> None:
+    """The DaemonSet's crash-looping pod belongs to the new generation: labelled with the old one it is
+    an old pod being replaced, and only the counts speak."""
+    objects = view()
+    objects["Pod"]["agent-qt62d"]["metadata"]["labels"]["pod-template-generation"] = "1"
+    assert release_verdict([Target("DaemonSet", "agent")], objects, CTX).state == "progressing"
+
+
+def test_health_of_each_kind_states_its_proof() -> None:
+    objects = view()
+    db = health_of("StatefulSet", objects["StatefulSet"]["db"], objects, CTX)
+    assert (db.desired, db.held_back, db.desired_digest) == (2, 1, E)
+    assert dict(db.serving) == {E: 2, D: 1} and db.confirmed == 2
+    job = health_of("Job", objects["Job"]["job-done"], objects, CTX)
+    assert (job.desired, job.serving, job.confirmed) == (1, ((D, 1),), 1)
+    health = release_health("deployed", [db], E)
+    assert health.healthy, health.reasons
+    assert "statefulset db: 2/2 ready pods run" in health.proof and "1 held back" in health.proof
+    agent = health_of("DaemonSet", objects["DaemonSet"]["agent"], objects, CTX)
+    assert agent.verdict.reason == "CrashLoopBackOff"
+    assert not release_health("deployed", [agent], E).healthy
+
+
+def test_release_objects_are_the_instances_workloads_without_hooks_or_owned_pods() -> None:
+    mine = {"app.kubernetes.io/instance": "rel"}
+    objects = view(
+        "StatefulSet/db", "Job/job-done", "Job/job-failed", "Pod/ready", "Pod/db-0",
+        StatefulSet_db=mine, Job_job_done=mine, Job_job_failed=mine, Pod_ready=mine, Pod_db_0=mine,
+    )  # fmt: skip
+    objects["Job"]["job-failed"]["metadata"]["annotations"] = {"helm.sh/hook": "pre-upgrade"}
+    assert [(k, o["metadata"]["name"]) for k, o in release_objects(objects, "rel")] == [
+        ("StatefulSet", "db"),
+        ("Job", "job-done"),
+        ("Pod", "ready"),
+    ]
+
+
+# --------------------------------------------------------------------------- helm hooks
+
+
+def test_a_new_hook_that_failed_is_reported_with_its_job_pod_and_reason() -> None:
+    objects = view("Job/job-failed", "Job/job-done", "Pod/job-failed-gpmdq", "Pod/job-done-s4cgn")
+    for job in objects["Job"].values():
+        job["metadata"]["annotations"] = {"helm.sh/hook": "pre-upgrade"}
+    assert [t.ref for t in hooks_in(objects, baseline=())] == ["Job/job-done", "Job/job-failed"]
+    failed = hook_failure(objects, (), CTX)
+    assert failed is not None
+    assert (failed.resource, failed.pod, failed.container) == ("Job/job-failed", "job-failed-gpmdq", "migrate")
+    assert failed.reason == "BackoffLimitExceeded" and failed.summary.startswith("hook Job/job-failed: job job-failed")
+    # a hook that existed before helm ran (an earlier release's) is not this upgrade's
+    baseline = {objects["Job"]["job-failed"]["metadata"]["uid"]}
+    assert hook_failure(objects, baseline, CTX) is None
+
+
+def test_targets_in_a_manifest_skip_cronjobs_hooks_and_other_kinds() -> None:
+    manifest = textwrap.dedent(
+        """\
+        apiVersion: v1
+        kind: Service
+        metadata: {name: db}
+        ---
+        apiVersion: apps/v1
+        kind: StatefulSet
+        metadata: {name: db}
+        ---
+        apiVersion: batch/v1
+        kind: CronJob
+        metadata: {name: nightly}
+        ---
+        apiVersion: batch/v1
+        kind: Job
+        metadata: {name: migrate, annotations: {helm.sh/hook: pre-upgrade}}
+        ---
+        apiVersion: batch/v1
+        kind: Job
+        metadata: {name: seed}
+        ---
+        apiVersion: apps/v1
+        kind: DaemonSet
+        metadata: {name: agent}
+        ---
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: once}
+        ---
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: api}
+        """
+    )
+    assert [t.ref for t in targets_in(manifest)] == ["StatefulSet/db", "Job/seed", "DaemonSet/agent", "Pod/once", "Deployment/api"]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- hand-made states
+
+
+def sts(**kw: Any) -> StatefulSetState:
+    base: dict[str, Any] = {"name": "db", "generation": 2, "observed_generation": 2, "replicas": 3}
+    base.update(
+        status_replicas=3, ready_replicas=3, updated_replicas=3, update_revision="db-2", current_revision="db-2"
+    )
+    base.update(kw)
+    return StatefulSetState(**base)
+
+
+CRASH = PodState("db-2", (ContainerState("db", waiting_reason="CrashLoopBackOff", restart_count=2),), "Running")
+
+
+@pytest.mark.parametrize(
+    ("state", "pods", "verdict", "held_back"),
+    [
+        (sts(), [], "complete", 0),
+        (sts(observed_generation=1), [], "progressing", 0),
+        (sts(current_revision="db-1"), [], "progressing", 0),  # the controller has not finished the update
+        (sts(updated_replicas=1), [], "progressing", 0),
+        (sts(ready_replicas=2), [], "progressing", 0),
+        (sts(status_replicas=4), [], "progressing", 0),  # scaling down: a pod terminates
+        (sts(updated_replicas=1, current_revision="db-1", partition=2), [], "complete", 2),
+        (sts(updated_replicas=0, current_revision="db-1", partition=2), [], "progressing", 2),
+        (sts(updated_replicas=0, current_revision="db-1", strategy="OnDelete"), [], "complete", 3),
+        (sts(updated_replicas=1, current_revision="db-1", strategy="OnDelete"), [CRASH], "failed", 2),
+        (sts(replicas=0, status_replicas=0, ready_replicas=0, updated_replicas=0), [], "complete", 0),
+    ],
+)
+def test_statefulset_verdict(state: StatefulSetState, pods: list[PodState], verdict: str, held_back: int) -> None:
+    assert statefulset_verdict(state, pods, CTX).state == verdict
+    assert state.held_back == held_back
+
+
+def ds(**kw: Any) -> DaemonSetState:
+    base: dict[str, Any] = {"name": "agent", "generation": 3, "observed_generation": 3, "desired": 3}
+    base.update(updated=3, available=3, ready=3)
+    base.update(kw)
+    return DaemonSetState(**base)
+
+
+@pytest.mark.parametrize(
+    ("state", "verdict"),
+    [
+        (ds(), "complete"),
+        (ds(observed_generation=2), "progressing"),
+        (ds(updated=2), "progressing"),
+        (ds(available=2), "progressing"),
+        (ds(desired=0, updated=0, available=0, ready=0), "complete"),  # no node matches its selector
+        (ds(updated=0, strategy="OnDelete"), "complete"),
+        (ds(updated=0, ready=2, strategy="OnDelete"), "progressing"),
+    ],
+)
+def test_daemonset_verdict(state: DaemonSetState, verdict: str) -> None:
+    assert daemonset_verdict(state, [], CTX).state == verdict
+
+
+FAILED_POD = PodState(
+    "job-x", (ContainerState("run", terminated_reason="Error", exit_code=2),), "Failed", restart_policy="Never"
+)
+QUOTA = EventState("Job", "job", "FailedCreate", 'pods "job-x" is forbidden: exceeded quota', "Warning", time=NOW - 1)
+
+
+@pytest.mark.parametrize(
+    ("case", "job", "pods", "ctx", "state", "reason"),
+    [
+        ("running", JobState("job", active=1), [], CTX, "progressing", None),
+        ("failure target", JobState("job", conditions=(Condition("FailureTarget", "True", "PodFailurePolicy"),)), [], CTX, "failed", "PodFailurePolicy"),
+        ("suspended: not waited on", JobState("job", suspended=True), [], CTX, "complete", None),
+        ("one failed pod: a retry is allowed", JobState("job", failed=1, active=1), [FAILED_POD], CTX, "progressing", None),
+        ("two failed pods: beyond the budget", JobState("job", failed=2), [FAILED_POD], CTX, "failed", "Error"),
+        ("a budget of 3", JobState("job", failed=2), [FAILED_POD], Context(Tuning(restarts_allowed=3), NOW), "progressing", None),
+        ("FailedCreate during this rollout", JobState("job"), [], Context(now=NOW, events=(QUOTA,), since=NOW - 5), "failed", "FailedCreate"),
+        ("FailedCreate of an earlier one", JobState("job"), [], Context(now=NOW, events=(QUOTA,), since=NOW + 60), "progressing", None),
+    ],
+)  # fmt: skip
+def test_job_verdict(
+    case: str, job: JobState, pods: list[PodState], ctx: Context, state: str, reason: str | None
+) -> None:
+    verdict = job_verdict(job, pods, ctx)
+    assert (verdict.state, verdict.reason) == (state, reason), (case, verdict.message)
+
+
+def test_a_pod_that_runs_to_completion_is_done_when_it_succeeded_not_when_ready() -> None:
+    running = PodState("once", (ContainerState("run", ready=True),), "Running", ready=True, restart_policy="Never")
+    assert pod_verdict(running, CTX).state == "progressing"
+    assert pod_verdict(PodState("once", (), "Succeeded", restart_policy="Never"), CTX).state == "complete"
+    serving = PodState("web", (ContainerState("web", ready=True),), "Running", ready=True)
+    assert pod_verdict(serving, CTX).state == "complete"
