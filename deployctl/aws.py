@@ -2,12 +2,19 @@
 
 boto3 is imported inside the methods so that importing this module is free
 (``deployctl --help`` must not import boto3).
+
+Every client connects within ``CONNECT_TIMEOUT`` seconds, waits at most ``READ_TIMEOUT`` seconds for an
+answer and tries ``MAX_ATTEMPTS`` times (botocore's standard mode: timeouts, resets and throttling are
+retried with jittered backoff). botocore has no total deadline, so the tries are few and short: a hung
+endpoint fails one call within ``CALL_BOUND`` seconds, each retry said on stderr.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +24,17 @@ from deployctl.errors import DeployctlError, OperationError, UsageError
 if TYPE_CHECKING:
     import boto3
 
+log = logging.getLogger(__name__)
+
 SESSION_NAME = "deployctl"
+CONNECT_TIMEOUT = 3
+READ_TIMEOUT = 6
+MAX_ATTEMPTS = 3  # tries in all, the first included (botocore standard mode)
+# About the longest one call waits on an endpoint that accepts and never answers: every try's read
+# timeout plus the standard mode's jittered backoff between tries (at most 1 s, then 2 s).
+CALL_BOUND = MAX_ATTEMPTS * READ_TIMEOUT + 3
+SILENT = ("ReadTimeoutError", "ConnectTimeoutError")
+UNREACHABLE = ("EndpointConnectionError", "ConnectionClosedError", "ProxyConnectionError")
 
 # Error codes AWS services use for each class of problem the user can fix.
 EXPIRED_CODES = frozenset(
@@ -54,11 +71,10 @@ class AwsSession:
         session = self.session()
         with self._guard:
             if service not in self._clients:
-                from botocore.config import Config
-
-                retry = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=30)
                 chosen: Any = session  # Any: boto3-stubs overloads client() per literal service name
-                self._clients[service] = chosen.client(service, endpoint_url=self.env.aws.endpoint_url, config=retry)
+                client = chosen.client(service, endpoint_url=self.env.aws.endpoint_url, config=client_config())
+                say_retries(client)
+                self._clients[service] = client
             return self._clients[service]
 
     def credentials_env(self) -> dict[str, str]:
@@ -100,7 +116,10 @@ class AwsSession:
         role = self.env.aws.role_arn
         if role is None:
             return base
-        sts: Any = base.client("sts", endpoint_url=self.env.aws.endpoint_url, region_name=self.env.aws.region)
+        sts: Any = base.client(
+            "sts", endpoint_url=self.env.aws.endpoint_url, region_name=self.env.aws.region, config=client_config()
+        )
+        say_retries(sts)
         try:
             credentials = sts.assume_role(
                 RoleArn=role, RoleSessionName=os.environ.get("GITHUB_RUN_ID", SESSION_NAME)[:64]
@@ -113,6 +132,44 @@ class AwsSession:
             aws_session_token=credentials["SessionToken"],
             region_name=self.env.aws.region,
         )
+
+
+def client_config() -> Any:
+    """The botocore ``Config`` of every deployctl client: short tries, few of them (see the module doc)."""
+    from botocore.config import Config
+
+    return Config(
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+        retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+    )
+
+
+def say_retries(client: Any) -> None:
+    """Say on stderr (a WARNING of this module's logger) each retry of a call that got no answer, so a hung
+    endpoint is never waited on silently. botocore decides the retry; this only reports it."""
+
+    def report(attempts: int = 0, caught_exception: BaseException | None = None, **kwargs: Any) -> None:
+        if caught_exception is None or attempts >= MAX_ATTEMPTS:
+            return
+        name = type(caught_exception).__name__
+        if name not in SILENT + UNREACHABLE:
+            return
+        operation = getattr(kwargs.get("operation"), "name", "request")
+        service = client.meta.service_model.service_id
+        endpoint = _host(str(getattr(kwargs.get("endpoint"), "host", "") or client.meta.endpoint_url))
+        log.warning(
+            "AWS endpoint %s %s, retry %d/%d: %s %s (%s)",
+            endpoint,
+            "not answering" if name in SILENT else "not reachable",
+            attempts + 1,
+            MAX_ATTEMPTS,
+            service,
+            operation,
+            _why(caught_exception),
+        )
+
+    client.meta.events.register("needs-retry", report)
 
 
 def errors() -> tuple[type[Exception], ...]:
@@ -176,12 +233,33 @@ def translate(exc: BaseException, doing: str = "") -> DeployctlError:
             f"{what}AWS throttled {operation or 'the request'} after retries ({code})",
             "re-run in a minute; if it persists, ask for a higher API rate limit",
         )
-    if name in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError"):
+    if name in SILENT + UNREACHABLE:
+        url = str(getattr(exc, "kwargs", {}).get("endpoint_url", "") or "")
+        state = "not answering" if name in SILENT else "not reachable"
         return OperationError(
-            f"{what}AWS endpoint not reachable: {_first_line(exc)}",
-            "check the network, the region and aws.endpoint_url, then re-run",
+            f"{what}AWS endpoint {_host(url) or '(unknown)'} {state}: {_why(exc)}, {MAX_ATTEMPTS} tries"
+            + (f" ({url})" if url else ""),
+            "check the network, the region and aws.endpoint_url (or the AWS status page), then re-run; "
+            f"an AWS call gives up after about {CALL_BOUND} s",
+            details={"dependency": f"AWS endpoint {_host(url)}".strip(), "dependency_state": state, "url": url},
         )
     return OperationError(f"{what}AWS {operation or 'request'} failed: {_first_line(exc)}")
+
+
+def _host(url: str) -> str:
+    """``host:port`` of an endpoint URL (the whole text when it is not a URL)."""
+    return urllib.parse.urlsplit(url).netloc or url
+
+
+def _why(exc: BaseException) -> str:
+    name = type(exc).__name__
+    if name == "ReadTimeoutError":
+        return f"no answer within {READ_TIMEOUT} s"
+    if name == "ConnectTimeoutError":
+        return f"no connection within {CONNECT_TIMEOUT} s"
+    if name == "ConnectionClosedError":
+        return "the connection was closed without an answer"
+    return "could not connect"
 
 
 def _code(exc: BaseException) -> str:

@@ -183,7 +183,15 @@ def prepare(
         }
     )
     child_env.update(credentials)
-    workspace = Workspace(root=root, data_dir=data_dir.resolve(), runner=runner, env=child_env)
+    workspace = Workspace(
+        root=root,
+        data_dir=data_dir.resolve(),
+        runner=runner,
+        env=child_env,
+        name=name,
+        var_file=var_file.resolve() if var_file is not None else None,
+        variables=variables,
+    )
     return Prepared(
         env_name=name,
         reporter=reporter,
@@ -248,6 +256,15 @@ def ensure_init(prepared: Prepared) -> None:
         return
     with prepared.reporter.phase(f"{name}: terraform init"):
         terraform.init(ws, prepared.init_argv, stamp=prepared.init_stamp)
+
+
+def import_resource(prepared: Prepared, address: str, import_id: str, *, lock_timeout: int | None = None) -> None:
+    """``terraform import ADDRESS ID`` into the environment's state (init when needed): what a resource an
+    interrupted apply created, but never recorded, needs before the next apply (the apply error lists them).
+    The caller holds the environment lock."""
+    ensure_init(prepared)
+    with prepared.reporter.phase(f"{prepared.env_name}: terraform import {address} {import_id}"):
+        terraform.import_resource(prepared.workspace, address, import_id, lock_timeout=lock_timeout)
 
 
 def make_plan(prepared: Prepared, *, out: Path, destroy: bool = False, lock_timeout: int | None = None) -> PlanSummary:

@@ -6,16 +6,28 @@ import re
 from dataclasses import dataclass
 from functools import total_ordering
 
-DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
-TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# \Z, not $: "$" also matches before a trailing newline, so "sha256:...\n" would pass.
+DIGEST_RE = re.compile(r"\Asha256:[a-f0-9]{64}\Z")
+TAG_RE = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 SEMVER_RE = re.compile(
     r"(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
     r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
 )
 
 
+SHOWN_CHARS = 80  # how much of a rejected value an error message quotes
+
+
 class InvalidValueError(ValueError):
     """A value that does not have the required form (the message says which form)."""
+
+
+def shown(value: str, limit: int = SHOWN_CHARS) -> str:
+    """``value`` quoted for an error message: ``repr``, cut to ``limit`` characters with ``…`` and the
+    length (a 5000-character argument is not echoed back in full)."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}… ({len(value)} characters)"
 
 
 @dataclass(frozen=True)
@@ -29,9 +41,11 @@ class ImageRef:
 
     def __post_init__(self) -> None:
         if self.tag is not None and not TAG_RE.match(self.tag):
-            raise InvalidValueError(f"invalid image tag {self.tag!r}: use letters, digits, '_', '.', '-' (max 128)")
+            raise InvalidValueError(
+                f"invalid image tag {shown(self.tag)}: use letters, digits, '_', '.', '-' (max 128)"
+            )
         if self.digest is not None and not DIGEST_RE.match(self.digest):
-            raise InvalidValueError(f"invalid digest {self.digest!r}: expected sha256:<64 hex digits>")
+            raise InvalidValueError(f"invalid digest {shown(self.digest)}: expected sha256:<64 hex digits>")
 
     @property
     def name(self) -> str:
@@ -64,7 +78,7 @@ class Version:
     def parse(cls, text: str) -> Version:
         match = SEMVER_RE.fullmatch(text)
         if not match:
-            raise InvalidValueError(f"{text!r} is not a semantic version (expected X.Y.Z or X.Y.Z-pre)")
+            raise InvalidValueError(f"{shown(text)} is not a semantic version (expected X.Y.Z or X.Y.Z-pre)")
         pre = tuple(match["pre"].split(".")) if match["pre"] else ()
         return cls(int(match["major"]), int(match["minor"]), int(match["patch"]), pre)
 
@@ -94,17 +108,19 @@ class ReleaseTag:
         prefix, _, suffix = pattern.partition("<semver>")
         expected = pattern.replace("<semver>", "X.Y.Z")
         if not (tag.startswith(prefix) and tag.endswith(suffix)) or len(tag) <= len(prefix) + len(suffix):
-            raise InvalidValueError(f"malformed release tag {tag!r}: expected {expected}, e.g. {prefix}1.4.0{suffix}")
+            raise InvalidValueError(
+                f"malformed release tag {shown(tag)}: expected {expected}, e.g. {prefix}1.4.0{suffix}"
+            )
         core = tag[len(prefix) : len(tag) - len(suffix)]
         try:
             version = Version.parse(core)
         except InvalidValueError:
             raise InvalidValueError(
-                f"malformed release tag {tag!r}: expected {expected}, e.g. {prefix}1.4.0{suffix}"
+                f"malformed release tag {shown(tag)}: expected {expected}, e.g. {prefix}1.4.0{suffix}"
             ) from None
         if version.pre and not allow_prerelease:
             raise InvalidValueError(
-                f"release tag {tag!r} is a pre-release; pre-releases are not allowed for this environment "
+                f"release tag {shown(tag)} is a pre-release; pre-releases are not allowed for this environment "
                 "(set allow_prerelease = true to permit them)"
             )
         return cls(tag, version)

@@ -13,13 +13,15 @@ import hashlib
 import json
 import logging
 import re
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deployctl.errors import CommandFailedError, LockedError, PolicyError
+from deployctl.errors import DeployctlError
 from deployctl.runner import CommandResult, Runner
+from deployctl.terraform_errors import ExistingResource, command_error
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +111,27 @@ def apply_args(*, plan: Path, lock_timeout: int | None = None) -> list[str]:
     return argv
 
 
+def import_args(
+    *,
+    address: str,
+    import_id: str,
+    var_file: Path | None = None,
+    variables: Mapping[str, str | int | bool] | None = None,
+    lock_timeout: int | None = None,
+) -> list[str]:
+    """``terraform import ADDRESS ID``, with the variables the root needs to evaluate its configuration."""
+    argv = [TERRAFORM, "import", "-input=false", "-no-color"]
+    if lock_timeout is not None:
+        argv.append(f"-lock-timeout={lock_timeout}s")
+    if var_file is not None:
+        argv.append(f"-var-file={var_file}")
+    for name, value in (variables or {}).items():
+        argv += ["-var", f"{name}={var_value(value)}"]
+    return [*argv, address, import_id]
+
+
 def force_unlock_args(*, lock_id: str) -> list[str]:
-    return [TERRAFORM, "force-unlock", "-force", lock_id]
+    return [TERRAFORM, "force-unlock", "-force", "-no-color", lock_id]
 
 
 # --------------------------------------------------------------------------- plan summary
@@ -201,51 +222,6 @@ def summarize(document: Mapping[str, Any]) -> PlanSummary:
     return PlanSummary(changes=tuple(changes), output_changes=outputs)
 
 
-# --------------------------------------------------------------------------- state lock errors
-
-
-@dataclass(frozen=True)
-class StateLockInfo:
-    """Who holds terraform's state lock, as terraform printed it."""
-
-    id: str
-    who: str = ""
-    operation: str = ""
-    created: str = ""
-    path: str = ""
-
-    def describe(self) -> str:
-        parts = [self.who or "unknown holder"]
-        if self.operation:
-            parts.append(f"running {self.operation.removeprefix('OperationType').lower()}")
-        if self.created:
-            parts.append(f"since {self.created}")
-        return " ".join(parts)
-
-
-_LOCK_FIELD_RE = re.compile(r"^\s*(ID|Path|Operation|Who|Created):\s*(.*?)\s*$", re.MULTILINE)
-
-
-def parse_state_lock(stderr: str) -> StateLockInfo | None:
-    """The holder of the state lock from terraform's "Error acquiring the state lock" text.
-
-    Terraform reports lock contention only as human text (no machine-readable form, also not
-    with ``-json``, whose diagnostic carries the same text): this is a documented fallback
-    substring parse, pinned by tests/unit/test_plan_summary.py with captured output.
-    """
-    if "Error acquiring the state lock" not in stderr:
-        return None
-    _, _, block = stderr.partition("Lock Info:")
-    fields = {name.lower(): value for name, value in _LOCK_FIELD_RE.findall(block)}
-    return StateLockInfo(
-        id=fields.get("id", ""),
-        who=fields.get("who", ""),
-        operation=fields.get("operation", ""),
-        created=fields.get("created", ""),
-        path=fields.get("path", ""),
-    )
-
-
 # --------------------------------------------------------------------------- configuration files
 
 
@@ -328,31 +304,40 @@ class Workspace:
     runner: Runner
     env: Mapping[str, str] = field(default_factory=dict)
     timeout: float | None = None
+    name: str = "ENV"  # the environment, named in hints
+    var_file: Path | None = None  # what an ``import`` needs besides the backend in the data dir
+    variables: Mapping[str, str | int | bool] = field(default_factory=dict)
+
+    def import_command(self, resource: ExistingResource) -> str:
+        """The ``terraform import`` of ``resource`` as a shell line runnable from anywhere (printed in hints)."""
+        argv = import_args(
+            address=resource.address,
+            import_id=resource.import_id or "<ID>",
+            var_file=self.var_file,
+            variables=self.variables,
+        )
+        return f"TF_DATA_DIR={shlex.quote(str(self.data_dir))} " + shlex.join(
+            [argv[0], f"-chdir={self.root}", *argv[1:]]
+        )
 
 
 def _run(ws: Workspace, argv: Sequence[str], *, ok_codes: Sequence[int] = (0,), stream: bool = False) -> CommandResult:
     result = ws.runner.run(argv, cwd=ws.root, env=ws.env, timeout=ws.timeout, ok_codes=(*ok_codes, 1), stream=stream)
     if result.exit_code not in ok_codes:
-        raise _error(result)
+        raise _error(ws, result)
     return result
 
 
-def _error(result: CommandResult) -> Exception:
-    """A terraform failure as a precise error: state lock held, stale plan, or the command's failure."""
-    lock = parse_state_lock(result.stderr)
-    if lock is not None:
-        return LockedError(
-            f"terraform state is locked by {lock.describe()} (lock id {lock.id or 'unknown'})",
-            "wait for that run to finish; if it is dead: deployctl lock break ENV --state --id " + (lock.id or "<ID>"),
-            details={"state_lock": lock.__dict__},
-        )
-    if "Saved plan is stale" in result.stderr:
-        return PolicyError(
-            "the saved plan is stale: the state changed since it was made",
-            "re-plan with `deployctl plan ENV`, review it, then apply",
-        )
-    tail = "\n".join(line for line in result.stderr.strip().splitlines() if line.strip())
-    return CommandFailedError(result.argv, result.exit_code, "\n".join(tail.splitlines()[-15:]))
+def _error(ws: Workspace, result: CommandResult) -> DeployctlError:
+    """A terraform failure as a precise error (``terraform_errors``: the one place they are built)."""
+    return command_error(
+        result.argv,
+        result.exit_code,
+        result.stderr,
+        env_name=ws.name,
+        import_command=ws.import_command,
+        stdout=result.stdout,
+    )
 
 
 def init_needed(ws: Workspace, stamp: str) -> bool:
@@ -395,3 +380,11 @@ def apply(ws: Workspace, argv: Sequence[str]) -> CommandResult:
 
 def force_unlock(ws: Workspace, lock_id: str) -> CommandResult:
     return _run(ws, force_unlock_args(lock_id=lock_id))
+
+
+def import_resource(ws: Workspace, address: str, import_id: str, *, lock_timeout: int | None = None) -> CommandResult:
+    """``terraform import ADDRESS ID`` in the workspace (its backend, variables file and variables)."""
+    argv = import_args(
+        address=address, import_id=import_id, var_file=ws.var_file, variables=ws.variables, lock_timeout=lock_timeout
+    )
+    return _run(ws, argv, stream=True)

@@ -3,7 +3,8 @@
 Modules, each by concern (importing this package imports neither boto3 nor urllib3):
 
 - ``manifest``   media types, descriptors, manifests as exact bytes, digests (pure)
-- ``oci``        the OCI distribution API client, with retries
+- ``oci``        the OCI distribution API client
+- ``retry``      timeouts, tries and a deadline per registry operation, retries said on stderr
 - ``ecr``        the ECR API adapter (tags, manifests verbatim, tag mutability, auth tokens)
 - ``endpoints``  ``Endpoint`` (a repository and the means to reach it) and the ``endpoint()`` factory
 - ``copying``    byte-exact copies of manifests and blobs between repositories
@@ -30,7 +31,8 @@ from deployctl.registry.manifest import (
     media_type_of,
     referrer_tags,
 )
-from deployctl.registry.oci import OciRegistry, RetryPolicy, base_url, with_retries
+from deployctl.registry.oci import OciRegistry, base_url
+from deployctl.registry.retry import RetryPolicy, with_retries
 from deployctl.registry.transfer import TransferReport, promote_image, transfer_mode
 
 __all__ = [

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from deployctl.registry.errors import RegistryError, TransientError
 from deployctl.registry.manifest import Descriptor, ManifestBytes
-from deployctl.registry.oci import DEFAULT_PARALLEL, HashingReader, OciRegistry, reason, with_retries
+from deployctl.registry.oci import DEFAULT_PARALLEL, HashingReader, OciRegistry, reason
+from deployctl.registry.retry import with_retries
 
 if TYPE_CHECKING:
     from deployctl.registry.endpoints import Endpoint
@@ -92,10 +93,12 @@ class Copier:
         elif source.host == target.host and self.dst.mount_blob(target.repository, blob.digest, source.repository):
             outcome = "mounted"
         else:
+            # No deadline: a healthy copy of a large blob may take minutes; each try is bounded by the read timeout.
             copied = with_retries(
-                f"copy blob {blob.digest[:19]} ({blob.size} bytes)",
+                f"copy blob {blob.digest[:19]} ({blob.size} bytes) from {source.host}",
                 self.src.policy,
                 lambda: copy_blob(self.src, source.repository, self.dst, target.repository, blob),
+                deadline=False,
             )
             self.count("bytes", copied)
             outcome = "copied"
@@ -132,7 +135,8 @@ def copy_blob(src: OciRegistry, src_repo: str, dst: OciRegistry, dst_repo: str, 
         try:
             dst.upload_blob(dst_repo, blob.digest, size, reader, verify=verify)
         except (urllib3.exceptions.HTTPError, OSError) as exc:  # a source reset surfaces inside the upload
-            raise TransientError(f"streaming {blob.digest[:19]}: {reason(exc)}") from None
+            state = "not answering" if isinstance(exc, urllib3.exceptions.TimeoutError) else "not reachable"
+            raise TransientError(f"streaming {blob.digest[:19]}: {reason(exc)}", state=state) from None
         return reader.count
     finally:
         response.release_conn()

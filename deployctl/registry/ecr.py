@@ -18,7 +18,9 @@ from deployctl.registry.manifest import MANIFEST_TYPES, ManifestBytes, media_typ
 if TYPE_CHECKING:
     from deployctl.redact import Redactor
 
-ECR_HOST_RE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+ECR_HOST_RE = re.compile(
+    r"\A(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\Z"
+)
 
 
 def is_ecr_host(host: str) -> bool:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from deployctl.registry.ecr import Ecr, ecr_account, is_ecr_host
 from deployctl.registry.errors import RegistryError
-from deployctl.registry.oci import OciRegistry, RetryPolicy
+from deployctl.registry.oci import OciRegistry
+from deployctl.registry.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from deployctl.config import Environment

@@ -12,7 +12,16 @@ class RegistryError(OperationError):
 
 
 class TransientError(Exception):
-    """A failure worth retrying: 5xx/429, connection reset, timeout."""
+    """A failure worth retrying: 5xx/429, connection reset, timeout.
+
+    ``host`` is the registry that failed (when known) and ``state`` what it did, in words for the
+    progress line and the final error: ``not answering`` (a timeout: it accepted and went silent),
+    ``not reachable`` (refused, reset, unknown host) or ``failing`` (it answered 5xx/429)."""
+
+    def __init__(self, message: str, *, host: str = "", state: str = "failing") -> None:
+        super().__init__(message)
+        self.host = host
+        self.state = state
 
 
 class TagInvalidError(RegistryError):

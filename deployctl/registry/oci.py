@@ -1,7 +1,8 @@
 """The OCI distribution API: one registry host over HTTP (urllib3, imported on first use), with retries.
 
-Transient failures (5xx, 429, connection resets, timeouts) are retried with exponential backoff and
-a bounded number of attempts; everything else fails at once with the registry's own words.
+Transient failures (5xx, 429, connection resets, timeouts) are retried with exponential backoff, a few
+tries and a deadline (``retry``); everything else fails at once with the registry's own words. A registry
+that stopped answering is not asked again in the same run: later requests to it fail at once.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import hashlib
 import json
 import logging
 import re
-import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from deployctl.registry.errors import RegistryError, TagInvalidError, TransientError, tag_conflict
 from deployctl.registry.manifest import ACCEPT, OCI_INDEX, Descriptor, ManifestBytes, descriptor, media_type_of
+from deployctl.registry.retry import RetryPolicy, seconds, with_retries
 
 if TYPE_CHECKING:
     import urllib3
@@ -38,32 +39,6 @@ def base_url(host: str) -> str:
     """``http`` for a registry on this machine (the sandbox), ``https`` for everything else."""
     bare = host.rsplit(":", 1)[0] if not host.endswith("]") else host
     return f"http://{host}" if bare in LOOPBACK_HOSTS else f"https://{host}"
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 5
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-    connect_timeout: float = 5.0
-    read_timeout: float = 60.0
-
-    def delay(self, attempt: int) -> float:
-        return float(min(self.max_delay, self.base_delay * (2 ** (attempt - 1))))
-
-
-def with_retries(what: str, policy: RetryPolicy, action: Callable[[], T]) -> T:
-    """Run ``action``; retry it on ``TransientError`` with exponential backoff, at most ``policy.attempts`` times."""
-    for attempt in range(1, policy.attempts + 1):
-        try:
-            return action()
-        except TransientError as exc:
-            if attempt == policy.attempts:
-                raise RegistryError(f"{what} failed after {attempt} attempts: {exc}") from None
-            wait = policy.delay(attempt)
-            log.info("%s: %s; retrying in %.1fs (attempt %d of %d)", what, exc, wait, attempt + 1, policy.attempts)
-            time.sleep(wait)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class HashingReader:
@@ -104,6 +79,7 @@ class OciRegistry:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     url: str = ""
     _pool: urllib3.PoolManager | None = None
+    _silent: RegistryError | None = None  # why this registry was given up on in this run (not asked again)
 
     def __post_init__(self) -> None:
         if not self.url:
@@ -143,12 +119,21 @@ class OciRegistry:
         stream: bool = False,
         ok: Iterable[int] = (200,),
         missing_ok: bool = False,
+        read_timeout: float | None = None,
     ) -> urllib3.BaseHTTPResponse | None:
         """One request; None on 404 when ``missing_ok``. Transient failures raise ``TransientError``
-        (the caller's retry loop decides), a ``TAG_INVALID`` refusal ``TagInvalidError``."""
+        (the caller's retry loop decides), a ``TAG_INVALID`` refusal ``TagInvalidError``. A registry given
+        up on earlier in this run fails at once."""
         import urllib3
 
         url = self._absolute(path)
+        if self._silent is not None:
+            raise RegistryError(
+                f"{method} {_short(url)}: not sent, registry {self.host} was given up on earlier in this run: "
+                f"{self._silent.message}",
+                self._silent.hint,
+            )
+        read = read_timeout if read_timeout is not None else self.policy.read_timeout
         try:
             response = self.pool.request(
                 method,
@@ -157,9 +142,11 @@ class OciRegistry:
                 body=body,
                 preload_content=not stream,
                 redirect=method in ("GET", "HEAD"),
+                timeout=urllib3.Timeout(connect=self.policy.connect_timeout, read=read),
             )
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise TransientError(f"{method} {_short(url)}: {reason(exc)}") from None
+            state, detail = self._failure(exc, read)
+            raise TransientError(f"{method} {_short(url)}: {detail}", host=self.host, state=state) from None
         status = response.status
         if status in ok:
             return response
@@ -169,7 +156,7 @@ class OciRegistry:
         if status == 404 and missing_ok:
             return None
         if status in RETRY_STATUSES:
-            raise TransientError(f"{method} {_short(url)}: HTTP {status} {text}".strip())
+            raise TransientError(f"{method} {_short(url)}: HTTP {status} {text}".strip(), host=self.host)
         if status in (401, 403):
             raise RegistryError(
                 f"{method} {_short(url)}: HTTP {status} (not authorized) {text}".strip(),
@@ -178,6 +165,31 @@ class OciRegistry:
         if status == 400 and "TAG_INVALID" in error_codes(data):
             raise TagInvalidError(f"{method} {_short(url)}: HTTP 400 {text}")
         raise RegistryError(f"{method} {_short(url)}: HTTP {status} {text}".strip())
+
+    def _failure(self, exc: BaseException, read_timeout: float) -> tuple[str, str]:
+        """(state, detail) of a request that got no HTTP answer: a timeout is a registry not answering,
+        anything else (refused, reset, unknown host) one not reachable."""
+        import urllib3
+
+        cause = getattr(exc, "reason", None)  # urllib3 wraps the failure of the last try in a MaxRetryError
+        exc = cause if isinstance(cause, BaseException) else exc
+        if isinstance(exc, urllib3.exceptions.NewConnectionError):  # (a ConnectTimeoutError subclass: first)
+            return "not reachable", reason(exc)
+        if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+            return "not answering", f"no answer within {seconds(read_timeout)}"
+        if isinstance(exc, urllib3.exceptions.ConnectTimeoutError):
+            return "not answering", f"no connection within {seconds(self.policy.connect_timeout)}"
+        return "not reachable", reason(exc)
+
+    def retrying(self, what: str, action: Callable[[], T], *, deadline: bool = True) -> T:
+        """``with_retries`` under this registry's policy; a registry that stopped answering (or could not be
+        reached) through every try is remembered, so the rest of the run does not wait on it again."""
+        try:
+            return with_retries(what, self.policy, action, deadline=deadline)
+        except RegistryError as exc:
+            if exc.details.get("dependency_state") in ("not answering", "not reachable"):
+                self._silent = exc
+            raise
 
     def need(self, method: str, path: str, **kwargs: Any) -> urllib3.BaseHTTPResponse:
         """``request`` for a response that must be there (a 404 is an error)."""
@@ -199,7 +211,7 @@ class OciRegistry:
             digest = response.headers.get("Docker-Content-Digest")
             return True, str(digest) if digest else None
 
-        found, digest = with_retries(f"resolve {repository}:{reference}", self.policy, attempt)
+        found, digest = self.retrying(f"resolve {repository}:{reference}", attempt)
         if found and digest is None:  # a registry that does not send the header: hash what it serves
             manifest = self.get_manifest(repository, reference)
             return manifest.digest if manifest is not None else None
@@ -213,7 +225,7 @@ class OciRegistry:
                 return None
             return ManifestBytes(response.data, media_type_of(response.data, response.headers.get("Content-Type")))
 
-        manifest = with_retries(f"get manifest {repository}@{reference}", self.policy, attempt)
+        manifest = self.retrying(f"get manifest {repository}@{reference}", attempt)
         if manifest is not None and reference.startswith("sha256:") and manifest.digest != reference:
             raise RegistryError(f"registry {self.host} served manifest {manifest.digest} for {reference}")
         return manifest
@@ -233,7 +245,7 @@ class OciRegistry:
             )
             return str(response.headers.get("Docker-Content-Digest") or manifest.digest)
 
-        digest = with_retries(f"put manifest {repository}:{reference}", self.policy, attempt)
+        digest = self.retrying(f"put manifest {repository}:{reference}", attempt)
         if digest != manifest.digest:
             raise RegistryError(
                 f"registry {self.host} stored {repository}:{reference} as {digest}, expected {manifest.digest}"
@@ -263,9 +275,7 @@ class OciRegistry:
     def _page(
         self, what: str, path: str, headers: Mapping[str, str], ok: Iterable[int]
     ) -> urllib3.BaseHTTPResponse | None:
-        return with_retries(
-            what, self.policy, lambda: self.request("GET", path, headers=headers, ok=ok, missing_ok=True)
-        )
+        return self.retrying(what, lambda: self.request("GET", path, headers=headers, ok=ok, missing_ok=True))
 
     def list_tags(self, repository: str) -> list[str]:
         """Every tag of ``repository`` (following ``Link`` pages); [] when it does not exist."""
@@ -302,7 +312,7 @@ class OciRegistry:
         def attempt() -> bool:
             return self.request("HEAD", f"/v2/{repository}/blobs/{digest}", missing_ok=True) is not None
 
-        return with_retries(f"check blob {digest[:19]}", self.policy, attempt)
+        return self.retrying(f"check blob {digest[:19]}", attempt)
 
     def mount_blob(self, repository: str, digest: str, from_repository: str) -> bool:
         """Cross-repository mount on this host; False when the registry declined (then upload)."""
@@ -320,7 +330,7 @@ class OciRegistry:
                 return False
             return True
 
-        return with_retries(f"mount blob {digest[:19]}", self.policy, attempt)
+        return self.retrying(f"mount blob {digest[:19]}", attempt)
 
     def open_blob(self, repository: str, digest: str) -> urllib3.BaseHTTPResponse:
         return self.need("GET", f"/v2/{repository}/blobs/{digest}", stream=True)
@@ -352,6 +362,7 @@ class OciRegistry:
             f"{location}{separator}{urllib.parse.urlencode({'digest': digest})}",
             headers={"Content-Length": "0"},
             ok=(201,),
+            read_timeout=self.policy.commit_timeout,
         )
 
 

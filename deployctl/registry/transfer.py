@@ -103,6 +103,7 @@ def promote_image(
         raise RegistryError(
             f"{exc.message}\nthe target tag {name} was {_tag_state(target, tag, current)}",
             exc.hint or "the registry may be unavailable: re-run the same promote when it is healthy (it resumes)",
+            details=exc.details,
         ) from None
     return replace(report, seconds=time.monotonic() - started)
 

@@ -3,8 +3,11 @@ as a one-line error with a documented exit code and the fix."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,12 +16,15 @@ import boto3
 import pytest
 from botocore.exceptions import (
     ClientError,
+    ConnectTimeoutError,
     EndpointConnectionError,
     NoCredentialsError,
+    ReadTimeoutError,
     TokenRetrievalError,
 )
 from botocore.stub import Stubber
 
+from deployctl import aws as aws_module
 from deployctl import eks
 from deployctl.app.context import EnvContext
 from deployctl.aws import AwsSession, translate
@@ -135,8 +141,21 @@ CASES: list[tuple[BaseException, ExitCode, str, str]] = [
     (
         EndpointConnectionError(endpoint_url="https://s3.us-east-1.amazonaws.com"),
         ExitCode.FAILED,
-        "not reachable",
+        "AWS endpoint s3.us-east-1.amazonaws.com not reachable: could not connect, 3 tries",
         "network",
+    ),
+    (
+        ReadTimeoutError(endpoint_url="http://127.0.0.1:5000/acme-tfstate/deployctl/locks/dev.json", error="x"),
+        ExitCode.FAILED,
+        "AWS endpoint 127.0.0.1:5000 not answering: no answer within 6 s, 3 tries "
+        "(http://127.0.0.1:5000/acme-tfstate/deployctl/locks/dev.json)",
+        "gives up after about 21 s",
+    ),
+    (
+        ConnectTimeoutError(endpoint_url="https://sts.amazonaws.com/"),
+        ExitCode.FAILED,
+        "AWS endpoint sts.amazonaws.com not answering: no connection within 3 s",
+        "endpoint_url",
     ),
 ]
 
@@ -230,3 +249,63 @@ def test_failed_ledger_write_names_the_store(tmp_path: Path, refusing_s3: tuple[
         ctx.record(Entry(env="dev", app="api", action="deploy", outcome="succeeded"))
     assert words in str(caught.value)
     assert "record deploy in the history of dev (s3://acme-tfstate)" in str(caught.value)
+
+
+@pytest.mark.usefixtures("_fake_keys")
+def test_every_client_has_short_tries_and_few_of_them(tmp_path: Path) -> None:
+    aws = AwsSession("dev", load(write_config(tmp_path, "http://127.0.0.1:9")).settings.environments["dev"])
+    for service in ("s3", "ecr", "eks", "sts"):
+        config = aws.client(service).meta.config
+        assert (config.connect_timeout, config.read_timeout) == (3, 6), service
+        assert config.retries == {"total_max_attempts": 3, "mode": "standard"}, service
+
+
+@pytest.fixture
+def silent_s3() -> Iterator[str]:
+    """An S3 endpoint that accepts connections and never answers (a hung endpoint: an injected failure;
+    tests/lab/test_hung_dependencies.py stops a real moto with SIGSTOP)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                accepted.append(server.accept()[0])
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for conn in accepted:
+            conn.close()
+        server.close()
+
+
+@pytest.mark.usefixtures("_fake_keys")
+def test_cli_hung_aws_endpoint_exit_1_naming_it_with_each_retry_said(
+    tmp_path: Path, silent_s3: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(aws_module, "READ_TIMEOUT", 0.5)  # the same path as the default 6 s, quicker
+    config = write_config(tmp_path, silent_s3)
+    started = time.monotonic()
+    code = main(["--config", str(config), "lock", "status", "dev"])
+    took = time.monotonic() - started
+    err = capsys.readouterr().err
+    host = silent_s3.removeprefix("http://")
+    assert code == ExitCode.FAILED, err
+    assert took < 3 * 0.5 + 3 + 2, took
+    assert err.splitlines() == [
+        f"AWS endpoint {host} not answering, retry 2/3: S3 GetObject (no answer within 0.5 s)",
+        f"AWS endpoint {host} not answering, retry 3/3: S3 GetObject (no answer within 0.5 s)",
+        "error: read the lock of dev (s3://acme-tfstate/deployctl/locks/dev.json): AWS endpoint "
+        f"{host} not answering: no answer within 0.5 s, 3 tries ({silent_s3}/acme-tfstate/deployctl/locks/dev.json)",
+        "hint: check the network, the region and aws.endpoint_url (or the AWS status page), then re-run; "
+        "an AWS call gives up after about 21 s",
+    ]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from deployctl.model import ImageRef, InvalidValueError, ReleaseTag, Version
+from deployctl.model import SHOWN_CHARS, ImageRef, InvalidValueError, ReleaseTag, Version, shown
 
 DIGEST = "sha256:" + "a" * 64
 
@@ -58,7 +58,50 @@ def test_image_ref_pins_by_digest() -> None:
     assert ImageRef("r.example", "api", tag="abc").pinned == "r.example/api:abc"
 
 
-@pytest.mark.parametrize(("tag", "digest"), [("bad tag", None), (None, "sha256:xyz"), ("-lead", None)])
+@pytest.mark.parametrize(
+    ("tag", "digest"),
+    [
+        ("bad tag", None),
+        (None, "sha256:xyz"),
+        ("-lead", None),
+        ("abc\n", None),  # "$" would accept a trailing newline; the patterns end in \Z
+        (None, DIGEST + "\n"),
+        ("x" * 129, None),
+    ],
+    ids=["space", "short-digest", "leading-dash", "tag-newline", "digest-newline", "tag-129"],
+)
 def test_image_ref_rejects_bad_values(tag: str | None, digest: str | None) -> None:
     with pytest.raises(InvalidValueError):
         ImageRef("r.example", "api", tag=tag, digest=digest)
+
+
+def test_release_tag_with_a_trailing_newline_is_malformed() -> None:
+    with pytest.raises(InvalidValueError, match="malformed release tag"):
+        ReleaseTag.parse("release-1.2.3\n")
+
+
+def test_shown_quotes_short_values_and_cuts_long_ones() -> None:
+    assert shown("abc") == "'abc'"
+    assert shown("a\nb") == "'a\\nb'", "control characters are escaped, never printed raw"
+    long = "x" * 5000
+    assert shown(long) == f"{'x' * SHOWN_CHARS!r}… (5000 characters)"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda value: ImageRef("r.example", "api", tag=value),
+        lambda value: ImageRef("r.example", "api", digest=value),
+        lambda value: ReleaseTag.parse(value),
+        lambda value: ReleaseTag.parse("release-" + value),
+        lambda value: Version.parse(value),
+    ],
+    ids=["tag", "digest", "release-tag", "release-version", "version"],
+)
+def test_a_5000_character_value_is_not_echoed_in_full(make: object) -> None:
+    assert callable(make)
+    with pytest.raises(InvalidValueError) as caught:
+        make("x" * 4991 + "!!bad!!!!")
+    message = str(caught.value)
+    assert len(message) < 300, message
+    assert "… (" in message and "characters)" in message

@@ -124,22 +124,6 @@ def test_destroys_and_replacements_are_called_out_loudly() -> None:
     }
 
 
-def test_state_lock_fallback_parse_of_captured_stderr() -> None:
-    """Terraform reports a held state lock only as text: this substring parse is the documented fallback."""
-    info = terraform.parse_state_lock(LOCKED_STDERR)
-    assert info == terraform.StateLockInfo(
-        id="6c0bf6f8-56b5-9a0f-8d3f-1a4d3f9c2c11",
-        who="runner@ci-host-7",
-        operation="OperationTypeApply",
-        created="2025-11-22 16:05:42.123456789 +0000 UTC",
-        path="acme-api-tfstate/dev/terraform.tfstate",
-    )
-    assert info.describe() == "runner@ci-host-7 running apply since 2025-11-22 16:05:42.123456789 +0000 UTC"
-    assert terraform.parse_state_lock("Error: something else") is None
-    partial = terraform.parse_state_lock("Error: Error acquiring the state lock\n(no lock info)")
-    assert partial is not None and partial.id == ""
-
-
 # --------------------------------------------------------------------------- the adapter with a recording runner
 
 
@@ -275,7 +259,7 @@ def test_state_lock_error_becomes_locked_error(tmp_path: Path) -> None:
     assert caught.value.exit_code == ExitCode.LOCKED
     assert "runner@ci-host-7" in caught.value.message
     assert caught.value.hint is not None
-    assert "deployctl lock break ENV --state --id 6c0bf6f8-56b5-9a0f-8d3f-1a4d3f9c2c11" in caught.value.hint
+    assert "deployctl lock break dev --state --id 6c0bf6f8-56b5-9a0f-8d3f-1a4d3f9c2c11" in caught.value.hint
 
 
 def test_unknown_exit_code_is_an_error(tmp_path: Path) -> None:

@@ -105,6 +105,10 @@ def test_hosts(host: str, ecr: bool, url: str) -> None:
     assert registry.base_url(host) == url
 
 
+def test_an_ecr_host_with_a_trailing_newline_is_not_an_ecr_host() -> None:
+    assert not registry.is_ecr_host("123456789012.dkr.ecr.us-east-1.amazonaws.com\n")
+
+
 def test_backoff_is_exponential_and_capped() -> None:
     policy = registry.RetryPolicy(base_delay=0.5, max_delay=3)
     assert [policy.delay(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
@@ -124,9 +128,12 @@ def test_with_retries_succeeds_after_transient_failures() -> None:
 
 def test_with_retries_gives_up_with_the_count() -> None:
     def action() -> str:
-        raise registry.TransientError("HTTP 503")
+        raise registry.TransientError("HTTP 503", host="r.example")
 
-    with pytest.raises(registry.RegistryError, match="put manifest failed after 2 attempts: HTTP 503"):
+    with pytest.raises(
+        registry.RegistryError,
+        match=r"registry r.example failing: put manifest gave up after 2 tries in .* \(HTTP 503\)",
+    ):
         registry.with_retries("put manifest", registry.RetryPolicy(attempts=2, base_delay=0), action)
 
 

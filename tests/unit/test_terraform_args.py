@@ -113,8 +113,46 @@ PLAN_HEAD = ["terraform", "plan", "-input=false", "-no-color", "-detailed-exitco
         pytest.param(
             terraform.force_unlock_args,
             {"lock_id": "0b7a3c1e-1111-2222-3333-444455556666"},
-            ["terraform", "force-unlock", "-force", "0b7a3c1e-1111-2222-3333-444455556666"],
+            ["terraform", "force-unlock", "-force", "-no-color", "0b7a3c1e-1111-2222-3333-444455556666"],
             id="force-unlock",
+        ),
+        pytest.param(
+            terraform.import_args,
+            {"address": 'module.registry.aws_ecr_repository.this["api"]', "import_id": "api"},
+            [
+                "terraform",
+                "import",
+                "-input=false",
+                "-no-color",
+                'module.registry.aws_ecr_repository.this["api"]',
+                "api",
+            ],
+            id="import-bare",
+        ),
+        pytest.param(
+            terraform.import_args,
+            {
+                "address": "module.cluster.aws_iam_role.cluster",
+                "import_id": "deployctl-dev-cluster",
+                "var_file": Path("/r/terraform/env/dev.tfvars"),
+                "variables": {"environment": "dev", "aws_skip_checks": True},
+                "lock_timeout": 30,
+            },
+            [
+                "terraform",
+                "import",
+                "-input=false",
+                "-no-color",
+                "-lock-timeout=30s",
+                "-var-file=/r/terraform/env/dev.tfvars",
+                "-var",
+                "environment=dev",
+                "-var",
+                "aws_skip_checks=true",
+                "module.cluster.aws_iam_role.cluster",
+                "deployctl-dev-cluster",
+            ],
+            id="import-var-file-vars-lock-timeout",
         ),
     ],
 )
@@ -125,7 +163,8 @@ def test_argv(builder: Callable[..., list[str]], kwargs: dict[str, Any], expecte
 
 
 @pytest.mark.parametrize(
-    "builder", [terraform.init_args, terraform.plan_args, terraform.show_args, terraform.apply_args]
+    "builder",
+    [terraform.init_args, terraform.plan_args, terraform.show_args, terraform.apply_args, terraform.import_args],
 )
 def test_builders_take_keyword_arguments_only(builder: Callable[..., list[str]]) -> None:
     with pytest.raises(TypeError):
