@@ -73,3 +73,57 @@ variable "commit_tag_expire_days" {
   type        = number
   default     = 90
 }
+
+# ---------------------------------------------------------------- CI roles
+
+variable "github_repository" {
+  description = "The GitHub repository (owner/name) whose workflows assume the CI roles."
+  type        = string
+}
+
+variable "main_branch" {
+  description = "deployctl's main_branch: main's pushes plan every environment, build, and deploy dev."
+  type        = string
+  default     = "main"
+}
+
+variable "shared_branch" {
+  description = "deployctl's shared_branch: its pushes plan and apply this root."
+  type        = string
+  default     = "shared-terraform"
+}
+
+variable "state_bucket" {
+  description = "The terraform backend bucket (deployctl's environments.*.terraform.backend.bucket)."
+  type        = string
+}
+
+variable "github_oidc_provider_arn" {
+  description = "An existing IAM OIDC provider for token.actions.githubusercontent.com; null creates it here."
+  type        = string
+  default     = null
+}
+
+variable "ci_environments" {
+  description = "deployctl's environments as the CI roles see them (see modules/ci-roles variable environments)."
+  type = map(object({
+    protected          = optional(bool, false)
+    terraform_only     = optional(bool, false)
+    deploy_policy_arns = optional(list(string), [])
+  }))
+  default = {
+    # This root: the repositories and the CI roles themselves.
+    shared = {
+      terraform_only     = true
+      deploy_policy_arns = ["arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryFullAccess", "arn:aws:iam::aws:policy/IAMFullAccess"]
+    }
+    # terraform/env creates the network, the cluster and its IAM roles.
+    dev = {
+      deploy_policy_arns = ["arn:aws:iam::aws:policy/PowerUserAccess", "arn:aws:iam::aws:policy/IAMFullAccess"]
+    }
+    prod = {
+      protected          = true
+      deploy_policy_arns = ["arn:aws:iam::aws:policy/PowerUserAccess", "arn:aws:iam::aws:policy/IAMFullAccess"]
+    }
+  }
+}

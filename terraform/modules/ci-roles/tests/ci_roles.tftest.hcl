@@ -1,0 +1,128 @@
+# Offline unit tests of who may assume which role and what each may do: plan only.
+# The real provider, offline: the policy documents are rendered locally and a plan calls no AWS API.
+provider "aws" {
+  region                      = "us-east-1"
+  access_key                  = "offline"
+  secret_key                  = "offline"
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+}
+
+variables {
+  github_repository = "acme/api"
+  state_bucket      = "acme-api-tfstate"
+  repository_arns   = ["arn:aws:ecr:us-east-1:123456789012:repository/api"]
+  environments = {
+    shared = { terraform_only = true }
+    dev    = {}
+    prod   = { protected = true }
+  }
+}
+
+run "trust_by_subject" {
+  command = plan
+
+  assert {
+    condition     = join(" ", sort(keys(output.trusted_subjects))) == "build dev-deploy dev-plan dev-plan-pr prod-deploy prod-plan prod-plan-pr shared-deploy"
+    error_message = "plan-pr, plan and deploy per deployable environment, deploy only for terraform-only ones, one build role"
+  }
+
+  assert {
+    condition     = output.trusted_subjects["prod-deploy"] == ["repo:acme/api:environment:prod"]
+    error_message = "only jobs of the prod GitHub environment may change prod"
+  }
+
+  assert {
+    condition     = output.trusted_subjects["prod-plan-pr"] == ["repo:acme/api:pull_request"] && output.trusted_subjects["dev-plan-pr"] == ["repo:acme/api:pull_request"]
+    error_message = "pull requests plan with their own role per environment"
+  }
+
+  assert {
+    condition     = output.trusted_subjects["prod-plan"] == ["repo:acme/api:ref:refs/heads/main"] && output.trusted_subjects["build"] == ["repo:acme/api:ref:refs/heads/main"]
+    error_message = "main's plan (the reviewed prod plan) and the image build trust main only"
+  }
+
+  assert {
+    condition = alltrue([
+      for key, subjects in output.trusted_subjects : !contains(subjects, "repo:acme/api:pull_request") if !endswith(key, "-plan-pr")
+    ])
+    error_message = "a pull request may assume only the read-only plan-pr roles"
+  }
+
+  assert {
+    condition     = alltrue(flatten([for subjects in values(output.trusted_subjects) : [for s in subjects : !strcontains(s, "*")]]))
+    error_message = "no trusted subject is a wildcard"
+  }
+
+  assert {
+    condition     = jsonencode(output.github_environment_policies["prod"]) == jsonencode({ branches = ["main"], tags = ["release-*"], required_reviewers = true })
+    error_message = "prod's jobs run only from release-* tags and main, after a review"
+  }
+
+  assert {
+    condition     = length(output.github_environment_policies["dev"].tags) == 0 && output.github_environment_policies["shared"].branches == ["shared-terraform"]
+    error_message = "dev deploys from main only, shared from its branch only"
+  }
+
+  assert {
+    condition     = length(aws_iam_openid_connect_provider.github) == 1
+    error_message = "the GitHub OIDC provider is created when none is given"
+  }
+
+  assert {
+    condition = alltrue([
+      for key, attachment in aws_iam_role_policy_attachment.managed : attachment.policy_arn == "arn:aws:iam::aws:policy/ReadOnlyAccess" if strcontains(key, "-plan")
+    ]) && length([for key, a in aws_iam_role_policy_attachment.managed : key if strcontains(key, "-plan")]) == 4
+    error_message = "every plan role (pr and main, dev and prod) is ReadOnlyAccess"
+  }
+}
+
+run "policies" {
+  command = plan
+
+  variables {
+    oidc_provider_arn = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+  }
+
+  assert {
+    condition = (
+      jsondecode(data.aws_iam_policy_document.trust["prod-deploy"].json).Statement[0].Condition.StringEquals["token.actions.githubusercontent.com:sub"] == "repo:acme/api:environment:prod"
+      && jsondecode(data.aws_iam_policy_document.trust["prod-deploy"].json).Statement[0].Condition.StringEquals["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
+    )
+    error_message = "the trust compares sub and aud with StringEquals"
+  }
+
+  assert {
+    condition     = length(aws_iam_openid_connect_provider.github) == 0
+    error_message = "an existing OIDC provider is reused"
+  }
+
+  assert {
+    condition = contains(
+      [for s in jsondecode(data.aws_iam_policy_document.permissions["prod-plan-pr"].json).Statement : s.Sid if s.Effect == "Deny"],
+      "NoOtherEnvironmentsState"
+    )
+    error_message = "a plan role cannot read another environment's state"
+  }
+}
+
+run "no_admin_deploy_role" {
+  command = plan
+
+  variables {
+    environments = { prod = { protected = true, deploy_policy_arns = ["arn:aws:iam::aws:policy/AdministratorAccess"] } }
+  }
+
+  expect_failures = [var.environments]
+}
+
+run "no_wildcard_repository" {
+  command = plan
+
+  variables {
+    github_repository = "acme/*"
+  }
+
+  expect_failures = [var.github_repository]
+}
