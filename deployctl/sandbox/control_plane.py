@@ -1,6 +1,8 @@
 """The lab's Kubernetes control plane: etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok,
-with fake Ready nodes in three zones. kwok Stages drive pods to Running/Ready, or to CrashLoopBackOff
-(image contains ``crashloop`` or a marked digest) or ImagePullBackOff (``does-not-exist``)."""
+with fake Ready nodes in three zones. kwok Stages drive pods to Running/Ready, or, when the image reference
+contains a marker (a default name below or a digest marked with ``mark_image``), to a failure: CrashLoopBackOff
+(``crashloop``), the same with OOMKilled (``oomkilled``), ImagePullBackOff (``does-not-exist``), running and
+never ready (``never-ready``), or exit code 1 (``exits-nonzero``: a Job's pod that fails)."""
 
 from __future__ import annotations
 
@@ -27,9 +29,22 @@ CONTEXT = "deployctl-lab"
 NODE_ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 STAGES_TEMPLATE = Path(__file__).with_name("kwok-stages.yaml")
-# Image markers kwok turns into failures (regexes over the pod's image reference).
-BEHAVIOURS = {"crashloop": "__CRASH_MARKERS__", "pull-error": "__PULL_MARKERS__"}
-DEFAULT_MARKERS = {"crashloop": ["crashloop"], "pull-error": ["does-not-exist"]}
+# Image markers kwok turns into failures (regexes over the pod's image reference): behaviour -> the stage
+# placeholders its markers join (an OOM is a crash loop whose last exit says OOMKilled).
+BEHAVIOURS = {
+    "crashloop": ("__CRASH_MARKERS__",),
+    "oom": ("__CRASH_MARKERS__", "__OOM_MARKERS__"),
+    "pull-error": ("__PULL_MARKERS__",),
+    "not-ready": ("__NOT_READY_MARKERS__",),
+    "fail": ("__FAIL_MARKERS__",),
+}
+DEFAULT_MARKERS = {
+    "crashloop": ["crashloop"],
+    "oom": ["oomkilled"],
+    "pull-error": ["does-not-exist"],
+    "not-ready": ["never-ready"],
+    "fail": ["exits-nonzero"],
+}
 LEASE_NAMESPACE = "kube-node-lease"
 MARKER_RE = re.compile(r"[A-Za-z0-9:._/-]{3,200}")
 # Started once the API server is ready; watched while the fake nodes come up.
@@ -234,13 +249,18 @@ class ControlPlane:
     def _render_stages(self) -> Path:
         """Write the kwok Stages with the current markers (regex alternations, markers escaped)."""
         text = STAGES_TEMPLATE.read_text(encoding="utf-8")
-        for behaviour, placeholder in BEHAVIOURS.items():
+        joined: dict[str, list[str]] = {}
+        for behaviour, placeholders in BEHAVIOURS.items():
+            for placeholder in placeholders:
+                joined.setdefault(placeholder, []).extend(self.markers.get(behaviour, []))
+        for placeholder, markers in joined.items():
             # gojq's test() takes a regex; markers are plain (MARKER_RE), so no escaping is needed
             # inside the jq string ('.' matching any character is harmless for digests and names).
-            pattern = "|".join(self.markers.get(behaviour, [])) or "^$"
-            text = text.replace(placeholder, pattern)
-        crash = " ".join(f'(contains "{m}" .image)' for m in self.markers.get("crashloop", [])) or "false"
-        text = text.replace("__CRASH_TEMPLATE__", f"or {crash}" if crash != "false" else crash)
+            text = text.replace(placeholder, "|".join(markers) or "^$")
+        templates = {"__CRASH_TEMPLATE__": "__CRASH_MARKERS__", "__OOM_TEMPLATE__": "__OOM_MARKERS__"}
+        for placeholder, source in templates.items():
+            tests = " ".join(f'(contains "{m}" .image)' for m in joined.get(source, []))
+            text = text.replace(placeholder, f"or {tests} false" if tests else "false")
         path = self.directory / "kwok-stages.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")

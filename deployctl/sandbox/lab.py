@@ -228,7 +228,8 @@ class Lab:
         lab.components = tuple(data.get("components", ()))
         lab.services.update({name: Service(**raw) for name, raw in data.get("services", {}).items()})
         lab.registries = len(lab.registry_hosts)
-        lab.control_plane.markers = {k: list(v) for k, v in data.get("markers", DEFAULT_MARKERS).items()}
+        markers = {**DEFAULT_MARKERS, **data.get("markers", {})}  # a state from before a behaviour existed
+        lab.control_plane.markers = {k: list(v) for k, v in markers.items()}
         lab.control_plane.kwok_argv = list(data.get("kwok_argv", ()))
         return lab
 
@@ -240,7 +241,8 @@ class Lab:
 
     def mark_image(self, marker: str, behaviour: str = "crashloop", timeout: float = 30) -> None:
         """Make pods whose image reference contains ``marker`` (e.g. a digest) fail with ``behaviour``
-        (``crashloop`` or ``pull-error``): the sandbox's stand-in for an image whose bytes crash.
+        (``crashloop``, ``oom``, ``pull-error``, ``not-ready`` or ``fail``: see ``control_plane``): the
+        sandbox's stand-in for an image whose bytes crash.
 
         kwok reads Stages once at start, so the stages are re-rendered and kwok restarted (its state
         lives in the API server, so nothing is lost). Pods created afterwards get the behaviour."""
