@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from deployctl.sandbox.lab import Lab
 from tests.lab.test_deploy import ROOT, World, measure
 from tests.lab.test_deploy import world as deploy_world  # noqa: F401 (a fixture: pytest finds it by this name)
 
@@ -286,3 +287,24 @@ def test_a_partitioned_statefulset_rolls_the_pods_above_the_partition(world: Wor
     assert "1 held back by its update strategy" in app["message"]
     images = pod_images(world)
     assert images["api-db-0"].endswith(old) and images["api-db-1"].endswith(new)
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "chart", "values", "reason"),
+    [
+        ("not-ready", "pod", {}, "NotReady"),
+        ("fail", "job", {}, "BackoffLimitExceeded"),
+        ("oom", "daemonset", {}, "OOMKilled"),
+    ],
+)
+def test_a_digest_marked_in_the_lab_fails_however_its_repository_is_named(
+    world: World, lab: Lab, behaviour: str, chart: str, values: dict[str, Any], reason: str
+) -> None:
+    """``Lab.mark_image(digest, behaviour)``: the sandbox's 'this build is broken' for every failure class."""
+    config = use_chart(world, chart, values, chart)
+    digest = world.push(chart, "marked", seed=6000 + len(behaviour))
+    lab.mark_image(digest, behaviour)
+    code, out, err, elapsed = deploy(world, config, "marked")
+    assert code == 1, err
+    assert elapsed <= BUDGET
+    assert out["error"]["reason"] == reason, out["error"]
