@@ -27,7 +27,6 @@ resources:
 {{- end }}
 
 {{- define "worker.pod" -}}
-serviceAccountName: {{ .Release.Name }}
 automountServiceAccountToken: false
 enableServiceLinks: false
 securityContext:
