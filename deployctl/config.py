@@ -182,6 +182,8 @@ class DeployctlConfig(_Strict):
     main_branch: str = "main"
     # The branch whose pushes plan and apply the terraform-only environments (ECR, state buckets).
     shared_branch: str = "shared-terraform"
+    # A new project.version in pyproject.toml on main, once dev is deployed, creates its release tag (ci steps).
+    release_on_version_bump: bool = False
 
     @model_validator(mode="after")
     def _references(self) -> DeployctlConfig:

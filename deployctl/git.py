@@ -74,6 +74,21 @@ def head(runner: Runner, repo: Path) -> str:
     return out
 
 
+def tags(runner: Runner, repo: Path, prefix: str) -> list[str]:
+    """The tags whose names start with ``prefix`` (e.g. every ``release-*``)."""
+    return _git(runner, repo, "tag", "--list", f"{prefix}*")[1].split()
+
+
+def create_tag(runner: Runner, repo: Path, tag: str, commit: str, message: str) -> None:
+    """An annotated tag ``tag`` on ``commit`` (fails when it exists: tags never move)."""
+    _git(runner, repo, "tag", "--annotate", "--message", message, tag, commit)
+
+
+def push_tag(runner: Runner, repo: Path, tag: str, remote: str = "origin") -> None:
+    """Push ``tag`` alone to ``remote``; an existing remote tag is never overwritten (no --force)."""
+    _git(runner, repo, "push", remote, f"refs/tags/{tag}:refs/tags/{tag}")
+
+
 FIELD = "\x1f"  # unit separator: cannot appear in a subject line
 LOG_FORMAT = FIELD.join(("%H", "%an", "%s"))
 

@@ -6,6 +6,8 @@ what it says, so the flow is tested here as a table, not only in YAML.
 
 from __future__ import annotations
 
+import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from deployctl.config import DeployctlConfig
@@ -82,6 +84,9 @@ def steps_for(config: DeployctlConfig, event: str, ref: str) -> Pipeline:
                 mutates=True,
             ),
         ]
+        if config.release_on_version_bump:
+            # After dev runs the commit: a new project.version tags it, and the tag's promotion follows.
+            steps.append(Step("release-tag", "deployctl ci release-tag --push", needs=("deploy-dev",), mutates=True))
         return Pipeline(event, ref, "main", tuple(steps), "trunk: build once, deploy dev", environments=(r.dev,))
     if ref.startswith("refs/tags/"):
         tag = ref.removeprefix("refs/tags/")
@@ -110,3 +115,45 @@ def steps_for(config: DeployctlConfig, event: str, ref: str) -> Pipeline:
     if ref.startswith("refs/heads/"):
         return Pipeline(event, ref, "branch", (*_checks(), _plan(r.dev)), "feature branch: checks and the dev plan")
     return Pipeline(event, ref, "none", (), f"no pipeline for ref {ref!r}")
+
+
+@dataclass(frozen=True)
+class VersionBump:
+    """What the version-bump route does for the version on main: ``tag`` to create, or None and why not."""
+
+    version: str
+    tag: str | None
+    reason: str
+
+
+def project_version(pyproject: str) -> str:
+    """``project.version`` (or Poetry's ``tool.poetry.version``) of a pyproject.toml's text."""
+    try:
+        data = tomllib.loads(pyproject)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidValueError(f"pyproject.toml is not valid TOML: {exc}") from None
+    version = data.get("project", {}).get("version") or data.get("tool", {}).get("poetry", {}).get("version")
+    if not isinstance(version, str):
+        raise InvalidValueError("pyproject.toml has no static project.version to release")
+    return version
+
+
+def version_bump(config: DeployctlConfig, version: str, tags: Iterable[str]) -> VersionBump:
+    """The release tag for ``version`` (the promotion target's pattern, e.g. ``release-1.4.0``) when the version is
+    new: no such tag yet, and newer than every release in ``tags`` (the repository's tags). A version that is not
+    valid for the pattern raises InvalidValueError; an older one is not released (versions only go up)."""
+    target = config.environments[roles(config).prod]
+    pattern = target.release_tag_pattern
+    wanted = ReleaseTag.parse(pattern.replace("<semver>", version), pattern, allow_prerelease=target.allow_prerelease)
+    released = []
+    for tag in tags:
+        try:
+            released.append(ReleaseTag.parse(tag, pattern, allow_prerelease=True))
+        except InvalidValueError:
+            continue
+    if any(r.tag == wanted.tag for r in released):
+        return VersionBump(version, None, f"{wanted.tag} exists: version {version} is released")
+    newest = max(released, key=lambda r: r.version, default=None)
+    if newest is not None and not newest.version < wanted.version:
+        return VersionBump(version, None, f"version {version} is not newer than {newest.tag}: nothing to release")
+    return VersionBump(version, wanted.tag, f"version {version} is new: tag {wanted.tag}")
