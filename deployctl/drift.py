@@ -159,7 +159,15 @@ def app_drift(
 
 
 def documents(manifest: str) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(manifest) if isinstance(d, dict) and d.get("kind")]
+    """The objects of a manifest, hooks left out: helm runs them around an upgrade (and may delete them after),
+    they are not state the release keeps."""
+    return [
+        d
+        for d in yaml.safe_load_all(manifest)
+        if isinstance(d, dict)
+        and d.get("kind")
+        and "helm.sh/hook" not in ((d.get("metadata") or {}).get("annotations") or {})
+    ]
 
 
 def compare(

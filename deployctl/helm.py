@@ -229,8 +229,10 @@ def parse_history(text: str) -> list[Revision]:
 
 
 def parse_release_json(text: str) -> Release:
-    """The release document printed by ``helm upgrade -o json`` / ``helm status -o json``."""
-    doc: dict[str, Any] = json.loads(text)
+    """The release document printed by ``helm upgrade -o json`` / ``helm status -o json``. helm 4 prints
+    ``Pulled: ...``/``Digest: ...`` lines before it when it pulled an OCI chart: the document starts at ``{``."""
+    start = text.find("{")
+    doc: dict[str, Any] = json.loads(text[start:] if start >= 0 else text)
     info = doc.get("info", {}) or {}
     chart_meta = (doc.get("chart", {}) or {}).get("metadata", {}) or {}
     return Release(

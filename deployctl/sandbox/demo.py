@@ -48,9 +48,11 @@ class Step:
 class DemoResult:
     """What the story produced; the demo test asserts on it."""
 
-    digests: dict[str, str] = field(default_factory=dict)  # commit letter -> image digest
+    digests: dict[str, str] = field(default_factory=dict)  # commit letter -> the api image's digest
+    worker_digests: dict[str, str] = field(default_factory=dict)  # commit letter -> the worker image's digest
     commits: dict[str, str] = field(default_factory=dict)
-    prod_digest: str | None = None
+    prod_digest: str | None = None  # what prod's api runs
+    prod_worker_digest: str | None = None
     broken_detected_seconds: float | None = None
     dev_history: list[dict[str, Any]] = field(default_factory=list)
     prod_history: list[dict[str, Any]] = field(default_factory=list)
@@ -134,14 +136,17 @@ class Story:
         self.git("commit", "--quiet", "-m", f"app: commit {letter}")
         self.git("push", "--quiet", "origin", "main")
         sha = self.git("rev-parse", "HEAD")
-        # build-image on main: one image per commit, tagged with the full sha.
+        # build-image on main: one image per app per commit, tagged with the full sha.
         pushed = images.push_image(self.registry, "api", tag=sha, layer_size=256 * 1024, seed=ord(letter))
+        worker = images.push_image(self.registry, "worker", tag=sha, layer_size=128 * 1024, seed=1000 + ord(letter))
         if crashes:
             session.mark_image(load(self.clone / "pyproject.toml"), pushed.digest, "crashloop")
         self.result.commits[letter] = sha
         self.result.digests[letter] = pushed.digest
-        behaviour = " (this build crashes on start)" if crashes else ""
-        self.step(f"commit {letter}, build image :{sha[:12]}", f"{pushed.digest[:19]}{behaviour}", started)
+        self.result.worker_digests[letter] = worker.digest
+        behaviour = " (this api build crashes on start)" if crashes else ""
+        detail = f"api {pushed.digest[:19]}{behaviour}, worker {worker.digest[:19]}"
+        self.step(f"commit {letter}, build images :{sha[:12]}", detail, started)
         return sha
 
     def deploy_dev(self, letter: str, *, expect_failure: bool = False) -> None:
@@ -191,7 +196,9 @@ class Story:
         _, status = self.deployctl_json("status", "prod")
         _, prod = self.deployctl_json("history", "prod")
         _, dev = self.deployctl_json("history", "dev")
-        self.result.prod_digest = status["apps"][0]["digest"]
+        running = {a["app"]: a["digest"] for a in status["apps"]}
+        self.result.prod_digest = running.get("api")
+        self.result.prod_worker_digest = running.get("worker")
         self.result.prod_history = prod["entries"]
         self.result.dev_history = dev["entries"]
         self.step("deployctl status prod; history dev/prod", f"prod runs {self.result.prod_digest}", started)
@@ -207,7 +214,9 @@ class Story:
         r = self.result
         problems = []
         if r.prod_digest != r.digests["C"]:
-            problems.append(f"prod runs {r.prod_digest}, expected C's digest {r.digests['C']}")
+            problems.append(f"prod's api runs {r.prod_digest}, expected C's digest {r.digests['C']}")
+        if r.prod_worker_digest != r.worker_digests["C"]:
+            problems.append(f"prod's worker runs {r.prod_worker_digest}, expected C's {r.worker_digests['C']}")
         if not any(e["digest"] == r.digests["B"] and e["outcome"] == "failed" for e in r.dev_history):
             problems.append("dev history has no failed deploy of B")
         if any(e["digest"] == r.digests["B"] for e in r.prod_history):

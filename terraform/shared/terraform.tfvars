@@ -1,4 +1,4 @@
-repository_names = ["api"]
+repository_names = ["api", "worker"]
 
 # Add the workload account ids here if the clusters live in other accounts.
 reader_account_ids = []

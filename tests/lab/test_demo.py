@@ -30,6 +30,7 @@ def story(workdir: Path) -> tuple[demo.DemoResult, str]:
 def test_prod_ends_on_the_fix_and_never_ran_the_broken_build(story: tuple[demo.DemoResult, str]) -> None:
     result, _ = story
     assert result.prod_digest == result.digests["C"]
+    assert result.prod_worker_digest == result.worker_digests["C"], "one tag released both apps"
     assert len(set(result.digests.values())) == 3
     assert any(e["digest"] == result.digests["B"] and e["outcome"] == "failed" for e in result.dev_history)
     assert not any(e["digest"] == result.digests["B"] for e in result.prod_history)

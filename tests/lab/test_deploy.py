@@ -280,9 +280,9 @@ def test_helm3_compatibility(world: World, tmp_path: Path) -> None:
         proc = world.spawn("deploy", "dev", "--image-tag", tag, env=env)
         out, err = proc.communicate(timeout=180)
         assert proc.returncode == 0, err
-        assert json.loads(out)["helm_major_version"] == 3
-    assert json.loads(out)["image"]["digest"] == digest
-    assert json.loads(out)["revision"] == 2
+        assert json.loads(out)["apps"][0]["helm_major_version"] == 3
+    assert json.loads(out)["apps"][0]["image"]["digest"] == digest
+    assert json.loads(out)["apps"][0]["revision"] == 2
 
 
 # --------------------------------------------------------------------------- failing fast, no rollback
@@ -427,7 +427,7 @@ def test_concurrent_deploys_are_serialized_by_the_lock(world: World) -> None:
         assert proc.returncode == 0, err
         assert "another operation" not in err
     assert any("waiting for the lock of dev" in err for _, err in results)
-    assert sorted(json.loads(out)["revision"] for out, _ in results) == [1, 2]
+    assert sorted(json.loads(out)["apps"][0]["revision"] for out, _ in results) == [1, 2]
     assert [e.outcome for e in world.ledger()] == ["succeeded", "succeeded"]
     code, out, _ = world.run("lock", "status", "dev")
     assert (code, out["locked"]) == (0, False)

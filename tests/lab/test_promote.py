@@ -188,7 +188,7 @@ def test_dry_run_changes_nothing(world: World) -> None:
     code, out, err = world.run("promote", "release-1.0.0", "--dry-run", "--no-deploy")
     assert code == 0, err
     assert out["outcome"] == "planned"
-    assert '+  tag: "release-1.0.0"' in out["plan"]["values"]["diff"]
+    assert '+    tag: "release-1.0.0"' in out["plan"]["values"]["diff"]
     assert world.values() == before
     assert world.tag_digest("release-1.0.0") is None
     assert world.ledger("prod").entries() == []

@@ -111,3 +111,14 @@ def test_normalize_and_project() -> None:
     assert project({"a": 1, "b": 2, "c": [{"x": 1, "y": 2}]}, {"a": 0, "c": [{"x": 0}]}) == {"a": 1, "c": [{"x": 1}]}
     # lists of different length are kept whole (an added or removed element must show)
     assert project({"c": [1, 2, 3]}, {"c": [1]}) == {"c": [1, 2, 3]}
+
+
+def test_hooks_are_not_drift() -> None:
+    """A migration Job helm deletes after it succeeded is not missing from the cluster: hooks are left out."""
+    hook = (
+        "\n---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: worker-migrate\n  annotations:\n"
+        "    helm.sh/hook: pre-upgrade\n    helm.sh/hook-delete-policy: hook-succeeded\nspec: {}\n"
+    )
+    live = {("Deployment", "api"): live_deployment(1)}
+    refs = {o.ref for o in compare(RENDERED + hook, RENDERED + hook, "dev-api", fake_get(live))}
+    assert "Job/worker-migrate" not in refs

@@ -226,3 +226,9 @@ def test_machine_output_survives_redaction() -> None:
     redacted = Redactor()(text)
     assert json.loads(redacted)["values"] == {"automountServiceAccountToken": False, "token": None}
     assert "hunter2-x" not in redacted
+
+
+def test_release_json_after_helm_4_pull_lines() -> None:
+    text = 'Pulled: 127.0.0.1:5000/charts/web:1.2.3\nDigest: sha256:abc\n{"name": "web", "version": 2, "info": {"status": "deployed"}}'
+    release = helm.parse_release_json(text)
+    assert (release.name, release.revision, release.status) == ("web", 2, "deployed")
