@@ -9,11 +9,12 @@ hash and when it was made, so ``apply`` can refuse a plan that no longer matches
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ class PlanMetadata:
     counts: Mapping[str, int]
     has_changes: bool
     schema: str = METADATA_SCHEMA
+    inputs: Mapping[str, str] = field(default_factory=dict)  # what the fingerprint covers, name -> sha256
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PlanMetadata:
@@ -90,7 +92,8 @@ class Prepared:
     init_argv: list[str]
     init_stamp: str
     variables: dict[str, str | int | bool]
-    fingerprint: str
+    settings_json: str  # the environment's resolved settings (part of what a plan depends on)
+    base: Path  # the configuration's directory: input files are named relative to it
     plan_dir: Path
     var_file: Path | None = None
     protected: bool = False  # only plans made from a commit on ``main_branch`` apply
@@ -165,11 +168,9 @@ def prepare(
         endpoint_url=env.aws.endpoint_url,
     )
     files = terraform.config_files(root) + ([var_file] if var_file is not None else [])
-    base = config.root
-    fingerprint = terraform.fingerprint(files, base=base, extra=[name, env.model_dump_json()])
     # init depends on the backend settings and the modules/providers, not on tfvars
     init_files = [p for p in files if not p.name.endswith((".tfvars", ".tfvars.json"))]
-    init_stamp = terraform.fingerprint(init_files, base=base, extra=init_argv)
+    init_stamp = terraform.fingerprint(init_files, base=config.root, extra=init_argv)
     data_dir = config.state_dir / "terraform" / name
     cache = plugin_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
@@ -200,7 +201,8 @@ def prepare(
         init_argv=init_argv,
         init_stamp=init_stamp,
         variables=variables,
-        fingerprint=fingerprint,
+        settings_json=env.model_dump_json(),
+        base=config.root,
         plan_dir=(config.state_dir / "plans" / name).resolve(),
         var_file=var_file,
         protected=env.protected,
@@ -256,6 +258,29 @@ def ensure_init(prepared: Prepared) -> None:
         return
     with prepared.reporter.phase(f"{name}: terraform init"):
         terraform.init(ws, prepared.init_argv, stamp=prepared.init_stamp)
+    # init may have written .terraform.lock.hcl, itself an input of init: stamp what is there now
+    files = [p for p in terraform.config_files(ws.root) if not p.name.endswith((".tfvars", ".tfvars.json"))]
+    stamp = terraform.fingerprint(files, base=prepared.base, extra=prepared.init_argv)
+    (ws.data_dir / terraform.INIT_STAMP).write_text(stamp + "\n")
+
+
+def plan_inputs(prepared: Prepared) -> dict[str, str]:
+    """What a saved plan depends on, read after init (which writes .terraform.lock.hcl): name -> sha256."""
+    files = terraform.config_files(prepared.workspace.root) + ([prepared.var_file] if prepared.var_file else [])
+    settings = hashlib.sha256(prepared.settings_json.encode()).hexdigest()
+    named = {os.path.relpath(p.resolve(), prepared.base.resolve()): terraform.file_sha256(p) for p in files}
+    return {f"[tool.deployctl.environments.{prepared.env_name}]": settings, **named}
+
+
+def _fingerprint(inputs: Mapping[str, str]) -> str:
+    return hashlib.sha256(json.dumps(dict(inputs), sort_keys=True).encode()).hexdigest()
+
+
+def _changed_inputs(before: Mapping[str, str], now: Mapping[str, str]) -> str:
+    """``: tf/main.tf changed, .terraform.lock.hcl added`` (nothing for a plan saved without its inputs)."""
+    names = [f"{n} changed" for n in now if n in before and before[n] != now[n]]
+    names += [f"{n} added" for n in now if n not in before] + [f"{n} removed" for n in before if n not in now]
+    return ": " + ", ".join(names) if before else ""
 
 
 def import_resource(prepared: Prepared, address: str, import_id: str, *, lock_timeout: int | None = None) -> None:
@@ -304,15 +329,17 @@ def discard_saved(prepared: Prepared) -> None:
 
 
 def save_metadata(prepared: Prepared, summary: PlanSummary, runner: Runner) -> PlanMetadata:
-    """Record beside the plan file what ``apply`` checks before applying it."""
+    """Record beside the plan file what ``apply`` checks before applying it (its inputs as they are now)."""
+    inputs = plan_inputs(prepared)
     metadata = PlanMetadata(
         env=prepared.env_name,
         commit=commit_of(runner, prepared.workspace.root),
-        fingerprint=prepared.fingerprint,
+        fingerprint=_fingerprint(inputs),
         plan_sha256=terraform.file_sha256(prepared.plan_file),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         counts=summary.counts(),
         has_changes=summary.has_changes,
+        inputs=inputs,
     )
     prepared.metadata_file.write_text(json.dumps(asdict(metadata), indent=2) + "\n")
     return metadata
@@ -328,8 +355,10 @@ def verify_saved(prepared: Prepared, metadata: PlanMetadata, runner: Runner, *, 
     commit = commit_of(runner, prepared.workspace.root)
     if metadata.commit != commit:
         problems.append(f"it was made at commit {_short(metadata.commit)}, the checkout is at {_short(commit)}")
-    if metadata.fingerprint != prepared.fingerprint:
-        problems.append("the configuration or terraform files changed since it was made")
+    inputs = plan_inputs(prepared)
+    if metadata.fingerprint != _fingerprint(inputs):
+        changed = _changed_inputs(metadata.inputs, inputs)
+        problems.append(f"the configuration or terraform files changed since it was made{changed}")
     if terraform.file_sha256(prepared.plan_file) != metadata.plan_sha256:
         problems.append("the plan file was replaced after planning")
     max_age = timedelta(minutes=prepared.settings.plan_max_age_minutes)
