@@ -102,11 +102,19 @@ class Console:
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
-        """``name ...`` then ``name done (1.2s)`` on stderr around a step."""
+        """``name ...`` then ``name done (1.2s)`` on stderr around a step, or ``name failed (1.2s)`` when the
+        step raised (the error itself follows), ``name interrupted`` on Ctrl-C."""
         started = time.monotonic()
         self.progress(f"{name} ...")
-        yield
-        self.progress(f"{name} done ({time.monotonic() - started:.1f}s)")
+        outcome = "failed"
+        try:
+            yield
+            outcome = "done"
+        except KeyboardInterrupt:
+            outcome = "interrupted"
+            raise
+        finally:
+            self.progress(f"{name} {outcome} ({time.monotonic() - started:.1f}s)")
 
     def _paint(self, text: str, code: str) -> str:
         if self.color and getattr(self.err, "isatty", lambda: False)():
