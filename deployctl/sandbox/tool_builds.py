@@ -61,7 +61,8 @@ def _complete(directory: Path) -> bool:
 def fail(step: str, log_path: Path | None, detail: str = "") -> ToolInstallError:
     where = f"; build log: {log_path}" if log_path else ""
     message = f"tool install failed at step {step!r}{': ' + detail if detail else ''}{where}"
-    return ToolInstallError(message, "read the log above, fix the cause, then re-run `make setup`")
+    read = "read the build log, " if log_path else ""
+    return ToolInstallError(message, f"{read}fix the cause, then re-run `make setup` (README.md: 'Set up')")
 
 
 def _go_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -145,7 +145,8 @@ def install(progress: Progress = print) -> Tools:
     terraformrc = write_terraformrc(mirror)
     _link_all(paths)
     if missing:
-        raise fail("system tools", None, f"not on PATH: {', '.join(missing)} (install them; see DOMAIN.md)")
+        detail = f"not on PATH: {', '.join(missing)} (install them: see README.md, section 'Set up')"
+        raise fail("system tools", None, detail)
     progress(f"tools ready in {time.monotonic() - started:.1f}s; bin dir: {bin_dir()}")
     return Tools(bin_dir=bin_dir(), paths=paths, provider_mirror=mirror, terraformrc=terraformrc)
 
