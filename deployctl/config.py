@@ -13,8 +13,10 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -28,9 +30,10 @@ Name = Annotated[str, Field(pattern=_NAME)]
 class ConfigProblemsError(Exception):
     """Every problem found in one configuration file (rendered by ``ConfigError``)."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], hint: str | None = None) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+        self.hint = hint  # None: the keys listed are the fix
 
 
 class _Strict(BaseModel):
@@ -81,6 +84,35 @@ class Cluster(_Strict):
         return self
 
 
+_HM = r"([01][0-9]|2[0-3]):[0-5][0-9]"
+_DAY, _DATE = rf"(mon|tue|wed|thu|fri|sat|sun) {_HM}", rf"[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}(T{_HM})?"
+
+
+class Freeze(_Strict):  # change windows: promote, deploy and apply are refused inside one (exit 4) unless overridden
+    timezone: ZoneInfo = ZoneInfo("UTC")
+    weekly: dict[Name, Annotated[str, Field(pattern=f"^{_DAY} - {_DAY}$")]] = {}  # "fri 16:00 - mon 08:00"
+    dated: dict[Name, Annotated[str, Field(pattern=f"^{_DATE} - {_DATE}: .+")]] = {}  # "START - END: reason"
+    holidays: list[date] = []  # whole days in ``timezone``
+
+
+class Notify(_Strict):  # a webhook; its URL (a secret) is read from the environment variable ``url_env``
+    url_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    format: Literal["slack", "json"] = "json"
+    events: (
+        list[
+            Literal[
+                "promote-succeeded",
+                "promote-failed",
+                "promote-refused",
+                "deploy-failed",
+                "lock-taken-over",
+                "freeze-overridden",
+            ]
+        ]
+        | None
+    ) = None  # None: every event
+
+
 class Environment(_Strict):
     terraform: Terraform | None = None
     aws: Aws
@@ -99,6 +131,9 @@ class Environment(_Strict):
     # Protected environments only change through a reviewed, saved plan.
     protected: bool = False
     lock_timeout_seconds: int = Field(default=300, ge=0, le=3600)
+    rollout_timeout_seconds: int = Field(default=600, ge=1, le=24 * 3600)  # a broken pod fails it at once
+    freeze: Freeze = Freeze()
+    notify: list[Notify] = []
 
     @model_validator(mode="after")
     def _deployable_or_terraform_only(self) -> Environment:
@@ -278,24 +313,29 @@ def find_config(start: Path, explicit: str | None = None) -> Path:
     that has a ``[tool.deployctl]`` table."""
     chosen = explicit or os.environ.get(CONFIG_ENV_VAR)
     if chosen:
-        path = Path(chosen)
+        path, given = Path(chosen), "--config" if explicit else f"${CONFIG_ENV_VAR}"
         if not path.is_file():
-            raise ConfigProblemsError([f"{path}: configuration file not found (from --config or ${CONFIG_ENV_VAR})"])
+            fix = f"pass --config the path of a pyproject.toml with [tool.deployctl], or unset {CONFIG_ENV_VAR}"
+            raise ConfigProblemsError([f"{path.absolute()}: configuration file not found (from {given})"], fix)
         return path.resolve()
     for directory in (start.resolve(), *start.resolve().parents):
         candidate = directory / "pyproject.toml"
         if candidate.is_file() and _has_table(candidate):
             return candidate
     raise ConfigProblemsError(
-        [f"no pyproject.toml with a [tool.deployctl] table in {start.resolve()} or any parent directory"]
+        [f"no pyproject.toml with a [tool.deployctl] table in {start.resolve()} or any parent directory"],
+        "run deployctl in your repository, pass --config PATH, or add [tool.deployctl] (README: Configuration)",
     )
 
 
 def _has_table(path: Path) -> bool:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except OSError:
         return False
+    except tomllib.TOMLDecodeError:
+        return "tool.deployctl" in text  # ours, with a syntax error: load() reports its line and column
     return isinstance(data.get("tool"), dict) and "deployctl" in data["tool"]
 
 
@@ -307,13 +347,15 @@ def load(path: Path, overrides: Mapping[str, Any] | None = None) -> LoadedConfig
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigProblemsError([f"{path}: cannot read: {exc.strerror}"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigProblemsError([f"{label}: not valid TOML: {exc}"]) from None
+    except tomllib.TOMLDecodeError as exc:  # "Expected ... (at line 3, column 5)": the position first
+        at = re.search(r" \(at line (\d+), column (\d+)\)$", str(exc))
+        where, what = (f"{path}:{at[1]}:{at[2]}", str(exc)[: at.start()]) if at else (str(path), str(exc))
+        raise ConfigProblemsError([f"{where}: invalid TOML: {what}"], f"fix the syntax there ({path.name})") from None
     table: Any = data
     for key in TABLE:
         table = table.get(key) if isinstance(table, dict) else None
     if not isinstance(table, dict):
-        raise ConfigProblemsError([f"{label}: no [tool.deployctl] table"])
+        raise ConfigProblemsError([f"{path}: no [tool.deployctl] table"], "add one (README: Configuration)")
     if overrides:
         table = _merge(table, overrides)
     try:
