@@ -143,10 +143,59 @@ def test_find_config_prefers_explicit_then_env_var(tmp_path: Path, monkeypatch: 
         find_config(tmp_path, str(tmp_path / "missing.toml"))
 
 
-def test_invalid_toml_is_one_problem(tmp_path: Path) -> None:
+def test_invalid_toml_is_one_problem_at_its_line_and_column(tmp_path: Path) -> None:
     problems = problems_of(tmp_path, "[tool.deployctl\n")
     assert len(problems) == 1
-    assert problems[0].startswith("pyproject.toml: not valid TOML")
+    assert (
+        problems[0]
+        == f"{tmp_path / 'pyproject.toml'}:1:16: invalid TOML: Expected ']' at the end of a table declaration"
+    )
+
+
+def test_a_syntax_error_in_our_table_is_reported_not_skipped(tmp_path: Path) -> None:
+    """find_config used to skip an unparsable pyproject.toml and report that none was found."""
+    broken = VALID.replace('release = "api"', 'release = "api', 1)
+    path = write(tmp_path, broken)
+    nested = tmp_path / "src"
+    nested.mkdir()
+    assert find_config(nested) == path, "our file, even broken: load() says where"
+    with pytest.raises(ConfigProblemsError) as caught:
+        load(path)
+    line = textwrap.dedent(broken).splitlines().index('release = "api') + 1
+    assert caught.value.problems == [f"{path}:{line}:15: invalid TOML: Illegal character '\\n'"]
+    assert caught.value.hint == "fix the syntax there (pyproject.toml)"
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "pyproject.toml").write_text("[project\n", encoding="utf-8")
+    assert find_config(tmp_path / "other") == path, "an unrelated broken pyproject.toml is passed over"
+
+
+def test_missing_config_files_are_named_with_where_they_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigProblemsError) as caught:
+        find_config(tmp_path, "missing.toml")
+    assert caught.value.problems == [f"{Path('missing.toml').absolute()}: configuration file not found (from --config)"]
+    assert caught.value.hint is not None and "--config" in caught.value.hint
+    monkeypatch.setenv("DEPLOYCTL_CONFIG", str(tmp_path / "gone.toml"))
+    with pytest.raises(
+        ConfigProblemsError, match=r"gone.toml: configuration file not found \(from \$DEPLOYCTL_CONFIG\)"
+    ):
+        find_config(tmp_path)
+    monkeypatch.delenv("DEPLOYCTL_CONFIG")
+    with pytest.raises(ConfigProblemsError) as nothing:
+        find_config(tmp_path)
+    assert nothing.value.hint is not None and "--config PATH" in nothing.value.hint
+
+
+def test_rollout_timeout_seconds_defaults_and_bounds(tmp_path: Path) -> None:
+    config = load(write(tmp_path, VALID))
+    assert config.settings.environments["dev"].rollout_timeout_seconds == 600
+    problems = problems_of(
+        tmp_path, VALID.replace('values = "values-dev.yaml"', 'values = "values-dev.yaml"\nrollout_timeout_seconds = 0')
+    )
+    assert problems == [
+        "pyproject.toml: tool.deployctl.environments.dev.rollout_timeout_seconds: Input should be greater than or equal to 1"
+    ]
 
 
 def test_repository_reference_config_is_valid() -> None:
