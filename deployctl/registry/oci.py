@@ -2,7 +2,7 @@
 
 Transient failures (5xx, 429, connection resets, timeouts) are retried with exponential backoff, a few
 tries and a deadline (``retry``); everything else fails at once with the registry's own words. A registry
-that stopped answering is not asked again in the same run: later requests to it fail at once.
+that stopped answering gets one try per operation for the rest of the run.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from deployctl.registry.errors import RegistryError, TagInvalidError, TransientError, tag_conflict
@@ -79,7 +79,7 @@ class OciRegistry:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     url: str = ""
     _pool: urllib3.PoolManager | None = None
-    _silent: RegistryError | None = None  # why this registry was given up on in this run (not asked again)
+    _silent: bool = False  # it stopped answering earlier in this run: one try per operation from then on
 
     def __post_init__(self) -> None:
         if not self.url:
@@ -122,17 +122,10 @@ class OciRegistry:
         read_timeout: float | None = None,
     ) -> urllib3.BaseHTTPResponse | None:
         """One request; None on 404 when ``missing_ok``. Transient failures raise ``TransientError``
-        (the caller's retry loop decides), a ``TAG_INVALID`` refusal ``TagInvalidError``. A registry given
-        up on earlier in this run fails at once."""
+        (the caller's retry loop decides), a ``TAG_INVALID`` refusal ``TagInvalidError``."""
         import urllib3
 
         url = self._absolute(path)
-        if self._silent is not None:
-            raise RegistryError(
-                f"{method} {_short(url)}: not sent, registry {self.host} was given up on earlier in this run: "
-                f"{self._silent.message}",
-                self._silent.hint,
-            )
         read = read_timeout if read_timeout is not None else self.policy.read_timeout
         try:
             response = self.pool.request(
@@ -182,13 +175,17 @@ class OciRegistry:
         return "not reachable", reason(exc)
 
     def retrying(self, what: str, action: Callable[[], T], *, deadline: bool = True) -> T:
-        """``with_retries`` under this registry's policy; a registry that stopped answering (or could not be
-        reached) through every try is remembered, so the rest of the run does not wait on it again."""
+        """``with_retries`` under this registry's policy. A registry that stopped answering (or could not be
+        reached) through every try is remembered: later operations of the run get one try, no retries, so a
+        follow-up question (did the tag move?) costs at most one timeout, not another full round."""
+        if self._silent:
+            what += " (one try: the registry stopped answering earlier in this run)"
+        policy = replace(self.policy, attempts=1) if self._silent else self.policy
         try:
-            return with_retries(what, self.policy, action, deadline=deadline)
+            return with_retries(what, policy, action, deadline=deadline)
         except RegistryError as exc:
             if exc.details.get("dependency_state") in ("not answering", "not reachable"):
-                self._silent = exc
+                self._silent = True
             raise
 
     def need(self, method: str, path: str, **kwargs: Any) -> urllib3.BaseHTTPResponse:

@@ -76,7 +76,7 @@ def with_retries(what: str, policy: RetryPolicy, action: Callable[[], T], *, dea
 
 def gave_up(what: str, policy: RetryPolicy, exc: TransientError, attempt: int, elapsed: float) -> RegistryError:
     """The one error for a registry operation that ran out of tries (or time)."""
-    tries = "1 try" if attempt == 1 else f"{attempt} tries"
+    tries = "1 attempt" if attempt == 1 else f"{attempt} attempts"
     if exc.state == "failing":
         hint = "the registry keeps failing: check its health (for ECR: the AWS status page), then re-run"
     else:

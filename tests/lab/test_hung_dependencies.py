@@ -135,7 +135,7 @@ def test_deploy_with_a_stopped_registry_reports_it_within_its_bound(world: World
     assert took < BOUND, err
     assert f"registry {host} not answering, retry 2/4 in 1 s: resolve {world.repository}:{sha}" in err
     assert f"registry {host} not answering, retry 3/4 in 2 s" in err
-    assert f"error: registry {host} not answering: resolve {world.repository}:{sha} gave up after 3 tries" in err
+    assert f"error: registry {host} not answering: resolve {world.repository}:{sha} gave up after 3 attempts" in err
     assert f"hint: check that the registry {host} is up" in err
     assert "internal error" not in err and "Traceback" not in err
     assert lock_of(own, "dev") is None, "the image is resolved before the lock: nothing to release"
@@ -159,7 +159,9 @@ def test_promote_with_the_registry_hung_under_the_lock_releases_the_lock(world: 
     assert code == 1, err
     assert took < BOUND + lock.POLL_SECONDS, err
     assert f"registry {world.registry} not answering, retry 2/4 in 1 s" in err
-    assert re.search(rf"error: registry {re.escape(world.registry)} not answering: \S+ .* gave up after 3 tries", err)
+    assert re.search(
+        rf"error: registry {re.escape(world.registry)} not answering: \S+ .* gave up after 3 attempts", err
+    )
     assert "internal error" not in err and "Traceback" not in err
     assert "could not release" not in err
     assert lock_of(own, "prod") is None, "prod's lock was released"

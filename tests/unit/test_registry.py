@@ -132,7 +132,7 @@ def test_with_retries_gives_up_with_the_count() -> None:
 
     with pytest.raises(
         registry.RegistryError,
-        match=r"registry r.example failing: put manifest gave up after 2 tries in .* \(HTTP 503\)",
+        match=r"registry r.example failing: put manifest gave up after 2 attempts in .* \(HTTP 503\)",
     ):
         registry.with_retries("put manifest", registry.RetryPolicy(attempts=2, base_delay=0), action)
 
