@@ -213,3 +213,25 @@ def history(session: Session, env: str, limit: int, app_name: str | None) -> int
     from deployctl.app.history import history as run_history
 
     return session.emit(run_history(session.env(env), limit=limit, app=app_name))
+
+
+@cli.command("board")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the page here (default: STATE_DIR/board.html; with --markdown: print it).",
+)
+@click.option("--markdown", is_flag=True, help="Markdown (for a CI job summary) instead of HTML.")
+@click.option("--env", "env_names", type=ENV, multiple=True, help="Only this environment (repeatable; default: all).")
+@click.option("--limit", type=click.IntRange(1, 200), default=10, show_default=True, help="Rollouts in each timeline.")
+@click.pass_obj
+def board_command(session: Session, out: Path | None, markdown: bool, env_names: tuple[str, ...], limit: int) -> int:
+    """Write the release board: what runs where (health, drift), recent rollouts, what waits to be promoted.
+
+    \b
+    Example: deployctl board --markdown >> "$GITHUB_STEP_SUMMARY"
+    """
+    from deployctl.app.board import board
+
+    session.command = "board"
+    return session.emit(board(session.contexts, envs=env_names, limit=limit, out=out, markdown=markdown))
