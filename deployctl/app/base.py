@@ -1,4 +1,5 @@
-"""Steps shared by use cases: roll an image out (lock held), recover a release left pending, drift.
+"""Steps shared by use cases: roll an image out (lock held), recover a release left pending, drift; the change
+window check and the webhook announcements (``require_window``, ``announce``).
 
 ``deploy`` takes the environment lock and calls ``roll_out``; ``promote`` calls it under the
 target's lock after moving the image. Nothing here takes a lock itself.
@@ -6,20 +7,24 @@ target's lock after moving the image. Nothing here takes a lock itself.
 
 from __future__ import annotations
 
+import getpass
+import os
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from deployctl import chartvalues, drift
+from deployctl import chartvalues, drift, notify, windows
 from deployctl.app.context import EnvContext
 from deployctl.cluster import Cluster
-from deployctl.errors import DeployctlError, OperationError, UsageError
-from deployctl.history import Entry, open_intents
+from deployctl.errors import DeployctlError, OperationError, PolicyError, UsageError
+from deployctl.history import Entry, Override, open_intents
+from deployctl.lock import ci_run_id
 from deployctl.model import ImageRef
 from deployctl.rollout import Health, release_health
 
@@ -304,3 +309,65 @@ def environment_drift(ctx: EnvContext, app: str | None = None, *, digest: str | 
                 )
             )
     return drift.DiffResult(env=ctx.name, apps=tuple(results))
+
+
+OVERRIDE_FREEZE = "--override-freeze"
+
+
+def require_window(
+    ctx: EnvContext, action: str, override_reason: str | None, *, now: datetime | None = None
+) -> Override | None:
+    """Refuse ``action`` (promote, deploy, apply) into ``ctx``'s environment while one of its change windows
+    (``environments.NAME.freeze``) is in force: exit 4, naming the window and when the freeze ends. With
+    ``override_reason`` it proceeds: recorded in the ledger (an ``override`` entry), said on stderr and announced
+    (``freeze-overridden``); the returned override goes on the command's own entries. None: no window in force."""
+    try:
+        found = windows.state(ctx.env.freeze, now or datetime.now(UTC))
+    except windows.WindowError as exc:
+        raise UsageError(f"environments.{ctx.name}.{exc}", "fix the window in the configuration") from None
+    if not found.frozen:
+        return None
+    reason = (override_reason or "").strip()
+    if not reason:
+        raise PolicyError(
+            f"{action} into {ctx.name} refused: {ctx.name} is {found.describe()}",
+            f"wait until the freeze ends, or pass {OVERRIDE_FREEZE} --reason TEXT (recorded in the history)",
+            details={"freeze": found.data()},
+        )
+    override = Override(OVERRIDE_FREEZE, reason)
+    ctx.reporter.warn(f"{action} into {ctx.name} during a freeze ({found.describe()}): overridden: {reason}")
+    names = ", ".join(repr(w.name) for w in found.active)
+    if ctx.env.terraform is not None:  # the ledger lives in the state bucket; apply records nothing else there
+        ends = found.until.isoformat() if found.until else "not within a year"
+        message = f"{action} during the freeze {names} (ends {ends})"
+        entry = Entry(env=ctx.name, app="*", action="override", outcome="succeeded", message=message)
+        ctx.record(replace(entry, overrides=(override,)))
+    announce(
+        ctx, notify.Event("freeze-overridden", ctx.name, f"{action} into {ctx.name} during {names}", reason=reason)
+    )
+    return override
+
+
+def announce(ctx: EnvContext, event: notify.Event) -> list[notify.Delivery]:
+    """Send ``event`` to ``ctx``'s webhooks that subscribed to it (``environments.NAME.notify``). Their URLs are
+    registered as secrets first (redacted everywhere); a delivery that fails is a warning, never the failure of
+    the command that announces."""
+    if not ctx.env.notify:
+        return []
+    found = notify.targets(ctx.env.notify, os.environ)
+    for target in found:
+        ctx.runner.redactor.add(target.url)
+    event = replace(
+        event,
+        actor=event.actor or os.environ.get("GITHUB_ACTOR") or getpass.getuser(),
+        ci_run=event.ci_run or ci_run_id(),
+    )
+    try:
+        deliveries = notify.send(found, event)
+    except Exception as exc:  # noqa: BLE001 - a notification never fails what it reports
+        ctx.reporter.warn(f"notifications of {ctx.name} failed: {type(exc).__name__}: {exc}")
+        return []
+    for delivery in deliveries:
+        if not delivery.delivered:
+            ctx.reporter.warn(f"{event.kind}: {delivery.describe()}")
+    return deliveries

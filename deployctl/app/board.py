@@ -1,0 +1,219 @@
+"""``deployctl board``: the release board, one page of what runs where, what happened lately, what waits.
+
+Per deployable environment, read at once (no lock: the board only reads): the ledger (newest ``history``
+entries), the values file, and each app's live release judged by the one definition of healthy (as
+``status`` does). An environment that cannot be read is shown with why; the others still render. Then the
+release tags from git and the commit subjects, and ``board_model``/``board_render`` make the page: HTML
+(self-contained) written to a file, or Markdown (CI job summaries).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from deployctl import board_model, board_render, chartvalues, git, windows
+from deployctl.app.context import Contexts, EnvContext
+from deployctl.config import deploy_order
+from deployctl.errors import DeployctlError, UsageError
+from deployctl.history import Entry
+from deployctl.rollout import release_health
+
+HISTORY = 500  # ledger entries read per environment
+FIELD = "\x1f"
+
+
+@dataclass(frozen=True)
+class BoardResult:
+    board: board_model.Board
+    path: Path | None  # where the page was written; None: Markdown printed
+    markdown: str = ""
+    command: str = "board"
+
+    def data(self) -> Mapping[str, Any]:
+        return {"path": str(self.path) if self.path else None, **self.board.data()}
+
+    def text(self) -> Sequence[str]:
+        if self.path is None:
+            return self.markdown.rstrip("\n").splitlines()
+        lines = [f"board written: {self.path}"]
+        for column in self.board.columns:
+            cells = [self.board.cell(column.env, app) for app in self.board.apps]
+            healthy = sum(c.state == "healthy" for c in cells)
+            failed = sum(e.failed for e in column.timeline)
+            state = f"{healthy}/{len(cells)} apps healthy, {failed} failed of the last {len(column.timeline)} rollouts"
+            lines.append(f"  {column.env}: {column.problem or state}; {column.freeze}")
+        lines += [f"  waiting: {w.env} {w.app + ' ' if w.app else ''}{w.what[:19]}" for w in self.board.waiting]
+        return lines
+
+
+@dataclass
+class _Facts:
+    """What was read of one environment (each part may have failed: ``problems`` says why)."""
+
+    entries: list[Entry] = field(default_factory=list)
+    live: dict[str, board_model.Live] | None = None
+    pinned: dict[str, str | None] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def board(
+    contexts: Contexts,
+    *,
+    envs: Sequence[str] = (),
+    limit: int = 10,
+    out: Path | None = None,
+    markdown: bool = False,
+    history: int = HISTORY,
+    now: datetime | None = None,
+) -> BoardResult:
+    """Read every environment (in parallel), then render. ``out`` None: HTML to ``<state_dir>/board.html``, or
+    with ``markdown`` the Markdown returned for printing."""
+    config = contexts.config
+    settings = config.settings
+    names = list(envs) or [name for name, env in settings.environments.items() if env.deployable]
+    for name in names:
+        contexts[name].require_deployable()
+    if not names:
+        raise UsageError("no deployable environment to show", "add an environment with a cluster")
+    apps = tuple(deploy_order(settings.apps))
+    now = now or datetime.now(UTC)
+    with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="board") as pool:
+        facts = dict(zip(names, pool.map(lambda n: _read(contexts[n], apps, history), names), strict=True))
+    notes: list[str] = []
+    commits = {
+        c
+        for f in facts.values()
+        for e in f.entries
+        if (c := e.commit) is not None and e.action in ("deploy", "promote")
+    }
+    commits |= {lv.git_sha for f in facts.values() for lv in (f.live or {}).values() if lv.git_sha}
+    subjects = _subjects(contexts, commits, notes)
+    grouped = {name: board_model.by_app(f.entries) for name, f in facts.items()}
+    cells = {
+        (name, app): board_model.cell(
+            name,
+            app,
+            None if f.live is None else f.live.get(app),
+            grouped[name].get(app, []),
+            f.pinned.get(app),
+            problem="; ".join(f.problems) if f.live is None else "",
+            subjects=subjects,
+        )
+        for name, f in facts.items()
+        for app in apps
+    }
+    columns = tuple(_column(contexts[name], facts[name], limit, now) for name in names)
+    waiting = _waiting(contexts, names, facts, grouped, apps, now, notes)
+    found = board_model.Board(now.isoformat(), apps, columns, cells, tuple(waiting), tuple(notes))
+    if markdown and out is None:
+        return BoardResult(found, None, board_render.markdown(found))
+    path = out or config.state_dir / "board.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(board_render.markdown(found) if markdown else board_render.html(found), encoding="utf-8")
+    return BoardResult(found, path)
+
+
+def _read(ctx: EnvContext, apps: Sequence[str], history: int) -> _Facts:
+    found = _Facts()
+    if ctx.env.terraform is not None:  # the ledger lives in the state bucket
+        try:
+            found.entries = ctx.ledger.entries(limit=history)
+        except DeployctlError as exc:
+            found.problems.append(f"history unreadable: {exc.message.splitlines()[0]}")
+    configured = ctx.config.settings.apps
+    try:
+        if ctx.values.exists():
+            for app in apps:
+                found.pinned[app] = chartvalues.pinned(configured[app], ctx.values.section(app, configured)).get(
+                    "digest"
+                )
+    except DeployctlError as exc:
+        found.problems.append(f"values file unreadable: {exc.message.splitlines()[0]}")
+    try:
+        with ctx.cluster() as cluster:
+            live = {}
+            for app in apps:
+                release = cluster.release(configured[app].release)
+                workloads = cluster.workloads(configured[app].release) if release is not None else []
+                if release is None:
+                    live[app] = board_model.Live(installed=False)
+                    continue
+                first = workloads[0] if workloads else None
+                health = release_health(release.status, [w.health for w in workloads], found.pinned.get(app) or None)
+                live[app] = board_model.Live(
+                    installed=True,
+                    revision=release.revision,
+                    helm_status=release.status,
+                    digest=first.health.desired_digest if first else None,
+                    git_sha=first.git_sha if first else None,
+                    health=health,
+                )
+            found.live = live
+    except DeployctlError as exc:
+        found.problems.append(f"cluster unreachable: {exc.message.splitlines()[0]}")
+    return found
+
+
+def _column(ctx: EnvContext, facts: _Facts, limit: int, now: datetime) -> board_model.Column:
+    try:
+        freeze = windows.state(ctx.env.freeze, now)
+        text, frozen = freeze.describe(), freeze.frozen
+    except windows.WindowError as exc:
+        text, frozen = f"change windows invalid: environments.{ctx.name}.{exc}", False
+    return board_model.Column(
+        env=ctx.name,
+        promote_from=ctx.env.promote_from,
+        freeze=text,
+        frozen=frozen,
+        timeline=board_model.timeline(ctx.name, facts.entries, limit),
+        problem="; ".join(facts.problems),
+    )
+
+
+def _waiting(
+    contexts: Contexts,
+    names: Sequence[str],
+    facts: Mapping[str, _Facts],
+    grouped: Mapping[str, Mapping[str, list[Entry]]],
+    apps: Sequence[str],
+    now: datetime,
+    notes: list[str],
+) -> list[board_model.Waiting]:
+    """Per promotion target shown: release tags newer than what it runs, and digests its source verified."""
+    found: list[board_model.Waiting] = []
+    for name in names:
+        env = contexts[name].env
+        if env.promote_from is None:
+            continue
+        source = env.promote_from
+        if source not in grouped:  # not shown, but its ledger says what is verified there
+            grouped = {**grouped, source: board_model.by_app(_read(contexts[source], (), HISTORY).entries)}
+        pattern = env.release_tag_pattern
+        try:
+            tags = git.tags(contexts.runner, contexts.config.root, pattern.partition("<semver>")[0])
+        except DeployctlError as exc:
+            tags = []
+            notes.append(f"release tags unknown: {exc.message.splitlines()[0]}")
+        found += board_model.waiting_releases(name, tags, facts[name].entries, pattern)
+        soak = timedelta(minutes=env.promote_soak_minutes)
+        found += board_model.waiting_digests(name, source, grouped[source], grouped[name], apps, now=now, soak=soak)
+    return found
+
+
+def _subjects(contexts: Contexts, commits: set[str], notes: list[str]) -> dict[str, str]:
+    """Each commit's subject, in one git process (commits this clone does not have are left out)."""
+    wanted = sorted(c for c in commits if git.SHA_RE.match(c))
+    if not wanted:
+        return {}
+    argv = ["git", "-C", str(contexts.config.root), "log", "--no-walk=unsorted", "--ignore-missing"]
+    try:
+        result = contexts.runner.run([*argv, f"--format=%H{FIELD}%s", *wanted], timeout=git.TIMEOUT)
+    except DeployctlError as exc:
+        notes.append(f"commit subjects unknown: {exc.message.splitlines()[0]}")
+        return {}
+    return dict(line.split(FIELD, 1) for line in result.stdout.splitlines() if FIELD in line)
