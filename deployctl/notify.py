@@ -9,6 +9,7 @@ fails is reported as such (a warning for the caller), never raised: a notificati
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import time
@@ -215,7 +216,7 @@ def _reason(exc: OSError) -> str:
 
 def _post(url: str, body: bytes, timeout: float) -> int:
     if not url.startswith(("https://", "http://")):
-        raise OSError("not an http(s) URL")
+        raise OSError(errno.EINVAL, "not an http(s) URL")
     request = urllib.request.Request(  # noqa: S310 (the scheme is checked above)
         url, data=body, method="POST", headers={"Content-Type": "application/json", "User-Agent": "deployctl"}
     )
