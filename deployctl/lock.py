@@ -268,7 +268,8 @@ class EnvironmentLock:
             try:
                 self.release(info)
             except Exception as exc:  # noqa: BLE001 (reported, and the block's own error is what the user sees)
-                log.warning("%s", _release_failed(self.env_name, info, exc).message)
+                failure = _release_failed(self.env_name, info, exc)
+                log.warning("%s (%s)", failure.message, failure.hint)
             raise
         try:
             self.release(info)

@@ -22,7 +22,7 @@ from deployctl.app.context import EnvContext
 from deployctl.config import App, deploy_order
 from deployctl.errors import DeployctlError, PolicyError, UsageError
 from deployctl.history import Entry, Override
-from deployctl.model import DIGEST_RE, ImageRef, InvalidValueError
+from deployctl.model import DIGEST_RE, ImageRef, InvalidValueError, shown
 
 HEX_SHA_RE = re.compile(r"^[0-9a-f]{7,64}\Z")
 ALLOW_UNPROMOTED = "--allow-unpromoted"
@@ -110,7 +110,7 @@ def _check_input(ctx: EnvContext, names: list[str], image_tag: str | None, diges
     if not ctx.values.exists():
         problems.append(f"values file {ctx.values.path} (environments.{ctx.name}.values) does not exist")
     if digest is not None and not DIGEST_RE.match(digest):
-        problems.append(f"--digest {digest!r} is not sha256:<64 hex digits>")
+        problems.append(f"--digest {shown(digest)} is not sha256:<64 hex digits>")
     if digest is not None and len(names) > 1:
         problems.append("--digest names one image, but several apps are configured: pass --app too")
     if image_tag is not None:

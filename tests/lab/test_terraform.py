@@ -303,7 +303,7 @@ def test_held_state_lock_is_exit_5_and_can_be_broken(applied: TfLab) -> None:
     assert result.returncode == 5, result.stderr
     assert "terraform state is locked by someone@elsewhere running apply since 2025-11-22" in result.stderr
     assert f"(lock id {lock_id})" in result.stderr
-    assert f"deployctl lock break ENV --state --id {lock_id}" in result.stderr
+    assert f"deployctl lock break dev --state --id {lock_id}" in result.stderr
 
     broken = applied.deployctl("lock", "break", "dev", "--state", "--id", lock_id)
     assert broken.returncode == 0, broken.stderr
