@@ -130,3 +130,28 @@ def push(runner: Runner, repo: Path, *, remote: str, branch: str, attempts: int 
         out,
         f"{branch} kept moving or refused the push: push the commit by hand (git pull --rebase && git push)",
     )
+
+
+def tag_on_remote(runner: Runner, repo: Path, tag: str, commit: str, remote: str = "origin") -> tuple[bool, str]:
+    """Whether ``remote`` has ``tag`` naming ``commit`` (``git ls-remote``, annotated tags peeled): ``(True, what)``
+    or ``(False, why not)``. A release only this clone knows is one nobody else can see or reproduce. A repository
+    without ``remote`` has nothing to publish to: not checked, and said so."""
+    code, _ = _git(runner, repo, "remote", "get-url", remote, ok_codes=(0, 2))
+    if code != 0:
+        return True, f"not checked: the repository has no remote {remote!r}"
+    refs = [f"refs/tags/{tag}", f"refs/tags/{tag}^{{}}"]
+    try:
+        listed = runner.run(["git", "-C", str(repo), "ls-remote", "--tags", remote, *refs], timeout=30).stdout
+    except CommandFailedError as exc:
+        reason = (exc.stderr_tail.strip().splitlines() or [f"exit {exc.returncode}"])[0]
+        return False, f"cannot check that {tag} is on {remote}: {reason}"
+    named = {ref: sha for sha, _, ref in (line.partition("\t") for line in listed.splitlines())}
+    remote_commit = named.get(refs[1]) or named.get(refs[0])
+    if remote_commit is None:
+        return False, f"{tag} is only in this clone, not on {remote}: push it first (git push {remote} {tag})"
+    if remote_commit != commit:
+        return False, (
+            f"{tag} names {commit[:12]} here but {remote_commit[:12]} on {remote}: "
+            "release tags never move; fetch the remote's tags (git fetch --tags --force)"
+        )
+    return True, f"{tag} is on {remote}"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from deployctl.config import Environment
 from deployctl.errors import PolicyError
 from deployctl.evidence import Evidence, duration, run_of
 from deployctl.history import Override
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 SKIP_DEV_CHECK = "--skip-dev-check"
 VERIFIED = "verified-in-source"
 ALLOW_DOWNGRADE = "--allow-downgrade"
+ALLOW_LOCAL_TAG = "--allow-local-tag"
 
 
 @dataclass(frozen=True)
@@ -32,12 +34,13 @@ class PromoteRequest:
     dry_run: bool = False
     skip_dev_check: bool = False
     allow_downgrade: bool = False
+    allow_local_tag: bool = False  # promote a tag the remote does not have (recorded)
     reason: str | None = None
     commit: bool = False
     push: bool = False  # push the values commit to the main branch (implies commit)
     deploy: bool = True
     lock_timeout: float | None = None
-    rollout_timeout: float = 300.0
+    rollout_timeout: float | None = None  # None: the target's rollout_timeout_seconds
 
     def overrides(self) -> tuple[Override, ...]:
         found = []
@@ -45,7 +48,20 @@ class PromoteRequest:
             found.append(Override(SKIP_DEV_CHECK, self.reason or ""))
         if self.allow_downgrade:
             found.append(Override(ALLOW_DOWNGRADE, self.reason or ""))
+        if self.allow_local_tag:
+            found.append(Override(ALLOW_LOCAL_TAG, self.reason or ""))
         return tuple(found)
+
+    def gate_overrides(self) -> dict[str, bool]:
+        """``judge``'s keyword arguments: the overrides asked for."""
+        return {
+            "skip_dev_check": self.skip_dev_check,
+            "allow_downgrade": self.allow_downgrade,
+            "allow_local_tag": self.allow_local_tag,
+        }
+
+    def rollout_seconds(self, target: Environment) -> float:
+        return float(self.rollout_timeout if self.rollout_timeout is not None else target.rollout_timeout_seconds)
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,8 @@ class Facts:
     soak: timedelta = timedelta()  # how long the digest must have run healthy in the source (promote_soak_minutes)
     app: str = ""
     optional: bool = False  # an app a commit may not rebuild: no image means it keeps what it runs
+    tag_on_remote: bool = True  # the remote (origin) has the release tag, naming this commit
+    tag_remote: str = ""  # what the remote check found (why not, when it does not)
 
     @property
     def skipped(self) -> bool:
@@ -103,9 +121,17 @@ class Gate:
         }
 
 
-def judge(facts: Facts, *, skip_dev_check: bool = False, allow_downgrade: bool = False) -> tuple[Gate, ...]:
+def judge(
+    facts: Facts, *, skip_dev_check: bool = False, allow_downgrade: bool = False, allow_local_tag: bool = False
+) -> tuple[Gate, ...]:
     """Every gate of one app with its verdict (a table: see tests/unit/test_promote_plan.py)."""
     gates = _judge(facts, skip_dev_check=skip_dev_check, allow_downgrade=allow_downgrade)
+    if not facts.skipped:
+        pushed = facts.tag_on_remote
+        message = facts.tag_remote or f"{facts.release} is on the remote"
+        if not pushed:
+            message += f"; or pass {ALLOW_LOCAL_TAG} --reason TEXT"
+        gates.insert(1, Gate("tag-on-remote", pushed, message, ALLOW_LOCAL_TAG, not pushed and allow_local_tag))
     return tuple(replace(g, app=facts.app) for g in gates)
 
 

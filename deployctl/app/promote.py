@@ -100,7 +100,7 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
     target = contexts[target_name]
     source = contexts[str(target.env.promote_from)]
     release = parse_release(request.tag, target_name, target.env)
-    if (request.skip_dev_check or request.allow_downgrade) and not (request.reason or "").strip():
+    if request.overrides() and not (request.reason or "").strip():
         flags = " and ".join(o.flag for o in request.overrides())
         raise UsageError(f"{flags} needs --reason TEXT", "the reason is recorded in the environment's history")
     apps = config.settings.apps
@@ -109,6 +109,7 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
     commit = git.tag_commit(runner, config.root, release.tag)
     main_ref = git.main_ref(runner, config.root, config.settings.main_branch)
     on_main = git.is_ancestor(runner, config.root, commit, main_ref)
+    tag_on_remote, tag_remote = git.tag_on_remote(runner, config.root, release.tag, commit)
     target_entries, source_entries = target.ledger.entries(), source.ledger.entries()
     now = datetime.now(UTC)
     planned: list[AppPromotion] = []
@@ -142,6 +143,8 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
             soak=timedelta(minutes=target.env.promote_soak_minutes),
             app=name,
             optional=app.optional,
+            tag_on_remote=tag_on_remote,
+            tag_remote=tag_remote,
         )
         target_image = replace(target_repo, tag=release.tag, digest=source_digest)
         if source_digest is not None:
@@ -153,7 +156,7 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
             AppPromotion(
                 app=name,
                 facts=facts,
-                gates=judge(facts, skip_dev_check=request.skip_dev_check, allow_downgrade=request.allow_downgrade),
+                gates=judge(facts, **request.gate_overrides()),
                 target_image=target_image,
                 transfer=_transfer_mode(facts, *endpoints[name]),
                 helm=_helm_summary(request, target, facts),
@@ -277,9 +280,10 @@ def _promote_locked(
         for entry in entries.values():
             target.record(entry.written_now(outcome="succeeded", message="image moved and recorded; not deployed"))
     else:
+        timeout = request.rollout_seconds(target.env)
         for index, app in enumerate(moving):
             try:
-                result = roll_out(target, cluster, rollouts[app.app], entries[app.app], timeout=request.rollout_timeout)
+                result = roll_out(target, cluster, rollouts[app.app], entries[app.app], timeout=timeout)
             except DeployctlError as exc:  # roll_out recorded this app's failure; the apps after it never started
                 for later in moving[index + 1 :]:
                     _record_failure(target, entries[later.app], f"not deployed: {app.app} failed first")

@@ -8,14 +8,17 @@ and ``sandbox_commands``; ``main`` turns every outcome into a documented exit co
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import click
 
 from deployctl.cli import release_commands, sandbox_commands, terraform_commands
+from deployctl.cli.options import add_global_options
 from deployctl.cli.root import cli
 from deployctl.cli.session import Session
 from deployctl.console import Console
@@ -24,16 +27,41 @@ from deployctl.redact import Redactor
 
 __all__ = ["cli", "main", "release_commands", "sandbox_commands", "terraform_commands"]
 
+add_global_options(cli)  # `deployctl status prod -o json` as well as `deployctl -o json status prod`
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI and turns every outcome into a documented exit code."""
     session = Session(console=Console(redactor=Redactor()))
     previous = _stop_on_sigterm()
+    path = os.environ.get("PATH")
+    os.environ["PATH"] = _with_installed_tools(path)
     try:
         return _run(session, argv)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if path is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = path
+
+
+def installed_tools_dir() -> Path:
+    """Where `make setup` links the tools it installed (``deployctl.sandbox.tools.bin_dir``; not imported here:
+    the installer's imports would slow down every start)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "deployctl" / "tools" / "bin"
+
+
+def _with_installed_tools(path: str | None) -> str:
+    """``PATH`` with the tools deployctl installed last: after `make setup`, helm, terraform and kubectl are found
+    even when that directory is not on the user's PATH, and a tool the user installed still wins."""
+    tools = installed_tools_dir()
+    entries = [p for p in (path or "").split(os.pathsep) if p]
+    if str(tools) in entries or not tools.is_dir():
+        return path or ""
+    return os.pathsep.join([*entries, str(tools)])
 
 
 def _run(session: Session, argv: list[str] | None) -> int:
@@ -44,7 +72,9 @@ def _run(session: Session, argv: list[str] | None) -> int:
     except click.exceptions.Exit as exc:  # --help, --version
         return int(exc.exit_code)
     except click.ClickException as exc:  # usage errors found by click itself
-        return _fail(session, UsageError(exc.format_message(), "see `deployctl COMMAND --help`"), traceback=False)
+        context = getattr(exc, "ctx", None)
+        command = context.command_path if isinstance(context, click.Context) else "deployctl"
+        return _fail(session, UsageError(exc.format_message(), f"see `{command} --help`"), traceback=False)
     except (KeyboardInterrupt, click.exceptions.Abort):
         # Unwound like any error: children stopped, the lock released, an open rollout recorded interrupted.
         sys.stderr.write("interrupted\n")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from deployctl.cli.options import LOCK_TIMEOUT, ROLLOUT_TIMEOUT, rollout_timeout_alias
 from deployctl.cli.root import cli
 from deployctl.cli.session import ENV, Session
 from deployctl.errors import ExitCode, UsageError
@@ -60,11 +61,9 @@ def build(
     "--allow-unpromoted", is_flag=True, help="Deploy a digest no promotion brought to ENV (needs --reason; recorded)."
 )
 @click.option("--reason", help="Why --allow-unpromoted is used (recorded in the history).")
-@click.option("--lock-timeout", type=click.FloatRange(0, 3600), metavar="SECONDS", help="Wait this long for the lock.")
-@click.option(
-    "--timeout", "rollout_timeout", type=click.FloatRange(1), default=600.0, show_default=True, metavar="SECONDS",
-    help="Give up on the rollout after this long (a broken pod fails it at once).",
-)  # fmt: skip
+@LOCK_TIMEOUT
+@ROLLOUT_TIMEOUT
+@rollout_timeout_alias
 @click.pass_obj
 def deploy_command(
     session: Session,
@@ -74,8 +73,9 @@ def deploy_command(
     digest: str | None,
     allow_unpromoted: bool,
     reason: str | None,
-    lock_timeout: float | None,
-    rollout_timeout: float,
+    lock_timeout: int | None,
+    rollout_timeout: int | None,
+    old_timeout: int | None,
 ) -> int:
     """Deploy the image of a commit (by digest) to ENV with helm and watch it until every pod is ready.
 
@@ -97,7 +97,7 @@ def deploy_command(
         image_tag=image_tag,
         digest=digest,
         lock_timeout=lock_timeout,
-        rollout_timeout=rollout_timeout,
+        rollout_timeout=float(rollout_timeout or old_timeout or session.env(env).env.rollout_timeout_seconds),
         allow_unpromoted=reason if allow_unpromoted else None,
     )
     return session.emit(result)
@@ -150,14 +150,13 @@ def status_command(session: Session, env: str, app_name: str | None) -> int:
 @click.option("--dry-run", is_flag=True, help="Show the plan and the values diff; change nothing.")
 @click.option("--skip-dev-check", is_flag=True, help="Promote a digest that does not run in the source env.")
 @click.option("--allow-downgrade", is_flag=True, help="Promote a version not newer than the target's.")
+@click.option("--allow-local-tag", is_flag=True, help="Promote a tag the remote (origin) does not have.")
 @click.option("--reason", help="Why an override is used (required with one; recorded in history).")
 @click.option("--commit", "git_commit", is_flag=True, help="Commit the values file change.")
 @click.option("--push", is_flag=True, help="Commit the values file change and push it to the main branch (rebasing).")
 @click.option("--no-deploy", is_flag=True, help="Retag and record the version, but do not deploy.")
-@click.option("--lock-timeout", type=click.FloatRange(0, 3600), help="Seconds to wait for the environment lock.")
-@click.option(
-    "--rollout-timeout", type=click.FloatRange(1), default=300.0, show_default=True, help="Seconds to wait for pods."
-)
+@LOCK_TIMEOUT
+@ROLLOUT_TIMEOUT
 @click.pass_obj
 def promote(
     session: Session,
@@ -167,12 +166,13 @@ def promote(
     dry_run: bool,
     skip_dev_check: bool,
     allow_downgrade: bool,
+    allow_local_tag: bool,
     reason: str | None,
     git_commit: bool,
     push: bool,
     no_deploy: bool,
-    lock_timeout: float | None,
-    rollout_timeout: float,
+    lock_timeout: int | None,
+    rollout_timeout: int | None,
 ) -> int:
     """Run in prod the exact image (by digest) that main built for a release tag and dev runs.
 
@@ -189,6 +189,7 @@ def promote(
         dry_run=dry_run,
         skip_dev_check=skip_dev_check,
         allow_downgrade=allow_downgrade,
+        allow_local_tag=allow_local_tag,
         reason=reason,
         commit=git_commit,
         push=push,

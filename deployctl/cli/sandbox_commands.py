@@ -1,12 +1,44 @@
-"""``deployctl sandbox up|status|env|down``: the local lab the demo and the tests run against."""
+"""``deployctl sandbox up|status|env|mark|down``: the local lab the demo and the tests run against.
+
+``status``, ``env``, ``mark`` and ``down`` find the sandbox from any directory: ``--sandbox DIR``, else the
+configuration's own, else ``$DEPLOYCTL_SANDBOX``, else the one this user started last (``sandbox.where``).
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from deployctl.cli.root import cli
 from deployctl.cli.session import Session
-from deployctl.errors import ExitCode
+from deployctl.errors import ConfigError, ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from deployctl.config import LoadedConfig
+
+# deployctl.sandbox.control_plane.BEHAVIOURS (not imported: --help stays fast; a test keeps them equal)
+BEHAVIOURS = ("crashloop", "oom", "pull-error", "not-ready", "fail")
+
+SANDBOX = click.option(
+    "--sandbox",
+    "sandbox_dir",
+    type=click.Path(path_type=Path, file_okay=True),
+    metavar="DIR",
+    help="The sandbox's directory (or the repository `sandbox up` ran in). Default: this repository's, "
+    "else the one you started last.",
+)
+
+
+def _config_here(session: Session) -> LoadedConfig | None:
+    """The configuration of this directory, if there is one: the sandbox commands also work elsewhere."""
+    try:
+        return session.plain_config()
+    except ConfigError:
+        if session.config_option is not None:
+            raise  # a --config that does not load is an error, not "no configuration"
+        return None
 
 
 @cli.group("sandbox")
@@ -44,43 +76,81 @@ def sandbox_up(session: Session, registries: int, components: tuple[str, ...]) -
 
 
 @sandbox_group.command("status")
+@SANDBOX
 @click.pass_obj
-def sandbox_status(session: Session) -> int:
+def sandbox_status(session: Session, sandbox_dir: Path | None) -> int:
     """Probe each sandbox component and show its endpoint (exit 1 when one is unhealthy or it is down).
 
     \b
     Example: deployctl sandbox status --output json
     """
     from deployctl.sandbox.session import status
+    from deployctl.sandbox.where import locate
 
     session.command = "sandbox status"
-    result = status(session.plain_config())
+    result = status(locate(_config_here(session), sandbox_dir))
     return session.emit(result, ExitCode.OK if result.healthy else ExitCode.FAILED)
 
 
 @sandbox_group.command("env")
+@SANDBOX
 @click.pass_obj
-def sandbox_env(session: Session) -> int:
+def sandbox_env(session: Session, sandbox_dir: Path | None) -> int:
     """Print `export K=V` lines that point later deployctl, terraform, helm and kubectl runs at the sandbox.
+
+    When no sandbox runs, it says so (exit 2) and still exports DEPLOYCTL_SANDBOX naming the missing state,
+    so the commands that follow refuse instead of reaching real AWS.
 
     \b
     Example: eval "$(deployctl sandbox env)"
     """
-    from deployctl.sandbox.session import env
+    from deployctl.sandbox.session import env, guard_exports
+    from deployctl.sandbox.where import locate
 
     session.command = "sandbox env"
-    return session.emit(env(session.plain_config()))
+    config = _config_here(session)
+    path = locate(config, sandbox_dir)
+    try:
+        result = env(path, config)
+    except UsageError:
+        if not session.console.json:
+            click.echo("\n".join(guard_exports(path)))
+        raise
+    return session.emit(result)
+
+
+@sandbox_group.command("mark")
+@click.argument("marker", metavar="DIGEST")
+@click.argument("behaviour", type=click.Choice(BEHAVIOURS), default="crashloop")
+@SANDBOX
+@click.pass_obj
+def sandbox_mark(session: Session, marker: str, behaviour: str, sandbox_dir: Path | None) -> int:
+    """Make the sandbox's pods whose image contains DIGEST (or any marker text) fail as BEHAVIOUR from now on.
+
+    crashloop: CrashLoopBackOff; oom: the same, OOMKilled; pull-error: ImagePullBackOff; not-ready: running,
+    never ready; fail: exits 1 (a Job's pod fails). The stand-in for "this build is broken".
+
+    \b
+    Example: deployctl sandbox mark sha256:3cead38ca1f2 crashloop
+    """
+    from deployctl.sandbox.session import mark_image
+
+    session.command = "sandbox mark"
+    return session.emit(mark_image(_config_here(session), marker, behaviour, sandbox=sandbox_dir))
 
 
 @sandbox_group.command("down")
+@SANDBOX
 @click.pass_obj
-def sandbox_down(session: Session) -> int:
-    """Stop every sandbox process and remove .deployctl/sandbox/.
+def sandbox_down(session: Session, sandbox_dir: Path | None) -> int:
+    """Stop every sandbox process and remove its directory (.deployctl/sandbox/).
 
     \b
     Example: deployctl sandbox down
     """
     from deployctl.sandbox.session import down
+    from deployctl.sandbox.where import locate
 
     session.command = "sandbox down"
-    return session.emit(down(session.plain_config()))
+    config = _config_here(session)
+    return session.emit(down(locate(config, sandbox_dir), config))

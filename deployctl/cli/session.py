@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from deployctl.config import LoadedConfig
     from deployctl.runner import ProcessRunner
 
+KEYS_HINT = "fix the keys above, then re-run (see README: Configuration)"
+
 
 @dataclass
 class Session:
@@ -46,7 +48,7 @@ class Session:
 
                     self._config = load(path, overrides_from_state(Path(sandbox_state), self._config.settings))
             except ConfigProblemsError as exc:
-                raise ConfigError(exc.problems, "fix the keys above, then re-run (see README: Configuration)") from None
+                raise ConfigError(exc.problems, exc.hint or KEYS_HINT) from None
         return self._config
 
     def plain_config(self) -> LoadedConfig:
@@ -56,7 +58,7 @@ class Session:
         try:
             return load(find_config(Path.cwd(), self.config_option))
         except ConfigProblemsError as exc:
-            raise ConfigError(exc.problems, "fix the keys above, then re-run (see README: Configuration)") from None
+            raise ConfigError(exc.problems, exc.hint or KEYS_HINT) from None
 
     @property
     def runner(self) -> ProcessRunner:
@@ -100,13 +102,6 @@ class EnvironmentType(click.ParamType[str]):
 
 
 ENV = EnvironmentType()
-
-LOCK_TIMEOUT = click.option(
-    "--lock-timeout",
-    type=click.IntRange(0, 3600),
-    metavar="SECONDS",
-    help="Wait this long for the environment lock (default: the environment's lock_timeout_seconds).",
-)
 
 
 @dataclass(frozen=True)

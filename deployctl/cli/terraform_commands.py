@@ -6,8 +6,9 @@ import os
 
 import click
 
+from deployctl.cli.options import LOCK_TIMEOUT
 from deployctl.cli.root import cli
-from deployctl.cli.session import ENV, LOCK_TIMEOUT, Session, terminal_confirm
+from deployctl.cli.session import ENV, Session, terminal_confirm
 from deployctl.errors import ExitCode
 
 
@@ -26,6 +27,21 @@ def plan_command(session: Session, env: str, detailed_exitcode: bool) -> int:
     session.command = "plan"
     result = plan(session.env(env))
     return session.emit(result, ExitCode.CHANGES if detailed_exitcode and result.has_changes else ExitCode.OK)
+
+
+@cli.command("bootstrap")
+@click.argument("env", type=ENV)
+@click.pass_obj
+def bootstrap_command(session: Session, env: str) -> int:
+    """Create ENV's terraform state bucket before its first plan: versioned, encrypted, private (idempotent).
+
+    \b
+    Example: deployctl bootstrap shared
+    """
+    from deployctl.app.bootstrap import bootstrap
+
+    session.command = "bootstrap"
+    return session.emit(bootstrap(session.env(env)))
 
 
 @cli.command("apply")

@@ -1,9 +1,11 @@
 """The ``deployctl sandbox up|down|status|env`` use cases: a detached lab for the repository.
 
 ``up`` starts the lab's services in their own sessions (they outlive the CLI process) and writes
-``<state_dir>/sandbox/state.json`` (pids, ports, endpoints, logs). ``env`` prints the exports that
-make later commands use it: ``DEPLOYCTL_SANDBOX`` names the state file, and ``cli`` then loads the
-configuration with ``overrides_from_state`` merged over ``[tool.deployctl]``.
+``<state_dir>/sandbox/state.json`` (pids, ports, endpoints, logs), and a per-user pointer to it
+(``$XDG_STATE_HOME/deployctl/sandbox``), so ``status``, ``env``, ``mark`` and ``down`` find it from any
+directory (``locate``). ``env`` prints the exports that make later commands use it: ``DEPLOYCTL_SANDBOX``
+names the state file, and ``cli`` then loads the configuration with ``overrides_from_state`` merged over
+``[tool.deployctl]``, which also creates that configuration's state buckets in the sandbox on first use.
 """
 
 from __future__ import annotations
@@ -18,22 +20,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from deployctl import runner
+from deployctl import runner, state_bucket
 from deployctl.config import DeployctlConfig, LoadedConfig
 from deployctl.errors import OperationError, UsageError
 from deployctl.sandbox.lab import COMPONENTS, Lab
 from deployctl.sandbox.processes import groups_with_cwd
-
-STATE_FILE = "state.json"
-ENV_VAR = "DEPLOYCTL_SANDBOX"
-
-
-def sandbox_dir(config: LoadedConfig) -> Path:
-    return config.state_dir / "sandbox"
-
-
-def state_path(config: LoadedConfig) -> Path:
-    return sandbox_dir(config) / STATE_FILE
+from deployctl.sandbox.where import ENV_VAR, command_name, locate, not_running, pointer_path, sandbox_dir, state_path
 
 
 @dataclass(frozen=True)
@@ -76,14 +68,14 @@ class SandboxStatus:
 
     def text(self) -> Sequence[str]:
         if not self.running:
-            return [self.message or "sandbox: not running (start it with `deployctl sandbox up`)"]
+            return [self.message or f"sandbox: not running (start it with `{command_name()} sandbox up`)"]
         lines = [self.message] if self.message else []
         lines.append(f"sandbox: {'healthy' if self.healthy else 'UNHEALTHY'} (state: {self.state_file})")
         for c in self.components:
             lines.append(f"  {'ok ' if c.healthy else 'BAD'} {c.name:<24} {c.endpoint}")
         if not self.healthy:
             lines.append("  logs: " + ", ".join(c.log for c in self.components if not c.healthy))
-        lines.append('use it: eval "$(deployctl sandbox env)"')
+        lines.append(f'use it: eval "$({command_name()} sandbox env)"')
         return lines
 
 
@@ -145,13 +137,11 @@ def _status_of(lab: Lab, path: Path, message: str = "", started: float | None = 
     )
 
 
-def status(config: LoadedConfig) -> SandboxStatus:
-    path = state_path(config)
+def status(path: Path) -> SandboxStatus:
     data = _read_state(path)
     if data is None:
-        return SandboxStatus(
-            False, str(path), (), message="sandbox: not running (start it with `deployctl sandbox up`)"
-        )
+        message = f"sandbox: not running (no state at {path}; start it with `{command_name()} sandbox up`)"
+        return SandboxStatus(False, str(path), (), message=message)
     return _status_of(Lab.from_state(data), path)
 
 
@@ -171,6 +161,7 @@ def up(
     if existing is not None:
         current = _status_of(Lab.from_state(existing), path, "sandbox: already running")
         if current.healthy:
+            _point_at(path)
             return replace(current, command="sandbox up")
         Lab.from_state(existing).stop(check=False)  # half-dead: start over
     directory = sandbox_dir(config)
@@ -180,9 +171,10 @@ def up(
     lab = Lab(state_dir=directory, registries=registries)
     try:
         lab.start(components, progress=progress)
-        if "moto" in lab.services:
-            bootstrap_state_buckets(lab, config.settings)
         _save(lab, path)
+        if "moto" in lab.services:
+            ensure_state_buckets(path, config.settings)
+        _point_at(path)
     except BaseException:
         lab.stop(check=False)
         path.unlink(missing_ok=True)
@@ -190,6 +182,12 @@ def up(
     return replace(
         _status_of(lab, path, "sandbox: started", round(time.monotonic() - started, 1)), command="sandbox up"
     )
+
+
+def _point_at(path: Path) -> None:
+    pointer = pointer_path()
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    pointer.write_text(f"{path.resolve()}\n", encoding="utf-8")
 
 
 def _stop_leftovers(directory: Path) -> list[int]:
@@ -201,75 +199,147 @@ def _stop_leftovers(directory: Path) -> list[int]:
     return groups
 
 
-def _save(lab: Lab, path: Path) -> None:
+def _save(lab: Lab, path: Path, keep: Mapping[str, Any] | None = None) -> None:
+    """Write the lab's state (keeping the buckets a previous state recorded)."""
+    buckets = {"state_buckets": list(keep["state_buckets"])} if keep and "state_buckets" in keep else {}
+    _write(path, {**lab.state(), **buckets})
+
+
+def _write(path: Path, data: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(lab.state(), indent=2) + "\n")
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(data, indent=2) + "\n")
     temporary.replace(path)
 
 
 def bootstrap_state_buckets(lab: Lab, settings: DeployctlConfig) -> list[str]:
-    """Create every environment's state bucket (versioned) in moto: the bootstrap step a real account
-    does once by hand or with a bootstrap stack, since terraform cannot create its own backend."""
+    """``settings``' state buckets in ``lab``'s moto, for a lab without a state file (bench, tests)."""
+    buckets = _backends(settings)
+    _create_buckets(lab.moto_url, buckets)
+    return sorted(buckets)
+
+
+def _backends(settings: DeployctlConfig) -> dict[str, str]:
+    """Each state bucket of ``settings`` -> its region."""
+    terraform = [e.terraform for e in settings.environments.values() if e.terraform is not None]
+    return {t.backend.bucket: t.backend.region for t in terraform}
+
+
+def _create_buckets(moto_url: str, buckets: Mapping[str, str]) -> None:
     import boto3
 
     s3 = boto3.client(
         "s3",
-        endpoint_url=lab.moto_url,
+        endpoint_url=moto_url,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",  # noqa: S106 (moto's documented fake credentials)
     )
-    buckets = sorted({e.terraform.backend.bucket for e in settings.environments.values() if e.terraform})
-    for bucket in buckets:
-        s3.create_bucket(Bucket=bucket)
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    return buckets
+    for bucket, region in buckets.items():
+        state_bucket.ensure(s3, bucket, region)
 
 
-def mark_image(config: LoadedConfig, marker: str, behaviour: str = "crashloop") -> None:
-    """Make the running sandbox's pods of images matching ``marker`` (e.g. a digest) fail."""
-    path = state_path(config)
+def ensure_state_buckets(path: Path, settings: DeployctlConfig) -> list[str]:
+    """Create the state buckets of ``settings``' environments in the sandbox of ``path`` (versioned, encrypted,
+    public access blocked: what `deployctl bootstrap ENV` does in an account) unless the state says they exist:
+    any configuration pointed at the sandbox gets its backend, not only the one it was started from."""
+    data = _read_state(path)
+    if data is None or not data.get("moto_url"):
+        return []
+    backends = {
+        e.terraform.backend.bucket: e.terraform.backend.region for e in settings.environments.values() if e.terraform
+    }
+    missing = sorted(set(backends) - set(data.get("state_buckets", [])))
+    if not missing:
+        return []
+    _create_buckets(data["moto_url"], {bucket: backends[bucket] for bucket in missing})
+    data = _read_state(path) or data  # another command may have added some meanwhile
+    data["state_buckets"] = sorted({*data.get("state_buckets", []), *missing})
+    _write(path, data)
+    return missing
+
+
+@dataclass(frozen=True)
+class SandboxMark:
+    marker: str
+    behaviour: str
+    state_file: str
+    command: str = "sandbox mark"
+
+    def data(self) -> Mapping[str, Any]:
+        return {"marker": self.marker, "behaviour": self.behaviour, "state_file": self.state_file}
+
+    def text(self) -> Sequence[str]:
+        return [f"sandbox: new pods of images containing {self.marker} now {self.behaviour} (roll out to see it)"]
+
+
+def mark_image(
+    config: LoadedConfig | None, marker: str, behaviour: str = "crashloop", *, sandbox: Path | None = None
+) -> SandboxMark:
+    """Make the running sandbox's pods of images matching ``marker`` (e.g. a digest) fail as ``behaviour``."""
+    path = locate(config, sandbox)
     data = _read_state(path)
     if data is None:
-        raise UsageError("the sandbox is not running", "start it first: deployctl sandbox up")
+        raise not_running(path)
     lab = Lab.from_state(data)
+    if "kwok" not in lab.services:
+        raise UsageError(f"the sandbox at {path} has no cluster", "start one with `deployctl sandbox up` (all parts)")
     lab.mark_image(marker, behaviour)
-    _save(lab, path)
+    _save(lab, path, keep=data)
+    return SandboxMark(marker, behaviour, str(path))
 
 
-def down(config: LoadedConfig) -> SandboxDown:
-    path = state_path(config)
+def down(path: Path, config: LoadedConfig | None = None) -> SandboxDown:
+    """Stop the sandbox of ``path`` and remove its directory (with the configuration's own, the leftovers of an
+    interrupted ``up`` too)."""
     data = _read_state(path)
-    directory = sandbox_dir(config)
+    directories = [Path(data["state_dir"])] if data is not None else []
+    if config is not None and (path == state_path(config).resolve() or not state_path(config).is_file()):
+        directories.append(sandbox_dir(config))  # its own: an interrupted `up` may have left processes there
     stopped: tuple[str, ...] = ()
     if data is not None:
         lab = Lab.from_state(data)
         stopped = tuple(lab.services)
         lab.stop()
-    stopped += tuple(f"leftover process group {group}" for group in _stop_leftovers(directory))
     removed = None
-    if directory.exists():
-        shutil.rmtree(directory)
-        removed = str(directory)
+    for directory in dict.fromkeys(d.resolve() for d in directories):
+        stopped += tuple(f"leftover process group {group}" for group in _stop_leftovers(directory))
+        if directory.exists():
+            shutil.rmtree(directory)
+            removed = str(directory) if removed is None else f"{removed}, {directory}"
+    try:
+        if Path(pointer_path().read_text(encoding="utf-8").strip()) == path.resolve():
+            pointer_path().unlink()
+    except OSError:
+        pass  # no pointer, or one to another sandbox: left as it is
     return SandboxDown(stopped, removed)
 
 
-def env(config: LoadedConfig) -> SandboxEnv:
-    path = state_path(config)
+def env(path: Path, config: LoadedConfig | None) -> SandboxEnv:
+    """The exports for ``eval``; the configuration found here (if any) gets its state buckets now."""
     data = _read_state(path)
     if data is None:
-        raise UsageError("the sandbox is not running", "start it first: deployctl sandbox up")
+        raise not_running(path)
+    if config is not None:
+        ensure_state_buckets(path, config.settings)
     variables = {**Lab.from_state(data).shell_env(), ENV_VAR: str(path.resolve())}
     return SandboxEnv(variables)
 
 
+def guard_exports(path: Path) -> list[str]:
+    """What a failed ``sandbox env`` prints for ``eval``: ``DEPLOYCTL_SANDBOX`` set to the missing state, so the
+    next commands refuse (exit 2) instead of reaching real AWS with the shell's credentials."""
+    return [f"export {ENV_VAR}={shlex.quote(str(path))}"]
+
+
 def overrides_from_state(state_file: Path, settings: DeployctlConfig) -> dict[str, Any]:
-    """The config overrides that point ``settings``' environments at the sandbox in ``state_file``."""
+    """The config overrides that point ``settings``' environments at the sandbox in ``state_file`` (whose
+    moto gets their state buckets on first use)."""
     data = _read_state(state_file)
     if data is None:
         raise UsageError(
             f"${ENV_VAR} names {state_file}, which does not exist (the sandbox is down)",
-            f"start it with `deployctl sandbox up`, or `unset {ENV_VAR}`",
+            f"start it with `{command_name()} sandbox up`, or `unset {ENV_VAR}`",
         )
+    ensure_state_buckets(state_file, settings)
     return Lab.from_state(data).config_overrides(settings)

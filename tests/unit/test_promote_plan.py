@@ -110,6 +110,48 @@ def test_gates(case: str, changes: dict[str, Any], skip: bool, downgrade: bool, 
     assert (error is None) == (not refused)
 
 
+LOCAL = "release-1.4.0 is only in this clone, not on origin: push it first (git push origin release-1.4.0)"
+# (case, facts changes, allow_local_tag, refused gate names)
+REMOTE_GATES: list[tuple[str, dict[str, Any], bool, set[str]]] = [
+    ("tag pushed", {"tag_remote": "release-1.4.0 is on origin"}, False, set()),
+    ("no remote: not checked", {"tag_remote": "not checked: the repository has no remote 'origin'"}, False, set()),
+    ("tag only local", {"tag_on_remote": False, "tag_remote": LOCAL}, False, {"tag-on-remote"}),
+    ("tag only local, allowed", {"tag_on_remote": False, "tag_remote": LOCAL}, True, set()),
+    (
+        "optional app not rebuilt: no gate",
+        {"tag_on_remote": False, "source_digest": None, "optional": True},
+        False,
+        set(),
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "changes", "allow", "refused"), REMOTE_GATES, ids=[g[0] for g in REMOTE_GATES])
+def test_tag_on_remote_gate(case: str, changes: dict[str, Any], allow: bool, refused: set[str]) -> None:
+    gates = promotion.judge(facts(**changes), allow_local_tag=allow)
+    assert {g.name for g in gates if g.refused} == refused, case
+    remote = [g for g in gates if g.name == "tag-on-remote"]
+    if changes.get("optional"):
+        assert remote == []
+        return
+    (gate,) = remote
+    assert gate.override == "--allow-local-tag"
+    assert gate.overridden is (allow and not gate.ok)
+    assert gate.message.startswith(changes["tag_remote"])
+    error = promotion.refusal(gates)
+    if refused:
+        assert error is not None and int(error.exit_code) == 4
+        assert "tag-on-remote: release-1.4.0 is only in this clone, not on origin" in error.message
+        assert error.hint is not None and "--allow-local-tag --reason TEXT" in error.hint
+    assert promotion.used("--allow-local-tag", gates) is (allow and not gate.ok)
+
+
+def test_allow_local_tag_is_an_override_recorded_with_its_reason() -> None:
+    request = promotion.PromoteRequest("release-1.4.0", allow_local_tag=True, reason="hotfix before the push")
+    assert [(o.flag, o.reason) for o in request.overrides()] == [("--allow-local-tag", "hotfix before the push")]
+    assert request.gate_overrides() == {"skip_dev_check": False, "allow_downgrade": False, "allow_local_tag": True}
+
+
 def test_refusal_names_every_failed_gate_and_its_override() -> None:
     gates = promotion.judge(facts(evidence=proof(verified=False), target_version=V("2.0.0")))
     error = promotion.refusal(gates)
@@ -124,6 +166,7 @@ def test_refusal_names_every_failed_gate_and_its_override() -> None:
     gate_data: list[dict[str, Any]] = error.details["gates"]  # type: ignore[assignment]
     assert [g["name"] for g in gate_data] == [
         "on-main",
+        "tag-on-remote",
         "image-built",
         "tag-immutable",
         "verified-in-source",

@@ -1,0 +1,63 @@
+"""``deployctl bootstrap ENV``: create the environment's terraform state bucket before its first ``plan``
+(versioned, encrypted, private; locking by the backend's lock file), idempotently, with the environment's
+one AWS session (its role assumed once)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from deployctl import state_bucket
+from deployctl.app.context import EnvContext
+from deployctl.errors import UsageError
+from deployctl.state_bucket import BucketReport
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    env: str
+    report: BucketReport
+    key: str
+    use_lockfile: bool
+    command: str = "bootstrap"
+
+    def data(self) -> Mapping[str, Any]:
+        r = self.report
+        return {
+            "env": self.env,
+            "bucket": r.bucket,
+            "region": r.region,
+            "key": self.key,
+            "changed": list(r.changed),
+            "kept": list(r.kept),
+            "locking": "lockfile" if self.use_lockfile else None,
+        }
+
+    def text(self) -> Sequence[str]:
+        r = self.report
+        done = ", ".join(r.changed) if r.changed else "nothing to do"
+        lines = [f"{self.env}: state bucket s3://{r.bucket} ({r.region}): {done}"]
+        if r.kept:
+            lines.append(f"  already so: {', '.join(r.kept)}")
+        if self.use_lockfile:
+            lines.append(f"  locking: terraform's lock file beside s3://{r.bucket}/{self.key} (use_lockfile = true)")
+        else:
+            lines.append("  locking: OFF (backend.use_lockfile = false): two applies may overlap; set it to true")
+        lines.append(f"next: deployctl plan {self.env}")
+        return lines
+
+
+def bootstrap(ctx: EnvContext) -> BootstrapResult:
+    """Create (or check) the state bucket ``ctx``'s terraform backend names, in its region."""
+    terraform = ctx.env.terraform
+    if terraform is None:
+        with_tf = [n for n, e in ctx.config.settings.environments.items() if e.terraform is not None]
+        raise UsageError(
+            f"environment {ctx.name!r} has no terraform backend to bootstrap",
+            f"environments with terraform: {', '.join(with_tf) or '(none)'}",
+        )
+    backend = terraform.backend
+    with ctx.reporter.phase(f"{ctx.name}: state bucket s3://{backend.bucket}"):
+        report = state_bucket.ensure(ctx.aws.client("s3"), backend.bucket, backend.region)
+    return BootstrapResult(ctx.name, report, backend.key, backend.use_lockfile)
