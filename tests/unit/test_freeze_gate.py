@@ -55,7 +55,8 @@ def test_inside_a_window_the_action_is_refused_naming_the_window_and_its_end(
     ctx = prod(tmp_path)
     with pytest.raises(PolicyError) as refused:
         require_window(ctx, "promote", reason, now=FRIDAY_EVENING)
-    assert int(refused.value.exit_code) == ExitCode.REFUSED == 4
+    assert refused.value.exit_code == ExitCode.REFUSED
+    assert int(refused.value.exit_code) == 4
     assert refused.value.message == (
         "promote into prod refused: prod is frozen by 'weekend' (Fri 2026-11-20 16:00 Europe/Berlin (15:00 UTC) to "
         "Mon 2026-11-23 08:00 Europe/Berlin (07:00 UTC)); ends Mon 2026-11-23 08:00 Europe/Berlin (07:00 UTC)"
