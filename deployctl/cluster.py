@@ -6,6 +6,7 @@ Use cases act on a cluster only through this object, so a test can hand them ano
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +85,7 @@ class Cluster:
         once (it would wait for the hook until its timeout) and raises OperationError naming the hook, its pod,
         container and reason, with the diagnosis. The release is then left pending (or failed, as helm marks it
         on SIGTERM); the next deploy recovers it under the lock (``app.base.recover_pending``)."""
-        hooks = watch.HookWatch(self.kube, self.namespace)
+        started = time.time()
         task = Background(
             lambda: self.helm.upgrade(
                 release=release,
@@ -97,6 +98,11 @@ class Cluster:
             ),
             name=f"helm-upgrade-{release}",
         )
+        try:
+            hooks = watch.HookWatch(self.kube, self.namespace, since=started)
+        except BaseException:
+            task.cancel("interrupted")
+            raise
         failed: Verdict | None = None
         helm_failed = False  # helm gave up on its own before the watch said why
         try:

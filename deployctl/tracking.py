@@ -21,6 +21,7 @@ from deployctl.rollout import (
     digest_in,
     pod_state,
     serving,
+    timestamp,
 )
 from deployctl.verdicts import Context, tuning_from
 
@@ -156,23 +157,28 @@ def release_verdict(targets: Sequence[Target], view: View, ctx: Context) -> Verd
 # --------------------------------------------------------------------------- helm hooks
 
 
-def hooks_in(view: View, baseline: Iterable[str]) -> list[Target]:
-    """The hook Jobs and Pods (``helm.sh/hook``) that appeared since ``baseline`` (uids present before helm ran);
-    a hook Job's pods are judged with their Job."""
+def hooks_in(view: View, baseline: Iterable[str], since: float | None = None) -> list[Target]:
+    """The hook Jobs and Pods (``helm.sh/hook``) of this helm run: not in ``baseline`` (the uids of the first
+    listing), or created since helm started (``since``; helm may create one before that listing). A hook
+    Job's pods are judged with their Job."""
     seen = set(baseline)
     found = []
     for kind in ("Job", "Pod"):
         for name, obj in sorted((view.get(kind) or {}).items()):
             meta = _meta(obj)
+            created = timestamp(meta.get("creationTimestamp"))
+            # creationTimestamp has whole seconds: a hook created just after ``since`` may read up to 1 s before
+            new = meta.get("uid") not in seen or (since is not None and created is not None and created >= since - 1)
             is_hook = HOOK_ANNOTATION in (meta.get("annotations") or {})
-            if is_hook and meta.get("uid") not in seen and not (kind == "Pod" and _owner(obj) is not None):
+            if is_hook and new and not (kind == "Pod" and _owner(obj) is not None):
                 found.append(Target(kind, name))
     return found
 
 
 def hook_failure(view: View, baseline: Iterable[str], ctx: Context) -> Verdict | None:
-    """The first hook that failed, else None (a running or completed hook is helm's to wait for)."""
-    for target in hooks_in(view, baseline):
+    """The first hook of this helm run (see ``hooks_in``; ``ctx.since``: when helm started) that failed, else
+    None (a running or completed hook is helm's to wait for)."""
+    for target in hooks_in(view, baseline, ctx.since):
         verdict = judge(target, view, ctx)
         if verdict.state == "failed":
             return replace(verdict, message=f"hook {target.ref}: {verdict.message}")

@@ -216,17 +216,15 @@ def watch_release(
 
 
 class HookWatch:
-    """The hook Jobs and Pods helm creates while it runs (``helm.sh/hook``; those present before are not)."""
+    """The hook Jobs and Pods helm creates while it runs (``helm.sh/hook``; those present before are not).
+    Started once helm has (``since``: when), so that importing the client and listing are not in its way."""
 
-    def __init__(self, kube: Kube, namespace: str, *, sync_timeout: float = 10.0) -> None:
-        self.since = time.time()
+    def __init__(self, kube: Kube, namespace: str, *, since: float) -> None:
+        self.since = since
         self.watch = NamespaceWatch(kube, namespace, ("Job", "Pod", "Event")).start()
         self.tuning = Tuning(autoscaler=autoscaler_present(self.watch.api))
         self.active = True
-        deadline = time.monotonic() + sync_timeout
-        while not self.watch.ready and time.monotonic() < deadline:
-            self._poll(0.1)
-        self.baseline = uids(self.watch.view)
+        self.baseline: set[str] | None = None  # the uids of the first listing
 
     def _poll(self, timeout: float) -> None:
         try:
@@ -244,6 +242,8 @@ class HookWatch:
         self._poll(timeout)
         if not self.active or not self.watch.ready:
             return None
+        if self.baseline is None:
+            self.baseline = uids(self.watch.view)
         verdict = hook_failure(self.watch.view, self.baseline, self.watch.context(self.tuning, self.since))
         if verdict is None:
             return None

@@ -136,6 +136,11 @@ def test_a_new_hook_that_failed_is_reported_with_its_job_pod_and_reason() -> Non
     # a hook that existed before helm ran (an earlier release's) is not this upgrade's
     baseline = {objects["Job"]["job-failed"]["metadata"]["uid"]}
     assert hook_failure(objects, baseline, CTX) is None
+    created = timestamp(objects["Job"]["job-failed"]["metadata"]["creationTimestamp"]) or 0
+    assert hook_failure(objects, baseline, Context(now=NOW, since=created + 5)) is None
+    # ... unless helm created it after it started, before the watch's first listing (whole seconds: 1 s slack)
+    late = hook_failure(objects, baseline, Context(now=NOW, since=created + 0.5))
+    assert late is not None and late.resource == "Job/job-failed"
 
 
 def test_targets_in_a_manifest_skip_cronjobs_hooks_and_other_kinds() -> None:
