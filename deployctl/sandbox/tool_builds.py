@@ -334,7 +334,7 @@ def _published(go: str, cwd: Path, modules: Sequence[str], log_path: Path) -> se
 
 
 def apt_missing() -> list[str]:
-    wanted = {"docker-registry": "docker-registry", "etcd-server": "etcd"}
+    wanted = {"docker-registry": "docker-registry", "etcd-server": "etcd", "chromium": "chromium"}
     return [package for package, binary in wanted.items() if shutil.which(binary) is None]
 
 

@@ -27,5 +27,5 @@ TERRAFORM_MIN = "1.10"
 AWS_PROVIDER = "5.100.0"
 KUBECTL_MIN = "1.28"
 
-# Debian packages: the CNCF distribution registry and etcd.
-APT_PACKAGES = ("docker-registry", "etcd-server")
+# Debian packages: the CNCF distribution registry, etcd, and Chromium (the release board's browser test).
+APT_PACKAGES = ("docker-registry", "etcd-server", "chromium")
