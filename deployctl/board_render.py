@@ -36,7 +36,8 @@ code { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; background: va
 table.grid { border-collapse: separate; border-spacing: 0; width: 100%; table-layout: fixed; }
 .grid th, .grid td { border: 1px solid var(--line); padding: 8px 10px; vertical-align: top; text-align: left; }
 .grid thead th { background: var(--bg); }
-.grid th[scope=row] { width: 120px; background: var(--bg); }
+.grid th[scope=row] { background: var(--bg); } .grid thead th:first-child { width: 130px; }
+.grid thead .muted, .grid thead .problem { font-weight: 400; font-size: 12px; }
 .cell { border-left: 4px solid var(--line) !important; }
 .cell .top { display: flex; align-items: center; gap: 6px; font-weight: 600; }
 .cell div { margin-top: 2px; overflow-wrap: anywhere; }
@@ -75,8 +76,8 @@ def html(board: Board) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
         f"<title>Release board</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
         "<header><h1>Release board</h1>",
-        f'<p class="meta">generated {escape(when(board.generated_at))} · {len(board.apps)} apps · '
-        f"{len(board.columns)} environments</p></header>\n",
+        f'<p class="meta">generated {escape(when(board.generated_at))} · {_count(len(board.apps), "app")} · '
+        f"{_count(len(board.columns), 'environment')}</p></header>\n",
         _grid(board),
         '<h2 id="timeline">Recent rollouts</h2>\n<div class="timelines">\n',
         *(_timeline(column) for column in board.columns),
@@ -86,6 +87,10 @@ def html(board: Board) -> str:
         "</body>\n</html>\n",
     ]
     return "".join(parts)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _dot(state: str, size: int = 12, title: str = "") -> str:
@@ -199,7 +204,8 @@ def _event(event: Event) -> str:
     if event.release:
         what += f" {escape(event.release)}"
     digest = f' <code title="{escape(event.digest)}">{escape(short(event.digest))}</code>' if event.digest else ""
-    message = "; ".join([event.message.splitlines()[0] if event.message else "", *event.overrides]).strip("; ")
+    said = event.message.splitlines()[0] if event.message and event.outcome != "succeeded" else ""
+    message = "; ".join(m for m in (said, *event.overrides) if m)
     detail = f'<span class="msg">{escape(message[:300])}</span>' if message else ""
     return (
         f'<li class="event{" failed" if event.failed else ""}" {attrs}><time datetime="{escape(event.time)}">'
