@@ -127,11 +127,12 @@ def _read(ctx: EnvContext, apps: Sequence[str], history: int) -> _Facts:
             found.problems.append(f"history unreadable: {exc.message.splitlines()[0]}")
     configured = ctx.config.settings.apps
     try:
-        if ctx.values.exists():
-            for app in apps:
-                found.pinned[app] = chartvalues.pinned(configured[app], ctx.values.section(app, configured)).get(
-                    "digest"
-                )
+        document = ctx.values.mapping()  # parsed once (values.section parses the file per call)
+        for app in apps:
+            section = document.get(app) if isinstance(document.get(app), Mapping) else None
+            if section is None and len(configured) == 1:
+                section = document  # one app may keep the whole file as its values (as values.section_path)
+            found.pinned[app] = chartvalues.pinned(configured[app], section or {}).get("digest")
     except DeployctlError as exc:
         found.problems.append(f"values file unreadable: {exc.message.splitlines()[0]}")
     try:
