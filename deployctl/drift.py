@@ -45,6 +45,33 @@ class ObjectDiff:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """The image a deploy of this commit would roll out (``plan``): found in the registry, or why not."""
+
+    source: str  # "commit 1a2b3c4d5e6f", "--image-tag v1"
+    image: ImageRef | None = None  # with its digest; None: there is no such image (yet)
+    git_sha: str | None = None
+    problem: str = ""  # why it could not be looked up
+
+
+@dataclass(frozen=True)
+class ImageChange:
+    """The image the live release runs and the one the diff renders, and where that one comes from."""
+
+    live: str | None  # the live release's digest (None: not installed)
+    rendered: str
+    source: str  # the values file, the live release, a commit's image, --digest, a placeholder
+    note: str = ""
+
+    def data(self) -> dict[str, str | None]:
+        return {"live": self.live, "rendered": self.rendered, "from": self.source, "note": self.note or None}
+
+    def text(self) -> str:
+        change = f"{self.live} -> {self.rendered}" if self.live != self.rendered else f"{self.rendered} (unchanged)"
+        return f"  image: {change} from {self.source}" + (f"; {self.note}" if self.note else "")
+
+
+@dataclass(frozen=True)
 class AppDiff:
     app: str
     release: str
@@ -52,6 +79,7 @@ class AppDiff:
     installed: bool
     image_values: Mapping[str, str]
     objects: tuple[ObjectDiff, ...]
+    image: ImageChange | None = None
 
     @property
     def changed(self) -> bool:
@@ -80,6 +108,7 @@ class DiffResult:
                     "namespace": a.namespace,
                     "installed": a.installed,
                     "image_values": dict(a.image_values),
+                    "image": a.image.data() if a.image else None,
                     "objects": [
                         {
                             "api_version": o.api_version,
@@ -103,6 +132,8 @@ class DiffResult:
             summary = ", ".join(f"{n} {c}" for c, n in counts.items() if n) or "no changes"
             state = "" if a.installed else " (not installed)"
             lines.append(f"{a.app}: release {a.release} in {a.namespace}{state}: {summary}")
+            if a.image is not None and (a.image.live != a.image.rendered or a.image.note):
+                lines.append(a.image.text())
             for o in a.objects:
                 if o.change == "unchanged":
                     continue
@@ -137,17 +168,31 @@ def app_drift(
     workdir: Path,
     repository: ImageRef,
     digest: str | None = None,
+    candidate: Candidate | None = None,
 ) -> AppDiff:
     """Render ``app``'s chart with the values a deploy would use and compare it with the live objects.
 
-    The image: what the app's values section pins (prod), else what the live release was given (dev),
-    else a placeholder digest so an app never installed still renders; ``digest`` overrides them."""
+    The image: what the app's values section pins (prod), else the ``candidate`` a deploy of this commit would
+    roll out (``plan``), else what the live release was given, else a placeholder digest so an app never
+    installed still renders; ``digest`` overrides them."""
     current = cluster.release(app.release)
-    live = cluster.release_values(app.release) if current is not None else {}
-    parts = {**chartvalues.pinned(app, live), **chartvalues.pinned(app, section)}
-    chosen = digest or parts.get("digest") or PLACEHOLDER_DIGEST
-    image = ImageRef(repository.registry, repository.repository, tag=parts.get("tag"), digest=chosen)
-    pins = chartvalues.image_values(app, image, parts.get("git_sha"))
+    live_parts = chartvalues.pinned(app, cluster.release_values(app.release)) if current is not None else {}
+    pinned = chartvalues.pinned(app, section)
+    parts = {**live_parts, **pinned}
+    source = "the values file" if pinned.get("digest") else "the live release" if live_parts.get("digest") else ""
+    note = ""
+    if candidate is not None and not pinned.get("digest"):
+        found = candidate.image
+        if found is not None and found.digest:
+            parts = {"digest": found.digest, "tag": found.tag or "", "git_sha": candidate.git_sha or ""}
+            source = f"{candidate.source} ({found.name}:{found.tag})"
+        else:
+            note = candidate.problem or f"no image for {candidate.source} yet (CI builds one per commit on main)"
+    if digest:
+        parts, source = {**parts, "digest": digest}, "--digest"
+    chosen = parts.get("digest") or PLACEHOLDER_DIGEST
+    image = ImageRef(repository.registry, repository.repository, tag=parts.get("tag") or None, digest=chosen)
+    pins = chartvalues.image_values(app, image, parts.get("git_sha") or None)
     pins_file = workdir / f"{app_name}-image.yaml"
     pins_file.write_text(yaml.safe_dump(chartvalues.nested(pins)))
     rendered = cluster.template(
@@ -155,7 +200,8 @@ def app_drift(
     )
     installed = cluster.release_manifest(app.release) if current is not None else ""
     objects = compare(rendered, installed, cluster.namespace, cluster.reader().get)
-    return AppDiff(app_name, app.release, cluster.namespace, current is not None, pins, tuple(objects))
+    change = ImageChange(live_parts.get("digest"), chosen, source or "a placeholder (never deployed)", note)
+    return AppDiff(app_name, app.release, cluster.namespace, current is not None, pins, tuple(objects), change)
 
 
 def documents(manifest: str) -> list[dict[str, Any]]:

@@ -282,8 +282,15 @@ def recover_pending(ctx: EnvContext, cluster: Cluster, app_name: str, release: s
     return tuple(done)
 
 
-def environment_drift(ctx: EnvContext, app: str | None = None, *, digest: str | None = None) -> drift.DiffResult:
-    """Every app's chart (or one) against the live objects of ``ctx``'s cluster."""
+def environment_drift(
+    ctx: EnvContext,
+    app: str | None = None,
+    *,
+    digest: str | None = None,
+    candidates: Mapping[str, drift.Candidate] | None = None,
+) -> drift.DiffResult:
+    """Every app's chart (or one) against the live objects of ``ctx``'s cluster; ``candidates`` (``plan``): the
+    image a deploy would roll out per app, rendered where it exists."""
     values = ctx.values
     values.require()
     apps = ctx.config.settings.apps
@@ -306,6 +313,7 @@ def environment_drift(ctx: EnvContext, app: str | None = None, *, digest: str | 
                     workdir=Path(workdir),
                     repository=ctx.image(config),
                     digest=digest,
+                    candidate=(candidates or {}).get(name),
                 )
             )
     return drift.DiffResult(env=ctx.name, apps=tuple(results))

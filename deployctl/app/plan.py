@@ -6,6 +6,7 @@ The two overlap: terraform is a child process, the diff mostly waits on the API 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -15,10 +16,12 @@ from typing import Any
 from deployctl import infra
 from deployctl.app.base import environment_drift
 from deployctl.app.context import EnvContext
-from deployctl.drift import DiffResult
+from deployctl.drift import Candidate, DiffResult
 from deployctl.errors import DeployctlError
 from deployctl.infra import PlanMetadata, change_lines
 from deployctl.terraform import PlanSummary
+
+HEX_SHA = re.compile(r"[0-9a-f]{40}")
 
 
 @dataclass(frozen=True)
@@ -84,13 +87,18 @@ class PlanResult:
         return lines
 
 
-def plan(ctx: EnvContext) -> PlanResult:
+def plan(ctx: EnvContext, *, image_tag: str | None = None) -> PlanResult:
     """Plan ``ctx`` (terraform, saved with its metadata for ``apply``) and, for deployable
-    environments, diff the chart against the live cluster at the same time."""
+    environments, diff the chart against the live cluster at the same time. An environment deployed by
+    commit (not a promotion target) renders each app with the image a deploy would roll out: the one built for
+    the checked-out commit (or tagged ``image_tag``) where it exists, so the plan shows the image change."""
     if not ctx.env.deployable:
         return _plan_terraform(ctx)
+    by_commit = ctx.env.promote_from is None or image_tag is not None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="helm-diff") as pool:
-        pending = pool.submit(environment_drift, ctx)
+        pending = pool.submit(
+            lambda: environment_drift(ctx, candidates=_candidates(ctx, image_tag) if by_commit else None)
+        )
         result = _plan_terraform(ctx)
         try:
             return replace(result, helm=pending.result())
@@ -99,6 +107,27 @@ def plan(ctx: EnvContext) -> PlanResult:
             first = text.splitlines()[0]
             ctx.reporter.warn(f"helm diff skipped: {first}")
             return replace(result, helm_error=first)
+
+
+def _candidates(ctx: EnvContext, image_tag: str | None) -> dict[str, Candidate]:
+    """Per app, the image a deploy would resolve: tagged ``image_tag``, else the checked-out commit's."""
+    try:
+        tag = image_tag or ctx.head_commit()
+    except DeployctlError as exc:
+        problem = f"no commit to look up the image of: {exc.message}"
+        return {name: Candidate("the checked-out commit", problem=problem) for name, _ in ctx.apps()}
+    source = f"--image-tag {tag}" if image_tag else f"commit {tag[:12]}"
+    sha = tag if HEX_SHA.fullmatch(tag) else None
+    found = {}
+    for name, app in ctx.apps():
+        image = ctx.image(app, tag=tag)
+        try:
+            digest = ctx.endpoint(image).resolve(tag)
+        except DeployctlError as exc:
+            found[name] = Candidate(source, problem=f"{image.name}:{tag} not looked up: {exc.message.splitlines()[0]}")
+            continue
+        found[name] = Candidate(source, replace(image, digest=digest) if digest else None, sha)
+    return found
 
 
 def _plan_terraform(ctx: EnvContext) -> PlanResult:

@@ -15,8 +15,13 @@ from deployctl.errors import ExitCode
 @cli.command("plan")
 @click.argument("env", type=ENV)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 3 when there are changes, 0 when there are none.")
+@click.option(
+    "--image-tag",
+    metavar="TAG",
+    help="Show the image a deploy of TAG would roll out (default: the commit's image, if built).",
+)
 @click.pass_obj
-def plan_command(session: Session, env: str, detailed_exitcode: bool) -> int:
+def plan_command(session: Session, env: str, detailed_exitcode: bool, image_tag: str | None) -> int:
     """Plan ENV's terraform and save the plan for `deployctl apply` (destroys and replacements are flagged).
 
     \b
@@ -25,7 +30,7 @@ def plan_command(session: Session, env: str, detailed_exitcode: bool) -> int:
     from deployctl.app.plan import plan
 
     session.command = "plan"
-    result = plan(session.env(env))
+    result = plan(session.env(env), image_tag=image_tag)
     return session.emit(result, ExitCode.CHANGES if detailed_exitcode and result.has_changes else ExitCode.OK)
 
 
