@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from deployctl.sandbox import versions
+
 pytestmark = pytest.mark.lab
 
 REPO = Path(__file__).resolve().parents[2]
@@ -126,11 +128,11 @@ def test_a_user_with_sudo_installs_the_packages_through_sudo(make_user: MakeUser
     user = make_user(True)
     result = user.run_install_apt(_python())
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "installing Debian packages docker-registry, etcd-server through sudo" in result.stdout
+    assert f"installing Debian packages {', '.join(versions.APT_PACKAGES)} through sudo" in result.stdout
     log = (user.home / "cache/deployctl/tools/logs/apt.log").read_text()
     assert "$ /usr/bin/sudo -n true" in log, "sudo is probed without a password prompt"
     assert "$ /usr/bin/sudo -n env DEBIAN_FRONTEND=noninteractive apt-get update" in log
-    assert "apt-get install -y docker-registry etcd-server" in log
+    assert f"apt-get install -y {' '.join(versions.APT_PACKAGES)}" in log
 
 
 def test_a_user_without_root_or_sudo_is_told_what_to_ask_for(make_user: MakeUser) -> None:
@@ -141,8 +143,9 @@ def test_a_user_without_root_or_sudo_is_told_what_to_ask_for(make_user: MakeUser
         "error: the lab needs the Debian packages etcd-server (not on PATH); this user is not root "
         "and cannot use sudo without a password"
     ) in result.stdout
+    packages = " ".join(versions.APT_PACKAGES)
     assert (
-        "hint: ask an administrator to run: sudo apt-get update && sudo apt-get install -y docker-registry "
-        "etcd-server (then re-run `make setup`)"
+        f"hint: ask an administrator to run: sudo apt-get update && sudo apt-get install -y {packages} "
+        "(then re-run `make setup`)"
     ) in result.stdout
     assert "installing" not in result.stdout, "nothing was attempted"
