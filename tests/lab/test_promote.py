@@ -280,7 +280,9 @@ def test_commit_records_the_values_change_in_git(world: World) -> None:
     code, _, err = world.run("promote", "release-1.0.0", "--no-deploy", "--commit")
     assert code == 0, err
     digest = world.pushed["release-1.0.0"].digest
-    assert git(world.repo, "log", "-1", "--format=%s") == f"chore(release): promote release-1.0.0 to prod (api {digest})"
+    assert (
+        git(world.repo, "log", "-1", "--format=%s") == f"chore(release): promote release-1.0.0 to prod (api {digest})"
+    )
     assert git(world.repo, "status", "--porcelain", "values-prod.yaml") == ""
 
 
