@@ -279,7 +279,9 @@ def _md_cell(cell: Cell) -> str:
         parts.append(f"`{cell.commit[:7]}`" + (f" {_md(cell.subject[:60])}" if cell.subject else ""))
     if cell.deployed_at:
         parts.append(f"· {when(cell.deployed_at)} by {_md(cell.deployed_by or '?')}")
-    if cell.state != "healthy":
+    if cell.state == "unreachable":
+        parts.append("· unreachable (below: why)")
+    elif cell.state != "healthy":
         parts.append(f"· {_md(cell.verdict[:160])}")
     if cell.drift == "differs":
         parts.append(f"· **values differ** ({_md(cell.drift_detail)})")

@@ -53,12 +53,19 @@ class BoardResult:
 
 @dataclass
 class _Facts:
-    """What was read of one environment (each part may have failed: ``problems`` says why)."""
+    """What was read of one environment (each part may have failed: ``problems``, part -> why)."""
 
     entries: list[Entry] = field(default_factory=list)
     live: dict[str, board_model.Live] | None = None
     pinned: dict[str, str | None] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
+    problems: dict[str, str] = field(default_factory=dict)  # history | values file | cluster -> why
+
+    def problem(self) -> str:
+        """Every problem once: parts that failed for the same reason (one unreachable AWS) are named together."""
+        by_reason: dict[str, list[str]] = {}
+        for part, why in self.problems.items():
+            by_reason.setdefault(why, []).append(part)
+        return "; ".join(f"{' and '.join(parts)} unreadable: {why}" for why, parts in by_reason.items())
 
 
 def board(
@@ -101,7 +108,7 @@ def board(
             None if f.live is None else f.live.get(app),
             grouped[name].get(app, []),
             f.pinned.get(app),
-            problem="; ".join(f.problems) if f.live is None else "",
+            problem=f"cluster unreachable: {f.problems.get('cluster', '?')}" if f.live is None else "",
             subjects=subjects,
         )
         for name, f in facts.items()
@@ -124,7 +131,7 @@ def _read(ctx: EnvContext, apps: Sequence[str], history: int) -> _Facts:
         try:
             found.entries = ctx.ledger.entries(limit=history)
         except DeployctlError as exc:
-            found.problems.append(f"history unreadable: {exc.message.splitlines()[0]}")
+            found.problems["history"] = exc.message.splitlines()[0]
     configured = ctx.config.settings.apps
     try:
         document = ctx.values.mapping()  # parsed once (values.section parses the file per call)
@@ -134,7 +141,7 @@ def _read(ctx: EnvContext, apps: Sequence[str], history: int) -> _Facts:
                 section = document  # one app may keep the whole file as its values (as values.section_path)
             found.pinned[app] = chartvalues.pinned(configured[app], section or {}).get("digest")
     except DeployctlError as exc:
-        found.problems.append(f"values file unreadable: {exc.message.splitlines()[0]}")
+        found.problems["values file"] = exc.message.splitlines()[0]
     try:
         with ctx.cluster() as cluster:
             live = {}
@@ -156,7 +163,7 @@ def _read(ctx: EnvContext, apps: Sequence[str], history: int) -> _Facts:
                 )
             found.live = live
     except DeployctlError as exc:
-        found.problems.append(f"cluster unreachable: {exc.message.splitlines()[0]}")
+        found.problems["cluster"] = exc.message.splitlines()[0]
     return found
 
 
@@ -172,7 +179,7 @@ def _column(ctx: EnvContext, facts: _Facts, limit: int, now: datetime) -> board_
         freeze=text,
         frozen=frozen,
         timeline=board_model.timeline(ctx.name, facts.entries, limit),
-        problem="; ".join(facts.problems),
+        problem=facts.problem(),
     )
 
 

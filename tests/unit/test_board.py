@@ -340,5 +340,7 @@ def test_an_unreachable_environment_is_shown_with_why_and_the_others_render(
         cell.verdict
         == "cluster unreachable: cannot reach the API server of prod (https://10.0.0.1:443): connection refused"
     )
-    assert "cluster unreachable" in found.columns[1].problem
+    assert found.columns[1].problem == (
+        "cluster unreadable: cannot reach the API server of prod (https://10.0.0.1:443): connection refused"
+    )
     assert [w.app for w in found.waiting if w.kind == "digest"] == ["api"]  # C verified in dev, never in prod
