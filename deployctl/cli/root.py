@@ -98,6 +98,21 @@ def ci_steps(session: Session, event: str, ref: str) -> int:
     return session.emit(run_ci_steps(session.config, event, ref))
 
 
+@ci_group.command("release-tag")
+@click.option("--push", is_flag=True, help="Create the tag on HEAD (a commit of main) and push it.")
+@click.pass_obj
+def ci_release_tag(session: Session, push: bool) -> int:
+    """The version-bump route: tag a new project.version as the release (release_on_version_bump).
+
+    \b
+    Example: deployctl ci release-tag -o json
+    """
+    from deployctl.app.ci import release_tag
+
+    session.command = "ci release-tag"
+    return session.emit(release_tag(session.config, session.runner, push=push))
+
+
 @cli.command("eks-token", hidden=True)
 @click.argument("env", type=ENV)
 @click.pass_obj
