@@ -148,12 +148,13 @@ def test_doctor_checks_endpoint_reachability(invoke: Invoke, project: Path) -> N
     assert "unreachable" in dev["note"]
 
 
-def test_help_does_not_import_heavy_libraries() -> None:
+@pytest.mark.parametrize("args", [["--help"], ["deploy", "--help"], ["sandbox", "mark", "--help"], ["plan", "--help"]])
+def test_help_does_not_import_heavy_libraries(args: list[str]) -> None:
     code = (
         "import sys\n"
         "from deployctl.cli import main\n"
-        "rc = main(['--help'])\n"
-        "heavy = sorted(m for m in ('boto3', 'botocore', 'kubernetes') if m in sys.modules)\n"
+        f"rc = main({args!r})\n"
+        "heavy = sorted(m for m in ('boto3', 'botocore', 'kubernetes', 'pydantic') if m in sys.modules)\n"
         "print(heavy)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
