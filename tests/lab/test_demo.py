@@ -4,6 +4,11 @@ commands it drives (deploy, promote, status, history, apply, sandbox)."""
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import subprocess
+import tempfile
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -13,6 +18,20 @@ from deployctl.sandbox import demo
 pytestmark = pytest.mark.lab
 
 SCHEMA_KEYS = {"schema", "command", "ok"}
+REPO = Path(__file__).resolve().parents[2]
+# Where test artifacts are kept (the board's screenshot): $DEPLOYCTL_TEST_ARTIFACTS, else .deployctl/test-artifacts.
+ARTIFACTS = Path(os.environ.get("DEPLOYCTL_TEST_ARTIFACTS") or REPO / ".deployctl" / "test-artifacts")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+)
 
 
 @pytest.fixture(scope="module")
@@ -20,10 +39,21 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("demo") / "work"
 
 
+class BoardStory(demo.Story):
+    """The story, ending by writing the release board of its end state beside the (removed) workdir.
+    (The lead's demo.run is to do this itself: `make demo` then prints the board's path.)"""
+
+    def finish(self) -> None:
+        super().finish()
+        self.deployctl("board", "--out", str(self.workdir.parent / "board.html"))
+
+
 @pytest.fixture(scope="module")
 def story(workdir: Path) -> tuple[demo.DemoResult, str]:
     out = io.StringIO()
-    result = demo.run(workdir, out=out)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(demo, "Story", BoardStory)
+        result = demo.run(workdir, out=out)
     return result, out.getvalue()
 
 
@@ -93,3 +123,79 @@ def test_demo_cleans_up_its_clone_and_sandbox(story: tuple[demo.DemoResult, str]
     result, _ = story
     assert result.steps  # the story ran
     assert not workdir.exists()  # clone, origin and sandbox state removed (the sandbox was stopped first)
+
+
+class Dom(HTMLParser):
+    """The elements of a page as (tag, attributes, text content), in document order."""
+
+    VOID = frozenset({"meta", "link", "br", "img", "input", "hr"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.elements: list[tuple[str, dict[str, str], list[str]]] = []
+        self._open: list[tuple[str, dict[str, str], list[str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        element: tuple[str, dict[str, str], list[str]] = (tag, {k: v or "" for k, v in attrs}, [])
+        self.elements.append(element)
+        if tag not in self.VOID:
+            self._open.append(element)
+
+    def handle_endtag(self, tag: str) -> None:
+        while self._open and self._open.pop()[0] != tag:
+            pass
+
+    def handle_data(self, data: str) -> None:
+        for _, _, text in self._open:
+            text.append(data)
+
+    def find(self, tag: str, **attrs: str) -> list[tuple[dict[str, str], str]]:
+        wanted = {k.replace("_", "-"): v for k, v in attrs.items()}
+        return [
+            (a, " ".join("".join(t).split()))
+            for name, a, t in self.elements
+            if name == tag and all(a.get(k) == v for k, v in wanted.items())
+        ]
+
+
+def chromium(*args: str) -> subprocess.CompletedProcess[str]:
+    """Debian's chromium, headless, with a new empty profile (installed by `make setup`, as the lab's tools)."""
+    binary = shutil.which("chromium")
+    assert binary is not None, "chromium is not installed: `make setup` installs it (apt-get install chromium)"
+    with tempfile.TemporaryDirectory(prefix="deployctl-chromium-") as profile:
+        return subprocess.run(
+            [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+
+
+def test_the_board_of_the_demos_end_state_in_a_real_browser(story: tuple[demo.DemoResult, str], workdir: Path) -> None:
+    result, _ = story
+    page = workdir.parent / "board.html"
+    dom = Dom()
+    dom.feed(chromium("--dump-dom", page.as_uri()).stdout)  # the DOM Chromium built from the page
+
+    [(prod, prod_text)] = dom.find("td", data_env="prod", data_app="api")
+    assert prod["data-release"] == "release-0.1.1"
+    assert prod["data-digest"] == result.digests["C"]
+    assert prod["data-state"] == "healthy"
+    assert "release-0.1.1" in prod_text and result.digests["C"][:19] in prod_text
+    [(worker, _)] = dom.find("td", data_env="prod", data_app="worker")
+    assert (worker["data-release"], worker["data-digest"]) == ("release-0.1.1", result.worker_digests["C"])
+    failures = dom.find("li", data_env="dev", data_outcome="failed", data_digest=result.digests["B"])
+    assert len(failures) == 1, "dev's timeline shows B's failure"
+    attrs, text = failures[0]
+    assert attrs["class"] == "event failed" and "FAILED" in text and "deploy api" in text
+    assert not dom.find("li", data_env="prod", data_digest=result.digests["B"]), "B never reached prod"
+    assert {tag for tag, _, _ in dom.elements}.isdisjoint({"script", "link", "img", "iframe"})
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "board-demo.png"
+    shot.unlink(missing_ok=True)
+    chromium("--window-size=1280,1040", f"--screenshot={shot}", page.as_uri())
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000, "a screenshot with content, kept as an artifact"
+    shutil.copy(page, ARTIFACTS / "board-demo.html")
