@@ -217,7 +217,7 @@ def test_html_is_self_contained_and_escapes_every_value() -> None:
     assert "svg" in tags and "style" in tags
     assert "crash <script>alert(1)</script> | pipe" in "".join(page.text)  # shown as text, not markup
     cell = next(a for t, a in page.elements if a.get("data-env") == "dev" and a.get("data-app") == "api")
-    assert (cell["data-state"], cell["data-digest"]) == ("healthy", C)
+    assert (cell["data-state"], cell["data-digest"], cell["data-release"]) == ("healthy", C, "revision 3")
     failed = next(a for t, a in page.elements if t == "li" and a.get("data-outcome") == "failed")
     assert (failed["class"], failed["data-digest"]) == ("event failed", B)
     assert "cluster unreachable: <refused>" in "".join(page.text)
