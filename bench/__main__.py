@@ -51,12 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     repeat = 1 if args.smoke else args.repeat
     samples: list[Sample] = []
+    extra_tables: list[str] = []
     for name in args.only or BENCHMARKS:
         module = importlib.import_module(f"bench.{name}")
         print(f"running {name} ...", file=sys.stderr)
-        samples.extend(
+        found = (
             module.run(repeat, smoke=args.smoke) if "smoke" in module.run.__code__.co_varnames else module.run(repeat)
         )
+        samples.extend(found)
+        if hasattr(module, "tables"):  # a benchmark's own table (e.g. rollout: time to verdict per failure class)
+            extra_tables.extend(module.tables(found))
     document = {
         "schema": "deployctl/bench/v1",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -65,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": [s.to_dict() for s in samples],
     }
     args.out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    print("\n".join(table(samples)))
+    print("\n".join(table(samples) + extra_tables))
     print(f"\nwritten: {args.out}", file=sys.stderr)
     return 0
 
