@@ -84,6 +84,15 @@ class Cluster(_Strict):
         return self
 
 
+class ClusterSpec(Cluster):
+    """One of an environment's several clusters (``clusters.NAME``): its access, region, registry and wave."""
+
+    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")  # None: the environment's
+    # The cluster's own registry (a per-region ECR): promote copies the image there and the cluster pulls from it.
+    image_registry: str | None = Field(default=None, pattern=r"^[a-z0-9.-]+(:\d+)?$")
+    wave: int = Field(default=1, ge=1, le=99)  # waves roll out in order, the clusters of one wave in parallel
+
+
 _HM = r"([01][0-9]|2[0-3]):[0-5][0-9]"
 _DAY, _DATE = rf"(mon|tue|wed|thu|fri|sat|sun) {_HM}", rf"[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}(T{_HM})?"
 
@@ -117,6 +126,9 @@ class Environment(_Strict):
     terraform: Terraform | None = None
     aws: Aws
     cluster: Cluster | None = None
+    clusters: dict[Name, ClusterSpec] = {}  # several clusters rolled out wave by wave (instead of ``cluster``)
+    # How long a wave must have run healthy before the next wave starts (its releases are verified again then).
+    wave_soak_minutes: float = Field(default=0, ge=0, le=24 * 60)
     namespace: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
     values: Path | None = None
     # Promotion target: which environment it promotes from, and the release tag form.
@@ -137,9 +149,11 @@ class Environment(_Strict):
 
     @model_validator(mode="after")
     def _deployable_or_terraform_only(self) -> Environment:
-        if self.cluster is not None and (self.namespace is None or self.values is None):
+        if self.cluster is not None and self.clusters:
+            raise ValueError("set 'cluster' (one) or 'clusters' (several, with waves), not both")
+        if self.deployable and (self.namespace is None or self.values is None):
             raise ValueError("an environment with a 'cluster' also needs 'namespace' and 'values'")
-        if self.cluster is None and self.terraform is None:
+        if not self.deployable and self.terraform is None:
             raise ValueError("an environment needs 'terraform', 'cluster', or both")
         if "<semver>" not in self.release_tag_pattern:
             raise ValueError("release_tag_pattern must contain '<semver>', e.g. 'release-<semver>'")
@@ -147,7 +161,7 @@ class Environment(_Strict):
 
     @property
     def deployable(self) -> bool:
-        return self.cluster is not None
+        return self.cluster is not None or bool(self.clusters)
 
 
 class Image(_Strict):
