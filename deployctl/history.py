@@ -52,6 +52,7 @@ class Entry:
     commit: str | None = None
     release: str | None = None
     source_env: str | None = None
+    cluster: str | None = None  # which of the environment's several clusters (None: its one cluster)
     # The rollout verdict deployctl judged from the cluster (healthy | failed); None when nothing rolled out.
     verdict: str | None = None
     intent: str | None = None  # the id of the ``started`` entry this one completes
@@ -64,7 +65,10 @@ class Entry:
     schema: str = ENTRY_SCHEMA
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.cluster is None:  # an environment with one cluster: its entries stay as they were
+            del data["cluster"]
+        return data
 
     def written_now(self, **changes: Any) -> Entry:
         """This entry (a template filled in before the outcome is known) with ``changes``, stamped now
@@ -123,8 +127,18 @@ class Ledger:
             raise translate(exc, f"read the history of {self.env_name} (s3://{self.bucket}/{self.prefix})") from None
 
 
-def open_intents(entries: list[Entry], app: str | None = None) -> list[Entry]:
+ANY = "*"  # ``open_intents``' cluster: every cluster
+
+
+def open_intents(entries: list[Entry], app: str | None = None, cluster: str | None = ANY) -> list[Entry]:
     """``started`` entries (newest first) that no later entry completes: a rollout in progress, or one whose
-    run died before it could record the outcome."""
+    run died before it could record the outcome. ``cluster``: only those of that cluster (None: the one)."""
     completed = {e.intent for e in entries if e.intent}
-    return [e for e in entries if e.outcome == "started" and e.id not in completed and (app is None or e.app == app)]
+    return [
+        e
+        for e in entries
+        if e.outcome == "started"
+        and e.id not in completed
+        and (app is None or e.app == app)
+        and cluster in (ANY, e.cluster)
+    ]
