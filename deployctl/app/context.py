@@ -13,17 +13,18 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from deployctl import git
-from deployctl.aws import AwsSession
+from deployctl import git, waves
+from deployctl.aws import AwsSession, client_config, say_retries
 from deployctl.config import App, Environment, LoadedConfig
 from deployctl.console import Reporter
 from deployctl.errors import UsageError
 from deployctl.history import Entry, Ledger
-from deployctl.lock import EnvironmentLock, LockInfo
+from deployctl.lock import DEFAULT_TTL, EnvironmentLock, LockInfo
 from deployctl.model import ImageRef
 from deployctl.runner import Runner
 from deployctl.values import ValuesFile
@@ -49,6 +50,7 @@ class EnvContext:
         self.runner = runner
         self.reporter = reporter
         self._aws = aws
+        self._regional: dict[str, AwsSession] = {}
         self._lock: EnvironmentLock | None = None
         self._ledger: Ledger | None = None
         self._endpoints: dict[tuple[str, str], Endpoint] = {}
@@ -91,6 +93,15 @@ class EnvContext:
         self.require_deployable()
         return str(self.env.namespace)
 
+    def targets(self) -> tuple[waves.Target, ...]:
+        """The clusters a rollout reaches, in wave order (one target named None: the environment's one cluster)."""
+        return waves.targets(self.env)
+
+    @property
+    def several(self) -> bool:
+        """Several clusters (``clusters``): results and ledger entries name each one."""
+        return bool(self.env.clusters)
+
     # ---------------------------------------------------------------- AWS, lock, ledger
 
     @property
@@ -107,6 +118,14 @@ class EnvContext:
             )
         return self.env.terraform.backend.bucket
 
+    def aws_in(self, region: str) -> AwsSession:
+        """The environment's AWS session (its one AssumeRole) with clients in ``region`` (a cluster's, a registry's)."""
+        if region == self.env.aws.region:
+            return self.aws
+        if region not in self._regional:
+            self._regional[region] = _Regional(self.aws, region)
+        return self._regional[region]
+
     @property
     def lock(self) -> EnvironmentLock:
         if self._lock is None:
@@ -118,9 +137,12 @@ class EnvContext:
         """Hold the environment lock for the block, reporting a wait and a take-over the same way everywhere."""
         wait = float(self.env.lock_timeout_seconds if timeout is None else timeout)
         name = self.name
+        # The waves' soak times are held too: the lock must not expire between two waves.
+        soaks = timedelta(minutes=self.env.wave_soak_minutes) * max(0, len(waves.waves(self.targets())) - 1)
         with self.lock.hold(
             command,
             timeout=wait,
+            ttl=DEFAULT_TTL + soaks,
             on_wait=lambda held: self.reporter.progress(f"waiting for the lock of {name}, held by {held.describe()}"),
             on_takeover=lambda held: self.reporter.warn(f"took over a stale lock of {name}: {held.describe()}"),
         ) as info:
@@ -137,9 +159,13 @@ class EnvContext:
 
     # ---------------------------------------------------------------- images
 
-    def image(self, app: App, *, tag: str | None = None, digest: str | None = None) -> ImageRef:
-        """Where this environment keeps ``app``'s images: its own registry when it has one."""
-        return ImageRef(self.env.image_registry or app.image.registry, app.image.repository, tag=tag, digest=digest)
+    def image(
+        self, app: App, *, tag: str | None = None, digest: str | None = None, target: waves.Target | None = None
+    ) -> ImageRef:
+        """Where this environment keeps ``app``'s images: its own registry when it has one; ``target``: where that
+        cluster pulls them (its own registry, e.g. its region's ECR)."""
+        registry = (target.image_registry if target else None) or self.env.image_registry or app.image.registry
+        return ImageRef(registry, app.image.repository, tag=tag, digest=digest)
 
     def endpoint(self, image: ImageRef) -> Endpoint:
         """The repository of ``image`` as this environment reaches it (its AWS session for ECR)."""
@@ -147,7 +173,8 @@ class EnvContext:
 
         key = (image.registry, image.repository)
         if key not in self._endpoints:
-            ecr = self.aws.client("ecr") if registry.is_ecr_host(image.registry) else None
+            region = registry.ecr_region(image.registry) or self.env.aws.region
+            ecr = self.aws_in(region).client("ecr") if registry.is_ecr_host(image.registry) else None
             self._endpoints[key] = registry.endpoint(self.env, image, redactor=self.runner.redactor, ecr_client=ecr)
         return self._endpoints[key]
 
@@ -203,42 +230,55 @@ class EnvContext:
     # ---------------------------------------------------------------- cluster
 
     @contextmanager
-    def cluster(self) -> Iterator[Cluster]:
-        """helm and the API for this environment's cluster, in its namespace.
+    def cluster(self, target: waves.Target | None = None) -> Iterator[Cluster]:
+        """helm and the API for this environment's cluster (``target``: one of its several), in its namespace.
 
         ``cluster.kubeconfig`` is used as is. For ``cluster.eks`` a kubeconfig is written to a
-        private temp file: its user is an exec credential (``deployctl eks-token ENV``), so helm and
-        the Python client mint a fresh token whenever theirs expires; the file holds no secret.
+        private temp file: its user is an exec credential (``deployctl eks-token ENV [--cluster NAME]``), so helm
+        and the Python client mint a fresh token whenever theirs expires; the file holds no secret.
         """
         from deployctl import eks, helm
         from deployctl.cluster import Cluster
 
-        cluster = self.env.cluster
         namespace = self.namespace
+        name = target.name if target is not None else None
+        if name is None and self.env.clusters:
+            target = self.targets()[0]  # a command that reads one cluster (``plan``'s helm diff) reads the first
+            name = target.name
+        cluster = self.env.clusters[name] if name is not None else self.env.cluster
+        key = f"environments.{self.name}." + (f"clusters.{name}" if name else "cluster")
         if cluster is None:  # pragma: no cover - require_deployable above
             raise UsageError(f"environment {self.name!r} has no cluster")
         if cluster.kubeconfig is not None:
             path = self.config.resolve(cluster.kubeconfig)
             if not path.is_file():
                 raise UsageError(
-                    f"kubeconfig {path} (environments.{self.name}.cluster.kubeconfig) does not exist",
+                    f"kubeconfig {path} ({key}.kubeconfig) does not exist",
                     "fix the path in the configuration, or create the cluster first",
                 )
             kube = helm.Kube(path, cluster.context)
             yield Cluster(kube, self._helm(kube), namespace)
             return
-        name = str(cluster.eks)
-        endpoint, ca_data = eks.describe(self.aws, name)
+        eks_name = str(cluster.eks)
+        region = target.region if target is not None and target.region else self.env.aws.region
+        endpoint, ca_data = eks.describe(self.aws_in(region), eks_name)
         command, args = eks.token_command(self.name, self.config.path)
-        document = eks.kubeconfig(name=name, endpoint=endpoint, ca_data=ca_data, command=command, args=args)
+        args += ["--cluster", name] if name else []
+        document = eks.kubeconfig(name=eks_name, endpoint=endpoint, ca_data=ca_data, command=command, args=args)
         fd, temp = tempfile.mkstemp(prefix="deployctl-kubeconfig-", suffix=".json")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump(document, handle)
-            kube = helm.Kube(Path(temp), name)
+            kube = helm.Kube(Path(temp), eks_name)
             yield Cluster(kube, self._helm(kube), namespace)
         finally:
             Path(temp).unlink(missing_ok=True)
+
+    @contextmanager
+    def clusters(self) -> Iterator[dict[str | None, Cluster]]:
+        """Every cluster of the environment at once, by target name (None: its one cluster)."""
+        with ExitStack() as stack:
+            yield {t.name: stack.enter_context(self.cluster(t)) for t in self.targets()}
 
     def _helm(self, kube: Kube) -> Helm:
         from deployctl import helm
@@ -263,3 +303,26 @@ class Contexts:
         if name not in self._built:
             self._built[name] = EnvContext(self.config, name, self.runner, self.reporter)
         return self._built[name]
+
+
+class _Regional(AwsSession):
+    """``parent``'s session (its credentials: the role is not assumed again) with clients in another region."""
+
+    def __init__(self, parent: AwsSession, region: str) -> None:
+        super().__init__(parent.env_name, parent.env)
+        self._parent = parent
+        self._region = region
+
+    def session(self) -> Any:
+        return self._parent.session()
+
+    def client(self, service: str) -> Any:
+        chosen: Any = self.session()  # Any: boto3-stubs overloads client() per literal service name
+        with self._guard:
+            if service not in self._clients:
+                client = chosen.client(
+                    service, region_name=self._region, endpoint_url=self.env.aws.endpoint_url, config=client_config()
+                )
+                say_retries(client)
+                self._clients[service] = client
+            return self._clients[service]

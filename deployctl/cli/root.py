@@ -115,8 +115,9 @@ def ci_release_tag(session: Session, push: bool) -> int:
 
 @cli.command("eks-token", hidden=True)
 @click.argument("env", type=ENV)
+@click.option("--cluster", "cluster_name", metavar="NAME", help="One of ENV's several clusters (clusters.NAME).")
 @click.pass_obj
-def eks_token(session: Session, env: str) -> int:
+def eks_token(session: Session, env: str, cluster_name: str | None) -> int:
     """Print an ExecCredential with a fresh EKS token for ENV's cluster (the kubeconfig deployctl writes runs it).
 
     \b
@@ -127,9 +128,10 @@ def eks_token(session: Session, env: str) -> int:
 
     session.command = "eks-token"
     ctx = session.env(env)
-    cluster = ctx.env.cluster
+    cluster = ctx.env.clusters.get(cluster_name) if cluster_name else ctx.env.cluster
     if cluster is None or cluster.eks is None:
         raise UsageError(f"environment {env!r} has no EKS cluster (cluster.eks)", "only EKS clusters use tokens")
+    region = getattr(cluster, "region", None) or ctx.env.aws.region  # a token is signed in the cluster's region
     # Printed raw, never through the console: this is the credential protocol, read by helm and kubectl.
-    click.echo(json.dumps(eks.exec_credential(eks.token(ctx.aws, cluster.eks))))
+    click.echo(json.dumps(eks.exec_credential(eks.token(ctx.aws_in(region), cluster.eks))))
     return 0
