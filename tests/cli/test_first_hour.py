@@ -261,3 +261,27 @@ def test_sandbox_commands_work_where_there_is_no_configuration(
     assert invoke("sandbox", "down").code == 0
     missing = invoke("sandbox", "status", "--sandbox", str(project))
     assert missing.code == 2 and f"--sandbox {project}: no sandbox state there" in missing.err
+
+
+# --------------------------------------------------------------------------- configuration errors
+
+
+def test_a_toml_syntax_error_is_reported_where_it_is(invoke: Invoke, project: Path) -> None:
+    config = project / "pyproject.toml"
+    lines = config.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith('release = "api"'))
+    lines[at] = 'release = "api'  # the closing quote forgotten
+    config.write_text("\n".join(lines) + "\n")
+    result = invoke("config", "show")
+    assert result.code == 2
+    assert result.err.startswith(f"error: {config}:{at + 1}:15: invalid TOML: "), result.err
+    assert "hint: fix the syntax there (pyproject.toml)" in result.err
+    assert "no pyproject.toml with a [tool.deployctl] table" not in result.err
+
+
+def test_a_missing_config_file_is_named_with_a_hint_that_fits(invoke: Invoke, project: Path) -> None:
+    result = invoke("config", "show", "--config", "nope.toml")
+    assert result.code == 2
+    assert f"error: {project / 'nope.toml'}: configuration file not found (from --config)" in result.err
+    assert "fix the keys above" not in result.err
+    assert "hint: pass --config the path of a pyproject.toml with [tool.deployctl]" in result.err
