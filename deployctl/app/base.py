@@ -1,5 +1,6 @@
-"""Steps shared by use cases: roll an image out (lock held), recover a release left pending, drift; the change
-window check and the webhook announcements (``require_window``, ``announce``).
+"""Steps shared by use cases: roll an image out (lock held), in every cluster wave by wave (``roll_out_waves``),
+recover a release left pending, drift; the change window check and the webhook announcements (``require_window``,
+``announce``).
 
 ``deploy`` takes the environment lock and calls ``roll_out``; ``promote`` calls it under the
 target's lock after moving the image. Nothing here takes a lock itself.
@@ -11,15 +12,15 @@ import getpass
 import os
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from deployctl import chartvalues, drift, notify, windows
+from deployctl import chartvalues, drift, notify, waves, windows
 from deployctl.app.context import EnvContext
 from deployctl.cluster import Cluster
 from deployctl.errors import DeployctlError, OperationError, PolicyError, UsageError
@@ -27,69 +28,7 @@ from deployctl.history import Entry, Override, open_intents
 from deployctl.lock import ci_run_id
 from deployctl.model import ImageRef
 from deployctl.rollout import Health, release_health
-
-
-@dataclass(frozen=True)
-class RolloutPlan:
-    """A validated release of one app: what helm will be given. Built before the lock is taken."""
-
-    app: str
-    release: str
-    chart: str
-    chart_version: str | None
-    values_files: tuple[Path, ...]  # the app's section of the values file, then the image it pins
-    image: ImageRef
-    git_sha: str | None
-
-
-@dataclass(frozen=True)
-class DeployResult:
-    env: str
-    app: str
-    release: str
-    namespace: str
-    image: ImageRef
-    git_sha: str | None
-    revision: int
-    helm_version: int
-    outcome: str  # succeeded | failed
-    message: str
-    duration_seconds: float
-    recovered: tuple[str, ...] = ()
-    command: str = "deploy"
-
-    def data(self) -> Mapping[str, Any]:
-        return {
-            "env": self.env,
-            "app": self.app,
-            "release": self.release,
-            "namespace": self.namespace,
-            "image": {
-                "repository": self.image.name,
-                "tag": self.image.tag,
-                "digest": self.image.digest,
-                "reference": self.image.pinned,
-            },
-            "git_sha": self.git_sha,
-            "revision": self.revision,
-            "helm_major_version": self.helm_version,
-            "outcome": self.outcome,
-            "message": self.message,
-            "duration_seconds": round(self.duration_seconds, 2),
-            "recovered": list(self.recovered),
-        }
-
-    def text(self) -> Sequence[str]:
-        lines = [
-            f"deployed {self.app} to {self.env} (release {self.release} revision {self.revision}, "
-            f"namespace {self.namespace}) in {self.duration_seconds:.1f}s",
-            f"  image   {self.image.pinned}" + (f"  (tag {self.image.tag})" if self.image.tag else ""),
-        ]
-        if self.git_sha:
-            lines.append(f"  commit  {self.git_sha}")
-        lines.append(f"  rollout {self.message}")
-        lines += [f"  recovered {item}" for item in self.recovered]
-        return lines
+from deployctl.rollouts import ClustersDiff, DeployResult, RolloutPlan
 
 
 def plan_rollout(
@@ -116,7 +55,9 @@ def plan_rollout(
     return plan
 
 
-def roll_out(ctx: EnvContext, cluster: Cluster, plan: RolloutPlan, entry: Entry, *, timeout: float) -> DeployResult:
+def roll_out(
+    ctx: EnvContext, cluster: Cluster, plan: RolloutPlan, entry: Entry, *, timeout: float, wave: int = 1
+) -> DeployResult:
     """With ``ctx``'s lock held: settle what an interrupted run left (its open intent, its pending helm
     revision), record the intent, ``helm upgrade --install``, watch every Deployment until it completes or
     fails, verify the release is healthy (helm ``deployed``, rollout complete, only the new digest
@@ -126,7 +67,10 @@ def roll_out(ctx: EnvContext, cluster: Cluster, plan: RolloutPlan, entry: Entry,
     serving, and the fix is rolled forward.
     """
     started = time.monotonic()
-    recovered = reconcile(ctx, cluster, plan.app, plan.release) + recover_pending(ctx, cluster, plan.app, plan.release)
+    where = entry.cluster
+    recovered = reconcile(ctx, cluster, plan.app, plan.release, where) + recover_pending(
+        ctx, cluster, plan.app, plan.release, where
+    )
     intent = entry.written_now(outcome="started", message=f"helm upgrade of {plan.release} to {plan.image.digest}")
     ctx.record(intent)  # written ahead: a run that dies from here on leaves an intent the next run settles
 
@@ -191,14 +135,18 @@ def roll_out(ctx: EnvContext, cluster: Cluster, plan: RolloutPlan, entry: Entry,
         duration_seconds=time.monotonic() - started,
         recovered=recovered,
         command=entry.action,
+        cluster=where,
+        wave=wave,
     )
 
 
-def reconcile(ctx: EnvContext, cluster: Cluster, app_name: str, release: str) -> tuple[str, ...]:
+def reconcile(
+    ctx: EnvContext, cluster: Cluster, app_name: str, release: str, where: str | None = None
+) -> tuple[str, ...]:
     """Complete the intents an interrupted run left open (lock held: no other run is mid-rollout), from helm's
     history: a revision whose description names the intent reached the cluster, but its rollout was never
     judged (``unknown``); no such revision means nothing did (``interrupted``). Never missing from the ledger."""
-    pending = open_intents(ctx.ledger.entries(), app_name)
+    pending = open_intents(ctx.ledger.entries(), app_name, where)  # ``where``: this cluster's intents only
     if not pending:
         return ()
     revisions = cluster.history(release)
@@ -238,7 +186,9 @@ def roll_forward_hint(env_name: str, promoted: bool) -> str:
     )
 
 
-def recover_pending(ctx: EnvContext, cluster: Cluster, app_name: str, release: str) -> tuple[str, ...]:
+def recover_pending(
+    ctx: EnvContext, cluster: Cluster, app_name: str, release: str, where: str | None = None
+) -> tuple[str, ...]:
     """Make a release left pending-install/-upgrade/-rollback by a killed run deployable again.
 
     Called only while holding the environment lock, which proves no other deployctl run is
@@ -276,6 +226,7 @@ def recover_pending(ctx: EnvContext, cluster: Cluster, app_name: str, release: s
                 outcome="succeeded",
                 release=f"{release}@{record.revision}",
                 message=message,
+                cluster=where,
             )
         )
         done.append(f"{record.status} revision {record.revision}")
@@ -289,34 +240,87 @@ def environment_drift(
     digest: str | None = None,
     candidates: Mapping[str, drift.Candidate] | None = None,
 ) -> drift.DiffResult:
-    """Every app's chart (or one) against the live objects of ``ctx``'s cluster; ``candidates`` (``plan``): the
-    image a deploy would roll out per app, rendered where it exists."""
+    """Every app's chart (or one) against the live objects of ``ctx``'s cluster (of each of its clusters:
+    ``ClustersDiff``); ``candidates`` (``plan``): the image a deploy would roll out per app, where it exists."""
     values = ctx.values
     values.require()
     apps = ctx.config.settings.apps
-    results = []
-    with ctx.cluster() as cluster, tempfile.TemporaryDirectory(prefix="deployctl-diff-") as workdir:
-        for name, config in ctx.apps(app):
-            section = values.section(name, apps)
-            section_file = Path(workdir) / f"{name}-values.yaml"
-            section_file.write_text(yaml.safe_dump(section, sort_keys=False))
-            chart, version = ctx.chart(name, config)
-            results.append(
-                drift.app_drift(
-                    cluster,
-                    name,
-                    config,
-                    chart=chart,
-                    chart_version=version,
-                    section=section,
-                    section_file=section_file,
-                    workdir=Path(workdir),
-                    repository=ctx.image(config),
-                    digest=digest,
-                    candidate=(candidates or {}).get(name),
+    found: list[tuple[str, int, drift.DiffResult]] = []
+    with ctx.clusters() as clusters, tempfile.TemporaryDirectory(prefix="deployctl-diff-") as workdir:
+        for target in ctx.targets():
+            results = []
+            for name, config in ctx.apps(app):
+                section = values.section(name, apps)
+                section_file = Path(workdir) / f"{name}-values.yaml"
+                section_file.write_text(yaml.safe_dump(section, sort_keys=False))
+                chart, version = ctx.chart(name, config)
+                results.append(
+                    drift.app_drift(
+                        clusters[target.name],
+                        name,
+                        config,
+                        chart=chart,
+                        chart_version=version,
+                        section=section,
+                        section_file=section_file,
+                        workdir=Path(workdir),
+                        repository=ctx.image(config, target=target),
+                        digest=digest,
+                        candidate=(candidates or {}).get(name),
+                    )
                 )
-            )
-    return drift.DiffResult(env=ctx.name, apps=tuple(results))
+            found.append((str(target.name), target.wave, drift.DiffResult(env=ctx.name, apps=tuple(results))))
+    return found[0][2] if not ctx.several else ClustersDiff.of(ctx.name, found)
+
+
+def roll_out_waves(
+    ctx: EnvContext,
+    clusters: Mapping[str | None, Cluster],
+    plans: Mapping[str | None, Sequence[RolloutPlan]],
+    roll: Callable[[waves.Target, list[DeployResult]], None],
+    *,
+    action: str,
+) -> list[DeployResult]:
+    """Lock held: ``roll`` (one cluster's apps in order, appending each result) wave by wave, the clusters of a wave
+    in parallel; the first wave with a failed cluster stops the release, later waves untouched, and the error says
+    which cluster failed and what every cluster runs. ``wave_soak_minutes`` between waves, then every release of
+    the wave is verified again (unhealthy: recorded as a failed rollout, and the release stops). An environment
+    with one cluster: ``roll`` runs as is and its error is its own."""
+    targets = ctx.targets()
+    reached: dict[str | None, list[DeployResult]] = {t.name: [] for t in targets}
+    if not ctx.several:
+        roll(targets[0], reached[targets[0].name])
+        return reached[targets[0].name]
+    entries = ctx.ledger.entries()
+    apps = list(dict.fromkeys(p.app for found in plans.values() for p in found))
+    before = {(str(t.name), a): waves.previous(entries, a, t.name) for t in targets for a in apps}
+
+    def one(target: waves.Target) -> Sequence[tuple[str, str | None]]:
+        roll(target, reached[target.name])
+        return [(r.app, r.image.digest) for r in reached[target.name]]
+
+    def after_soak(target: waves.Target) -> DeployctlError | None:
+        for plan in plans[target.name]:
+            health = verify(clusters[target.name], plan.release, plan.image.digest)
+            if not health.healthy:
+                message = f"{plan.app} in {ctx.name} is not healthy after the wave soak: {health.summary}"
+                entry = Entry(ctx.name, plan.app, action, "failed", digest=plan.image.digest, cluster=target.name)
+                ctx.record(replace(entry, verdict="failed", tag=plan.image.tag, message=message))
+                return OperationError(message, details={"digest": plan.image.digest})
+        return None
+
+    ran = waves.run(
+        waves.waves(targets),
+        one,
+        soak=timedelta(minutes=ctx.env.wave_soak_minutes),
+        after_soak=after_soak,
+        say=ctx.reporter.progress,
+    )
+    if not ran.ok:
+        done = {str(name): [(r.app, r.image.digest) for r in results] for name, results in reached.items()}
+        states = waves.fleet(ran, apps, before, done)
+        raise waves.stopped(ctx.name, ran, states, roll_forward_hint(ctx.name, ctx.env.promote_from is not None))
+    return [r for t in targets for r in reached[t.name]]
 
 
 OVERRIDE_FREEZE = "--override-freeze"

@@ -12,17 +12,19 @@ from __future__ import annotations
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from deployctl import chartvalues
-from deployctl.app.base import DeployResult, RolloutPlan, plan_rollout, roll_out
+from deployctl.app.base import plan_rollout, roll_out, roll_out_waves
 from deployctl.app.context import EnvContext
 from deployctl.config import App, deploy_order
 from deployctl.errors import DeployctlError, PolicyError, UsageError
 from deployctl.history import Entry, Override
 from deployctl.model import DIGEST_RE, ImageRef, InvalidValueError, shown
+from deployctl.rollouts import DeployResult, RolloutPlan
+from deployctl.waves import Target
 
 HEX_SHA_RE = re.compile(r"^[0-9a-f]{7,64}\Z")
 ALLOW_UNPROMOTED = "--allow-unpromoted"
@@ -80,28 +82,58 @@ def deploy(
     else:
         choices, skipped = _built_images(ctx, names, image_tag, digest)
     overrides = (Override(ALLOW_UNPROMOTED, allow_unpromoted),) if allow_unpromoted else ()
-    with ctx.cluster() as cluster, tempfile.TemporaryDirectory(prefix="deployctl-values-") as workdir:
-        plans = [plan_rollout(ctx, cluster, c.app, c.image, c.git_sha, Path(workdir)) for c in choices]
-        with ctx.locked(f"deploy {ctx.name} " + " ".join(f"--app {p.app}" for p in plans), lock_timeout):
+    targets = ctx.targets()
+    with ctx.clusters() as clusters, tempfile.TemporaryDirectory(prefix="deployctl-values-") as workdir:
+        plans = {
+            t.name: [
+                plan_rollout(ctx, clusters[t.name], c.app, _in(ctx, c, t), c.git_sha, _dir(Path(workdir), t))
+                for c in choices
+            ]
+            for t in targets
+        }
+        first = plans[targets[0].name]
+        with ctx.locked(f"deploy {ctx.name} " + " ".join(f"--app {p.app}" for p in first), lock_timeout):
             if env.promote_from is not None and not allow_unpromoted:
-                _require_promoted(ctx, plans)
-            done: list[DeployResult] = []
-            for plan in plans:
-                entry = Entry(
-                    env=ctx.name,
-                    app=plan.app,
-                    action="deploy",
-                    outcome="",
-                    digest=plan.image.digest,
-                    tag=plan.image.tag,
-                    commit=plan.git_sha,
-                    overrides=overrides,
-                )
-                try:
-                    done.append(roll_out(ctx, cluster, plan, entry, timeout=rollout_timeout))
-                except DeployctlError as exc:
-                    raise _stopped(exc, done, plan, plans) from None
+                _require_promoted(ctx, first)
+
+            def roll(target: Target, done: list[DeployResult]) -> None:
+                for plan in plans[target.name]:
+                    entry = Entry(
+                        env=ctx.name,
+                        app=plan.app,
+                        action="deploy",
+                        outcome="",
+                        digest=plan.image.digest,
+                        tag=plan.image.tag,
+                        commit=plan.git_sha,
+                        overrides=overrides,
+                        cluster=target.name,
+                    )
+                    try:
+                        done.append(roll_out(ctx, clusters[target.name], plan, entry, timeout=rollout_timeout))
+                    except DeployctlError as exc:  # several clusters: the error says what each cluster runs
+                        raise (exc if ctx.several else _stopped(exc, done, plan, plans[target.name])) from None
+
+            done = roll_out_waves(ctx, clusters, plans, roll, action="deploy")
     return DeployReport(ctx.name, tuple(done), tuple(skipped))
+
+
+def _in(ctx: EnvContext, choice: _Choice, target: Target) -> ImageRef:
+    """``choice``'s image where ``target`` pulls it (its own registry: the digest must be there)."""
+    image = ctx.image(ctx.config.settings.apps[choice.app], tag=choice.image.tag, target=target)
+    image = replace(image, digest=choice.image.digest)
+    if image.registry != choice.image.registry:
+        with ctx.reporter.phase(f"checking {image.pinned} for cluster {target.name}"):
+            ctx.resolve_image(replace(image, tag=None))
+    return image
+
+
+def _dir(workdir: Path, target: Target) -> Path:
+    """Where ``target``'s values files go (each cluster pins the image in its own registry)."""
+    if target.name is None:
+        return workdir
+    (workdir / target.name).mkdir(exist_ok=True)
+    return workdir / target.name
 
 
 def _check_input(ctx: EnvContext, names: list[str], image_tag: str | None, digest: str | None) -> None:
