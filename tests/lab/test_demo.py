@@ -64,8 +64,10 @@ def test_prod_ends_on_the_fix_and_never_ran_the_broken_build(story: tuple[demo.D
     assert len(set(result.digests.values())) == 3
     assert any(e["digest"] == result.digests["B"] and e["outcome"] == "failed" for e in result.dev_history)
     assert not any(e["digest"] == result.digests["B"] for e in result.prod_history)
-    releases = [e["release"] for e in result.prod_history if e["action"] == "promote" and e["outcome"] == "succeeded"]
+    promoted = [e for e in result.prod_history if e["action"] == "promote" and e["outcome"] == "succeeded"]
+    releases = list(dict.fromkeys(e["release"] for e in promoted))
     assert releases[:2] == ["release-0.1.1", "release-0.1.0"]  # newest first
+    assert sorted(e["app"] for e in promoted if e["release"] == "release-0.1.1") == ["api", "worker"], "one tag, both apps"
 
 
 def test_plan_joins_terraform_and_the_helm_diff(story: tuple[demo.DemoResult, str]) -> None:
