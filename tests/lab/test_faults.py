@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from deployctl.sandbox.lab import Lab
 from tests.lab.test_promotion_evidence import World, git, make_world
@@ -110,9 +111,21 @@ def test_a_downgrade_racing_a_promotion_is_refused_under_the_lock(world: World) 
 
 
 def unschedulable(world: World) -> None:
-    """dev's pods can never be scheduled: the rollout watch runs until its timeout (or a signal)."""
+    """dev's api pods can never be scheduled and deployctl is told to wait for them (a long scheduling grace):
+    the rollout watch runs until its timeout, or a signal."""
     values = world.repo / "values-dev.yaml"
-    values.write_text(values.read_text() + "\nnodeSelector:\n  deployctl.dev/no-such-node: 'true'\n")
+    doc = yaml.safe_load(values.read_text())
+    doc["api"]["nodeSelector"] = {"deployctl.dev/no-such-node": "true"}
+    doc["api"]["podAnnotations"] = {"deployctl.dev/schedule-grace-seconds": "3600"}
+    values.write_text(yaml.safe_dump(doc))
+
+
+def schedulable(world: World) -> None:
+    values = world.repo / "values-dev.yaml"
+    doc = yaml.safe_load(values.read_text())
+    for key in ("nodeSelector", "podAnnotations"):
+        doc["api"].pop(key)
+    values.write_text(yaml.safe_dump(doc))
 
 
 def wait_for(proc: subprocess.Popen[str], needle: str, timeout: float = 120) -> str:
@@ -158,8 +171,7 @@ def test_kill_9_mid_rollout_is_settled_by_the_next_deploy(world: World) -> None:
     code, out, _ = world.run("status", "dev")
     assert any("no outcome yet" in line for line in out["apps"][0]["unfinished"])
 
-    values = world.repo / "values-dev.yaml"
-    values.write_text(values.read_text().split("\nnodeSelector:")[0] + "\n")
+    schedulable(world)
     code, out, err = world.run("deploy", "dev", "--image-tag", sha)
     assert code == 0, err
     assert "took over a stale lock of dev" in err, "the dead run's lock: same host, pid gone"
