@@ -4,6 +4,12 @@ there, by which run, how long it ran, and whether a later rollout of it failed.
 The promotion gate reads this instead of what the source environment's spec says this second:
 a spec names a digest as soon as helm applied it, even when its pods never became ready; and a busy
 trunk moves on, so a digest verified an hour ago may no longer run there and still be the release.
+
+A source with several clusters (``fleet_evidence``): the digest must have rolled out healthy in every cluster of
+the source's first wave (the wave every rollout passes first: the canary), and a failed rollout of it in any of
+the source's clusters (after its healthy rollout there, or with none after it) refuses it; the soak counts the
+shortest time it ran healthy in a first-wave cluster. Entries recorded before the environment had several
+clusters name no cluster and count for none.
 """
 
 from __future__ import annotations
@@ -41,23 +47,29 @@ class Evidence:
     failed_after: Entry | None  # the first failed rollout of the digest after it
     ran_for: timedelta  # total time it ran healthy there: from each healthy rollout until replaced, or now
     running: bool  # no healthy rollout of another digest since
+    clusters: tuple[str, ...] = ()  # several source clusters: the first wave's, where it must have run healthy
+    missing: tuple[str, ...] = ()  # the first-wave clusters without a healthy rollout of it
 
     @property
     def proven(self) -> bool:
         return self.verified is not None and self.failed_after is None
 
     def describe(self) -> str:
+        where = f"{self.env}'s first-wave clusters ({', '.join(self.clusters)})" if self.clusters else self.env
         if self.verified is None:
-            return f"no healthy rollout of {self.digest} in {self.env} is recorded"
+            missing = f" (none in {', '.join(self.missing)})" if self.missing else ""
+            return f"no healthy rollout of {self.digest} in {where} is recorded{missing}"
         since = "still runs there" if self.running else "since replaced"
         return (
-            f"rolled out healthy in {self.env} at {self.verified.time} by {run_of(self.verified)}, "
+            f"rolled out healthy in {where} at {self.verified.time} by {run_of(self.verified)}, "
             f"ran {duration(self.ran_for)} ({since})"
         )
 
     def data(self) -> dict[str, Any]:
         failure = self.failed_after
+        several = {"clusters": list(self.clusters), "missing": list(self.missing)} if self.clusters else {}
         return {
+            **several,
             "env": self.env,
             "digest": self.digest,
             "verified_at": self.verified.time if self.verified else None,
@@ -65,6 +77,7 @@ class Evidence:
             "ran_for_seconds": round(self.ran_for.total_seconds()),
             "still_running": self.running,
             "failed_after": {"at": failure.time, "by": run_of(failure), "message": failure.message}
+            | ({"cluster": failure.cluster} if failure.cluster else {})
             if failure
             else None,
         }
@@ -93,6 +106,39 @@ def evidence_of(entries: Sequence[Entry], *, env: str, app: str, digest: str, no
     if started is not None:
         ran += max(timedelta(), now - started)
     return Evidence(env, digest, verified, failed_after, ran, running=started is not None)
+
+
+def fleet_evidence(
+    entries: Sequence[Entry], *, env: str, app: str, digest: str, now: datetime, first_wave: Sequence[str] = ()
+) -> Evidence:
+    """``evidence_of`` for a source with several clusters (``first_wave``: the names of its first wave; empty: one
+    cluster, ``evidence_of`` itself). See the module doc for what it proves."""
+    if not first_wave:
+        return evidence_of(entries, env=env, app=app, digest=digest, now=now)
+    mine = [e for e in entries if e.app == app]
+    clusters = sorted({e.cluster for e in mine if e.cluster} | set(first_wave))
+    per = {
+        c: evidence_of([e for e in mine if e.cluster == c], env=env, app=app, digest=digest, now=now) for c in clusters
+    }
+    failures = [p.failed_after for p in per.values() if p.failed_after is not None]
+    for cluster, proof in per.items():  # failed where it never ran healthy (a later wave)
+        judged = [e for e in mine if e.cluster == cluster and e.digest == digest and (healthy(e) or failed(e))]
+        last = max(judged, key=lambda e: e.time, default=None)
+        if proof.verified is None and last is not None and failed(last):
+            failures.append(last)
+    wave = [per[c] for c in first_wave]
+    missing = tuple(c for c in first_wave if per[c].verified is None)
+    latest = max((p.verified for p in wave if p.verified is not None), key=lambda e: e.time, default=None)
+    return Evidence(
+        env,
+        digest,
+        None if missing else latest,
+        min(failures, key=lambda e: e.time, default=None),
+        min(p.ran_for for p in wave),
+        running=all(p.running for p in wave),
+        clusters=tuple(first_wave),
+        missing=missing,
+    )
 
 
 def duration(span: timedelta) -> str:

@@ -5,20 +5,20 @@
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from deployctl.config import Environment
 from deployctl.errors import PolicyError
 from deployctl.evidence import Evidence, duration, run_of
-from deployctl.history import Override
-from deployctl.model import ImageRef, ReleaseTag, Version
+from deployctl.history import Entry, Override
+from deployctl.model import ImageRef, InvalidValueError, ReleaseTag, Version
 
-if TYPE_CHECKING:
-    pass
+log = logging.getLogger(__name__)
 
 SKIP_DEV_CHECK = "--skip-dev-check"
 VERIFIED = "verified-in-source"
@@ -86,6 +86,10 @@ class Facts:
     optional: bool = False  # an app a commit may not rebuild: no image means it keeps what it runs
     tag_on_remote: bool = True  # the remote (origin) has the release tag, naming this commit
     tag_remote: str = ""  # what the remote check found (why not, when it does not)
+    # Several target clusters: those that do not run ``target_digest``, and what the release tag names in each
+    # cluster's own registry (registry -> digest or None).
+    behind: tuple[str, ...] = ()
+    regional_tags: tuple[tuple[str, str | None], ...] = ()
 
     @property
     def skipped(self) -> bool:
@@ -94,7 +98,14 @@ class Facts:
     @property
     def done(self) -> bool:
         digest = self.source_digest
-        return digest is not None and self.target_tag_digest == digest and self.target_digest == digest
+        regional = all(d == digest for _, d in self.regional_tags)
+        return (
+            digest is not None
+            and self.target_tag_digest == digest
+            and self.target_digest == digest
+            and regional
+            and not self.behind
+        )
 
 
 @dataclass(frozen=True)
@@ -160,13 +171,17 @@ def _judge(facts: Facts, *, skip_dev_check: bool, allow_downgrade: bool) -> list
         ),
     ]
     taken = facts.target_tag_digest is not None and digest is not None and facts.target_tag_digest != digest
+    elsewhere = [(r, d) for r, d in facts.regional_tags if d is not None and digest is not None and d != digest]
+    where, named = ("the target repository", facts.target_tag_digest)
+    if not taken and elsewhere:  # a cluster's own registry (several clusters)
+        where, named = f"the registry {elsewhere[0][0]}", elsewhere[0][1]
     gates.append(
         Gate(
             "tag-immutable",
-            not taken,
-            f"{release} already names {facts.target_tag_digest} in the target repository, not {digest}; "
+            not taken and not elsewhere,
+            f"{release} already names {named} in {where}, not {digest}; "
             "release tags are immutable: cut a new release tag"
-            if taken
+            if taken or elsewhere
             else f"{release} is free in the target repository"
             if facts.target_tag_digest is None
             else f"{release} already names {digest} in the target repository",
@@ -196,6 +211,35 @@ def _judge(facts: Facts, *, skip_dev_check: bool, allow_downgrade: bool) -> list
     return gates
 
 
+def target_state(
+    entries: Sequence[Entry], env: Environment, app: str, pinned: Mapping[str, str], clusters: Sequence[str] = ()
+) -> tuple[Version | None, str | None, str, tuple[str, ...]]:
+    """The version and digest ``app`` runs in the target: its last successful promotion in the target's ledger,
+    else what its values section pins; with several ``clusters``, the newest version any of them runs and the
+    clusters that do not run its digest (a release stopped in an earlier wave)."""
+    if clusters:
+        found = {c: target_state([e for e in entries if e.cluster == c], env, app, pinned) for c in clusters}
+        newest = max(found, key=lambda c: (found[c][0] is not None, found[c][0] or Version(0, 0, 0)))
+        version, digest, source, _ = found[newest]
+        return version, digest, source, tuple(c for c in clusters if found[c][1] != digest)
+    for entry in entries:
+        if entry.app != app or entry.action != "promote" or entry.outcome != "succeeded":
+            continue
+        try:
+            release = ReleaseTag.parse(entry.release or "", env.release_tag_pattern, allow_prerelease=True)
+        except InvalidValueError:
+            continue
+        return release.version, entry.digest, "ledger", ()
+    if pinned.get("tag"):
+        try:
+            release = ReleaseTag.parse(pinned["tag"], env.release_tag_pattern, allow_prerelease=True)
+        except InvalidValueError:
+            log.warning("values file tag %r of %s is not a release tag; ignoring it", pinned["tag"], app)
+        else:
+            return release.version, pinned.get("digest"), "values", ()
+    return None, None, "none", ()
+
+
 def verified_in_source(facts: Facts, *, done: bool, skip: bool) -> Gate:
     """The digest rolled out healthy in the source (a verdict deployctl recorded), no later rollout of it
     failed there, and it ran there for the soak time. Whether the source still runs it does not matter."""
@@ -205,14 +249,17 @@ def verified_in_source(facts: Facts, *, done: bool, skip: bool) -> Gate:
     if done:
         return Gate(VERIFIED, True, f"{digest} already runs in {facts.target_env}", SKIP_DEV_CHECK)
     problem = None
-    if evidence.verified is None:
+    if evidence.verified is None and evidence.missing:  # a source with several clusters
+        problem = f"{evidence.describe()} (`deployctl history {source}`); deploy it to {source} first"
+    elif evidence.verified is None:
         problem = (
             f"{digest} has no healthy rollout in {source} recorded by deployctl (`deployctl history {source}`); "
             f"deploy it to {source} first"
         )
     elif evidence.failed_after is not None:
         failure = evidence.failed_after
-        problem = f"{digest} failed in {source} after its healthy rollout: at {failure.time} by {run_of(failure)}" + (
+        where = f"{source} (cluster {failure.cluster})" if failure.cluster else source
+        problem = f"{digest} failed in {where} after its healthy rollout: at {failure.time} by {run_of(failure)}" + (
             f": {failure.message}" if failure.message else ""
         )
     elif evidence.ran_for < facts.soak:

@@ -7,7 +7,7 @@ release has one commit, one values-file diff and one changelog.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,8 @@ class AppPromotion:
                 "image": str(self.target_image),
                 "current_version": str(f.target_version) if f.target_version else None,
                 "current_digest": f.target_digest,
+                **({"clusters_behind": list(f.behind)} if f.behind else {}),
+                **({"cluster_registries": dict(f.regional_tags)} if f.regional_tags else {}),
             },
             "transfer": self.transfer,
             "evidence": f.evidence.data() if f.evidence else None,
@@ -70,6 +72,12 @@ class AppPromotion:
             f"    to       {self.target_image.name}:{self.target_image.tag} ({self.transfer})",
             f"    replaces {f.target_version or 'nothing'} ({f.target_digest or 'no digest'}, from {f.target_from})",
         ]
+        lines += [
+            f"    copy to  {registry}/{self.target_image.repository} (a cluster's own)"
+            for registry, _ in f.regional_tags
+        ]
+        if f.behind:
+            lines.append(f"    behind   {', '.join(f.behind)} (do not run {f.target_digest})")
         if f.evidence is not None:
             lines.append(f"    evidence {f.evidence.describe()}")
         lines.append(f"    helm     {self.helm}")
@@ -86,6 +94,7 @@ class PromotionPlan:
     values_path: Path
     values_diff: str
     changelog: Changelog | None = None
+    clusters: tuple[tuple[str, int], ...] = ()  # several target clusters: (name, wave) in rollout order
 
     @property
     def gates(self) -> tuple[Gate, ...]:
@@ -111,11 +120,17 @@ class PromotionPlan:
             "changes": self.changelog.data() if self.changelog else None,
             "values": {"path": str(self.values_path), "diff": self.values_diff},
             "noop": self.noop,
+            **({"clusters": [{"cluster": c, "wave": w} for c, w in self.clusters]} if self.clusters else {}),
         }
 
     def text(self) -> list[str]:
         done = " (already done: nothing to change)" if self.noop else ""
         lines = [f"promote {self.release} to {self.target_env}{done}", f"  commit   {self.commit}"]
+        if self.clusters:
+            waves = sorted({w for _, w in self.clusters})
+            lines.append(
+                "  waves    " + "; ".join(f"{w}: " + ", ".join(c for c, x in self.clusters if x == w) for w in waves)
+            )
         for app in self.apps:
             lines += app.text()
         if self.changelog is not None:
@@ -167,3 +182,33 @@ class PromoteResult:
         digests = ", ".join(f"{a.app} {a.digest}" for a in self.plan.apps if not a.skipped)
         lines.append(f"{self.outcome}: {self.plan.release} -> {self.plan.target_env} ({digests})")
         return lines
+
+
+def transfer_detail(report: TransferReport) -> str:
+    if report.mode == "copy":
+        return (
+            f"copy: {report.blobs_copied} blobs copied ({report.bytes_copied} bytes), {report.blobs_mounted} mounted, "
+            f"{report.blobs_present} already there, {report.manifests_put} manifests, "
+            f"{len(report.referrers)} referrers ({report.referrers_copied} copied), {report.seconds:.2f}s"
+        )
+    return f"{report.mode}: {report.manifests_put} manifest(s), {report.seconds:.2f}s"
+
+
+def helm_summary(facts: Facts, deploy: bool, env: str, namespace: str) -> str:
+    if facts.skipped:
+        return "nothing (not part of this commit)"
+    if facts.done:
+        return "nothing (already running)"
+    if not deploy:
+        return f"not deployed (--no-deploy): run `deployctl deploy {env}` later"
+    return f"helm upgrade --install into {namespace} pinned to {facts.source_digest}"
+
+
+def merged(logs: list[Changelog]) -> Changelog:
+    """One changelog whose commits carry a failure in the source from any app."""
+    first = logs[0]
+    found = [
+        next((c2 for lg in logs for c2 in lg.changes if c2.sha == c.sha and c2.failed_in_source), c)
+        for c in first.changes
+    ]
+    return replace(first, changes=tuple(found))

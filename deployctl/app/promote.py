@@ -24,23 +24,33 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from deployctl import chartvalues, git, promotion, registry
-from deployctl.app.base import RolloutPlan, plan_rollout, roll_out
+from deployctl import chartvalues, git, promotion, registry, waves
+from deployctl.app.base import plan_rollout, roll_out, roll_out_waves
 from deployctl.app.context import Contexts, EnvContext
 from deployctl.changelog import LIMIT, Changelog, changelog
 from deployctl.cluster import Cluster
-from deployctl.config import Environment, LoadedConfig, deploy_order
+from deployctl.config import App, Environment, LoadedConfig, deploy_order
 from deployctl.errors import DeployctlError, UsageError
-from deployctl.evidence import evidence_of
+from deployctl.evidence import fleet_evidence
 from deployctl.history import Entry
-from deployctl.model import InvalidValueError, ReleaseTag, Version
-from deployctl.promotion import Facts, PromoteRequest, judge, refusal
-from deployctl.promotion_plan import AppPromotion, PromoteResult, PromotionPlan, PromotionStep
+from deployctl.model import ImageRef, InvalidValueError, ReleaseTag
+from deployctl.promotion import Facts, PromoteRequest, judge, refusal, target_state
+from deployctl.promotion_plan import (
+    AppPromotion,
+    PromoteResult,
+    PromotionPlan,
+    PromotionStep,
+    helm_summary,
+    merged,
+    transfer_detail,
+)
+from deployctl.rollouts import DeployResult, RolloutPlan
 from deployctl.values import KeyPath, ValuesEdit
 
 log = logging.getLogger(__name__)
 
-Endpoints = dict[str, tuple[registry.Endpoint, registry.Endpoint]]  # app -> (source, target)
+# app -> (source, [target, then each other registry of the target's clusters])
+Endpoints = dict[str, tuple[registry.Endpoint, list[registry.Endpoint]]]
 
 
 def target_env_name(config: LoadedConfig, requested: str | None) -> str:
@@ -70,29 +80,6 @@ def parse_release(tag: str, env_name: str, env: Environment) -> ReleaseTag:
         raise UsageError(str(exc), f"{env_name} releases are tagged {env.release_tag_pattern}") from None
 
 
-def _target_state(
-    entries: list[Entry], env: Environment, app: str, pinned: dict[str, str]
-) -> tuple[Version | None, str | None, str]:
-    """The version and digest ``app`` runs in the target: its last successful promotion in the target's ledger,
-    else what its values section pins."""
-    for entry in entries:
-        if entry.app != app or entry.action != "promote" or entry.outcome != "succeeded":
-            continue
-        try:
-            release = ReleaseTag.parse(entry.release or "", env.release_tag_pattern, allow_prerelease=True)
-        except InvalidValueError:
-            continue
-        return release.version, entry.digest, "ledger"
-    if pinned.get("tag"):
-        try:
-            release = ReleaseTag.parse(pinned["tag"], env.release_tag_pattern, allow_prerelease=True)
-        except InvalidValueError:
-            log.warning("values file tag %r of %s is not a release tag; ignoring it", pinned["tag"], app)
-        else:
-            return release.version, pinned.get("digest"), "values"
-    return None, None, "none"
-
-
 def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, Endpoints, ValuesEdit | None]:
     """Everything that will happen, found and judged before anything changes."""
     config = contexts.config
@@ -112,17 +99,22 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
     tag_on_remote, tag_remote = git.tag_on_remote(runner, config.root, release.tag, commit)
     target_entries, source_entries = target.ledger.entries(), source.ledger.entries()
     now = datetime.now(UTC)
+    targets, first_wave = target.targets(), waves.first_wave(source.env)
+    several = [t.name for t in targets if t.name]
     planned: list[AppPromotion] = []
     endpoints: Endpoints = {}
     changes: dict[KeyPath, str] = {}
     for name in names:
         app = apps[name]
         source_repo, target_repo = source.image(app), target.image(app)
-        endpoints[name] = (source.endpoint(source_repo), target.endpoint(target_repo))
+        own = dict.fromkeys(target.image(app, target=t).registry for t in targets)  # clusters' own registries
+        repos = [target_repo, *(replace(target_repo, registry=r) for r in own if r != target_repo.registry)]
+        target_endpoints = [target.endpoint(r) for r in repos]
+        endpoints[name] = (source.endpoint(source_repo), target_endpoints)
         source_digest = endpoints[name][0].resolve(commit)
         section = target.values.section(name, apps)
-        version, current, current_from = _target_state(
-            target_entries, target.env, name, chartvalues.pinned(app, section)
+        version, current, current_from, behind = target_state(
+            target_entries, target.env, name, chartvalues.pinned(app, section), several
         )
         facts = Facts(
             release=release,
@@ -133,18 +125,22 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
             target_env=target_name,
             source_image=replace(source_repo, tag=commit),
             source_digest=source_digest,
-            evidence=evidence_of(source_entries, env=source.name, app=name, digest=source_digest, now=now)
+            evidence=fleet_evidence(
+                source_entries, env=source.name, app=name, digest=source_digest, now=now, first_wave=first_wave
+            )
             if source_digest
             else None,
             target_version=version,
             target_digest=current,
             target_from=current_from,
-            target_tag_digest=endpoints[name][1].resolve(release.tag),
+            target_tag_digest=target_endpoints[0].resolve(release.tag),
             soak=timedelta(minutes=target.env.promote_soak_minutes),
             app=name,
             optional=app.optional,
             tag_on_remote=tag_on_remote,
             tag_remote=tag_remote,
+            behind=behind,
+            regional_tags=tuple((e.host, e.resolve(release.tag)) for e in target_endpoints[1:]),
         )
         target_image = replace(target_repo, tag=release.tag, digest=source_digest)
         if source_digest is not None:
@@ -158,8 +154,8 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
                 facts=facts,
                 gates=judge(facts, **request.gate_overrides()),
                 target_image=target_image,
-                transfer=_transfer_mode(facts, *endpoints[name]),
-                helm=_helm_summary(request, target, facts),
+                transfer=_transfer_mode(facts, endpoints[name][0], target_endpoints[0]),
+                helm=helm_summary(facts, request.deploy, target.name, str(target.env.namespace)),
             )
         )
     edit = target.values.edit(changes) if changes else None
@@ -172,6 +168,7 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
         values_path=target.values.path,
         values_diff=edit.diff if edit else "",
         changelog=_changelog(contexts, target_entries, source_entries, names, commit),
+        clusters=tuple((str(t.name), t.wave) for t in targets if t.name),
     )
     return promotion_plan, endpoints, edit
 
@@ -180,16 +177,6 @@ def _transfer_mode(facts: Facts, source: registry.Endpoint, target: registry.End
     if facts.skipped:
         return "skipped"
     return "noop" if facts.target_tag_digest == facts.source_digest else registry.transfer_mode(source, target)
-
-
-def _helm_summary(request: PromoteRequest, target: EnvContext, facts: Facts) -> str:
-    if facts.skipped:
-        return "nothing (not part of this commit)"
-    if facts.done:
-        return "nothing (already running)"
-    if not request.deploy:
-        return f"not deployed (--no-deploy): run `deployctl deploy {target.name}` later"
-    return f"helm upgrade --install into {target.env.namespace} pinned to {facts.source_digest}"
 
 
 def _changelog(
@@ -210,17 +197,7 @@ def _changelog(
         base = None
     commits, total = git.log(runner, repo, base=base, head=head, limit=LIMIT)
     found = [changelog(commits, total, base=base, head=head, source_entries=source_entries, app=app) for app in apps]
-    return found[0] if len(found) == 1 else _merged(found)
-
-
-def _merged(logs: list[Changelog]) -> Changelog:
-    """One changelog whose commits carry a failure in the source from any app."""
-    first = logs[0]
-    merged = [
-        next((c2 for lg in logs for c2 in lg.changes if c2.sha == c.sha and c2.failed_in_source), c)
-        for c in first.changes
-    ]
-    return replace(first, changes=tuple(merged))
+    return found[0] if len(found) == 1 else merged(found)
 
 
 def promote(contexts: Contexts, request: PromoteRequest) -> PromoteResult:
@@ -240,15 +217,32 @@ def promote(contexts: Contexts, request: PromoteRequest) -> PromoteResult:
     if not request.deploy:
         with target.locked(command, request.lock_timeout):
             return _promote_locked(contexts, request, None, {})
-    with target.cluster() as cluster, tempfile.TemporaryDirectory(prefix="deployctl-values-") as workdir:
-        # charts are validated before waiting for the lock: values they reject change nothing
+    apps = contexts.config.settings.apps
+    with target.clusters() as clusters, tempfile.TemporaryDirectory(prefix="deployctl-values-") as workdir:
+        # charts are validated before waiting for the lock: values they reject change nothing; each cluster pins
+        # the image in the registry it pulls from
         rollouts = {
-            a.app: plan_rollout(target, cluster, a.app, a.target_image, first.commit, Path(workdir))
-            for a in first.apps
-            if not a.skipped and not a.noop
+            t.name: {
+                a.app: plan_rollout(
+                    target, clusters[t.name], a.app, _pulled(target, apps[a.app], a, t), first.commit, _dir(workdir, t)
+                )
+                for a in first.apps
+                if not a.skipped and not a.noop
+            }
+            for t in target.targets()
         }
         with target.locked(command, request.lock_timeout):
-            return _promote_locked(contexts, request, cluster, rollouts)
+            return _promote_locked(contexts, request, clusters, rollouts)
+
+
+def _pulled(target: EnvContext, app: App, promoted: AppPromotion, where: waves.Target) -> ImageRef:
+    return target.image(app, tag=promoted.target_image.tag, digest=promoted.target_image.digest, target=where)
+
+
+def _dir(workdir: str, where: waves.Target) -> Path:
+    path = Path(workdir) / (where.name or "")
+    path.mkdir(exist_ok=True)
+    return path
 
 
 def _noop(promotion_plan: PromotionPlan) -> PromoteResult:
@@ -257,7 +251,10 @@ def _noop(promotion_plan: PromotionPlan) -> PromoteResult:
 
 
 def _promote_locked(
-    contexts: Contexts, request: PromoteRequest, cluster: Cluster | None, rollouts: dict[str, RolloutPlan]
+    contexts: Contexts,
+    request: PromoteRequest,
+    clusters: dict[str | None, Cluster] | None,
+    rollouts: dict[str | None, dict[str, RolloutPlan]],
 ) -> PromoteResult:
     """The target's lock held: judge again, move the images, record them in the values file, roll out."""
     promotion_plan, endpoints, edit = plan(contexts, request)
@@ -275,26 +272,33 @@ def _promote_locked(
         for entry in entries.values():
             _record_failure(target, entry, exc.message)
         raise
-    if cluster is None:
+    if clusters is None:
         steps.append(PromotionStep("deploy", "skipped", "--no-deploy"))
         for entry in entries.values():
             target.record(entry.written_now(outcome="succeeded", message="image moved and recorded; not deployed"))
     else:
         timeout = request.rollout_seconds(target.env)
-        for index, app in enumerate(moving):
-            try:
-                result = roll_out(target, cluster, rollouts[app.app], entries[app.app], timeout=timeout)
-            except DeployctlError as exc:  # roll_out recorded this app's failure; the apps after it never started
-                for later in moving[index + 1 :]:
-                    _record_failure(target, entries[later.app], f"not deployed: {app.app} failed first")
-                exc.message += "".join(f"\n{a.app}: runs {a.digest} (promoted)" for a in moving[:index])
-                exc.message += f"\n{app.app}: FAILED" + "".join(
-                    f"\n{a.app}: not deployed (runs what it ran)" for a in moving[index + 1 :]
-                )
-                raise
-            steps.append(
-                PromotionStep(f"deploy {app.app}", "done", f"{result.message} ({result.duration_seconds:.1f}s)")
-            )
+
+        def roll(where: waves.Target, done: list[DeployResult]) -> None:
+            for index, app in enumerate(moving):
+                entry, plan = replace(entries[app.app], cluster=where.name), rollouts[where.name][app.app]
+                try:
+                    done.append(roll_out(target, clusters[where.name], plan, entry, timeout=timeout, wave=where.wave))
+                except DeployctlError as exc:  # roll_out recorded this app's failure; the apps after it never started
+                    for later in moving[index + 1 :]:
+                        failed = replace(entries[later.app], cluster=where.name)
+                        _record_failure(target, failed, f"not deployed: {app.app} failed first")
+                    if not target.several:  # several clusters: the error says what every cluster runs
+                        exc.message += "".join(f"\n{a.app}: runs {a.digest} (promoted)" for a in moving[:index])
+                        exc.message += f"\n{app.app}: FAILED" + "".join(
+                            f"\n{a.app}: not deployed (runs what it ran)" for a in moving[index + 1 :]
+                        )
+                    raise
+                name = f"deploy {app.app}" + (f" in {where.name}" if where.name else "")
+                steps.append(PromotionStep(name, "done", f"{done[-1].message} ({done[-1].duration_seconds:.1f}s)"))
+
+        plans = {name: list(found.values()) for name, found in rollouts.items()}
+        roll_out_waves(target, clusters, plans, roll, action="promote")
     if request.push and values_commit is not None:
         _push(contexts, promotion_plan, steps)
     return PromoteResult(
@@ -342,18 +346,26 @@ def _move_images(
     file (and commit). A failure of any transfer stops before the values file changes."""
     tag = promotion_plan.release.tag
 
-    def move(app: AppPromotion) -> registry.TransferReport:
-        source, target = endpoints[app.app]
+    # every registry the target's clusters pull from: the target's, then each cluster's own (missing blobs only)
+    pairs = [(a, i, e) for a in moving for i, e in enumerate(endpoints[a.app][1])]
+
+    def move(pair: tuple[AppPromotion, int, registry.Endpoint]) -> registry.TransferReport:
+        app, _, target = pair
+        source = endpoints[app.app][0]
         return registry.promote_image(source, target, app.digest, tag, progress=lambda line: log.info("%s", line))
 
     with (
         contexts.reporter.phase(f"images -> :{tag} ({', '.join(a.app for a in moving)})"),
-        ThreadPoolExecutor(max_workers=max(1, len(moving)), thread_name_prefix="promote") as pool,
+        ThreadPoolExecutor(max_workers=max(1, len(pairs)), thread_name_prefix="promote") as pool,
     ):
-        transfers = tuple(pool.map(move, moving))
+        transfers = tuple(pool.map(move, pairs))
     steps = [
-        PromotionStep(f"image {a.app}", "noop" if t.mode == "noop" else "done", _transfer_detail(t))
-        for a, t in zip(moving, transfers, strict=True)
+        PromotionStep(
+            f"image {a.app}" + (f" -> {e.host}" if i else ""),
+            "noop" if t.mode == "noop" else "done",
+            transfer_detail(t),
+        )
+        for (a, i, e), t in zip(pairs, transfers, strict=True)
     ]
     values_commit: str | None = None
     if edit is not None and edit.changed:
@@ -382,13 +394,3 @@ def _push(contexts: Contexts, promotion_plan: PromotionPlan, steps: list[Promoti
             exc.hint,
         ) from None
     steps.append(PromotionStep("push", "done", f"{pushed[:12]} -> origin/{branch}"))
-
-
-def _transfer_detail(report: registry.TransferReport) -> str:
-    if report.mode == "copy":
-        return (
-            f"copy: {report.blobs_copied} blobs copied ({report.bytes_copied} bytes), {report.blobs_mounted} mounted, "
-            f"{report.blobs_present} already there, {report.manifests_put} manifests, "
-            f"{len(report.referrers)} referrers ({report.referrers_copied} copied), {report.seconds:.2f}s"
-        )
-    return f"{report.mode}: {report.manifests_put} manifest(s), {report.seconds:.2f}s"
