@@ -18,7 +18,8 @@ from typing import Any
 
 from deployctl import board_model, board_render, chartvalues, git, windows
 from deployctl.app.context import Contexts, EnvContext
-from deployctl.config import deploy_order
+from deployctl.cluster import Cluster
+from deployctl.config import App, deploy_order
 from deployctl.errors import DeployctlError, UsageError
 from deployctl.history import Entry
 from deployctl.rollout import release_health
@@ -57,6 +58,8 @@ class _Facts:
 
     entries: list[Entry] = field(default_factory=list)
     live: dict[str, board_model.Live] | None = None
+    # several clusters: each one's live releases (None: unreadable, ``problems["cluster NAME"]`` says why)
+    clusters: dict[str, dict[str, board_model.Live] | None] = field(default_factory=dict)
     pinned: dict[str, str | None] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)  # history | values file | cluster -> why
 
@@ -102,19 +105,24 @@ def board(
     subjects = _subjects(contexts, commits, notes)
     grouped = {name: board_model.by_app(f.entries) for name, f in facts.items()}
     cells = {
-        (name, app): board_model.cell(
-            name,
+        (key, app): board_model.cell(
+            key,
             app,
-            None if f.live is None else f.live.get(app),
-            grouped[name].get(app, []),
-            f.pinned.get(app),
-            problem=f"cluster unreachable: {f.problems.get('cluster', '?')}" if f.live is None else "",
+            None if live is None else live.get(app),
+            [e for e in grouped[name].get(app, []) if e.cluster == cluster],
+            facts[name].pinned.get(app),
+            problem=f"cluster unreachable: {facts[name].problems.get(part, '?')}" if live is None else "",
             subjects=subjects,
         )
-        for name, f in facts.items()
+        for name in names
+        for key, cluster, live, part in _columns(name, facts[name])
         for app in apps
     }
-    columns = tuple(_column(contexts[name], facts[name], limit, now) for name in names)
+    columns = tuple(
+        _column(contexts[name], facts[name], limit, now, key, cluster)
+        for name in names
+        for key, cluster, _, _ in _columns(name, facts[name])
+    )
     waiting = _waiting(contexts, names, facts, grouped, apps, now, notes)
     found = board_model.Board(now.isoformat(), apps, columns, cells, tuple(waiting), tuple(notes))
     if markdown and out is None:
@@ -142,43 +150,71 @@ def _read(ctx: EnvContext, apps: Sequence[str], history: int) -> _Facts:
             found.pinned[app] = chartvalues.pinned(configured[app], section or {}).get("digest")
     except DeployctlError as exc:
         found.problems["values file"] = exc.message.splitlines()[0]
+    for target in ctx.targets() if ctx.several else ():
+        try:
+            with ctx.cluster(target) as cluster:
+                found.clusters[str(target.name)] = _live(cluster, apps, configured, found.pinned)
+        except DeployctlError as exc:
+            found.clusters[str(target.name)] = None
+            found.problems[f"cluster {target.name}"] = exc.message.splitlines()[0]
+    if ctx.several:
+        return found
     try:
         with ctx.cluster() as cluster:
-            live = {}
-            for app in apps:
-                release = cluster.release(configured[app].release)
-                workloads = cluster.workloads(configured[app].release) if release is not None else []
-                if release is None:
-                    live[app] = board_model.Live(installed=False)
-                    continue
-                first = workloads[0] if workloads else None
-                health = release_health(release.status, [w.health for w in workloads], found.pinned.get(app) or None)
-                live[app] = board_model.Live(
-                    installed=True,
-                    revision=release.revision,
-                    helm_status=release.status,
-                    digest=first.health.desired_digest if first else None,
-                    git_sha=first.git_sha if first else None,
-                    health=health,
-                )
-            found.live = live
+            found.live = _live(cluster, apps, configured, found.pinned)
     except DeployctlError as exc:
         found.problems["cluster"] = exc.message.splitlines()[0]
     return found
 
 
-def _column(ctx: EnvContext, facts: _Facts, limit: int, now: datetime) -> board_model.Column:
+def _columns(name: str, facts: _Facts) -> list[tuple[str, str | None, dict[str, board_model.Live] | None, str]]:
+    """An environment's columns: (key, cluster, live releases, the problem's part); several clusters: one each,
+    keyed ``ENV/CLUSTER``."""
+    if not facts.clusters:
+        return [(name, None, facts.live, "cluster")]
+    return [(f"{name}/{c}", c, live, f"cluster {c}") for c, live in facts.clusters.items()]
+
+
+def _live(
+    cluster: Cluster, apps: Sequence[str], configured: Mapping[str, App], pinned: Mapping[str, str | None]
+) -> dict[str, board_model.Live]:
+    """Each app's release in ``cluster``, judged by the one definition of healthy."""
+    live = {}
+    for app in apps:
+        release = cluster.release(configured[app].release)
+        workloads = cluster.workloads(configured[app].release) if release is not None else []
+        if release is None:
+            live[app] = board_model.Live(installed=False)
+            continue
+        first = workloads[0] if workloads else None
+        health = release_health(release.status, [w.health for w in workloads], pinned.get(app) or None)
+        live[app] = board_model.Live(
+            installed=True,
+            revision=release.revision,
+            helm_status=release.status,
+            digest=first.health.desired_digest if first else None,
+            git_sha=first.git_sha if first else None,
+            health=health,
+        )
+    return live
+
+
+def _column(
+    ctx: EnvContext, facts: _Facts, limit: int, now: datetime, key: str, cluster: str | None
+) -> board_model.Column:
     try:
         freeze = windows.state(ctx.env.freeze, now)
         text, frozen = freeze.describe(), freeze.frozen
     except windows.WindowError as exc:
         text, frozen = f"change windows invalid: environments.{ctx.name}.{exc}", False
+    # a cluster's column: its own rollouts and what concerned the whole environment (overrides, failed transfers)
+    entries = [e for e in facts.entries if cluster is None or e.cluster in (cluster, None)]
     return board_model.Column(
-        env=ctx.name,
+        env=key,
         promote_from=ctx.env.promote_from,
         freeze=text,
         frozen=frozen,
-        timeline=board_model.timeline(ctx.name, facts.entries, limit),
+        timeline=board_model.timeline(key, entries, limit),
         problem=facts.problem(),
     )
 

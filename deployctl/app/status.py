@@ -34,6 +34,8 @@ class AppStatus:
     values_digest: str | None
     health: Health
     unfinished: tuple[str, ...] = ()  # rollouts the ledger shows started and not completed
+    cluster: str | None = None  # one of the environment's several clusters (None: its one cluster)
+    wave: int = 1
 
     @property
     def healthy(self) -> bool:
@@ -46,6 +48,7 @@ class AppStatus:
 
     def data(self) -> dict[str, Any]:
         return {
+            **({"cluster": self.cluster, "wave": self.wave} if self.cluster else {}),
             "app": self.app,
             "release": self.release,
             "namespace": self.namespace,
@@ -79,10 +82,11 @@ class AppStatus:
         }
 
     def text(self) -> list[str]:
+        namespace = f"{self.namespace} of cluster {self.cluster} (wave {self.wave})" if self.cluster else self.namespace
         if not self.installed:
-            return [f"{self.app}: release {self.release} is not installed in {self.namespace}"]
+            return [f"{self.app}: release {self.release} is not installed in {namespace}"]
         verdict = "healthy" if self.healthy else "NOT HEALTHY"
-        where = f"revision {self.revision} {self.helm_status} in {self.namespace}"
+        where = f"revision {self.revision} {self.helm_status} in {namespace}"
         lines = [f"{self.app}: release {self.release} {where}: {verdict}"]
         lines.append(f"  digest  {self.digest or '?'}" + (f"  (tag {self.tag})" if self.tag else ""))
         lines.append(f"  commit  {self.git_sha or '?'}")
@@ -127,8 +131,9 @@ def status(ctx: EnvContext, app: str | None = None) -> StatusResult:
     # The ledger lives in the state bucket: an environment without one has no unfinished rollouts to show.
     intents = open_intents(ctx.ledger.entries()) if ctx.env.terraform is not None else []
     found = []
-    with ctx.cluster() as cluster:
-        for app_name, app_config in ctx.apps(app):
+    with ctx.clusters() as clusters:
+        for target, app_name, app_config in [(t, n, c) for t in ctx.targets() for n, c in ctx.apps(app)]:
+            cluster = clusters[target.name]
             pinned = chartvalues.pinned(app_config, ctx.values.section(app_name, apps)) if ctx.values.exists() else {}
             values_digest = pinned.get("digest")
             release = cluster.release(app_config.release)
@@ -156,8 +161,10 @@ def status(ctx: EnvContext, app: str | None = None) -> StatusResult:
                         f"{i.action} of {i.digest} started {i.time} by {run_of(i)}: no outcome yet (in progress, or "
                         "its run died: the next deploy settles it)"
                         for i in intents
-                        if i.app == app_name
+                        if i.app == app_name and i.cluster == target.name
                     ),
+                    cluster=target.name,
+                    wave=target.wave,
                 )
             )
     return StatusResult(env=ctx.name, apps=tuple(found))
