@@ -67,7 +67,10 @@ def test_prod_ends_on_the_fix_and_never_ran_the_broken_build(story: tuple[demo.D
     promoted = [e for e in result.prod_history if e["action"] == "promote" and e["outcome"] == "succeeded"]
     releases = list(dict.fromkeys(e["release"] for e in promoted))
     assert releases[:2] == ["release-0.1.1", "release-0.1.0"]  # newest first
-    assert sorted(e["app"] for e in promoted if e["release"] == "release-0.1.1") == ["api", "worker"], "one tag, both apps"
+    assert sorted(e["app"] for e in promoted if e["release"] == "release-0.1.1") == [
+        "api",
+        "worker",
+    ], "one tag, both apps"
 
 
 def test_plan_joins_terraform_and_the_helm_diff(story: tuple[demo.DemoResult, str]) -> None:
