@@ -83,7 +83,7 @@ def run(
     soak: timedelta = timedelta(),
     after_soak: Callable[[Target], DeployctlError | None] | None = None,
     say: Callable[[str], None] = lambda _line: None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> WaveRun[T]:
     """Roll out wave after wave: the clusters of a wave in parallel (each ``roll`` raises DeployctlError when its
     rollout fails), every one of them finished before the next wave starts; a wave with a failure stops the run
@@ -101,7 +101,7 @@ def run(
                 done.append((target, outcome))
         if not failed and index < len(planned) - 1 and soak > timedelta():
             say(f"wave {wave[0].wave} rolled out; soaking {soak.total_seconds():.0f}s before the next wave")
-            sleep(soak.total_seconds())
+            (sleep or time.sleep)(soak.total_seconds())
             soaked.append(wave[0].wave)
             problems = [(t, after_soak(t)) for t in wave] if after_soak is not None else []
             failed += [(t, problem) for t, problem in problems if problem is not None]

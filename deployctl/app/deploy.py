@@ -110,7 +110,8 @@ def deploy(
                         cluster=target.name,
                     )
                     try:
-                        done.append(roll_out(ctx, clusters[target.name], plan, entry, timeout=rollout_timeout))
+                        cluster = clusters[target.name]
+                        done.append(roll_out(ctx, cluster, plan, entry, timeout=rollout_timeout, wave=target.wave))
                     except DeployctlError as exc:  # several clusters: the error says what each cluster runs
                         raise (exc if ctx.several else _stopped(exc, done, plan, plans[target.name])) from None
 

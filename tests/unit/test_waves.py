@@ -1,0 +1,417 @@
+"""Several clusters per environment (issue 19), table-tested where pure (targets and waves, the wave runner, what
+every cluster runs after a stop, evidence from several source clusters, the target's state per cluster) and
+through the real deploy and promote use cases on fake clusters (one ``FakeCluster`` per cluster, tests/unit/fakes.py):
+wave by wave, the first failed wave stops the release and the later waves are never touched."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deployctl import waves
+from deployctl.app import promote as promote_app
+from deployctl.app.context import Contexts
+from deployctl.app.deploy import deploy
+from deployctl.app.history import history
+from deployctl.app.status import status
+from deployctl.config import ConfigProblemsError, load
+from deployctl.errors import DeployctlError, OperationError
+from deployctl.evidence import fleet_evidence
+from deployctl.history import Entry, Ledger
+from deployctl.promotion import PromoteRequest, target_state
+from deployctl.registry import TransferReport
+from deployctl.rollout import Verdict
+from deployctl.runner import ProcessRunner
+from tests.unit.fakes import Events, FakeCluster, FakeContext, FakeS3
+
+ROOT = Path(__file__).resolve().parents[2]
+SHA = "a" * 40
+OLD, NEW = "sha256:" + "0" * 64, "sha256:" + "d" * 64
+CRASH = Verdict("failed", "pod api-1 container api: CrashLoopBackOff", "api-1", "api", "CrashLoopBackOff")
+BACKEND = '{{ bucket = "acme-tfstate", key = "{env}/terraform.tfstate", region = "us-east-1" }}'
+CONFIG = f"""
+[tool.deployctl]
+[tool.deployctl.apps.api]
+chart = "{ROOT / "charts" / "api"}"
+release = "api"
+image = {{ registry = "registry.example:5000", repository = "api" }}
+
+[tool.deployctl.environments.dev]
+aws = {{ region = "us-east-1" }}
+terraform = {{ root = "tf", backend = {BACKEND.format(env="dev")} }}
+cluster = {{ kubeconfig = "kubeconfig" }}
+namespace = "api"
+values = "values-dev.yaml"
+lock_timeout_seconds = 0
+
+[tool.deployctl.environments.prod]
+aws = {{ region = "us-east-1" }}
+terraform = {{ root = "tf", backend = {BACKEND.format(env="prod")} }}
+namespace = "api"
+values = "values-prod.yaml"
+promote_from = "dev"
+lock_timeout_seconds = 0
+
+[tool.deployctl.environments.prod.clusters.use1]
+kubeconfig = "kubeconfig"
+wave = 1
+
+[tool.deployctl.environments.prod.clusters.euw1]
+kubeconfig = "kubeconfig"
+region = "eu-west-1"
+image_registry = "registry-eu.example:5000"
+wave = 2
+"""
+
+
+def env_of(text: str, tmp_path: Path, name: str = "prod") -> Any:
+    (tmp_path / "pyproject.toml").write_text(text)
+    return load(tmp_path / "pyproject.toml").settings.environments[name]
+
+
+# ------------------------------------------------------------------------------------------ pure
+
+
+@pytest.mark.parametrize(
+    ("clusters", "expected"),
+    [
+        ({}, [[None]]),
+        ({"b": 1, "a": 1}, [["a", "b"]]),
+        ({"eu": 2, "canary": 1, "us": 2}, [["canary"], ["eu", "us"]]),
+        ({"late": 10, "first": 3}, [["first"], ["late"]]),  # wave numbers need not be consecutive
+    ],
+)
+def test_targets_in_waves(tmp_path: Path, clusters: dict[str, int], expected: list[list[str | None]]) -> None:
+    text = CONFIG.split("[tool.deployctl.environments.prod.clusters.use1]")[0]
+    text += "".join(
+        f'[tool.deployctl.environments.prod.clusters.{n}]\nkubeconfig = "k"\nwave = {w}\n' for n, w in clusters.items()
+    )
+    if not clusters:
+        text = text.replace(
+            'values = "values-prod.yaml"', 'values = "values-prod.yaml"\ncluster = { kubeconfig = "k" }'
+        )
+    env = env_of(text, tmp_path)
+    assert [[t.name for t in wave] for wave in waves.waves(waves.targets(env))] == expected
+    assert waves.first_wave(env) == tuple(n for n in expected[0] if n)
+
+
+def test_a_cluster_inherits_the_environment_region_and_registry(tmp_path: Path) -> None:
+    env = env_of(
+        CONFIG.replace(
+            "lock_timeout_seconds = 0\n\n[tool.deployctl.environments.prod.clusters.use1]",
+            'lock_timeout_seconds = 0\nimage_registry = "registry-us.example:5000"\n\n[tool.deployctl.environments.prod.clusters.use1]',
+        ),
+        tmp_path,
+    )
+    use1, euw1 = waves.targets(env)
+    assert (use1.region, use1.image_registry) == ("us-east-1", "registry-us.example:5000")
+    assert (euw1.region, euw1.image_registry) == ("eu-west-1", "registry-eu.example:5000")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        (
+            'promote_from = "dev"',
+            'promote_from = "dev"\ncluster = { kubeconfig = "k" }',
+            "set 'cluster' .one. or 'clusters'",
+        ),
+        ('namespace = "api"\nvalues = "values-prod.yaml"', "", "also needs 'namespace' and 'values'"),
+        ("wave = 2", "wave = 0", "clusters.euw1.wave: .*greater than or equal to 1"),
+        ("wave = 2", "wavee = 2", "did you mean 'wave'"),
+        ('region = "eu-west-1"', 'region = "Europe"', "clusters.euw1.region"),
+    ],
+)
+def test_cluster_configuration_problems(tmp_path: Path, old: str, new: str, problem: str) -> None:
+    assert old in CONFIG
+    with pytest.raises(ConfigProblemsError, match=problem):
+        env_of(CONFIG.replace(old, new), tmp_path)
+
+
+T1, T2, T3 = waves.Target("use1", 1), waves.Target("euw1", 2), waves.Target("apse1", 2)
+
+
+def test_run_stops_after_the_first_failed_wave_and_never_touches_later_waves() -> None:
+    rolled: list[str | None] = []
+
+    def roll(target: waves.Target) -> str:
+        rolled.append(target.name)
+        if target.name == "use1":
+            raise OperationError("rollout of api to prod failed: CrashLoopBackOff", details={"digest": NEW})
+        return "ok"
+
+    ran = waves.run(waves.waves([T3, T2, T1]), roll)
+    assert rolled == ["use1"], "wave 2 never started"
+    assert [t.name for t, _ in ran.failed] == ["use1"]
+    assert [t.name for t in ran.not_started] == ["apse1", "euw1"]
+    assert not ran.ok
+
+
+def test_run_rolls_out_a_wave_in_parallel_and_soaks_then_judges_again_between_waves() -> None:
+    slept: list[float] = []
+    judged: list[str | None] = []
+
+    def roll(target: waves.Target) -> str:
+        return str(target.name)
+
+    def after_soak(target: waves.Target) -> DeployctlError | None:
+        judged.append(target.name)
+        return None
+
+    ran = waves.run(
+        waves.waves([T1, T2, T3]), roll, soak=timedelta(minutes=2), after_soak=after_soak, sleep=slept.append
+    )
+    assert ran.ok and [r for _, r in ran.done] == ["use1", "apse1", "euw1"]
+    assert slept == [120.0], "one soak: between the two waves, not after the last"
+    assert judged == ["use1"] and ran.soaked == (1,)
+
+    failing = waves.run(
+        waves.waves([T1, T2]),
+        roll,
+        soak=timedelta(seconds=1),
+        after_soak=lambda _target: OperationError("api in prod is not healthy after the wave soak"),
+        sleep=slept.append,
+    )
+    assert [t.name for t, _ in failing.failed] == ["use1"] and [t.name for t in failing.not_started] == ["euw1"]
+
+
+def test_what_every_cluster_runs_after_a_stop() -> None:
+    error = OperationError("rollout of web to prod failed: CrashLoopBackOff", details={"digest": NEW})
+    ran: waves.WaveRun[Any] = waves.WaveRun(
+        done=((T3, [("api", NEW), ("web", NEW)]),), failed=((T1, error),), not_started=(T2,)
+    )
+    before = {("use1", "api"): OLD, ("use1", "web"): OLD, ("euw1", "api"): OLD, ("euw1", "web"): None}
+    states = waves.fleet(ran, ["api", "web"], before, {"use1": [("api", NEW)]})
+    assert [(s.cluster, s.state, dict(s.runs)) for s in states] == [
+        ("use1", "FAILED", {"api": NEW, "web": OLD}),
+        ("apse1", "rolled out", {"api": NEW, "web": NEW}),
+        ("euw1", "not started", {"api": OLD, "web": None}),
+    ]
+    assert "FAILED" in states[0].detail["web"] and states[0].detail["api"] == "rolled out"
+    stopped = waves.stopped("prod", ran, states, "Roll forward: fix it")
+    assert stopped is error and stopped.message.startswith("prod: cluster use1 (wave 1) failed; wave 2 not started: ")
+    assert f"  euw1 (wave 2): not started: api runs {OLD}; web runs nothing recorded" in stopped.message
+    assert stopped.details["clusters"]["use1"]["runs"] == {"api": NEW, "web": OLD}  # type: ignore[index]
+    assert stopped.hint is not None and "later waves were not touched" in stopped.hint
+
+
+def test_previous_digest_per_cluster_is_its_newest_successful_rollout() -> None:
+    entries = [
+        Entry("prod", "api", "promote", "failed", digest=NEW, cluster="use1"),
+        Entry("prod", "api", "promote", "succeeded", digest=OLD, cluster="use1"),
+        Entry("prod", "api", "promote", "succeeded", digest=NEW, cluster="euw1"),
+    ]
+    assert waves.previous(entries, "api", "use1") == OLD
+    assert waves.previous(entries, "api", "euw1") == NEW
+    assert waves.previous(entries, "api", None) is None
+
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def rollout(outcome: str, cluster: str | None, minutes_ago: int, digest: str = NEW) -> Entry:
+    verdict = "healthy" if outcome == "succeeded" else "failed"
+    at = (NOW - timedelta(minutes=minutes_ago)).isoformat()
+    return Entry("staging", "api", "deploy", outcome, digest=digest, verdict=verdict, cluster=cluster, time=at)
+
+
+@pytest.mark.parametrize(
+    ("entries", "proven", "missing", "ran_minutes"),
+    [
+        ([rollout("succeeded", "a", 60), rollout("succeeded", "b", 30)], True, (), 30),  # the shorter counts
+        ([rollout("succeeded", "a", 60)], False, ("b",), 60),  # every first-wave cluster
+        ([rollout("succeeded", "a", 60), rollout("succeeded", "b", 30), rollout("failed", "c", 10)], False, (), 30),
+        ([rollout("succeeded", "a", 60), rollout("succeeded", "b", 30), rollout("succeeded", "c", 10)], True, (), 30),
+        ([rollout("succeeded", "a", 60), rollout("succeeded", "b", 30), rollout("failed", "a", 5)], False, (), 5),
+        ([rollout("succeeded", None, 60)], False, ("a", "b"), 0),  # an entry of no cluster counts for none
+    ],
+)
+def test_evidence_from_several_source_clusters(
+    entries: list[Entry], proven: bool, missing: tuple[str, ...], ran_minutes: int
+) -> None:
+    found = fleet_evidence(entries, env="staging", app="api", digest=NEW, now=NOW, first_wave=("a", "b"))
+    assert (found.proven, found.missing) == (proven, missing)
+    assert found.clusters == ("a", "b")
+    if proven:
+        assert found.ran_for == timedelta(minutes=ran_minutes)
+        assert "first-wave clusters (a, b)" in found.describe()
+    assert fleet_evidence(entries, env="staging", app="api", digest=NEW, now=NOW).clusters == ()
+
+
+def test_the_target_state_per_cluster_names_the_clusters_behind(tmp_path: Path) -> None:
+    env = env_of(CONFIG, tmp_path)
+    entries = [
+        Entry("prod", "api", "promote", "succeeded", digest=NEW, release="release-1.1.0", cluster="use1"),
+        Entry("prod", "api", "promote", "succeeded", digest=OLD, release="release-1.0.0", cluster="euw1"),
+        Entry("prod", "api", "promote", "succeeded", digest=OLD, release="release-1.0.0", cluster="use1"),
+    ]
+    version, digest, source, behind = target_state(entries, env, "api", {}, ("use1", "euw1"))
+    assert (str(version), digest, source, behind) == ("1.1.0", NEW, "ledger", ("euw1",))
+    assert target_state(entries, env, "api", {})[3] == ()
+
+
+def test_a_single_cluster_entry_keeps_its_json() -> None:
+    assert "cluster" not in Entry("dev", "api", "deploy", "succeeded").to_dict()
+    assert Entry("prod", "api", "deploy", "succeeded", cluster="use1").to_dict()["cluster"] == "use1"
+    assert Entry.from_dict(Entry("prod", "api", "deploy", "x", cluster="euw1").to_dict()).cluster == "euw1"
+
+
+# ------------------------------------------------------------------------------------------ use cases
+
+
+class FleetContext(FakeContext):
+    """``FakeContext`` with one fake cluster per configured cluster."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        names = [t.name for t in self.targets()]
+        self.fakes = {n: FakeCluster(f"{n}-ns", self.s3, self.name) for n in names}
+
+    @contextmanager
+    def cluster(self, target: waves.Target | None = None) -> Iterator[Any]:
+        yield self.fakes[target.name if target is not None else self.targets()[0].name]
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text(CONFIG.replace('promote_from = "dev"\n', ""))
+    for name in ("values-dev.yaml", "values-prod.yaml"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    return tmp_path
+
+
+def prod(repo: Path, s3: FakeS3) -> FleetContext:
+    digests = {SHA: NEW}
+    return FleetContext(load(repo / "pyproject.toml"), "prod", ProcessRunner(), s3=s3, digests=digests)
+
+
+def test_deploy_rolls_out_wave_by_wave_and_records_each_cluster(repo: Path) -> None:
+    s3 = FakeS3()
+    ctx = prod(repo, s3)
+    result = deploy(ctx, image_tag=SHA)
+    assert [(r.cluster, r.wave, r.image.registry) for r in result.apps] == [
+        ("use1", 1, "registry.example:5000"),
+        ("euw1", 2, "registry-eu.example:5000"),  # the cluster pulls from its own registry
+    ]
+    assert ctx.fakes["use1"].calls[-2:] == [f"upgrade api {NEW}", "watch api"]
+    assert ctx.fakes["euw1"].lock_at_upgrade is not None, "one lock for every wave"
+    assert ctx.fakes["euw1"].lock_at_upgrade["id"] == ctx.fakes["use1"].lock_at_upgrade["id"]  # type: ignore[index]
+    done = [(e.cluster, e.outcome) for e in ctx.entries() if e.outcome != "started"]
+    assert done == [("euw1", "succeeded"), ("use1", "succeeded")]
+    data = json.loads(json.dumps(result.data()))
+    assert [(a["cluster"], a["wave"]) for a in data["apps"]] == [("use1", 1), ("euw1", 2)]
+    shown = status(ctx)
+    assert [(a.cluster, a.healthy) for a in shown.apps] == [("use1", True), ("euw1", True)]
+    assert shown.data()["apps"][1]["cluster"] == "euw1"
+    assert "cluster " in history(ctx).text()[0]
+
+
+def test_a_crash_in_wave_one_stops_before_wave_two_and_says_what_runs_where(repo: Path) -> None:
+    s3 = FakeS3()
+    ctx = prod(repo, s3)
+    Ledger("prod", "acme-tfstate", s3).append(Entry("prod", "api", "deploy", "succeeded", digest=OLD, cluster="euw1"))
+    Ledger("prod", "acme-tfstate", s3).append(Entry("prod", "api", "deploy", "succeeded", digest=OLD, cluster="use1"))
+    ctx.fakes["use1"].verdict = CRASH
+    with pytest.raises(OperationError) as caught:
+        deploy(ctx, image_tag=SHA)
+    assert ctx.fakes["euw1"].calls == [f"template api {NEW}"], "wave 2 rendered (validated), never upgraded"
+    message = caught.value.message
+    assert message.startswith("prod: cluster use1 (wave 1) failed; wave 2 not started: rollout of api to prod failed")
+    assert f"use1 (wave 1): FAILED: api FAILED ({NEW} did not roll out; the previous pods serve), runs {OLD}" in message
+    assert f"euw1 (wave 2): not started: api runs {OLD}" in message
+    assert caught.value.hint is not None and "Roll forward" in caught.value.hint
+    clusters: Any = caught.value.details["clusters"]
+    assert {n: c["state"] for n, c in clusters.items()} == {"use1": "FAILED", "euw1": "not started"}
+    newest = ctx.entries()[0]
+    assert (newest.cluster, newest.outcome, newest.verdict) == ("use1", "failed", "failed")
+    assert not [e for e in ctx.entries() if e.cluster == "euw1" and e.digest == NEW], "nothing recorded in wave 2"
+
+
+def test_a_wave_unhealthy_after_its_soak_stops_the_release(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (repo / "pyproject.toml").write_text(
+        (repo / "pyproject.toml")
+        .read_text()
+        .replace('values = "values-prod.yaml"', 'values = "values-prod.yaml"\nwave_soak_minutes = 1')
+    )
+    s3 = FakeS3()
+    ctx = prod(repo, s3)
+    slept: list[float] = []
+
+    def crash_later(_seconds: float) -> None:
+        slept.append(_seconds)
+        ctx.fakes["use1"].verdict = CRASH  # the pods crash while the wave soaks
+
+    monkeypatch.setattr("deployctl.waves.time.sleep", crash_later)
+    with pytest.raises(OperationError, match="not healthy after the wave soak"):
+        deploy(ctx, image_tag=SHA)
+    assert slept == [60.0]
+    held: Any = ctx.fakes["use1"].lock_at_upgrade
+    started, expires = datetime.fromisoformat(held["started_at"]), datetime.fromisoformat(held["expires_at"])
+    assert expires - started == timedelta(hours=1, minutes=1), "the lock outlives the soak between the two waves"
+    assert ctx.fakes["euw1"].calls == [f"template api {NEW}"]
+    newest = ctx.entries()[0]
+    assert (newest.cluster, newest.outcome, newest.verdict) == ("use1", "failed", "failed")
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_promote_copies_to_each_cluster_registry_then_rolls_out_in_waves(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (repo / "pyproject.toml").write_text(CONFIG)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "release me")
+    git(repo, "tag", "release-1.0.0")
+    commit = git(repo, "rev-parse", "HEAD")
+    s3, events = FakeS3(), Events()
+    config = load(repo / "pyproject.toml")
+    contexts = Contexts(config, ProcessRunner(), events)
+    tags: dict[tuple[str, str], str] = {("registry.example:5000", commit): NEW}
+    copies: list[tuple[str, str]] = []
+
+    def endpoint(image: Any) -> Any:
+        class _Endpoint:
+            host, repository, ecr = image.registry, image.repository, None
+            name = f"{image.registry}/{image.repository}"
+
+            def resolve(self, tag: str) -> str | None:
+                return tags.get((image.registry, tag))
+
+        return _Endpoint()
+
+    dev = FakeContext(config, "dev", contexts.runner, s3=s3, events=events)
+    target = FleetContext(config, "prod", contexts.runner, s3=s3, events=events)
+    for ctx in (dev, target):
+        monkeypatch.setattr(ctx, "endpoint", endpoint)
+        contexts._built[ctx.name] = ctx
+    deploy(dev, digest=NEW)
+
+    def transfer(_source: Any, to: Any, digest: str, tag: str, **_: Any) -> TransferReport:
+        copies.append((to.host, tag))
+        tags[(to.host, tag)] = digest
+        return TransferReport("copy", digest, f"{to.name}:{tag}", manifests_put=1)
+
+    monkeypatch.setattr("deployctl.registry.promote_image", transfer)
+    result = promote_app.promote(contexts, PromoteRequest("release-1.0.0", to_env="prod"))
+    assert sorted(copies) == [("registry-eu.example:5000", "release-1.0.0"), ("registry.example:5000", "release-1.0.0")]
+    assert [s.name for s in result.steps] == [
+        "image api",
+        "image api -> registry-eu.example:5000",
+        "values",
+        "deploy api in use1",
+        "deploy api in euw1",
+    ]
+    assert result.plan.data()["clusters"] == [{"cluster": "use1", "wave": 1}, {"cluster": "euw1", "wave": 2}]
+    assert {e.cluster for e in target.entries() if e.outcome == "succeeded"} == {"use1", "euw1"}
+    again, *_ = promote_app.plan(contexts, PromoteRequest("release-1.0.0", to_env="prod"))
+    assert again.noop, "every cluster runs it and every registry has the tag"
