@@ -27,6 +27,7 @@ from deployctl.config import load
 from deployctl.errors import DeployctlError, ExitCode, OperationError
 from deployctl.runner import CommandResult, ProcessRunner
 from deployctl.sandbox import images, session
+from deployctl.sandbox.where import command_name
 
 REPO = Path(__file__).resolve().parents[2]
 GIT_IDENTITY = {
@@ -272,7 +273,7 @@ def run(workdir: Path, *, keep: bool = False, out: Any = sys.stdout) -> DemoResu
         f"{story.result.broken_detected_seconds:.1f}s and never reached prod. Total {total:.0f}s."
     )
     if keep:
-        story.say(f'sandbox left up: cd {story.clone} && eval "$(deployctl sandbox env)"')
+        story.say(f'sandbox left up: cd {story.clone} && eval "$({command_name()} sandbox env)"')
     return story.result
 
 
