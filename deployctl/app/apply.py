@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deployctl import infra, terraform
+from deployctl.app.base import require_window
 from deployctl.app.context import EnvContext
 from deployctl.console import Confirm
 from deployctl.errors import PolicyError, UsageError
@@ -58,8 +59,10 @@ def apply(
     auto_approve: bool = False,
     lock_timeout: int | None = None,
     confirm: Confirm | None = None,
+    override_freeze: str | None = None,
 ) -> ApplyResult:
-    """Apply ENV's saved plan (or, with ``auto_approve`` on an unprotected env, plan and apply now)."""
+    """Apply ENV's saved plan (or, with ``auto_approve`` on an unprotected env, plan and apply now). Refused while
+    a change window of the environment is in force, unless ``override_freeze`` (the reason) is given."""
     started = time.monotonic()
     env = ctx.env
     name = ctx.name
@@ -85,6 +88,7 @@ def apply(
     elif auto_approve and infra.load_saved(prepared) is not None:
         ctx.reporter.warn(f"{name}: --auto-approve plans afresh; the saved plan is discarded")
 
+    require_window(ctx, "apply", override_freeze)
     with ctx.locked(f"deployctl apply {name}", lock_timeout):
         if saved is not None:
             infra.ensure_init(prepared)

@@ -120,3 +120,12 @@ class TerminalConfirm:
 def terminal_confirm(session: Session) -> TerminalConfirm | None:
     """A confirmation only when stdin is a terminal: nothing prompts in pipelines."""
     return TerminalConfirm(session.console) if sys.stdin.isatty() else None
+
+
+def freeze_reason(override_freeze: bool, reason: str | None) -> str | None:
+    """The reason an override of a change window is recorded with (None: no override); the flag needs one."""
+    if not override_freeze:
+        return None
+    if not (reason or "").strip():
+        raise UsageError("--override-freeze needs --reason TEXT", "the reason is recorded in the history and announced")
+    return str(reason).strip()

@@ -8,7 +8,7 @@ import click
 
 from deployctl.cli.options import LOCK_TIMEOUT
 from deployctl.cli.root import cli
-from deployctl.cli.session import ENV, Session, terminal_confirm
+from deployctl.cli.session import ENV, Session, freeze_reason, terminal_confirm
 from deployctl.errors import ExitCode
 
 
@@ -55,8 +55,12 @@ def bootstrap_command(session: Session, env: str) -> int:
     "--auto-approve", is_flag=True, help="Plan and apply in one step, no confirmation (refused for protected envs)."
 )
 @LOCK_TIMEOUT
+@click.option("--override-freeze", is_flag=True, help="Apply during a change window (needs --reason; recorded).")
+@click.option("--reason", help="Why --override-freeze is used (recorded in the history and announced).")
 @click.pass_obj
-def apply_command(session: Session, env: str, auto_approve: bool, lock_timeout: int | None) -> int:
+def apply_command(
+    session: Session, env: str, auto_approve: bool, lock_timeout: int | None, override_freeze: bool, reason: str | None
+) -> int:
     """Apply ENV's saved plan (made by `deployctl plan ENV` at this commit) under the environment lock.
 
     \b
@@ -66,7 +70,11 @@ def apply_command(session: Session, env: str, auto_approve: bool, lock_timeout: 
 
     session.command = "apply"
     result = apply(
-        session.env(env), auto_approve=auto_approve, lock_timeout=lock_timeout, confirm=terminal_confirm(session)
+        session.env(env),
+        auto_approve=auto_approve,
+        lock_timeout=lock_timeout,
+        confirm=terminal_confirm(session),
+        override_freeze=freeze_reason(override_freeze, reason),
     )
     return session.emit(result)
 

@@ -396,3 +396,25 @@ def test_one_root_for_every_environment_takes_its_var_file_and_region(tmp_path: 
 def _target_from_written(tmp_path: Path, runner: FakeRunner) -> tuple[EnvContext, Events]:
     events = Events()
     return EnvContext(load(tmp_path / "pyproject.toml"), "dev", runner, events), events
+
+
+def test_apply_is_refused_during_a_change_window_and_changes_nothing(tmp_path: Path) -> None:
+    """A window always in force (dated, around now): apply refuses before the lock or terraform; with
+    --override-freeze --reason it goes on (the override is the gate's, tested in test_freeze_gate)."""
+    runner = _runner()
+    _target(tmp_path, runner)
+    now = datetime.now(UTC)
+    span = f"{(now - timedelta(days=1)):%Y-%m-%d} - {(now + timedelta(days=2)):%Y-%m-%d}: the release week"
+    config = (
+        (tmp_path / "pyproject.toml")
+        .read_text()
+        .replace(
+            "[tool.deployctl.environments.dev]\n",
+            f'[tool.deployctl.environments.dev]\nfreeze = {{ timezone = "UTC", dated = {{ release-week = "{span}" }} }}\n',
+        )
+    )
+    (tmp_path / "pyproject.toml").write_text(config)
+    target, _ = _target_from_written(tmp_path, runner)
+    with pytest.raises(PolicyError, match="apply into dev refused: dev is frozen by 'release-week'"):
+        apply(target, auto_approve=True)
+    assert [c for c in runner.calls if c[0] == "terraform"] == [], "nothing ran"
