@@ -26,7 +26,6 @@ from deployctl.sandbox.processes import ClientCert, LabError, Launch, Processes,
 log = logging.getLogger(__name__)
 
 CONTEXT = "deployctl-lab"
-NODE_ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 STAGES_TEMPLATE = Path(__file__).with_name("kwok-stages.yaml")
 # Image markers kwok turns into failures (regexes over the pod's image reference): behaviour -> the stage
@@ -65,6 +64,17 @@ class ControlPlane:
     nodes: int = 3
     markers: dict[str, list[str]] = field(default_factory=default_markers)
     kwok_argv: list[str] = field(default_factory=list)
+    # Another control plane of the same lab (a second cluster): its services are named ``<prefix>etcd`` ...
+    prefix: str = ""
+    region: str = "us-east-1"
+
+    def service(self, name: str) -> str:
+        """The lab's name of this control plane's ``name`` service (etcd, kube-apiserver, kwok ...)."""
+        return f"{self.prefix}{name}"
+
+    @property
+    def running(self) -> bool:
+        return self.service("kube-apiserver") in self.processes.services
 
     @property
     def kubeconfig(self) -> Path:
@@ -87,7 +97,7 @@ class ControlPlane:
         shutil.rmtree(self.directory / "etcd", ignore_errors=True)
         credentials = self.probe_credentials()
         self.processes.start([self._etcd(tools)], timeout, say=say)
-        etcd = self.processes.get("etcd").endpoint
+        etcd = self.processes.get(self.service("etcd")).endpoint
         say("waiting for kube-apiserver")
         self.processes.start([self._apiserver(tools, pki, etcd)], timeout, say=say, credentials=credentials)
         common: list[str | Path] = [
@@ -128,8 +138,8 @@ class ControlPlane:
         ]
         late = [
             # --secure-port=0 turns serving off for these two, so their port is picked (and retried).
-            self._secure_server("kube-controller-manager", kcm),
-            self._secure_server("kube-scheduler", scheduler),
+            self._secure_server(self.service("kube-controller-manager"), kcm),
+            self._secure_server(self.service("kube-scheduler"), scheduler),
             self._kwok(),
         ]
         self.processes.start(late, timeout, say=say, credentials=credentials)
@@ -154,7 +164,7 @@ class ControlPlane:
             ]
 
         return Launch(
-            "etcd",
+            self.service("etcd"),
             command,
             lambda ports: f"http://127.0.0.1:{ports[0]}",
             probe="http",
@@ -189,7 +199,7 @@ class ControlPlane:
             ]
 
         return Launch(
-            "kube-apiserver",
+            self.service("kube-apiserver"),
             command,
             lambda ports: f"https://127.0.0.1:{ports[0]}",
             probe="https",
@@ -209,7 +219,7 @@ class ControlPlane:
 
     def _kwok(self) -> Launch:
         return Launch(
-            "kwok",
+            self.service("kwok"),
             lambda _ports: self.kwok_argv,
             lambda ports: f"http://127.0.0.1:{ports[0]}",
             probe="http",
@@ -236,7 +246,7 @@ class ControlPlane:
             return
         self.markers[behaviour].append(marker)
         self._render_stages()
-        self.processes.terminate("kwok")
+        self.processes.terminate(self.service("kwok"))
         # Each kwok process has a new holder identity (hostname + uuid) and waits for the old one's node
         # leases to expire (40 s) before it manages those nodes' pods again: hand the leases over now.
         _, leases = self.kube("GET", f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases")
@@ -295,7 +305,7 @@ class ControlPlane:
 
     def kube(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> tuple[int, Any]:
         """A raw call to the lab's API server as the admin (no kubernetes client import)."""
-        service = self.processes.get("kube-apiserver")
+        service = self.processes.get(self.service("kube-apiserver"))
         pki = self.pki()
         assert pki is not None  # noqa: S101 - the cluster is running
         context = ssl_context(pki.ca_cert, (pki.admin_cert, pki.admin_key))
@@ -314,7 +324,7 @@ class ControlPlane:
 
     def _create_nodes(self) -> None:
         for index in range(self.nodes):
-            zone = NODE_ZONES[index % len(NODE_ZONES)]
+            zone = f"{self.region}{'abc'[index % 3]}"
             name = f"lab-node-{index}"
             node = {
                 "apiVersion": "v1",
@@ -327,7 +337,7 @@ class ControlPlane:
                         "kubernetes.io/os": "linux",
                         "kubernetes.io/arch": "amd64",
                         "node.kubernetes.io/instance-type": "kwok",
-                        "topology.kubernetes.io/region": "us-east-1",
+                        "topology.kubernetes.io/region": self.region,
                         "topology.kubernetes.io/zone": zone,
                         "type": "kwok",
                     },
@@ -357,9 +367,9 @@ class ControlPlane:
                 if ready >= self.nodes:
                     return
             for name in LATE_SERVICES:
-                service = self.processes.get(name)
+                service = self.processes.get(self.service(name))
                 if not runner.pid_alive(service.pid):
                     raise LabError(f"{name} exited; log: {service.log}\n{tail(service.log)}")
             time.sleep(0.2)
-        kwok_log = self.processes.get("kwok").log
+        kwok_log = self.processes.get(self.service("kwok")).log
         raise LabError(f"{ready}/{self.nodes} fake nodes Ready after {timeout:.0f}s; log: {kwok_log}")

@@ -6,6 +6,8 @@
                 (``registry_front.py``)
 * ``cluster``   etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok
                 (``control_plane.py``)
+* ``cluster2``  opt-in: a second control plane of its own (services ``cluster2-etcd`` ...), for environments with
+                several clusters; only the labs that ask for it pay for it
 
 Every service runs in its own process group with its log in the state directory (``processes.py``).
 ``stop()`` kills the groups and verifies no process is left and every port is closed. A ``Lab`` can be
@@ -20,6 +22,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +31,11 @@ from deployctl.sandbox import tools as tools_module
 from deployctl.sandbox.control_plane import CONTEXT, DEFAULT_MARKERS, ControlPlane
 from deployctl.sandbox.processes import LabError, Launch, Processes, Service, rss_of_groups
 
-__all__ = ["COMPONENTS", "Lab", "LabError", "rss_bytes"]
+__all__ = ["COMPONENTS", "OPT_IN", "Lab", "LabError", "rss_bytes"]
 
 COMPONENTS = ("moto", "registry", "cluster")
+OPT_IN = ("cluster2",)  # started only when asked for (``start(components)``)
+SECOND = "cluster2-"  # the second control plane's service names
 # Clients reach registry N at its ECR front ``registry-N``; the CNCF registry behind it is ``registry-N-backend``.
 FRONT_NAME = re.compile(r"registry-\d+")
 BACKEND_NAME = re.compile(r"registry-\d+-backend")
@@ -48,10 +53,24 @@ class Lab:
     nodes: int = 3
     processes: Processes = field(init=False, repr=False)
     control_plane: ControlPlane = field(init=False, repr=False)
+    second: ControlPlane = field(init=False, repr=False)  # ``cluster2``: another cluster (in another "region")
 
     def __post_init__(self) -> None:
         self.processes = Processes(self.state_dir)
         self.control_plane = ControlPlane(self.state_dir / "cluster", self.processes, nodes=self.nodes)
+        self.second = ControlPlane(
+            self.state_dir / "cluster2", self.processes, nodes=self.nodes, prefix=SECOND, region="eu-west-1"
+        )
+
+    @property
+    def control_planes(self) -> list[ControlPlane]:
+        """The running control planes, the first one first."""
+        return [c for c in (self.control_plane, self.second) if c.running]
+
+    @property
+    def kubeconfigs(self) -> list[Path]:
+        """The kubeconfig of each running control plane (the clusters of an environment with several)."""
+        return [c.kubeconfig for c in self.control_planes]
 
     @property
     def services(self) -> dict[str, Service]:
@@ -137,13 +156,24 @@ class Lab:
             over: dict[str, Any] = {
                 "aws": {"endpoint_url": self.moto_url if "moto" in self.services else None, "role_arn": None}
             }
-            if getattr(env, "image_registry", None) and self.registry_hosts:
+            hosts = self.registry_hosts
+            if getattr(env, "image_registry", None) and hosts:
                 # An environment with its own registry (another account) gets the second registry, so the
                 # cross-registry copy is rehearsed too.
-                over["image_registry"] = self.registry_hosts[min(1, len(self.registry_hosts) - 1)]
+                over["image_registry"] = hosts[min(1, len(hosts) - 1)]
+            if env.deployable and "kube-apiserver" in self.services:
+                over["namespace"] = f"{name}-{env.namespace}"
             if env.cluster is not None and "kube-apiserver" in self.services:
                 over["cluster"] = {"kubeconfig": str(self.kubeconfig), "eks": None, "context": self.context}
-                over["namespace"] = f"{name}-{env.namespace}"
+            clusters = sorted(getattr(env, "clusters", {}).items(), key=lambda item: (item[1].wave, item[0]))
+            for index, (cluster, spec) in enumerate(clusters if self.control_planes else ()):
+                # several clusters: each on a control plane in turn; a cluster with its own registry on the
+                # registries after the first (registry-1, registry-2 ...), so the copy to each is rehearsed
+                kubeconfig = self.kubeconfigs[index % len(self.kubeconfigs)]
+                access: dict[str, Any] = {"kubeconfig": str(kubeconfig), "eks": None, "context": self.context}
+                if spec.image_registry and hosts:
+                    access["image_registry"] = hosts[min(1 + index, len(hosts) - 1)]
+                over.setdefault("clusters", {})[cluster] = access
             environments[name] = over
         overrides: dict[str, Any] = {"environments": environments}
         if self.registry_hosts:
@@ -163,9 +193,10 @@ class Lab:
         """Start the components (each waits for readiness within ``timeout``); on failure everything
         started so far is stopped and the error names the log to read."""
         wanted = tuple(components)
-        unknown = set(wanted) - set(COMPONENTS)
+        unknown = set(wanted) - set(COMPONENTS) - set(OPT_IN)
         if unknown:
-            raise LabError(f"unknown lab component(s): {', '.join(sorted(unknown))} (known: {', '.join(COMPONENTS)})")
+            known = ", ".join((*COMPONENTS, *OPT_IN))
+            raise LabError(f"unknown lab component(s): {', '.join(sorted(unknown))} (known: {known})")
         self.components = wanted
         self.registries = registries if registries is not None else self.registries
         say = progress or (lambda _line: None)
@@ -181,14 +212,20 @@ class Lab:
             if "registry" in wanted:
                 early += [self._registry_backend(index) for index in range(self.registries)]
             self.processes.spawn(early)
-            if "cluster" in wanted:
-                self.control_plane.start(self.tools, say, timeout)
+            planes = [c for c, part in ((self.control_plane, "cluster"), (self.second, "cluster2")) if part in wanted]
+            tools = self.tools
+            if len(planes) == 1:
+                planes[0].start(tools, say, timeout)
+            elif planes:  # two start side by side (each waits on its own steps: etcd, API server, the rest)
+                with ThreadPoolExecutor(max_workers=len(planes), thread_name_prefix="lab") as pool:
+                    for started_plane in [pool.submit(plane.start, tools, say, timeout) for plane in planes]:
+                        started_plane.result()
             self.processes.settle(early, timeout, say=say)
             if "registry" in wanted:
                 fronts = [self._registry_front(index) for index in range(self.registries)]
                 self.processes.start(fronts, timeout, say=say)
-            if "cluster" in wanted:
-                self.control_plane.add_nodes(timeout)
+            for plane in planes:
+                plane.add_nodes(timeout)
         except BaseException:
             self.stop(check=False)
             raise
@@ -220,6 +257,11 @@ class Lab:
             "services": {name: asdict(s) for name, s in self.services.items()},
             "markers": self.control_plane.markers,
             "kwok_argv": self.control_plane.kwok_argv,
+            **(
+                {"second": {"markers": self.second.markers, "kwok_argv": self.second.kwok_argv}}
+                if self.second.running
+                else {}
+            ),
         }
 
     @classmethod
@@ -231,6 +273,9 @@ class Lab:
         markers = {**DEFAULT_MARKERS, **data.get("markers", {})}  # a state from before a behaviour existed
         lab.control_plane.markers = {k: list(v) for k, v in markers.items()}
         lab.control_plane.kwok_argv = list(data.get("kwok_argv", ()))
+        second = data.get("second", {})
+        lab.second.markers = {k: list(v) for k, v in {**DEFAULT_MARKERS, **second.get("markers", {})}.items()}
+        lab.second.kwok_argv = list(second.get("kwok_argv", ()))
         return lab
 
     # ----------------------------------------------------------------- cluster
@@ -239,14 +284,19 @@ class Lab:
         """A raw call to the lab's API server as the admin (no kubernetes client import)."""
         return self.control_plane.kube(method, path, body)
 
-    def mark_image(self, marker: str, behaviour: str = "crashloop", timeout: float = 30) -> None:
+    def mark_image(
+        self, marker: str, behaviour: str = "crashloop", timeout: float = 30, *, cluster: int | None = None
+    ) -> None:
         """Make pods whose image reference contains ``marker`` (e.g. a digest) fail with ``behaviour``
         (``crashloop``, ``oom``, ``pull-error``, ``not-ready`` or ``fail``: see ``control_plane``): the
-        sandbox's stand-in for an image whose bytes crash.
+        sandbox's stand-in for an image whose bytes crash; in every control plane, or only in ``cluster``
+        (0: the first, 1: ``cluster2``), the bytes that crash in one region only.
 
         kwok reads Stages once at start, so the stages are re-rendered and kwok restarted (its state
         lives in the API server, so nothing is lost). Pods created afterwards get the behaviour."""
-        self.control_plane.mark_image(marker, behaviour, timeout)
+        planes = self.control_planes
+        for plane in planes if cluster is None else [planes[cluster]]:
+            plane.mark_image(marker, behaviour, timeout)
 
     # ----------------------------------------------------------------- moto and registries
 

@@ -169,8 +169,12 @@ def up(
     shutil.rmtree(directory, ignore_errors=True)
     started = time.monotonic()
     lab = Lab(state_dir=directory, registries=registries)
+    several = any(len(env.clusters) > 1 for env in config.settings.environments.values())
+    if several and "cluster" in components:  # an environment with several clusters: a second control plane
+        components = (*components, "cluster2")
+        registries = max(registries, 3)  # and a registry for each cluster that has its own
     try:
-        lab.start(components, progress=progress)
+        lab.start(components, registries=registries, progress=progress)
         _save(lab, path)
         if "moto" in lab.services:
             ensure_state_buckets(path, config.settings)
