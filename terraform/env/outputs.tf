@@ -24,3 +24,22 @@ output "vpc_id" {
   description = "ID of the environment VPC."
   value       = module.network.vpc_id
 }
+
+output "clusters" {
+  description = "Every cluster of the environment by region: name, endpoint and region (deployctl's environments.NAME.clusters)."
+  value = merge(
+    { (var.region) = { name = module.cluster.cluster_name, endpoint = module.cluster.cluster_endpoint, region = var.region } },
+    {
+      for index, secondary in local.secondary : secondary.region => {
+        name     = module.secondary_cluster[index].cluster_name
+        endpoint = module.secondary_cluster[index].cluster_endpoint
+        region   = secondary.region
+      }
+    },
+  )
+}
+
+output "regional_repository_urls" {
+  description = "The other region's ECR repositories, name -> URL (a cluster's image_registry is their host); {} with one region."
+  value       = length(local.secondary) == 0 ? {} : module.secondary_registry[0].repository_urls
+}

@@ -183,3 +183,35 @@ variable "app_policy_arns" {
   type        = list(string)
   default     = []
 }
+
+# ---------------------------------------------------------------- another region (several clusters)
+
+variable "secondary" {
+  description = <<-EOT
+    Another region of this environment (prod in two regions, rolled out in waves by deployctl): its own
+    network, EKS cluster (<project>-<environment>-<region>) and ECR repositories (deployctl's promote copies
+    each image there), created through the provider alias aws.secondary. null = one region.
+  EOT
+  type = object({
+    region             = string
+    vpc_cidr           = string
+    availability_zones = list(string)
+    repositories       = list(string) # the apps' repositories, as in shared's repository_names
+  })
+  default = null
+
+  validation {
+    condition     = var.secondary == null || can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.secondary.region))
+    error_message = "secondary.region must look like an AWS region, e.g. eu-west-1."
+  }
+
+  validation {
+    condition     = var.secondary == null || try(var.secondary.region != var.region, true)
+    error_message = "secondary.region must differ from region (several clusters in one region: another environment or cluster entry)."
+  }
+
+  validation {
+    condition     = var.secondary == null || try(length(var.secondary.availability_zones) >= var.az_count, false)
+    error_message = "secondary.availability_zones must name at least az_count zones of secondary.region."
+  }
+}
