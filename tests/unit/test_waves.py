@@ -25,7 +25,8 @@ from deployctl.config import ConfigProblemsError, load
 from deployctl.errors import DeployctlError, OperationError
 from deployctl.evidence import fleet_evidence
 from deployctl.history import Entry, Ledger
-from deployctl.promotion import PromoteRequest, target_state
+from deployctl.model import ImageRef, ReleaseTag, Version
+from deployctl.promotion import Facts, PromoteRequest, judge, target_state
 from deployctl.registry import TransferReport
 from deployctl.rollout import Verdict
 from deployctl.runner import ProcessRunner
@@ -255,6 +256,39 @@ def test_the_target_state_per_cluster_names_the_clusters_behind(tmp_path: Path) 
     version, digest, source, behind = target_state(entries, env, "api", {}, ("use1", "euw1"))
     assert (str(version), digest, source, behind) == ("1.1.0", NEW, "ledger", ("euw1",))
     assert target_state(entries, env, "api", {})[3] == ()
+
+
+@pytest.mark.parametrize(
+    ("behind", "regional", "done", "refused"),
+    [
+        ((), (), True, set()),
+        (("euw1",), (), False, set()),  # a release stopped before wave 2: promoting it again rolls out again
+        ((), (("registry-eu.example:5000", None),), False, set()),  # not yet in a cluster's own registry
+        ((), (("registry-eu.example:5000", OLD),), False, {"tag-immutable"}),  # the tag names other bytes there
+    ],
+)
+def test_done_and_the_tag_gate_over_every_cluster(
+    behind: tuple[str, ...], regional: tuple[tuple[str, str | None], ...], done: bool, refused: set[str]
+) -> None:
+    facts = Facts(
+        release=ReleaseTag.parse("release-1.1.0"),
+        commit=SHA,
+        on_main=True,
+        main_ref="origin/main",
+        source_env="dev",
+        target_env="prod",
+        source_image=ImageRef("registry.example:5000", "api", tag=SHA),
+        source_digest=NEW,
+        evidence=None,
+        target_version=Version.parse("1.1.0"),
+        target_digest=NEW,
+        target_from="ledger",
+        target_tag_digest=NEW,
+        behind=behind,
+        regional_tags=regional,
+    )
+    assert facts.done is done
+    assert {g.name for g in judge(facts) if g.refused} == refused
 
 
 def test_a_single_cluster_entry_keeps_its_json() -> None:
