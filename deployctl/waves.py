@@ -206,4 +206,5 @@ def stopped(env: str, ran: WaveRun[Any], states: Sequence[ClusterState], hint: s
     first.message = f"{env}: cluster {target.describe()} failed{stop}: {first.message}\n" + "\n".join(lines)
     first.hint = f"{hint}; the later waves were not touched: the fixed release rolls out to every wave in order"
     first.details = {**first.details, "clusters": {s.cluster: s.data() for s in states}}
+    first.args = (first.message,)
     return first

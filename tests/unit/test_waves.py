@@ -24,7 +24,8 @@ from deployctl.app.status import status
 from deployctl.config import ConfigProblemsError, load
 from deployctl.errors import DeployctlError, OperationError
 from deployctl.evidence import fleet_evidence
-from deployctl.history import Entry, Ledger
+from deployctl.helm import Revision
+from deployctl.history import Entry, Ledger, open_intents
 from deployctl.model import ImageRef, ReleaseTag, Version
 from deployctl.promotion import Facts, PromoteRequest, judge, target_state
 from deployctl.registry import TransferReport
@@ -291,6 +292,15 @@ def test_done_and_the_tag_gate_over_every_cluster(
     assert {g.name for g in judge(facts) if g.refused} == refused
 
 
+def test_open_intents_per_cluster() -> None:
+    use1 = Entry("prod", "api", "promote", "started", digest=NEW, cluster="use1")
+    euw1 = Entry("prod", "api", "promote", "started", digest=NEW, cluster="euw1")
+    entries = [use1, euw1]
+    assert open_intents(entries, "api", "use1") == [use1], "a cluster settles only its own intents"
+    assert open_intents(entries, "api", None) == [], "the one cluster of a single-cluster environment"
+    assert open_intents(entries, "api") == entries
+
+
 def test_a_single_cluster_entry_keeps_its_json() -> None:
     assert "cluster" not in Entry("dev", "api", "deploy", "succeeded").to_dict()
     assert Entry("prod", "api", "deploy", "succeeded", cluster="use1").to_dict()["cluster"] == "use1"
@@ -366,6 +376,17 @@ def test_a_crash_in_wave_one_stops_before_wave_two_and_says_what_runs_where(repo
     newest = ctx.entries()[0]
     assert (newest.cluster, newest.outcome, newest.verdict) == ("use1", "failed", "failed")
     assert not [e for e in ctx.entries() if e.cluster == "euw1" and e.digest == NEW], "nothing recorded in wave 2"
+
+    # an intent wave 2 left open (a run killed there) is settled by a rollout in wave 2, never by wave 1's
+    ctx.fakes["use1"].verdict = Verdict("complete", "2 of 2 replicas updated and available")
+    killed = Entry("prod", "api", "deploy", "started", digest=OLD, cluster="euw1")
+    ctx.record(killed)
+    ctx.fakes["euw1"].revisions["api"] = [Revision(1, "deployed", description=f"deployctl deploy (intent {killed.id})")]
+    ctx.fakes["euw1"].verdict = CRASH
+    with pytest.raises(OperationError, match="cluster euw1 .wave 2. failed"):
+        deploy(ctx, image_tag=SHA)
+    settled = [e for e in ctx.entries() if e.message.startswith("settled by a later run")]
+    assert [(e.cluster, e.outcome) for e in settled] == [("euw1", "unknown")], "from euw1's helm history"
 
 
 def test_a_wave_unhealthy_after_its_soak_stops_the_release(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
