@@ -278,10 +278,7 @@ class EnvContext:
     def clusters(self) -> Iterator[dict[str | None, Cluster]]:
         """Every cluster of the environment at once, by target name (None: its one cluster)."""
         with ExitStack() as stack:
-            yield {
-                t.name: stack.enter_context(self.cluster(t) if t.name is not None else self.cluster())
-                for t in self.targets()
-            }
+            yield {t.name: stack.enter_context(self.cluster(t)) for t in self.targets()}
 
     def _helm(self, kube: Kube) -> Helm:
         from deployctl import helm
