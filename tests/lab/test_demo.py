@@ -78,8 +78,8 @@ def test_plan_joins_terraform_and_the_helm_diff(story: tuple[demo.DemoResult, st
     plan = result.documents["plan"]
     assert plan["terraform"]["summary"]["add"] == 0  # dev was just applied
     assert plan["helm"] is not None, plan["helm_error"]
-    assert [a["app"] for a in plan["helm"]["apps"]] == ["api"]
-    assert plan["helm"]["apps"][0]["installed"] is True
+    assert [a["app"] for a in plan["helm"]["apps"]] == ["api", "worker"]
+    assert all(a["installed"] for a in plan["helm"]["apps"])
     assert plan["changes"] is False  # deployed from the same values and digest: no drift
 
 

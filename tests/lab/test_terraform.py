@@ -322,7 +322,8 @@ def test_missing_root_and_missing_terraform_are_clear_errors(tflab: TfLab) -> No
 
     empty = tflab.workdir / "empty-bin"
     empty.mkdir(exist_ok=True)
-    no_tf = tflab.deployctl("plan", "shared", env={**tflab.env, "PATH": str(empty)})
+    # XDG_CACHE_HOME too: deployctl also looks in the tools cache `make setup` filled
+    no_tf = tflab.deployctl("plan", "shared", env={**tflab.env, "PATH": str(empty), "XDG_CACHE_HOME": str(empty)})
     assert no_tf.returncode == 2, no_tf.stderr
     assert "error: terraform is not installed or not on PATH" in no_tf.stderr
 

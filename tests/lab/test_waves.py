@@ -241,3 +241,10 @@ def test_two_clusters_in_two_waves_then_a_crash_in_wave_one_stops_before_wave_tw
         assert {d for d, state in world.pods(cluster) if state == "Running"} == {c}
     code, shown, _ = world.run("status", "prod")
     assert code == 0 and [(s["cluster"], s["healthy"]) for s in shown["apps"]] == [("use1", True), ("euw1", True)]
+    code, diffed, err = world.run("diff", "prod")
+    assert code == 0, err
+    assert [(a["cluster"], a["wave"], a["installed"]) for a in diffed["apps"]] == [("use1", 1, True), ("euw1", 2, True)]
+    changed = [
+        (a["cluster"], o["kind"], o["diff"]) for a in diffed["apps"] for o in a["objects"] if o["change"] != "unchanged"
+    ]
+    assert not changed, "each cluster rendered with the registry it pulls from: no drift"
