@@ -1,6 +1,6 @@
-"""``deployctl sandbox up|status|env|mark|down``: the local lab the demo and the tests run against.
+"""``deployctl sandbox up|status|env|mark|restart|down``: the local lab the demo and the tests run against.
 
-``status``, ``env``, ``mark`` and ``down`` find the sandbox from any directory: ``--sandbox DIR``, else the
+``status``, ``env``, ``mark``, ``restart`` and ``down`` find the sandbox from any directory: ``--sandbox DIR``, else the
 configuration's own, else ``$DEPLOYCTL_SANDBOX``, else the one this user started last (``sandbox.where``).
 """
 
@@ -137,6 +137,23 @@ def sandbox_mark(session: Session, marker: str, behaviour: str, sandbox_dir: Pat
 
     session.command = "sandbox mark"
     return session.emit(mark_image(_config_here(session), marker, behaviour, sandbox=sandbox_dir))
+
+
+@sandbox_group.command("restart")
+@click.argument("component")
+@SANDBOX
+@click.pass_obj
+def sandbox_restart(session: Session, component: str, sandbox_dir: Path | None) -> int:
+    """Restart one COMPONENT of the running sandbox (a name from `sandbox status`) on the same ports, keeping
+    its data: the registries keep their images, etcd the cluster. moto keeps its state in memory only.
+
+    \b
+    Example: deployctl sandbox restart kube-apiserver
+    """
+    from deployctl.sandbox.session import restart
+
+    session.command = "sandbox restart"
+    return session.emit(restart(_config_here(session), component, sandbox=sandbox_dir))
 
 
 @sandbox_group.command("down")
