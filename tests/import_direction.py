@@ -1,7 +1,8 @@
 """Import-direction check (run by `make check`): layers only depend downward.
 
 - the ``cli`` package is the only one that imports click;
-- ``config``, ``model`` and ``errors`` import no other deployctl module;
+- ``config``, ``model`` and ``errors`` import no other deployctl module (a leaf that is a package, such as
+  ``config``, is one leaf: its modules may import each other, nothing else of deployctl);
 - ``runner`` is the only module that imports subprocess;
 - nothing but ``cli`` imports ``deployctl.cli``; ``app`` never imports ``cli``;
 - use cases (``app/*``) never import each other: only the shared ``app.context`` and ``app.base``.
@@ -26,31 +27,48 @@ def module_name(path: Path, package: Path = PACKAGE) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports(path: Path) -> Iterator[tuple[int, str]]:
+def imports(path: Path, package: Path = PACKAGE) -> Iterator[tuple[int, str]]:
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield node.lineno, alias.name
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            yield node.lineno, node.module
-            if node.module == APP:  # `from deployctl.app import deploy` imports a use case module
+        elif isinstance(node, ast.ImportFrom):
+            module = _absolute(node, module_name(path, package), path.name == "__init__.py")
+            if module is None:
+                continue
+            yield node.lineno, module
+            # `from deployctl.app import deploy` imports a use case module; `from deployctl import model` (or
+            # `from .. import model`) a module of deployctl
+            if module in (APP, "deployctl") or (node.level and not node.module):
                 for alias in node.names:
-                    yield node.lineno, f"{APP}.{alias.name}"
+                    yield node.lineno, f"{module}.{alias.name}"
+
+
+def _absolute(node: ast.ImportFrom, importer: str, is_package: bool) -> str | None:
+    """The absolute module of ``from X import ...``; a relative import counts as what it names."""
+    if node.level == 0:
+        return node.module
+    parts = importer.split(".") if is_package else importer.split(".")[:-1]
+    base = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
+    if not base:
+        return None
+    return ".".join([*base, node.module]) if node.module else ".".join(base)
 
 
 def violations(package: Path = PACKAGE) -> list[str]:
     found = []
     for path in sorted(package.rglob("*.py")):
         name = module_name(path, package)
-        for line, imported in imports(path):
+        for line, imported in imports(path, package):
             top = imported.split(".")[0]
             where = f"{path.relative_to(package.parent)}:{line}"
             allowed = ONLY_IMPORTER.get(top)
             if allowed is not None and not _within(name, allowed):
                 found.append(f"{where}: {name} imports {top} (only {allowed} may)")
-            if name in LEAVES and top == "deployctl":
-                found.append(f"{where}: {name} imports {imported} ({name} must not import other deployctl modules)")
+            leaf = next((leaf for leaf in LEAVES if _within(name, leaf)), None)
+            if leaf is not None and top == "deployctl" and not _within(imported, leaf) and imported != "deployctl":
+                found.append(f"{where}: {name} imports {imported} ({leaf} must not import other deployctl modules)")
             if (
                 _within(imported, "deployctl.cli")
                 and not _within(name, "deployctl.cli")
