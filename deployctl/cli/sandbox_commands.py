@@ -1,7 +1,7 @@
 """``deployctl sandbox up|status|env|mark|restart|down``: the local lab the demo and the tests run against.
 
-``status``, ``env``, ``mark``, ``restart`` and ``down`` find the sandbox from any directory: ``--sandbox DIR``, else the
-configuration's own, else ``$DEPLOYCTL_SANDBOX``, else the one this user started last (``sandbox.where``).
+``status``, ``env``, ``mark``, ``restart`` and ``down`` find the sandbox from any directory: ``--sandbox DIR``,
+else the configuration's own, else ``$DEPLOYCTL_SANDBOX``, else the one this user started last (``sandbox.where``).
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ DEFAULT_MARKERS = {
     "fail": ["exits-nonzero"],
 }
 LEASE_NAMESPACE = "kube-node-lease"
+KWOK_ADDRESS = "--server-address=127.0.0.1:"
 MARKER_RE = re.compile(r"[A-Za-z0-9:._/-]{3,200}")
 # Started once the API server is ready; watched while the fake nodes come up.
 LATE_SERVICES = ("kube-controller-manager", "kube-scheduler", "kwok")
@@ -131,7 +132,7 @@ class ControlPlane:
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
             # kwok listens with net.Listen: port 0 works, and the lab reads the port back.
-            "--server-address=127.0.0.1:0",
+            f"{KWOK_ADDRESS}0",
             "--node-lease-duration-seconds=40",
             "--cidr=10.244.0.0/16",
             "--node-ip=10.0.0.1",
@@ -220,7 +221,10 @@ class ControlPlane:
     def _kwok(self) -> Launch:
         return Launch(
             self.service("kwok"),
-            lambda _ports: self.kwok_argv,
+            # Port 0 at its start; the port it got when it restarts (``Processes.restart``).
+            lambda ports: [
+                f"{KWOK_ADDRESS}{ports[0]}" if ports and a == f"{KWOK_ADDRESS}0" else a for a in self.kwok_argv
+            ],
             lambda ports: f"http://127.0.0.1:{ports[0]}",
             probe="http",
             probe_path="/healthz",
@@ -247,14 +251,17 @@ class ControlPlane:
         self.markers[behaviour].append(marker)
         self._render_stages()
         self.processes.terminate(self.service("kwok"))
-        # Each kwok process has a new holder identity (hostname + uuid) and waits for the old one's node
-        # leases to expire (40 s) before it manages those nodes' pods again: hand the leases over now.
+        self.hand_over_node_leases()
+        self.processes.start([self._kwok()], timeout)
+        log.debug("kwok restarted with %s markers %s", behaviour, self.markers[behaviour])
+
+    def hand_over_node_leases(self) -> None:
+        """Each kwok process has a new holder identity (hostname + uuid) and waits for the old one's node
+        leases to expire (40 s) before it manages those nodes' pods again: hand the leases over now."""
         _, leases = self.kube("GET", f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases")
         for lease in (leases or {}).get("items", []):
             name = lease["metadata"]["name"]
             self.kube("DELETE", f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases/{name}")
-        self.processes.start([self._kwok()], timeout)
-        log.debug("kwok restarted with %s markers %s", behaviour, self.markers[behaviour])
 
     def _render_stages(self) -> Path:
         """Write the kwok Stages with the current markers (regex alternations, markers escaped)."""

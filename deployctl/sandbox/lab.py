@@ -29,7 +29,8 @@ from typing import Any
 
 from deployctl.sandbox import tools as tools_module
 from deployctl.sandbox.control_plane import CONTEXT, DEFAULT_MARKERS, ControlPlane
-from deployctl.sandbox.processes import LabError, Launch, Processes, Service, rss_of_groups
+from deployctl.sandbox.processes import LabError, Launch, Processes, Service
+from deployctl.sandbox.procfs import rss_of_groups
 
 __all__ = ["COMPONENTS", "OPT_IN", "Lab", "LabError", "rss_bytes"]
 
@@ -241,6 +242,19 @@ class Lab:
         credentials = self.control_plane.probe_credentials()
         return {name: s.healthy(*credentials) for name, s in self.services.items()}
 
+    def restart(self, name: str, timeout: float = 60) -> Service:
+        """Restart one service where it ran (same ports, same data): the registries keep their blobs, etcd the
+        cluster; moto keeps its state in memory only, so a restarted moto starts empty."""
+        plane = self.second if name.startswith(SECOND) else self.control_plane
+        kwok = name == plane.service("kwok")
+        if kwok:
+            self.processes.terminate(name)
+            plane.hand_over_node_leases()
+        service = self.processes.restart(name, timeout, plane.probe_credentials())
+        if kwok:
+            plane.add_nodes(timeout)  # wait until the nodes are Ready again
+        return service
+
     # ----------------------------------------------------------------- state
 
     def state(self) -> dict[str, Any]:
@@ -306,7 +320,7 @@ class Lab:
         return Launch(
             "moto",
             # werkzeug binds port 0 and serves on the port the kernel gave it.
-            lambda _ports: [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
+            lambda ports: [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(_port(ports))],
             lambda ports: f"http://127.0.0.1:{ports[0]}",
             probe="http",
             probe_path="/moto-api/",
@@ -335,7 +349,8 @@ class Lab:
         registry = self.tools["docker-registry"]
         return Launch(
             f"registry-{index}-backend",
-            lambda _ports: [registry, "serve", config],
+            # env(1) execs the registry (same PID); the variable overrides the config's port (a restart).
+            lambda ports: ["env", f"REGISTRY_HTTP_ADDR=127.0.0.1:{_port(ports)}", registry, "serve", config],
             lambda ports: f"127.0.0.1:{ports[0]}",
             probe="http",
             probe_path="/v2/",
@@ -345,17 +360,22 @@ class Lab:
     def _registry_front(self, index: int) -> Launch:
         """ECR's tag immutability before the CNCF registry, as moto holds it (``registry_front``)."""
         argv = [sys.executable, "-m", "deployctl.sandbox.registry_front"]
-        argv += ["--backend", self.processes.get(f"registry-{index}-backend").endpoint, "--listen", "127.0.0.1:0"]
+        argv += ["--backend", self.processes.get(f"registry-{index}-backend").endpoint]
         if "moto" in self.services:
             argv += ["--moto", self.moto_url]
         return Launch(
             f"registry-{index}",
-            lambda _ports: argv,
+            lambda ports: [*argv, "--listen", f"127.0.0.1:{_port(ports)}"],
             lambda ports: f"127.0.0.1:{ports[0]}",
             probe="http",
             probe_path="/v2/",
             port_zero=True,
         )
+
+
+def _port(ports: list[int]) -> int:
+    """The port a service that binds port 0 is told: 0 at its start, the one it got when it restarts."""
+    return ports[0] if ports else 0
 
 
 def rss_bytes(lab: Lab) -> int:

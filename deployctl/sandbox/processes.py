@@ -11,13 +11,14 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from deployctl import runner
 from deployctl.errors import OperationError
+from deployctl.sandbox.procfs import listening_ports, processes_in_groups, start_time
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,6 @@ ATTEMPT_HEADER = "--- deployctl lab: start attempt"
 
 # The lab's health probes present the admin client certificate (the API server) or nothing.
 ClientCert = tuple[Path, Path]
-TCP_LISTEN = "0A"  # the state column of /proc/net/tcp
 
 
 class LabError(OperationError):
@@ -49,9 +49,19 @@ class Service:
     probe: str  # "http", "https" or "tcp" (what ``healthy`` checks)
     probe_path: str = "/"
     attempts: int = 1  # how many starts it took (more than one: a picked port was taken)
+    # What ``restart`` runs again: the argv with the ports it serves on (port 0 replaced by the port it got),
+    # and the environment variables it was given on top of the caller's.
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    started: int | None = None  # the leader's start time: with ``pid``, which process is the service
+
+    def is_running(self) -> bool:
+        """Whether ``pid`` is still this service's process (not a PID reused by another one since)."""
+        now = start_time(self.pid)
+        return now is not None and (self.started is None or now == self.started) and runner.pid_alive(self.pid)
 
     def healthy(self, ca: Path | None = None, client: ClientCert | None = None) -> bool:
-        if not runner.pid_alive(self.pid):
+        if not self.is_running():
             return False
         if self.probe == "tcp":
             return all(port_open(p) for p in self.ports)
@@ -70,7 +80,7 @@ class Launch:
     probe: str  # "http", "https" or "tcp"
     probe_path: str = "/"
     ports: int = 1
-    port_zero: bool = False
+    port_zero: bool = False  # ``command([])`` binds port 0; ``command(ports)`` the ports it got (a restart)
     env: Mapping[str, str] | None = None
     # Called with the picked ports before each attempt (e.g. a kubeconfig that names the port).
     prepare: Callable[[list[int]], None] | None = None
@@ -141,7 +151,8 @@ class Processes:
         proc = runner.spawn(argv, log_path=log_path, cwd=self.directory, env=launch.env)
         endpoint = launch.endpoint(ports) if ports else ""
         service = Service(launch.name, proc.pid, ports, str(log_path), endpoint, launch.probe, launch.probe_path)
-        service.attempts = attempt
+        service.attempts, service.argv, service.started = attempt, argv, start_time(proc.pid)
+        service.env = {k: v for k, v in (launch.env or {}).items() if os.environ.get(k) != v}
         self.services[launch.name] = service
         self.handles[launch.name] = proc
         return service
@@ -184,12 +195,37 @@ class Processes:
                 if len(bound) >= launch.ports:
                     service.ports = bound[: launch.ports]
                     service.endpoint = launch.endpoint(service.ports)
+                    service.argv = [str(a) for a in launch.command(service.ports)]
             # Another listener that took a picked port could answer the probe: the port must be ours.
             elif service.healthy(*credentials) and self._owns_ports(service):
                 log.debug("%s ready at %s", service.name, service.endpoint)
                 return False
             time.sleep(0.1)
         raise LabError(self._failure(service, f"not ready after {timeout:.0f}s", False))
+
+    def restart(
+        self, name: str, timeout: float, credentials: tuple[Path | None, ClientCert | None] = (None, None)
+    ) -> Service:
+        """Stop one service and start it again as it ran, on the same ports (its clients keep their
+        addresses) and with the same data; wait until it is ready. A port taken meanwhile is an error."""
+        old = self.get(name)
+        if not old.argv:
+            raise LabError(f"lab component {name} was started by an older deployctl: restart the whole sandbox")
+        self.terminate(name)
+        log_path = Path(old.log)
+        with log_path.open("a", encoding="utf-8") as sink:
+            sink.write(f"{ATTEMPT_HEADER} restart, ports: {', '.join(map(str, old.ports))}\n")
+        proc = runner.spawn(old.argv, log_path=log_path, cwd=self.directory, env={**os.environ, **old.env})
+        service = Service(**{**old.__dict__, "pid": proc.pid, "started": start_time(proc.pid)})
+        self.services[name], self.handles[name] = service, proc
+        deadline = time.monotonic() + timeout
+        while not (service.healthy(*credentials) and self._owns_ports(service)):
+            if not runner.pid_alive(proc.pid) or time.monotonic() > deadline:
+                taken = ADDRESS_IN_USE.search(attempt_output(old.log)) is not None
+                why = "its port was taken by another process" if taken else "it did not become ready"
+                raise LabError(f"lab component {name} did not restart: {why}; log: {old.log}\n" + tail(old.log))
+            time.sleep(0.1)
+        return service
 
     @staticmethod
     def _owns_ports(service: Service) -> bool:
@@ -216,12 +252,13 @@ class Processes:
         proc = self.handles.pop(name, None)
         if proc is not None:
             runner.terminate(proc, grace=5)
-        else:
+        elif self.get(name).is_running():  # a PID reused by another process since is not signalled
             runner.terminate_group(self.get(name).pid, grace=5)
 
     def stop(self, *, check: bool = True) -> None:
         """Kill every service (process group), newest first; verify nothing is left and ports are closed."""
-        groups = [s.pid for s in self.services.values()]
+        # A restored lab's service whose PID now belongs to another process (after a reboot): not ours to kill.
+        groups = [s.pid for name, s in self.services.items() if name in self.handles or s.is_running()]
         ports = [p for s in self.services.values() for p in s.ports]
         for name in reversed(list(self.services)):
             self.terminate(name)
@@ -287,77 +324,6 @@ def http_ok(port: int, path: str, *, tls: bool, ca: Path | None, client: ClientC
             conn.close()
     except (OSError, http.client.HTTPException):
         return False
-
-
-# --------------------------------------------------------------------------- /proc
-
-
-def processes_in_groups(groups: Iterable[int]) -> list[int]:
-    """PIDs (not zombies) whose process group is one of ``groups``."""
-    wanted = set(groups)
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        state, pgid = fields[0], int(fields[2])
-        if pgid in wanted and state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
-def listening_ports(pids: Iterable[int]) -> list[int]:
-    """TCP ports on which any of ``pids`` listens (its sockets in /proc/net/tcp{,6}), in ascending order."""
-    inodes: set[str] = set()
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            for fd in Path(f"/proc/{pid}/fd").iterdir():
-                with contextlib.suppress(OSError):
-                    target = str(fd.readlink())
-                    if target.startswith("socket:["):
-                        inodes.add(target[8:-1])
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError):
-            for line in Path(table).read_text().splitlines()[1:]:
-                fields = line.split()
-                if fields[3] == TCP_LISTEN and fields[9] in inodes:
-                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return sorted(ports)
-
-
-def groups_with_cwd(directory: Path) -> list[int]:
-    """Process groups with a live member whose working directory is ``directory``."""
-    wanted = directory.resolve()
-    groups = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if (entry / "cwd").readlink() != wanted:
-                continue
-            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            groups.add(int(fields[2]))
-    return sorted(groups)
-
-
-def rss_of_groups(groups: Iterable[int]) -> int:
-    """Total resident memory of every member of the process groups ``groups``."""
-    total = 0
-    for pid in processes_in_groups(groups):
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            continue
-    return total
 
 
 def tail(path: str, lines: int = 20) -> str:

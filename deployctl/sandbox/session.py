@@ -1,4 +1,4 @@
-"""The ``deployctl sandbox up|down|status|env`` use cases: a detached lab for the repository.
+"""The ``deployctl sandbox up|down|status|env|mark|restart`` use cases: a detached lab for the repository.
 
 ``up`` starts the lab's services in their own sessions (they outlive the CLI process) and writes
 ``<state_dir>/sandbox/state.json`` (pids, ports, endpoints, logs), and a per-user pointer to it
@@ -24,7 +24,7 @@ from deployctl import runner, state_bucket
 from deployctl.config import DeployctlConfig, LoadedConfig
 from deployctl.errors import OperationError, UsageError
 from deployctl.sandbox.lab import COMPONENTS, Lab
-from deployctl.sandbox.processes import groups_with_cwd
+from deployctl.sandbox.procfs import groups_with_cwd
 from deployctl.sandbox.where import ENV_VAR, command_name, locate, not_running, pointer_path, sandbox_dir, state_path
 
 
@@ -291,6 +291,40 @@ def mark_image(
     lab.mark_image(marker, behaviour)
     _save(lab, path, keep=data)
     return SandboxMark(marker, behaviour, str(path))
+
+
+@dataclass(frozen=True)
+class SandboxRestart:
+    component: str
+    pid: int
+    endpoint: str
+    state_file: str
+    command: str = "sandbox restart"
+
+    def data(self) -> Mapping[str, Any]:
+        return {"component": self.component, "pid": self.pid, "endpoint": self.endpoint, "state_file": self.state_file}
+
+    def text(self) -> Sequence[str]:
+        where = f" at {self.endpoint}" if self.endpoint else ""
+        return [f"sandbox: {self.component} restarted{where} (pid {self.pid})"]
+
+
+def restart(config: LoadedConfig | None, name: str, *, sandbox: Path | None = None) -> SandboxRestart:
+    """Restart one component of the running sandbox on its ports, keeping its data (see ``Lab.restart``)."""
+    path = locate(config, sandbox)
+    data = _read_state(path)
+    if data is None:
+        raise not_running(path)
+    lab = Lab.from_state(data)
+    if name not in lab.services:
+        raise UsageError(
+            f"the sandbox has no component {name!r}", f"one of: {', '.join(lab.services)} (`deployctl sandbox status`)"
+        )
+    try:
+        service = lab.restart(name)
+    finally:
+        _save(lab, path, keep=data)  # the new PID, even when it did not become ready (`sandbox down` stops it)
+    return SandboxRestart(name, service.pid, service.endpoint, str(path))
 
 
 def down(path: Path, config: LoadedConfig | None = None) -> SandboxDown:

@@ -2,7 +2,7 @@
 repository is found from another one and from a directory with no configuration; the second repository's
 state bucket is created in it on first use; a new terraform root's first plan applies (init's lock file is
 part of the fingerprint) and a changed file is named; `sandbox mark` makes a digest crash; `bootstrap`
-creates a state bucket idempotently; once the sandbox is down, `sandbox env` makes later commands refuse.
+creates a state bucket idempotently; `sandbox restart` keeps a component's ports and data; once the sandbox is down, `sandbox env` makes later commands refuse.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ import boto3
 import pytest
 
 from deployctl.sandbox import images, tools
-from deployctl.sandbox.processes import processes_in_groups
+from deployctl.sandbox.procfs import processes_in_groups
 
 pytestmark = pytest.mark.lab
 
@@ -211,6 +212,47 @@ def test_sandbox_mark_makes_a_digest_crash(world: World) -> None:
             break
         time.sleep(0.5)
     assert "CrashLoopBackOff" in reasons
+
+
+# The registry (its blobs), the API server (the objects it serves from etcd) and kwok (the nodes again).
+RESTARTED = ("registry-0-backend", "kube-apiserver", "kwok")
+
+
+def test_sandbox_restart_keeps_each_components_ports_and_data(world: World) -> None:
+    before = {c["name"]: c for c in _status(world, world.nowhere)["components"]}
+    registry = _status(world, world.nowhere)["registries"][0]
+    pushed = images.push_image(registry, "restarted", tag="kept", layer_size=512, seed=23)
+    shell = world.exports(world.nowhere)
+    kubectl = [shutil.which("kubectl", path=shell["PATH"]) or "kubectl"]
+    subprocess.run([*kubectl, "create", "namespace", "kept"], env=shell, check=True, capture_output=True, timeout=60)
+
+    for name in RESTARTED:
+        done = world.run("sandbox", "restart", name, cwd=world.nowhere)
+        assert done.returncode == 0, f"{name}: {done.stderr}"
+        assert f"sandbox: {name} restarted" in done.stdout
+    after = {c["name"]: c for c in _status(world, world.nowhere)["components"]}
+    for name in RESTARTED:
+        assert after[name]["endpoint"] == before[name]["endpoint"], f"{name} moved: its clients would lose it"
+        assert after[name]["pid"] != before[name]["pid"], f"{name} was not restarted"
+        assert after[name]["healthy"], name
+    assert processes_in_groups([before[name]["pid"] for name in RESTARTED]) == [], "the old processes are gone"
+
+    # The data outlived the restarts: the registry's blobs, etcd's objects; kwok manages the nodes again.
+    request = urllib.request.Request(f"http://{registry}/v2/restarted/manifests/{pushed.digest}", method="HEAD")
+    request.add_header("Accept", "application/vnd.oci.image.manifest.v1+json")
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (http: the lab registry)
+        assert response.status == 200
+    got = subprocess.run([*kubectl, "get", "namespace", "kept", "-o", "name"], env=shell, capture_output=True,
+                         text=True, timeout=60, check=False)  # fmt: skip
+    assert got.stdout.strip() == "namespace/kept", got.stderr
+    nodes = json.loads(subprocess.run([*kubectl, "get", "nodes", "-o", "json"], env=shell, capture_output=True,
+                                      text=True, timeout=60, check=True).stdout)["items"]  # fmt: skip
+    ready = [n for n in nodes for c in n["status"]["conditions"] if c["type"] == "Ready" and c["status"] == "True"]
+    assert len(ready) == len(nodes) > 0
+
+    unknown = world.run("sandbox", "restart", "nginx", cwd=world.nowhere)
+    assert unknown.returncode == 2
+    assert "the sandbox has no component 'nginx'" in unknown.stderr
 
 
 def test_bootstrap_creates_a_versioned_encrypted_state_bucket_once(world: World) -> None:

@@ -14,7 +14,8 @@ from deployctl.cli import main
 from deployctl.config import load
 from deployctl.sandbox import images
 from deployctl.sandbox.lab import Lab, rss_bytes
-from deployctl.sandbox.processes import port_open, processes_in_groups
+from deployctl.sandbox.processes import port_open
+from deployctl.sandbox.procfs import processes_in_groups
 from deployctl.sandbox.tools import Tools
 from tests.lab.conftest import RunInLab
 

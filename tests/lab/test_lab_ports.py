@@ -27,13 +27,8 @@ import pytest
 from deployctl.cli import main
 from deployctl.sandbox import tools
 from deployctl.sandbox.lab import Lab, LabError
-from deployctl.sandbox.processes import (
-    START_ATTEMPTS,
-    free_port,
-    groups_with_cwd,
-    port_open,
-    processes_in_groups,
-)
+from deployctl.sandbox.processes import START_ATTEMPTS, free_port, port_open
+from deployctl.sandbox.procfs import groups_with_cwd, processes_in_groups
 from deployctl.sandbox.tools import Tools
 
 pytestmark = pytest.mark.lab

@@ -21,7 +21,8 @@ import pytest
 
 from deployctl.sandbox import images
 from deployctl.sandbox.lab import Lab
-from deployctl.sandbox.processes import Launch, Processes, processes_in_groups
+from deployctl.sandbox.processes import Launch, Processes
+from deployctl.sandbox.procfs import processes_in_groups
 from deployctl.sandbox.tools import Tools
 
 pytestmark = pytest.mark.lab
