@@ -26,6 +26,7 @@ RUNNABLE: dict[tuple[str, ...], set[int]] = {
     ("sandbox", "status"): {1},  # no sandbox runs here: exit 1
     ("sandbox", "env"): {2},  # none runs: exit 2 (and DEPLOYCTL_SANDBOX named, so what follows refuses)
     ("sandbox", "mark"): {2},
+    ("sandbox", "restart"): {2},  # none runs: exit 2
     ("sandbox", "down"): {0},  # "was not running"
 }
 
