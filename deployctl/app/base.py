@@ -102,7 +102,7 @@ def roll_out(
                 on_progress=lambda line: ctx.reporter.progress(f"  {line}"),
             )
         if verdict.state != "complete":
-            complete(outcome="failed", verdict="failed", message=verdict.message)
+            complete(outcome="failed", verdict="failed", message=verdict.summary)  # the diagnosis: in the error
             raise OperationError(
                 f"rollout of {plan.app} to {ctx.name} failed: {verdict.message}",
                 roll_forward_hint(ctx.name, ctx.env.promote_from is not None),

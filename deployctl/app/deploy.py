@@ -1,10 +1,12 @@
 """``deployctl deploy ENV``: every app (or ``--app``), by digest, onto one environment, each watched until it serves.
 
 Validate everything first (each app's image in the registry, its chart renders with its values), take
-the environment lock once, then roll the apps out in ``needs`` order (``base.roll_out``: settle what an
-interrupted run left, ``helm upgrade --install`` without ``--wait``, watch the rollout failing within
-seconds, verify the release is healthy, record the verdict), stopping at the first failure. Never
-rolls back: a broken rollout leaves the old pods serving, and the fix is rolled forward.
+the environment lock once, then roll the apps out in ``needs`` levels, the apps of a level together
+(``levels``; each ``base.roll_out``: settle what an interrupted run left, ``helm upgrade --install`` without
+``--wait``, watch the rollout failing within seconds, verify the release is healthy, record the verdict),
+stopping after the first level with a failure. Refused during a change window (``base.require_window``);
+a failure is announced (``deploy-failed``). Never rolls back: a broken rollout leaves the old pods serving,
+and the fix is rolled forward.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from deployctl import chartvalues
-from deployctl.app.base import plan_rollout, roll_out, roll_out_waves
+from deployctl import chartvalues, levels, notify
+from deployctl.app.base import announce, plan_rollout, require_window, roll_out, roll_out_waves
 from deployctl.app.context import EnvContext
 from deployctl.config import App, deploy_order
 from deployctl.errors import DeployctlError, PolicyError, UsageError
@@ -62,11 +64,13 @@ def deploy(
     lock_timeout: float | None = None,
     rollout_timeout: float = DEFAULT_ROLLOUT_TIMEOUT,
     allow_unpromoted: str | None = None,
+    override_freeze: str | None = None,
 ) -> DeployReport:
     """Resolve every app's image, validate everything, take the lock, then roll the apps out in order.
 
     An environment that takes images only by promotion deploys only digests its ledger shows promoted
-    (checked again under the lock); ``allow_unpromoted`` (the reason) overrides that and is recorded."""
+    (checked again under the lock); ``allow_unpromoted`` (the reason) overrides that and is recorded.
+    Refused inside a change window of the environment unless ``override_freeze`` (the reason) is given."""
     ctx.require_deployable()
     env = ctx.env
     names = [ctx.app(app)[0]] if app is not None else deploy_order(ctx.config.settings.apps)
@@ -81,7 +85,11 @@ def deploy(
         choices, skipped = _promoted_images(ctx, names, values_only=allow_unpromoted is not None)
     else:
         choices, skipped = _built_images(ctx, names, image_tag, digest)
-    overrides = (Override(ALLOW_UNPROMOTED, allow_unpromoted),) if allow_unpromoted else ()
+    overrides: tuple[Override, ...] = (Override(ALLOW_UNPROMOTED, allow_unpromoted),) if allow_unpromoted else ()
+    # the images exist: a refusal comes before any chart is rendered, an override before the lock
+    freeze = require_window(ctx, "deploy", override_freeze)
+    overrides += (freeze,) if freeze is not None else ()
+    needs = {c.app: ctx.config.settings.apps[c.app].needs for c in choices}
     targets = ctx.targets()
     with ctx.clusters() as clusters, tempfile.TemporaryDirectory(prefix="deployctl-values-") as workdir:
         plans = {
@@ -97,7 +105,10 @@ def deploy(
                 _require_promoted(ctx, first)
 
             def roll(target: Target, done: list[DeployResult]) -> None:
-                for plan in plans[target.name]:
+                planned = {p.app: p for p in plans[target.name]}
+
+                def one(app: str) -> DeployResult:
+                    plan = planned[app]
                     entry = Entry(
                         env=ctx.name,
                         app=plan.app,
@@ -109,13 +120,22 @@ def deploy(
                         overrides=overrides,
                         cluster=target.name,
                     )
-                    try:
-                        cluster = clusters[target.name]
-                        done.append(roll_out(ctx, cluster, plan, entry, timeout=rollout_timeout, wave=target.wave))
-                    except DeployctlError as exc:  # several clusters: the error says what each cluster runs
-                        raise (exc if ctx.several else _stopped(exc, done, plan, plans[target.name])) from None
+                    return roll_out(ctx, clusters[target.name], plan, entry, timeout=rollout_timeout, wave=target.wave)
 
-            done = roll_out_waves(ctx, clusters, plans, roll, action="deploy")
+                ran = levels.run(list(planned), needs, one, say=ctx.reporter.progress)
+                done.extend(result for _, result in ran.done)
+                if not ran.ok:  # several clusters: the error says what each cluster runs
+                    raise ran.error(_runs, listing=not ctx.several, later="not started (keeps what it ran)")
+
+            try:
+                done = roll_out_waves(ctx, clusters, plans, roll, action="deploy")
+            except DeployctlError as exc:
+                apps = tuple((p.app, p.image.digest) for p in first)
+                summary = f"deploy of {', '.join(a for a, _ in apps)} to {ctx.name} failed"
+                failure, reason = notify.first_line(exc.message), freeze.reason if freeze else None
+                event = notify.Event("deploy-failed", ctx.name, summary, apps=apps, failure=failure, reason=reason)
+                announce(ctx, replace(event, verdict="failed"))
+                raise
     return DeployReport(ctx.name, tuple(done), tuple(skipped))
 
 
@@ -244,16 +264,5 @@ def _require_promoted(ctx: EnvContext, plans: list[RolloutPlan]) -> None:
             )
 
 
-def _stopped(exc: DeployctlError, done: list[DeployResult], failed: RolloutPlan, plans: list[RolloutPlan]) -> Exception:
-    """The first failure stops the deploy: say which apps run what."""
-    if len(plans) == 1:
-        return exc
-    later = [p.app for p in plans[plans.index(failed) + 1 :]]
-    lines = [f"{r.app}: runs {r.image.digest} (rolled out)" for r in done] + [f"{failed.app}: FAILED"]
-    lines += [f"{name}: not started (keeps what it ran)" for name in later]
-    exc.message += "\n" + "\n".join(lines)
-    exc.details = {
-        **exc.details,
-        "apps": {**{r.app: "succeeded" for r in done}, failed.app: "failed", **dict.fromkeys(later, "not started")},
-    }
-    return exc
+def _runs(result: DeployResult) -> str:
+    return f"runs {result.image.digest} (rolled out)"

@@ -11,29 +11,34 @@ Plan first, then act (kargo-style: the artifacts are digests, not tags):
 4. under the target's lock, plan and judge again (only what holds under the lock counts), then move
    every image (in parallel: retag in one repository, or copy missing blobs and referrers, the tag
    moving last), record the digests in each app's section of the values file, and roll the apps out
-   in ``needs`` order (``base.roll_out``), stopping at the first failure;
-5. one ledger entry per app per promotion (the rollout's, with its verdict).
+   in ``needs`` levels, the apps of a level together (``levels``, ``base.roll_out``), stopping after the first
+   level with a failure;
+5. one ledger entry per app per promotion (the rollout's, with its verdict); the outcome announced.
+
+Refused inside a change window of the target (``base.require_window``); ``--dry-run`` says so.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from deployctl import chartvalues, git, promotion, registry, waves
-from deployctl.app.base import plan_rollout, roll_out, roll_out_waves
+from deployctl import chartvalues, git, levels, registry, waves
+from deployctl import promotion_records as records
+from deployctl.app.base import announce, plan_rollout, require_window, roll_out, roll_out_waves
 from deployctl.app.context import Contexts, EnvContext
 from deployctl.changelog import LIMIT, Changelog, changelog
 from deployctl.cluster import Cluster
-from deployctl.config import App, Environment, LoadedConfig, deploy_order
-from deployctl.errors import DeployctlError, UsageError
+from deployctl.config import App, deploy_order
+from deployctl.errors import DeployctlError, LockedError, PolicyError, UsageError
 from deployctl.evidence import fleet_evidence
-from deployctl.history import Entry
-from deployctl.model import ImageRef, InvalidValueError, ReleaseTag
+from deployctl.history import Entry, Override
+from deployctl.model import ImageRef
 from deployctl.promotion import Facts, PromoteRequest, judge, refusal, target_state
 from deployctl.promotion_plan import (
     AppPromotion,
@@ -44,40 +49,15 @@ from deployctl.promotion_plan import (
     merged,
     transfer_detail,
 )
+from deployctl.promotion_records import parse_release, target_env_name
 from deployctl.rollouts import DeployResult, RolloutPlan
 from deployctl.values import KeyPath, ValuesEdit
 
+__all__ = ["parse_release", "plan", "promote", "target_env_name"]
 log = logging.getLogger(__name__)
 
 # app -> (source, [target, then each other registry of the target's clusters])
 Endpoints = dict[str, tuple[registry.Endpoint, list[registry.Endpoint]]]
-
-
-def target_env_name(config: LoadedConfig, requested: str | None) -> str:
-    envs = config.settings.environments
-    if requested is not None:
-        if requested not in envs:
-            raise UsageError(f"unknown environment {requested!r}", f"known environments: {', '.join(envs)}")
-        if envs[requested].promote_from is None:
-            raise UsageError(
-                f"environment {requested!r} is not a promotion target (it has no promote_from)",
-                f"set [tool.deployctl.environments.{requested}] promote_from = 'dev'",
-            )
-        return requested
-    targets = [name for name, env in envs.items() if env.promote_from is not None]
-    if len(targets) != 1:
-        raise UsageError(
-            "no environment has promote_from set" if not targets else f"several promotion targets: {targets}",
-            "pass --to ENV" if targets else "set promote_from on the production environment",
-        )
-    return targets[0]
-
-
-def parse_release(tag: str, env_name: str, env: Environment) -> ReleaseTag:
-    try:
-        return ReleaseTag.parse(tag, env.release_tag_pattern, allow_prerelease=env.allow_prerelease)
-    except InvalidValueError as exc:
-        raise UsageError(str(exc), f"{env_name} releases are tagged {env.release_tag_pattern}") from None
 
 
 def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, Endpoints, ValuesEdit | None]:
@@ -154,7 +134,7 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
                 facts=facts,
                 gates=judge(facts, **request.gate_overrides()),
                 target_image=target_image,
-                transfer=_transfer_mode(facts, endpoints[name][0], target_endpoints[0]),
+                transfer=records.transfer_mode(facts, endpoints[name][0], target_endpoints[0]),
                 helm=helm_summary(facts, request.deploy, target.name, str(target.env.namespace)),
             )
         )
@@ -171,12 +151,6 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
         clusters=tuple((str(t.name), t.wave) for t in targets if t.name),
     )
     return promotion_plan, endpoints, edit
-
-
-def _transfer_mode(facts: Facts, source: registry.Endpoint, target: registry.Endpoint) -> str:
-    if facts.skipped:
-        return "skipped"
-    return "noop" if facts.target_tag_digest == facts.source_digest else registry.transfer_mode(source, target)
 
 
 def _changelog(
@@ -200,23 +174,46 @@ def _changelog(
     return found[0] if len(found) == 1 else merged(found)
 
 
-def promote(contexts: Contexts, request: PromoteRequest) -> PromoteResult:
+def promote(contexts: Contexts, request: PromoteRequest, *, override_freeze: str | None = None) -> PromoteResult:
     """Plan and judge (a refusal or ``--dry-run`` stops here, having changed nothing), then take the target's
     lock and plan and judge again: the gates read shared state (ledgers, registry tags), and only what holds
-    under the lock counts. A concurrent promotion of the same release finds it done: a no-op."""
+    under the lock counts. A concurrent promotion of the same release finds it done: a no-op. Refused inside a
+    change window of the target unless ``override_freeze`` (the reason) is given. The outcome is announced."""
     first = plan(contexts, request)[0]
-    problem = refusal(first.gates)
-    if problem is not None:
-        raise problem  # a refusal changes nothing: no registry, values file, ledger or cluster
-    if request.dry_run:
-        return PromoteResult(first, dry_run=True, outcome="planned")
-    if first.noop:
-        return _noop(first)
+    target, freeze = contexts[first.target_env], None
+    try:
+        problem = refusal(first.gates)
+        if problem is not None:
+            raise problem  # a refusal changes nothing: no registry, values file, ledger or cluster
+        if request.dry_run:
+            return PromoteResult(first, dry_run=True, outcome="planned", steps=_freeze_step(target, override_freeze))
+        if first.noop:
+            return records.noop(first)
+        freeze = require_window(target, "promote", override_freeze)
+        result = _promote(contexts, request, first, freeze)
+    except PolicyError as exc:  # a gate, the freeze, or what changed while waiting for the lock
+        announce(target, records.event("promote-refused", first, os.environ, error=exc, freeze=freeze))
+        raise
+    except LockedError:
+        raise  # another run holds the target: nothing was tried
+    except DeployctlError as exc:
+        announce(target, records.event("promote-failed", first, os.environ, error=exc, freeze=freeze))
+        raise
+    if result.outcome == "succeeded":
+        announce(
+            target, records.event("promote-succeeded", result.plan, os.environ, freeze=freeze, deployed=request.deploy)
+        )
+    return result
+
+
+def _promote(
+    contexts: Contexts, request: PromoteRequest, first: PromotionPlan, freeze: Override | None
+) -> PromoteResult:
     target = contexts[first.target_env]
     command = f"deployctl promote {first.release}"
     if not request.deploy:
         with target.locked(command, request.lock_timeout):
-            return _promote_locked(contexts, request, None, {})
+            return _promote_locked(contexts, request, None, {}, freeze)
     apps = contexts.config.settings.apps
     with target.clusters() as clusters, tempfile.TemporaryDirectory(prefix="deployctl-values-") as workdir:
         # charts are validated before waiting for the lock: values they reject change nothing; each cluster pins
@@ -232,7 +229,18 @@ def promote(contexts: Contexts, request: PromoteRequest) -> PromoteResult:
             for t in target.targets()
         }
         with target.locked(command, request.lock_timeout):
-            return _promote_locked(contexts, request, clusters, rollouts)
+            return _promote_locked(contexts, request, clusters, rollouts, freeze)
+
+
+def _freeze_step(target: EnvContext, override: str | None) -> tuple[PromotionStep, ...]:
+    """A dry run is not refused during a freeze: it says the freeze would block the promotion."""
+    try:
+        require_window(target, "promote", None)  # without a reason: it refuses or says nothing; records nothing
+    except PolicyError as exc:
+        detail = exc.message + (f" (overridden: {override})" if override else f"; {exc.hint}")
+        target.reporter.warn(f"the promotion would be {'overridden' if override else 'refused'}: {detail}")
+        return (PromotionStep("freeze", "override" if override else "blocked", detail),)
+    return ()
 
 
 def _pulled(target: EnvContext, app: App, promoted: AppPromotion, where: waves.Target) -> ImageRef:
@@ -245,16 +253,12 @@ def _dir(workdir: str, where: waves.Target) -> Path:
     return path
 
 
-def _noop(promotion_plan: PromotionPlan) -> PromoteResult:
-    step = PromotionStep("promote", "noop", f"{promotion_plan.release} already runs there")
-    return PromoteResult(promotion_plan, dry_run=False, outcome="noop", steps=(step,))
-
-
 def _promote_locked(
     contexts: Contexts,
     request: PromoteRequest,
     clusters: dict[str | None, Cluster] | None,
     rollouts: dict[str | None, dict[str, RolloutPlan]],
+    freeze: Override | None,
 ) -> PromoteResult:
     """The target's lock held: judge again, move the images, record them in the values file, roll out."""
     promotion_plan, endpoints, edit = plan(contexts, request)
@@ -262,10 +266,10 @@ def _promote_locked(
     if problem is not None:
         raise problem  # what changed while we waited for the lock (another promotion) refuses this one
     if promotion_plan.noop:
-        return _noop(promotion_plan)
+        return records.noop(promotion_plan)
     target = contexts[promotion_plan.target_env]
     moving = [a for a in promotion_plan.apps if not a.skipped and not a.noop]
-    entries = {a.app: _entry(request, promotion_plan, a) for a in moving}
+    entries = {a.app: records.entry(request, promotion_plan, a, freeze) for a in moving}
     try:
         steps, transfers, values_commit = _move_images(contexts, request, promotion_plan, moving, endpoints, edit)
     except DeployctlError as exc:
@@ -279,23 +283,27 @@ def _promote_locked(
     else:
         timeout = request.rollout_seconds(target.env)
 
+        needs = {a.app: contexts.config.settings.apps[a.app].needs for a in moving}
+
         def roll(where: waves.Target, done: list[DeployResult]) -> None:
-            for index, app in enumerate(moving):
-                entry, plan = replace(entries[app.app], cluster=where.name), rollouts[where.name][app.app]
-                try:
-                    done.append(roll_out(target, clusters[where.name], plan, entry, timeout=timeout, wave=where.wave))
-                except DeployctlError as exc:  # roll_out recorded this app's failure; the apps after it never started
-                    for later in moving[index + 1 :]:
-                        failed = replace(entries[later.app], cluster=where.name)
-                        _record_failure(target, failed, f"not deployed: {app.app} failed first")
-                    if not target.several:  # several clusters: the error says what every cluster runs
-                        exc.message += "".join(f"\n{a.app}: runs {a.digest} (promoted)" for a in moving[:index])
-                        exc.message += f"\n{app.app}: FAILED" + "".join(
-                            f"\n{a.app}: not deployed (runs what it ran)" for a in moving[index + 1 :]
-                        )
-                    raise
-                name = f"deploy {app.app}" + (f" in {where.name}" if where.name else "")
-                steps.append(PromotionStep(name, "done", f"{done[-1].message} ({done[-1].duration_seconds:.1f}s)"))
+            def one(app: str) -> DeployResult:
+                entry = replace(entries[app], cluster=where.name)
+                plan = rollouts[where.name][app]
+                return roll_out(target, clusters[where.name], plan, entry, timeout=timeout, wave=where.wave)
+
+            ran = levels.run([a.app for a in moving], needs, one, say=target.reporter.progress)
+            for _, result in ran.done:
+                done.append(result)
+                name = f"deploy {result.app}" + (f" in {where.name}" if where.name else "")
+                steps.append(PromotionStep(name, "done", f"{result.message} ({result.duration_seconds:.1f}s)"))
+            if not ran.ok:  # roll_out recorded each failure; the apps of later levels never started
+                failed = ", ".join(app for app, _ in ran.failed)
+                for later in ran.not_started:
+                    _record_failure(
+                        target, replace(entries[later], cluster=where.name), f"not deployed: {failed} failed"
+                    )
+                # several clusters: the error says what every cluster runs
+                raise ran.error(_promoted, listing=not target.several, later="not deployed (runs what it ran)")
 
         plans = {name: list(found.values()) for name, found in rollouts.items()}
         roll_out_waves(target, clusters, plans, roll, action="promote")
@@ -311,20 +319,8 @@ def _promote_locked(
     )
 
 
-def _entry(request: PromoteRequest, promotion_plan: PromotionPlan, app: AppPromotion) -> Entry:
-    facts = app.facts
-    return Entry(
-        env=promotion_plan.target_env,
-        app=app.app,
-        action="promote",
-        outcome="",
-        digest=facts.source_digest,
-        tag=promotion_plan.release.tag,
-        commit=promotion_plan.commit,
-        release=promotion_plan.release.tag,
-        source_env=promotion_plan.source_env,
-        overrides=tuple(o for o in request.overrides() if promotion.used(o.flag, app.gates)),
-    )
+def _promoted(result: DeployResult) -> str:
+    return f"runs {result.image.digest} (promoted)"
 
 
 def _record_failure(target: EnvContext, entry: Entry, message: str) -> None:

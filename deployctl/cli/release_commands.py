@@ -8,7 +8,7 @@ import click
 
 from deployctl.cli.options import LOCK_TIMEOUT, ROLLOUT_TIMEOUT, rollout_timeout_alias
 from deployctl.cli.root import cli
-from deployctl.cli.session import ENV, Session
+from deployctl.cli.session import ENV, Session, freeze_reason
 from deployctl.errors import ExitCode, UsageError
 
 
@@ -60,7 +60,8 @@ def build(
 @click.option(
     "--allow-unpromoted", is_flag=True, help="Deploy a digest no promotion brought to ENV (needs --reason; recorded)."
 )
-@click.option("--reason", help="Why --allow-unpromoted is used (recorded in the history).")
+@click.option("--override-freeze", is_flag=True, help="Deploy during a change window (needs --reason; recorded).")
+@click.option("--reason", help="Why --allow-unpromoted or --override-freeze is used (recorded in the history).")
 @LOCK_TIMEOUT
 @ROLLOUT_TIMEOUT
 @rollout_timeout_alias
@@ -72,6 +73,7 @@ def deploy_command(
     image_tag: str | None,
     digest: str | None,
     allow_unpromoted: bool,
+    override_freeze: bool,
     reason: str | None,
     lock_timeout: int | None,
     rollout_timeout: int | None,
@@ -99,6 +101,7 @@ def deploy_command(
         lock_timeout=lock_timeout,
         rollout_timeout=float(rollout_timeout or old_timeout or session.env(env).env.rollout_timeout_seconds),
         allow_unpromoted=reason if allow_unpromoted else None,
+        override_freeze=freeze_reason(override_freeze, reason),
     )
     return session.emit(result)
 
@@ -151,6 +154,7 @@ def status_command(session: Session, env: str, app_name: str | None) -> int:
 @click.option("--skip-dev-check", is_flag=True, help="Promote a digest that does not run in the source env.")
 @click.option("--allow-downgrade", is_flag=True, help="Promote a version not newer than the target's.")
 @click.option("--allow-local-tag", is_flag=True, help="Promote a tag the remote (origin) does not have.")
+@click.option("--override-freeze", is_flag=True, help="Promote during a change window (needs --reason; recorded).")
 @click.option("--reason", help="Why an override is used (required with one; recorded in history).")
 @click.option("--commit", "git_commit", is_flag=True, help="Commit the values file change.")
 @click.option("--push", is_flag=True, help="Commit the values file change and push it to the main branch (rebasing).")
@@ -167,6 +171,7 @@ def promote(
     skip_dev_check: bool,
     allow_downgrade: bool,
     allow_local_tag: bool,
+    override_freeze: bool,
     reason: str | None,
     git_commit: bool,
     push: bool,
@@ -197,7 +202,7 @@ def promote(
         lock_timeout=lock_timeout,
         rollout_timeout=rollout_timeout,
     )
-    return session.emit(run_promote(session.contexts, request))
+    return session.emit(run_promote(session.contexts, request, override_freeze=freeze_reason(override_freeze, reason)))
 
 
 @cli.command()
