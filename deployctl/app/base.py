@@ -360,6 +360,16 @@ def require_window(
     return override
 
 
+def freeze_state(ctx: EnvContext) -> windows.FreezeState | None:
+    """``ctx``'s change windows now, for what only reads (``status``, ``plan``): None, and a warning, when one
+    of them cannot be (``require_window`` refuses the changes then)."""
+    try:
+        return windows.state(ctx.env.freeze, datetime.now(UTC))
+    except windows.WindowError as exc:
+        ctx.reporter.warn(f"environments.{ctx.name}.{exc}: fix the window in the configuration")
+        return None
+
+
 def announce(ctx: EnvContext, event: notify.Event) -> list[notify.Delivery]:
     """Send ``event`` to ``ctx``'s webhooks that subscribed to it (``environments.NAME.notify``). Their URLs are
     registered as secrets first (redacted everywhere); a delivery that fails is a warning, never the failure of

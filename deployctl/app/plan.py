@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from deployctl import infra
-from deployctl.app.base import environment_drift
+from deployctl.app.base import environment_drift, freeze_state
 from deployctl.app.context import EnvContext
 from deployctl.drift import Candidate, DiffResult
 from deployctl.errors import DeployctlError
 from deployctl.infra import PlanMetadata, change_lines
 from deployctl.terraform import PlanSummary
+from deployctl.windows import FreezeState
 
 HEX_SHA = re.compile(r"[0-9a-f]{40}")
 
@@ -55,6 +56,7 @@ class PlanResult:
     terraform: TerraformPlan | None
     helm: DiffResult | None = None
     helm_error: str | None = None
+    freeze: FreezeState | None = None  # the change windows now (None: one cannot be, warned)
     command: str = "plan"
 
     @property
@@ -69,6 +71,7 @@ class PlanResult:
             "terraform": self.terraform.data() if self.terraform else None,
             "helm": self.helm.data() if self.helm else None,
             "helm_error": self.helm_error,
+            "freeze": self.freeze.data() if self.freeze else None,
         }
 
     def text(self) -> Sequence[str]:
@@ -84,6 +87,8 @@ class PlanResult:
             lines += [f"  {line}" for line in self.helm.text()]
         elif self.helm_error is not None:
             lines.append(f"{self.env}: helm diff unavailable: {self.helm_error}")
+        if self.freeze is not None and self.freeze.frozen:
+            lines.append(f"{self.env}: {self.freeze.describe()} (apply, deploy and promote are refused)")
         return lines
 
 
@@ -93,7 +98,7 @@ def plan(ctx: EnvContext, *, image_tag: str | None = None) -> PlanResult:
     commit (not a promotion target) renders each app with the image a deploy would roll out: the one built for
     the checked-out commit (or tagged ``image_tag``) where it exists, so the plan shows the image change."""
     if not ctx.env.deployable:
-        return _plan_terraform(ctx)
+        return replace(_plan_terraform(ctx), freeze=freeze_state(ctx))
     by_commit = ctx.env.promote_from is None or image_tag is not None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="helm-diff") as pool:
         pending = pool.submit(
@@ -101,12 +106,12 @@ def plan(ctx: EnvContext, *, image_tag: str | None = None) -> PlanResult:
         )
         result = _plan_terraform(ctx)
         try:
-            return replace(result, helm=pending.result())
+            return replace(result, helm=pending.result(), freeze=freeze_state(ctx))
         except Exception as exc:  # noqa: BLE001 (the diff is advisory: it must never fail the terraform plan)
             text = exc.message if isinstance(exc, DeployctlError) else f"{type(exc).__name__}: {exc}"
             first = text.splitlines()[0]
             ctx.reporter.warn(f"helm diff skipped: {first}")
-            return replace(result, helm_error=first)
+            return replace(result, helm_error=first, freeze=freeze_state(ctx))
 
 
 def _candidates(ctx: EnvContext, image_tag: str | None) -> dict[str, Candidate]:

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from deployctl import chartvalues
+from deployctl.app.base import freeze_state
 from deployctl.app.context import EnvContext
 from deployctl.evidence import run_of
 from deployctl.history import open_intents
 from deployctl.rollout import Health, WorkloadHealth, release_health
+from deployctl.windows import FreezeState
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class AppStatus:
 class StatusResult:
     env: str
     apps: tuple[AppStatus, ...]
+    freeze: FreezeState | None = None  # None: a window of the configuration cannot be (warned)
     command: str = "status"
 
     @property
@@ -119,10 +122,12 @@ class StatusResult:
         return all(a.healthy for a in self.apps)
 
     def data(self) -> Mapping[str, Any]:
-        return {"env": self.env, "healthy": self.healthy, "apps": [a.data() for a in self.apps]}
+        freeze = self.freeze.data() if self.freeze else None
+        return {"env": self.env, "healthy": self.healthy, "freeze": freeze, "apps": [a.data() for a in self.apps]}
 
     def text(self) -> Sequence[str]:
-        return [line for a in self.apps for line in a.text()]
+        frozen = [f"{self.env}: {self.freeze.describe()}"] if self.freeze and self.freeze.frozen else []
+        return frozen + [line for a in self.apps for line in a.text()]
 
 
 def status(ctx: EnvContext, app: str | None = None) -> StatusResult:
@@ -167,4 +172,4 @@ def status(ctx: EnvContext, app: str | None = None) -> StatusResult:
                     wave=target.wave,
                 )
             )
-    return StatusResult(env=ctx.name, apps=tuple(found))
+    return StatusResult(env=ctx.name, apps=tuple(found), freeze=freeze_state(ctx))
