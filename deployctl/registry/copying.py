@@ -7,16 +7,17 @@ abandons the upload before it is committed. Manifests are PUT by digest, childre
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from deployctl.registry.errors import RegistryError, TransientError
 from deployctl.registry.manifest import Descriptor, ManifestBytes
-from deployctl.registry.oci import DEFAULT_PARALLEL, HashingReader, OciRegistry, reason
+from deployctl.registry.oci import CHUNK, DEFAULT_PARALLEL, OciRegistry, reason
 from deployctl.registry.retry import with_retries
 
 if TYPE_CHECKING:
@@ -107,6 +108,56 @@ class Copier:
             self.progress(f"blob {blob.digest[:19]} {outcome}")
 
 
+class BlobStream:
+    """One blob's bytes from the source's response to the upload's socket, hashed and counted on the way.
+
+    Each piece is read into one reused buffer, hashed there and sent from there (the upload iterates it):
+    no copy of the bytes in Python, 1 MiB per socket call instead of urllib3's 16 KiB blocks, and
+    hashlib releases the GIL while it hashes (pieces > 2047 bytes), so the other streams run meanwhile.
+    A source that ends early raises at once (the upload is abandoned, not left waiting for the rest).
+    """
+
+    def __init__(self, response: Any, size: int, what: str, chunk: int = CHUNK) -> None:
+        self._response = response
+        self._size = size
+        self._what = what
+        self._chunk = chunk
+        self._hash = hashlib.sha256()
+        self.count = 0
+
+    def __iter__(self) -> Iterator[memoryview]:
+        readinto = _raw_readinto(self._response)
+        buffer = memoryview(bytearray(min(self._chunk, max(self._size, 1))))
+        while self.count < self._size:
+            got = readinto(buffer[: min(len(buffer), self._size - self.count)])
+            if not got:
+                raise TransientError(f"{self._what}: the source ended after {self.count} of {self._size} bytes")
+            piece = buffer[:got]
+            self._hash.update(piece)
+            self.count += got
+            yield piece  # sent (sendall) before the next read reuses the buffer
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self._hash.hexdigest()
+
+
+def _raw_readinto(response: Any) -> Callable[[memoryview], int]:
+    """``readinto`` of the body as sent: http.client's under urllib3's response (urllib3 2 has no public
+    zero-copy read), else a copying fallback through ``read`` (another client, or a content encoding)."""
+    raw = getattr(response, "_fp", None)
+    encoded = str(response.headers.get("Content-Encoding") or "identity").lower() != "identity"
+    if raw is not None and hasattr(raw, "readinto") and not encoded:
+        return raw.readinto  # type: ignore[no-any-return]
+
+    def fallback(view: memoryview) -> int:
+        data: bytes = response.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    return fallback
+
+
 def copy_blob(src: OciRegistry, src_repo: str, dst: OciRegistry, dst_repo: str, blob: Descriptor) -> int:
     """Stream one blob from ``src`` to ``dst`` (memory bounded by the chunk size); returns bytes sent.
 
@@ -120,23 +171,30 @@ def copy_blob(src: OciRegistry, src_repo: str, dst: OciRegistry, dst_repo: str, 
             size = int(response.headers.get("Content-Length", "-1"))
         if size < 0:
             raise RegistryError(f"blob {blob.digest} has no known size")
-        reader = HashingReader(response)
+        stream = BlobStream(response, size, f"blob {blob.digest[:19]} from {src.host}")
 
         def verify() -> None:
-            if reader.count != size:
-                raise TransientError(f"blob {blob.digest[:19]}: read {reader.count} of {size} bytes")
-            if reader.digest != blob.digest:
+            if stream.count != size:
+                raise TransientError(f"blob {blob.digest[:19]}: read {stream.count} of {size} bytes")
+            if stream.digest != blob.digest:
                 raise RegistryError(
-                    f"blob {blob.digest} read from {src.host}/{src_repo} hashes to {reader.digest}: "
+                    f"blob {blob.digest} read from {src.host}/{src_repo} hashes to {stream.digest}: "
                     "digest check failed, nothing was committed",
                     "the source registry served corrupt content: check its storage, then re-run",
                 )
 
         try:
-            dst.upload_blob(dst_repo, blob.digest, size, reader, verify=verify)
+            dst.upload_blob(dst_repo, blob.digest, size, stream, verify=verify)
         except (urllib3.exceptions.HTTPError, OSError) as exc:  # a source reset surfaces inside the upload
             state = "not answering" if isinstance(exc, urllib3.exceptions.TimeoutError) else "not reachable"
             raise TransientError(f"streaming {blob.digest[:19]}: {reason(exc)}", state=state) from None
-        return reader.count
+        return stream.count
     finally:
+        if not _at_end(response):  # bytes left unread would be read as the next answer on this connection
+            response.close()
         response.release_conn()
+
+
+def _at_end(response: Any) -> bool:
+    raw = getattr(response, "_fp", None)
+    return raw is None or bool(getattr(raw, "isclosed", lambda: True)())

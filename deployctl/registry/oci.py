@@ -8,7 +8,6 @@ that stopped answering gets one try per operation for the rest of the run.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import logging
 import re
@@ -39,25 +38,6 @@ def base_url(host: str) -> str:
     """``http`` for a registry on this machine (the sandbox), ``https`` for everything else."""
     bare = host.rsplit(":", 1)[0] if not host.endswith("]") else host
     return f"http://{host}" if bare in LOOPBACK_HOSTS else f"https://{host}"
-
-
-class HashingReader:
-    """A file-like view of a streamed response that hashes and counts what passes through."""
-
-    def __init__(self, source: Any) -> None:
-        self._source = source
-        self._hash = hashlib.sha256()
-        self.count = 0
-
-    def read(self, size: int = CHUNK) -> bytes:
-        chunk: bytes = self._source.read(min(size if size and size > 0 else CHUNK, CHUNK))
-        self._hash.update(chunk)
-        self.count += len(chunk)
-        return chunk
-
-    @property
-    def digest(self) -> str:
-        return "sha256:" + self._hash.hexdigest()
 
 
 def error_codes(body: bytes) -> list[str]:
