@@ -18,11 +18,17 @@ from typing import Any
 
 import pytest
 
+from deployctl.app import promote as promote_app
 from deployctl.app.base import announce, require_window
+from deployctl.app.deploy import deploy
 from deployctl.config import load
 from deployctl.console import Console
+from deployctl.errors import OperationError
 from deployctl.notify import Event
+from deployctl.promotion import PromoteRequest
+from deployctl.rollout import Verdict
 from deployctl.runner import ProcessRunner
+from tests.unit import test_use_cases as use_cases
 from tests.unit.fakes import FakeContext, FakeS3
 
 pytestmark = pytest.mark.lab
@@ -173,3 +179,49 @@ def test_a_dead_endpoint_warns_and_never_fails_the_command_and_the_url_is_never_
     assert "after 3 attempts" in text
     for secret in (dead, receiver.url, SECRET_PATH, "XXXXsecretXXXX"):
         assert secret not in text
+
+
+def test_a_promotion_and_a_failed_deploy_reach_a_real_receiver(
+    tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The use cases' own announcements (not a hand-made event): promote-succeeded from ``promote`` and
+    deploy-failed from ``deploy``, each with its environment, release, apps and digests, verdict and failure."""
+    hook = '\nnotify = [{ url_env = "TEST_HOOK_JSON", events = ["promote-succeeded", "deploy-failed"] }]\n'
+    monkeypatch.setenv("TEST_HOOK_JSON", receiver.url)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "pyproject.toml").write_text(
+        use_cases.CONFIG.replace("lock_timeout_seconds = 0", f"lock_timeout_seconds = 0{hook}")
+    )
+    for name in ("values-dev.yaml", "values-prod.yaml"):
+        (repo / name).write_text((use_cases.ROOT / name).read_text())
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/api")
+    contexts, _, _ = use_cases.promote_world(repo, monkeypatch)
+    prod, dev = contexts["prod"], contexts["dev"]
+    assert isinstance(prod, FakeContext) and isinstance(dev, FakeContext)
+    commit = use_cases.git(repo, "rev-parse", "HEAD")
+
+    result = promote_app.promote(contexts, PromoteRequest("release-1.0.0"))
+    assert result.outcome == "succeeded" and prod.fake_cluster.serving == {"api": use_cases.DIGEST}
+    ((path, promoted),) = receiver.received
+    assert path == SECRET_PATH
+    assert {k: promoted[k] for k in ("schema", "event", "env", "release", "apps", "verdict", "failure")} == {
+        "schema": "deployctl/notify/v1",
+        "event": "promote-succeeded",
+        "env": "prod",
+        "release": "release-1.0.0",
+        "apps": [{"app": "api", "digest": use_cases.DIGEST}],
+        "verdict": "healthy",
+        "failure": None,
+    }
+    assert promoted["summary"] == "release-1.0.0 promoted to prod"
+    assert promoted["changelog_url"] == f"https://github.com/acme/api/commit/{commit}"
+
+    dev.fake_cluster.verdict = Verdict("failed", "pod api-2 container api: CrashLoopBackOff").diagnosed(["log: boom"])
+    with pytest.raises(OperationError):
+        deploy(dev, digest=use_cases.DIGEST)
+    (_, failed) = receiver.received[1]
+    assert (failed["event"], failed["env"], failed["verdict"]) == ("deploy-failed", "dev", "failed")
+    assert failed["apps"] == [{"app": "api", "digest": use_cases.DIGEST}]
+    assert failed["failure"] == "rollout of api to dev failed: pod api-2 container api: CrashLoopBackOff"
+    assert dev.entries()[0].outcome == "failed" and len(receiver.received) == 2
