@@ -59,6 +59,7 @@ class DemoResult:
     prod_history: list[dict[str, Any]] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     documents: dict[str, Any] = field(default_factory=dict)  # command -> last JSON document it printed
+    board: Path | None = None  # the release board of the end state (``deployctl board``), kept in the work dir
 
 
 class Story:
@@ -209,6 +210,8 @@ class Story:
         self.say("")
         self.say("$ deployctl status prod")
         self.say(self.deployctl("status", "prod").stdout.rstrip())
+        self.result.board = self.workdir / "board.html"
+        self.deployctl("board", "--out", str(self.result.board))
 
     def verify(self) -> None:
         """The story's claims, checked: prod ends on C, dev saw B fail, prod never ran B."""
@@ -265,13 +268,19 @@ def run(workdir: Path, *, keep: bool = False, out: Any = sys.stdout) -> DemoResu
             except DeployctlError:
                 if told:  # don't mask the failure that stopped the story
                     raise
-            shutil.rmtree(workdir, ignore_errors=True)
+            for child in workdir.iterdir() if workdir.is_dir() else ():  # all but the board
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                elif child != story.result.board:
+                    child.unlink(missing_ok=True)
     total = time.monotonic() - started
     story.say("")
     story.say(
         f"rolled forward: prod went release-0.1.0 (A) -> release-0.1.1 (C); B failed in dev after "
         f"{story.result.broken_detected_seconds:.1f}s and never reached prod. Total {total:.0f}s."
     )
+    if story.result.board is not None:
+        story.say(f"release board of the end state: {story.result.board}")
     if keep:
         story.say(f'sandbox left up: cd {story.clone} && eval "$({command_name()} sandbox env)"')
     return story.result

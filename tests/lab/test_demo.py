@@ -39,21 +39,10 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("demo") / "work"
 
 
-class BoardStory(demo.Story):
-    """The story, ending by writing the release board of its end state beside the (removed) workdir.
-    (The lead's demo.run is to do this itself: `make demo` then prints the board's path.)"""
-
-    def finish(self) -> None:
-        super().finish()
-        self.deployctl("board", "--out", str(self.workdir.parent / "board.html"))
-
-
 @pytest.fixture(scope="module")
 def story(workdir: Path) -> tuple[demo.DemoResult, str]:
     out = io.StringIO()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(demo, "Story", BoardStory)
-        result = demo.run(workdir, out=out)
+    result = demo.run(workdir, out=out)
     return result, out.getvalue()
 
 
@@ -178,8 +167,9 @@ def chromium(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_board_of_the_demos_end_state_in_a_real_browser(story: tuple[demo.DemoResult, str], workdir: Path) -> None:
-    result, _ = story
-    page = workdir.parent / "board.html"
+    result, printed = story
+    page = result.board
+    assert page is not None and page.parent == workdir and f"release board of the end state: {page}" in printed
     dom = Dom()
     dom.feed(chromium("--dump-dom", page.as_uri()).stdout)  # the DOM Chromium built from the page
 
