@@ -7,13 +7,40 @@ what it says, so the flow is tested here as a table, not only in YAML.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from deployctl.config import DeployctlConfig
 from deployctl.model import InvalidValueError, ReleaseTag
 
 EVENTS = ("pull_request", "push", "workflow_dispatch")
+
+
+class EnvironmentRoute(Protocol):
+    """What the pipeline reads of an environment (``config.Environment``, or ``config.routing``'s view)."""
+
+    @property
+    def deployable(self) -> bool: ...
+    @property
+    def promote_from(self) -> str | None: ...
+    @property
+    def release_tag_pattern(self) -> str: ...
+    @property
+    def allow_prerelease(self) -> bool: ...
+
+
+class RouteConfig(Protocol):
+    """What the pipeline reads of the configuration (``config.DeployctlConfig``, or ``config.routing.Routing``:
+    ``ci steps`` routes without pydantic)."""
+
+    @property
+    def environments(self) -> Mapping[str, EnvironmentRoute]: ...
+    @property
+    def main_branch(self) -> str: ...
+    @property
+    def shared_branch(self) -> str: ...
+    @property
+    def release_on_version_bump(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -45,7 +72,7 @@ class Roles:
     shared: tuple[str, ...]
 
 
-def roles(config: DeployctlConfig) -> Roles:
+def roles(config: RouteConfig) -> Roles:
     shared = tuple(name for name, env in config.environments.items() if not env.deployable)
     for name, env in config.environments.items():
         if env.promote_from:
@@ -61,7 +88,7 @@ def _plan(env: str, needs: tuple[str, ...] = ("check",)) -> Step:
     return Step(f"plan-{env}", f"deployctl plan {env} --detailed-exitcode", env=env, needs=needs)
 
 
-def steps_for(config: DeployctlConfig, event: str, ref: str) -> Pipeline:
+def steps_for(config: RouteConfig, event: str, ref: str) -> Pipeline:
     """The steps for ``event`` on ``ref`` (e.g. ``push`` + ``refs/tags/release-1.4.0``)."""
     if event not in EVENTS:
         raise InvalidValueError(f"unknown CI event {event!r}: expected one of {', '.join(EVENTS)}")
@@ -138,7 +165,7 @@ def project_version(pyproject: str) -> str:
     return version
 
 
-def version_bump(config: DeployctlConfig, version: str, tags: Iterable[str]) -> VersionBump:
+def version_bump(config: RouteConfig, version: str, tags: Iterable[str]) -> VersionBump:
     """The release tag for ``version`` (the promotion target's pattern, e.g. ``release-1.4.0``) when the version is
     new: no such tag yet, and newer than every release in ``tags`` (the repository's tags). A version that is not
     valid for the pattern raises InvalidValueError; an older one is not released (versions only go up)."""
