@@ -1,9 +1,10 @@
 """The command line: parse, load config, call one use case, render, exit.
 
-The only package that imports click. Heavy libraries (boto3, kubernetes) are imported by
-the adapters inside the functions that need them, so ``--help`` stays fast. Commands live
-in ``root`` (global options, config, doctor, ci), ``terraform_commands``, ``release_commands``
-and ``sandbox_commands``; ``main`` turns every outcome into a documented exit code.
+The only package that imports click. Heavy libraries (boto3, kubernetes, pydantic) are imported
+inside the functions that need them, and a command's module only when the command is used
+(``lazy``), so ``--help`` stays fast. Commands live in ``root`` (global options, config, doctor,
+ci), ``terraform_commands``, ``release_commands`` and ``sandbox_commands``; ``main`` turns every
+outcome into a documented exit code.
 """
 
 from __future__ import annotations
@@ -17,17 +18,13 @@ from typing import Any
 
 import click
 
-from deployctl.cli import release_commands, sandbox_commands, terraform_commands
-from deployctl.cli.options import add_global_options
 from deployctl.cli.root import cli
 from deployctl.cli.session import Session
 from deployctl.console import Console
 from deployctl.errors import DeployctlError, ExitCode, UsageError
 from deployctl.redact import Redactor
 
-__all__ = ["cli", "main", "release_commands", "sandbox_commands", "terraform_commands"]
-
-add_global_options(cli)  # `deployctl status prod -o json` as well as `deployctl -o json status prod`
+__all__ = ["cli", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:

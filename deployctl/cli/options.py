@@ -56,13 +56,13 @@ def global_options() -> list[click.Option]:
     ]
 
 
-def add_global_options(group: click.Group) -> None:
-    """Give every command under ``group`` (subgroups and their commands too) the global options."""
-    for command in group.commands.values():
-        names = {name for param in command.params for name in getattr(param, "opts", [])}
-        command.params.extend(o for o in global_options() if not names & set(o.opts))
-        if isinstance(command, click.Group):
-            add_global_options(command)
+def add_global_options(command: click.Command) -> None:
+    """Give ``command`` (and, for a group, each command under it) the global options."""
+    names = {name for param in command.params for name in getattr(param, "opts", [])}
+    command.params.extend(o for o in global_options() if not names & set(o.opts))
+    if isinstance(command, click.Group):
+        for subcommand in command.commands.values():
+            add_global_options(subcommand)
 
 
 LOCK_TIMEOUT = click.option(

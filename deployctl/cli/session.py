@@ -16,6 +16,7 @@ from deployctl.errors import ConfigError, ExitCode, UsageError
 if TYPE_CHECKING:
     from deployctl.app.context import Contexts, EnvContext
     from deployctl.config import LoadedConfig
+    from deployctl.pipeline import RouteConfig
     from deployctl.runner import ProcessRunner
 
 KEYS_HINT = "fix the keys above, then re-run (see README: Configuration)"
@@ -50,6 +51,22 @@ class Session:
             except ConfigProblemsError as exc:
                 raise ConfigError(exc.problems, exc.hint or KEYS_HINT) from None
         return self._config
+
+    @property
+    def routing(self) -> RouteConfig:
+        """The keys ``ci steps`` routes by: read without pydantic when they are in their plain form, else (and
+        in the sandbox, whose overrides only a full load applies) from the validated configuration."""
+        if self._config is None and not os.environ.get("DEPLOYCTL_SANDBOX"):
+            from deployctl.config.locate import ConfigProblemsError, find_config
+            from deployctl.config.routing import read_routing
+
+            try:
+                found = read_routing(find_config(Path.cwd(), self.config_option))
+            except ConfigProblemsError as exc:
+                raise ConfigError(exc.problems, exc.hint or KEYS_HINT) from None
+            if found is not None:
+                return found
+        return self.config.settings
 
     def plain_config(self) -> LoadedConfig:
         """The configuration without sandbox overrides: the sandbox commands manage the sandbox itself."""
