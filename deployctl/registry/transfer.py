@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -127,9 +128,13 @@ def _copy(copier: Copier, digest: str, tag: str, *, with_referrers: bool) -> Tra
     target = copier.target
     ordered = copier.graph(digest)
     root = ordered[-1]
-    copier.blobs(ordered)
-    copier.manifests(ordered[:-1])
-    found = referrers.find(copier, [m.digest for m in reversed(ordered)]) if with_referrers else None
+    # Finding the referrers only reads the source (a referrers query and a tag list: ~50-100 ms on the
+    # lab's registry), so it runs while the blobs stream; its failure is raised after theirs.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="referrers") as side:
+        finding = side.submit(referrers.find, copier, [m.digest for m in reversed(ordered)]) if with_referrers else None
+        copier.blobs(ordered)
+        copier.manifests(ordered[:-1])
+        found = finding.result() if finding is not None else None
     written: list[str] = []
     if found is not None and found.referrers:
         # The subject first (by digest), then what refers to it; the tag still moves last.
