@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -57,6 +55,8 @@ class Console:
         return self.output == "json"
 
     def setup_logging(self) -> None:
+        import logging  # here: `deployctl --help` never logs
+
         level = {0: logging.WARNING, 1: logging.INFO}.get(self.verbosity, logging.DEBUG)
         handler = logging.StreamHandler(self.err)
         handler.addFilter(RedactingFilter(self.redactor))
@@ -68,6 +68,8 @@ class Console:
 
     def result(self, result: Result, *, ok: bool = True) -> None:
         if self.json:
+            import json
+
             document = {"schema": SCHEMA, "command": result.command, "ok": ok, **result.data()}
             self.out.write(self.redactor(json.dumps(document, indent=2, default=str, sort_keys=False)) + "\n")
         else:
@@ -82,6 +84,8 @@ class Console:
         if hint:
             self.err.write(f"hint: {hint}\n")
         if self.json:
+            import json
+
             document = {
                 "schema": SCHEMA,
                 "command": command,

@@ -8,28 +8,38 @@ deployctl prints or logs: command lines, error messages, child output.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterable
+from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import logging
 
 MASK = "***"
 
 # Secret-shaped text that is masked even when nobody registered the value.
 # Only the named group ``secret`` is replaced; the rest of the match stays readable.
-_PATTERNS: tuple[re.Pattern[str], ...] = (
+_PATTERN_SOURCES: tuple[str, ...] = (
     # scheme://user:password@host -> scheme://user:***@host
-    re.compile(r"://[^/\s:@]+:(?P<secret>[^/\s@]+)@"),
+    r"://[^/\s:@]+:(?P<secret>[^/\s@]+)@",
     # Authorization headers
-    re.compile(r"(?i)\b(?:bearer|basic) (?P<secret>[A-Za-z0-9._~+/=-]{8,})"),
+    r"(?i)\b(?:bearer|basic) (?P<secret>[A-Za-z0-9._~+/=-]{8,})",
     # EKS tokens: presigned STS URLs
-    re.compile(r"(?P<secret>k8s-aws-v1\.[A-Za-z0-9_-]+)"),
+    r"(?P<secret>k8s-aws-v1\.[A-Za-z0-9_-]+)",
     # KEY=VALUE / "KEY": "VALUE" for names that are secrets by convention. JSON/YAML literals are not
     # secrets: masking them corrupts machine output (helm's `"automountServiceAccountToken": false`).
-    re.compile(
+    (
         r"(?i)(?:secret_access_key|secretaccesskey|session_token|sessiontoken|password|passwd|token|secret)"
         r"[\"']?\s*[=:]\s*[\"']?(?!(?:true|false|null)\b)(?P<secret>[^\s\"',}]{4,})"
     ),
 )
+
+
+@cache
+def _patterns() -> tuple[re.Pattern[str], ...]:
+    """Compiled on first use: `deployctl --help` never masks anything."""
+    return tuple(re.compile(source) for source in _PATTERN_SOURCES)
 
 
 class Redactor:
@@ -49,7 +59,7 @@ class Redactor:
         # Longest first, so a secret that contains another is masked whole.
         for secret in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(secret, MASK)
-        for pattern in _PATTERNS:
+        for pattern in _patterns():
             text = pattern.sub(_mask_match, text)
         return text
 
@@ -64,11 +74,11 @@ def _mask_match(match: re.Match[str]) -> str:
     return whole[: start - offset] + MASK + whole[end - offset :]
 
 
-class RedactingFilter(logging.Filter):
-    """A logging filter that redacts the fully formatted message of every record."""
+class RedactingFilter:
+    """A logging filter that redacts the fully formatted message of every record (logging takes any object
+    with ``filter``: no ``logging.Filter`` base, so importing this module does not import logging)."""
 
     def __init__(self, redactor: Redactor) -> None:
-        super().__init__()
         self.redactor = redactor
 
     def filter(self, record: logging.LogRecord) -> bool:

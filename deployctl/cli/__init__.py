@@ -13,8 +13,7 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,6 +22,9 @@ from deployctl.cli.session import Session
 from deployctl.console import Console
 from deployctl.errors import DeployctlError, ExitCode, UsageError
 from deployctl.redact import Redactor
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["cli", "main"]
 
@@ -47,18 +49,26 @@ def main(argv: list[str] | None = None) -> int:
 def installed_tools_dir() -> Path:
     """Where `make setup` links the tools it installed (``deployctl.sandbox.tools.bin_dir``; not imported here:
     the installer's imports would slow down every start)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "deployctl" / "tools" / "bin"
+    from pathlib import Path
+
+    return Path(_installed_tools_dir())
+
+
+def _installed_tools_dir() -> str:
+    # os.path, not pathlib (the noqa's reason): every start computes this, and pathlib's imports are a few
+    # percent of `deployctl --help`
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")  # noqa: PTH111, PTH118
+    return os.path.join(base, "deployctl", "tools", "bin")  # noqa: PTH118
 
 
 def _with_installed_tools(path: str | None) -> str:
     """``PATH`` with the tools deployctl installed last: after `make setup`, helm, terraform and kubectl are found
     even when that directory is not on the user's PATH, and a tool the user installed still wins."""
-    tools = installed_tools_dir()
+    tools = _installed_tools_dir()
     entries = [p for p in (path or "").split(os.pathsep) if p]
-    if str(tools) in entries or not tools.is_dir():
+    if tools in entries or not os.path.isdir(tools):  # noqa: PTH112 (no pathlib at start-up)
         return path or ""
-    return os.pathsep.join([*entries, str(tools)])
+    return os.pathsep.join([*entries, tools])
 
 
 def _run(session: Session, argv: list[str] | None) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -33,11 +32,14 @@ class Session:
     _runner: ProcessRunner | None = None
     _contexts: Contexts | None = None
 
+    # pathlib, json and logging are imported where they are used: `--help` needs none of them.
     @property
     def config(self) -> LoadedConfig:
         if self._config is None:
             # Imported here: pydantic's model construction is most of deployctl's import time,
             # and --help / --version never need the configuration.
+            from pathlib import Path
+
             from deployctl.config import ConfigProblemsError, find_config, load
 
             try:
@@ -57,6 +59,8 @@ class Session:
         """The keys ``ci steps`` routes by: read without pydantic when they are in their plain form, else (and
         in the sandbox, whose overrides only a full load applies) from the validated configuration."""
         if self._config is None and not os.environ.get("DEPLOYCTL_SANDBOX"):
+            from pathlib import Path
+
             from deployctl.config.locate import ConfigProblemsError, find_config
             from deployctl.config.routing import read_routing
 
@@ -70,6 +74,8 @@ class Session:
 
     def plain_config(self) -> LoadedConfig:
         """The configuration without sandbox overrides: the sandbox commands manage the sandbox itself."""
+        from pathlib import Path
+
         from deployctl.config import ConfigProblemsError, find_config, load
 
         try:

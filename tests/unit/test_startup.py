@@ -111,3 +111,13 @@ def test_unknown_command_suggests_without_importing_every_module() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert result.stdout.strip() == "2 []"
     assert "promote" in result.stderr
+
+
+@pytest.mark.parametrize("columns", ["40", "79", "100", "160", "", "x"])
+def test_help_width_is_clicks_without_shutil(monkeypatch: pytest.MonkeyPatch, columns: str) -> None:
+    import shutil
+
+    from deployctl.cli.lazy import help_width
+
+    monkeypatch.setenv("COLUMNS", columns)
+    assert help_width(100) == max(min(shutil.get_terminal_size().columns, 100) - 2, 50)
