@@ -1,6 +1,6 @@
 """Steps shared by use cases: roll an image out (lock held), in every cluster wave by wave (``roll_out_waves``),
-recover a release left pending, drift; the change window check and the webhook announcements (``require_window``,
-``announce``).
+recover a release left pending, drift; the change window check (``require_window``; webhooks:
+``EnvContext.announce``).
 
 ``deploy`` takes the environment lock and calls ``roll_out``; ``promote`` calls it under the
 target's lock after moving the image. Nothing here takes a lock itself.
@@ -8,8 +8,6 @@ target's lock after moving the image. Nothing here takes a lock itself.
 
 from __future__ import annotations
 
-import getpass
-import os
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +23,6 @@ from deployctl.app.context import EnvContext
 from deployctl.cluster import Cluster
 from deployctl.errors import DeployctlError, OperationError, PolicyError, UsageError
 from deployctl.history import Entry, Override, open_intents
-from deployctl.lock import ci_run_id
 from deployctl.model import ImageRef
 from deployctl.rollout import Health, release_health
 from deployctl.rollouts import ClustersDiff, DeployResult, RolloutPlan
@@ -354,9 +351,7 @@ def require_window(
         message = f"{action} during the freeze {names} (ends {ends})"
         entry = Entry(env=ctx.name, app="*", action="override", outcome="succeeded", message=message)
         ctx.record(replace(entry, overrides=(override,)))
-    announce(
-        ctx, notify.Event("freeze-overridden", ctx.name, f"{action} into {ctx.name} during {names}", reason=reason)
-    )
+    ctx.announce(notify.Event("freeze-overridden", ctx.name, f"{action} into {ctx.name} during {names}", reason=reason))
     return override
 
 
@@ -368,28 +363,3 @@ def freeze_state(ctx: EnvContext) -> windows.FreezeState | None:
     except windows.WindowError as exc:
         ctx.reporter.warn(f"environments.{ctx.name}.{exc}: fix the window in the configuration")
         return None
-
-
-def announce(ctx: EnvContext, event: notify.Event) -> list[notify.Delivery]:
-    """Send ``event`` to ``ctx``'s webhooks that subscribed to it (``environments.NAME.notify``). Their URLs are
-    registered as secrets first (redacted everywhere); a delivery that fails is a warning, never the failure of
-    the command that announces."""
-    if not ctx.env.notify:
-        return []
-    found = notify.targets(ctx.env.notify, os.environ)
-    for target in found:
-        ctx.runner.redactor.add(target.url)
-    event = replace(
-        event,
-        actor=event.actor or os.environ.get("GITHUB_ACTOR") or getpass.getuser(),
-        ci_run=event.ci_run or ci_run_id(),
-    )
-    try:
-        deliveries = notify.send(found, event)
-    except Exception as exc:  # noqa: BLE001 - a notification never fails what it reports
-        ctx.reporter.warn(f"notifications of {ctx.name} failed: {type(exc).__name__}: {exc}")
-        return []
-    for delivery in deliveries:
-        if not delivery.delivered:
-            ctx.reporter.warn(f"{event.kind}: {delivery.describe()}")
-    return deliveries

@@ -9,22 +9,24 @@ Use cases never build clients; tests hand them a context whose parts are fakes.
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deployctl import git, waves
+from deployctl import git, notify, waves
 from deployctl.aws import AwsSession, client_config, say_retries
 from deployctl.config import App, Environment, LoadedConfig
 from deployctl.console import Reporter
 from deployctl.errors import UsageError
 from deployctl.history import Entry, Ledger
-from deployctl.lock import DEFAULT_TTL, EnvironmentLock, LockInfo
+from deployctl.lock import DEFAULT_TTL, EnvironmentLock, LockInfo, ci_run_id
 from deployctl.model import ImageRef
 from deployctl.runner import Runner
 from deployctl.values import ValuesFile
@@ -144,9 +146,37 @@ class EnvContext:
             timeout=wait,
             ttl=DEFAULT_TTL + soaks,
             on_wait=lambda held: self.reporter.progress(f"waiting for the lock of {name}, held by {held.describe()}"),
-            on_takeover=lambda held: self.reporter.warn(f"took over a stale lock of {name}: {held.describe()}"),
+            on_takeover=self._took_over,
         ) as info:
             yield info
+
+    def _took_over(self, held: LockInfo) -> None:
+        self.reporter.warn(f"took over a stale lock of {self.name}: {held.describe()}")
+        self.announce(notify.Event("lock-taken-over", self.name, f"took over a stale lock: {held.describe()}"))
+
+    def announce(self, event: notify.Event) -> list[notify.Delivery]:
+        """Send ``event`` to the webhooks that subscribed to it (``environments.NAME.notify``). Their URLs are
+        registered as secrets first (redacted everywhere); a delivery that fails is a warning, never the failure
+        of the command that announces."""
+        if not self.env.notify:
+            return []
+        found = notify.targets(self.env.notify, os.environ)
+        for target in found:
+            self.runner.redactor.add(target.url)
+        event = replace(
+            event,
+            actor=event.actor or os.environ.get("GITHUB_ACTOR") or getpass.getuser(),
+            ci_run=event.ci_run or ci_run_id(),
+        )
+        try:
+            deliveries = notify.send(found, event)
+        except Exception as exc:  # noqa: BLE001 - a notification never fails what it reports
+            self.reporter.warn(f"notifications of {self.name} failed: {type(exc).__name__}: {exc}")
+            return []
+        for delivery in deliveries:
+            if not delivery.delivered:
+                self.reporter.warn(f"{event.kind}: {delivery.describe()}")
+        return deliveries
 
     @property
     def ledger(self) -> Ledger:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from deployctl import chartvalues, levels, notify
-from deployctl.app.base import announce, plan_rollout, require_window, roll_out, roll_out_waves
+from deployctl.app.base import plan_rollout, require_window, roll_out, roll_out_waves
 from deployctl.app.context import EnvContext
 from deployctl.config import App, deploy_order
 from deployctl.errors import DeployctlError, PolicyError, UsageError
@@ -134,7 +134,7 @@ def deploy(
                 summary = f"deploy of {', '.join(a for a, _ in apps)} to {ctx.name} failed"
                 failure, reason = notify.first_line(exc.message), freeze.reason if freeze else None
                 event = notify.Event("deploy-failed", ctx.name, summary, apps=apps, failure=failure, reason=reason)
-                announce(ctx, replace(event, verdict="failed"))
+                ctx.announce(replace(event, verdict="failed"))
                 raise
     return DeployReport(ctx.name, tuple(done), tuple(skipped))
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from deployctl import chartvalues, git, levels, registry, waves
 from deployctl import promotion_records as records
-from deployctl.app.base import announce, plan_rollout, require_window, roll_out, roll_out_waves
+from deployctl.app.base import plan_rollout, require_window, roll_out, roll_out_waves
 from deployctl.app.context import Contexts, EnvContext
 from deployctl.changelog import LIMIT, Changelog, changelog
 from deployctl.cluster import Cluster
@@ -192,16 +192,16 @@ def promote(contexts: Contexts, request: PromoteRequest, *, override_freeze: str
         freeze = require_window(target, "promote", override_freeze)
         result = _promote(contexts, request, first, freeze)
     except PolicyError as exc:  # a gate, the freeze, or what changed while waiting for the lock
-        announce(target, records.event("promote-refused", first, os.environ, error=exc, freeze=freeze))
+        target.announce(records.event("promote-refused", first, os.environ, error=exc, freeze=freeze))
         raise
     except LockedError:
         raise  # another run holds the target: nothing was tried
     except DeployctlError as exc:
-        announce(target, records.event("promote-failed", first, os.environ, error=exc, freeze=freeze))
+        target.announce(records.event("promote-failed", first, os.environ, error=exc, freeze=freeze))
         raise
     if result.outcome == "succeeded":
-        announce(
-            target, records.event("promote-succeeded", result.plan, os.environ, freeze=freeze, deployed=request.deploy)
+        target.announce(
+            records.event("promote-succeeded", result.plan, os.environ, freeze=freeze, deployed=request.deploy)
         )
     return result
 

@@ -207,7 +207,7 @@ def test_deploy_rollout_timeout_from_flag_old_flag_and_config(
 def test_promote_timeouts_reach_the_request(invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[PromoteRequest] = []
 
-    def fake(_contexts: Any, request: PromoteRequest) -> Any:
+    def fake(_contexts: Any, request: PromoteRequest, **_: Any) -> Any:
         seen.append(request)
         raise SystemExit(0)
 

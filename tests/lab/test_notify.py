@@ -1,4 +1,4 @@
-"""Webhook notifications over real HTTP: a local server started by the test receives what ``app.base.announce``
+"""Webhook notifications over real HTTP: a local server started by the test receives what ``EnvContext.announce``
 sends (the path every use case takes): the payloads of both formats, a 500 then a success, a dead endpoint that
 only warns, and the URL (a secret) absent from everything printed."""
 
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from deployctl.app import promote as promote_app
-from deployctl.app.base import announce, require_window
+from deployctl.app.base import require_window
 from deployctl.app.deploy import deploy
 from deployctl.config import load
 from deployctl.console import Console
@@ -134,7 +134,7 @@ def test_both_formats_are_posted_after_a_500_the_retry_succeeds(
     ctx, console = context(tmp_path)
 
     started = time.monotonic()
-    deliveries = announce(ctx, FAILED)
+    deliveries = ctx.announce(FAILED)
 
     assert [(d.target, d.delivered, d.attempts, d.status) for d in deliveries] == [
         ("TEST_HOOK_JSON", True, 2, 200),

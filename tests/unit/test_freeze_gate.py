@@ -4,18 +4,21 @@ inside a window the action is refused with exit 4 naming the window and its end;
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from deployctl.app.base import OVERRIDE_FREEZE, announce, require_window
+from deployctl.app.base import OVERRIDE_FREEZE, require_window
 from deployctl.config import load
 from deployctl.errors import ExitCode, PolicyError, UsageError
 from deployctl.history import Override
 from deployctl.notify import Event
 from deployctl.runner import ProcessRunner
 from tests.unit.fakes import FakeContext, FakeS3
+from tests.unit.test_lock import planted
 
 CONFIG = """
 [tool.deployctl.apps.api]
@@ -97,5 +100,24 @@ def test_an_announcement_that_breaks_is_a_warning(tmp_path: Path, monkeypatch: p
         raise RuntimeError("a bug in a sender")
 
     monkeypatch.setattr("deployctl.notify.send", broken)
-    assert announce(ctx, Event("deploy-failed", "prod", "deploy of api failed")) == []
+    assert ctx.announce(Event("deploy-failed", "prod", "deploy of api failed")) == []
     assert ctx.events.lines == ["warning: notifications of prod failed: RuntimeError: a bug in a sender"]
+
+
+def test_taking_over_a_stale_lock_is_said_and_announced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = prod(tmp_path)
+    stale = replace(planted("stale0", stale=True), env="prod")
+    ctx.s3.objects[(ctx.lock.bucket, ctx.lock.key)] = json.dumps(asdict(stale)).encode()
+    sent: list[Event] = []
+
+    def send(_targets: object, event: Event) -> list[object]:
+        sent.append(event)
+        return []
+
+    monkeypatch.setattr("deployctl.notify.send", send)
+    with ctx.locked("deploy prod") as held:
+        assert held.id != "stale0"
+        assert json.loads(ctx.s3.objects[(ctx.lock.bucket, ctx.lock.key)])["id"] == held.id  # the lock is ours now
+    assert [e.kind for e in sent] == ["lock-taken-over"]
+    assert sent[0].env == "prod" and "stale0" not in sent[0].summary and "another-host" in sent[0].summary
+    assert any(line.startswith("warning: took over a stale lock of prod") for line in ctx.events.lines)
