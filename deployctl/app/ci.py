@@ -1,52 +1,17 @@
-"""``deployctl ci steps``: what the pipeline runs for an event and ref; ``ci release-tag``: the version-bump route."""
+"""``deployctl ci release-tag``: the version-bump route (``ci steps`` is ``app/routing.py``: no pydantic)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from deployctl import git
 from deployctl.config import LoadedConfig
 from deployctl.errors import PolicyError, UsageError
 from deployctl.model import InvalidValueError
-from deployctl.pipeline import Pipeline, project_version, roles, steps_for, version_bump
+from deployctl.pipeline import project_version, roles, version_bump
 from deployctl.runner import Runner
-
-
-@dataclass(frozen=True)
-class CiStepsResult:
-    pipeline: Pipeline
-    command: str = "ci steps"
-
-    def data(self) -> Mapping[str, Any]:
-        p = self.pipeline
-        return {
-            "event": p.event,
-            "ref": p.ref,
-            "kind": p.kind,
-            "reason": p.reason,
-            "release": p.release,
-            "environments": list(p.environments),
-            "steps": [asdict(step) for step in p.steps],
-        }
-
-    def text(self) -> Sequence[str]:
-        p = self.pipeline
-        lines = [f"{p.event} {p.ref}: {p.kind} ({p.reason})"]
-        if not p.steps:
-            lines.append("  no steps")
-        for step in p.steps:
-            after = f"  (after {', '.join(step.needs)})" if step.needs else ""
-            lines.append(f"  {step.id:<14} {step.run}{after}")
-        return lines
-
-
-def ci_steps(config: LoadedConfig, event: str, ref: str) -> CiStepsResult:
-    try:
-        return CiStepsResult(steps_for(config.settings, event, ref))
-    except InvalidValueError as exc:
-        raise UsageError(str(exc), "events: pull_request, push, workflow_dispatch; refs like refs/heads/main") from None
 
 
 @dataclass(frozen=True)
