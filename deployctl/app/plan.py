@@ -100,11 +100,14 @@ def plan(ctx: EnvContext, *, image_tag: str | None = None) -> PlanResult:
     if not ctx.env.deployable:
         return replace(_plan_terraform(ctx), freeze=freeze_state(ctx))
     by_commit = ctx.env.promote_from is None or image_tag is not None
+    # The workspace first: it assumes the environment's role (the one session), which the diff's cluster
+    # access then shares; started together, both threads would find no session yet and assume it twice.
+    prepared = ctx.terraform() if ctx.env.terraform is not None else None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="helm-diff") as pool:
         pending = pool.submit(
             lambda: environment_drift(ctx, candidates=_candidates(ctx, image_tag) if by_commit else None)
         )
-        result = _plan_terraform(ctx)
+        result = _plan_terraform(ctx, prepared)
         try:
             return replace(result, helm=pending.result(), freeze=freeze_state(ctx))
         except Exception as exc:  # noqa: BLE001 (the diff is advisory: it must never fail the terraform plan)
@@ -135,10 +138,10 @@ def _candidates(ctx: EnvContext, image_tag: str | None) -> dict[str, Candidate]:
     return found
 
 
-def _plan_terraform(ctx: EnvContext) -> PlanResult:
+def _plan_terraform(ctx: EnvContext, prepared: infra.Prepared | None = None) -> PlanResult:
     if ctx.env.terraform is None:
         return PlanResult(env=ctx.name, terraform=None)
-    prepared = ctx.terraform()
+    prepared = prepared or ctx.terraform()
     infra.discard_saved(prepared)  # a failed plan must never leave an older plan behind for apply
     summary = infra.make_plan(prepared, out=prepared.plan_file)
     metadata = infra.save_metadata(prepared, summary, ctx.runner)
