@@ -126,3 +126,14 @@ def scratch_dir(prefix: str) -> Path:
 def children_peak_rss_mib() -> float:
     """Peak resident memory of the largest child process waited for so far (Linux: KiB units)."""
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def loadavg() -> float:
+    """The 1-minute load average (recorded with the figures: the machine is shared)."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of every child process waited for so far (with their own children)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
