@@ -6,7 +6,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
 from deployctl.errors import DeployctlError
@@ -41,14 +40,24 @@ class Reporter(Protocol):
     def phase(self, name: str) -> AbstractContextManager[None]: ...
 
 
-@dataclass
 class Console:
-    output: str = "text"
-    verbosity: int = 0
-    color: bool = True
-    redactor: Redactor = field(default_factory=Redactor)
-    out: TextIO = field(default_factory=lambda: sys.stdout)
-    err: TextIO = field(default_factory=lambda: sys.stderr)
+    # A plain class, not a dataclass: `ci steps` prints through it on every pipeline run, and importing dataclasses
+    # (inspect, ast) would be a third of its start-up.
+    def __init__(
+        self,
+        output: str = "text",
+        verbosity: int = 0,
+        color: bool = True,
+        redactor: Redactor | None = None,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+    ) -> None:
+        self.output = output
+        self.verbosity = verbosity
+        self.color = color
+        self.redactor = redactor if redactor is not None else Redactor()
+        self.out = out if out is not None else sys.stdout
+        self.err = err if err is not None else sys.stderr
 
     @property
     def json(self) -> bool:

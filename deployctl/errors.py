@@ -88,3 +88,8 @@ class ToolNotFoundError(OperationError):
     """A required external tool is not installed."""
 
     exit_code = ExitCode.USAGE
+
+
+class InvalidValueError(ValueError):
+    """A value that does not have the required form (the message says which form). Defined here, not in ``model``,
+    so that ``ci steps`` can raise it without importing the model's dataclasses."""

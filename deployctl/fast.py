@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import os
 import sys
-import textwrap
 from collections.abc import Iterator
+from functools import cache
+from typing import TYPE_CHECKING
 
 from deployctl.command_table import COMMANDS
+
+if TYPE_CHECKING:
+    import textwrap
 
 # What ``deployctl.cli.root`` declares (its docstring, its options' help records, its own commands' first
 # paragraph); tests/unit/test_fast_path.py keeps these equal to click's rendering.
@@ -173,24 +177,32 @@ def _short(help_: str, limit: int) -> str:
         return text
     if limit < 3:
         return "..."
+    import textwrap  # here: only the help wraps text (``ci steps`` would pay for it on every pipeline run)
+
     return textwrap.shorten(text, limit, placeholder="...", break_on_hyphens=False).strip()
 
 
-class _Wrapper(textwrap.TextWrapper):
-    """click's ``_textwrap.TextWrapper`` on text without ANSI escapes: a long word is cut at the width."""
+@cache
+def _wrapper_class() -> type[textwrap.TextWrapper]:
+    import textwrap
 
-    def _handle_long_word(self, chunks: list[str], line: list[str], length: int, width: int) -> None:
-        space_left = max(width - length, 1)
-        if self.break_long_words:
-            line.append(chunks[-1][:space_left])
-            chunks[-1] = chunks[-1][space_left:]
-        elif not line:
-            line.append(chunks.pop())
+    class Wrapper(textwrap.TextWrapper):
+        """click's ``_textwrap.TextWrapper`` on text without ANSI escapes: a long word is cut at the width."""
+
+        def _handle_long_word(self, chunks: list[str], line: list[str], length: int, width: int) -> None:
+            space_left = max(width - length, 1)
+            if self.break_long_words:
+                line.append(chunks[-1][:space_left])
+                chunks[-1] = chunks[-1][space_left:]
+            elif not line:
+                line.append(chunks.pop())
+
+    return Wrapper
 
 
 def _wrap(text: str, width: int, initial: str, subsequent: str) -> str:
     """click's ``wrap_text`` without paragraphs."""
-    wrapper = _Wrapper(width, initial_indent=initial, subsequent_indent=subsequent, replace_whitespace=False)
+    wrapper = _wrapper_class()(width, initial_indent=initial, subsequent_indent=subsequent, replace_whitespace=False)
     return wrapper.fill(text.expandtabs())
 
 

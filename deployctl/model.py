@@ -6,6 +6,9 @@ import re
 from dataclasses import dataclass
 from functools import total_ordering
 
+# Defined with the errors (``ci steps`` raises it without importing the model); re-exported for the model's users.
+from deployctl.errors import InvalidValueError as InvalidValueError  # noqa: PLC0414
+
 # \Z, not $: "$" also matches before a trailing newline, so "sha256:...\n" would pass.
 DIGEST_RE = re.compile(r"\Asha256:[a-f0-9]{64}\Z")
 TAG_RE = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
@@ -16,10 +19,6 @@ SEMVER_RE = re.compile(
 
 
 SHOWN_CHARS = 80  # how much of a rejected value an error message quotes
-
-
-class InvalidValueError(ValueError):
-    """A value that does not have the required form (the message says which form)."""
 
 
 def shown(value: str, limit: int = SHOWN_CHARS) -> str:

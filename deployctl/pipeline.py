@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
-from deployctl.model import InvalidValueError, ReleaseTag
+from deployctl.errors import InvalidValueError
 
 EVENTS = ("pull_request", "push", "workflow_dispatch")
 
@@ -43,8 +42,9 @@ class RouteConfig(Protocol):
     def release_on_version_bump(self) -> bool: ...
 
 
-@dataclass(frozen=True)
-class Step:
+# NamedTuples, not dataclasses, and the model imported where a tag is parsed: `ci steps` runs on every pipeline
+# run, and importing dataclasses (inspect, ast) would be a third of its start-up.
+class Step(NamedTuple):
     id: str
     run: str
     env: str | None = None  # the environment it mutates or reads (concurrency group)
@@ -52,19 +52,17 @@ class Step:
     mutates: bool = False
 
 
-@dataclass(frozen=True)
-class Pipeline:
+class Pipeline(NamedTuple):
     event: str
     ref: str
     kind: str  # pull-request | main | release | shared | branch | none
     steps: tuple[Step, ...] = ()
     reason: str = ""
     release: str | None = None
-    environments: tuple[str, ...] = field(default=())
+    environments: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Roles:
+class Roles(NamedTuple):
     """Which configured environment plays which part in the flow."""
 
     dev: str
@@ -119,6 +117,8 @@ def steps_for(config: RouteConfig, event: str, ref: str) -> Pipeline:
         tag = ref.removeprefix("refs/tags/")
         env = config.environments[r.prod]
         try:
+            from deployctl.model import ReleaseTag  # here: a release ref only
+
             release = ReleaseTag.parse(tag, env.release_tag_pattern, allow_prerelease=env.allow_prerelease)
         except InvalidValueError as exc:
             return Pipeline(event, ref, "none", (), f"tag is not a release: {exc}")
@@ -144,8 +144,7 @@ def steps_for(config: RouteConfig, event: str, ref: str) -> Pipeline:
     return Pipeline(event, ref, "none", (), f"no pipeline for ref {ref!r}")
 
 
-@dataclass(frozen=True)
-class VersionBump:
+class VersionBump(NamedTuple):
     """What the version-bump route does for the version on main: ``tag`` to create, or None and why not."""
 
     version: str
@@ -169,6 +168,8 @@ def version_bump(config: RouteConfig, version: str, tags: Iterable[str]) -> Vers
     """The release tag for ``version`` (the promotion target's pattern, e.g. ``release-1.4.0``) when the version is
     new: no such tag yet, and newer than every release in ``tags`` (the repository's tags). A version that is not
     valid for the pattern raises InvalidValueError; an older one is not released (versions only go up)."""
+    from deployctl.model import ReleaseTag
+
     target = config.environments[roles(config).prod]
     pattern = target.release_tag_pattern
     wanted = ReleaseTag.parse(pattern.replace("<semver>", version), pattern, allow_prerelease=target.allow_prerelease)

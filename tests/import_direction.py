@@ -1,8 +1,9 @@
 """Import-direction check (run by `make check`): layers only depend downward.
 
 - the ``cli`` package is the only one that imports click;
-- ``config``, ``model`` and ``errors`` import no other deployctl module (a leaf that is a package, such as
-  ``config``, is one leaf: its modules may import each other, nothing else of deployctl);
+- ``config``, ``model`` and ``errors`` import no other deployctl module but ``errors`` (the bottom: the
+  exceptions every layer raises); a leaf that is a package, such as ``config``, is one leaf: its modules may
+  import each other;
 - ``runner`` is the only module that imports subprocess;
 - nothing but ``cli`` imports ``deployctl.cli``; ``app`` never imports ``cli``;
 - use cases (``app/*``) never import each other: only the shared ``app.context`` and ``app.base``.
@@ -67,7 +68,8 @@ def violations(package: Path = PACKAGE) -> list[str]:
             if allowed is not None and not _within(name, allowed):
                 found.append(f"{where}: {name} imports {top} (only {allowed} may)")
             leaf = next((leaf for leaf in LEAVES if _within(name, leaf)), None)
-            if leaf is not None and top == "deployctl" and not _within(imported, leaf) and imported != "deployctl":
+            lower = _within(imported, leaf or "") or _within(imported, "deployctl.errors") or imported == "deployctl"
+            if leaf is not None and top == "deployctl" and not lower:
                 found.append(f"{where}: {name} imports {imported} ({leaf} must not import other deployctl modules)")
             if (
                 _within(imported, "deployctl.cli")

@@ -7,16 +7,13 @@ not in their plain form), so the first job of every pipeline does not pay for py
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from deployctl.errors import UsageError
-from deployctl.model import InvalidValueError
+from deployctl.errors import InvalidValueError, UsageError
 from deployctl.pipeline import Pipeline, RouteConfig, steps_for
 
 
-@dataclass(frozen=True)
-class CiStepsResult:
+class CiStepsResult(NamedTuple):  # not a dataclass: see config.routing
     pipeline: Pipeline
     command: str = "ci steps"
 
@@ -29,7 +26,7 @@ class CiStepsResult:
             "reason": p.reason,
             "release": p.release,
             "environments": list(p.environments),
-            "steps": [asdict(step) for step in p.steps],
+            "steps": [step._asdict() for step in p.steps],
         }
 
     def text(self) -> Sequence[str]:

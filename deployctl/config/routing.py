@@ -13,25 +13,24 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from deployctl.config.locate import TABLE
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")  # base.Name
 
 
-@dataclass(frozen=True)
-class EnvironmentRouting:
+# NamedTuples, not dataclasses: `ci steps` runs on every pipeline run, and importing dataclasses (inspect, ast)
+# would be a third of its start-up.
+class EnvironmentRouting(NamedTuple):
     deployable: bool
     promote_from: str | None
     release_tag_pattern: str
     allow_prerelease: bool
 
 
-@dataclass(frozen=True)
-class Routing:
+class Routing(NamedTuple):
     environments: Mapping[str, EnvironmentRouting]
     main_branch: str
     shared_branch: str
