@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from deployctl.cluster import Cluster
     from deployctl.config import App
+    from deployctl.windows import FreezeState
 
 DROPPED_METADATA = ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink")
 DROPPED_ANNOTATIONS = ("deployment.kubernetes.io/revision", "kubectl.kubernetes.io/last-applied-configuration")
@@ -91,6 +92,7 @@ class DiffResult:
     env: str
     apps: tuple[AppDiff, ...]
     color: bool = False
+    freeze: FreezeState | None = None  # ``diff`` says whether a deploy would be refused now
     command: str = "diff"
 
     @property
@@ -101,6 +103,7 @@ class DiffResult:
         return {
             "env": self.env,
             "changed": self.changed,
+            "freeze": self.freeze.data() if self.freeze else None,
             "apps": [
                 {
                     "app": a.app,
@@ -126,7 +129,7 @@ class DiffResult:
         }
 
     def text(self) -> Sequence[str]:
-        lines: list[str] = []
+        lines = [f"{self.env}: {self.freeze.describe()}"] if self.freeze and self.freeze.frozen else []
         for a in self.apps:
             counts = {c: sum(1 for o in a.objects if o.change == c) for c in ("changed", "added", "removed")}
             summary = ", ".join(f"{n} {c}" for c, n in counts.items() if n) or "no changes"

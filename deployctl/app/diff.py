@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from deployctl.app.base import environment_drift
+from dataclasses import replace
+
+from deployctl.app.base import environment_drift, freeze_state
 from deployctl.app.context import EnvContext
 from deployctl.drift import DiffResult
 
 
 def diff(ctx: EnvContext, app: str | None = None, *, digest: str | None = None) -> DiffResult:
-    """Render each app's chart and compare it with the live objects (``deployctl plan`` includes this)."""
+    """Render each app's chart and compare it with the live objects (``deployctl plan`` includes this), with the
+    environment's change windows now (a deploy would be refused during a freeze)."""
     ctx.require_deployable()
-    return environment_drift(ctx, app, digest=digest)
+    return replace(environment_drift(ctx, app, digest=digest), freeze=freeze_state(ctx))

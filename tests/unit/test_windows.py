@@ -183,3 +183,15 @@ def test_bad_freeze_and_notify_keys_are_refused_with_the_key(tmp_path: Path, ext
     found = problems(tmp_path, extra)
     assert len(found) == 1
     assert f"tool.deployctl.{expected}" in found[0], found
+
+
+def test_diff_shows_the_freeze_a_deploy_would_meet() -> None:
+    from deployctl.drift import DiffResult
+
+    frozen = windows.state(Freeze.model_validate(CHAINED), at("2026-11-23T12:00:00+00:00"))
+    shown = DiffResult("prod", (), freeze=frozen)
+    assert shown.data()["freeze"] == frozen.data()
+    assert shown.text() == [f"prod: {frozen.describe()}"]
+    opened = DiffResult("prod", (), freeze=windows.state(Freeze(), at("2026-11-23T12:00:00+00:00")))
+    assert opened.data()["freeze"]["frozen"] is False
+    assert opened.text() == [], "an open environment adds no line"
