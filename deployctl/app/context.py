@@ -13,6 +13,7 @@ import getpass
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
@@ -58,6 +59,9 @@ class EnvContext:
         self._endpoints: dict[tuple[str, str], Endpoint] = {}
         self._head: str | None = None
         self._helm_major: int | None = None
+        # The apps of a `needs` level and the clusters of a wave roll out from threads: what is built on first use
+        # is built once (one AssumeRole, one ledger, one endpoint per repository).
+        self._guard = threading.RLock()
 
     # ---------------------------------------------------------------- settings
 
@@ -108,9 +112,10 @@ class EnvContext:
 
     @property
     def aws(self) -> AwsSession:
-        if self._aws is None:
-            self._aws = AwsSession(self.name, self.env)
-        return self._aws
+        with self._guard:
+            if self._aws is None:
+                self._aws = AwsSession(self.name, self.env)
+            return self._aws
 
     def _bucket(self, what: str) -> str:
         if self.env.terraform is None:
@@ -124,15 +129,17 @@ class EnvContext:
         """The environment's AWS session (its one AssumeRole) with clients in ``region`` (a cluster's, a registry's)."""
         if region == self.env.aws.region:
             return self.aws
-        if region not in self._regional:
-            self._regional[region] = _Regional(self.aws, region)
-        return self._regional[region]
+        with self._guard:
+            if region not in self._regional:
+                self._regional[region] = _Regional(self.aws, region)
+            return self._regional[region]
 
     @property
     def lock(self) -> EnvironmentLock:
-        if self._lock is None:
-            self._lock = EnvironmentLock(self.name, self._bucket("lock"), self.aws.client("s3"))
-        return self._lock
+        with self._guard:
+            if self._lock is None:
+                self._lock = EnvironmentLock(self.name, self._bucket("lock"), self.aws.client("s3"))
+            return self._lock
 
     @contextmanager
     def locked(self, command: str, timeout: float | None = None) -> Iterator[LockInfo]:
@@ -180,9 +187,10 @@ class EnvContext:
 
     @property
     def ledger(self) -> Ledger:
-        if self._ledger is None:
-            self._ledger = Ledger(self.name, self._bucket("history"), self.aws.client("s3"))
-        return self._ledger
+        with self._guard:
+            if self._ledger is None:
+                self._ledger = Ledger(self.name, self._bucket("history"), self.aws.client("s3"))
+            return self._ledger
 
     def record(self, entry: Entry) -> None:
         self.ledger.append(entry)
@@ -202,11 +210,12 @@ class EnvContext:
         from deployctl import registry
 
         key = (image.registry, image.repository)
-        if key not in self._endpoints:
-            region = registry.ecr_region(image.registry) or self.env.aws.region
-            ecr = self.aws_in(region).client("ecr") if registry.is_ecr_host(image.registry) else None
-            self._endpoints[key] = registry.endpoint(self.env, image, redactor=self.runner.redactor, ecr_client=ecr)
-        return self._endpoints[key]
+        with self._guard:
+            if key not in self._endpoints:
+                region = registry.ecr_region(image.registry) or self.env.aws.region
+                ecr = self.aws_in(region).client("ecr") if registry.is_ecr_host(image.registry) else None
+                self._endpoints[key] = registry.endpoint(self.env, image, redactor=self.runner.redactor, ecr_client=ecr)
+            return self._endpoints[key]
 
     def resolve_image(self, image: ImageRef) -> ImageRef:
         """``image`` with its digest from the registry (a given digest is checked to exist); exit 2 when absent."""
@@ -253,9 +262,10 @@ class EnvContext:
         return infra.prepare(self.config, self.name, self.runner, self.reporter, credentials)
 
     def head_commit(self) -> str:
-        if self._head is None:
-            self._head = git.head(self.runner, self.config.root)
-        return self._head
+        with self._guard:
+            if self._head is None:
+                self._head = git.head(self.runner, self.config.root)
+            return self._head
 
     # ---------------------------------------------------------------- cluster
 
@@ -313,10 +323,11 @@ class EnvContext:
     def _helm(self, kube: Kube) -> Helm:
         from deployctl import helm
 
-        if self._helm_major is None:
-            client = helm.Helm.detect(self.runner, kube)
-            self._helm_major = client.major
-            return client
+        with self._guard:
+            if self._helm_major is None:
+                client = helm.Helm.detect(self.runner, kube)
+                self._helm_major = client.major
+                return client
         return helm.Helm(runner=self.runner, kube=kube, major=self._helm_major)
 
 

@@ -112,6 +112,37 @@ def test_one_assume_role_per_environment_per_command(tmp_path: Path) -> None:
     assert set(ctx.aws.secrets()) == {"ASIAASSUMEDASSUMED12", "assumed-secret-assumed-secret", "assumed-session-token"}
 
 
+def test_threads_share_the_environments_one_session_ledger_and_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The apps of a `needs` level roll out from threads, each reaching the context first: what the context
+    builds on first use is built once. A slow AwsSession constructor widens the race a missing guard would lose."""
+    built: list[int] = []
+
+    class SlowSession(AwsSession):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            built.append(threading.get_ident())
+            time.sleep(0.05)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr("deployctl.app.context.AwsSession", SlowSession)
+    ctx = EnvContext(load(write_config(tmp_path, "http://127.0.0.1:9")), "dev", ProcessRunner(), Console())
+    start = threading.Barrier(8)
+    seen: list[tuple[int, int, int]] = []
+
+    def first_use() -> None:
+        start.wait(timeout=10)
+        seen.append((id(ctx.aws), id(ctx.ledger), id(ctx.lock)))
+
+    threads = [threading.Thread(target=first_use) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(built) == 1, "one AwsSession (one AssumeRole) for every thread"
+    assert len(seen) == 8 and len(set(seen)) == 1, "one session, one ledger, one lock"
+
+
 def client_error(code: str, operation: str = "PutObject", status: int = 400, message: str = "nope") -> ClientError:
     response: Any = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}
     return ClientError(response, operation)
