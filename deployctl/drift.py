@@ -235,7 +235,7 @@ def compare(
         if live is None:
             out.append(ObjectDiff(api_version, kind, name, ns, "added", tuple(unified({}, doc, f"{kind}/{name}"))))
             continue
-        wanted = mask_secret(doc)
+        wanted = mask_secret(omit_empty_absent(doc, live))
         actual = mask_secret(project(normalize(live), wanted))
         lines = tuple(unified(actual, wanted, f"{kind}/{name}"))
         out.append(ObjectDiff(api_version, kind, name, ns, "changed" if lines else "unchanged", lines))
@@ -272,6 +272,16 @@ def project(live: Any, wanted: Any) -> Any:
     if isinstance(wanted, list) and isinstance(live, list) and len(wanted) == len(live):
         return [project(a, b) for a, b in zip(live, wanted, strict=True)]
     return live
+
+
+def omit_empty_absent(wanted: Any, live: Any) -> Any:
+    """``wanted`` without the empty values (``{}``, ``[]``, null) that ``live`` does not have: the API server omits
+    an empty optional field (a ConfigMap's ``data: {}`` reads back without ``data``), which is no drift."""
+    if isinstance(wanted, Mapping) and isinstance(live, Mapping):
+        return {k: omit_empty_absent(v, live.get(k)) for k, v in wanted.items() if k in live or v not in ({}, [], None)}
+    if isinstance(wanted, list) and isinstance(live, list) and len(wanted) == len(live):
+        return [omit_empty_absent(a, b) for a, b in zip(wanted, live, strict=True)]
+    return wanted
 
 
 def mask_secret(obj: Mapping[str, Any]) -> dict[str, Any]:

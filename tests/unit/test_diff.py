@@ -122,3 +122,22 @@ def test_hooks_are_not_drift() -> None:
     live = {("Deployment", "api"): live_deployment(1)}
     refs = {o.ref for o in compare(RENDERED + hook, RENDERED + hook, "dev-api", fake_get(live))}
     assert "Job/worker-migrate" not in refs
+
+
+EMPTY_CONFIG = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: dev-api}
+data: {}
+"""
+
+
+def test_an_empty_map_the_server_omits_is_no_drift() -> None:
+    """The API server omits a ConfigMap's empty ``data``: a chart that renders ``data: {}`` has not drifted
+    (seen with two clusters: every diff of a chart with an empty ConfigMap showed it)."""
+    omitted = {("ConfigMap", "settings"): {"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "settings", "namespace": "dev-api", "uid": "u"}}}  # fmt: skip
+    assert [o.change for o in compare(EMPTY_CONFIG, "", "dev-api", fake_get(omitted))] == ["unchanged"]
+    other = {("ConfigMap", "settings"): {**omitted[("ConfigMap", "settings")], "immutable": True}}
+    assert [o.change for o in compare(EMPTY_CONFIG.replace("data: {}", "data: {}\nimmutable: false"), "",
+                                      "dev-api", fake_get(other))] == ["changed"]  # fmt: skip
