@@ -116,7 +116,9 @@ def test_json_contract(story: tuple[demo.DemoResult, str], command: str, keys: s
 def test_demo_cleans_up_its_clone_and_sandbox(story: tuple[demo.DemoResult, str], workdir: Path) -> None:
     result, _ = story
     assert result.steps  # the story ran
-    assert not workdir.exists()  # clone, origin and sandbox state removed (the sandbox was stopped first)
+    # clone, origin and sandbox state removed (the sandbox was stopped first); the release board is kept
+    assert result.board is not None
+    assert sorted(workdir.iterdir()) == [result.board]
 
 
 class Dom(HTMLParser):
