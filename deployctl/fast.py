@@ -121,7 +121,9 @@ def parse_ci_steps(argv: list[str]) -> tuple[str, str, str | None, str] | None:
 
 
 def help_width(max_width: int) -> int:
-    """``deployctl.cli.lazy.help_width``: ``$COLUMNS``, else the terminal on stdout, else 80, within click's rule."""
+    """The width click's help formatter computes (``HelpFormatter``), without ``shutil.get_terminal_size``
+    (shutil imports zlib, bz2 and lzma): ``$COLUMNS``, else the terminal on stdout, else 80 columns. The Click
+    CLI's ``LazyGroup`` uses it too."""
     try:
         columns = int(os.environ.get("COLUMNS", ""))
     except ValueError:

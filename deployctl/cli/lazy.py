@@ -7,13 +7,13 @@ A module registers its commands on the group itself (``@cli.command``), as it wo
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from importlib import import_module
 from typing import Any
 
 import click
+
+from deployctl.fast import help_width
 
 
 class LazyCommands(MutableMapping[str, click.Command]):
@@ -90,19 +90,3 @@ class LazyGroup(click.Group):
             limit = formatter.width - 6 - max(len(name) for name, _ in rows)
             with formatter.section("Commands"):
                 formatter.write_dl([(name, command.get_short_help_str(limit)) for name, command in rows])
-
-
-def help_width(max_width: int) -> int:
-    """The width click's help formatter computes (``HelpFormatter``), without ``shutil.get_terminal_size``:
-    shutil imports zlib, bz2 and lzma, a few percent of ``deployctl --help``. Same rule: ``$COLUMNS``, else
-    the terminal on stdout, else 80 columns."""
-    try:
-        columns = int(os.environ.get("COLUMNS", ""))
-    except ValueError:
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns if sys.__stdout__ else 0
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return max(min(columns or 80, max_width) - 2, 50)

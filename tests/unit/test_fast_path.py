@@ -139,14 +139,6 @@ def test_help_is_clicks_at_every_width(
     assert fast.help_text(fast.help_width(fast.MAX_WIDTH)) == capsys.readouterr().out
 
 
-@pytest.mark.parametrize("columns", ["40", "79", "100", "160", "", "x"])
-def test_help_width_is_the_lazy_groups(monkeypatch: pytest.MonkeyPatch, columns: str) -> None:
-    from deployctl.cli.lazy import help_width
-
-    monkeypatch.setenv("COLUMNS", columns)
-    assert fast.help_width(100) == help_width(100)
-
-
 @pytest.mark.parametrize(
     "args",
     [
