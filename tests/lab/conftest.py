@@ -23,6 +23,7 @@ import pytest
 from deployctl.runner import CommandResult, ProcessRunner
 from deployctl.sandbox import tools
 from deployctl.sandbox.lab import Lab
+from tests.lab.deploy_world import deploy_world  # noqa: F401 (a fixture: the deploy lab tests' world)
 
 RunInLab = Callable[..., CommandResult]
 

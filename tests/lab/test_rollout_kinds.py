@@ -21,8 +21,7 @@ import pytest
 import yaml
 
 from deployctl.sandbox.lab import Lab
-from tests.lab.test_deploy import ROOT, World, measure
-from tests.lab.test_deploy import world as deploy_world  # noqa: F401 (a fixture: pytest finds it by this name)
+from tests.lab.deploy_world import ROOT, World, measure
 
 pytestmark = pytest.mark.lab
 

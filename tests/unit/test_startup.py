@@ -117,7 +117,7 @@ def test_unknown_command_suggests_without_importing_every_module() -> None:
 def test_help_width_is_clicks_without_shutil(monkeypatch: pytest.MonkeyPatch, columns: str) -> None:
     import shutil
 
-    from deployctl.cli.lazy import help_width
+    from deployctl.fast import help_width
 
     monkeypatch.setenv("COLUMNS", columns)
     assert help_width(100) == max(min(shutil.get_terminal_size().columns, 100) - 2, 50)
