@@ -1,14 +1,9 @@
 """Several clusters per environment (issue 19), table-tested where pure (targets and waves, the wave runner, what
-every cluster runs after a stop, evidence from several source clusters, the target's state per cluster) and
-through the real deploy and promote use cases on fake clusters (one ``FakeCluster`` per cluster, tests/unit/fakes.py):
-wave by wave, the first failed wave stops the release and the later waves are never touched."""
+every cluster runs after a stop, evidence from several source clusters, the target's state per cluster); the use
+cases on fake clusters are in test_waves_use_cases.py."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,22 +11,13 @@ from typing import Any
 import pytest
 
 from deployctl import waves
-from deployctl.app import promote as promote_app
-from deployctl.app.context import Contexts
-from deployctl.app.deploy import deploy
-from deployctl.app.history import history
-from deployctl.app.status import status
 from deployctl.config import ConfigProblemsError, load
 from deployctl.errors import DeployctlError, OperationError
 from deployctl.evidence import fleet_evidence
-from deployctl.helm import Revision
-from deployctl.history import Entry, Ledger, open_intents
+from deployctl.history import Entry, open_intents
 from deployctl.model import ImageRef, ReleaseTag, Version
-from deployctl.promotion import Facts, PromoteRequest, judge, target_state
-from deployctl.registry import TransferReport
+from deployctl.promotion import Facts, judge, target_state
 from deployctl.rollout import Verdict
-from deployctl.runner import ProcessRunner
-from tests.unit.fakes import Events, FakeCluster, FakeContext, FakeS3
 
 ROOT = Path(__file__).resolve().parents[2]
 SHA = "a" * 40
@@ -305,168 +291,3 @@ def test_a_single_cluster_entry_keeps_its_json() -> None:
     assert "cluster" not in Entry("dev", "api", "deploy", "succeeded").to_dict()
     assert Entry("prod", "api", "deploy", "succeeded", cluster="use1").to_dict()["cluster"] == "use1"
     assert Entry.from_dict(Entry("prod", "api", "deploy", "x", cluster="euw1").to_dict()).cluster == "euw1"
-
-
-# ------------------------------------------------------------------------------------------ use cases
-
-
-class FleetContext(FakeContext):
-    """``FakeContext`` with one fake cluster per configured cluster."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        names = [t.name for t in self.targets()]
-        self.fakes = {n: FakeCluster(f"{n}-ns", self.s3, self.name) for n in names}
-
-    @contextmanager
-    def cluster(self, target: waves.Target | None = None) -> Iterator[Any]:
-        yield self.fakes[target.name if target is not None else self.targets()[0].name]
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    (tmp_path / "pyproject.toml").write_text(CONFIG.replace('promote_from = "dev"\n', ""))
-    for name in ("values-dev.yaml", "values-prod.yaml"):
-        (tmp_path / name).write_text((ROOT / name).read_text())
-    return tmp_path
-
-
-def prod(repo: Path, s3: FakeS3) -> FleetContext:
-    digests = {SHA: NEW}
-    return FleetContext(load(repo / "pyproject.toml"), "prod", ProcessRunner(), s3=s3, digests=digests)
-
-
-def test_deploy_rolls_out_wave_by_wave_and_records_each_cluster(repo: Path) -> None:
-    s3 = FakeS3()
-    ctx = prod(repo, s3)
-    result = deploy(ctx, image_tag=SHA)
-    assert [(r.cluster, r.wave, r.image.registry) for r in result.apps] == [
-        ("use1", 1, "registry.example:5000"),
-        ("euw1", 2, "registry-eu.example:5000"),  # the cluster pulls from its own registry
-    ]
-    assert ctx.fakes["use1"].calls[-2:] == [f"upgrade api {NEW}", "watch api"]
-    assert ctx.fakes["euw1"].lock_at_upgrade is not None, "one lock for every wave"
-    assert ctx.fakes["euw1"].lock_at_upgrade["id"] == ctx.fakes["use1"].lock_at_upgrade["id"]  # type: ignore[index]
-    done = [(e.cluster, e.outcome) for e in ctx.entries() if e.outcome != "started"]
-    assert done == [("euw1", "succeeded"), ("use1", "succeeded")]
-    data = json.loads(json.dumps(result.data()))
-    assert [(a["cluster"], a["wave"]) for a in data["apps"]] == [("use1", 1), ("euw1", 2)]
-    shown = status(ctx)
-    assert [(a.cluster, a.healthy) for a in shown.apps] == [("use1", True), ("euw1", True)]
-    assert shown.data()["apps"][1]["cluster"] == "euw1"
-    assert "cluster " in history(ctx).text()[0]
-
-
-def test_a_crash_in_wave_one_stops_before_wave_two_and_says_what_runs_where(repo: Path) -> None:
-    s3 = FakeS3()
-    ctx = prod(repo, s3)
-    Ledger("prod", "acme-tfstate", s3).append(Entry("prod", "api", "deploy", "succeeded", digest=OLD, cluster="euw1"))
-    Ledger("prod", "acme-tfstate", s3).append(Entry("prod", "api", "deploy", "succeeded", digest=OLD, cluster="use1"))
-    ctx.fakes["use1"].verdict = CRASH
-    with pytest.raises(OperationError) as caught:
-        deploy(ctx, image_tag=SHA)
-    assert ctx.fakes["euw1"].calls == [f"template api {NEW}"], "wave 2 rendered (validated), never upgraded"
-    message = caught.value.message
-    assert message.startswith("prod: cluster use1 (wave 1) failed; wave 2 not started: rollout of api to prod failed")
-    assert f"use1 (wave 1): FAILED: api FAILED ({NEW} did not roll out; the previous pods serve), runs {OLD}" in message
-    assert f"euw1 (wave 2): not started: api runs {OLD}" in message
-    assert caught.value.hint is not None and "Roll forward" in caught.value.hint
-    clusters: Any = caught.value.details["clusters"]
-    assert {n: c["state"] for n, c in clusters.items()} == {"use1": "FAILED", "euw1": "not started"}
-    newest = ctx.entries()[0]
-    assert (newest.cluster, newest.outcome, newest.verdict) == ("use1", "failed", "failed")
-    assert not [e for e in ctx.entries() if e.cluster == "euw1" and e.digest == NEW], "nothing recorded in wave 2"
-
-    # an intent wave 2 left open (a run killed there) is settled by a rollout in wave 2, never by wave 1's
-    ctx.fakes["use1"].verdict = Verdict("complete", "2 of 2 replicas updated and available")
-    killed = Entry("prod", "api", "deploy", "started", digest=OLD, cluster="euw1")
-    ctx.record(killed)
-    ctx.fakes["euw1"].revisions["api"] = [Revision(1, "deployed", description=f"deployctl deploy (intent {killed.id})")]
-    ctx.fakes["euw1"].verdict = CRASH
-    with pytest.raises(OperationError, match="cluster euw1 .wave 2. failed"):
-        deploy(ctx, image_tag=SHA)
-    settled = [e for e in ctx.entries() if e.message.startswith("settled by a later run")]
-    assert [(e.cluster, e.outcome) for e in settled] == [("euw1", "unknown")], "from euw1's helm history"
-
-
-def test_a_wave_unhealthy_after_its_soak_stops_the_release(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (repo / "pyproject.toml").write_text(
-        (repo / "pyproject.toml")
-        .read_text()
-        .replace('values = "values-prod.yaml"', 'values = "values-prod.yaml"\nwave_soak_minutes = 1')
-    )
-    s3 = FakeS3()
-    ctx = prod(repo, s3)
-    slept: list[float] = []
-
-    def crash_later(_seconds: float) -> None:
-        slept.append(_seconds)
-        ctx.fakes["use1"].verdict = CRASH  # the pods crash while the wave soaks
-
-    monkeypatch.setattr("deployctl.waves.time.sleep", crash_later)
-    with pytest.raises(OperationError, match="not healthy after the wave soak"):
-        deploy(ctx, image_tag=SHA)
-    assert slept == [60.0]
-    held: Any = ctx.fakes["use1"].lock_at_upgrade
-    started, expires = datetime.fromisoformat(held["started_at"]), datetime.fromisoformat(held["expires_at"])
-    assert expires - started == timedelta(hours=1, minutes=1), "the lock outlives the soak between the two waves"
-    assert ctx.fakes["euw1"].calls == [f"template api {NEW}"]
-    newest = ctx.entries()[0]
-    assert (newest.cluster, newest.outcome, newest.verdict) == ("use1", "failed", "failed")
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
-
-
-def test_promote_copies_to_each_cluster_registry_then_rolls_out_in_waves(
-    repo: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (repo / "pyproject.toml").write_text(CONFIG)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", "release me")
-    git(repo, "tag", "release-1.0.0")
-    commit = git(repo, "rev-parse", "HEAD")
-    s3, events = FakeS3(), Events()
-    config = load(repo / "pyproject.toml")
-    contexts = Contexts(config, ProcessRunner(), events)
-    tags: dict[tuple[str, str], str] = {("registry.example:5000", commit): NEW}
-    copies: list[tuple[str, str]] = []
-
-    def endpoint(image: Any) -> Any:
-        class _Endpoint:
-            host, repository, ecr = image.registry, image.repository, None
-            name = f"{image.registry}/{image.repository}"
-
-            def resolve(self, tag: str) -> str | None:
-                return tags.get((image.registry, tag))
-
-        return _Endpoint()
-
-    dev = FakeContext(config, "dev", contexts.runner, s3=s3, events=events)
-    target = FleetContext(config, "prod", contexts.runner, s3=s3, events=events)
-    for ctx in (dev, target):
-        monkeypatch.setattr(ctx, "endpoint", endpoint)
-        contexts._built[ctx.name] = ctx
-    deploy(dev, digest=NEW)
-
-    def transfer(_source: Any, to: Any, digest: str, tag: str, **_: Any) -> TransferReport:
-        copies.append((to.host, tag))
-        tags[(to.host, tag)] = digest
-        return TransferReport("copy", digest, f"{to.name}:{tag}", manifests_put=1)
-
-    monkeypatch.setattr("deployctl.registry.promote_image", transfer)
-    result = promote_app.promote(contexts, PromoteRequest("release-1.0.0", to_env="prod"))
-    assert sorted(copies) == [("registry-eu.example:5000", "release-1.0.0"), ("registry.example:5000", "release-1.0.0")]
-    assert [s.name for s in result.steps] == [
-        "image api",
-        "image api -> registry-eu.example:5000",
-        "values",
-        "deploy api in use1",
-        "deploy api in euw1",
-    ]
-    assert result.plan.data()["clusters"] == [{"cluster": "use1", "wave": 1}, {"cluster": "euw1", "wave": 2}]
-    assert {e.cluster for e in target.entries() if e.outcome == "succeeded"} == {"use1", "euw1"}
-    again, *_ = promote_app.plan(contexts, PromoteRequest("release-1.0.0", to_env="prod"))
-    assert again.noop, "every cluster runs it and every registry has the tag"
