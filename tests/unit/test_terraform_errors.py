@@ -22,7 +22,8 @@ from deployctl.terraform_errors import (
     plain,
 )
 from tests.unit.fakes import FakeAws, FakeS3
-from tests.unit.test_plan_summary import LOCKED_STDERR, _runner, _target
+from tests.unit.test_plan_adapter import _runner, _target
+from tests.unit.test_plan_summary import LOCKED_STDERR
 
 DATA = Path(__file__).parent / "data"
 # `terraform apply -no-color` after the state of four created resources was lost (an apply killed after
