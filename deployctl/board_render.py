@@ -123,10 +123,14 @@ def _grid(board: Board) -> str:
     )
 
 
+def _data_attributes(pairs: Iterable[tuple[str, str | None]]) -> str:
+    """``data-KEY="value"`` attributes (escaped) the browser test reads the page by."""
+    return " ".join(f'data-{k}="{escape(v or "")}"' for k, v in pairs)
+
+
 def _cell(cell: Cell) -> str:
-    attrs = " ".join(
-        f'data-{k}="{escape(v or "")}"'
-        for k, v in (
+    attrs = _data_attributes(
+        (
             ("env", cell.env),
             ("app", cell.app),
             ("state", cell.state),
@@ -187,9 +191,8 @@ def _strip(events: tuple[Event, ...]) -> str:
 
 
 def _event(event: Event) -> str:
-    attrs = " ".join(
-        f'data-{k}="{escape(v or "")}"'
-        for k, v in (
+    attrs = _data_attributes(
+        (
             ("env", event.env),
             ("app", event.app),
             ("action", event.action),

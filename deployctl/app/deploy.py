@@ -133,8 +133,11 @@ def deploy(
                 apps = tuple((p.app, p.image.digest) for p in first)
                 summary = f"deploy of {', '.join(a for a, _ in apps)} to {ctx.name} failed"
                 failure, reason = notify.first_line(exc.message), freeze.reason if freeze else None
-                event = notify.Event("deploy-failed", ctx.name, summary, apps=apps, failure=failure, reason=reason)
-                ctx.announce(replace(event, verdict="failed"))
+                ctx.announce(
+                    notify.Event(
+                        "deploy-failed", ctx.name, summary, apps=apps, verdict="failed", failure=failure, reason=reason
+                    )
+                )
                 raise
     return DeployReport(ctx.name, tuple(done), tuple(skipped))
 

@@ -4,8 +4,7 @@ error parsing, saved-plan verification, protected environments, change windows."
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from deployctl.config import load
 from deployctl.errors import CommandFailedError, ExitCode, LockedError, PolicyError, UsageError
 from deployctl.redact import Redactor
 from deployctl.runner import CommandResult
+from tests.unit.fakes import Events
 from tests.unit.test_plan_summary import C0FFEE, LOCKED_STDERR, SHOW
 
 # --------------------------------------------------------------------------- the adapter with a recording runner
@@ -58,22 +58,6 @@ class FakeRunner:
         if code not in ok_codes:
             raise CommandFailedError(argv, code, err)
         return CommandResult(argv=argv, exit_code=code, stdout=out, stderr=err, duration=0.01)
-
-
-@dataclass
-class Events:
-    lines: list[str] = field(default_factory=list)
-
-    def progress(self, message: str) -> None:
-        self.lines.append(message)
-
-    def warn(self, message: str) -> None:
-        self.lines.append(f"warning: {message}")
-
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        self.lines.append(f"{name} ...")
-        yield
 
 
 CONFIG = """

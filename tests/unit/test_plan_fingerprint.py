@@ -15,7 +15,8 @@ from deployctl.app.context import EnvContext
 from deployctl.config import load
 from deployctl.errors import PolicyError
 from deployctl.runner import CommandResult
-from tests.unit.test_plan_adapter import Events, FakeRunner, _runner, _target
+from tests.unit.fakes import Events
+from tests.unit.test_plan_adapter import FakeRunner, _runner, _target
 
 LOCK = (
     '# This file is maintained automatically by "terraform init".\nprovider "registry.terraform.io/hashicorp/aws" {}\n'
