@@ -16,11 +16,11 @@ from deployctl import watch
 from deployctl.errors import OperationError
 from deployctl.helm import Helm, Kube, Release, Revision
 from deployctl.kube import (
-    LiveWorkload,
+    LiveRelease,
     ObjectReader,
     ReleaseRecord,
     delete_release_record,
-    live_workloads,
+    live_release,
     pending_release_records,
 )
 from deployctl.rollout import Verdict
@@ -134,8 +134,15 @@ class Cluster:
             self.kube, self.namespace, targets_in(manifest), timeout=timeout, on_progress=on_progress
         )
 
-    def workloads(self, release: str) -> list[LiveWorkload]:
-        return live_workloads(self.kube, self.namespace, release)
+    def live(self, name: str, release: Release | None = None) -> LiveRelease | None:
+        """Release ``name`` as it runs now (see ``kube.live_release``); None when it is not installed. ``release``:
+        the revision a command just made (``upgrade``'s, with its manifest), else helm's latest is read."""
+        current = release or self.release(name)
+        if current is None:
+            return None
+        if not current.manifest:
+            current = self.helm.status(name, self.namespace)  # the manifest and hooks of that revision
+        return live_release(self.kube, self.namespace, current)
 
     def pending_records(self, release: str) -> list[ReleaseRecord]:
         return pending_release_records(self.kube, self.namespace, release)

@@ -65,6 +65,7 @@ class Release:
     app_version: str = ""
     updated: str = ""
     manifest: str = ""  # the rendered objects (only from upgrade/status JSON)
+    hooks: tuple[tuple[str, str, str], ...] = ()  # (kind, name, phase of its last run): upgrade/status JSON only
 
     @property
     def pending(self) -> bool:
@@ -244,6 +245,11 @@ def parse_release_json(text: str) -> Release:
         app_version=str(chart_meta.get("appVersion", "")),
         updated=str(info.get("last_deployed", "")),
         manifest=str(doc.get("manifest", "")),
+        hooks=tuple(
+            (str(h.get("kind", "")), str(h.get("name", "")), str((h.get("last_run") or {}).get("phase") or ""))
+            for h in doc.get("hooks") or ()
+            if isinstance(h, dict)
+        ),
     )
 
 

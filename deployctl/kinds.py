@@ -63,12 +63,20 @@ def deployment_state(obj: Mapping[str, Any]) -> DeploymentState:
     )
 
 
-def verdict_of(deployment: DeploymentState, new_pods: Sequence[PodState], ctx: Context | None = None) -> Verdict:
+def verdict_of(
+    deployment: DeploymentState,
+    new_pods: Sequence[PodState],
+    ctx: Context | None = None,
+    *,
+    min_replicas: int | None = None,
+) -> Verdict:
     """The state of a rollout, from the Deployment and the pods of its new ReplicaSet.
 
     Failed as soon as a new pod shows a failure signal, or the Deployment reports
     ProgressDeadlineExceeded/ReplicaFailure; complete when every desired replica is updated,
-    available, and no old replica remains (what ``kubectl rollout status`` waits for).
+    available, and no old replica remains (what ``kubectl rollout status`` waits for). With an HPA
+    (``min_replicas``): complete once its minReplicas are updated and available and no old replica remains;
+    more replicas the HPA asks for on top are a scale-up ("scaling"), not an unfinished rollout.
     """
     ctx = ctx or Context()
     failure = first_failure(new_pods, ctx.tuning, ctx.now, ctx.events)
@@ -89,6 +97,8 @@ def verdict_of(deployment: DeploymentState, new_pods: Sequence[PodState], ctx: C
         return Verdict("failed", f"deployment {deployment.name}: {reason}: {failure_condition.message}", reason=reason)
     if deployment.observed_generation < deployment.generation:
         return Verdict("progressing", WAITING_FOR_CONTROLLER)
+    if min_replicas is not None:
+        return _autoscaled(deployment, min_replicas)
     want = deployment.replicas
     if deployment.updated_replicas < want:
         return Verdict("progressing", f"{deployment.updated_replicas} of {want} new replicas updated")
@@ -98,6 +108,22 @@ def verdict_of(deployment: DeploymentState, new_pods: Sequence[PodState], ctx: C
     if deployment.available_replicas < deployment.updated_replicas:
         return Verdict("progressing", f"{deployment.available_replicas} of {want} updated replicas available")
     return Verdict("complete", f"{want} of {want} replicas updated and available")
+
+
+def _autoscaled(deployment: DeploymentState, floor: int) -> Verdict:
+    """A Deployment an HPA scales: the HPA's ``floor`` must be updated and available, old replicas gone."""
+    hpa = f"its HPA's minReplicas {floor}"
+    if deployment.updated_replicas < floor:
+        return Verdict("progressing", f"{deployment.updated_replicas} of {floor} new replicas updated ({hpa})")
+    if deployment.status_replicas > deployment.updated_replicas:
+        old = deployment.status_replicas - deployment.updated_replicas
+        return Verdict("progressing", f"{old} old replica(s) pending termination")
+    if deployment.available_replicas < floor:
+        return Verdict("progressing", f"{deployment.available_replicas} of {floor} updated replicas available ({hpa})")
+    want, available = deployment.replicas, deployment.available_replicas
+    if available < want:
+        return Verdict("complete", f"{available} replicas updated and available ({hpa}); scaling to {want}")
+    return Verdict("complete", f"{want} of {want} replicas updated and available ({hpa})")
 
 
 # --------------------------------------------------------------------------- StatefulSet
@@ -143,7 +169,11 @@ def statefulset_state(obj: Mapping[str, Any]) -> StatefulSetState:
     )
 
 
-def statefulset_verdict(s: StatefulSetState, new_pods: Sequence[PodState], ctx: Context) -> Verdict:
+def statefulset_verdict(
+    s: StatefulSetState, new_pods: Sequence[PodState], ctx: Context, *, min_replicas: int | None = None
+) -> Verdict:
+    """Complete when the pods its update strategy rolls run the update revision and all are ready; with an HPA
+    (``min_replicas``), once its minReplicas are: more on top are a scale-up ("scaling")."""
     failure = first_failure(new_pods, ctx.tuning, ctx.now, ctx.events)
     failure = failure or controller_failure(ctx.events, "StatefulSet", s.name, ctx.since)
     if failure is not None:
@@ -152,6 +182,11 @@ def statefulset_verdict(s: StatefulSetState, new_pods: Sequence[PodState], ctx: 
         return Verdict("progressing", WAITING_FOR_CONTROLLER)
     if s.status_replicas > s.replicas:
         return Verdict("progressing", f"{s.status_replicas - s.replicas} pod(s) pending termination")
+    if min_replicas is not None and (s.status_replicas < s.replicas or s.replicas < min_replicas):
+        if s.ready_replicas >= min_replicas and s.updated_replicas >= s.status_replicas:
+            scaling = f"{s.ready_replicas} pods updated and ready (its HPA's minReplicas {min_replicas})"
+            return Verdict("complete", f"{scaling}; scaling to {s.replicas}")
+        return Verdict("progressing", f"{s.ready_replicas} of {min_replicas} pods ready (its HPA's minReplicas)")
     want = s.replicas - s.held_back if s.strategy != "OnDelete" else 0
     if s.updated_replicas < want:
         return Verdict("progressing", f"{s.updated_replicas} of {want} pods updated")

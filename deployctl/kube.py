@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from deployctl.errors import DeployctlError, OperationError, UsageError
-from deployctl.helm import Kube
-from deployctl.rollout import WorkloadHealth
-from deployctl.tracking import View, desired_image, health_of, release_objects
+from deployctl.helm import Kube, Release
+from deployctl.rollout import Health, Verdict, WorkloadHealth, release_health
+from deployctl.tracking import View, desired_image, health_of, hook_verdicts, targets_in
 from deployctl.verdicts import Context, Tuning
 
 # kind -> (API group client, namespaced list call): what a ``tracking.View`` holds.
@@ -169,6 +169,20 @@ class LiveWorkload:
     git_sha: str | None
 
 
+@dataclass(frozen=True)
+class LiveRelease:
+    """A release as it runs now: helm's latest revision (status, manifest, hooks), each workload its manifest names
+    judged from one snapshot of the namespace, and the revision's hooks that failed."""
+
+    release: Release
+    workloads: tuple[LiveWorkload, ...]
+    failed_hooks: tuple[Verdict, ...] = ()
+
+    def health(self, digest: str | None) -> Health:
+        """The one definition of healthy (``rollout.release_health``) for this release, ``digest`` when given."""
+        return release_health(self.release.status, [w.health for w in self.workloads], digest, self.failed_hooks)
+
+
 def live_view(kube: Kube, namespace: str, kinds: tuple[str, ...]) -> tuple[Any, View]:
     """One listing of ``kinds`` in ``namespace``: the API client and kind -> name -> object."""
     api = api_client(kube)
@@ -179,17 +193,27 @@ def live_view(kube: Kube, namespace: str, kinds: tuple[str, ...]) -> tuple[Any, 
     return api, view
 
 
-def live_workloads(kube: Kube, namespace: str, release: str) -> list[LiveWorkload]:
-    """Every workload of ``release`` (label app.kubernetes.io/instance; hooks and CronJobs not), each judged
-    from one snapshot of the namespace: its object, its ReplicaSets, its pods."""
-    kinds = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "Pod")
+SNAPSHOT_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "Pod")
+
+
+def live_release(kube: Kube, namespace: str, release: Release) -> LiveRelease:
+    """``release`` (a revision with its manifest and hooks) as it runs: every workload its manifest names, whatever
+    the chart's labels, each judged from one snapshot of the namespace (its object, its ReplicaSets, its pods by
+    owner uid); a workload missing from the cluster is a failure, as is a hook of the revision that failed."""
+    targets = targets_in(release.manifest)
     try:
-        api, view = live_view(kube, namespace, kinds)
+        api, view = live_view(kube, namespace, SNAPSHOT_KINDS)
         ctx = Context(tuning=Tuning(autoscaler=autoscaler_present(api)), now=time.time())
     except errors() as exc:
-        raise translate(exc, kube, f"read the workloads of release {release} in {namespace}") from None
+        raise translate(exc, kube, f"read the workloads of release {release.name} in {namespace}") from None
     found = []
-    for kind, obj in release_objects(view, release):
+    for target in targets:
+        obj = (view.get(target.kind) or {}).get(target.name)
+        if obj is None:
+            missing = Verdict("failed", f"{target.ref} is not in {namespace}", reason="Missing", resource=target.ref)
+            health = WorkloadHealth(target.kind, target.name, target.digest, target.min_replicas or 1, missing)
+            found.append(LiveWorkload(health, "", None, None))
+            continue
         image, _ = desired_image(obj)
         template = (obj.get("spec") or {}).get("template") or {}
         annotations = {
@@ -198,13 +222,13 @@ def live_workloads(kube: Kube, namespace: str, release: str) -> list[LiveWorkloa
         }
         found.append(
             LiveWorkload(
-                health_of(kind, obj, view, ctx),
+                health_of(target.kind, obj, view, ctx, target),
                 image,
                 annotations.get("deployctl.dev/image-tag"),
                 annotations.get("deployctl.dev/git-sha"),
             )
         )
-    return found
+    return LiveRelease(release, tuple(found), tuple(hook_verdicts(release.hooks, view, ctx)))
 
 
 # --------------------------------------------------------------------------- helm release storage

@@ -71,6 +71,7 @@ class PodState:
     template_hash: str = ""  # pod-template-hash: which ReplicaSet it belongs to
     labels: Mapping[str, str] | None = None
     owner: tuple[str, str] | None = None  # (kind, name) of its controller
+    owner_uid: str = ""  # its controller's uid: a workload recreated under the same name is another owner
     created_at: float | None = None
     unschedulable: Condition | None = None  # PodScheduled=False/Unschedulable: the scheduler's message
     reason: str = ""  # status.reason (Evicted, DeadlineExceeded...)
@@ -224,6 +225,7 @@ def pod_state(obj: Mapping[str, Any]) -> PodState:
         template_hash=str((meta.get("labels") or {}).get("pod-template-hash", "")),
         labels=dict(meta.get("labels") or {}),
         owner=(str(owner.get("kind", "")), str(owner.get("name", ""))) if owner else None,
+        owner_uid=str(owner.get("uid") or "") if owner else "",
         created_at=timestamp(meta.get("creationTimestamp")),
         unschedulable=unschedulable,
         reason=str(status.get("reason") or ""),
@@ -254,6 +256,8 @@ class WorkloadHealth:
     serving: tuple[tuple[str | None, int], ...] = ()  # (digest, ready pods; a Job: completed pods), most first
     held_back: int = 0  # pods its update strategy keeps on the old revision (StatefulSet partition, OnDelete)
     confirmed: int = 0  # counted pods of the desired digest whose imageID the kubelet reported
+    autoscaled: int | None = None  # an HPA of the release scales it: its minReplicas (``desired`` is that floor)
+    terminating: int = 0  # pods being deleted: shown, never judged
 
     @property
     def ready(self) -> int:
@@ -289,6 +293,9 @@ def serving(pods: Sequence[PodState], *, completed: bool = False) -> tuple[tuple
 def _proof(w: WorkloadHealth) -> str:
     noun = "completed" if w.kind == "Job" else "ready"
     text = f"{w.kind.lower()} {w.name}: {w.ready_desired}/{w.desired} {noun} pods run {w.desired_digest}"
+    if w.autoscaled is not None:
+        floor = f"HPA minReplicas {w.autoscaled}"
+        text = f"{w.kind.lower()} {w.name}: {w.ready_desired} ready pods run {w.desired_digest} ({floor})"
     if w.ready_desired:
         text += (
             f" (imageID confirmed on {w.confirmed})" if w.confirmed else " (pod spec; the kubelet reports no imageID)"
@@ -298,16 +305,22 @@ def _proof(w: WorkloadHealth) -> str:
     return text
 
 
-def release_health(helm_status: str | None, workloads: Sequence[WorkloadHealth], digest: str | None) -> Health:
-    """THE definition of healthy: the helm release is ``deployed``, every workload's rollout is
-    complete with all its pods of the desired digest ready (a Job: completed), every workload's spec
-    names ``digest`` (when given), and no pod of another digest serves (beyond the pods its update
-    strategy holds back)."""
+def release_health(
+    helm_status: str | None,
+    workloads: Sequence[WorkloadHealth],
+    digest: str | None,
+    hooks: Sequence[Verdict] = (),
+) -> Health:
+    """THE definition of healthy: the helm release is ``deployed``, none of its revision's hooks failed
+    (``hooks``: the failed ones), every workload's rollout is complete with all its pods of the desired digest
+    ready (a Job: completed), every workload's spec names ``digest`` (when given), and no pod of another digest
+    serves (beyond the pods its update strategy holds back). Terminating pods count for nothing."""
     reasons: list[str] = []
     if helm_status is None:
         return Health(False, ("the release is not installed",))
     if helm_status != "deployed":
         reasons.append(f"helm release is {helm_status}")
+    reasons += [hook.summary for hook in hooks]
     if not workloads:
         reasons.append("the release has no workloads to verify")
     for w in workloads:
@@ -325,3 +338,22 @@ def release_health(helm_status: str | None, workloads: Sequence[WorkloadHealth],
             listed = ", ".join(f"{n} of {d or 'unpinned'}" for d, n in others)
             reasons.append(f"{what}: pods of another digest serve ({listed})")
     return Health(not reasons, tuple(reasons), "; ".join(_proof(w) for w in workloads))
+
+
+def what_serves(workloads: Sequence[WorkloadHealth], failing: str | None) -> str:
+    """What serves a release now, from its pods (not from what a rollout usually leaves): per workload, the ready
+    pods of each digest, said to be of ``failing`` (the digest that just failed) or of another, or that none is
+    ready. A failed StatefulSet of one pod replaces that pod: nothing of the previous digest serves then."""
+    parts = []
+    for w in workloads:
+        what = f"{w.kind.lower()} {w.name}"
+        if not w.serving:
+            pods = "no pod" if w.kind != "Job" else "no completed pod"
+            parts.append(f"{what}: {pods} serves (none is ready)")
+            continue
+        counts = [
+            f"{n} ready pod(s) of {'the failing ' if d == failing else ''}{d or 'an unpinned image'}"
+            for d, n in w.serving
+        ]
+        parts.append(f"{what}: {', '.join(counts)}")
+    return "; ".join(parts) if parts else "the release has no workloads"

@@ -27,30 +27,52 @@ from deployctl.verdicts import Context, tuning_from
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "Pod")  # CronJobs are not waited on
 HOOK_ANNOTATION = "helm.sh/hook"
-INSTANCE_LABEL = "app.kubernetes.io/instance"
 View = Mapping[str, Mapping[str, Mapping[str, Any]]]  # kind -> name -> object
 
 
 @dataclass(frozen=True)
 class Target:
+    """A workload the release's manifest rolls out: what its pod template pins there (``digest``), and the
+    ``minReplicas`` of an HPA of the release that scales it (None: no HPA)."""
+
     kind: str
     name: str
+    digest: str | None = None
+    min_replicas: int | None = None
 
     @property
     def ref(self) -> str:
         return f"{self.kind}/{self.name}"
 
 
-def targets_in(manifest: str) -> list[Target]:
-    """The workloads a rendered release manifest (multi-document YAML) rolls out, in manifest order."""
+def _documents(manifest: str) -> list[Mapping[str, Any]]:
     import yaml
 
+    return [doc for doc in yaml.safe_load_all(manifest) if isinstance(doc, dict)]
+
+
+def _autoscaled(docs: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], int]:
+    """(kind, name) -> minReplicas of every HorizontalPodAutoscaler in ``docs`` (unset: 1, as the API defaults)."""
+    found = {}
+    for doc in docs:
+        if doc.get("kind") == "HorizontalPodAutoscaler":
+            spec = doc.get("spec") or {}
+            ref = spec.get("scaleTargetRef") or {}
+            found[(str(ref.get("kind", "")), str(ref.get("name", "")))] = int(spec.get("minReplicas") or 1)
+    return found
+
+
+def targets_in(manifest: str) -> list[Target]:
+    """The workloads a rendered release manifest (multi-document YAML) rolls out, in manifest order: helm's own
+    record of what the release owns, whatever the chart's labels (hooks are not in it: see ``hooks_in``)."""
+    docs = _documents(manifest)
+    scaled = _autoscaled(docs)
     found = []
-    for doc in yaml.safe_load_all(manifest):
-        if isinstance(doc, dict) and doc.get("kind") in WORKLOAD_KINDS:
-            annotations = (doc.get("metadata") or {}).get("annotations") or {}
-            if HOOK_ANNOTATION not in annotations:
-                found.append(Target(str(doc["kind"]), str((doc.get("metadata") or {}).get("name", ""))))
+    for doc in docs:
+        meta = _meta(doc)
+        if doc.get("kind") in WORKLOAD_KINDS and HOOK_ANNOTATION not in (meta.get("annotations") or {}):
+            kind, name = str(doc["kind"]), str(meta.get("name", ""))
+            found.append(Target(kind, name, desired_image(doc)[1], scaled.get((kind, name))))
     return found
 
 
@@ -66,9 +88,13 @@ def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return obj.get("metadata") or {}
 
 
-def _owner(obj: Mapping[str, Any]) -> tuple[str, str] | None:
+def _uid(obj: Mapping[str, Any]) -> str:
+    return str(_meta(obj).get("uid") or "")
+
+
+def _owner_uid(obj: Mapping[str, Any]) -> str | None:
     owner = next((o for o in _meta(obj).get("ownerReferences") or () if o.get("controller")), None)
-    return (str(owner.get("kind", "")), str(owner.get("name", ""))) if owner else None
+    return str(owner.get("uid") or "") if owner else None
 
 
 def _template(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -78,34 +104,44 @@ def _template(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return (obj.get("spec") or {}).get("template") or {}
 
 
+def _owned_by(kind: str, owner: Mapping[str, Any], view: View) -> list[Mapping[str, Any]]:
+    """The objects of ``kind`` in ``view`` whose controller is ``owner``, by uid: helm re-creates a hook Job under
+    the same name while the old Job's pods are still terminating, and those are another owner's."""
+    uid = _uid(owner)
+    return [o for o in (view.get(kind) or {}).values() if uid and _owner_uid(o) == uid]
+
+
+def _replica_sets(obj: Mapping[str, Any], view: View) -> list[Mapping[str, Any]]:
+    return _owned_by("ReplicaSet", obj, view)
+
+
 def pods_of(kind: str, obj: Mapping[str, Any], view: View) -> list[PodState]:
-    """Every pod of a workload, by controller owner references (a Deployment's through its ReplicaSets)."""
-    name = str(_meta(obj).get("name", ""))
+    """Every pod of a workload, by controller owner uid (a Deployment's through its ReplicaSets)."""
     if kind == "Pod":
         return [pod_state(obj)]
-    owners = {(kind, name)}
-    if kind == "Deployment":
-        owners = {("ReplicaSet", rs) for rs, o in (view.get("ReplicaSet") or {}).items() if _owner(o) == (kind, name)}
-    return [pod_state(p) for p in (view.get("Pod") or {}).values() if _owner(p) in owners]
+    owners = [obj] if kind != "Deployment" else _replica_sets(obj, view)
+    return [pod_state(p) for owner in owners for p in _owned_by("Pod", owner, view)]
 
 
 def new_pods(kind: str, obj: Mapping[str, Any], pods: Sequence[PodState], view: View) -> list[PodState]:
-    """The pods of the workload's current revision (old pods are replaced, not judged)."""
+    """The pods created for the workload's current revision: a Deployment's of the ReplicaSet of its revision
+    (and that ReplicaSet's ``pod-template-hash``), a StatefulSet's of its ``updateRevision``, a DaemonSet's of its
+    generation, a Job's (its own, by uid). Terminating pods never decide a verdict: they are not judged."""
     meta, status = _meta(obj), obj.get("status") or {}
+    live = [p for p in pods if not p.deleting]
     if kind == "Deployment":
         revision = (meta.get("annotations") or {}).get(REVISION_ANNOTATION)
-        sets = {
-            name
-            for name, rs in (view.get("ReplicaSet") or {}).items()
-            if _owner(rs) == (kind, meta.get("name"))
-            and (_meta(rs).get("annotations") or {}).get(REVISION_ANNOTATION) == revision
+        current = {
+            (_uid(rs), str((_meta(rs).get("labels") or {}).get("pod-template-hash", "")))
+            for rs in _replica_sets(obj, view)
+            if revision and (_meta(rs).get("annotations") or {}).get(REVISION_ANNOTATION) == revision
         }
-        return [p for p in pods if revision and p.owner is not None and p.owner[1] in sets]
+        return [p for p in live if (p.owner_uid, p.template_hash) in current]
     if kind == "StatefulSet":
-        return [p for p in pods if p.label("controller-revision-hash") == status.get("updateRevision")]
+        return [p for p in live if p.label("controller-revision-hash") == status.get("updateRevision")]
     if kind == "DaemonSet":
-        return [p for p in pods if p.label("pod-template-generation") == str(meta.get("generation"))]
-    return list(pods)
+        return [p for p in live if p.label("pod-template-generation") == str(meta.get("generation"))]
+    return live
 
 
 def context_for(obj: Mapping[str, Any], ctx: Context) -> Context:
@@ -115,15 +151,17 @@ def context_for(obj: Mapping[str, Any], ctx: Context) -> Context:
     return replace(ctx, tuning=tuning_from(annotations, template, autoscaler=ctx.tuning.autoscaler))
 
 
-def judge_object(kind: str, obj: Mapping[str, Any], view: View, ctx: Context) -> tuple[Verdict, list[PodState]]:
-    """The verdict of one live workload, and its pods."""
+def judge_object(
+    kind: str, obj: Mapping[str, Any], view: View, ctx: Context, min_replicas: int | None = None
+) -> tuple[Verdict, list[PodState]]:
+    """The verdict of one live workload, and its pods (``min_replicas``: an HPA's, see ``Target``)."""
     ctx = context_for(obj, ctx)
     pods = pods_of(kind, obj, view)
     fresh = new_pods(kind, obj, pods, view)
     if kind == "Deployment":
-        verdict = kinds.verdict_of(kinds.deployment_state(obj), fresh, ctx)
+        verdict = kinds.verdict_of(kinds.deployment_state(obj), fresh, ctx, min_replicas=min_replicas)
     elif kind == "StatefulSet":
-        verdict = kinds.statefulset_verdict(kinds.statefulset_state(obj), fresh, ctx)
+        verdict = kinds.statefulset_verdict(kinds.statefulset_state(obj), fresh, ctx, min_replicas=min_replicas)
     elif kind == "DaemonSet":
         verdict = kinds.daemonset_verdict(kinds.daemonset_state(obj), fresh, ctx)
     elif kind == "Job":
@@ -137,7 +175,7 @@ def judge(target: Target, view: View, ctx: Context) -> Verdict:
     obj = (view.get(target.kind) or {}).get(target.name)
     if obj is None:
         return Verdict("progressing", f"waiting for {target.ref} to appear", resource=target.ref)
-    return judge_object(target.kind, obj, view, ctx)[0]
+    return judge_object(target.kind, obj, view, ctx, target.min_replicas)[0]
 
 
 def release_verdict(targets: Sequence[Target], view: View, ctx: Context) -> Verdict:
@@ -170,7 +208,7 @@ def hooks_in(view: View, baseline: Iterable[str], since: float | None = None) ->
             # creationTimestamp has whole seconds: a hook created just after ``since`` may read up to 1 s before
             new = meta.get("uid") not in seen or (since is not None and created is not None and created >= since - 1)
             is_hook = HOOK_ANNOTATION in (meta.get("annotations") or {})
-            if is_hook and new and not (kind == "Pod" and _owner(obj) is not None):
+            if is_hook and new and not (kind == "Pod" and _owner_uid(obj) is not None):
                 found.append(Target(kind, name))
     return found
 
@@ -192,18 +230,21 @@ def uids(view: View, kinds_: Iterable[str] = ("Job", "Pod")) -> set[str]:
 # --------------------------------------------------------------------------- health of the live release
 
 
-def release_objects(view: View, release: str) -> list[tuple[str, Mapping[str, Any]]]:
-    """The release's workloads in a view: labelled with its instance, no hooks, no CronJob's Jobs, no owned Pods."""
-    found = []
-    for kind in WORKLOAD_KINDS:
-        for _, obj in sorted((view.get(kind) or {}).items()):
-            meta = _meta(obj)
-            if (meta.get("labels") or {}).get(INSTANCE_LABEL) != release:
-                continue
-            if HOOK_ANNOTATION in (meta.get("annotations") or {}) or (kind in ("Job", "Pod") and _owner(obj)):
-                continue
-            found.append((kind, obj))
-    return found
+def hook_verdicts(hooks: Iterable[tuple[str, str, str]], view: View, ctx: Context) -> list[Verdict]:
+    """The hooks of a release revision that failed: ``hooks`` are helm's record of them (kind, name, the phase of
+    their last run); a hook helm saw fail, or whose live object fails now while helm says it still runs (helm was
+    stopped), judged from the cluster when it is still there."""
+    failed = []
+    for kind, name, phase in hooks:
+        if kind not in ("Job", "Pod") or phase == "Succeeded":
+            continue
+        obj = (view.get(kind) or {}).get(name)
+        verdict = judge_object(kind, obj, view, ctx)[0] if obj is not None else None
+        if phase == "Failed" or (verdict is not None and verdict.state == "failed"):
+            if verdict is None or verdict.state != "failed":
+                verdict = Verdict("failed", f"helm recorded its last run as {phase}", resource=f"{kind}/{name}")
+            failed.append(replace(verdict, message=f"hook {kind}/{name} failed: {verdict.message}"))
+    return failed
 
 
 def desired_image(obj: Mapping[str, Any]) -> tuple[str, str | None]:
@@ -215,10 +256,24 @@ def desired_image(obj: Mapping[str, Any]) -> tuple[str, str | None]:
     return image, digest_in(image) or annotations.get(DIGEST_ANNOTATION)
 
 
-def health_of(kind: str, obj: Mapping[str, Any], view: View, ctx: Context) -> WorkloadHealth:
-    """One workload as it runs now: what it should run, its verdict, which pods of which digest serve."""
-    verdict, pods = judge_object(kind, obj, view, ctx)
-    _, digest = desired_image(obj)
+def health_of(
+    kind: str, obj: Mapping[str, Any], view: View, ctx: Context, target: Target | None = None
+) -> WorkloadHealth:
+    """One workload as it runs now: what the release's revision asks of it (``target``, from its manifest; else its
+    live spec), its verdict, which pods of which digest serve. A live spec that does not pin what the revision does
+    was never applied (a hook failed before helm applied it, or someone changed it by hand): that is a failure."""
+    min_replicas = target.min_replicas if target is not None else None
+    verdict, pods = judge_object(kind, obj, view, ctx, min_replicas)
+    _, applied = desired_image(obj)
+    digest = target.digest if target is not None and target.digest else applied
+    if applied != digest:
+        verdict = Verdict(
+            "failed",
+            f"{kind.lower()} {_meta(obj).get('name', '')} runs {applied or 'an unpinned image'}: the release's "
+            f"{digest} was never applied to it",
+            reason="NotApplied",
+            resource=verdict.resource,
+        )
     held_back = 0
     if kind == "Deployment":
         desired = kinds.deployment_state(obj).replicas
@@ -232,9 +287,20 @@ def health_of(kind: str, obj: Mapping[str, Any], view: View, ctx: Context) -> Wo
         desired = kinds.job_state(obj).completions
     else:
         desired = 1
+    if min_replicas is not None:
+        desired = min_replicas  # the HPA moves the replicas: its floor is what must run the digest
     counted = [p for p in pods if not p.deleting and (p.done if kind == "Job" else p.ready or p.done)]
     confirmed = sum(1 for p in counted if p.confirmed and p.digest == digest)
     name = str(_meta(obj).get("name", ""))
     return WorkloadHealth(
-        kind, name, digest, desired, verdict, serving(pods, completed=kind == "Job"), held_back, confirmed
+        kind,
+        name,
+        digest,
+        desired,
+        verdict,
+        serving(pods, completed=kind == "Job"),
+        held_back,
+        confirmed,
+        autoscaled=min_replicas,
+        terminating=sum(1 for p in pods if p.deleting),
     )

@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from deployctl import diagnosis
@@ -133,12 +133,15 @@ class NamespaceWatch:
         store = self.view[kind]
         if event == "SYNC":
             store.clear()
-            store.update({o["metadata"]["name"]: o for o in obj.get("items") or ()})
+            for item in obj.get("items") or ():
+                keep(store, item)
             self.synced.add(kind)
         elif event == "DELETED":
-            store.pop(obj["metadata"]["name"], None)
+            name = obj["metadata"]["name"]
+            if _uid_of(store.get(name)) in (None, _uid_of(obj)):  # not the object re-created under its name
+                store.pop(name, None)
         elif event in ("ADDED", "MODIFIED"):
-            store[obj["metadata"]["name"]] = obj
+            keep(store, obj)
 
     def _apply_event(self, event: str, obj: dict[str, Any]) -> None:
         if event == "SYNC":
@@ -152,6 +155,24 @@ class NamespaceWatch:
 
     def context(self, tuning: Tuning, since: float) -> Context:
         return Context(tuning=tuning, now=time.time(), events=tuple(self.events.values()), since=since)
+
+
+def _uid_of(obj: Mapping[str, Any] | None) -> str | None:
+    return str((obj.get("metadata") or {}).get("uid") or "") if obj is not None else None
+
+
+def keep(store: dict[str, dict[str, Any]], obj: dict[str, Any]) -> None:
+    """Put ``obj`` in ``store`` (name -> object) unless another object holds its name and ``obj`` is the older one:
+    helm re-creates a hook Job under the same name while the old one is still being deleted, and the old one's
+    late updates (its deletion going on) must not hide the new one."""
+    meta = obj["metadata"]
+    held = store.get(meta["name"])
+    if held is not None and _uid_of(held) != _uid_of(obj):
+        if meta.get("deletionTimestamp") and not held["metadata"].get("deletionTimestamp"):
+            return
+        if str(meta.get("creationTimestamp") or "") < str(held["metadata"].get("creationTimestamp") or ""):
+            return
+    store[meta["name"]] = obj
 
 
 def _uid(watch: NamespaceWatch, verdict: Verdict) -> str | None:

@@ -22,9 +22,10 @@ from deployctl import chartvalues, drift, notify, waves, windows
 from deployctl.app.context import EnvContext
 from deployctl.cluster import Cluster
 from deployctl.errors import DeployctlError, OperationError, PolicyError, UsageError
+from deployctl.helm import Release
 from deployctl.history import Entry, Override, open_intents
 from deployctl.model import ImageRef
-from deployctl.rollout import Health, release_health
+from deployctl.rollout import Health, release_health, what_serves
 from deployctl.rollouts import ClustersDiff, DeployResult, RolloutPlan
 
 
@@ -88,6 +89,7 @@ def roll_out(
                 )
             except DeployctlError as exc:
                 complete(outcome="failed", verdict="failed", message=f"helm upgrade failed: {exc.message}")
+                _add_serving(exc, cluster, plan)
                 raise
         # A deploy names the helm revision it made; a promotion keeps its release tag (the version prod runs).
         if not entry.release:
@@ -100,20 +102,22 @@ def roll_out(
             )
         if verdict.state != "complete":
             complete(outcome="failed", verdict="failed", message=verdict.summary)  # the diagnosis: in the error
+            serving = serving_now(cluster, plan.release, plan.image.digest, release)
             raise OperationError(
                 f"rollout of {plan.app} to {ctx.name} failed: {verdict.message}",
-                roll_forward_hint(ctx.name, ctx.env.promote_from is not None),
+                roll_forward_hint(ctx.name, ctx.env.promote_from is not None, serving),
                 details={**verdict.details(), "revision": release.revision, "digest": plan.image.digest},
             )
-        health = verify(cluster, plan.release, plan.image.digest)
+        health = verify(cluster, plan.release, plan.image.digest, release)
     except KeyboardInterrupt:  # SIGINT, and SIGTERM (the CLI turns it into this)
         complete(outcome="interrupted", message="interrupted while helm or the rollout watch ran; not judged")
         raise
     if not health.healthy:
         complete(outcome="failed", verdict="failed", message=health.summary)
+        serving = serving_now(cluster, plan.release, plan.image.digest, release)
         raise OperationError(
             f"{plan.app} in {ctx.name} is not healthy after the rollout: {health.summary}",
-            roll_forward_hint(ctx.name, ctx.env.promote_from is not None),
+            roll_forward_hint(ctx.name, ctx.env.promote_from is not None, serving),
             details={"revision": release.revision, "digest": plan.image.digest, "reasons": list(health.reasons)},
         )
     message = f"healthy: {health.proof}"
@@ -168,19 +172,36 @@ def reconcile(
     return tuple(settled)
 
 
-def verify(cluster: Cluster, release: str, digest: str | None) -> Health:
-    """The release judged now, from the cluster (the one definition of healthy, see ``rollout``)."""
-    current = cluster.release(release)
-    workloads = [w.health for w in cluster.workloads(release)] if current is not None else []
-    return release_health(current.status if current else None, workloads, digest)
+def verify(cluster: Cluster, release: str, digest: str | None, upgraded: Release | None = None) -> Health:
+    """The release judged now, from the cluster (the one definition of healthy, see ``rollout``); ``upgraded``:
+    the revision this run just made (its manifest names the workloads), else helm's latest."""
+    live = cluster.live(release, upgraded)
+    return live.health(digest) if live is not None else release_health(None, [], digest)
 
 
-def roll_forward_hint(env_name: str, promoted: bool) -> str:
+def roll_forward_hint(env_name: str, promoted: bool, serving: str | None = None) -> str:
+    """What to do after a failed rollout; ``serving``: what serves now (``serving_now``), never assumed."""
     how = "promote a new release (`deployctl promote release-X.Y.Z`)" if promoted else f"`deployctl deploy {env_name}`"
+    now = f"now serving: {serving}" if serving else f"see `deployctl status {env_name}` for what serves"
     return (
-        "nothing was rolled back: the previous pods keep serving. Roll forward: fix the cause, merge it, "
-        f"and {how} with the new commit's image"
+        f"nothing was rolled back ({now}). Roll forward: fix the cause, merge it, and {how} with the new commit's image"
     )
+
+
+def serving_now(cluster: Cluster, release: str, failing: str | None, upgraded: Release | None = None) -> str | None:
+    """What serves ``release`` now, read from its pods; None when the cluster cannot say (the hint says so)."""
+    try:
+        live = cluster.live(release, upgraded)
+    except DeployctlError:
+        return None
+    return what_serves([w.health for w in live.workloads], failing) if live is not None else "nothing (not installed)"
+
+
+def _add_serving(exc: DeployctlError, cluster: Cluster, plan: RolloutPlan) -> None:
+    """Say in a failed helm run's hint what serves now (a hook that failed stopped helm before it applied)."""
+    serving = serving_now(cluster, plan.release, plan.image.digest)
+    if serving is not None:
+        exc.hint = f"{exc.hint.rstrip('.') + '. ' if exc.hint else ''}Now serving: {serving}"
 
 
 def recover_pending(

@@ -22,7 +22,6 @@ from deployctl.cluster import Cluster
 from deployctl.config import App, deploy_order
 from deployctl.errors import DeployctlError, UsageError
 from deployctl.history import Entry
-from deployctl.rollout import release_health
 
 HISTORY = 500  # ledger entries read per environment
 FIELD = "\x1f"
@@ -181,13 +180,13 @@ def _live(
     """Each app's release in ``cluster``, judged by the one definition of healthy."""
     live = {}
     for app in apps:
-        release = cluster.release(configured[app].release)
-        workloads = cluster.workloads(configured[app].release) if release is not None else []
-        if release is None:
+        found = cluster.live(configured[app].release)
+        if found is None:
             live[app] = board_model.Live(installed=False)
             continue
+        release, workloads = found.release, found.workloads
         first = workloads[0] if workloads else None
-        health = release_health(release.status, [w.health for w in workloads], pinned.get(app) or None)
+        health = found.health(pinned.get(app) or None)
         live[app] = board_model.Live(
             installed=True,
             revision=release.revision,

@@ -35,6 +35,7 @@ class AppStatus:
     workloads: tuple[WorkloadHealth, ...]
     values_digest: str | None
     health: Health
+    hooks: tuple[str, ...] = ()  # the hooks of helm's latest revision that failed, with why
     unfinished: tuple[str, ...] = ()  # rollouts the ledger shows started and not completed
     cluster: str | None = None  # one of the environment's several clusters (None: its one cluster)
     wave: int = 1
@@ -73,6 +74,8 @@ class AppStatus:
                     "message": w.verdict.message,
                     "reason": w.verdict.reason,
                     "serving": [{"digest": d, "pods": n} for d, n in w.serving],
+                    "terminating": w.terminating,
+                    **({"autoscaled_min_replicas": w.autoscaled} if w.autoscaled is not None else {}),
                 }
                 for w in self.workloads
             ],
@@ -80,6 +83,7 @@ class AppStatus:
             "matches_values": self.matches_values,
             "healthy": self.healthy,
             "problems": list(self.health.reasons),
+            "failed_hooks": list(self.hooks),
             "unfinished": list(self.unfinished),
         }
 
@@ -90,22 +94,28 @@ class AppStatus:
         verdict = "healthy" if self.healthy else "NOT HEALTHY"
         where = f"revision {self.revision} {self.helm_status} in {namespace}"
         lines = [f"{self.app}: release {self.release} {where}: {verdict}"]
-        lines.append(f"  digest  {self.digest or '?'}" + (f"  (tag {self.tag})" if self.tag else ""))
+        revision = f" (revision {self.revision}, {self.helm_status})" if self.helm_status != "deployed" else ""
+        lines.append(f"  digest  {self.digest or '?'}" + (f"  (tag {self.tag})" if self.tag else "") + revision)
         lines.append(f"  commit  {self.git_sha or '?'}")
+        lines += [f"  hook    {hook}" for hook in self.hooks]
         for w in self.workloads:
+            floor = f" (HPA minReplicas {w.autoscaled})" if w.autoscaled is not None else ""
             lines.append(
                 f"  {w.kind.lower()} {w.name}: rollout {w.verdict.state}, "
-                f"{w.ready_desired}/{w.desired} pods of the desired digest ready"
+                f"{w.ready_desired}/{w.desired} pods of the desired digest ready{floor}"
             )
-            if w.verdict.state != "complete":
-                lines.append(f"    {w.verdict.message}")
+            if w.verdict.state != "complete" or "scaling" in w.verdict.message:
+                lines.append(f"    {w.verdict.summary}")
             for digest, count in w.serving:
                 if digest != w.desired_digest:
-                    lines.append(f"    {count} pod(s) of {digest or 'an unpinned image'} still serve")
+                    lines.append(f"    serving now: {count} pod(s) of {digest or 'an unpinned image'}")
+            if w.terminating:
+                lines.append(f"    {w.terminating} pod(s) terminating (not judged)")
         if self.matches_values is not None:
             state = "matches" if self.matches_values else f"DIFFERS from {self.values_digest}"
             lines.append(f"  values  {state} (values file image.digest)")
-        lines += [f"  problem {reason}" for reason in self.health.reasons if "rollout" not in reason]
+        shown = [r for r in self.health.reasons if ": rollout " in r or r.startswith("hook ")]  # in the lines above
+        lines += [f"  problem {reason}" for reason in self.health.reasons if reason not in shown]
         lines += [f"  unfinished {item}" for item in self.unfinished]
         return lines
 
@@ -141,13 +151,14 @@ def status(ctx: EnvContext, app: str | None = None) -> StatusResult:
             cluster = clusters[target.name]
             pinned = chartvalues.pinned(app_config, ctx.values.section(app_name, apps)) if ctx.values.exists() else {}
             values_digest = pinned.get("digest")
-            release = cluster.release(app_config.release)
-            live = cluster.workloads(app_config.release) if release is not None else []
-            first = live[0] if live else None
-            workloads = tuple(w.health for w in live)
-            digest = first.health.desired_digest if first else None
+            live = cluster.live(app_config.release)
+            release = live.release if live is not None else None
+            found_workloads = live.workloads if live is not None else ()
+            first = found_workloads[0] if found_workloads else None
+            workloads = tuple(w.health for w in found_workloads)
+            digest = first.health.desired_digest if first else None  # what helm's latest revision asks for
             # Healthy also means "runs what the values file pins" when it pins something (prod).
-            health = release_health(release.status if release else None, workloads, values_digest or None)
+            health = live.health(values_digest or None) if live is not None else release_health(None, (), None)
             found.append(
                 AppStatus(
                     app=app_name,
@@ -162,6 +173,7 @@ def status(ctx: EnvContext, app: str | None = None) -> StatusResult:
                     workloads=workloads,
                     values_digest=values_digest,
                     health=health,
+                    hooks=tuple(h.message for h in live.failed_hooks) if live is not None else (),
                     unfinished=tuple(
                         f"{i.action} of {i.digest} started {i.time} by {run_of(i)}: no outcome yet (in progress, or "
                         "its run died: the next deploy settles it)"

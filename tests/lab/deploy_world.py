@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 
 from deployctl.app.context import EnvContext
 from deployctl.cli import main
@@ -29,6 +31,7 @@ from deployctl.sandbox import images
 from deployctl.sandbox.lab import Lab
 
 ROOT = Path(__file__).resolve().parents[2]
+CHARTS = Path(__file__).resolve().parent / "charts"  # the lab charts of each workload kind
 BUCKET = "deploy-tfstate"
 HELM_WAIT_BUDGET = 300.0  # helm's default --timeout: what `helm upgrade --wait` would sit through
 
@@ -216,3 +219,38 @@ def make_pending(w: World, status: str = "pending-upgrade") -> int:
 
 
 # --------------------------------------------------------------------------- the happy path
+
+
+# --------------------------------------------------------------------------- the lab charts (tests/lab/charts)
+
+
+def use_chart(w: World, chart: str, section: dict[str, Any], repository: str) -> Path:
+    """Point the app ``api`` at a lab chart (or the repository's own, ``deployment``) with these values."""
+    if chart == "deployment":
+        base = yaml.safe_load((ROOT / "values-dev.yaml").read_text())["api"]
+        section = {**base, **section}
+    (w.repo / "values-dev.yaml").write_text(yaml.safe_dump({"api": section}))
+    config = w.write_config(f"{chart}.toml", repository=repository)
+    if chart != "deployment":
+        text = config.read_text().replace(str(ROOT / "charts" / "api"), str(CHARTS / chart))
+        config.write_text(text)
+    return config
+
+
+def migration(w: World, seed: int, repository: str = "migrate") -> dict[str, Any]:
+    """The StatefulSet chart's pre-upgrade migration Job, on an image of its own."""
+    return {"migration": {"repository": f"{w.registry}/{repository}", "digest": w.push(repository, "m", seed)}}
+
+
+def deploy(w: World, config: Path, tag: str) -> tuple[int, Any, str, float]:
+    started = time.monotonic()
+    code, out, err = w.run("deploy", "dev", "--image-tag", tag, config=config)
+    return code, out, err, time.monotonic() - started
+
+
+def pod_images(w: World) -> dict[str, str]:
+    return {
+        p["metadata"]["name"]: p["spec"]["containers"][0]["image"]
+        for p in w.pods()
+        if p["status"].get("phase") in ("Running", "Succeeded") and not p["metadata"].get("deletionTimestamp")
+    }

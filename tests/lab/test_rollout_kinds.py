@@ -11,21 +11,18 @@ The charts are tests/lab/charts/*; the Deployment is the repository's own chart.
 from __future__ import annotations
 
 import json
-import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from deployctl.sandbox.lab import Lab
-from tests.lab.deploy_world import ROOT, World, measure
+from tests.lab.deploy_world import World, deploy, measure, migration, pod_images, use_chart
 
 pytestmark = pytest.mark.lab
 
-CHARTS = Path(__file__).resolve().parent / "charts"
 BUDGET = 30.0  # seconds from `deployctl deploy` to its verdict; helm --wait: 120 s to 300 s, or never
 IMPOSSIBLE_NODE = {"nodeSelector": {"deployctl.dev/no-such-node": "true"}}
 IMPOSSIBLE_CPU = {"resources": {"requests": {"cpu": "900"}}}
@@ -52,38 +49,6 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
     w: World = request.getfixturevalue("deploy_world")
     yield w
     w.kubectl("delete", "namespace", w.namespace, "--wait=false")
-
-
-def use_chart(w: World, chart: str, section: dict[str, Any], repository: str) -> Path:
-    """Point the app ``api`` at a lab chart (or the repository's own, ``deployment``) with these values."""
-    if chart == "deployment":
-        base = yaml.safe_load((ROOT / "values-dev.yaml").read_text())["api"]
-        section = {**base, **section}
-    (w.repo / "values-dev.yaml").write_text(yaml.safe_dump({"api": section}))
-    config = w.write_config(f"{chart}.toml", repository=repository)
-    if chart != "deployment":
-        text = config.read_text().replace(str(ROOT / "charts" / "api"), str(CHARTS / chart))
-        config.write_text(text)
-    return config
-
-
-def migration(w: World, seed: int, repository: str = "migrate") -> dict[str, Any]:
-    """The StatefulSet chart's pre-upgrade migration Job, on an image of its own."""
-    return {"migration": {"repository": f"{w.registry}/{repository}", "digest": w.push(repository, "m", seed)}}
-
-
-def deploy(w: World, config: Path, tag: str) -> tuple[int, Any, str, float]:
-    started = time.monotonic()
-    code, out, err = w.run("deploy", "dev", "--image-tag", tag, config=config)
-    return code, out, err, time.monotonic() - started
-
-
-def pod_images(w: World) -> dict[str, str]:
-    return {
-        p["metadata"]["name"]: p["spec"]["containers"][0]["image"]
-        for p in w.pods()
-        if p["status"].get("phase") in ("Running", "Succeeded") and not p["metadata"].get("deletionTimestamp")
-    }
 
 
 # --------------------------------------------------------------------------- each kind x each failure class

@@ -20,7 +20,7 @@ from deployctl.aws import AwsSession
 from deployctl.config import LoadedConfig
 from deployctl.helm import Kube, Release, Revision
 from deployctl.history import Entry
-from deployctl.kube import LiveWorkload, ReleaseRecord
+from deployctl.kube import LiveRelease, LiveWorkload, ReleaseRecord
 from deployctl.lock import lock_key
 from deployctl.model import ImageRef
 from deployctl.rollout import Verdict, WorkloadHealth
@@ -213,11 +213,14 @@ class FakeCluster:
         self.calls.append(f"watch {manifest.split('name: ')[1].strip()}")
         return self.verdict
 
-    def workloads(self, release: str) -> list[LiveWorkload]:
-        desired = self.desired.get(release)
-        serving = self.serving.get(release)
-        health = WorkloadHealth("Deployment", release, desired, 1, self.verdict, ((serving, 1),) if serving else ())
-        return [LiveWorkload(health, f"r/api@{desired}", None, None)]
+    def live(self, name: str, release: Release | None = None) -> LiveRelease | None:
+        current = release or self.releases.get(name)
+        if current is None:
+            return None
+        desired = self.desired.get(name)
+        serving = self.serving.get(name)
+        health = WorkloadHealth("Deployment", name, desired, 1, self.verdict, ((serving, 1),) if serving else ())
+        return LiveRelease(current, (LiveWorkload(health, f"r/api@{desired}", None, None),))
 
     def pending_records(self, release: str) -> list[ReleaseRecord]:
         del release

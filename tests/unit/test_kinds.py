@@ -19,7 +19,17 @@ from deployctl.kinds import (
     statefulset_verdict,
 )
 from deployctl.rollout import Condition, ContainerState, PodState, release_health, timestamp
-from deployctl.tracking import Target, health_of, hook_failure, hooks_in, release_objects, release_verdict, targets_in
+from deployctl.tracking import (
+    Target,
+    health_of,
+    hook_failure,
+    hook_verdicts,
+    hooks_in,
+    new_pods,
+    pods_of,
+    release_verdict,
+    targets_in,
+)
 from deployctl.verdicts import Context, EventState, Tuning
 from tests.unit.test_rollout import RECORDED, recorded
 
@@ -107,18 +117,79 @@ def test_health_of_each_kind_states_its_proof() -> None:
     assert not release_health("deployed", [agent], E).healthy
 
 
-def test_release_objects_are_the_instances_workloads_without_hooks_or_owned_pods() -> None:
-    mine = {"app.kubernetes.io/instance": "rel"}
-    objects = view(
-        "StatefulSet/db", "Job/job-done", "Job/job-failed", "Pod/ready", "Pod/db-0",
-        StatefulSet_db=mine, Job_job_done=mine, Job_job_failed=mine, Pod_ready=mine, Pod_db_0=mine,
-    )  # fmt: skip
-    objects["Job"]["job-failed"]["metadata"]["annotations"] = {"helm.sh/hook": "pre-upgrade"}
-    assert [(k, o["metadata"]["name"]) for k, o in release_objects(objects, "rel")] == [
-        ("StatefulSet", "db"),
-        ("Job", "job-done"),
-        ("Pod", "ready"),
-    ]
+def test_pods_are_their_workloads_by_owner_uid_not_by_name() -> None:
+    """helm re-creates a hook Job under the same name while the old Job's pods terminate: those pods name the Job
+    as their owner, but by the old uid, and must not decide the new Job's verdict (issue 24)."""
+    objects = view("Job/job-done", "Job/job-failed", "Pod/job-done-s4cgn", "Pod/job-failed-gpmdq")
+    old_pod = objects["Pod"].pop("job-failed-gpmdq")
+    old_pod["metadata"]["ownerReferences"][0]["name"] = "job-done"  # the old Job of the same name: another uid
+    objects["Pod"]["job-failed-gpmdq"] = old_pod
+    assert release_verdict([Target("Job", "job-done")], objects, CTX).state == "complete"
+    # the same pod, owned by this Job's uid, is one of its pods
+    old_pod["metadata"]["ownerReferences"][0]["uid"] = objects["Job"]["job-done"]["metadata"]["uid"]
+    assert len(health_of("Job", objects["Job"]["job-done"], objects, CTX).serving) == 1
+    assert len(pods_of("Job", objects["Job"]["job-done"], objects)) == 2
+
+
+def test_terminating_pods_never_decide_a_verdict() -> None:
+    objects = view()
+    objects["Deployment"]["api"]["status"]["conditions"] = []  # the recorded one is past its progress deadline
+    crashing = objects["Pod"]["api-86d8486b9f-ds5v4"]
+    assert release_verdict([Target("Deployment", "api")], objects, CTX).reason == "CrashLoopBackOff"
+    crashing["metadata"]["deletionTimestamp"] = crashing["metadata"]["creationTimestamp"]
+    verdict = release_verdict([Target("Deployment", "api")], objects, CTX)
+    assert verdict.state == "progressing", verdict.message
+    health = health_of("Deployment", objects["Deployment"]["api"], objects, CTX)
+    assert health.terminating == 1
+
+
+def test_a_deployments_new_pods_are_those_of_its_revisions_replicaset_by_uid_and_hash() -> None:
+    objects = view()
+    api = objects["Deployment"]["api"]
+    pods = pods_of("Deployment", api, objects)
+    fresh = new_pods("Deployment", api, pods, objects)
+    assert [p.name for p in fresh] == ["api-86d8486b9f-ds5v4"]
+    # a ReplicaSet of the revision owned by another Deployment of that name (deleted, re-created) is not its
+    objects["ReplicaSet"]["api-86d8486b9f"]["metadata"]["ownerReferences"][0]["uid"] = "another-api"
+    assert new_pods("Deployment", api, pods_of("Deployment", api, objects), objects) == []
+    # a pod whose template hash is not its ReplicaSet's is not of the revision
+    objects = view()
+    objects["Pod"]["api-86d8486b9f-ds5v4"]["metadata"]["labels"]["pod-template-hash"] = "5875b4b59"
+    assert new_pods("Deployment", api, pods_of("Deployment", api, objects), objects) == []
+
+
+def test_the_release_manifest_says_what_to_judge_whatever_the_labels() -> None:
+    """A chart without ``app.kubernetes.io/instance`` labels: its workloads come from helm's manifest."""
+    objects = view("StatefulSet/db", "Pod/db-0", "Pod/db-1", "Pod/db-2")
+    for obj in [*objects["StatefulSet"].values(), *objects["Pod"].values()]:
+        obj["metadata"]["labels"].pop("app.kubernetes.io/instance", None)
+    [target] = targets_in(MANIFEST_DB.replace("DIGEST", E))
+    assert (target.ref, target.digest, target.min_replicas) == ("StatefulSet/db", E, None)
+    health = health_of("StatefulSet", objects["StatefulSet"]["db"], objects, CTX, target)
+    assert health.verdict.state == "complete" and release_health("deployed", [health], E).healthy
+
+
+def test_a_live_spec_that_is_not_the_revisions_was_never_applied() -> None:
+    """After a pre-upgrade hook failed, helm's latest revision pins E but the live StatefulSet still runs D."""
+    objects = view("StatefulSet/db", "Pod/db-0", "Pod/db-1", "Pod/db-2")
+    [target] = targets_in(MANIFEST_DB.replace("DIGEST", "sha256:" + "f" * 64))
+    health = health_of("StatefulSet", objects["StatefulSet"]["db"], objects, CTX, target)
+    assert (health.verdict.state, health.verdict.reason) == ("failed", "NotApplied")
+    assert health.desired_digest == "sha256:" + "f" * 64 and f"runs {E}" in health.verdict.message
+    assert not release_health("failed", [health], None).healthy
+
+
+MANIFEST_DB = textwrap.dedent(
+    """\
+    apiVersion: apps/v1
+    kind: StatefulSet
+    metadata: {name: db}
+    spec:
+      template:
+        spec:
+          containers: [{name: db, image: "registry/db@DIGEST"}]
+    """
+)
 
 
 # --------------------------------------------------------------------------- helm hooks
