@@ -1,4 +1,9 @@
-"""``deployctl doctor``: which tools are installed, their versions, and whether each environment is reachable."""
+"""``deployctl doctor``: which tools are installed, their versions, and whether each environment is reachable.
+
+Its exit code is the one any other command would give for the same cause (README "Exit codes"): 2 when a tool is
+missing or older than its minimum (a command needing it would stop there), else 1 when an environment's endpoint is
+unreachable, else 0. Any BAD line makes ``ok`` false.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from deployctl.config import LoadedConfig
-from deployctl.errors import DeployctlError
+from deployctl.errors import DeployctlError, ExitCode
 from deployctl.runner import Runner
 
 
@@ -41,7 +46,15 @@ class DoctorResult:
 
     @property
     def healthy(self) -> bool:
-        return all(t.ok for t in self.tools)
+        return self.exit_code is ExitCode.OK
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if not all(t.ok for t in self.tools):
+            return ExitCode.USAGE  # what a command needing the tool exits with (ToolNotFoundError)
+        if not all(e.reachable for e in self.environments):
+            return ExitCode.FAILED  # an endpoint unreachable: the operation would fail
+        return ExitCode.OK
 
     def data(self) -> Mapping[str, Any]:
         return {

@@ -78,15 +78,16 @@ def config_show(session: Session, env: str | None) -> int:
 def doctor(session: Session, no_config: bool) -> int:
     """Check installed tools and their versions, and that each environment's endpoint is reachable.
 
+    Exit 2 when a tool is missing or too old, else 1 when an endpoint is unreachable.
+
     \b
     Example: deployctl doctor --output json
     """
     from deployctl.app.doctor import doctor as run_doctor
-    from deployctl.errors import ExitCode
 
     config = None if no_config else session.config
     result = run_doctor(session.runner, config)
-    return session.emit(result, ExitCode.OK if result.healthy else ExitCode.FAILED)
+    return session.emit(result, result.exit_code)
 
 
 @cli.group("ci")

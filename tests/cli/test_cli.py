@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -122,30 +123,86 @@ def test_doctor_json_contract(invoke: Invoke) -> None:
     assert set(document["tools"][0]) == {"name", "found", "version", "minimum", "ok", "note"}
     assert [e["name"] for e in document["environments"]] == ["shared", "dev", "prod"]
     assert set(document["environments"][0]) == {"name", "endpoint", "reachable", "note"}
-    assert result.code == (0 if document["healthy"] else 1)
-    assert document["ok"] is document["healthy"]
+    tools_ok = all(t["ok"] for t in document["tools"])
+    reachable = all(e["reachable"] for e in document["environments"])
+    assert result.code == (2 if not tools_ok else 0 if reachable else 1)
+    assert document["ok"] is document["healthy"] is (result.code == 0)
 
 
 def test_doctor_reports_missing_tools(invoke: Invoke, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing on PATH
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # and no tools installed by `make setup`
     result = invoke("doctor", "--no-config")
-    assert result.code == 1
+    assert result.code == 2, "a missing tool is exit 2, as for any command that needs it (README: Exit codes)"
     assert "terraform" in result.out and "not found" in result.out
 
 
-def test_doctor_checks_endpoint_reachability(invoke: Invoke, project: Path) -> None:
+def _closed_endpoints(project: Path) -> None:
+    """Every environment's AWS endpoint on a closed local port (nothing listens on the discard port)."""
     config = project / "pyproject.toml"
-    text = config.read_text().replace(
-        'role_arn = "arn:aws:iam::123456789012:role/deployctl-dev" }',
-        'role_arn = "arn:aws:iam::123456789012:role/deployctl-dev", endpoint_url = "http://127.0.0.1:9" }',
+    text = re.sub(
+        r'role_arn = "([^"]+)" \}', r'role_arn = "\1", endpoint_url = "http://127.0.0.1:9" }', config.read_text()
     )
     config.write_text(text)
-    document = invoke("-o", "json", "doctor").json()
-    dev = next(e for e in document["environments"] if e["name"] == "dev")
-    assert dev["endpoint"] == "http://127.0.0.1:9"
-    assert dev["reachable"] is False
-    assert "unreachable" in dev["note"]
+
+
+def _tools_ok(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Stand-ins for terraform, helm and kubectl that print a recent version: this test is about the endpoints, and
+    the machine running it may lack a tool (which would be exit 2)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    versions = {
+        "terraform": '{"terraform_version": "1.10.5"}',
+        "helm": "v3.17.0",
+        "kubectl": '{"clientVersion": {"gitVersion": "v1.31.0"}}',
+    }
+    for tool, output in versions.items():
+        script = bin_dir / tool
+        script.write_text(f"#!/bin/sh\necho '{output}'\n")
+        script.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no tools installed by `make setup`
+
+
+def test_doctor_with_unreachable_endpoints_exits_1_and_is_not_ok(
+    invoke: Invoke, project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _closed_endpoints(project)
+    _tools_ok(monkeypatch, tmp_path)
+    result = invoke("-o", "json", "doctor")
+    assert result.code == 1, result.err
+    document = result.json()
+    assert document["ok"] is False and document["healthy"] is False
+    assert all(t["ok"] for t in document["tools"])
+    for env in document["environments"]:
+        assert (env["endpoint"], env["reachable"]) == ("http://127.0.0.1:9", False), env["name"]
+        assert "unreachable" in env["note"]
+    text = invoke("doctor")
+    assert text.code == 1
+    assert "BAD dev" in text.out and "unreachable" in text.out
+
+
+def test_doctor_all_good_exits_0(
+    invoke: Invoke, project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        config = project / "pyproject.toml"
+        config.write_text(
+            re.sub(
+                r'role_arn = "([^"]+)" \}',
+                rf'role_arn = "\1", endpoint_url = "http://127.0.0.1:{port}" }}',
+                config.read_text(),
+            )
+        )
+        _tools_ok(monkeypatch, tmp_path)
+        result = invoke("-o", "json", "doctor")
+    assert result.code == 0, result.out
+    assert result.json()["ok"] is True
 
 
 @pytest.mark.parametrize("args", [["--help"], ["deploy", "--help"], ["sandbox", "mark", "--help"], ["plan", "--help"]])

@@ -45,7 +45,7 @@ def _no_user_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_output_json_wherever_it_is_typed(invoke: Invoke, args: tuple[str, ...]) -> None:
     result = invoke(*args)
-    assert result.code in (0, 1), result.err
+    assert result.code in (0, 1, 2), result.err  # doctor: 2 when this machine lacks a tool
     assert result.json()["schema"] == SCHEMA
 
 
