@@ -216,9 +216,13 @@ def history(session: Session, env: str, limit: int, app_name: str | None) -> int
     \b
     Example: deployctl history prod --limit 5 -o json
     """
+    import shutil
+
+    from deployctl.app.history import WIDTH
     from deployctl.app.history import history as run_history
 
-    return session.emit(run_history(session.env(env), limit=limit, app=app_name))
+    width = shutil.get_terminal_size((WIDTH, 24)).columns  # $COLUMNS, the terminal, else WIDTH
+    return session.emit(run_history(session.env(env), limit=limit, app=app_name, width=width))
 
 
 @cli.command("board")
