@@ -39,6 +39,16 @@ def run_of(entry: Entry) -> str:
     return f"{who} (entry {entry.id})"
 
 
+def failure_of(entry: Entry, limit: int = 200) -> str:
+    """A failed rollout as a reader can find and judge it: when, which run, the verdict, the failure's first line."""
+    lines = [line.strip() for line in entry.message.splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    if len(first) > limit:
+        first = first[: limit - 1] + "…"
+    verdict = f"verdict {entry.verdict}" if entry.verdict else f"outcome {entry.outcome}, no verdict"
+    return f"at {entry.time} by {run_of(entry)}, {verdict}" + (f": {first}" if first else "")
+
+
 @dataclass(frozen=True)
 class Evidence:
     env: str
@@ -49,14 +59,31 @@ class Evidence:
     running: bool  # no healthy rollout of another digest since
     clusters: tuple[str, ...] = ()  # several source clusters: the first wave's, where it must have run healthy
     missing: tuple[str, ...] = ()  # the first-wave clusters without a healthy rollout of it
+    # The latest failed rollout of the digest with no healthy rollout of it after (in its cluster), and its latest
+    # rollout whatever the outcome (None: it was never rolled out there).
+    last_failure: Entry | None = None
+    last_rollout: Entry | None = None
 
     @property
     def proven(self) -> bool:
         return self.verified is not None and self.failed_after is None
 
+    @property
+    def failure(self) -> Entry | None:
+        """The failed rollout that refuses the digest: the first after its healthy rollout, else (never healthy)
+        its latest; None when no failure refuses it."""
+        if self.failed_after is not None:
+            return self.failed_after
+        return self.last_failure if self.verified is None else None
+
     def describe(self) -> str:
         where = f"{self.env}'s first-wave clusters ({', '.join(self.clusters)})" if self.clusters else self.env
         if self.verified is None:
+            failure = self.failure
+            if failure is not None:
+                return f"{self.digest} failed in {self.env}: {failure_of(failure)}; no healthy rollout of it in {where}"
+            if self.last_rollout is None:
+                return f"{self.digest} was never rolled out in {self.env}"
             missing = f" (none in {', '.join(self.missing)})" if self.missing else ""
             return f"no healthy rollout of {self.digest} in {where} is recorded{missing}"
         since = "still runs there" if self.running else "since replaced"
@@ -76,11 +103,15 @@ class Evidence:
             "verified_by": run_of(self.verified) if self.verified else None,
             "ran_for_seconds": round(self.ran_for.total_seconds()),
             "still_running": self.running,
-            "failed_after": {"at": failure.time, "by": run_of(failure), "message": failure.message}
-            | ({"cluster": failure.cluster} if failure.cluster else {})
-            if failure
-            else None,
+            "failed_after": _failure_data(failure) if failure else None,
+            "last_failure": _failure_data(self.last_failure) if self.last_failure else None,
+            "rolled_out": self.last_rollout is not None,
         }
+
+
+def _failure_data(failure: Entry) -> dict[str, Any]:
+    found = {"at": failure.time, "by": run_of(failure), "verdict": failure.verdict, "message": failure.message}
+    return found | ({"cluster": failure.cluster} if failure.cluster else {})
 
 
 def evidence_of(entries: Sequence[Entry], *, env: str, app: str, digest: str, now: datetime) -> Evidence:
@@ -91,21 +122,36 @@ def evidence_of(entries: Sequence[Entry], *, env: str, app: str, digest: str, no
     ordered = sorted((e for e in entries if e.app == app), key=lambda e: e.time)
     verified: Entry | None = None
     failed_after: Entry | None = None
+    last_failure: Entry | None = None
+    last_rollout: Entry | None = None
     started: datetime | None = None
     ran = timedelta()
     for entry in ordered:
         at = datetime.fromisoformat(entry.time)
+        if entry.digest == digest and entry.action in ROLLOUTS:
+            last_rollout = entry
         if entry.digest == digest and healthy(entry):
-            verified, failed_after = entry, None
+            verified, failed_after, last_failure = entry, None, None
             started = started or at
-        elif entry.digest == digest and failed(entry) and verified is not None and failed_after is None:
-            failed_after = entry
+        elif entry.digest == digest and failed(entry):
+            last_failure = entry
+            if verified is not None and failed_after is None:
+                failed_after = entry
         elif entry.digest != digest and entry.action in ROLLOUTS and entry.outcome == "succeeded" and started:
             ran += at - started
             started = None
     if started is not None:
         ran += max(timedelta(), now - started)
-    return Evidence(env, digest, verified, failed_after, ran, running=started is not None)
+    return Evidence(
+        env,
+        digest,
+        verified,
+        failed_after,
+        ran,
+        running=started is not None,
+        last_failure=last_failure,
+        last_rollout=last_rollout,
+    )
 
 
 def fleet_evidence(
@@ -129,6 +175,10 @@ def fleet_evidence(
     wave = [per[c] for c in first_wave]
     missing = tuple(c for c in first_wave if per[c].verified is None)
     latest = max((p.verified for p in wave if p.verified is not None), key=lambda e: e.time, default=None)
+
+    def newest(found: list[Entry | None]) -> Entry | None:
+        return max((e for e in found if e is not None), key=lambda e: e.time, default=None)
+
     return Evidence(
         env,
         digest,
@@ -138,6 +188,8 @@ def fleet_evidence(
         running=all(p.running for p in wave),
         clusters=tuple(first_wave),
         missing=missing,
+        last_failure=newest([p.last_failure for p in per.values()]),
+        last_rollout=newest([p.last_rollout for p in per.values()]),
     )
 
 

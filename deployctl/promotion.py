@@ -14,7 +14,7 @@ from typing import Any
 
 from deployctl.config import Environment
 from deployctl.errors import PolicyError
-from deployctl.evidence import Evidence, duration, run_of
+from deployctl.evidence import Evidence, duration, failure_of, run_of
 from deployctl.history import Entry, Override
 from deployctl.model import ImageRef, InvalidValueError, ReleaseTag, Version
 
@@ -116,6 +116,7 @@ class Gate:
     override: str | None = None  # the flag that overrides it (None: cannot be overridden)
     overridden: bool = False
     app: str = ""
+    fix: str = ""  # what to do instead, for a gate no flag overrides (the refusal's hint)
 
     @property
     def refused(self) -> bool:
@@ -242,25 +243,33 @@ def target_state(
 
 def verified_in_source(facts: Facts, *, done: bool, skip: bool) -> Gate:
     """The digest rolled out healthy in the source (a verdict deployctl recorded), no later rollout of it
-    failed there, and it ran there for the soak time. Whether the source still runs it does not matter."""
+    failed there, and it ran there for the soak time. Whether the source still runs it does not matter.
+
+    Without evidence (never deployed there, no verdict, short of the soak) ``--skip-dev-check --reason`` may
+    promote it anyway (a hotfix that cannot wait). A recorded failure is evidence against it: no flag skips
+    that; the way on is a fix and a new release (roll forward), or, when the source itself was at fault, a
+    healthy rollout of the digest there after the failure."""
     digest, source, evidence = facts.source_digest, facts.source_env, facts.evidence
     if digest is None or evidence is None:  # image-built already refuses
         return Gate(VERIFIED, True, "not checked: no image", SKIP_DEV_CHECK)
     if done:
         return Gate(VERIFIED, True, f"{digest} already runs in {facts.target_env}", SKIP_DEV_CHECK)
+    failure = evidence.failure
+    if failure is not None:
+        return Gate(VERIFIED, False, _failed(facts, failure), fix=_roll_forward(facts, failure))
     problem = None
     if evidence.verified is None and evidence.missing:  # a source with several clusters
         problem = f"{evidence.describe()} (`deployctl history {source}`); deploy it to {source} first"
-    elif evidence.verified is None:
+    elif evidence.verified is None and evidence.last_rollout is None:
         problem = (
-            f"{digest} has no healthy rollout in {source} recorded by deployctl (`deployctl history {source}`); "
+            f"{digest} was never deployed to {source} (no rollout of it in its ledger: `deployctl history {source}`); "
             f"deploy it to {source} first"
         )
-    elif evidence.failed_after is not None:
-        failure = evidence.failed_after
-        where = f"{source} (cluster {failure.cluster})" if failure.cluster else source
-        problem = f"{digest} failed in {where} after its healthy rollout: at {failure.time} by {run_of(failure)}" + (
-            f": {failure.message}" if failure.message else ""
+    elif evidence.verified is None:
+        latest = evidence.last_rollout
+        tried = f" (its latest rollout there: {latest.outcome} at {latest.time} by {run_of(latest)})" if latest else ""
+        problem = (
+            f"{digest} has no healthy rollout in {source} recorded by deployctl{tried}; deploy it to {source} again"
         )
     elif evidence.ran_for < facts.soak:
         problem = (
@@ -272,21 +281,52 @@ def verified_in_source(facts: Facts, *, done: bool, skip: bool) -> Gate:
     return Gate(VERIFIED, False, f"{problem}; or pass {SKIP_DEV_CHECK} --reason TEXT", SKIP_DEV_CHECK, skip)
 
 
+def _failed(facts: Facts, failure: Entry) -> str:
+    """A digest that failed in the source: whether it ever ran healthy there, then when, which run, which verdict
+    and the failure's first line."""
+    digest, source, evidence = facts.source_digest, facts.source_env, facts.evidence
+    where = f"{source} (cluster {failure.cluster})" if failure.cluster else source
+    before = ""  # several clusters: it may have run healthy in one and failed in another
+    if evidence is not None and not evidence.clusters:
+        healthy = evidence.verified
+        before = (
+            " and never rolled out healthy there"
+            if healthy is None
+            else f" after its healthy rollout at {healthy.time} by {run_of(healthy)}"
+        )
+    return f"{digest} failed in {where}{before}: {failure_of(failure)}"
+
+
+def _roll_forward(facts: Facts, failure: Entry) -> str:
+    """The refusal's hint for a digest that failed: a new release of a fix (never a flag that skips the gate)."""
+    source = facts.source_env
+    where = f"{source} (cluster {failure.cluster})" if failure.cluster else source
+    return (
+        f"roll forward: fix it on {facts.main_ref.removeprefix('origin/')}, and once the fix runs healthy in {source}, "
+        f"tag a new release at its commit and promote that (if {where} was at fault, not the image: a healthy "
+        f"rollout of this digest in {where} after the failure counts)"
+    )
+
+
 def _rounded_up(span: timedelta) -> timedelta:
     return timedelta(seconds=math.ceil(span.total_seconds()))
 
 
 def refusal(gates: Sequence[Gate]) -> PolicyError | None:
-    """One error that names every refused gate and its override (or that there is none)."""
+    """One error that names every refused gate and its override, or what to do instead (a gate's ``fix``), or
+    that there is none."""
     refused = [g for g in gates if g.refused]
     if not refused:
         return None
     lines = list(dict.fromkeys(f"{g.app + ': ' if g.app else ''}{g.name}: {g.message}" for g in refused))
     message = lines[0] if len(lines) == 1 else f"{len(lines)} promotion checks failed:\n  " + "\n  ".join(lines)
     overrides = sorted({g.override for g in refused if g.override})
-    fixed = list(dict.fromkeys(g.name for g in refused if g.override is None))
-    if fixed:
-        hint = f"{', '.join(fixed)} cannot be overridden"
+    several = len({g.app for g in refused}) > 1
+    fixes = list(dict.fromkeys(f"{g.app + ': ' if several else ''}{g.fix}" for g in refused if g.fix))
+    fixed = list(dict.fromkeys(g.name for g in refused if g.override is None and not g.fix))
+    parts = [*fixes, f"{', '.join(fixed)} cannot be overridden"] if fixed else fixes
+    if parts:
+        hint = "; ".join(parts)
         if overrides:
             hint += f"; the others: {' / '.join(overrides)} with --reason TEXT"
     else:

@@ -80,19 +80,23 @@ def event(
     error: DeployctlError | None = None,
     freeze: Override | None = None,
     deployed: bool = True,
+    overrides: tuple[Override, ...] = (),
 ) -> notify.Event:
     """``promote-succeeded``, ``-refused`` or ``-failed`` for ``plan``: the release, its apps and digests, the
-    changelog link (CI), the verdict, the error's first line and the freeze override's reason."""
+    changelog link (CI), the verdict, the error's first line, the gate ``overrides`` used (named in the summary) and
+    the override's reason (the freeze's, else the gates': one ``--reason`` serves them all)."""
     base = plan.changelog.base if plan.changelog else None
     verdict = {"promote-refused": "refused", "promote-failed": "failed"}.get(kind, "healthy" if deployed else None)
+    overriding = f" (overriding {', '.join(o.flag for o in overrides)})" if overrides else ""
+    reason = freeze.reason if freeze else overrides[0].reason if overrides else None
     return notify.Event(
         kind,
         plan.target_env,
-        f"{plan.release} {SAID[kind]} {plan.target_env}" + ("" if deployed else " (not deployed)"),
+        f"{plan.release} {SAID[kind]} {plan.target_env}" + ("" if deployed else " (not deployed)") + overriding,
         release=str(plan.release),
         apps=tuple((a.app, a.digest) for a in plan.apps if not a.skipped),
         changelog_url=notify.compare_url(base, plan.commit, environ),
         verdict=verdict,
         failure=notify.first_line(error.message) if error else None,
-        reason=freeze.reason if freeze else None,
+        reason=reason,
     )

@@ -40,6 +40,7 @@ from deployctl.evidence import fleet_evidence
 from deployctl.history import Entry, Override
 from deployctl.model import ImageRef
 from deployctl.promotion import Facts, PromoteRequest, judge, refusal, target_state
+from deployctl.promotion import used as used_by
 from deployctl.promotion_plan import (
     AppPromotion,
     PromoteResult,
@@ -200,9 +201,11 @@ def promote(contexts: Contexts, request: PromoteRequest, *, override_freeze: str
         target.announce(records.event("promote-failed", first, os.environ, error=exc, freeze=freeze))
         raise
     if result.outcome == "succeeded":
-        target.announce(
-            records.event("promote-succeeded", result.plan, os.environ, freeze=freeze, deployed=request.deploy)
+        used = tuple(o for o in request.overrides() if used_by(o.flag, result.plan.gates))  # recorded in the ledger
+        event = records.event(
+            "promote-succeeded", result.plan, os.environ, freeze=freeze, deployed=request.deploy, overrides=used
         )
+        target.announce(event)
     return result
 
 

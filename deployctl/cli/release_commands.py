@@ -151,7 +151,11 @@ def status_command(session: Session, env: str, app_name: str | None) -> int:
 @click.option("--to", "to_env", type=ENV, help="Target environment (default: the one with promote_from).")
 @click.option("--app", "app_name", help="Promote only this app (default: every app of the release).")
 @click.option("--dry-run", is_flag=True, help="Show the plan and the values diff; change nothing.")
-@click.option("--skip-dev-check", is_flag=True, help="Promote a digest that does not run in the source env.")
+@click.option(
+    "--skip-dev-check",
+    is_flag=True,
+    help="Promote a digest the source env has no healthy rollout of (never one that failed there; needs --reason).",
+)
 @click.option("--allow-downgrade", is_flag=True, help="Promote a version not newer than the target's.")
 @click.option("--allow-local-tag", is_flag=True, help="Promote a tag the remote (origin) does not have.")
 @click.option("--override-freeze", is_flag=True, help="Promote during a change window (needs --reason; recorded).")

@@ -57,3 +57,18 @@ def test_evidence(case: str, entries: list[Entry], verified: bool, failed: bool,
     assert evidence.ran_for == timedelta(minutes=minutes), case
     assert evidence.running is running, case
     assert evidence.proven is (verified and not failed)
+
+
+def test_what_a_ledger_says_of_a_digest_that_never_ran_healthy() -> None:
+    """The gate tells these apart: never rolled out, failed (its latest failure), rolled out without a verdict."""
+    never = evidence_of([rollout(E, 60)], env="dev", app="api", digest=D, now=NOW)
+    assert (never.last_rollout, never.last_failure, never.failure) == (None, None, None)
+    first, second = rollout(D, 60, "failed"), rollout(D, 30, "failed")
+    failed = evidence_of([first, second], env="dev", app="api", digest=D, now=NOW)
+    assert (failed.last_rollout, failed.last_failure, failed.failure) == (second, second, second)
+    assert failed.describe().startswith(f"{D} failed in dev: at {second.time} by ")
+    healed = evidence_of([first, rollout(D, 10)], env="dev", app="api", digest=D, now=NOW)
+    assert (healed.last_failure, healed.failure) == (None, None)
+    interrupted = rollout(D, 5, "interrupted")
+    unjudged = evidence_of([interrupted], env="dev", app="api", digest=D, now=NOW)
+    assert (unjudged.last_rollout, unjudged.failure) == (interrupted, None)

@@ -68,6 +68,13 @@ GATES: list[tuple[str, dict[str, Any], bool, bool, set[str]]] = [
     ("image never built", {"source_digest": None}, False, False, {"image-built"}),
     ("never healthy in dev", {"evidence": proof(verified=False)}, False, False, {"verified-in-source"}),
     ("failed in dev after healthy", {"evidence": proof(failed=True)}, False, False, {"verified-in-source"}),
+    (
+        "failed in dev: --skip-dev-check does not skip a failure",
+        {"evidence": proof(failed=True)},
+        True,
+        False,
+        {"verified-in-source"},
+    ),
     ("busy trunk: dev moved on", {"evidence": proof(running=False)}, False, False, set()),
     (
         "soak not met",
@@ -181,7 +188,10 @@ def test_verified_in_source_messages_name_the_evidence() -> None:
         == f"{A} rolled out healthy in dev at {HEALTHY.time} by CI run 101 (entry e1), ran 2 h 0 min (still runs there)"
     )
     (failed,) = [g for g in promotion.judge(facts(evidence=proof(failed=True))) if g.name == "verified-in-source"]
-    assert f"failed in dev after its healthy rollout: at {FAILED.time} by CI run 102 (entry e2)" in failed.message
+    assert (
+        f"failed in dev after its healthy rollout at {HEALTHY.time} by CI run 101 (entry e1): "
+        f"at {FAILED.time} by CI run 102 (entry e2), verdict failed: "
+    ) in failed.message
     assert "CrashLoopBackOff" in failed.message
     soak = facts(evidence=proof(ran=timedelta(minutes=10)), soak=timedelta(minutes=30))
     (waiting,) = [g for g in promotion.judge(soak) if g.name == "verified-in-source"]
