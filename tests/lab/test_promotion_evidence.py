@@ -194,12 +194,41 @@ def test_a_digest_that_failed_in_dev_is_refused_although_devs_spec_names_it(worl
     values_before = world.prod_values()
     code, out, err = world.run("promote", "release-1.0.0")
     assert code == 4, err
-    assert "verified-in-source" in err and f"{digest_b} has no healthy rollout in dev" in err
+    assert "verified-in-source" in err and f"{digest_b} failed in dev and never rolled out healthy there: at " in err
     assert world.prod_values() == values_before
     assert world.tag_digest("release-1.0.0") is None, "no registry change"
     code, out, _ = world.run("history", "prod")
     assert (code, out["entries"]) == (0, []), "no ledger entry"
     assert world.kubectl_json("prod", "get", "deployments")["items"] == [], "nothing deployed to prod"
+
+
+def test_promoting_a_digest_that_failed_in_dev_says_when_and_which_run_and_never_offers_to_skip(world: World) -> None:
+    """Issue 24: the refusal used to say "no healthy rollout… deploy it to dev first" and offer --skip-dev-check."""
+    sha_a, _ = world.commit("feat: A", seed=331)
+    assert world.run("deploy", "dev", "--image-tag", sha_a)[0] == 0
+    sha_b, digest_b = world.commit("feat: B, crashes on start", seed=332)
+    world.lab.mark_image(digest_b, "crashloop")
+    assert world.run("deploy", "dev", "--image-tag", sha_b)[0] == 1
+    _, history, _ = world.run("history", "dev")
+    (failure,) = [e for e in history["entries"] if e["outcome"] == "failed"]
+    assert (failure["digest"], failure["verdict"]) == (digest_b, "failed")
+    who = f"CI run {failure['ci_run_id']}" if failure["ci_run_id"] else failure["actor"]
+    git(world.repo, "tag", "-a", "release-1.0.0", "-m", "release-1.0.0", sha_b)
+
+    for args in (["--dry-run"], [], ["--skip-dev-check", "--reason", "hotfix"]):
+        code, out, err = world.run("promote", "release-1.0.0", *args)
+        assert code == 4, (args, err)
+        said = (
+            f"api: verified-in-source: {digest_b} failed in dev and never rolled out healthy there: "
+            f"at {failure['time']} by {who} (entry {failure['id']}), verdict failed: "
+        )
+        assert out["error"]["message"].startswith(said), out["error"]["message"]
+        assert "CrashLoopBackOff" in out["error"]["message"].splitlines()[0], "the failure's first line"
+        assert out["error"]["hint"].startswith("roll forward: fix it on main"), out["error"]["hint"]
+        assert "--skip-dev-check" not in err, "no flag skips a failure"
+        assert "deploy it to dev first" not in err
+    assert world.tag_digest("release-1.0.0") is None, "no registry change"
+    assert world.run("history", "prod")[1]["entries"] == [], "no ledger entry"
 
 
 def test_busy_trunk_promotes_the_tagged_commit_by_its_evidence_and_lists_its_changes(world: World) -> None:
