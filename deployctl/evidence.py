@@ -115,8 +115,9 @@ def _failure_data(failure: Entry) -> dict[str, Any]:
 
 
 def evidence_of(entries: Sequence[Entry], *, env: str, app: str, digest: str, now: datetime) -> Evidence:
-    """Read ``entries`` (any order) of ``env`` for ``app``: the healthy periods of ``digest`` and any
-    failure after the latest healthy rollout. A period starts at a healthy rollout of ``digest`` and ends
+    """Read ``entries`` (any order) of ``env`` for ``app``: the healthy periods of ``digest``, any failure after
+    the latest healthy rollout, and (to tell "never deployed" from "failed" when it never ran healthy) its latest
+    failure and latest rollout. A period starts at a healthy rollout of ``digest`` and ends
     at the next successful rollout of another digest (a failed rollout of another digest leaves the old
     pods serving: nothing is rolled back)."""
     ordered = sorted((e for e in entries if e.app == app), key=lambda e: e.time)
