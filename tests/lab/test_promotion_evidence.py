@@ -188,7 +188,7 @@ def test_a_digest_that_failed_in_dev_is_refused_although_devs_spec_names_it(worl
     world.capsys.readouterr()
     main(["--config", str(world.repo / "pyproject.toml"), "status", "dev"])
     text = world.capsys.readouterr().out
-    assert "NOT HEALTHY" in text and f"1 pod(s) of {digest_a} still serve" in text and "0/1 pods" in text
+    assert "NOT HEALTHY" in text and f"serving now: 1 pod(s) of {digest_a}" in text and "0/1 pods" in text
 
     git(world.repo, "tag", "-a", "release-1.0.0", "-m", "release-1.0.0")
     values_before = world.prod_values()
@@ -247,7 +247,7 @@ def test_busy_trunk_promotes_the_tagged_commit_by_its_evidence_and_lists_its_cha
     assert {g["name"]: g["ok"] for g in out["plan"]["gates"]}["verified-in-source"] is True
     assert all(not g["overridden"] for g in out["plan"]["gates"])
     # The claim is checked against the cluster and the registry: prod runs D's exact bytes.
-    assert world.pod_digests("prod") == [digest_d]
+    assert world.pod_digests("prod") == [digest_d] * 3, "prod's HPA (minReplicas 3) was waited for"
     assert world.tag_digest("release-1.0.0") == digest_d
     code, status, _ = world.run("status", "prod")
     assert code == 0 and status["apps"][0]["healthy"] is True and status["apps"][0]["matches_values"] is True
@@ -287,4 +287,4 @@ def test_soak_time_is_required_then_met(
     code, out, err = world.run("promote", "release-2.0.0")
     assert code == 0, err
     assert out["plan"]["apps"][0]["evidence"]["ran_for_seconds"] >= soak * 60
-    assert world.pod_digests("prod") == [digest]
+    assert world.pod_digests("prod") == [digest] * 3, "prod's HPA (minReplicas 3) was waited for"

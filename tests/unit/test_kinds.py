@@ -23,7 +23,6 @@ from deployctl.tracking import (
     Target,
     health_of,
     hook_failure,
-    hook_verdicts,
     hooks_in,
     new_pods,
     pods_of,
