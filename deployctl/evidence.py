@@ -114,35 +114,46 @@ def _failure_data(failure: Entry) -> dict[str, Any]:
     return found | ({"cluster": failure.cluster} if failure.cluster else {})
 
 
+REACHED = ("succeeded", "failed", "unknown")  # outcomes of a rollout that reached the cluster (not interrupted)
+
+
 def evidence_of(entries: Sequence[Entry], *, env: str, app: str, digest: str, now: datetime) -> Evidence:
-    """Read ``entries`` (any order) of ``env`` for ``app``: the healthy periods of ``digest``, any failure after
+    """Read ``entries`` (any order) of ``env`` for ``app``: the latest healthy period of ``digest``, any failure after
     the latest healthy rollout, and (to tell "never deployed" from "failed" when it never ran healthy) its latest
-    failure and latest rollout. A period starts at a healthy rollout of ``digest`` and ends
-    at the next successful rollout of another digest (a failed rollout of another digest leaves the old
-    pods serving: nothing is rolled back)."""
-    ordered = sorted((e for e in entries if e.app == app), key=lambda e: e.time)
+    failure and latest rollout.
+
+    A period starts at a healthy rollout of ``digest`` and is the time it was proven to serve there: it ends at a
+    failure of the digest (which also voids the proof: the soak starts again at its next healthy rollout, from
+    zero), at a rollout of the digest whose outcome nobody judged (``unknown``), and at any rollout of another
+    digest that reached the cluster, whatever its outcome (even a failed one may have replaced its pods; only an
+    ``interrupted`` one, which never reached the cluster, leaves it running). The soak counts the latest period
+    only: time is proven by a continuous occupation, as Kargo's soak is, never summed across periods."""
+    ordered = sorted((e for e in entries if e.app == app and e.action in ROLLOUTS), key=lambda e: e.time)
     verified: Entry | None = None
     failed_after: Entry | None = None
     last_failure: Entry | None = None
     last_rollout: Entry | None = None
-    started: datetime | None = None
-    ran = timedelta()
+    started: datetime | None = None  # the open period's start (None: it does not run there, by the ledger)
+    ran = timedelta()  # the latest period's length
     for entry in ordered:
         at = datetime.fromisoformat(entry.time)
-        if entry.digest == digest and entry.action in ROLLOUTS:
+        mine = entry.digest == digest
+        if mine and entry.outcome != "started":
             last_rollout = entry
-        if entry.digest == digest and healthy(entry):
+        if mine and healthy(entry):
             verified, failed_after, last_failure = entry, None, None
-            started = started or at
-        elif entry.digest == digest and failed(entry):
+            if started is None:
+                started, ran = at, timedelta()
+            continue
+        ends = entry.outcome in REACHED if not mine else entry.outcome in ("failed", "unknown")
+        if started is not None and ends:
+            ran, started = max(timedelta(), at - started), None
+        if mine and failed(entry):
             last_failure = entry
             if verified is not None and failed_after is None:
                 failed_after = entry
-        elif entry.digest != digest and entry.action in ROLLOUTS and entry.outcome == "succeeded" and started:
-            ran += at - started
-            started = None
     if started is not None:
-        ran += max(timedelta(), now - started)
+        ran = max(timedelta(), now - started)
     return Evidence(
         env,
         digest,

@@ -90,6 +90,11 @@ class Facts:
     # cluster's own registry (registry -> digest or None).
     behind: tuple[str, ...] = ()
     regional_tags: tuple[tuple[str, str | None], ...] = ()
+    # The source judged live (``app.steps.source_health``): None when not judged (no cluster, no digest); whether
+    # it still runs the digest, why it is not healthy now, and what runs instead where it does not.
+    live_runs: bool | None = None
+    live_problems: tuple[str, ...] = ()
+    live_elsewhere: tuple[str, ...] = ()
 
     @property
     def skipped(self) -> bool:
@@ -243,7 +248,8 @@ def target_state(
 
 def verified_in_source(facts: Facts, *, done: bool, skip: bool) -> Gate:
     """The digest rolled out healthy in the source (a verdict deployctl recorded), no later rollout of it
-    failed there, and it ran there for the soak time. Whether the source still runs it does not matter.
+    failed there, it ran there for the soak time (its latest healthy period: ``evidence``), and, when the source
+    still runs it, it is healthy there now (judged live: a crash after its healthy verdict records nothing).
 
     Without evidence (never deployed there, no verdict, short of the soak) ``--skip-dev-check --reason`` may
     promote it anyway (a hotfix that cannot wait). A recorded failure is evidence against it: no flag skips
@@ -257,28 +263,44 @@ def verified_in_source(facts: Facts, *, done: bool, skip: bool) -> Gate:
     failure = evidence.failure
     if failure is not None:
         return Gate(VERIFIED, False, _failed(facts, failure), fix=_roll_forward(facts, failure))
-    problem = None
+    if facts.live_runs and facts.live_problems:  # it still runs there, and is not healthy now: evidence against it
+        now = "; ".join(facts.live_problems)
+        return Gate(
+            VERIFIED, False, f"{digest} runs in {source} but is not healthy now: {now}", fix=_roll_forward(facts)
+        )
+    problem = _no_proof(facts, evidence)
+    if problem is None:
+        now = "; healthy there now" if facts.live_runs else ""
+        return Gate(VERIFIED, True, f"{digest} {evidence.describe()}{now}", SKIP_DEV_CHECK)
+    return Gate(VERIFIED, False, f"{problem}; or pass {SKIP_DEV_CHECK} --reason TEXT", SKIP_DEV_CHECK, skip)
+
+
+def _no_proof(facts: Facts, evidence: Evidence) -> str | None:
+    """Why the source's ledger does not prove the digest (no failure against it, only a lack): None when it does."""
+    digest, source = facts.source_digest, facts.source_env
+    if evidence.running and facts.live_runs is False:  # the ledger's open period ended where nobody recorded it
+        return (
+            f"{source}'s ledger says {digest} still runs there, but {'; '.join(facts.live_elsewhere)}: a rollout "
+            "deployctl did not record replaced it, so how long it ran healthy cannot be proven"
+        )
     if evidence.verified is None and evidence.missing:  # a source with several clusters
-        problem = f"{evidence.describe()} (`deployctl history {source}`); deploy it to {source} first"
-    elif evidence.verified is None and evidence.last_rollout is None:
-        problem = (
+        return f"{evidence.describe()} (`deployctl history {source}`); deploy it to {source} first"
+    if evidence.verified is None and evidence.last_rollout is None:
+        return (
             f"{digest} was never deployed to {source} (no rollout of it in its ledger: `deployctl history {source}`); "
             f"deploy it to {source} first"
         )
-    elif evidence.verified is None:
+    if evidence.verified is None:
         latest = evidence.last_rollout
         tried = f" (its latest rollout there: {latest.outcome} at {latest.time} by {run_of(latest)})" if latest else ""
-        problem = (
-            f"{digest} has no healthy rollout in {source} recorded by deployctl{tried}; deploy it to {source} again"
-        )
-    elif evidence.ran_for < facts.soak:
-        problem = (
+        return f"{digest} has no healthy rollout in {source} recorded by deployctl{tried}; deploy it to {source} again"
+    if evidence.ran_for < facts.soak:
+        return (
             f"{digest} has run healthy in {source} for {duration(evidence.ran_for)} of the {duration(facts.soak)} "
-            f"required (promote_soak_minutes); {duration(_rounded_up(facts.soak - evidence.ran_for))} to go"
+            f"required (promote_soak_minutes: its latest healthy period, a failure starts it again); "
+            f"{duration(_rounded_up(facts.soak - evidence.ran_for))} to go"
         )
-    if problem is None:
-        return Gate(VERIFIED, True, f"{digest} {evidence.describe()}", SKIP_DEV_CHECK)
-    return Gate(VERIFIED, False, f"{problem}; or pass {SKIP_DEV_CHECK} --reason TEXT", SKIP_DEV_CHECK, skip)
+    return None
 
 
 def _failed(facts: Facts, failure: Entry) -> str:
@@ -297,10 +319,10 @@ def _failed(facts: Facts, failure: Entry) -> str:
     return f"{digest} failed in {where}{before}: {failure_of(failure)}"
 
 
-def _roll_forward(facts: Facts, failure: Entry) -> str:
+def _roll_forward(facts: Facts, failure: Entry | None = None) -> str:
     """The refusal's hint for a digest that failed: a new release of a fix (never a flag that skips the gate)."""
     source = facts.source_env
-    where = f"{source} (cluster {failure.cluster})" if failure.cluster else source
+    where = f"{source} (cluster {failure.cluster})" if failure is not None and failure.cluster else source
     return (
         f"roll forward: fix it on {facts.main_ref.removeprefix('origin/')}, and once the fix runs healthy in {source}, "
         f"tag a new release at its commit and promote that (if {where} was at fault, not the image: a healthy "

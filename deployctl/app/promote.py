@@ -32,6 +32,7 @@ from deployctl import chartvalues, git, levels, registry, waves
 from deployctl import promotion_records as records
 from deployctl.app.base import plan_rollout, require_window, roll_out, roll_out_waves
 from deployctl.app.context import Contexts, EnvContext
+from deployctl.app.steps.source_health import source_live
 from deployctl.changelog import LIMIT, Changelog, changelog
 from deployctl.cluster import Cluster
 from deployctl.config import App, deploy_order
@@ -93,6 +94,7 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
         target_endpoints = [target.endpoint(r) for r in repos]
         endpoints[name] = (source.endpoint(source_repo), target_endpoints)
         source_digest = endpoints[name][0].resolve(commit)
+        live = source_live(source, app, source_digest) if source_digest else None
         section = target.values.section(name, apps)
         version, current, current_from, behind = target_state(
             target_entries, target.env, name, chartvalues.pinned(app, section), several
@@ -122,6 +124,9 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
             tag_remote=tag_remote,
             behind=behind,
             regional_tags=tuple((e.host, e.resolve(release.tag)) for e in target_endpoints[1:]),
+            live_runs=live.runs if live is not None else None,
+            live_problems=live.problems if live is not None else (),
+            live_elsewhere=live.elsewhere if live is not None else (),
         )
         target_image = replace(target_repo, tag=release.tag, digest=source_digest)
         if source_digest is not None:

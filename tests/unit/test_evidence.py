@@ -32,11 +32,18 @@ HISTORIES: list[tuple[str, list[Entry], bool, bool, int, bool]] = [
     ("nothing recorded", [], False, False, 0, False),
     ("healthy, still runs", [rollout(D, 60)], True, False, 60, True),
     ("busy trunk: E replaced D", [rollout(D, 60), rollout(E, 20)], True, False, 40, False),
-    ("E failed: D's pods keep serving", [rollout(D, 60), rollout(E, 20, "failed")], True, False, 60, True),
+    # issue 25: a failed E reached the cluster: D may no longer serve, its period ends there
+    ("E failed: D's period ends", [rollout(D, 60), rollout(E, 20, "failed")], True, False, 40, False),
+    ("E unknown ends D's period", [rollout(D, 60), rollout(E, 20, "unknown")], True, False, 40, False),
+    ("E interrupted never reached the cluster", [rollout(D, 60), rollout(E, 20, "interrupted")], True, False, 60, True),
+    ("D's own unjudged rollout ends it", [rollout(D, 60), rollout(D, 20, "unknown")], True, False, 40, False),
     ("D itself failed (spec names it, pods never ready)", [rollout(E, 90), rollout(D, 30, "failed")], False, False, 0, False),
-    ("D failed after its healthy rollout", [rollout(D, 60), rollout(D, 10, "failed")], True, True, 60, True),
+    ("D failed after its healthy rollout", [rollout(D, 60), rollout(D, 10, "failed")], True, True, 50, False),
     ("failed, then healthy again", [rollout(D, 90, "failed"), rollout(D, 30)], True, False, 30, True),
-    ("two healthy periods add up", [rollout(D, 100), rollout(E, 80), rollout(D, 30)], True, False, 50, True),
+    # issue 25: the soak is the latest continuous period; a failure resets it (the new period starts at zero)
+    ("healthy, failed, healthy: a new period", [rollout(D, 100), rollout(D, 60, "failed"), rollout(D, 20)], True, False, 20, True),
+    ("two healthy periods do not add up", [rollout(D, 100), rollout(E, 80), rollout(D, 30)], True, False, 30, True),
+    ("a healthy redeploy does not restart it", [rollout(D, 100), rollout(D, 30)], True, False, 100, True),
     ("another app's rollouts do not count", [rollout(D, 60), rollout(E, 30, app="worker")], True, False, 60, True),
     (
         "a succeeded entry without a healthy verdict is no evidence",

@@ -195,7 +195,8 @@ def test_verified_in_source_messages_name_the_evidence() -> None:
     assert "CrashLoopBackOff" in failed.message
     soak = facts(evidence=proof(ran=timedelta(minutes=10)), soak=timedelta(minutes=30))
     (waiting,) = [g for g in promotion.judge(soak) if g.name == "verified-in-source"]
-    assert "for 10 min of the 30 min required (promote_soak_minutes); 20 min to go" in waiting.message
+    assert "for 10 min of the 30 min required (promote_soak_minutes: its latest healthy period" in waiting.message
+    assert "20 min to go" in waiting.message
 
 
 def test_immutable_conflict_says_it_cannot_be_overridden() -> None:
