@@ -86,7 +86,7 @@ def test_concurrent_promotions_of_one_release_make_one_revision_and_one_entry(wo
     assert [r["revision"] for r in helm_history(world, "prod")] == [1], "one helm revision"
     judged = [e for e in ledger(world, "prod") if e["action"] == "promote" and e["outcome"] != "started"]
     assert [(e["outcome"], e["digest"]) for e in judged] == [("succeeded", digest)], "one ledger entry"
-    assert world.pod_digests("prod") == [digest]
+    assert world.pod_digests("prod") == [digest] * 3, "prod's HPA (minReplicas 3) was waited for"
 
 
 def test_a_downgrade_racing_a_promotion_is_refused_under_the_lock(world: World) -> None:
@@ -106,7 +106,7 @@ def test_a_downgrade_racing_a_promotion_is_refused_under_the_lock(world: World) 
     assert json.loads(out_new)["outcome"] == "succeeded"
     assert code_old == 4, err_old
     assert "0.2.1 is not newer than 0.3.0" in err_old
-    assert world.pod_digests("prod") == [digest_new]
+    assert world.pod_digests("prod") == [digest_new] * 3, "prod's HPA (minReplicas 3) was waited for"
     assert digest_old not in {e["digest"] for e in ledger(world, "prod")}
 
 
