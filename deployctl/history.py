@@ -45,7 +45,8 @@ class Entry:
     app: str
     action: str  # deploy | promote | recover
     # started: an intent, written before helm runs; succeeded | failed: judged; unknown: helm made a revision
-    # but no verdict was judged (the run died); interrupted: stopped before anything reached the cluster
+    # but no verdict was judged (the run died); interrupted: stopped before anything reached the cluster;
+    # moved: a promotion's image moved and recorded in the values file, not deployed (``promote --no-deploy``)
     outcome: str
     digest: str | None = None
     tag: str | None = None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -95,6 +95,7 @@ class Facts:
     live_runs: bool | None = None
     live_problems: tuple[str, ...] = ()
     live_elsewhere: tuple[str, ...] = ()
+    target_healthy: bool | None = None  # the target runs the digest, healthy, now (None: not judged)
 
     @property
     def skipped(self) -> bool:
@@ -110,6 +111,7 @@ class Facts:
             and self.target_digest == digest
             and regional
             and not self.behind
+            and self.target_healthy is not False
         )
 
 
@@ -218,32 +220,35 @@ def _judge(facts: Facts, *, skip_dev_check: bool, allow_downgrade: bool) -> list
 
 
 def target_state(
-    entries: Sequence[Entry], env: Environment, app: str, pinned: Mapping[str, str], clusters: Sequence[str] = ()
+    entries: Sequence[Entry], env: Environment, app: str, clusters: Sequence[str] = ()
 ) -> tuple[Version | None, str | None, str, tuple[str, ...]]:
-    """The version and digest ``app`` runs in the target: its last successful promotion in the target's ledger,
-    else what its values section pins; with several ``clusters``, the newest version any of them runs and the
-    clusters that do not run its digest (a release stopped in an earlier wave)."""
+    """The version and digest ``app`` runs in the target: its newest rollout there that deployctl judged healthy
+    (a promotion, or a deploy: ``--allow-unpromoted`` included), from the target's ledger. Never the values file
+    alone (anyone can edit it), never a promotion recorded but not deployed (``moved``) or one that failed. With
+    several ``clusters``, the newest version any of them runs and the clusters that do not run its digest (a
+    release stopped in an earlier wave)."""
     if clusters:
-        found = {c: target_state([e for e in entries if e.cluster == c], env, app, pinned) for c in clusters}
+        found = {c: target_state([e for e in entries if e.cluster == c], env, app) for c in clusters}
         newest = max(found, key=lambda c: (found[c][0] is not None, found[c][0] or Version(0, 0, 0)))
         version, digest, source, _ = found[newest]
         return version, digest, source, tuple(c for c in clusters if found[c][1] != digest)
     for entry in entries:
-        if entry.app != app or entry.action != "promote" or entry.outcome != "succeeded":
+        rolled_out = entry.action in ("promote", "deploy") and entry.outcome == "succeeded"
+        if entry.app != app or not rolled_out or entry.verdict != "healthy":
             continue
-        try:
-            release = ReleaseTag.parse(entry.release or "", env.release_tag_pattern, allow_prerelease=True)
-        except InvalidValueError:
-            continue
-        return release.version, entry.digest, "ledger", ()
-    if pinned.get("tag"):
-        try:
-            release = ReleaseTag.parse(pinned["tag"], env.release_tag_pattern, allow_prerelease=True)
-        except InvalidValueError:
-            log.warning("values file tag %r of %s is not a release tag; ignoring it", pinned["tag"], app)
-        else:
-            return release.version, pinned.get("digest"), "values", ()
+        return _version(entry, env), entry.digest, "ledger", ()
     return None, None, "none", ()
+
+
+def _version(entry: Entry, env: Environment) -> Version | None:
+    """The release a rollout deployed (a promotion's release, a deploy's image tag), None when no release names
+    it (a deploy's ``release`` is its helm revision, ``api@3``; ``--allow-unpromoted`` may deploy any tag)."""
+    for text in (entry.release, entry.tag):
+        try:
+            return ReleaseTag.parse(text or "", env.release_tag_pattern, allow_prerelease=True).version
+        except InvalidValueError:
+            continue
+    return None
 
 
 def verified_in_source(facts: Facts, *, done: bool, skip: bool) -> Gate:

@@ -156,7 +156,7 @@ class PromotionStep:
 class PromoteResult:
     plan: PromotionPlan
     dry_run: bool
-    outcome: str  # planned | succeeded | noop
+    outcome: str  # planned | succeeded | moved (--no-deploy: the image moved and recorded, not deployed) | noop
     steps: tuple[PromotionStep, ...] = ()
     transfers: tuple[TransferReport, ...] = ()
     commit: str | None = None

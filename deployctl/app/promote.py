@@ -23,15 +23,17 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from deployctl import chartvalues, git, levels, registry, waves
+from deployctl import git, levels, waves
 from deployctl import promotion_records as records
 from deployctl.app.base import plan_rollout, require_window, roll_out, roll_out_waves
 from deployctl.app.context import Contexts, EnvContext
+from deployctl.app.steps.release_record import Endpoints, move_images, push_values, record_values, values_edit
 from deployctl.app.steps.source_health import source_live
 from deployctl.changelog import LIMIT, Changelog, changelog
 from deployctl.cluster import Cluster
@@ -49,17 +51,13 @@ from deployctl.promotion_plan import (
     PromotionStep,
     helm_summary,
     merged,
-    transfer_detail,
 )
 from deployctl.promotion_records import parse_release, target_env_name
 from deployctl.rollouts import DeployResult, RolloutPlan
-from deployctl.values import KeyPath, ValuesEdit
+from deployctl.values import ValuesEdit
 
 __all__ = ["parse_release", "plan", "promote", "target_env_name"]
 log = logging.getLogger(__name__)
-
-# app -> (source, [target, then each other registry of the target's clusters])
-Endpoints = dict[str, tuple[registry.Endpoint, list[registry.Endpoint]]]
 
 
 def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, Endpoints, ValuesEdit | None]:
@@ -85,7 +83,6 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
     several = [t.name for t in targets if t.name]
     planned: list[AppPromotion] = []
     endpoints: Endpoints = {}
-    changes: dict[KeyPath, str] = {}
     for name in names:
         app = apps[name]
         source_repo, target_repo = source.image(app), target.image(app)
@@ -95,10 +92,11 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
         endpoints[name] = (source.endpoint(source_repo), target_endpoints)
         source_digest = endpoints[name][0].resolve(commit)
         live = source_live(source, app, source_digest) if source_digest else None
-        section = target.values.section(name, apps)
-        version, current, current_from, behind = target_state(
-            target_entries, target.env, name, chartvalues.pinned(app, section), several
-        )
+        version, current, current_from, behind = target_state(target_entries, target.env, name, several)
+        target_tag = target_endpoints[0].resolve(release.tag)
+        # "already runs there" is said only when the target's cluster shows it, healthy, now
+        proven = current == source_digest == target_tag and source_digest is not None
+        here = source_live(target, app, source_digest) if proven and source_digest else None
         facts = Facts(
             release=release,
             commit=commit,
@@ -116,7 +114,7 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
             target_version=version,
             target_digest=current,
             target_from=current_from,
-            target_tag_digest=target_endpoints[0].resolve(release.tag),
+            target_tag_digest=target_tag,
             soak=timedelta(minutes=target.env.promote_soak_minutes),
             app=name,
             optional=app.optional,
@@ -127,13 +125,9 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
             live_runs=live.runs if live is not None else None,
             live_problems=live.problems if live is not None else (),
             live_elsewhere=live.elsewhere if live is not None else (),
+            target_healthy=here.healthy if here is not None else None,
         )
         target_image = replace(target_repo, tag=release.tag, digest=source_digest)
-        if source_digest is not None:
-            prefix = target.values.section_path(name, apps)
-            for key, value in chartvalues.image_values(app, target_image, commit).items():
-                if any(p in app.image_values[key] for p in ("{digest}", "{tag}")):
-                    changes[(*prefix, *key.split("."))] = value
         planned.append(
             AppPromotion(
                 app=name,
@@ -144,7 +138,7 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
                 helm=helm_summary(facts, request.deploy, target.name, str(target.env.namespace)),
             )
         )
-    edit = target.values.edit(changes) if changes else None
+    edit = values_edit(target, [a for a in planned if not a.skipped and not a.noop], commit)
     promotion_plan = PromotionPlan(
         release=release,
         commit=commit,
@@ -196,7 +190,7 @@ def promote(contexts: Contexts, request: PromoteRequest, *, override_freeze: str
         if first.noop:
             return records.noop(first)
         freeze = require_window(target, "promote", override_freeze)
-        result = _promote(contexts, request, first, freeze)
+        result, freeze = _promote(contexts, request, first, freeze, override_freeze)
     except PolicyError as exc:  # a gate, the freeze, or what changed while waiting for the lock
         target.announce(records.event("promote-refused", first, os.environ, error=exc, freeze=freeze))
         raise
@@ -205,7 +199,7 @@ def promote(contexts: Contexts, request: PromoteRequest, *, override_freeze: str
     except DeployctlError as exc:
         target.announce(records.event("promote-failed", first, os.environ, error=exc, freeze=freeze))
         raise
-    if result.outcome == "succeeded":
+    if result.outcome in ("succeeded", "moved"):
         used = tuple(o for o in request.overrides() if used_by(o.flag, result.plan.gates))  # recorded in the ledger
         event = records.event(
             "promote-succeeded", result.plan, os.environ, freeze=freeze, deployed=request.deploy, overrides=used
@@ -215,29 +209,47 @@ def promote(contexts: Contexts, request: PromoteRequest, *, override_freeze: str
 
 
 def _promote(
-    contexts: Contexts, request: PromoteRequest, first: PromotionPlan, freeze: Override | None
-) -> PromoteResult:
+    contexts: Contexts,
+    request: PromoteRequest,
+    first: PromotionPlan,
+    freeze: Override | None,
+    override_freeze: str | None,
+) -> tuple[PromoteResult, Override | None]:
+    """Validate the charts before waiting for the lock (values they reject change nothing), then, the lock held,
+    check the change windows again (one may have begun while this run waited) and promote."""
     target = contexts[first.target_env]
     command = f"deployctl promote {first.release}"
-    if not request.deploy:
-        with target.locked(command, request.lock_timeout):
-            return _promote_locked(contexts, request, None, {}, freeze)
     apps = contexts.config.settings.apps
-    with target.clusters() as clusters, tempfile.TemporaryDirectory(prefix="deployctl-values-") as workdir:
-        # charts are validated before waiting for the lock: values they reject change nothing; each cluster pins
-        # the image in the registry it pulls from
-        rollouts = {
-            t.name: {
-                a.app: plan_rollout(
-                    target, clusters[t.name], a.app, _pulled(target, apps[a.app], a, t), first.commit, _dir(workdir, t)
-                )
-                for a in first.apps
-                if not a.skipped and not a.noop
-            }
-            for t in target.targets()
-        }
+    with (
+        target.clusters() if request.deploy else _no_clusters() as clusters,
+        tempfile.TemporaryDirectory(prefix="deployctl-values-") as workdir,
+    ):
+
+        def rollouts(promoted: PromotionPlan) -> dict[str | None, dict[str, RolloutPlan]]:
+            """Each cluster's rollouts of ``promoted``, its image pinned in the registry that cluster pulls from."""
+            if clusters is None:
+                return {}
+            moving = [a for a in promoted.apps if not a.skipped and not a.noop]
+            return {
+                t.name: {
+                    a.app: plan_rollout(
+                        target, clusters[t.name], a.app, _pulled(target, apps[a.app], a, t), promoted.commit,
+                        _dir(workdir, t),
+                    )
+                    for a in moving
+                }
+                for t in target.targets()
+            }  # fmt: skip
+
+        planned = rollouts(first)
         with target.locked(command, request.lock_timeout):
-            return _promote_locked(contexts, request, clusters, rollouts, freeze)
+            freeze = freeze or require_window(target, "promote", override_freeze)
+            return _promote_locked(contexts, request, clusters, planned, rollouts, freeze), freeze
+
+
+@contextmanager
+def _no_clusters() -> Iterator[None]:
+    yield None
 
 
 def _freeze_step(target: EnvContext, override: str | None) -> tuple[PromotionStep, ...]:
@@ -265,11 +277,13 @@ def _promote_locked(
     contexts: Contexts,
     request: PromoteRequest,
     clusters: dict[str | None, Cluster] | None,
-    rollouts: dict[str | None, dict[str, RolloutPlan]],
+    planned: dict[str | None, dict[str, RolloutPlan]],
+    rollouts: Callable[[PromotionPlan], dict[str | None, dict[str, RolloutPlan]]],
     freeze: Override | None,
 ) -> PromoteResult:
-    """The target's lock held: judge again, move the images, record them in the values file, roll out."""
-    promotion_plan, endpoints, edit = plan(contexts, request)
+    """The target's lock held: plan and judge again (what holds under the lock is what counts, and the rollouts use
+    its digests), move the images, roll out, then record in the values file the apps that rolled out."""
+    promotion_plan, endpoints, _ = plan(contexts, request)
     problem = refusal(promotion_plan.gates)
     if problem is not None:
         raise problem  # what changed while we waited for the lock (another promotion) refuses this one
@@ -277,54 +291,97 @@ def _promote_locked(
         return records.noop(promotion_plan)
     target = contexts[promotion_plan.target_env]
     moving = [a for a in promotion_plan.apps if not a.skipped and not a.noop]
+    pinned = {t: {a: p.image.digest for a, p in found.items()} for t, found in planned.items()}
+    if clusters is not None and any(found != {a.app: a.digest for a in moving} for found in pinned.values()):
+        planned = rollouts(promotion_plan)  # the plan changed while this run waited: roll out the locked one
     entries = {a.app: records.entry(request, promotion_plan, a, freeze) for a in moving}
     try:
-        steps, transfers, values_commit = _move_images(contexts, request, promotion_plan, moving, endpoints, edit)
+        steps, transfers = move_images(contexts, promotion_plan, moving, endpoints)
     except DeployctlError as exc:
         for entry in entries.values():
             _record_failure(target, entry, exc.message)
         raise
     if clusters is None:
         steps.append(PromotionStep("deploy", "skipped", "--no-deploy"))
-        for entry in entries.values():
-            target.record(entry.written_now(outcome="succeeded", message="image moved and recorded; not deployed"))
+        values_commit = _values(contexts, request, promotion_plan, moving, steps)
+        for entry in entries.values():  # ``moved``: never what the target runs (``promotion.target_state``)
+            target.record(entry.written_now(outcome="moved", message="image moved and recorded; not deployed"))
     else:
-        timeout = request.rollout_seconds(target.env)
-
-        needs = {a.app: contexts.config.settings.apps[a.app].needs for a in moving}
-
-        def roll(where: waves.Target, done: list[DeployResult]) -> None:
-            def one(app: str) -> DeployResult:
-                entry = replace(entries[app], cluster=where.name)
-                plan = rollouts[where.name][app]
-                return roll_out(target, clusters[where.name], plan, entry, timeout=timeout, wave=where.wave)
-
-            ran = levels.run([a.app for a in moving], needs, one, say=target.reporter.progress)
-            for _, result in ran.done:
-                done.append(result)
-                name = f"deploy {result.app}" + (f" in {where.name}" if where.name else "")
-                steps.append(PromotionStep(name, "done", f"{result.message} ({result.duration_seconds:.1f}s)"))
-            if not ran.ok:  # roll_out recorded each failure; the apps of later levels never started
-                failed = ", ".join(app for app, _ in ran.failed)
-                for later in ran.not_started:
-                    _record_failure(
-                        target, replace(entries[later], cluster=where.name), f"not deployed: {failed} failed"
-                    )
-                # several clusters: the error says what every cluster runs
-                raise ran.error(_promoted, listing=not target.several, later="not deployed (runs what it ran)")
-
-        plans = {name: list(found.values()) for name, found in rollouts.items()}
-        roll_out_waves(target, clusters, plans, roll, action="promote")
-    if request.push and values_commit is not None:
-        _push(contexts, promotion_plan, steps)
+        rolled: dict[str, set[str | None]] = {}  # app -> the clusters where it rolled out
+        try:
+            _roll(contexts, request, promotion_plan, moving, entries, clusters, planned, steps, rolled)
+        except BaseException:
+            everywhere = [a for a in moving if rolled.get(a.app, set()) >= {t.name for t in target.targets()}]
+            if everywhere:  # what rolled out is recorded; the values file is never ahead of what runs
+                _values(contexts, request, promotion_plan, everywhere, steps, push=False)
+            raise
+        values_commit = _values(contexts, request, promotion_plan, moving, steps)
     return PromoteResult(
         promotion_plan,
         dry_run=False,
-        outcome="succeeded",
+        outcome="succeeded" if clusters is not None else "moved",
         steps=tuple(steps),
         transfers=transfers,
         commit=values_commit,
     )
+
+
+def _values(
+    contexts: Contexts,
+    request: PromoteRequest,
+    promotion_plan: PromotionPlan,
+    apps: Sequence[AppPromotion],
+    steps: list[PromotionStep],
+    *,
+    push: bool = True,
+) -> str | None:
+    """Record ``apps`` in the values file (commit, push when asked), appending the steps; the values commit."""
+    found, values_commit = record_values(contexts, request, promotion_plan, apps)
+    steps.extend(found)
+    if push and request.push and values_commit is not None:
+        steps.append(push_values(contexts, promotion_plan))
+    return values_commit
+
+
+def _roll(
+    contexts: Contexts,
+    request: PromoteRequest,
+    promotion_plan: PromotionPlan,
+    moving: Sequence[AppPromotion],
+    entries: dict[str, Entry],
+    clusters: dict[str | None, Cluster],
+    planned: dict[str | None, dict[str, RolloutPlan]],
+    steps: list[PromotionStep],
+    rolled: dict[str, set[str | None]],
+) -> None:
+    """Every moving app rolled out in every cluster, wave by wave, a ``needs`` level at a time; ``rolled`` says
+    where each app rolled out (also when a later one failed)."""
+    target = contexts[promotion_plan.target_env]
+    timeout = request.rollout_seconds(target.env)
+    needs = {a.app: contexts.config.settings.apps[a.app].needs for a in moving}
+
+    def roll(where: waves.Target, done: list[DeployResult]) -> None:
+        def one(app: str) -> DeployResult:
+            entry = replace(entries[app], cluster=where.name)
+            plan = planned[where.name][app]
+            result = roll_out(target, clusters[where.name], plan, entry, timeout=timeout, wave=where.wave)
+            rolled.setdefault(app, set()).add(where.name)
+            return result
+
+        ran = levels.run([a.app for a in moving], needs, one, say=target.reporter.progress)
+        for _, result in ran.done:
+            done.append(result)
+            name = f"deploy {result.app}" + (f" in {where.name}" if where.name else "")
+            steps.append(PromotionStep(name, "done", f"{result.message} ({result.duration_seconds:.1f}s)"))
+        if not ran.ok:  # roll_out recorded each failure; the apps of later levels never started
+            failed = ", ".join(app for app, _ in ran.failed)
+            for later in ran.not_started:
+                _record_failure(target, replace(entries[later], cluster=where.name), f"not deployed: {failed} failed")
+            # several clusters: the error says what every cluster runs
+            raise ran.error(_promoted, listing=not target.several, later="not deployed (runs what it ran)")
+
+    plans = {name: list(found.values()) for name, found in planned.items()}
+    roll_out_waves(target, clusters, plans, roll, action="promote")
 
 
 def _promoted(result: DeployResult) -> str:
@@ -336,65 +393,3 @@ def _record_failure(target: EnvContext, entry: Entry, message: str) -> None:
         target.record(entry.written_now(outcome="failed", message=message))
     except DeployctlError as failure:  # the history must not hide the failure it records
         log.warning("could not record the failed promotion in the history of %s: %s", target.name, failure.message)
-
-
-def _move_images(
-    contexts: Contexts,
-    request: PromoteRequest,
-    promotion_plan: PromotionPlan,
-    moving: list[AppPromotion],
-    endpoints: Endpoints,
-    edit: ValuesEdit | None,
-) -> tuple[list[PromotionStep], tuple[registry.TransferReport, ...], str | None]:
-    """Lock held: every image under the release tag in its target registry (in parallel), then the values
-    file (and commit). A failure of any transfer stops before the values file changes."""
-    tag = promotion_plan.release.tag
-
-    # every registry the target's clusters pull from: the target's, then each cluster's own (missing blobs only)
-    pairs = [(a, i, e) for a in moving for i, e in enumerate(endpoints[a.app][1])]
-
-    def move(pair: tuple[AppPromotion, int, registry.Endpoint]) -> registry.TransferReport:
-        app, _, target = pair
-        source = endpoints[app.app][0]
-        return registry.promote_image(source, target, app.digest, tag, progress=lambda line: log.info("%s", line))
-
-    with (
-        contexts.reporter.phase(f"images -> :{tag} ({', '.join(a.app for a in moving)})"),
-        ThreadPoolExecutor(max_workers=max(1, len(pairs)), thread_name_prefix="promote") as pool,
-    ):
-        transfers = tuple(pool.map(move, pairs))
-    steps = [
-        PromotionStep(
-            f"image {a.app}" + (f" -> {e.host}" if i else ""),
-            "noop" if t.mode == "noop" else "done",
-            transfer_detail(t),
-        )
-        for (a, i, e), t in zip(pairs, transfers, strict=True)
-    ]
-    values_commit: str | None = None
-    if edit is not None and edit.changed:
-        edit.write()
-        steps.append(PromotionStep("values", "done", f"{edit.path.name}: {', '.join(a.app for a in moving)} at {tag}"))
-        if request.commit or request.push:
-            digests = ", ".join(f"{a.app} {a.digest}" for a in moving)
-            message = f"chore(release): promote {tag} to {promotion_plan.target_env} ({digests})"
-            values_commit = git.commit(contexts.runner, contexts.config.root, [edit.path], message)
-            steps.append(PromotionStep("commit", "done", values_commit[:12]))
-    else:
-        steps.append(PromotionStep("values", "noop", "the values file already records these digests"))
-    return steps, transfers, values_commit
-
-
-def _push(contexts: Contexts, promotion_plan: PromotionPlan, steps: list[PromotionStep]) -> None:
-    """Make the values record durable beside the ledger: push the commit to main (rebasing when main moved).
-    Done last: the ledger already records the promotion, so a failed push fails the command without undoing it."""
-    branch = contexts.config.settings.main_branch
-    try:
-        pushed = git.push(contexts.runner, contexts.config.root, remote="origin", branch=branch)
-    except DeployctlError as exc:
-        raise DeployctlError(
-            f"{promotion_plan.release} was promoted and recorded in the history of {promotion_plan.target_env}, but "
-            f"its values commit was not pushed to {branch}: {exc.message.splitlines()[0]}",
-            exc.hint,
-        ) from None
-    steps.append(PromotionStep("push", "done", f"{pushed[:12]} -> origin/{branch}"))

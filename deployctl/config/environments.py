@@ -70,7 +70,8 @@ class ClusterSpec(Cluster):
 
 
 _HM = r"([01][0-9]|2[0-3]):[0-5][0-9]"
-_DAY, _DATE = rf"(mon|tue|wed|thu|fri|sat|sun) {_HM}", rf"[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}(T{_HM})?"
+# a dated window may name seconds (a launch at 18:00:30); weekly ones are minutes
+_DAY, _DATE = rf"(mon|tue|wed|thu|fri|sat|sun) {_HM}", rf"[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}(T{_HM}(:[0-5][0-9])?)?"
 
 
 class Freeze(Strict):  # change windows: promote, deploy and apply are refused inside one (exit 4) unless overridden

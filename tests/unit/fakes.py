@@ -156,6 +156,7 @@ class FakeCluster:
     desired: dict[str, str] = field(default_factory=dict)  # release -> digest its spec names
     revisions: dict[str, list[Revision]] = field(default_factory=dict)  # release -> helm history, oldest first
     interrupt_upgrade: bool = False  # the run is stopped (SIGINT/SIGTERM) while helm runs
+    verdicts: dict[str, Verdict] = field(default_factory=dict)  # release -> its own verdict (default: ``verdict``)
 
     helm_major: int = 4
     kube: Kube = field(default_factory=lambda: Kube(Path("/nonexistent")))
@@ -210,8 +211,9 @@ class FakeCluster:
 
     def watch_release(self, manifest: str, *, timeout: float, on_progress: Callable[[str], None]) -> Verdict:
         del timeout, on_progress
-        self.calls.append(f"watch {manifest.split('name: ')[1].strip()}")
-        return self.verdict
+        name = manifest.split("name: ")[1].strip()
+        self.calls.append(f"watch {name}")
+        return self.verdicts.get(name, self.verdict)
 
     def live(self, name: str, release: Release | None = None) -> LiveRelease | None:
         current = release or self.releases.get(name)
@@ -219,7 +221,8 @@ class FakeCluster:
             return None
         desired = self.desired.get(name)
         serving = self.serving.get(name)
-        health = WorkloadHealth("Deployment", name, desired, 1, self.verdict, ((serving, 1),) if serving else ())
+        verdict = self.verdicts.get(name, self.verdict)
+        health = WorkloadHealth("Deployment", name, desired, 1, verdict, ((serving, 1),) if serving else ())
         return LiveRelease(current, (LiveWorkload(health, f"r/api@{desired}", None, None),))
 
     def pending_records(self, release: str) -> list[ReleaseRecord]:

@@ -174,3 +174,47 @@ def test_one_failing_gate_refuses_the_whole_release_and_changes_nothing(
     prod = contexts["prod"]
     assert isinstance(prod, FakeContext)
     assert prod.entries() == [] and prod.fake_cluster.calls == []
+
+
+def test_a_failed_promotion_records_in_the_values_file_only_the_apps_that_rolled_out(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 25: the failed release wrote both apps' digests into values-prod.yaml, the worker's too, which never
+    ran; ``status prod`` then called the healthy worker NOT HEALTHY ("values DIFFERS")."""
+    git(repo, "tag", "release-1.0.0")
+    commit = git(repo, "rev-parse", "HEAD")
+    s3 = FakeS3()
+    config = load(repo / "pyproject.toml")
+    contexts = Contexts(config, ProcessRunner(), Events())
+    tags = {("api", commit): API, ("worker", commit): WORKER}
+    for name in ("dev", "prod"):
+        ctx = FakeContext(config, name, ProcessRunner(), s3=s3)
+
+        def endpoint(image: Any) -> Any:
+            class _Endpoint:
+                host, repository, ecr, name = image.registry, image.repository, None, image.name
+
+                def resolve(self, tag: str) -> str | None:
+                    return tags.get((self.repository, tag))
+
+            return _Endpoint()
+
+        monkeypatch.setattr(ctx, "endpoint", endpoint)
+        contexts._built[name] = ctx
+    dev = contexts["dev"]
+    assert isinstance(dev, FakeContext)
+    deploy(dev, app="api", digest=API)
+    deploy(dev, app="worker", digest=WORKER)
+    monkeypatch.setattr(
+        "deployctl.registry.promote_image", lambda _s, _t, digest, tag, **_: TransferReport("oci-retag", digest, tag)
+    )
+    prod = contexts["prod"]
+    assert isinstance(prod, FakeContext)
+    prod.fake_cluster.verdicts["worker"] = Verdict("failed", "CrashLoopBackOff", reason="CrashLoopBackOff")
+    with pytest.raises(OperationError):
+        promote_app.promote(contexts, PromoteRequest("release-1.0.0"))
+    values = (repo / "values-prod.yaml").read_text()
+    assert f'digest: "{API}"' in values, "api rolled out: recorded"
+    assert WORKER not in values, "worker never ran in prod: not recorded"
+    outcomes = {(e.app, e.outcome) for e in prod.entries()}
+    assert outcomes >= {("api", "succeeded"), ("worker", "failed")}

@@ -278,7 +278,7 @@ def test_promote_moves_the_image_then_rolls_out_under_the_targets_lock_one_entry
         "dev",
     )
     assert result.outcome == "succeeded"
-    assert [s.name for s in result.steps] == ["image api", "values", "deploy api"]
+    assert [s.name for s in result.steps] == ["image api", "deploy api", "values"]  # values: once it runs
     assert s3.held_lock("prod") is None
     # the next plan reads what prod runs from prod's ledger: this release, now a no-op
     again, *_ = promote_app.plan(contexts, PromoteRequest("release-1.0.0"))

@@ -184,9 +184,9 @@ def test_promote_copies_to_each_cluster_registry_then_rolls_out_in_waves(
     assert [s.name for s in result.steps] == [
         "image api",
         "image api -> registry-eu.example:5000",
-        "values",
         "deploy api in use1",
         "deploy api in euw1",
+        "values",  # recorded once it runs: never ahead of what runs
     ]
     assert result.plan.data()["clusters"] == [{"cluster": "use1", "wave": 1}, {"cluster": "euw1", "wave": 2}]
     assert {e.cluster for e in target.entries() if e.outcome == "succeeded"} == {"use1", "euw1"}
