@@ -74,6 +74,21 @@ def head(runner: Runner, repo: Path) -> str:
     return out
 
 
+def commit_of(runner: Runner, repo: Path, ref: str) -> str:
+    """The full sha of the commit ``ref`` (a sha, a short sha, a branch, a tag, ``HEAD~1``) names in ``repo``."""
+    code, out = (
+        (1, "")
+        if ref.startswith("-")
+        else _git(runner, repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", ok_codes=(0, 1, 128))
+    )
+    if code != 0 or not SHA_RE.match(out):
+        raise UsageError(
+            f"{ref!r} is not a commit in {repo}",
+            "pass a commit, branch or tag of this repository (`git log --oneline` lists them)",
+        )
+    return out
+
+
 def tags(runner: Runner, repo: Path, prefix: str) -> list[str]:
     """The tags whose names start with ``prefix`` (e.g. every ``release-*``)."""
     return _git(runner, repo, "tag", "--list", f"{prefix}*")[1].split()

@@ -1,11 +1,44 @@
-"""Shared by every test: each test starts with deployctl's logger as Python leaves it."""
+"""Shared by every test: each test starts with deployctl's logger as Python leaves it, and with a private user
+state (no sandbox, pointer or configuration of the user's is ever read or touched)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+# What deployctl (and the tools it runs: helm, git) read from the user: the per-user sandbox pointer is
+# $XDG_STATE_HOME/deployctl/sandbox (``sandbox.where.pointer_path``). XDG_CACHE_HOME and HOME stay: the lab's
+# tools are in ~/.cache/deployctl/tools (``sandbox.tools.tools_root``) and git finds its identity in HOME.
+PRIVATE = ("XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME")
+CLEARED = ("DEPLOYCTL_SANDBOX", "DEPLOYCTL_CONFIG")
+_numbers = itertools.count()
+
+
+def _private_user(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    for name in PRIVATE:
+        monkeypatch.setenv(name, str(home / name.lower()))
+    for name in CLEARED:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_user_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private XDG state, config and data home for the session (what session and module fixtures see: a
+    lab, a sandbox a module starts), and no $DEPLOYCTL_SANDBOX or $DEPLOYCTL_CONFIG of the user's shell."""
+    home = tmp_path_factory.mktemp("user")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _private_user(monkeypatch, home)
+        yield home
+
+
+@pytest.fixture(autouse=True)
+def _private_user_state_per_test(_private_user_state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test its own (created on first use): a sandbox pointer one test writes is never another's."""
+    _private_user(monkeypatch, _private_user_state / f"test-{next(_numbers)}")
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,8 @@
-"""``deployctl sandbox up|status|env|mark|restart|down``: the local lab the demo and the tests run against.
+"""``deployctl sandbox up|status|env|image|mark|restart|down``: the local lab the demo and the tests run against.
 
-``status``, ``env``, ``mark``, ``restart`` and ``down`` find the sandbox from any directory: ``--sandbox DIR``,
-else the configuration's own, else ``$DEPLOYCTL_SANDBOX``, else the one this user started last (``sandbox.where``).
+Every command but ``up`` takes ``--sandbox DIR``, else means the configuration's own, else ``$DEPLOYCTL_SANDBOX``.
+``status`` and ``env`` (they only read it) then fall back to the one this user started last, and say so;
+``image``, ``mark``, ``restart`` and ``down`` (they change or stop it) never act on that guess (``sandbox.where``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from deployctl.errors import ConfigError, ExitCode, UsageError
 
 if TYPE_CHECKING:
     from deployctl.config import LoadedConfig
+    from deployctl.sandbox.where import Located
 
 # deployctl.sandbox.control_plane.BEHAVIOURS (not imported: --help stays fast; a test keeps them equal)
 BEHAVIOURS = ("crashloop", "oom", "pull-error", "not-ready", "fail")
@@ -27,7 +29,7 @@ SANDBOX = click.option(
     type=click.Path(path_type=Path, file_okay=True),
     metavar="DIR",
     help="The sandbox's directory (or the repository `sandbox up` ran in). Default: this repository's, "
-    "else the one you started last.",
+    "else $DEPLOYCTL_SANDBOX.",
 )
 
 
@@ -39,6 +41,13 @@ def _config_here(session: Session) -> LoadedConfig | None:
         if session.config_option is not None:
             raise  # a --config that does not load is an error, not "no configuration"
         return None
+
+
+def _located(session: Session, located: Located) -> Path:
+    """The state file found; when it was the one started last (a guess), a line on stderr says which."""
+    if located.guessed:
+        session.console.progress(f"sandbox: using {located.found_by}, in {located.path.parent} (none runs for here)")
+    return located.path
 
 
 @cli.group("sandbox")
@@ -88,7 +97,7 @@ def sandbox_status(session: Session, sandbox_dir: Path | None) -> int:
     from deployctl.sandbox.where import locate
 
     session.command = "sandbox status"
-    result = status(locate(_config_here(session), sandbox_dir))
+    result = status(_located(session, locate(_config_here(session), sandbox_dir)))
     return session.emit(result, ExitCode.OK if result.healthy else ExitCode.FAILED)
 
 
@@ -109,7 +118,7 @@ def sandbox_env(session: Session, sandbox_dir: Path | None) -> int:
 
     session.command = "sandbox env"
     config = _config_here(session)
-    path = locate(config, sandbox_dir)
+    path = _located(session, locate(config, sandbox_dir))
     try:
         result = env(path, config)
     except UsageError:
@@ -117,6 +126,37 @@ def sandbox_env(session: Session, sandbox_dir: Path | None) -> int:
             click.echo("\n".join(guard_exports(path)))
         raise
     return session.emit(result)
+
+
+@sandbox_group.command("image")
+@click.argument("app")
+@click.option(
+    "--commit",
+    "ref",
+    default="HEAD",
+    show_default=True,
+    metavar="REF",
+    help="The commit the image stands for: its full sha is the tag `deploy` resolves.",
+)
+@click.option(
+    "--behaviour",
+    type=click.Choice(BEHAVIOURS),
+    help="A broken build: mark its digest in the sandbox (as `sandbox mark` does) so its pods fail this way.",
+)
+@SANDBOX
+@click.pass_obj
+def sandbox_image(session: Session, app: str, ref: str, behaviour: str | None, sandbox_dir: Path | None) -> int:
+    """Push a small runnable image of APP for a commit to the sandbox, tagged with the commit's full sha (what
+    `deploy` resolves), in the repository the sandbox points the app's image at; prints its tag and digest.
+
+    \b
+    Example: deployctl sandbox image api --commit HEAD
+    """
+    from deployctl.sandbox.app_image import push
+
+    session.command = "sandbox image"
+    pushed = push(session.plain_config(), app, runner=session.runner, ref=ref, behaviour=behaviour, sandbox=sandbox_dir)
+    return session.emit(pushed)
 
 
 @sandbox_group.command("mark")
@@ -128,7 +168,9 @@ def sandbox_mark(session: Session, marker: str, behaviour: str, sandbox_dir: Pat
     """Make the sandbox's pods whose image contains DIGEST (or any marker text) fail as BEHAVIOUR from now on.
 
     crashloop: CrashLoopBackOff; oom: the same, OOMKilled; pull-error: ImagePullBackOff; not-ready: running,
-    never ready; fail: exits 1 (a Job's pod fails). The stand-in for "this build is broken".
+    never ready; fail: exits 1 (a Job's pod fails). The stand-in for "this build is broken". It changes the lab
+    for everyone using it, so, like restart and down, it acts only on this repository's sandbox,
+    $DEPLOYCTL_SANDBOX's or --sandbox DIR's, never on the one started last.
 
     \b
     Example: deployctl sandbox mark sha256:3cead38ca1f2 crashloop
@@ -160,14 +202,14 @@ def sandbox_restart(session: Session, component: str, sandbox_dir: Path | None) 
 @SANDBOX
 @click.pass_obj
 def sandbox_down(session: Session, sandbox_dir: Path | None) -> int:
-    """Stop every sandbox process and remove its directory (.deployctl/sandbox/).
+    """Stop every sandbox process and remove its directory (.deployctl/sandbox/): this repository's, or --sandbox DIR.
 
     \b
     Example: deployctl sandbox down
     """
     from deployctl.sandbox.session import down
-    from deployctl.sandbox.where import locate
+    from deployctl.sandbox.where import locate_own
 
     session.command = "sandbox down"
     config = _config_here(session)
-    return session.emit(down(locate(config, sandbox_dir), config))
+    return session.emit(down(locate_own(config, sandbox_dir), config))

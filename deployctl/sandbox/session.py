@@ -2,10 +2,11 @@
 
 ``up`` starts the lab's services in their own sessions (they outlive the CLI process) and writes
 ``<state_dir>/sandbox/state.json`` (pids, ports, endpoints, logs), and a per-user pointer to it
-(``$XDG_STATE_HOME/deployctl/sandbox``), so ``status``, ``env``, ``mark`` and ``down`` find it from any
-directory (``locate``). ``env`` prints the exports that make later commands use it: ``DEPLOYCTL_SANDBOX``
-names the state file, and ``cli`` then loads the configuration with ``overrides_from_state`` merged over
-``[tool.deployctl]``, which also creates that configuration's state buckets in the sandbox on first use.
+(``$XDG_STATE_HOME/deployctl/sandbox``), so ``status`` and ``env`` find it from any directory (``locate``);
+``mark``, ``restart`` and ``down`` act only on a sandbox chosen, never on that guess (``locate_own``). ``env``
+prints the exports that make later commands use it: ``DEPLOYCTL_SANDBOX`` names the state file, and ``cli``
+then loads the configuration with ``overrides_from_state`` merged over ``[tool.deployctl]``, which also creates
+that configuration's state buckets in the sandbox on first use.
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ from deployctl.config import DeployctlConfig, LoadedConfig
 from deployctl.errors import OperationError, UsageError
 from deployctl.sandbox.lab import COMPONENTS, Lab
 from deployctl.sandbox.procfs import groups_with_cwd
-from deployctl.sandbox.where import ENV_VAR, command_name, locate, not_running, pointer_path, sandbox_dir, state_path
+from deployctl.sandbox.where import (
+    ENV_VAR,
+    command_name,
+    locate_own,
+    not_running,
+    pointer_path,
+    sandbox_dir,
+    state_path,
+)
 
 
 @dataclass(frozen=True)
@@ -110,7 +119,7 @@ class SandboxEnv:
         return lines + [f"export {key}={shlex.quote(value)}" for key, value in self.variables.items()]
 
 
-def _read_state(path: Path) -> dict[str, Any] | None:
+def read_state(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
@@ -138,7 +147,7 @@ def _status_of(lab: Lab, path: Path, message: str = "", started: float | None = 
 
 
 def status(path: Path) -> SandboxStatus:
-    data = _read_state(path)
+    data = read_state(path)
     if data is None:
         message = f"sandbox: not running (no state at {path}; start it with `{command_name()} sandbox up`)"
         return SandboxStatus(False, str(path), (), message=message)
@@ -157,7 +166,7 @@ def up(
     The state file is written only once every component is healthy; when any step fails, everything
     started is stopped and no state file remains (the logs stay for the error to point at)."""
     path = state_path(config)
-    existing = _read_state(path)
+    existing = read_state(path)
     if existing is not None:
         current = _status_of(Lab.from_state(existing), path, "sandbox: already running")
         if current.healthy:
@@ -247,7 +256,7 @@ def ensure_state_buckets(path: Path, settings: DeployctlConfig) -> list[str]:
     """Create the state buckets of ``settings``' environments in the sandbox of ``path`` (versioned, encrypted,
     public access blocked: what `deployctl bootstrap ENV` does in an account) unless the state says they exist:
     any configuration pointed at the sandbox gets its backend, not only the one it was started from."""
-    data = _read_state(path)
+    data = read_state(path)
     if data is None or not data.get("moto_url"):
         return []
     backends = {
@@ -257,7 +266,7 @@ def ensure_state_buckets(path: Path, settings: DeployctlConfig) -> list[str]:
     if not missing:
         return []
     _create_buckets(data["moto_url"], {bucket: backends[bucket] for bucket in missing})
-    data = _read_state(path) or data  # another command may have added some meanwhile
+    data = read_state(path) or data  # another command may have added some meanwhile
     data["state_buckets"] = sorted({*data.get("state_buckets", []), *missing})
     _write(path, data)
     return missing
@@ -281,8 +290,8 @@ def mark_image(
     config: LoadedConfig | None, marker: str, behaviour: str = "crashloop", *, sandbox: Path | None = None
 ) -> SandboxMark:
     """Make the running sandbox's pods of images matching ``marker`` (e.g. a digest) fail as ``behaviour``."""
-    path = locate(config, sandbox)
-    data = _read_state(path)
+    path = locate_own(config, sandbox)
+    data = read_state(path)
     if data is None:
         raise not_running(path)
     lab = Lab.from_state(data)
@@ -311,8 +320,8 @@ class SandboxRestart:
 
 def restart(config: LoadedConfig | None, name: str, *, sandbox: Path | None = None) -> SandboxRestart:
     """Restart one component of the running sandbox on its ports, keeping its data (see ``Lab.restart``)."""
-    path = locate(config, sandbox)
-    data = _read_state(path)
+    path = locate_own(config, sandbox)
+    data = read_state(path)
     if data is None:
         raise not_running(path)
     lab = Lab.from_state(data)
@@ -330,7 +339,7 @@ def restart(config: LoadedConfig | None, name: str, *, sandbox: Path | None = No
 def down(path: Path, config: LoadedConfig | None = None) -> SandboxDown:
     """Stop the sandbox of ``path`` and remove its directory (with the configuration's own, the leftovers of an
     interrupted ``up`` too)."""
-    data = _read_state(path)
+    data = read_state(path)
     directories = [Path(data["state_dir"])] if data is not None else []
     if config is not None and (path == state_path(config).resolve() or not state_path(config).is_file()):
         directories.append(sandbox_dir(config))  # its own: an interrupted `up` may have left processes there
@@ -355,7 +364,7 @@ def down(path: Path, config: LoadedConfig | None = None) -> SandboxDown:
 
 def env(path: Path, config: LoadedConfig | None) -> SandboxEnv:
     """The exports for ``eval``; the configuration found here (if any) gets its state buckets now."""
-    data = _read_state(path)
+    data = read_state(path)
     if data is None:
         raise not_running(path)
     if config is not None:
@@ -373,7 +382,7 @@ def guard_exports(path: Path) -> list[str]:
 def overrides_from_state(state_file: Path, settings: DeployctlConfig) -> dict[str, Any]:
     """The config overrides that point ``settings``' environments at the sandbox in ``state_file`` (whose
     moto gets their state buckets on first use)."""
-    data = _read_state(state_file)
+    data = read_state(state_file)
     if data is None:
         raise UsageError(
             f"${ENV_VAR} names {state_file}, which does not exist (the sandbox is down)",

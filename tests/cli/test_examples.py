@@ -26,6 +26,7 @@ RUNNABLE: dict[tuple[str, ...], set[int]] = {
     ("sandbox", "status"): {1},  # no sandbox runs here: exit 1
     ("sandbox", "env"): {2},  # none runs: exit 2 (and DEPLOYCTL_SANDBOX named, so what follows refuses)
     ("sandbox", "mark"): {2},
+    ("sandbox", "image"): {2},  # none runs (and the project is no git repository): exit 2
     ("sandbox", "restart"): {2},  # none runs: exit 2
     ("sandbox", "down"): {0},  # "was not running"
 }
@@ -116,15 +117,14 @@ def _parse(argv: list[str]) -> click.Command:
 
 
 @pytest.fixture
-def quiet_project(project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """The reference configuration with its AWS endpoints on a closed local port (doctor probes them), and no
-    sandbox this user started."""
+def quiet_project(project: Path) -> Path:
+    """The reference configuration with its AWS endpoints on a closed local port (doctor probes them); no sandbox
+    this user started is seen (tests/conftest.py: a private XDG_STATE_HOME)."""
     config = project / "pyproject.toml"
     text = re.sub(
         r'role_arn = "([^"]+)" \}', r'role_arn = "\1", endpoint_url = "http://127.0.0.1:9" }', config.read_text()
     )
     config.write_text(text)
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     return project
 
 

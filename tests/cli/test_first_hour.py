@@ -24,12 +24,6 @@ from tests.cli.conftest import REPO, Invoke
 SCHEMA = "deployctl/v1"
 
 
-@pytest.fixture(autouse=True)
-def _no_user_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No pointer to a sandbox this user started (the real one is in ~/.local/state)."""
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-
-
 # --------------------------------------------------------------------------- global options after the command
 
 

@@ -1,9 +1,10 @@
 """The first hour in one's own repository (issue 17), with real processes: a sandbox started in one
-repository is found from another one and from a directory with no configuration; the second repository's
-state bucket is created in it on first use; a new terraform root's first plan applies (init's lock file is
-part of the fingerprint) and a changed file is named; `sandbox mark` makes a digest crash; `bootstrap`
-creates a state bucket idempotently; `sandbox restart` keeps a component's ports and data; once the sandbox is down, `sandbox env` makes later commands refuse.
-"""
+repository is found from another one and from a directory with no configuration (by the commands that only read
+it, which say so); the second repository's state bucket is created in it on first use; a new terraform root's
+first plan applies (init's lock file is part of the fingerprint) and a changed file is named; `sandbox mark` makes
+a digest crash; `bootstrap` creates a state bucket idempotently; `sandbox restart` keeps a component's ports and
+data; `mark`, `restart` and `down` never act on a sandbox they would have to guess (issue 24); once the sandbox is
+down, `sandbox env` makes later commands refuse."""
 
 from __future__ import annotations
 
@@ -148,6 +149,8 @@ def test_the_sandbox_is_found_from_another_repository_and_from_anywhere(world: W
         assert status["healthy"] is True
         assert status["state_file"] == str(world.state.resolve())
         assert world.exports(cwd)["DEPLOYCTL_SANDBOX"] == str(world.state.resolve())
+        said = world.run("sandbox", "status", cwd=cwd).stderr
+        assert f"sandbox: using the one you started last, in {world.state.resolve().parent}" in said, "it says which"
     explicit = world.run("sandbox", "status", "--sandbox", str(world.started_in), cwd=world.nowhere)
     assert explicit.returncode == 0 and "sandbox: healthy" in explicit.stdout
 
@@ -186,7 +189,12 @@ def test_sandbox_mark_makes_a_digest_crash(world: World) -> None:
     status = _status(world, world.nowhere)
     registry = status["registries"][0]
     pushed = images.push_image(registry, "first-hour", tag="broken", layer_size=256, seed=17)
-    marked = world.run("sandbox", "mark", pushed.digest, "crashloop", cwd=world.nowhere)
+    guessed = world.run("sandbox", "mark", pushed.digest, "crashloop", cwd=world.nowhere)
+    assert guessed.returncode == 2, "the one started last is never changed on a guess"
+    assert f"pass --sandbox {world.state.resolve().parent}" in guessed.stderr
+    assert pushed.digest not in json.loads(world.state.read_text())["markers"]["crashloop"]
+    marked = world.run("sandbox", "mark", pushed.digest, "crashloop", "--sandbox", str(world.started_in),
+                       cwd=world.nowhere)  # fmt: skip
     assert marked.returncode == 0, marked.stderr
     assert pushed.digest in marked.stdout
     assert pushed.digest in json.loads(world.state.read_text())["markers"]["crashloop"]
@@ -226,8 +234,8 @@ def test_sandbox_restart_keeps_each_components_ports_and_data(world: World) -> N
     kubectl = [shutil.which("kubectl", path=shell["PATH"]) or "kubectl"]
     subprocess.run([*kubectl, "create", "namespace", "kept"], env=shell, check=True, capture_output=True, timeout=60)
 
-    for name in RESTARTED:
-        done = world.run("sandbox", "restart", name, cwd=world.nowhere)
+    for name in RESTARTED:  # the sandbox `eval "$(deployctl sandbox env)"` chose for this shell
+        done = world.run("sandbox", "restart", name, cwd=world.nowhere, env=shell)
         assert done.returncode == 0, f"{name}: {done.stderr}"
         assert f"sandbox: {name} restarted" in done.stdout
     after = {c["name"]: c for c in _status(world, world.nowhere)["components"]}
@@ -250,7 +258,7 @@ def test_sandbox_restart_keeps_each_components_ports_and_data(world: World) -> N
     ready = [n for n in nodes for c in n["status"]["conditions"] if c["type"] == "Ready" and c["status"] == "True"]
     assert len(ready) == len(nodes) > 0
 
-    unknown = world.run("sandbox", "restart", "nginx", cwd=world.nowhere)
+    unknown = world.run("sandbox", "restart", "nginx", cwd=world.nowhere, env=shell)
     assert unknown.returncode == 2
     assert "the sandbox has no component 'nginx'" in unknown.stderr
 
@@ -280,7 +288,13 @@ def test_bootstrap_creates_a_versioned_encrypted_state_bucket_once(world: World)
 
 def test_once_the_sandbox_is_down_nothing_falls_through_to_aws(world: World) -> None:
     pids = [c["pid"] for c in _status(world, world.nowhere)["components"]]
-    down = world.run("sandbox", "down", cwd=world.nowhere)  # found through the per-user pointer
+    for cwd in (world.second, world.nowhere):  # another repository's sandbox is never stopped on a guess
+        refused = world.run("sandbox", "down", cwd=cwd)
+        assert refused.returncode == 2
+        assert f"the one you started last is in {world.state.resolve().parent}" in refused.stderr
+        assert f"pass --sandbox {world.state.resolve().parent}" in refused.stderr
+        assert _status(world, world.nowhere)["healthy"] is True
+    down = world.run("sandbox", "down", "--sandbox", str(world.state.resolve().parent), cwd=world.nowhere)
     assert down.returncode == 0, down.stderr
     assert not world.state.exists()
     assert not (Path(world.env["XDG_STATE_HOME"]) / "deployctl" / "sandbox").exists()
