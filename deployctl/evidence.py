@@ -126,9 +126,12 @@ def evidence_of(entries: Sequence[Entry], *, env: str, app: str, digest: str, no
     failure of the digest (which also voids the proof: the soak starts again at its next healthy rollout, from
     zero), at a rollout of the digest whose outcome nobody judged (``unknown``), and at any rollout of another
     digest that reached the cluster, whatever its outcome (even a failed one may have replaced its pods; only an
-    ``interrupted`` one, which never reached the cluster, leaves it running). The soak counts the latest period
-    only: time is proven by a continuous occupation, as Kargo's soak is, never summed across periods."""
+    ``interrupted`` one, which never reached the cluster, leaves it running), from when that rollout began (its
+    intent): a rollout in progress, or whose run died (an open intent), ends it too. The soak counts the latest
+    period only: time is proven by a continuous occupation, as Kargo's soak is, never summed across periods."""
     ordered = sorted((e for e in entries if e.app == app and e.action in ROLLOUTS), key=lambda e: e.time)
+    completed = {e.intent for e in ordered if e.intent}
+    began = {e.id: datetime.fromisoformat(e.time) for e in ordered if e.outcome == "started"}
     verified: Entry | None = None
     failed_after: Entry | None = None
     last_failure: Entry | None = None
@@ -136,6 +139,11 @@ def evidence_of(entries: Sequence[Entry], *, env: str, app: str, digest: str, no
     started: datetime | None = None  # the open period's start (None: it does not run there, by the ledger)
     ran = timedelta()  # the latest period's length
     for entry in ordered:
+        outcome = entry.outcome
+        if outcome == "started" and entry.id in completed:
+            continue  # its completion says how it ended
+        if outcome == "started":
+            outcome = "unknown"  # in progress, or its run died: from its start it may have replaced the pods
         at = datetime.fromisoformat(entry.time)
         mine = entry.digest == digest
         if mine and entry.outcome != "started":
@@ -145,9 +153,9 @@ def evidence_of(entries: Sequence[Entry], *, env: str, app: str, digest: str, no
             if started is None:
                 started, ran = at, timedelta()
             continue
-        ends = entry.outcome in REACHED if not mine else entry.outcome in ("failed", "unknown")
-        if started is not None and ends:
-            ran, started = max(timedelta(), at - started), None
+        ends = outcome in REACHED if not mine else outcome in ("failed", "unknown")
+        if started is not None and ends:  # from when that rollout began (its intent), the pods may have changed
+            ran, started = max(timedelta(), min(at, began.get(entry.intent or "", at)) - started), None
         if mine and failed(entry):
             last_failure = entry
             if verified is not None and failed_after is None:

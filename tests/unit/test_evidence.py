@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -79,3 +80,21 @@ def test_what_a_ledger_says_of_a_digest_that_never_ran_healthy() -> None:
     interrupted = rollout(D, 5, "interrupted")
     unjudged = evidence_of([interrupted], env="dev", app="api", digest=D, now=NOW)
     assert (unjudged.last_rollout, unjudged.failure) == (interrupted, None)
+
+
+def test_a_rollout_of_another_digest_ends_the_period_from_its_intent_and_an_open_intent_too() -> None:
+    d = rollout(D, 60)
+    intent = Entry(env="dev", app="api", action="deploy", outcome="started", digest=E, time=at(40))
+    settled = Entry(
+        env="dev", app="api", action="deploy", outcome="unknown", digest=E, time=at(10), intent=intent.id
+    )  # settled by a later run, 30 min after E's rollout began
+    evidence = evidence_of([d, intent, settled], env="dev", app="api", digest=D, now=NOW)
+    assert (evidence.ran_for, evidence.running) == (timedelta(minutes=20), False), "from E's intent, not its settling"
+    # E's run died (or still runs): its open intent ends D's period from when it began
+    evidence = evidence_of([d, intent], env="dev", app="api", digest=D, now=NOW)
+    assert (evidence.ran_for, evidence.running) == (timedelta(minutes=20), False)
+    # an intent of D itself completed healthy starts nothing new and ends nothing
+    own = Entry(env="dev", app="api", action="deploy", outcome="started", digest=D, time=at(61))
+    done = replace(d, intent=own.id)
+    evidence = evidence_of([own, done], env="dev", app="api", digest=D, now=NOW)
+    assert (evidence.ran_for, evidence.running) == (timedelta(minutes=60), True)
