@@ -96,6 +96,11 @@ class Facts:
     live_problems: tuple[str, ...] = ()
     live_elsewhere: tuple[str, ...] = ()
     target_healthy: bool | None = None  # the target runs the digest, healthy, now (None: not judged)
+    # The newest release promoted there, deployed or only moved (``--no-deploy``): what its values file and release
+    # tag say. ``deploy``: this promotion deploys (else it is done once the image is moved and recorded).
+    recorded_version: Version | None = None
+    recorded_digest: str | None = None
+    deploy: bool = True
 
     @property
     def skipped(self) -> bool:
@@ -103,16 +108,14 @@ class Facts:
 
     @property
     def done(self) -> bool:
+        """Nothing to do: the target runs the digest, healthy, under the release tag in every registry; without
+        ``deploy``, the image is moved there and recorded already."""
         digest = self.source_digest
         regional = all(d == digest for _, d in self.regional_tags)
-        return (
-            digest is not None
-            and self.target_tag_digest == digest
-            and self.target_digest == digest
-            and regional
-            and not self.behind
-            and self.target_healthy is not False
-        )
+        moved = digest is not None and self.target_tag_digest == digest and regional
+        if not self.deploy:
+            return moved and digest in (self.recorded_digest, self.target_digest)
+        return moved and self.target_digest == digest and not self.behind and self.target_healthy is not False
 
 
 @dataclass(frozen=True)
@@ -197,12 +200,16 @@ def _judge(facts: Facts, *, skip_dev_check: bool, allow_downgrade: bool) -> list
     )
     done = facts.done
     gates.append(verified_in_source(facts, done=done, skip=skip_dev_check))
-    current = facts.target_version
+    current, same = facts.target_version, facts.target_digest
+    recorded = facts.recorded_version  # a newer release moved there (--no-deploy) is not rolled back either
+    if recorded is not None and (current is None or recorded > current):
+        current, same = recorded, facts.recorded_digest
+    runs = "runs" if current == facts.target_version else "has recorded (moved, not deployed)"
     newer = (
         done
         or current is None
         or release.version > current
-        or (release.version == current and digest is not None and facts.target_digest == digest)
+        or (release.version == current and digest is not None and same == digest)
     )
     gates.append(
         Gate(
@@ -210,7 +217,7 @@ def _judge(facts: Facts, *, skip_dev_check: bool, allow_downgrade: bool) -> list
             newer,
             f"{release.version} replaces {current or 'nothing'} in {facts.target_env}"
             if newer
-            else f"{release.version} is not newer than {current}, which {facts.target_env} runs "
+            else f"{release.version} is not newer than {current}, which {facts.target_env} {runs} "
             f"(from the {facts.target_from}); pass {ALLOW_DOWNGRADE} --reason TEXT to roll back deliberately",
             ALLOW_DOWNGRADE,
             overridden=not newer and allow_downgrade,
@@ -238,6 +245,17 @@ def target_state(
             continue
         return _version(entry, env), entry.digest, "ledger", ()
     return None, None, "none", ()
+
+
+def recorded_state(entries: Sequence[Entry], env: Environment, app: str) -> tuple[Version | None, str | None]:
+    """The newest release promoted to the target for ``app``, deployed (healthy) or only moved (``--no-deploy``):
+    its version and digest, from the target's ledger (newest first)."""
+    for entry in entries:
+        if entry.app != app or entry.action != "promote":
+            continue
+        if entry.outcome == "moved" or (entry.outcome == "succeeded" and entry.verdict == "healthy"):
+            return _version(entry, env), entry.digest
+    return None, None
 
 
 def _version(entry: Entry, env: Environment) -> Version | None:

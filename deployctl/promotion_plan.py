@@ -197,10 +197,10 @@ def transfer_detail(report: TransferReport) -> str:
 def helm_summary(facts: Facts, deploy: bool, env: str, namespace: str) -> str:
     if facts.skipped:
         return "nothing (not part of this commit)"
-    if facts.done:
-        return "nothing (already running)"
     if not deploy:
-        return f"not deployed (--no-deploy): run `deployctl deploy {env}` later"
+        return f"not deployed (--no-deploy): run `deployctl deploy {env}` or promote again later"
+    if facts.done:
+        return "nothing (already running, healthy)"
     return f"helm upgrade --install into {namespace} pinned to {facts.source_digest}"
 
 

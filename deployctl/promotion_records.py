@@ -51,7 +51,9 @@ def transfer_mode(facts: Facts, source: registry.Endpoint, target: registry.Endp
 
 
 def noop(plan: PromotionPlan) -> PromoteResult:
-    step = PromotionStep("promote", "noop", f"{plan.release} already runs there")
+    deployed = all(a.facts.deploy for a in plan.apps)
+    said = "already runs there (healthy now)" if deployed else "already moved and recorded there (not deployed)"
+    step = PromotionStep("promote", "noop", f"{plan.release} {said}")
     return PromoteResult(plan, dry_run=False, outcome="noop", steps=(step,))
 
 

@@ -42,7 +42,7 @@ from deployctl.errors import DeployctlError, LockedError, PolicyError, UsageErro
 from deployctl.evidence import fleet_evidence
 from deployctl.history import Entry, Override
 from deployctl.model import ImageRef
-from deployctl.promotion import Facts, PromoteRequest, judge, refusal, target_state
+from deployctl.promotion import Facts, PromoteRequest, judge, recorded_state, refusal, target_state
 from deployctl.promotion import used as used_by
 from deployctl.promotion_plan import (
     AppPromotion,
@@ -93,9 +93,10 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
         source_digest = endpoints[name][0].resolve(commit)
         live = source_live(source, app, source_digest) if source_digest else None
         version, current, current_from, behind = target_state(target_entries, target.env, name, several)
+        recorded = recorded_state(target_entries, target.env, name)
         target_tag = target_endpoints[0].resolve(release.tag)
         # "already runs there" is said only when the target's cluster shows it, healthy, now
-        proven = current == source_digest == target_tag and source_digest is not None
+        proven = request.deploy and current == source_digest == target_tag and source_digest is not None
         here = source_live(target, app, source_digest) if proven and source_digest else None
         facts = Facts(
             release=release,
@@ -126,6 +127,9 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
             live_problems=live.problems if live is not None else (),
             live_elsewhere=live.elsewhere if live is not None else (),
             target_healthy=here.healthy if here is not None else None,
+            recorded_version=recorded[0],
+            recorded_digest=recorded[1],
+            deploy=request.deploy,
         )
         target_image = replace(target_repo, tag=release.tag, digest=source_digest)
         planned.append(

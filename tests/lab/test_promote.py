@@ -157,7 +157,7 @@ def test_promote_retags_byte_exact_records_and_is_idempotent(world: World) -> No
     digest = world.pushed["release-1.0.0"].digest
     code, out, err = world.run("promote", "release-1.0.0", "--no-deploy")
     assert code == 0, err
-    assert out["outcome"] == "succeeded"
+    assert out["outcome"] == "moved", "recorded, not deployed (issue 25)"
     assert out["plan"]["commit"] == world.commits["release-1.0.0"]
     assert out["plan"]["apps"][0]["digest"] == digest
     assert out["transfers"][0]["mode"] == "oci-retag"
@@ -176,9 +176,7 @@ def test_promote_retags_byte_exact_records_and_is_idempotent(world: World) -> No
     assert world.values() == values
     code, out, _ = world.run("history", "prod")
     assert code == 0
-    assert [(e["action"], e["outcome"]) for e in out["entries"]] == [
-        ("promote", "succeeded")
-    ], "a no-op records nothing"
+    assert [(e["action"], e["outcome"]) for e in out["entries"]] == [("promote", "moved")], "a no-op records nothing"
     newest = out["entries"][0]
     assert (newest["release"], newest["digest"], newest["source_env"]) == ("release-1.0.0", digest, "dev")
 
@@ -226,7 +224,7 @@ def test_skip_dev_check_with_reason_is_recorded(world: World) -> None:
     code, _, err = world.run("promote", "release-1.2.0", "--no-deploy", "--skip-dev-check", "--reason", "hotfix INC-1")
     assert code == 0, err
     entry = world.ledger("prod").entries()[0]
-    assert entry.outcome == "succeeded"
+    assert entry.outcome == "moved"
     assert [(o.flag, o.reason) for o in entry.overrides] == [("--skip-dev-check", "hotfix INC-1")]
 
 
