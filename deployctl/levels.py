@@ -2,19 +2,18 @@
 
 Level 0 holds the apps that need none of the apps being rolled out; level n the apps whose needs are all in the
 levels below n (a need that is not rolled out this time is met by what runs). The apps of a level roll out in
-parallel (at most ``WORKERS`` at once), each in its own thread: its own helm process, its own API clients and
-watches. A level with a failure stops the run: the next level never starts. Results keep the configured order.
+parallel (at most ``WORKERS`` at once), each in its own thread (``parallel.run``: an interrupt stops every one of
+them): its own helm process, its own API clients and watches. A level with a failure stops the run: the next level
+never starts. Results keep the configured order.
 """
 
 from __future__ import annotations
 
-import ctypes
-import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from deployctl import parallel
 from deployctl.errors import DeployctlError
 
 T = TypeVar("T")
@@ -76,7 +75,7 @@ def run(
     for level in levels(order, needs):
         if len(level) > 1:
             say(f"rolling out {', '.join(level)} together (their needs are met)")
-        outcomes.update(zip(level, _parallel(level, roll, workers), strict=True))
+        outcomes.update(zip(level, parallel.run(level, roll, workers=workers, name="rollout"), strict=True))
         if any(isinstance(outcomes[app], DeployctlError) for app in level):
             break
     done: list[tuple[str, T]] = []
@@ -90,29 +89,3 @@ def run(
                 done.append((app, outcome))
     later = tuple(app for app in order if app not in outcomes)
     return LevelRun(tuple(order), tuple(done), tuple(failed), later)
-
-
-def _parallel(level: Sequence[str], roll: Callable[[str], T], workers: int) -> list[T | DeployctlError]:
-    running: dict[str, int] = {}  # app -> the thread rolling it out
-
-    def one(app: str) -> T | DeployctlError:
-        running[app] = threading.get_ident()
-        try:
-            return roll(app)
-        except DeployctlError as exc:
-            return exc
-        finally:
-            running.pop(app, None)
-
-    if len(level) == 1:  # in this thread: Ctrl-C reaches the rollout (it records `interrupted`)
-        return [one(level[0])]
-    pool = ThreadPoolExecutor(max_workers=min(workers, len(level)), thread_name_prefix="rollout")
-    try:
-        futures = [pool.submit(one, app) for app in level]
-        return [future.result() for future in futures]
-    except KeyboardInterrupt:  # SIGINT/SIGTERM reach this thread only: interrupt each rollout as it would be alone
-        for ident in list(running.values()):  # each stops its helm, records `interrupted` (roll_out), and ends
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(KeyboardInterrupt))
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)

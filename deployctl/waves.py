@@ -4,18 +4,19 @@ the first wave with a failure (``run``), and what every cluster runs afterwards 
 tests/unit/test_waves.py; ``app.base.roll_out_waves`` feeds it the rollouts.
 
 An environment with one ``cluster`` is one target named None: nothing is said per cluster, and its rollout runs
-in the calling thread exactly as before.
+in the calling thread exactly as before. A wave of several clusters runs in threads that an interrupt stops
+together (``parallel``).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
+from deployctl import parallel
 from deployctl.config import Environment
 from deployctl.errors import DeployctlError
 from deployctl.history import Entry
@@ -88,13 +89,14 @@ def run(
     """Roll out wave after wave: the clusters of a wave in parallel (each ``roll`` raises DeployctlError when its
     rollout fails), every one of them finished before the next wave starts; a wave with a failure stops the run
     and the later waves are never touched. Between waves, ``soak``; then ``after_soak`` judges each cluster of the
-    wave again (an error stops the run as a failure of that cluster would)."""
+    wave again (an error stops the run as a failure of that cluster would). An interrupt (Ctrl-C, SIGTERM) stops
+    the rollout in every cluster of the wave and goes on within seconds (``parallel.run``)."""
     done: list[tuple[Target, T]] = []
     failed: list[tuple[Target, DeployctlError]] = []
     soaked: list[int] = []
     for index, wave in enumerate(planned):
         say(f"wave {wave[0].wave}: {', '.join(t.name or '-' for t in wave)}")
-        for target, outcome in zip(wave, _parallel(wave, roll), strict=True):
+        for target, outcome in zip(wave, parallel.run(wave, roll, name="wave"), strict=True):
             if isinstance(outcome, DeployctlError):
                 failed.append((target, outcome))
             else:
@@ -109,19 +111,6 @@ def run(
             later = tuple(t for w in planned[index + 1 :] for t in w)
             return WaveRun(tuple(done), tuple(failed), later, tuple(soaked))
     return WaveRun(tuple(done), (), (), tuple(soaked))
-
-
-def _parallel(wave: Sequence[Target], roll: Callable[[Target], T]) -> list[T | DeployctlError]:
-    def one(target: Target) -> T | DeployctlError:
-        try:
-            return roll(target)
-        except DeployctlError as exc:
-            return exc
-
-    if len(wave) == 1:  # in this thread: Ctrl-C reaches the rollout (it records `interrupted`)
-        return [one(wave[0])]
-    with ThreadPoolExecutor(max_workers=len(wave), thread_name_prefix="wave") as pool:
-        return list(pool.map(one, wave))
 
 
 # ------------------------------------------------------------------------------------------ what runs where

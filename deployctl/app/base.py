@@ -76,6 +76,7 @@ def roll_out(
         ctx.record(entry.written_now(intent=intent.id, **changes))
 
     what = plan.image.tag or plan.image.digest
+    release: Release | None = None  # the revision helm made: an interrupt from then on leaves it unjudged
     try:
         with ctx.reporter.phase(f"helm {cluster.helm_major} upgrade --install {plan.release} ({plan.image.pinned})"):
             try:
@@ -110,7 +111,11 @@ def roll_out(
             )
         health = verify(cluster, plan.release, plan.image.digest, release)
     except KeyboardInterrupt:  # SIGINT, and SIGTERM (the CLI turns it into this)
-        complete(outcome="interrupted", message="interrupted while helm or the rollout watch ran; not judged")
+        if release is None:
+            complete(outcome="interrupted", message="interrupted while helm ran; not judged")
+        else:  # it reached the cluster: what serves is not known (issue 25: `interrupted` only when nothing did)
+            message = f"interrupted after helm made revision {release.revision}; its rollout was never judged"
+            complete(outcome="unknown", message=message)
         raise
     if not health.healthy:
         complete(outcome="failed", verdict="failed", message=health.summary)

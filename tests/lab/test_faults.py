@@ -156,9 +156,14 @@ def test_sigterm_mid_rollout_exits_130_releases_the_lock_and_records_it(world: W
     code, out, _ = world.run("lock", "status", "dev")
     assert (code, out["locked"]) == (0, False), "the lock was released"
     entries = ledger(world, "dev")
-    (done,) = [e for e in entries if e["outcome"] == "interrupted"]
+    (done,) = [e for e in entries if e["outcome"] != "started"]
     (intent,) = [e for e in entries if e["outcome"] == "started"]
     assert done["intent"] == intent["id"] and done["digest"] == intent["digest"]
+    # helm had made its revision (the watch ran): it reached the cluster, so never `interrupted` (issue 25)
+    assert (done["outcome"], done["message"]) == (
+        "unknown",
+        "interrupted after helm made revision 1; its rollout was never judged",
+    )
 
 
 def test_kill_9_mid_rollout_is_settled_by_the_next_deploy(world: World) -> None:

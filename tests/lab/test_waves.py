@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -249,3 +252,78 @@ def test_two_clusters_in_two_waves_then_a_crash_in_wave_one_stops_before_wave_tw
         (a["cluster"], o["kind"], o["diff"]) for a in diffed["apps"] for o in a["objects"] if o["change"] != "unchanged"
     ]
     assert not changed, "each cluster rendered with the registry it pulls from: no drift"
+
+
+def helm_processes(marker: str) -> list[str]:
+    """The command lines of live helm processes whose arguments name ``marker`` (this test's namespaces)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+        except OSError:
+            continue
+        line = " ".join(a.decode(errors="replace") for a in argv if a)
+        if argv and Path(argv[0].decode(errors="replace")).name == "helm" and marker in line and state != "Z":
+            found.append(line)
+    return found
+
+
+def test_sigterm_during_a_two_cluster_wave_stops_both_marks_each_intent_and_exits_130(world: World) -> None:
+    """Both prod clusters in wave 1; prod's pods can never be scheduled, and deployctl is told to wait for them
+    (a long scheduling grace), so each cluster's rollout watch runs until the rollout timeout (60 s) or a signal.
+    SIGTERM to the promote once both clusters are watching: exit 130 within 10 s, no helm of it left, the lock
+    free, and each cluster's intent completed `unknown` (helm made a revision there; its rollout was never
+    judged), never left `started` and never `succeeded`. Before issue 25 the thread pool waited for both watches
+    to time out (60 s) and recorded them as failed rollouts."""
+    config = world.repo / "pyproject.toml"
+    text = config.read_text().replace("wave = 2", "wave = 1")
+    config.write_text(text.replace('promote_from = "dev"', 'promote_from = "dev"\nrollout_timeout_seconds = 60'))
+    values = world.repo / "values-prod.yaml"
+    never = '  nodeSelector:\n    deployctl.dev/no-such-node: "true"\n'
+    grace = '  podAnnotations:\n    deployctl.dev/schedule-grace-seconds: "3600"\n'
+    values.write_text(values.read_text() + never + grace)
+    git(world.repo, "commit", "-qam", "prod: both clusters in wave 1, pods never scheduled")
+    sha, digest = world.build("feat: slow in prod", seed=911)
+    code, _, err = world.run("deploy", "dev")
+    assert code == 0, err
+    git(world.repo, "tag", "-a", "release-1.0.0", "-m", "release-1.0.0", sha)
+
+    argv = [sys.executable, "-m", "deployctl", "--config", str(config), "-o", "json", "promote", "release-1.0.0"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=world.repo)
+    try:
+        assert proc.stderr is not None
+        seen, deadline = "", time.monotonic() + 180
+        while seen.count("watching the rollout of api ...") < 2 and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            assert line, f"the promote ended before both clusters were watching:\n{seen}"
+            seen += line
+        assert seen.count("watching the rollout of api ...") == 2, seen
+        time.sleep(1)  # both watches are under way
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=90)
+        finally:
+            stopped_in = time.monotonic() - sent
+        _, rest = proc.communicate()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    os.write(2, f"\n[measure] SIGTERM during a two-cluster wave: exit {code} after {stopped_in:.2f}s\n".encode())
+    assert code == 130, seen + rest
+    assert stopped_in < 10, f"exit after {stopped_in:.1f}s"
+    assert not helm_processes(world.prefix), "no helm of the promote survives"
+
+    code, out, _ = world.run("lock", "status", "prod")
+    assert (code, out["locked"]) == (0, False), "the lock was released"
+    code, history, _ = world.run("history", "prod", "--limit", "100")
+    assert code == 0
+    entries = [e for e in history["entries"] if e["action"] == "promote" and e["digest"] == digest]
+    intents = {e["cluster"]: e["id"] for e in entries if e["outcome"] == "started"}
+    completed = {e["cluster"]: (e["outcome"], e.get("intent")) for e in entries if e["outcome"] != "started"}
+    assert sorted(intents) == ["euw1", "use1"], entries
+    assert completed == {name: ("unknown", intents[name]) for name in intents}, entries
+    for cluster in (0, 1):
+        assert len(world.revisions(cluster)) == 1, f"helm made its revision in control plane {cluster}"

@@ -6,18 +6,20 @@ order; the error names every failed app."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from deployctl import levels
+from deployctl import levels, waves
 from deployctl.app.deploy import deploy
 from deployctl.config import load
 from deployctl.errors import OperationError
 from deployctl.rollout import Verdict
 from deployctl.runner import ProcessRunner
 from tests.unit.fakes import FakeContext, FakeS3
+from tests.unit.test_waves import interrupt_when
 
 ROOT = Path(__file__).resolve().parents[2]
 SHA = "c" * 40
@@ -104,3 +106,38 @@ def test_every_failed_app_is_named(ctx: FakeContext) -> None:
         deploy(ctx, image_tag=SHA)
     assert "\nalso FAILED: web: rollout of web to dev failed: web: CrashLoopBackOff" in failed.value.message
     assert failed.value.details["apps"] == {"api": "failed", "web": "failed", "jobs": "not started"}
+
+
+def test_an_interrupt_reaches_every_app_of_every_cluster_of_a_wave() -> None:
+    """Two clusters in one wave, each rolling out two apps of one level: four threads under two. An interrupt in
+    the main thread reaches each cluster's thread, which forwards it to its apps (``parallel.run`` nests): all
+    four stop within seconds, each as it would alone, and no later level starts."""
+    ready = threading.Barrier(5, timeout=10)  # four rollouts running, and the thread that interrupts then
+    lock = threading.Lock()
+    stopped: list[str] = []
+    started: list[str] = []
+
+    def app(name: str) -> str:
+        with lock:
+            started.append(name)
+        ready.wait()
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                time.sleep(0.01)
+        except KeyboardInterrupt:
+            with lock:
+                stopped.append(name)
+            raise
+        return name
+
+    def cluster(target: waves.Target) -> levels.LevelRun[str]:
+        return levels.run(["api", "web", "jobs"], APPS, lambda a: app(f"{target.name}/{a}"))
+
+    interrupt_when(ready)
+    begun = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        waves.run(waves.waves([waves.Target("use1", 1), waves.Target("euw1", 1)]), cluster)
+    assert time.monotonic() - begun < 5
+    assert sorted(stopped) == ["euw1/api", "euw1/web", "use1/api", "use1/web"]
+    assert not [name for name in started if name.endswith("/jobs")], "the next level never starts"

@@ -4,6 +4,9 @@ cases on fake clusters are in test_waves_use_cases.py."""
 
 from __future__ import annotations
 
+import _thread
+import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from deployctl import waves
+from deployctl import parallel, waves
 from deployctl.config import ConfigProblemsError, load
 from deployctl.errors import DeployctlError, OperationError
 from deployctl.evidence import fleet_evidence
@@ -169,6 +172,82 @@ def test_run_rolls_out_a_wave_in_parallel_and_soaks_then_judges_again_between_wa
         sleep=slept.append,
     )
     assert [t.name for t, _ in failing.failed] == ["use1"] and [t.name for t in failing.not_started] == ["euw1"]
+
+
+def interrupt_when(ready: threading.Barrier) -> None:
+    """Ctrl-C (KeyboardInterrupt in the main thread, as the CLI makes of SIGTERM) once every other party of
+    ``ready`` has arrived (the rollouts are where the test wants them)."""
+
+    def send() -> None:
+        ready.wait()
+        time.sleep(0.1)
+        _thread.interrupt_main()
+
+    threading.Thread(target=send, daemon=True).start()
+
+
+def test_an_interrupt_stops_every_cluster_of_the_wave_within_seconds() -> None:
+    """Both clusters of wave 1 roll out for 30 s unless stopped; an interrupt stops both (each records that it
+    was stopped, as one cluster does alone), wave 2 never starts, and the interrupt goes on at once. Before
+    issue 25 the thread pool waited for every rollout to finish: 30 s, and both "done"."""
+    lock = threading.Lock()
+    happened: list[str] = []
+    ready = threading.Barrier(3, timeout=10)  # both rollouts running, and the thread that then interrupts
+
+    def roll(target: waves.Target) -> str:
+        with lock:
+            happened.append(f"start {target.name}")
+        ready.wait()
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:  # a rollout: helm, then the watch (Python code, not one C call)
+                time.sleep(0.01)
+        except KeyboardInterrupt:
+            with lock:
+                happened.append(f"interrupted {target.name}")
+            raise
+        with lock:
+            happened.append(f"done {target.name}")
+        return "ok"
+
+    interrupt_when(ready)
+    begun = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        waves.run(waves.waves([T1, T2, waves.Target("apse1", 1)]), roll)
+    assert time.monotonic() - begun < 5, "stopped within seconds, not after the rollouts"
+    assert sorted(happened) == ["interrupted apse1", "interrupted use1", "start apse1", "start use1"]
+
+
+def test_an_interrupt_waits_only_a_bounded_time_for_a_cluster_that_cannot_stop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rollout that goes on after the interrupt (stuck in one call, where no exception lands) does not keep the
+    run: after ``parallel.STOP_SECONDS`` the interrupt goes on (the lock is released; the next run settles the
+    intent it left open)."""
+    monkeypatch.setattr(parallel, "STOP_SECONDS", 0.5)
+    ready, stuck = threading.Barrier(3, timeout=10), threading.Event()
+    stopped: list[str | None] = []
+
+    def roll(target: waves.Target) -> str:
+        ready.wait()
+        if target.name == "apse1":
+            try:
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    time.sleep(0.01)
+            except KeyboardInterrupt:
+                stopped.append(target.name)
+                raise
+        stuck.wait(30)  # one C call: the forwarded interrupt waits until it returns
+        return "late"
+
+    interrupt_when(ready)
+    begun = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        waves.run(waves.waves([T1, waves.Target("apse1", 1)]), roll)
+    assert 0.5 <= time.monotonic() - begun < 5
+    assert stopped == ["apse1"]
+    stuck.set()
 
 
 def test_what_every_cluster_runs_after_a_stop() -> None:

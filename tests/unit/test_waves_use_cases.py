@@ -4,8 +4,11 @@ waves are never touched."""
 
 from __future__ import annotations
 
+import _thread
 import json
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -135,6 +138,53 @@ def test_a_wave_unhealthy_after_its_soak_stops_the_release(repo: Path, monkeypat
     assert ctx.fakes["euw1"].calls == [f"template api {NEW}"]
     newest = ctx.entries()[0]
     assert (newest.cluster, newest.outcome, newest.verdict) == ("use1", "failed", "failed")
+
+
+def test_sigterm_stops_both_clusters_of_a_wave_marks_each_intent_and_frees_the_lock(repo: Path) -> None:
+    """Both clusters in wave 1, each stuck for 30 s unless stopped: use1 while helm runs (no revision), euw1 in
+    the rollout watch (helm made revision 1). An interrupt in the main thread (what the CLI makes of SIGTERM)
+    stops both within seconds: use1's intent `interrupted`, euw1's `unknown` (it reached the cluster, never
+    judged), the lock released. Before issue 25: 30 s, then both recorded as rolled out."""
+    (repo / "pyproject.toml").write_text((repo / "pyproject.toml").read_text().replace("wave = 2", "wave = 1"))
+    s3 = FakeS3()
+    ctx = prod(repo, s3)
+    both = threading.Barrier(3, timeout=10)  # the two rollouts, stuck, and the thread that signals then
+
+    def stuck() -> None:
+        both.wait()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    use1, euw1 = ctx.fakes["use1"], ctx.fakes["euw1"]
+    upgrade, watch = use1.upgrade, euw1.watch_release
+
+    def slow_upgrade(**kwargs: Any) -> Any:
+        stuck()  # helm still running: nothing made yet
+        return upgrade(**kwargs)
+
+    def slow_watch(manifest: str, **kwargs: Any) -> Verdict:
+        stuck()
+        return watch(manifest, **kwargs)
+
+    use1.upgrade = slow_upgrade  # type: ignore[method-assign]
+    euw1.watch_release = slow_watch  # type: ignore[method-assign]
+
+    def signal_when_both_stuck() -> None:
+        both.wait()
+        time.sleep(0.2)
+        _thread.interrupt_main()  # SIGINT: KeyboardInterrupt in the main thread, as the CLI makes of SIGTERM
+
+    threading.Thread(target=signal_when_both_stuck, daemon=True).start()
+    begun = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        deploy(ctx, image_tag=SHA)
+    assert time.monotonic() - begun < 5, "both clusters stopped within seconds"
+    intents = {e.cluster: e for e in ctx.entries() if e.outcome == "started"}
+    done = {e.cluster: (e.outcome, e.intent) for e in ctx.entries() if e.outcome != "started"}
+    assert done == {"use1": ("interrupted", intents["use1"].id), "euw1": ("unknown", intents["euw1"].id)}
+    assert "helm made revision 1" in next(e.message for e in ctx.entries() if e.outcome == "unknown")
+    assert s3.held_lock("prod") is None, "the lock is released on the way out"
 
 
 def git(repo: Path, *args: str) -> str:
