@@ -4,16 +4,24 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 VENV := .venv
-# Poetry is pinned: a newer one may write a different lock file (CI caches the venv by poetry.lock).
-POETRY_VERSION := 2.5.1
-POETRY_HOME ?= $(HOME)/.local/share/deployctl-poetry
+# Poetry and every package it needs are pinned by hash in .ci/poetry-requirements.txt (pip --require-hashes):
+# the jobs that hold cloud credentials install it, and run no installer code PyPI could swap. The pin lives in
+# that file only (a newer poetry may write a different lock file); each pin gets a home of its own, so moving the
+# pin never rewrites a poetry that another checkout is running. Regenerate the file with the command in its header.
+POETRY_REQUIREMENTS := .ci/poetry-requirements.txt
+POETRY_SUM := $(firstword $(shell cksum < $(POETRY_REQUIREMENTS)))
+POETRY_HOME ?= $(HOME)/.local/share/deployctl-poetry/$(POETRY_SUM)
 POETRY := $(POETRY_HOME)/bin/poetry
-POETRY_STAMP := $(POETRY_HOME)/.installed-$(POETRY_VERSION)
+POETRY_STAMP := $(POETRY_HOME)/.installed-$(POETRY_SUM)
 # Poetry installs into our venv (never one of its own).
 POETRY_ENV := POETRY_VIRTUALENVS_IN_PROJECT=true VIRTUAL_ENV=$(CURDIR)/$(VENV)
 BIN := $(VENV)/bin
-MAIN_STAMP := $(VENV)/.installed-main
-DEV_STAMP := $(VENV)/.installed-dev
+# The venv is named by the lock it was built from (its content, not its date: a restored or copied .venv looks
+# newer than any checkout). Another lock never installs over a venv: it is emptied and built again, so nothing
+# an older lock (or anyone) left in it survives. poetry.lock's content-hash covers pyproject.toml's dependencies.
+LOCK_SUM := $(firstword $(shell cat poetry.lock $(POETRY_REQUIREMENTS) | cksum))
+MAIN_STAMP := $(VENV)/.installed-main-$(LOCK_SUM)
+DEV_STAMP := $(VENV)/.installed-dev-$(LOCK_SUM)
 CACHE ?= $(HOME)/.cache/deployctl
 
 .PHONY: help install setup tools check test test-unit bench demo clean
@@ -27,19 +35,19 @@ help:
 	@echo "make bench   - benchmarks (writes bench/results.json)"
 
 $(POETRY_STAMP):
-	$(PYTHON) -m venv $(POETRY_HOME)
-	$(POETRY_HOME)/bin/pip install --quiet 'poetry==$(POETRY_VERSION)'
+	$(PYTHON) -m venv --clear $(POETRY_HOME)
+	$(POETRY_HOME)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r $(POETRY_REQUIREMENTS)
 	touch $@
 
 # Bytecode up front: with PYTHONDONTWRITEBYTECODE set (common in CI images) every start would recompile.
-$(MAIN_STAMP): pyproject.toml poetry.lock | $(POETRY_STAMP)
-	$(PYTHON) -m venv $(VENV)
+$(MAIN_STAMP): | $(POETRY_STAMP)
+	$(PYTHON) -m venv --clear $(VENV)
 	$(POETRY_ENV) $(POETRY) install --no-interaction --only main --compile
 	$(BIN)/python -m compileall -q deployctl
 	touch $@
 
-$(DEV_STAMP): pyproject.toml poetry.lock | $(POETRY_STAMP)
-	$(PYTHON) -m venv $(VENV)
+$(DEV_STAMP): | $(POETRY_STAMP)
+	$(PYTHON) -m venv --clear $(VENV)
 	$(POETRY_ENV) $(POETRY) install --no-interaction --with dev --compile
 	$(BIN)/python -m compileall -q deployctl
 	touch $@ $(MAIN_STAMP)
