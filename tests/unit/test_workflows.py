@@ -6,6 +6,7 @@ pinned actions, timeouts, what pull requests may reach, plan artifacts, concurre
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -113,10 +114,10 @@ def test_plan_artifacts_come_only_from_main_and_live_one_day() -> None:
 def test_apply_prod_runs_only_main_s_definition_on_a_main_plan() -> None:
     job = _load(REPO / ".github" / "workflows" / "apply-prod.yml")["jobs"]["apply"]
     assert job["if"] == "github.ref == 'refs/heads/main'"
-    checkout = job["steps"][0]
+    checkout = job["steps"][1]
     assert checkout["with"]["fetch-depth"] == 0, "the ancestry check needs origin/main"
     assert (
-        "'.github/workflows/pipeline.yml\\tpush\\tmain\\t%s' \"$SHA\"" in job["steps"][1]["run"]
+        "'.github/workflows/pipeline.yml\\tpush\\tmain\\t%s' \"$SHA\"" in job["steps"][2]["run"]
     ), "the plan's run is the pipeline's push to main at the commit"
 
 
@@ -139,9 +140,151 @@ def test_every_pipe_fails_with_its_first_command() -> None:
                 assert "set -o pipefail" in run, f"{workflow}: {name}: a pipe without pipefail: {run!r}"
 
 
-def test_dependabot_keeps_actions_and_python_current() -> None:
+def test_dependabot_keeps_actions_python_and_terraform_current_after_a_cooldown() -> None:
     config = _load(REPO / ".github" / "dependabot.yml")
-    assert {u["package-ecosystem"] for u in config["updates"]} == {"github-actions", "pip"}
+    assert {u["package-ecosystem"] for u in config["updates"]} == {"github-actions", "pip", "terraform"}
+    for update in config["updates"]:
+        days = (update.get("cooldown") or {}).get("default-days", 0)
+        assert days >= 7, f"{update['package-ecosystem']}: a new version waits a week (most bad releases are yanked)"
+    terraform = next(u for u in config["updates"] if u["package-ecosystem"] == "terraform")
+    patterns = terraform.get("directories") or [terraform["directory"]]
+    locked = sorted("/" + str(p.parent.relative_to(REPO)) for p in (REPO / "terraform").rglob(".terraform.lock.hcl"))
+    assert locked, "the provider lock files"
+    uncovered = [d for d in locked if not any(fnmatch.fnmatchcase(d, pattern) for pattern in patterns)]
+    assert not uncovered, f"dependabot does not update the providers locked in {uncovered}"
+
+
+# --------------------------------------------------------------------------- credentialed jobs (issue 26)
+# A job that can assume an AWS role runs only code it built from the lock file: no restored cache, poetry from a
+# hash-pinned requirements file, and no token left in .git/config unless the job pushes.
+
+# The jobs that push (with the deploy key of an environment that only main or a release tag may use).
+PUSHERS = {"release-tag": "release", "promote": "prod"}
+CACHING = ("actions/cache@", "actions/cache/restore@")
+
+
+def _credentialed(job: Mapping[str, Any]) -> bool:
+    return (job.get("permissions") or {}).get("id-token") == "write"
+
+
+def _restores_a_cache(step: Mapping[str, Any]) -> bool:
+    uses = str(step.get("uses", ""))
+    if uses.startswith(CACHING):
+        return True
+    cache = (step.get("with") or {}).get("cache")
+    return uses.startswith("actions/setup-") and cache not in (None, False, "false", "")
+
+
+def test_no_job_that_holds_cloud_credentials_restores_a_cache() -> None:
+    credentialed = [(w, n, j) for w, n, j in _jobs() if _credentialed(j)]
+    assert len(credentialed) >= 7, "plan-pr, plan, build-image, deploy-develop, promote, shared-terraform, apply"
+    for workflow, name, job in credentialed:
+        restoring = [s.get("uses") for s in job.get("steps", []) if _restores_a_cache(s)]
+        assert not restoring, f"{workflow}: {name} holds an OIDC token and restores a cache: {restoring}"
+    caching = {n for _, n, j in _jobs() if any(_restores_a_cache(s) for s in j.get("steps", []))}
+    assert caching == {"api-check"}, "only the checks (no credentials, no environment) may restore caches"
+    job = _pipeline()["jobs"]["api-check"]
+    assert "permissions" not in job and "environment" not in job, "api-check runs with the read-only default token"
+
+
+def test_every_checkout_that_does_not_push_leaves_no_credentials() -> None:
+    checkouts = [
+        (workflow, name, job, step)
+        for workflow, name, job in _jobs()
+        for step in job.get("steps", [])
+        if str(step.get("uses", "")).startswith("actions/checkout@")
+    ]
+    assert len(checkouts) == 10
+    for workflow, name, job, step in checkouts:
+        options = step.get("with") or {}
+        if name in PUSHERS:
+            assert job.get("environment") == PUSHERS[name], f"{name}: the push key is a secret of {PUSHERS[name]}"
+            assert options.get("ssh-key") == "${{ secrets.DEPLOYCTL_PUSH_KEY }}", f"{name} pushes with the deploy key"
+            assert options.get("persist-credentials") is True
+        else:
+            assert options.get("persist-credentials") is False, f"{workflow}: {name} keeps a token in .git/config"
+    promote = _pipeline()["jobs"]["promote"]
+    assert promote["permissions"]["contents"] == "read", "promote pushes with the key, not with the job's token"
+
+
+def test_poetry_is_installed_from_a_hash_pinned_requirements_file() -> None:
+    makefile = (REPO / "Makefile").read_text()
+    assert "POETRY_REQUIREMENTS := .ci/poetry-requirements.txt" in makefile
+    recipe = makefile.split("$(POETRY_STAMP):", 1)[1].split("\n\n", 1)[0]
+    installs = [line.strip() for line in recipe.splitlines() if "pip install" in line]
+    assert installs, "the POETRY_STAMP rule installs poetry"
+    for line in installs:
+        assert "--require-hashes -r $(POETRY_REQUIREMENTS)" in line, line
+    text = (REPO / ".ci" / "poetry-requirements.txt").read_text()
+    requirements = re.split(
+        r"\n(?=[A-Za-z])", "\n".join(x for x in text.splitlines() if not x.lstrip().startswith("#"))
+    )
+    pinned = {}
+    for requirement in filter(str.strip, requirements):
+        name, _, rest = requirement.partition("==")
+        version = rest.split()[0]
+        hashes = re.findall(r"--hash=sha256:([0-9a-f]{64})", requirement)
+        assert hashes, f"{name} has no hash"
+        pinned[name.strip()] = version
+    assert pinned.get("poetry"), "poetry itself is pinned"
+    assert len(pinned) > 20, "and every package it needs (pip --require-hashes refuses an unpinned one)"
+
+
+def _input_check(**env: str) -> int:
+    """Runs apply-prod's first step (the input check) as the runner would, with ``env`` as its inputs."""
+    job = _load(REPO / ".github" / "workflows" / "apply-prod.yml")["jobs"]["apply"]
+    step = job["steps"][0]
+    assert set(step["env"]) == {"RUN_ID", "SHA"} and "uses" not in step
+    done = subprocess.run(
+        ["bash", "-e", "-c", step["run"]],
+        env={"PATH": os.environ["PATH"], "GITHUB_STEP_SUMMARY": os.devnull, **env},
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    return done.returncode
+
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.mark.parametrize(
+    ("run_id", "sha", "ok"),
+    [
+        ("1234567890", SHA, True),
+        ("123 --jq .", SHA, False),
+        ("123/../../../orgs/x", SHA, False),
+        ("12\n34", SHA, False),
+        ("", SHA, False),
+        ("abc", SHA, False),
+        ("123", "main", False),
+        ("123", SHA[:12], False),
+        ("123", SHA + "\nx", False),
+    ],
+)
+def test_apply_prod_takes_only_a_run_id_and_a_commit_sha(run_id: str, sha: str, ok: bool) -> None:
+    code = _input_check(RUN_ID=run_id, SHA=sha)
+    assert (code == 0) is ok, (run_id, sha, code)
+
+
+def test_apply_prod_checks_its_inputs_before_anything_uses_them() -> None:
+    steps = _load(REPO / ".github" / "workflows" / "apply-prod.yml")["jobs"]["apply"]["steps"]
+    uses_inputs = [i for i, step in enumerate(steps) if "inputs." in json.dumps(step)]
+    assert uses_inputs[0] == 0 and steps[0]["name"].startswith("the inputs are")
+
+
+def test_zizmor_finds_nothing_at_its_default_persona() -> None:
+    zizmor = Path(sys.executable).parent / "zizmor"
+    assert zizmor.exists(), "zizmor is a dev dependency (make setup)"
+    done = subprocess.run(
+        [str(zizmor), "--offline", "--no-progress", "."],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-4000:]
 
 
 # --------------------------------------------------------------------------- the scripts the steps run
