@@ -126,6 +126,55 @@ def ci_release_tag(session: Session, push: bool) -> int:
     return session.emit(release_tag(session.config, session.runner, push=push))
 
 
+@ci_group.command("github-apply")
+@click.option("--repo", "repository", metavar="OWNER/NAME", help="The repository (default: $GITHUB_REPOSITORY).")
+@click.option(
+    "--settings",
+    "settings_dir",
+    metavar="DIR",
+    help="The settings to apply (default: .github/settings beside the configuration file).",
+)
+@click.option("--check", is_flag=True, help="Write nothing; exit 3 when GitHub differs from the files.")
+@click.pass_obj
+def ci_github_apply(session: Session, repository: str | None, settings_dir: str | None, check: bool) -> int:
+    """Make GitHub's environments, rulesets and OIDC subject what .github/settings says (only what differs).
+
+    The token comes from $GITHUB_TOKEN (or $GH_TOKEN; e.g. GITHUB_TOKEN=$(gh auth token)): a repository admin's,
+    never printed. --check writes nothing and exits 3 when GitHub differs.
+
+    \b
+    Example: deployctl ci github-apply --repo acme/api --check
+    """
+    from pathlib import Path
+
+    from deployctl import github_settings
+    from deployctl.app.github_apply import github_apply
+    from deployctl.config.locate import ConfigProblemsError, find_config
+    from deployctl.errors import ConfigError, ExitCode, UsageError
+    from deployctl.github import DEFAULT_API, TOKEN_HINT, GitHubApi
+
+    session.command = "ci github-apply"
+    token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+    if not token:
+        raise UsageError("no GitHub token: GITHUB_TOKEN (or GH_TOKEN) is not set", TOKEN_HINT)
+    session.console.redactor.add(token)
+    repository = repository or os.environ.get("GITHUB_REPOSITORY")
+    if not repository:
+        raise UsageError("which repository? no --repo and no GITHUB_REPOSITORY", "pass --repo OWNER/NAME")
+    if settings_dir is None:
+        try:
+            root = find_config(Path.cwd(), session.config_option).parent
+        except ConfigProblemsError as exc:
+            raise ConfigError(exc.problems, exc.hint) from None
+        directory = root / ".github" / "settings"
+    else:
+        directory = Path(settings_dir)
+    settings = github_settings.load(directory)
+    api = GitHubApi(os.environ.get("GITHUB_API_URL") or DEFAULT_API, token)
+    result = github_apply(api, settings, repository, check=check)
+    return session.emit(result, ExitCode.CHANGES if check and result.changes else ExitCode.OK)
+
+
 @cli.command("eks-token", hidden=True)
 @click.argument("env", type=ENV)
 @click.option("--cluster", "cluster_name", metavar="NAME", help="One of ENV's several clusters (clusters.NAME).")
