@@ -82,7 +82,10 @@ class GitHubApi:
             raise OperationError(
                 f"cannot reach GitHub at {self.base_url}: {reason}", "check the network, or GITHUB_API_URL"
             ) from None
-        return json.loads(payload) if payload.strip() else None
+        try:
+            return json.loads(payload) if payload.strip() else None
+        except ValueError:
+            raise OperationError(f"GitHub answered {method} {path} with something that is not JSON") from None
 
 
 def _error(method: str, path: str, status: int, payload: bytes) -> GitHubError:

@@ -230,6 +230,15 @@ def test_poetry_is_installed_from_a_hash_pinned_requirements_file() -> None:
     assert len(pinned) > 20, "and every package it needs (pip --require-hashes refuses an unpinned one)"
 
 
+def test_prod_promotes_only_in_a_release_tag_s_own_run() -> None:
+    """The prod role trusts pipeline.yml at refs/tags/release-* (and apply-prod.yml at main), nothing else
+    (terraform/README.md, "CI roles"): the version-bump route pushes the tag, whose own run promotes it."""
+    jobs = _pipeline()["jobs"]
+    assert (jobs["promote"]["needs"], jobs["promote"]["if"]) == ("route", "needs.route.outputs.kind == 'release'")
+    assert "id-token" not in (jobs["release-tag"].get("permissions") or {}), "release-tag assumes no AWS role"
+    assert "values-prod.yaml" in _pipeline()[True]["push"]["paths-ignore"], "the values record starts no run"
+
+
 def _input_check(**env: str) -> int:
     """Runs apply-prod's first step (the input check) as the runner would, with ``env`` as its inputs."""
     job = _load(REPO / ".github" / "workflows" / "apply-prod.yml")["jobs"]["apply"]
