@@ -280,7 +280,7 @@ def test_soak_time_is_required_then_met(
     git(world.repo, "tag", "-a", "release-2.0.0", "-m", "release-2.0.0")
     code, _, err = world.run("promote", "release-2.0.0")
     assert code == 4, err
-    assert "of the 15s required (promote_soak_minutes)" in err and "to go" in err
+    assert "of the 15s required (promote_soak_minutes: its latest healthy period" in err and "to go" in err
     assert world.tag_digest("release-2.0.0") is None
 
     time.sleep(max(0.0, soak * 60 - (time.monotonic() - deployed)) + 1)
