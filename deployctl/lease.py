@@ -202,7 +202,7 @@ class Lease:
             )
         held = seen.info
         return LeaseLostError(
-            f"lost the lock of {env} to {held.describe()} (fence {held.fence}) at {held.started_at}; "
+            f"lost the lock of {env} to {held.holder()}, which took it at {held.started_at} (fence {held.fence}); "
             "this run wrote nothing after that",
             hint,
             details={"lock": asdict(held), "lost": mine},

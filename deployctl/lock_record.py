@@ -40,8 +40,11 @@ class LockInfo:
     renewed_at: str | None = None  # the holder's clock at its last renewal (S3's: the object's LastModified)
 
     def describe(self) -> str:
+        return f"{self.holder()} since {self.started_at}"
+
+    def holder(self) -> str:
         ci = f", CI run {self.ci_run_id}" if self.ci_run_id else ""
-        return f"{self.owner}@{self.host} (pid {self.pid}{ci}) running `{self.command}` since {self.started_at}"
+        return f"{self.owner}@{self.host} (pid {self.pid}{ci}) running `{self.command}`"
 
     @property
     def ttl(self) -> timedelta:

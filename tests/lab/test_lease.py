@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -77,6 +78,30 @@ def finish(proc: subprocess.Popen[str], timeout: float = 180) -> tuple[int, str]
     return proc.returncode, err
 
 
+class Progress:
+    """A spawned run's stderr, read line by line as it comes (its progress says which phase it is in)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        self.lines.extend(iter(self.proc.stderr.readline, ""))
+
+    def says(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+    def finish(self, timeout: float) -> tuple[int, str]:
+        self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+        return self.proc.returncode, "".join(self.lines)
+
+
 def test_a_rollout_longer_than_several_ttls_keeps_its_lock_and_a_second_deploy_waits(world: World) -> None:
     config = slow(world, min_ready=20)
     world.push("daemonset", "v1", seed=2501)
@@ -120,10 +145,11 @@ def test_a_holder_stopped_past_its_ttl_is_taken_over_and_writes_nothing_when_res
     world.push("daemonset", "v2", seed=2512)
     client = s3(world)
     first = world.spawn("deploy", "dev", "--image-tag", "v1", config=config)
+    progress = Progress(first)
     try:
         held, _ = until("the first run's lock", lambda: lock(client))
-        until("the first run's helm revision", lambda: deployed(world))
-        until("the first run's intent", world.intents)
+        until("the first run's watch", lambda: progress.says("watching the rollout of api"))
+        assert world.revisions() == [1] and len(world.intents()) == 1
         os.kill(first.pid, signal.SIGSTOP)
         stopped = time.monotonic()
         second = world.spawn("deploy", "dev", "--image-tag", "v2", config=config)
@@ -132,7 +158,7 @@ def test_a_holder_stopped_past_its_ttl_is_taken_over_and_writes_nothing_when_res
     finally:
         os.kill(first.pid, signal.SIGCONT)
     resumed = time.monotonic()
-    code, err = finish(first, timeout=60)
+    code, err = progress.finish(timeout=60)
     stopped_after = time.monotonic() - resumed
     measure(f"lease: taken over {waited:.1f}s after its holder stopped (TTL {TTL}s); fenced {stopped_after:.1f}s after")
     assert code == 5, err

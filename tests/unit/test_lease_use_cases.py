@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from deployctl.app import promote as promote_app
 from deployctl.app.base import recover_pending
+from deployctl.app.locks import lock_status
 from deployctl.app.deploy import deploy
 from deployctl.errors import ExitCode
 from deployctl.helm import Release
@@ -119,3 +121,18 @@ def test_a_promotion_that_lost_the_lock_moves_no_tag_and_edits_no_values(
     assert prod.entries() == [], "no entry, not even its failure"
     assert not [c for c in prod.fake_cluster.calls if c.startswith("upgrade")]
     assert successor(s3, "prod") == "successor"
+
+
+def test_lock_status_shows_the_fencing_number_the_last_renewal_and_the_expiry_on_s3s_clock(
+    repo: Path,  # noqa: F811
+) -> None:
+    s3 = FakeS3(clock=lambda: datetime(2030, 1, 1, 12, 0, 30, tzinfo=UTC))  # S3's clock, not the runner's
+    ctx = dev_context(repo, s3)
+    with ctx.locked("deploy dev") as lease:
+        s3.modified[(BUCKET, lock_key("dev"))] = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)  # renewed then
+        result = lock_status(ctx)
+    text = "\n".join(result.text())
+    assert f"id {lease.id}, fence 1" in text
+    assert "renewed 2030-01-01T12:00:00+00:00, expires 2030-01-01T12:02:00+00:00 unless renewed" in text
+    data = result.data()["lock"]
+    assert (data["fence"], data["expires"], data["expired"]) == (1, "2030-01-01T12:02:00+00:00", False)
