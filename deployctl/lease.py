@@ -14,7 +14,8 @@ What it takes from etcd's lease and the DynamoDB lock client:
 * **Fencing** (etcd's ``Mutex.IsOwner()``: every write of a holder is a transaction guarded by a compare on
   its lock key's revision): every write a holder makes (ledger entry, values file, registry tag, ``helm
   upgrade``, recovery) calls ``check()`` right before it: the lock object must still carry this hold's id and
-  fencing number, and the deadline above must not have passed. S3 cannot make a write to another object
+  fencing number, and the deadline above must not have passed (an S3 that does not answer that read leaves the
+  deadline as the proof: the write then meets the same S3). S3 cannot make a write to another object
   conditional on the lock, so a pause between the check and the write it guards (one request) is the window
   left; the deadline keeps it shorter than a TTL.
 
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 RENEW_EVERY = 1 / 3  # of the TTL, as etcd's keepalive
 RETRY_EVERY = 1 / 10  # of the TTL: after a renewal S3 did not answer
 VALID_FOR = 0.9  # of the TTL after a renewal was sent: room for the two clocks' rates to differ
+JOIN_SECONDS = 1.0
 
 
 def clock() -> float:
@@ -109,7 +111,9 @@ class Lease:
             self._interrupt = None
         self._stopping.set()
         if self._thread is not None:
-            self._thread.join()
+            # A renewal S3 does not answer is not waited for: landing after the release, it finds no object
+            # with its ETag (404) and writes nothing.
+            self._thread.join(timeout=JOIN_SECONDS)
 
     def _renewals(self) -> None:
         ttl = self._info.ttl.total_seconds()
@@ -169,7 +173,13 @@ class Lease:
             raise self._lost
         if clock() >= self._valid_until:
             raise self._lose(self._unrenewed("no renewal succeeded within its time to live"))
-        seen = self._lock.observe()
+        try:
+            seen = self._lock.observe()
+        except DeployctlError as exc:
+            # Within its deadline no other run can hold the lock (see above): S3 not answering does not end the
+            # lease, and the write it guards says for itself whether S3 answers.
+            log.info("could not read the lock of %s to check it (within its deadline): %s", self._info.env, exc)
+            return
         if seen is None or seen.info.id != self._info.id or seen.info.fence != self._info.fence:
             raise self._lose(self._taken(seen))
 

@@ -168,6 +168,33 @@ def test_a_lease_not_renewed_within_its_ttl_is_lost_even_if_nobody_took_it(monke
     assert held_id(s3) == lease.id
 
 
+@dataclass
+class UnreadableLock(FakeS3):
+    """S3 stops answering reads of the lock."""
+
+    down: bool = False
+
+    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803
+        if self.down and Key == KEY:
+            raise ReadTimeoutError(endpoint_url=f"https://s3/{BUCKET}/{KEY}")
+        return super().get_object(Bucket=Bucket, Key=Key)
+
+
+def test_a_check_s3_does_not_answer_relies_on_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Within its deadline no other run can hold the lock: the write goes on (and meets the same S3); past it,
+    the lease is lost whatever S3 answers."""
+    s3 = UnreadableLock()
+    now = [1000.0]
+    monkeypatch.setattr(lease_module, "clock", lambda: now[0])
+    monkeypatch.setattr("deployctl.lock.clock", lambda: now[0])
+    lease = EnvironmentLock("dev", BUCKET, s3).acquire("deploy dev", timeout=0)
+    s3.down = True
+    lease.check()
+    now[0] += 109
+    with pytest.raises(LeaseLostError, match="could not be renewed"):
+        lease.check()
+
+
 def test_a_loss_found_by_the_renewals_stops_the_holding_main_thread_at_once() -> None:
     """The block is busy (a rollout watch, a soak): the renewal that finds the lock taken over interrupts it as
     Ctrl-C would, and the hold ends with the loss (exit 5), not with an interruption (130)."""
