@@ -15,8 +15,8 @@ import pytest
 
 from deployctl.app import promote as promote_app
 from deployctl.app.base import recover_pending
-from deployctl.app.locks import lock_status
 from deployctl.app.deploy import deploy
+from deployctl.app.locks import lock_status
 from deployctl.errors import ExitCode
 from deployctl.helm import Release
 from deployctl.kube import ReleaseRecord
