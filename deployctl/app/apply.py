@@ -120,5 +120,6 @@ def _confirm(name: str, confirm: Confirm, summary: PlanSummary, answer: str) -> 
 def _apply_plan(ctx: EnvContext, prepared: Prepared, lock_timeout: int | None) -> None:
     argv = terraform.apply_args(plan=prepared.plan_file, lock_timeout=lock_timeout)
     with ctx.reporter.phase(f"{ctx.name}: terraform apply"):
+        ctx.fence()  # the environment lock is still this run's
         terraform.apply(prepared.workspace, argv)
     infra.discard_saved(prepared)  # a plan applies once

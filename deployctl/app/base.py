@@ -79,6 +79,7 @@ def roll_out(
     release: Release | None = None  # the revision helm made: an interrupt from then on leaves it unjudged
     try:
         with ctx.reporter.phase(f"helm {cluster.helm_major} upgrade --install {plan.release} ({plan.image.pinned})"):
+            ctx.fence()  # the lock is still this run's, right before helm changes the cluster
             try:
                 release = cluster.upgrade(
                     release=plan.release,
@@ -235,6 +236,7 @@ def recover_pending(
         )
     done = []
     for record in records:
+        ctx.fence()  # a run that lost the lock must not remove the pending record of the run that took it
         cluster.delete_record(record)
         message = (
             f"release {release} revision {record.revision} was left {record.status} by an interrupted run; "

@@ -27,7 +27,7 @@ from deployctl.config import App, Environment, LoadedConfig
 from deployctl.console import Reporter
 from deployctl.errors import UsageError
 from deployctl.history import Entry, Ledger
-from deployctl.lock import DEFAULT_TTL, EnvironmentLock, LockInfo, ci_run_id
+from deployctl.lock import EnvironmentLock, Lease, LockInfo, ci_run_id
 from deployctl.model import ImageRef
 from deployctl.runner import Runner
 from deployctl.values import ValuesFile
@@ -55,6 +55,7 @@ class EnvContext:
         self._aws = aws
         self._regional: dict[str, AwsSession] = {}
         self._lock: EnvironmentLock | None = None
+        self._lease: Lease | None = None  # while ``locked()``: what every write checks first (``fence``)
         self._ledger: Ledger | None = None
         self._endpoints: dict[tuple[str, str], Endpoint] = {}
         self._head: str | None = None
@@ -142,20 +143,31 @@ class EnvContext:
             return self._lock
 
     @contextmanager
-    def locked(self, command: str, timeout: float | None = None) -> Iterator[LockInfo]:
-        """Hold the environment lock for the block, reporting a wait and a take-over the same way everywhere."""
+    def locked(self, command: str, timeout: float | None = None) -> Iterator[Lease]:
+        """Hold the environment lock for the block, renewed in the background (``lock_ttl_seconds``: a dead
+        holder's lock is free that long after), reporting a wait and a take-over the same way everywhere."""
         wait = float(self.env.lock_timeout_seconds if timeout is None else timeout)
         name = self.name
-        # The waves' soak times are held too: the lock must not expire between two waves.
-        soaks = timedelta(minutes=self.env.wave_soak_minutes) * max(0, len(waves.waves(self.targets())) - 1)
         with self.lock.hold(
             command,
             timeout=wait,
-            ttl=DEFAULT_TTL + soaks,
+            ttl=timedelta(seconds=self.env.lock_ttl_seconds),
             on_wait=lambda held: self.reporter.progress(f"waiting for the lock of {name}, held by {held.describe()}"),
             on_takeover=self._took_over,
-        ) as info:
-            yield info
+        ) as lease:
+            self._lease = lease
+            try:
+                yield lease
+            finally:
+                self._lease = None
+
+    def fence(self) -> None:
+        """Right before a write to the environment (ledger, values file, registry tag, helm, a recovery): this run
+        still holds the lock it took, with its id and fencing number, else LeaseLostError (exit 5) and nothing is
+        written. Outside ``locked()`` (an override recorded before the lock) there is nothing to check."""
+        lease = self._lease
+        if lease is not None:
+            lease.check()
 
     def _took_over(self, held: LockInfo) -> None:
         self.reporter.warn(f"took over a stale lock of {self.name}: {held.describe()}")
@@ -193,6 +205,7 @@ class EnvContext:
             return self._ledger
 
     def record(self, entry: Entry) -> None:
+        self.fence()
         self.ledger.append(entry)
 
     # ---------------------------------------------------------------- images

@@ -88,6 +88,7 @@ def destroy(
                 if not confirm(lines, answer):
                     raise PolicyError(f"not confirmed: nothing was destroyed in {name!r}", None)
             with ctx.reporter.phase(f"{name}: terraform destroy"):
+                ctx.fence()  # the environment lock is still this run's
                 terraform.apply(prepared.workspace, terraform.apply_args(plan=out, lock_timeout=lock_timeout))
         finally:
             out.unlink(missing_ok=True)

@@ -9,28 +9,43 @@ from typing import Any
 from deployctl import infra, terraform
 from deployctl.app.context import EnvContext
 from deployctl.errors import UsageError
-from deployctl.lock import LockInfo
+from deployctl.lock import LockInfo, Observed
 
 
 @dataclass(frozen=True)
 class LockResult:
     env: str
-    lock: LockInfo | None
+    observed: Observed | None
     command: str = "lock status"
 
+    @property
+    def lock(self) -> LockInfo | None:
+        return self.observed.info if self.observed else None
+
     def data(self) -> Mapping[str, Any]:
-        info = asdict(self.lock) if self.lock else None
-        if self.lock is not None and info is not None:
-            info["expired"] = self.lock.expired
-        return {"env": self.env, "locked": self.lock is not None, "lock": info}
+        seen = self.observed
+        if seen is None:
+            return {"env": self.env, "locked": False, "lock": None}
+        info: dict[str, Any] = {
+            **asdict(seen.info),
+            "renewed": seen.renewed.isoformat(),  # S3's clock (the lock object's LastModified)
+            "expires": seen.expires.isoformat(),
+            "s3_now": seen.now.isoformat() if seen.now else None,
+            "expired": seen.expired,
+        }
+        return {"env": self.env, "locked": True, "lock": info}
 
     def text(self) -> Sequence[str]:
-        if self.lock is None:
+        seen = self.observed
+        if seen is None:
             return [f"{self.env}: not locked"]
-        stale = " (expired)" if self.lock.expired else ""
+        stale = " (expired)" if seen.expired else ""
+        ttl = seen.info.ttl.total_seconds()
+        renewed, expires = (t.isoformat(timespec="seconds") for t in (seen.renewed, seen.expires))
         return [
-            f"{self.env}: locked{stale} by {self.lock.describe()}",
-            f"  id {self.lock.id}, expires {self.lock.expires_at}",
+            f"{self.env}: locked{stale} by {seen.info.describe()}",
+            f"  id {seen.info.id}, fence {seen.info.fence}",
+            f"  renewed {renewed}, expires {expires} unless renewed (S3's clock; time to live {ttl:.0f}s)",
         ]
 
 
@@ -54,7 +69,7 @@ class LockBreakResult:
 
 
 def lock_status(ctx: EnvContext) -> LockResult:
-    return LockResult(ctx.name, ctx.lock.current())
+    return LockResult(ctx.name, ctx.lock.observe())
 
 
 def break_lock(ctx: EnvContext, *, state: bool = False, lock_id: str | None = None) -> LockBreakResult:

@@ -120,6 +120,8 @@ class Environment(Strict):
     # Protected environments only change through a reviewed, saved plan.
     protected: bool = False
     lock_timeout_seconds: int = Field(default=300, ge=0, le=3600)
+    # The lock is a lease renewed every third of this while held: a dead holder's lock is free this long after.
+    lock_ttl_seconds: int = Field(default=120, ge=3, le=3600)
     rollout_timeout_seconds: int = Field(default=600, ge=1, le=24 * 3600)  # a broken pod fails it at once
     freeze: Freeze = Freeze()
     notify: list[Notify] = []

@@ -73,12 +73,16 @@ def promote_image(
     parallel: int = DEFAULT_PARALLEL,
     progress: Callable[[str], None] | None = None,
     with_referrers: bool = True,
+    before_tag: Callable[[], None] | None = None,
 ) -> TransferReport:
     """Make ``target:tag`` name exactly ``digest`` from ``source``; the tag moves last, or not at all.
 
     An existing ``tag`` at another digest is refused (release tags are immutable); a copy carries
-    the image's referrers along unless ``with_referrers`` is False.
+    the image's referrers along unless ``with_referrers`` is False. ``before_tag`` runs right before the
+    tag is written and may refuse it by raising (the promotion's lock check): what was copied before,
+    by digest, names nothing.
     """
+    check = before_tag or (lambda: None)
     started = time.monotonic()
     name = f"{target.name}:{tag}"
     current = target.resolve(tag)
@@ -91,15 +95,18 @@ def promote_image(
         if mode == "ecr-retag" and source.ecr is not None:
             manifest, ecr_digest = source.ecr.get(source.repository, digest=digest)
             _check_digest(ecr_digest, digest, target, tag)
+            check()
             put = source.ecr.put(target.repository, tag, manifest, digest, name=target.name)
             report = TransferReport(mode, digest, name, manifests_put=int(put))
         elif mode == "oci-retag":
             registry = source.registry_api()
             manifest = need_manifest(registry, source, digest)
+            check()
             put = registry.put_tag(target.repository, tag, manifest)
             report = TransferReport(mode, digest, name, manifests_put=int(put))
         else:
-            report = _copy(Copier(source, target, parallel, progress), digest, tag, with_referrers=with_referrers)
+            copier = Copier(source, target, parallel, progress)
+            report = _copy(copier, digest, tag, with_referrers=with_referrers, before_tag=check)
     except RegistryError as exc:
         raise RegistryError(
             f"{exc.message}\nthe target tag {name} was {_tag_state(target, tag, current)}",
@@ -124,7 +131,9 @@ def _check_digest(got: str, expected: str, target: Endpoint, tag: str) -> None:
         raise RegistryError(f"{target.name}:{tag} was stored as {got}, expected {expected}")
 
 
-def _copy(copier: Copier, digest: str, tag: str, *, with_referrers: bool) -> TransferReport:
+def _copy(
+    copier: Copier, digest: str, tag: str, *, with_referrers: bool, before_tag: Callable[[], None]
+) -> TransferReport:
     target = copier.target
     ordered = copier.graph(digest)
     root = ordered[-1]
@@ -140,6 +149,7 @@ def _copy(copier: Copier, digest: str, tag: str, *, with_referrers: bool) -> Tra
         # The subject first (by digest), then what refers to it; the tag still moves last.
         copier.manifests([root])
         written = referrers.copy(copier, found)
+    before_tag()
     if copier.dst.put_tag(target.repository, tag, root):
         copier.count("manifests")
     final = copier.dst.resolve(target.repository, tag)

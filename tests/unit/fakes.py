@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,10 @@ def _error(code: str, status: int, operation: str) -> ClientError:
 
 @dataclass
 class FakeS3:
-    """Objects by (bucket, key), with S3's ETags (the MD5 of the bytes, quoted), LastModified (by ``clock``)
-    and conditional writes: If-None-Match: * on put, If-Match: <ETag> on put and delete (404 when the
-    object is gone, 412 when it changed), as S3 and moto answer them."""
+    """Objects by (bucket, key), with S3's ETags (the MD5 of the bytes, quoted), LastModified and the Date of
+    each answer (by ``clock``: S3's clock, which a test may set apart from the runner's), and conditional
+    writes: If-None-Match: * on put, If-Match: <ETag> on put and delete (404 when the object is gone, 412
+    when it changed), as S3 and moto answer them."""
 
     objects: dict[tuple[str, str], bytes] = field(default_factory=dict)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -80,7 +82,12 @@ class FakeS3:
             def read(self) -> bytes:
                 return body
 
-        return {"Body": _Body(), "ETag": self.etag(body), "LastModified": self._modified(Bucket, Key)}
+        return {
+            "Body": _Body(),
+            "ETag": self.etag(body),
+            "LastModified": self._modified(Bucket, Key),
+            "ResponseMetadata": {"HTTPHeaders": {"date": format_datetime(self.clock(), usegmt=True)}},  # S3's now
+        }
 
     def _modified(self, bucket: str, key: str) -> datetime:
         return self.modified.get((bucket, key)) or self.clock()

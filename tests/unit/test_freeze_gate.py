@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -106,8 +106,9 @@ def test_an_announcement_that_breaks_is_a_warning(tmp_path: Path, monkeypatch: p
 
 def test_taking_over_a_stale_lock_is_said_and_announced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = prod(tmp_path)
-    stale = replace(planted("stale0", stale=True), env="prod")
+    stale = replace(planted("stale0"), env="prod")
     ctx.s3.objects[(ctx.lock.bucket, ctx.lock.key)] = json.dumps(asdict(stale)).encode()
+    ctx.s3.modified[(ctx.lock.bucket, ctx.lock.key)] = ctx.s3.clock() - timedelta(minutes=3)  # by S3's clock
     sent: list[Event] = []
 
     def send(_targets: object, event: Event) -> list[object]:

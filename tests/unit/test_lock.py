@@ -15,14 +15,14 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 
 from deployctl.errors import DeployctlError, ExitCode, LockedError, UsageError
-from deployctl.lock import TICKET_STALE, EnvironmentLock, LockInfo, lock_key, queue_prefix
+from deployctl.lock import TICKET_STALE, EnvironmentLock, LockInfo, fence_key, lock_key, queue_prefix
 from tests.unit.fakes import FakeS3
 
 BUCKET = "state"
 KEY = lock_key("dev")
 
 
-def planted(lock_id: str, *, stale: bool) -> LockInfo:
+def planted(lock_id: str, *, fence: int = 0) -> LockInfo:
     now = datetime.now(UTC)
     return LockInfo(
         id=lock_id,
@@ -33,12 +33,16 @@ def planted(lock_id: str, *, stale: bool) -> LockInfo:
         command="deploy dev",
         ci_run_id="42",
         started_at=(now - timedelta(hours=2)).isoformat(timespec="seconds"),
-        expires_at=(now + (timedelta(minutes=-1) if stale else timedelta(hours=1))).isoformat(timespec="seconds"),
+        expires_at=(now + timedelta(minutes=2)).isoformat(timespec="seconds"),
+        fence=fence,
+        ttl_seconds=120,
     )
 
 
-def plant(s3: FakeS3, lock_id: str, *, stale: bool) -> None:
-    s3.objects[(BUCKET, KEY)] = json.dumps(asdict(planted(lock_id, stale=stale))).encode()
+def plant(s3: FakeS3, lock_id: str, *, stale: bool, fence: int = 0) -> None:
+    """Another run's lock, renewed just now or (``stale``) last renewed 3 minutes ago by S3's clock."""
+    s3.objects[(BUCKET, KEY)] = json.dumps(asdict(planted(lock_id, fence=fence))).encode()
+    s3.modified[(BUCKET, KEY)] = s3.clock() - timedelta(minutes=3 if stale else 0)
 
 
 def held_id(s3: FakeS3) -> str | None:
@@ -89,10 +93,10 @@ def lock_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixt
 
 def test_a_free_lock_is_held_for_the_block_and_removed_after() -> None:
     s3 = FakeS3()
-    with EnvironmentLock("dev", BUCKET, s3).hold("deploy dev", timeout=0) as info:
-        assert held_id(s3) == info.id
-        assert info.command == "deploy dev" and info.host == socket.gethostname()
-    assert s3.objects == {}, "no lock and no queue ticket left"
+    with EnvironmentLock("dev", BUCKET, s3).hold("deploy dev", timeout=0) as lease:
+        assert held_id(s3) == lease.id
+        assert lease.info.command == "deploy dev" and lease.info.host == socket.gethostname()
+    assert list(s3.objects) == [(BUCKET, fence_key("dev"))], "no lock and no queue ticket left: the last number"
 
 
 def test_a_live_lock_refuses_with_exit_5_and_is_left_alone() -> None:

@@ -159,7 +159,8 @@ def plant_lock(s3: FakeS3, env: str, *, expired: bool) -> str:
         "started_at": (now - timedelta(hours=2)).isoformat(timespec="seconds"),
         "expires_at": expires.isoformat(timespec="seconds"),
     }
-    s3.objects[(BUCKET, lock_key(env))] = json.dumps(info).encode()
+    s3.objects[(BUCKET, lock_key(env))] = json.dumps(info).encode()  # as a deployctl before leases wrote it
+    s3.modified[(BUCKET, lock_key(env))] = now - timedelta(hours=2)  # written at its start, by S3's clock
     return "stale0"
 
 

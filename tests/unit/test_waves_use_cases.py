@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -133,8 +132,7 @@ def test_a_wave_unhealthy_after_its_soak_stops_the_release(repo: Path, monkeypat
         deploy(ctx, image_tag=SHA)
     assert slept == [60.0]
     held: Any = ctx.fakes["use1"].lock_at_upgrade
-    started, expires = datetime.fromisoformat(held["started_at"]), datetime.fromisoformat(held["expires_at"])
-    assert expires - started == timedelta(hours=1, minutes=1), "the lock outlives the soak between the two waves"
+    assert held["ttl_seconds"] == 120, "a short lease renewed while held (across the soak): no soak added to it"
     assert ctx.fakes["euw1"].calls == [f"template api {NEW}"]
     newest = ctx.entries()[0]
     assert (newest.cluster, newest.outcome, newest.verdict) == ("use1", "failed", "failed")

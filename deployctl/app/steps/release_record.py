@@ -47,13 +47,12 @@ def move_images(
 ) -> tuple[list[PromotionStep], tuple[registry.TransferReport, ...]]:
     """Every image under the release tag in every registry the target's clusters pull from (in parallel: the
     target's, then each cluster's own: missing blobs only). Each tag write is fenced by the target's lock."""
-    tag = plan.release.tag
+    tag, fence = plan.release.tag, contexts[plan.target_env].fence  # fence: right before each tag write
     pairs = [(a, i, e) for a in moving for i, e in enumerate(endpoints[a.app][1])]
 
     def move(pair: tuple[AppPromotion, int, registry.Endpoint]) -> registry.TransferReport:
-        app, _, target = pair
-        source = endpoints[app.app][0]
-        return registry.promote_image(source, target, app.digest, tag, progress=lambda line: log.info("%s", line))
+        (app, _, target), say = pair, lambda line: log.info("%s", line)
+        return registry.promote_image(endpoints[app.app][0], target, app.digest, tag, progress=say, before_tag=fence)
 
     with (
         contexts.reporter.phase(f"images -> :{tag} ({', '.join(a.app for a in moving)})"),
@@ -81,6 +80,7 @@ def record_values(
     tag = plan.release.tag
     if edit is None or not edit.changed:
         return [PromotionStep("values", "noop", "the values file already records these digests")], None
+    target.fence()  # the lock is still this run's, right before the values file changes
     edit.write()
     steps = [PromotionStep("values", "done", f"{edit.path.name}: {', '.join(a.app for a in rolled_out)} at {tag}")]
     values_commit: str | None = None
