@@ -134,13 +134,15 @@ lock_timeout_seconds = 120
 
     def ledger(self) -> list[Entry]:
         config = load(self.config())
-        entries = EnvContext(config, "dev", ProcessRunner(), Console()).ledger.entries()
+        entries = EnvContext(config, "dev", ProcessRunner(), Console()).ledger.read().entries
         return [e for e in entries if e.outcome != "started"]  # the judged outcomes; intents: ``intents()``
 
     def intents(self) -> list[Entry]:
         config = load(self.config())
         return [
-            e for e in EnvContext(config, "dev", ProcessRunner(), Console()).ledger.entries() if e.outcome == "started"
+            e
+            for e in EnvContext(config, "dev", ProcessRunner(), Console()).ledger.read().entries
+            if e.outcome == "started"
         ]
 
     def push(self, repository: str, tag: str, seed: int) -> str:
