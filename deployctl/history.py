@@ -199,26 +199,24 @@ class Ledger:
         to delete there can erase an entry; when this machine's clock is off S3's, its entries will not count."""
         sent = datetime.now(UTC)
         where = f"the ledger of {self.env_name} (s3://{self.bucket})"
+        fix = f"whoever may delete there can erase its entries; `deployctl bootstrap {self.env_name}` locks it"
         missing: str | None = None
         try:
             response = self._s3.get_object_lock_configuration(Bucket=self.bucket)
             config = response.get("ObjectLockConfiguration", {})
             if config.get("ObjectLockEnabled") != "Enabled":
-                missing = "has no Object Lock"
+                missing = f"has no Object Lock: {fix}"
             elif "DefaultRetention" not in config.get("Rule", {}):
-                missing = "has Object Lock but no default retention"
+                missing = f"has Object Lock but no default retention: {fix}"
         except errors() as exc:
             response = getattr(exc, "response", None) or {}
             if is_error(exc, "ObjectLockConfigurationNotFoundError"):
-                missing = "has no Object Lock"
-            else:
-                missing = f"could not be checked for Object Lock ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+                missing = f"has no Object Lock: {fix}"
+            else:  # e.g. a role without s3:GetBucketObjectLockConfiguration
+                missing = f"could not be checked for Object Lock: {str(exc).splitlines()[0]} (terraform/README.md)"
         received = datetime.now(UTC)
         if missing is not None:
-            self._warn(
-                f"{where} {missing}: an identity allowed to delete there can erase its entries; "
-                f"`deployctl bootstrap {self.env_name}` enables it (README: the ledger)"
-            )
+            self._warn(f"{where} {missing} (README: the ledger)")
         headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}) if isinstance(response, dict) else {}
         offset = clock_offset(headers.get("date"), sent, received)
         if offset is not None and abs(offset) > CLOCK_BOUND:
@@ -287,6 +285,8 @@ class Ledger:
         except errors() as exc:
             if is_error(exc, "NoSuchKey", "404"):
                 return None, LedgerProblem("deleted", version.key, "it was deleted while it was read")
+            if ask and is_error(exc, "AccessDenied", "403"):  # no s3:GetObjectVersion: the key is named all the same
+                return None, None
             raise
         return parse(version.key, body, version.modified)
 

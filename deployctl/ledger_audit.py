@@ -18,7 +18,7 @@ Time is S3's: ``LastModified`` orders entries and measures how long a digest ran
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
@@ -71,7 +71,7 @@ class LedgerRead:
     entries: list[Entry]
     problems: tuple[LedgerProblem, ...] = ()
     read_at: datetime | None = None  # S3's clock when the ledger was listed (its Date header)
-    skipped: tuple[str, ...] = field(default=())  # why the read could not check everything (a missing permission)
+    skipped: tuple[str, ...] = ()  # why the read could not check everything (a missing permission)
 
     @property
     def tampering(self) -> tuple[LedgerProblem, ...]:
