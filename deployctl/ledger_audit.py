@@ -74,8 +74,23 @@ class LedgerRead:
     skipped: tuple[str, ...] = ()  # why the read could not check everything (a missing permission)
 
     @property
+    def now(self) -> datetime:
+        """S3's clock at the read (this machine's when S3 sent no Date): the entries' times are S3's too."""
+        return self.read_at or datetime.now(UTC)
+
+    @property
     def tampering(self) -> tuple[LedgerProblem, ...]:
         return tuple(p for p in self.problems if p.refuses)
+
+    def not_counted(self, app: str, digest: str | None) -> tuple[str, ...]:
+        """The healthy rollouts of ``app``'s ``digest`` not counted as proof (their writer's clock was off S3's)."""
+        return tuple(
+            p.describe()
+            for p in self.problems
+            if p.kind == "clock_skew"
+            and p.entry
+            and (p.entry.app, p.entry.digest, p.entry.outcome) == (app, digest, "succeeded")
+        )
 
 
 def audit(versions: Iterable[Version]) -> tuple[list[Version], list[LedgerProblem]]:

@@ -287,19 +287,23 @@ def verified_in_source(facts: Facts, *, done: bool, skip: bool) -> Gate:
         return Gate(VERIFIED, True, "not checked: no image", SKIP_DEV_CHECK)
     if done:
         return Gate(VERIFIED, True, f"{digest} already runs in {facts.target_env}", SKIP_DEV_CHECK)
+    # What the source's ledger proves cannot be trusted; its retained entries were read (a hidden failure included)
+    untrusted = (
+        f"the ledger of {source} was tampered with or cannot be read, so it proves nothing: "
+        f"{'; '.join(facts.source_ledger)} (`deployctl history {source}`; README: the ledger)"
+        if facts.source_ledger
+        else ""
+    )
     failure = evidence.failure
     if failure is not None:
-        return Gate(VERIFIED, False, _failed(facts, failure), fix=_roll_forward(facts, failure))
+        also = f"; and {untrusted}" if untrusted else ""
+        return Gate(VERIFIED, False, _failed(facts, failure) + also, fix=_roll_forward(facts, failure))
     if facts.live_runs and facts.live_problems:  # it still runs there, and is not healthy now: evidence against it
         now = "; ".join(facts.live_problems)
         return Gate(
             VERIFIED, False, f"{digest} runs in {source} but is not healthy now: {now}", fix=_roll_forward(facts)
         )
-    if facts.source_ledger:  # what it proves cannot be trusted; the retained entries were read (failures included)
-        untrusted = (
-            f"the ledger of {source} was tampered with or cannot be read, so it proves nothing: "
-            f"{'; '.join(facts.source_ledger)} (`deployctl history {source}`; README: the ledger)"
-        )
+    if untrusted:  # no failure read: a look, then the recorded override, is the way on
         return Gate(VERIFIED, False, f"{untrusted}; or pass {SKIP_DEV_CHECK} --reason TEXT", SKIP_DEV_CHECK, skip)
     problem = _no_proof(facts, evidence)
     if problem is None:

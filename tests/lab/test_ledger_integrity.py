@@ -90,7 +90,8 @@ def test_a_failure_cannot_be_erased_and_hiding_it_is_reported_as_tampering(world
 
     code, _, err = world.run("promote", "release-1.0.0")
     assert code == 4, err
-    assert "the ledger of dev was tampered with" in err and failure in err
+    assert "failed in dev after its healthy rollout" in err, "the hidden failure is still read"
+    assert "the ledger of dev was tampered with" in err and f"{failure}: deleted" in err
     assert world.tag_digest("release-1.0.0") is None, "nothing reached prod's registry"
     assert world.kubectl_json("prod", "get", "deployments")["items"] == [], "nothing deployed to prod"
 
