@@ -12,6 +12,7 @@ import random
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -101,9 +102,11 @@ def world(root: Path) -> Contexts:
             action = "promote" if source else "deploy"
             intent = Entry(env=env, app=app, action=action, outcome="started", digest=digest, commit=commit,
                            release=release, time=time_, ci_run_id=str(1000 + n))  # fmt: skip
+            s3.clock = _at(time_)  # S3's LastModified: when it was written
             ctx.record(intent)
             outcome, verdict = ("failed", "failed") if failed else ("succeeded", "healthy")
             done = (NOW - timedelta(minutes=ENTRIES - n, seconds=-5)).isoformat(timespec="microseconds")
+            s3.clock = _at(done)
             ctx.record(replace(intent, outcome=outcome, verdict=verdict, intent=intent.id, time=done, id=f"o{n:011d}"))
             if not failed:
                 running[app] = digest
@@ -112,6 +115,10 @@ def world(root: Path) -> Contexts:
             cluster.releases[app] = Release(app, env, 3, "deployed")
             cluster.desired[app] = cluster.serving[app] = digest
     return contexts
+
+
+def _at(moment: str) -> Callable[[], datetime]:
+    return lambda: datetime.fromisoformat(moment)
 
 
 def run(repeat: int, smoke: bool = False) -> list[Sample]:

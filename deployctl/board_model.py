@@ -136,7 +136,7 @@ def timeline(env: str, entries: Sequence[Entry], limit: int) -> tuple[Event, ...
         outcome = "in-progress" if e.id in unfinished else e.outcome
         overrides = tuple(f"{o.flag}: {o.reason}" for o in e.overrides)
         found.append(
-            Event(env, e.app, e.action, outcome, e.time, e.release, e.digest, e.commit, by(e), e.message, overrides)
+            Event(env, e.app, e.action, outcome, e.at, e.release, e.digest, e.commit, by(e), e.message, overrides)
         )
         if len(found) == limit:
             break
@@ -199,7 +199,7 @@ def cell(
         digest=digest,
         commit=commit,
         subject=(subjects or {}).get(commit or ""),
-        deployed_at=rollout.time if rollout else None,
+        deployed_at=rollout.at if rollout else None,
         deployed_by=by(rollout) if rollout else None,
         verdict=verdict,
         drift=drift,
@@ -226,7 +226,7 @@ def waiting_releases(env: str, tags: Iterable[str], entries: Sequence[Entry], pa
         )
         detail = f"tagged, not promoted to {env}"
         if tried is not None:
-            detail += f" (last attempt {tried.outcome} at {tried.time[:16]}: {tried.message.splitlines()[0][:120]})"
+            detail += f" (last attempt {tried.outcome} at {tried.at[:16]}: {tried.message.splitlines()[0][:120]})"
         waiting.append(Waiting(env, "release", tag, None, detail))
     return waiting
 
@@ -254,7 +254,7 @@ def waiting_digests(
             continue
         soaked = "" if proof.ran_for >= soak else f"; soaking: {duration(proof.ran_for)} of {duration(soak)}"
         commit = f" (commit {newest.commit[:12]})" if newest.commit else ""
-        detail = f"healthy in {source} since {newest.time[:16]}{commit}, not yet in {env}{soaked}"
+        detail = f"healthy in {source} since {newest.at[:16]}{commit}, not yet in {env}{soaked}"
         found.append(Waiting(env, "digest", newest.digest, app, detail))
     return found
 

@@ -90,12 +90,12 @@ def changelog(
     """The changelog of ``commits`` (``(sha, author, subject)``, newest first), each checked against the
     source environment's ledger for a failed rollout of the image built from it."""
     failures: dict[str, Entry] = {}
-    for entry in sorted(source_entries, key=lambda e: e.time):
+    for entry in sorted(source_entries, key=lambda e: e.order):
         if entry.app == app and entry.commit and failed(entry):
             failures.setdefault(entry.commit, entry)
     changes = []
     for sha, author, subject in commits:
         failure = failures.get(sha)
-        where = f"{failure.time} by {run_of(failure)}" if failure else None
+        where = f"{failure.at} by {run_of(failure)}" if failure else None
         changes.append(Change(sha, author, subject, pr_number(subject), where))
     return Changelog(base, head, tuple(changes), total)

@@ -25,8 +25,9 @@ ROLLOUTS = ("deploy", "promote")
 
 
 def healthy(entry: Entry) -> bool:
-    """A rollout deployctl itself judged healthy from the cluster (see ``rollout.release_health``)."""
-    return entry.action in ROLLOUTS and entry.outcome == "succeeded" and entry.verdict == "healthy"
+    """A rollout deployctl itself judged healthy from the cluster (see ``rollout.release_health``), recorded by a
+    writer whose clock agreed with S3's (a skewed entry is never counted as proof; a failure always is)."""
+    return entry.action in ROLLOUTS and entry.outcome == "succeeded" and entry.verdict == "healthy" and not entry.skewed
 
 
 def failed(entry: Entry) -> bool:
@@ -46,7 +47,7 @@ def failure_of(entry: Entry, limit: int = 200) -> str:
     if len(first) > limit:
         first = first[: limit - 1] + "…"
     verdict = f"verdict {entry.verdict}" if entry.verdict else f"outcome {entry.outcome}, no verdict"
-    return f"at {entry.time} by {run_of(entry)}, {verdict}" + (f": {first}" if first else "")
+    return f"at {entry.at} by {run_of(entry)}, {verdict}" + (f": {first}" if first else "")
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ class Evidence:
             return f"no healthy rollout of {self.digest} in {where} is recorded{missing}"
         since = "still runs there" if self.running else "since replaced"
         return (
-            f"rolled out healthy in {where} at {self.verified.time} by {run_of(self.verified)}, "
+            f"rolled out healthy in {where} at {self.verified.at} by {run_of(self.verified)}, "
             f"ran {duration(self.ran_for)} ({since})"
         )
 
@@ -99,7 +100,7 @@ class Evidence:
             **several,
             "env": self.env,
             "digest": self.digest,
-            "verified_at": self.verified.time if self.verified else None,
+            "verified_at": self.verified.at if self.verified else None,
             "verified_by": run_of(self.verified) if self.verified else None,
             "ran_for_seconds": round(self.ran_for.total_seconds()),
             "still_running": self.running,
@@ -110,7 +111,7 @@ class Evidence:
 
 
 def _failure_data(failure: Entry) -> dict[str, Any]:
-    found = {"at": failure.time, "by": run_of(failure), "verdict": failure.verdict, "message": failure.message}
+    found = {"at": failure.at, "by": run_of(failure), "verdict": failure.verdict, "message": failure.message}
     return found | ({"cluster": failure.cluster} if failure.cluster else {})
 
 
@@ -129,9 +130,9 @@ def evidence_of(entries: Sequence[Entry], *, env: str, app: str, digest: str, no
     ``interrupted`` one, which never reached the cluster, leaves it running), from when that rollout began (its
     intent): a rollout in progress, or whose run died (an open intent), ends it too. The soak counts the latest
     period only: time is proven by a continuous occupation, as Kargo's soak is, never summed across periods."""
-    ordered = sorted((e for e in entries if e.app == app and e.action in ROLLOUTS), key=lambda e: e.time)
+    ordered = sorted((e for e in entries if e.app == app and e.action in ROLLOUTS), key=lambda e: e.order)  # S3's clock
     completed = {e.intent for e in ordered if e.intent}
-    began = {e.id: datetime.fromisoformat(e.time) for e in ordered if e.outcome == "started"}
+    began = {e.id: datetime.fromisoformat(e.at) for e in ordered if e.outcome == "started"}
     verified: Entry | None = None
     failed_after: Entry | None = None
     last_failure: Entry | None = None
@@ -144,7 +145,7 @@ def evidence_of(entries: Sequence[Entry], *, env: str, app: str, digest: str, no
             continue  # its completion says how it ended
         if outcome == "started":
             outcome = "unknown"  # in progress, or its run died: from its start it may have replaced the pods
-        at = datetime.fromisoformat(entry.time)
+        at = datetime.fromisoformat(entry.at)
         mine = entry.digest == digest
         if mine and entry.outcome != "started":
             last_rollout = entry
@@ -189,21 +190,21 @@ def fleet_evidence(
     failures = [p.failed_after for p in per.values() if p.failed_after is not None]
     for cluster, proof in per.items():  # failed where it never ran healthy (a later wave)
         judged = [e for e in mine if e.cluster == cluster and e.digest == digest and (healthy(e) or failed(e))]
-        last = max(judged, key=lambda e: e.time, default=None)
+        last = max(judged, key=lambda e: e.order, default=None)
         if proof.verified is None and last is not None and failed(last):
             failures.append(last)
     wave = [per[c] for c in first_wave]
     missing = tuple(c for c in first_wave if per[c].verified is None)
-    latest = max((p.verified for p in wave if p.verified is not None), key=lambda e: e.time, default=None)
+    latest = max((p.verified for p in wave if p.verified is not None), key=lambda e: e.order, default=None)
 
     def newest(found: list[Entry | None]) -> Entry | None:
-        return max((e for e in found if e is not None), key=lambda e: e.time, default=None)
+        return max((e for e in found if e is not None), key=lambda e: e.order, default=None)
 
     return Evidence(
         env,
         digest,
         None if missing else latest,
-        min(failures, key=lambda e: e.time, default=None),
+        min(failures, key=lambda e: e.order, default=None),
         min(p.ran_for for p in wave),
         running=all(p.running for p in wave),
         clusters=tuple(first_wave),

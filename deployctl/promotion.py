@@ -101,6 +101,10 @@ class Facts:
     recorded_version: Version | None = None
     recorded_digest: str | None = None
     deploy: bool = True
+    # The source's ledger: entries deleted, rewritten or unreadable (by key: its evidence cannot be trusted), and
+    # this digest's healthy entries not counted (their writer's clock was off S3's)
+    source_ledger: tuple[str, ...] = ()
+    not_counted: tuple[str, ...] = ()
 
     @property
     def skipped(self) -> bool:
@@ -283,18 +287,30 @@ def verified_in_source(facts: Facts, *, done: bool, skip: bool) -> Gate:
         return Gate(VERIFIED, True, "not checked: no image", SKIP_DEV_CHECK)
     if done:
         return Gate(VERIFIED, True, f"{digest} already runs in {facts.target_env}", SKIP_DEV_CHECK)
+    # What the source's ledger proves cannot be trusted; its retained entries were read (a hidden failure included)
+    untrusted = (
+        f"the ledger of {source} was tampered with or cannot be read, so it proves nothing: "
+        f"{'; '.join(facts.source_ledger)} (`deployctl history {source}`; README: the ledger)"
+        if facts.source_ledger
+        else ""
+    )
     failure = evidence.failure
     if failure is not None:
-        return Gate(VERIFIED, False, _failed(facts, failure), fix=_roll_forward(facts, failure))
+        also = f"; and {untrusted}" if untrusted else ""
+        return Gate(VERIFIED, False, _failed(facts, failure) + also, fix=_roll_forward(facts, failure))
     if facts.live_runs and facts.live_problems:  # it still runs there, and is not healthy now: evidence against it
         now = "; ".join(facts.live_problems)
         return Gate(
             VERIFIED, False, f"{digest} runs in {source} but is not healthy now: {now}", fix=_roll_forward(facts)
         )
+    if untrusted:  # no failure read: a look, then the recorded override, is the way on
+        return Gate(VERIFIED, False, f"{untrusted}; or pass {SKIP_DEV_CHECK} --reason TEXT", SKIP_DEV_CHECK, skip)
     problem = _no_proof(facts, evidence)
     if problem is None:
         now = "; healthy there now" if facts.live_runs else ""
         return Gate(VERIFIED, True, f"{digest} {evidence.describe()}{now}", SKIP_DEV_CHECK)
+    if facts.not_counted:
+        problem += f" (not counted: {'; '.join(facts.not_counted)})"
     return Gate(VERIFIED, False, f"{problem}; or pass {SKIP_DEV_CHECK} --reason TEXT", SKIP_DEV_CHECK, skip)
 
 
@@ -315,7 +331,7 @@ def _no_proof(facts: Facts, evidence: Evidence) -> str | None:
         )
     if evidence.verified is None:
         latest = evidence.last_rollout
-        tried = f" (its latest rollout there: {latest.outcome} at {latest.time} by {run_of(latest)})" if latest else ""
+        tried = f" (its latest rollout there: {latest.outcome} at {latest.at} by {run_of(latest)})" if latest else ""
         return f"{digest} has no healthy rollout in {source} recorded by deployctl{tried}; deploy it to {source} again"
     if evidence.ran_for < facts.soak:
         return (
@@ -337,7 +353,7 @@ def _failed(facts: Facts, failure: Entry) -> str:
         before = (
             " and never rolled out healthy there"
             if healthy is None
-            else f" after its healthy rollout at {healthy.time} by {run_of(healthy)}"
+            else f" after its healthy rollout at {healthy.at} by {run_of(healthy)}"
         )
     return f"{digest} failed in {where}{before}: {failure_of(failure)}"
 

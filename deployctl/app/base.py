@@ -153,7 +153,7 @@ def reconcile(
     """Complete the intents an interrupted run left open (lock held: no other run is mid-rollout), from helm's
     history: a revision whose description names the intent reached the cluster, but its rollout was never
     judged (``unknown``); no such revision means nothing did (``interrupted``). Never missing from the ledger."""
-    pending = open_intents(ctx.ledger.entries(), app_name, where)  # ``where``: this cluster's intents only
+    pending = open_intents(ctx.read_ledger().entries, app_name, where)  # ``where``: this cluster's intents only
     if not pending:
         return ()
     revisions = cluster.history(release)
@@ -316,7 +316,7 @@ def roll_out_waves(
     if not ctx.several:
         roll(targets[0], reached[targets[0].name])
         return reached[targets[0].name]
-    entries = ctx.ledger.entries()
+    entries = ctx.read_ledger().entries
     apps = list(dict.fromkeys(p.app for found in plans.values() for p in found))
     before = {(str(t.name), a): waves.previous(entries, a, t.name) for t in targets for a in apps}
 

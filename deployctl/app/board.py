@@ -22,6 +22,7 @@ from deployctl.cluster import Cluster
 from deployctl.config import App, deploy_order
 from deployctl.errors import DeployctlError, UsageError
 from deployctl.history import Entry
+from deployctl.ledger_audit import LedgerProblem
 
 HISTORY = 500  # ledger entries read per environment
 FIELD = "\x1f"
@@ -61,6 +62,7 @@ class _Facts:
     clusters: dict[str, dict[str, board_model.Live] | None] = field(default_factory=dict)
     pinned: dict[str, str | None] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)  # history | values file | cluster -> why
+    ledger_problems: tuple[LedgerProblem, ...] = ()  # a deleted, rewritten or corrupt entry, a skewed clock
 
     def problem(self) -> str:
         """Every problem once: parts that failed for the same reason (one unreachable AWS) are named together."""
@@ -93,7 +95,7 @@ def board(
     now = now or datetime.now(UTC)
     with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="board") as pool:
         facts = dict(zip(names, pool.map(lambda n: _read(contexts[n], apps, history), names), strict=True))
-    notes: list[str] = []
+    notes = [f"the ledger of {name}: {p.describe()}" for name, f in facts.items() for p in f.ledger_problems]
     commits = {
         c
         for f in facts.values()
@@ -136,7 +138,8 @@ def _read(ctx: EnvContext, apps: Sequence[str], history: int) -> _Facts:
     found = _Facts()
     if ctx.env.terraform is not None:  # the ledger lives in the state bucket
         try:
-            found.entries = ctx.ledger.entries(limit=history)
+            read = ctx.read_ledger(limit=history)
+            found.entries, found.ledger_problems = read.entries, read.problems
         except DeployctlError as exc:
             found.problems["history"] = exc.message.splitlines()[0]
     configured = ctx.config.settings.apps

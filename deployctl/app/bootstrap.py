@@ -1,6 +1,6 @@
 """``deployctl bootstrap ENV``: create the environment's terraform state bucket before its first ``plan``
-(versioned, encrypted, private; locking by the backend's lock file), idempotently, with the environment's
-one AWS session (its role assumed once)."""
+(versioned, encrypted, private, Object Lock for its ledger; locking by the backend's lock file), idempotently,
+with the environment's one AWS session (its role assumed once)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ class BootstrapResult:
     key: str
     use_lockfile: bool
     command: str = "bootstrap"
+    retention_days: int = 0  # the Object Lock default retention asked for (0: none)
 
     def data(self) -> Mapping[str, Any]:
         r = self.report
@@ -32,6 +33,7 @@ class BootstrapResult:
             "changed": list(r.changed),
             "kept": list(r.kept),
             "locking": "lockfile" if self.use_lockfile else None,
+            "retention_days": self.retention_days,
         }
 
     def text(self) -> Sequence[str]:
@@ -44,6 +46,11 @@ class BootstrapResult:
             lines.append(f"  locking: terraform's lock file beside s3://{r.bucket}/{self.key} (use_lockfile = true)")
         else:
             lines.append("  locking: OFF (backend.use_lockfile = false): two applies may overlap; set it to true")
+        if not self.retention_days:
+            lines.append(
+                "  ledger: NOT protected (backend.retention_days = 0): an identity allowed to delete in the bucket "
+                "can erase its history"
+            )
         lines.append(f"next: deployctl plan {self.env}")
         return lines
 
@@ -59,5 +66,5 @@ def bootstrap(ctx: EnvContext) -> BootstrapResult:
         )
     backend = terraform.backend
     with ctx.reporter.phase(f"{ctx.name}: state bucket s3://{backend.bucket}"):
-        report = state_bucket.ensure(ctx.aws.client("s3"), backend.bucket, backend.region)
-    return BootstrapResult(ctx.name, report, backend.key, backend.use_lockfile)
+        report = state_bucket.ensure(ctx.aws.client("s3"), backend.bucket, backend.region, backend.retention_days)
+    return BootstrapResult(ctx.name, report, backend.key, backend.use_lockfile, retention_days=backend.retention_days)

@@ -27,6 +27,7 @@ from deployctl.config import App, Environment, LoadedConfig
 from deployctl.console import Reporter
 from deployctl.errors import UsageError
 from deployctl.history import Entry, Ledger
+from deployctl.ledger_audit import LedgerRead
 from deployctl.lock import EnvironmentLock, Lease, LockInfo, ci_run_id
 from deployctl.model import ImageRef
 from deployctl.runner import Runner
@@ -57,6 +58,7 @@ class EnvContext:
         self._lock: EnvironmentLock | None = None
         self._lease: Lease | None = None  # while ``locked()``: what every write checks first (``fence``)
         self._ledger: Ledger | None = None
+        self._warned: set[str] = set()  # the ledger's warnings, each said once per command
         self._endpoints: dict[tuple[str, str], Endpoint] = {}
         self._head: str | None = None
         self._helm_major: int | None = None
@@ -201,8 +203,25 @@ class EnvContext:
     def ledger(self) -> Ledger:
         with self._guard:
             if self._ledger is None:
-                self._ledger = Ledger(self.name, self._bucket("history"), self.aws.client("s3"))
+                self._ledger = Ledger(self.name, self._bucket("history"), self.aws.client("s3"), self._warn_once)
             return self._ledger
+
+    def read_ledger(self, limit: int | None = None) -> LedgerRead:
+        """The environment's ledger, newest first, with every problem found (a deleted, rewritten or corrupt entry,
+        a writer's clock off S3's): each said once on stderr, never skipped. Every use case reads it this way."""
+        found = self.ledger.read(limit)
+        for problem in found.problems:
+            self._warn_once(f"the ledger of {self.name}: {problem.describe()}")
+        for why in found.skipped:
+            self._warn_once(f"the ledger of {self.name}: {why}")
+        return found
+
+    def _warn_once(self, message: str) -> None:
+        with self._guard:
+            if message in self._warned:
+                return
+            self._warned.add(message)
+        self.reporter.warn(message)
 
     def record(self, entry: Entry) -> None:
         self.fence()

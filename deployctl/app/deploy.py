@@ -215,7 +215,7 @@ def _promoted_images(ctx: EnvContext, names: list[str], *, values_only: bool) ->
     CI runner may never have been committed, so when it lags behind the ledger's newest promotion, that
     promotion is deployed (and the lag reported). ``values_only`` (an override) takes the values file as is."""
     apps = ctx.config.settings.apps
-    entries = ctx.ledger.entries() if ctx.env.terraform is not None and not values_only else []
+    entries = ctx.read_ledger().entries if ctx.env.terraform is not None and not values_only else []
     choices: list[_Choice] = []
     skipped: list[str] = []
     missing: list[str] = []
@@ -255,7 +255,7 @@ def _image(ctx: EnvContext, name: str, app: App, parts: Mapping[str, str]) -> Im
 
 def _require_promoted(ctx: EnvContext, plans: list[RolloutPlan]) -> None:
     """Refuse a digest no promotion brought here: the values file is a file anyone can edit."""
-    entries = ctx.ledger.entries()
+    entries = ctx.read_ledger().entries
     for plan in plans:
         digest = plan.image.digest
         if not any(e.app == plan.app and e.action == "promote" and e.digest == digest for e in entries):

@@ -14,6 +14,7 @@ from typing import Any
 from deployctl.app.context import EnvContext
 from deployctl.errors import UsageError
 from deployctl.history import Entry, open_intents
+from deployctl.ledger_audit import LedgerProblem
 
 WIDTH = 160  # when the output is not a terminal: wide enough for most messages, one line still
 _SHA = re.compile(r"[0-9a-f]{40}")
@@ -46,16 +47,21 @@ class HistoryResult:
     entries: tuple[Entry, ...]
     command: str = "history"
     width: int = WIDTH  # the terminal's columns: the message is cut to what is left of them
+    # a deleted, rewritten or corrupt entry, a writer's clock off S3's: each by its key (also said on stderr)
+    problems: tuple[LedgerProblem, ...] = ()
 
     def data(self) -> Mapping[str, Any]:
         return {
             "env": self.env,
             "entries": [e.to_dict() for e in self.entries],
             "open_intents": [e.id for e in open_intents(list(self.entries))],
+            "problems": [p.data() for p in self.problems],
         }
 
     def text(self) -> Sequence[str]:
         if not self.entries:
+            if self.problems:
+                return [f"no readable entry in the history of {self.env}: {len(self.problems)} problem(s), on stderr"]
             return [f"no history for {self.env} yet"]
         unfinished = {e.id for e in open_intents(list(self.entries))}
         shown = [
@@ -66,7 +72,7 @@ class HistoryResult:
             if e.outcome != "started" or e.id in unfinished  # a settled intent's outcome is on its own line
         ]
         columns: list[tuple[str, list[str]]] = [
-            ("time (UTC)", [e.time[:19].replace("T", " ") for e in shown]),
+            ("time (UTC)", [e.at[:19].replace("T", " ") for e in shown]),  # S3's clock
             ("app", [e.app for e in shown]),
             ("action", [e.action for e in shown]),
         ]
@@ -93,11 +99,12 @@ class HistoryResult:
 
 
 def history(ctx: EnvContext, *, limit: int | None = 20, app: str | None = None, width: int = WIDTH) -> HistoryResult:
-    """The ledger newest first (``limit`` entries, of ``app``); an environment with several clusters says each
-    entry's cluster (its ``cluster`` field). ``width``: the terminal's columns."""
+    """The ledger newest first by S3's clock (``limit`` entries, of ``app``) and its problems; an environment with
+    several clusters says each entry's cluster (its ``cluster`` field). ``width``: the terminal's columns."""
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be at least 1, not {limit}", "pass --limit N with N >= 1")
-    entries = ctx.ledger.entries(limit=None if app else limit)
+    found = ctx.read_ledger(limit=None if app else limit)
+    entries = found.entries
     if app is not None:
         entries = [e for e in entries if e.app == app][:limit]
-    return HistoryResult(ctx.name, tuple(entries), width=width)
+    return HistoryResult(ctx.name, tuple(entries), width=width, problems=found.problems)

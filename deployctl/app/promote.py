@@ -26,7 +26,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from deployctl import git, levels, waves
@@ -77,8 +77,8 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
     main_ref = git.main_ref(runner, config.root, config.settings.main_branch)
     on_main = git.is_ancestor(runner, config.root, commit, main_ref)
     tag_on_remote, tag_remote = git.tag_on_remote(runner, config.root, release.tag, commit)
-    target_entries, source_entries = target.ledger.entries(), source.ledger.entries()
-    now = datetime.now(UTC)
+    source_read = source.read_ledger()  # its problems (and the target's) said on stderr; the soak by S3's clock
+    target_entries, source_entries, now = target.read_ledger().entries, source_read.entries, source_read.now
     targets, first_wave = target.targets(), waves.first_wave(source.env)
     several = [t.name for t in targets if t.name]
     planned: list[AppPromotion] = []
@@ -130,6 +130,8 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
             recorded_version=recorded[0],
             recorded_digest=recorded[1],
             deploy=request.deploy,
+            source_ledger=tuple(p.describe() for p in source_read.tampering),
+            not_counted=source_read.not_counted(name, source_digest),
         )
         target_image = replace(target_repo, tag=release.tag, digest=source_digest)
         planned.append(

@@ -17,6 +17,7 @@ from deployctl.app.base import freeze_state
 from deployctl.app.context import EnvContext
 from deployctl.evidence import run_of
 from deployctl.history import open_intents
+from deployctl.ledger_audit import LedgerProblem, LedgerRead
 from deployctl.rollout import Health, WorkloadHealth, release_health
 from deployctl.windows import FreezeState
 
@@ -126,6 +127,7 @@ class StatusResult:
     apps: tuple[AppStatus, ...]
     freeze: FreezeState | None = None  # None: a window of the configuration cannot be (warned)
     command: str = "status"
+    ledger_problems: tuple[LedgerProblem, ...] = ()  # what is wrong with its ledger, by key (also on stderr)
 
     @property
     def healthy(self) -> bool:
@@ -133,7 +135,13 @@ class StatusResult:
 
     def data(self) -> Mapping[str, Any]:
         freeze = self.freeze.data() if self.freeze else None
-        return {"env": self.env, "healthy": self.healthy, "freeze": freeze, "apps": [a.data() for a in self.apps]}
+        return {
+            "env": self.env,
+            "healthy": self.healthy,
+            "freeze": freeze,
+            "apps": [a.data() for a in self.apps],
+            "ledger_problems": [p.data() for p in self.ledger_problems],
+        }
 
     def text(self) -> Sequence[str]:
         frozen = [f"{self.env}: {self.freeze.describe()}"] if self.freeze and self.freeze.frozen else []
@@ -144,7 +152,8 @@ def status(ctx: EnvContext, app: str | None = None) -> StatusResult:
     ctx.require_deployable()
     apps = ctx.config.settings.apps
     # The ledger lives in the state bucket: an environment without one has no unfinished rollouts to show.
-    intents = open_intents(ctx.ledger.entries()) if ctx.env.terraform is not None else []
+    ledger = ctx.read_ledger() if ctx.env.terraform is not None else LedgerRead([])  # its problems said on stderr
+    intents = open_intents(ledger.entries)
     found = []
     with ctx.clusters() as clusters:
         for target, app_name, app_config in [(t, n, c) for t in ctx.targets() for n, c in ctx.apps(app)]:
@@ -175,7 +184,7 @@ def status(ctx: EnvContext, app: str | None = None) -> StatusResult:
                     health=health,
                     hooks=tuple(h.message for h in live.failed_hooks) if live is not None else (),
                     unfinished=tuple(
-                        f"{i.action} of {i.digest} started {i.time} by {run_of(i)}: no outcome yet (in progress, or "
+                        f"{i.action} of {i.digest} started {i.at} by {run_of(i)}: no outcome yet (in progress, or "
                         "its run died: the next deploy settles it)"
                         for i in intents
                         if i.app == app_name and i.cluster == target.name
@@ -184,4 +193,4 @@ def status(ctx: EnvContext, app: str | None = None) -> StatusResult:
                     wave=target.wave,
                 )
             )
-    return StatusResult(env=ctx.name, apps=tuple(found), freeze=freeze_state(ctx))
+    return StatusResult(env=ctx.name, apps=tuple(found), freeze=freeze_state(ctx), ledger_problems=ledger.problems)

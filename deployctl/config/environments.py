@@ -23,6 +23,9 @@ class Backend(Strict):
     key: str = Field(min_length=1, pattern=r"^[^/].*\.tfstate$")
     region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     use_lockfile: bool = True
+    # S3 Object Lock (COMPLIANCE) default retention of the bucket, set by `deployctl bootstrap` and the sandbox: how
+    # long nobody can erase or rewrite a ledger entry (and every other object version in the bucket); 0: none
+    retention_days: int = Field(default=90, ge=0, le=36500)
 
 
 class Terraform(Strict):

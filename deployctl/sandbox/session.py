@@ -232,13 +232,18 @@ def bootstrap_state_buckets(lab: Lab, settings: DeployctlConfig) -> list[str]:
     return sorted(buckets)
 
 
-def _backends(settings: DeployctlConfig) -> dict[str, str]:
-    """Each state bucket of ``settings`` -> its region."""
-    terraform = [e.terraform for e in settings.environments.values() if e.terraform is not None]
-    return {t.backend.bucket: t.backend.region for t in terraform}
+def _backends(settings: DeployctlConfig) -> dict[str, tuple[str, int]]:
+    """Each state bucket of ``settings`` -> its region and Object Lock retention (the longest asked for)."""
+    found: dict[str, tuple[str, int]] = {}
+    for env in settings.environments.values():
+        if env.terraform is not None:
+            backend = env.terraform.backend
+            days = max(backend.retention_days, found.get(backend.bucket, ("", 0))[1])
+            found[backend.bucket] = (backend.region, days)
+    return found
 
 
-def _create_buckets(moto_url: str, buckets: Mapping[str, str]) -> None:
+def _create_buckets(moto_url: str, buckets: Mapping[str, tuple[str, int]]) -> None:
     import boto3
 
     s3 = boto3.client(
@@ -248,20 +253,18 @@ def _create_buckets(moto_url: str, buckets: Mapping[str, str]) -> None:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",  # noqa: S106 (moto's documented fake credentials)
     )
-    for bucket, region in buckets.items():
-        state_bucket.ensure(s3, bucket, region)
+    for bucket, (region, retention_days) in buckets.items():
+        state_bucket.ensure(s3, bucket, region, retention_days)
 
 
 def ensure_state_buckets(path: Path, settings: DeployctlConfig) -> list[str]:
     """Create the state buckets of ``settings``' environments in the sandbox of ``path`` (versioned, encrypted,
-    public access blocked: what `deployctl bootstrap ENV` does in an account) unless the state says they exist:
-    any configuration pointed at the sandbox gets its backend, not only the one it was started from."""
+    public access blocked, Object Lock: what `deployctl bootstrap ENV` does in an account) unless the state says
+    they exist: any configuration pointed at the sandbox gets its backend, not only the one it was started from."""
     data = read_state(path)
     if data is None or not data.get("moto_url"):
         return []
-    backends = {
-        e.terraform.backend.bucket: e.terraform.backend.region for e in settings.environments.values() if e.terraform
-    }
+    backends = _backends(settings)
     missing = sorted(set(backends) - set(data.get("state_buckets", [])))
     if not missing:
         return []

@@ -21,6 +21,7 @@ import boto3
 import pytest
 import yaml
 
+from deployctl import state_bucket
 from deployctl.app.context import EnvContext
 from deployctl.cli import main
 from deployctl.config import load
@@ -134,13 +135,15 @@ lock_timeout_seconds = 120
 
     def ledger(self) -> list[Entry]:
         config = load(self.config())
-        entries = EnvContext(config, "dev", ProcessRunner(), Console()).ledger.entries()
+        entries = EnvContext(config, "dev", ProcessRunner(), Console()).ledger.read().entries
         return [e for e in entries if e.outcome != "started"]  # the judged outcomes; intents: ``intents()``
 
     def intents(self) -> list[Entry]:
         config = load(self.config())
         return [
-            e for e in EnvContext(config, "dev", ProcessRunner(), Console()).ledger.entries() if e.outcome == "started"
+            e
+            for e in EnvContext(config, "dev", ProcessRunner(), Console()).ledger.read().entries
+            if e.outcome == "started"
         ]
 
     def push(self, repository: str, tag: str, seed: int) -> str:
@@ -172,7 +175,8 @@ def deploy_world(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    boto3.client("s3", endpoint_url=aws_reset, region_name="us-east-1").create_bucket(Bucket=BUCKET)
+    # the state bucket as `deployctl bootstrap` makes it: versioned, the ledger under Object Lock
+    state_bucket.ensure(boto3.client("s3", endpoint_url=aws_reset, region_name="us-east-1"), BUCKET, "us-east-1", 1)
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "values-dev.yaml").write_text((ROOT / "values-dev.yaml").read_text())

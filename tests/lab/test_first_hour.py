@@ -161,6 +161,9 @@ def test_the_second_repositorys_state_bucket_is_created_on_first_use(world: Worl
     assert "platform-tfstate" in names, "the bucket of the repository it was started in, at up"
     world.exports(world.second)  # `sandbox env` in the second repository
     assert s3.get_bucket_versioning(Bucket="team-tfstate")["Status"] == "Enabled"
+    assert s3.get_object_lock_configuration(Bucket="team-tfstate")["ObjectLockConfiguration"]["ObjectLockEnabled"] == (
+        "Enabled"
+    ), "its ledger under Object Lock, as bootstrap does"
     rules = s3.get_bucket_encryption(Bucket="team-tfstate")["ServerSideEncryptionConfiguration"]["Rules"]
     assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     assert all(s3.get_public_access_block(Bucket="team-tfstate")["PublicAccessBlockConfiguration"].values())
@@ -273,10 +276,10 @@ def test_bootstrap_creates_a_versioned_encrypted_state_bucket_once(world: World)
     first = world.run("bootstrap", "dev", "-o", "json", cwd=repo, env=env)
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["changed"] == [
-        "created",
-        "versioning enabled",
+        "created",  # with Object Lock, so versioned from the start
         "default encryption set (SSE-S3)",
         "public access blocked",
+        "object lock enabled (COMPLIANCE, 90 days default retention)",
     ]
     again = world.run("bootstrap", "dev", cwd=repo, env=env)
     assert again.returncode == 0, again.stderr
@@ -284,6 +287,8 @@ def test_bootstrap_creates_a_versioned_encrypted_state_bucket_once(world: World)
     s3 = _s3(moto_url)
     assert s3.get_bucket_location(Bucket="fresh-tfstate")["LocationConstraint"] == "eu-west-1"
     assert s3.get_bucket_versioning(Bucket="fresh-tfstate")["Status"] == "Enabled"
+    rule = s3.get_object_lock_configuration(Bucket="fresh-tfstate")["ObjectLockConfiguration"]["Rule"]
+    assert (rule["DefaultRetention"]["Mode"], rule["DefaultRetention"]["Days"]) == ("COMPLIANCE", 90)
 
 
 def test_once_the_sandbox_is_down_nothing_falls_through_to_aws(world: World) -> None:

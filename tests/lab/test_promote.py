@@ -189,7 +189,7 @@ def test_dry_run_changes_nothing(world: World) -> None:
     assert '+    tag: "release-1.0.0"' in out["plan"]["values"]["diff"]
     assert world.values() == before
     assert world.tag_digest("release-1.0.0") is None
-    assert world.ledger("prod").entries() == []
+    assert world.ledger("prod").read().entries == []
 
 
 @pytest.mark.parametrize(
@@ -223,7 +223,7 @@ def test_image_missing_names_the_tag_looked_for(world: World) -> None:
 def test_skip_dev_check_with_reason_is_recorded(world: World) -> None:
     code, _, err = world.run("promote", "release-1.2.0", "--no-deploy", "--skip-dev-check", "--reason", "hotfix INC-1")
     assert code == 0, err
-    entry = world.ledger("prod").entries()[0]
+    entry = world.ledger("prod").read().entries[0]
     assert entry.outcome == "moved"
     assert [(o.flag, o.reason) for o in entry.overrides] == [("--skip-dev-check", "hotfix INC-1")]
 

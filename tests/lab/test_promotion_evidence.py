@@ -220,7 +220,7 @@ def test_promoting_a_digest_that_failed_in_dev_says_when_and_which_run_and_never
         assert code == 4, (args, err)
         said = (
             f"api: verified-in-source: {digest_b} failed in dev and never rolled out healthy there: "
-            f"at {failure['time']} by {who} (entry {failure['id']}), verdict failed: "
+            f"at {failure['recorded_at']} by {who} (entry {failure['id']}), verdict failed: "
         )
         assert out["error"]["message"].startswith(said), out["error"]["message"]
         assert "CrashLoopBackOff" in out["error"]["message"].splitlines()[0], "the failure's first line"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,20 +34,32 @@ def _error(code: str, status: int, operation: str) -> ClientError:
     return ClientError(response, operation)
 
 
+LOCKED = {"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 90}}}
+
+
 @dataclass
 class FakeS3:
-    """Objects by (bucket, key), with S3's ETags (the MD5 of the bytes, quoted), LastModified and the Date of
-    each answer (by ``clock``: S3's clock, which a test may set apart from the runner's), and conditional
-    writes: If-None-Match: * on put, If-Match: <ETag> on put and delete (404 when the object is gone, 412
-    when it changed), as S3 and moto answer them."""
+    """Objects by (bucket, key), with S3's ETags (the MD5 of the bytes, quoted), LastModified (by ``clock``: S3's
+    clock, which a test may set apart from the runner's) and conditional writes: If-None-Match: * on put, If-Match:
+    <ETag> on put and delete (404 when the object is gone, 412 when it changed), as S3 and moto answer them. A
+    versioned bucket, as the state bucket is: every put is a version and a plain delete a delete marker
+    (``list_object_versions``), under Object Lock with a COMPLIANCE default retention (``object_lock``;
+    ``VersionedS3`` refuses to erase a version). Responses carry S3's ``Date`` header, by ``clock``."""
 
     objects: dict[tuple[str, str], bytes] = field(default_factory=dict)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     modified: dict[tuple[str, str], datetime] = field(default_factory=dict)  # absent: planted by a test, "now"
+    # (bucket, key) -> versions, newest first: (version id, bytes or None for a delete marker, LastModified)
+    versions: dict[tuple[str, str], list[tuple[str, bytes | None, datetime]]] = field(default_factory=dict)
+    # every bucket's Object Lock configuration, as `deployctl bootstrap` sets it ({}: a bucket without Object Lock)
+    object_lock: dict[str, Any] = field(default_factory=lambda: dict(LOCKED))
 
     @staticmethod
     def etag(body: bytes) -> str:
         return f'"{hashlib.md5(body).hexdigest()}"'  # noqa: S324 (S3's ETag of a single-part object)
+
+    def _meta(self) -> dict[str, Any]:
+        return {"HTTPHeaders": {"date": format_datetime(self.clock().astimezone(UTC), usegmt=True)}}
 
     def _check_if_match(self, Bucket: str, Key: str, IfMatch: str | None, operation: str) -> None:  # noqa: N803
         if IfMatch is None:
@@ -69,48 +82,67 @@ class FakeS3:
         if IfNoneMatch == "*" and (Bucket, Key) in self.objects:
             raise _error("PreconditionFailed", 412, "PutObject")
         self._check_if_match(Bucket, Key, IfMatch, "PutObject")
+        versions = self._versions(Bucket, Key)
         self.objects[(Bucket, Key)] = Body
         self.modified[(Bucket, Key)] = self.clock()
-        return {"ETag": self.etag(Body)}
+        versions.insert(0, (uuid.uuid4().hex, Body, self.modified[(Bucket, Key)]))
+        return {"ETag": self.etag(Body), "ResponseMetadata": self._meta()}
 
     def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803
         if (Bucket, Key) not in self.objects:
             raise _error("NoSuchKey", 404, "GetObject")
-        body = self.objects[(Bucket, Key)]
-
-        class _Body:
-            def read(self) -> bytes:
-                return body
-
-        return {
-            "Body": _Body(),
-            "ETag": self.etag(body),
-            "LastModified": self._modified(Bucket, Key),
-            "ResponseMetadata": {"HTTPHeaders": {"date": format_datetime(self.clock(), usegmt=True)}},  # S3's now
-        }
+        return {**_object(self.objects[(Bucket, Key)], self._modified(Bucket, Key)), "ResponseMetadata": self._meta()}
 
     def _modified(self, bucket: str, key: str) -> datetime:
         return self.modified.get((bucket, key)) or self.clock()
 
+    def _versions(self, bucket: str, key: str) -> list[tuple[str, bytes | None, datetime]]:
+        """The versions of a key; an object a test planted in ``objects`` is its one version."""
+        if (bucket, key) not in self.versions:
+            planted = self.objects.get((bucket, key))
+            self.versions[(bucket, key)] = [] if planted is None else [("null", planted, self._modified(bucket, key))]
+        return self.versions[(bucket, key)]
+
     def delete_object(self, *, Bucket: str, Key: str, IfMatch: str | None = None) -> None:  # noqa: N803
         self._check_if_match(Bucket, Key, IfMatch, "DeleteObject")
+        if (Bucket, Key) in self.objects:
+            self._versions(Bucket, Key).insert(0, (uuid.uuid4().hex, None, self.clock()))  # a delete marker
         self.objects.pop((Bucket, Key), None)
         self.modified.pop((Bucket, Key), None)
 
+    def get_object_lock_configuration(self, *, Bucket: str) -> dict[str, Any]:  # noqa: N803, ARG002 (one bucket)
+        if not self.object_lock:
+            error = _error("ObjectLockConfigurationNotFoundError", 404, "GetObjectLockConfiguration")
+            error.response["ResponseMetadata"]["HTTPHeaders"] = self._meta()["HTTPHeaders"]
+            raise error
+        return {"ObjectLockConfiguration": self.object_lock, "ResponseMetadata": self._meta()}
+
     def get_paginator(self, name: str) -> Any:
-        assert name == "list_objects_v2"
+        assert name in ("list_objects_v2", "list_object_versions")
         s3 = self
 
         class _Pages:
             def paginate(self, *, Bucket: str, Prefix: str) -> list[dict[str, Any]]:  # noqa: N803
+                if name == "list_object_versions":
+                    return [s3._version_page(Bucket, Prefix)]
                 keys = sorted(k for b, k in s3.objects if b == Bucket and k.startswith(Prefix))
                 contents = [
                     {"Key": k, "ETag": s3.etag(s3.objects[(Bucket, k)]), "LastModified": s3._modified(Bucket, k)}
                     for k in keys
                 ]
-                return [{"Contents": contents}] if contents else [{}]
+                page: dict[str, Any] = {"ResponseMetadata": s3._meta()}
+                return [{"Contents": contents, **page}] if contents else [page]
 
         return _Pages()
+
+    def _version_page(self, bucket: str, prefix: str) -> dict[str, Any]:
+        keys = {k for b, k in (*self.objects, *self.versions) if b == bucket and k.startswith(prefix)}
+        found: dict[str, list[dict[str, Any]]] = {"Versions": [], "DeleteMarkers": []}
+        for key in sorted(keys):
+            for version, body, modified in self._versions(bucket, key):
+                part = "Versions" if body is not None else "DeleteMarkers"
+                found[part].append({"Key": key, "VersionId": version, "LastModified": modified})
+        return {**{k: v for k, v in found.items() if v}, "ResponseMetadata": self._meta()}
 
     def held_lock(self, env: str) -> dict[str, Any] | None:
         for (_, key), body in self.objects.items():
@@ -118,6 +150,47 @@ class FakeS3:
                 loaded: dict[str, Any] = json.loads(body)
                 return loaded
         return None
+
+
+def _object(body: bytes, modified: datetime) -> dict[str, Any]:
+    class _Body:
+        def read(self) -> bytes:
+            return body
+
+    return {"Body": _Body(), "ETag": FakeS3.etag(body), "LastModified": modified}
+
+
+@dataclass
+class VersionedS3(FakeS3):
+    """``FakeS3`` whose versions can be read and erased one by one (``VersionId``), as a tamperer would try."""
+
+    def get_object(self, *, Bucket: str, Key: str, VersionId: str | None = None) -> dict[str, Any]:  # noqa: N803
+        if VersionId is None:
+            return super().get_object(Bucket=Bucket, Key=Key)
+        found = [(b, m) for v, b, m in self._versions(Bucket, Key) if v == VersionId and b is not None]
+        if not found:
+            raise _error("NoSuchVersion", 404, "GetObject")
+        return _object(*found[0])
+
+    def delete_object(
+        self,
+        *,
+        Bucket: str,  # noqa: N803
+        Key: str,  # noqa: N803
+        IfMatch: str | None = None,  # noqa: N803
+        VersionId: str | None = None,  # noqa: N803
+    ) -> None:
+        if VersionId is None:
+            super().delete_object(Bucket=Bucket, Key=Key, IfMatch=IfMatch)
+            return
+        versions = self._versions(Bucket, Key)
+        if self.object_lock and any(v == VersionId and b is not None for v, b, _ in versions):
+            raise _error("AccessDenied", 403, "DeleteObject")  # COMPLIANCE retention: no one may erase a version
+        versions[:] = [v for v in versions if v[0] != VersionId]
+        if versions and versions[0][1] is not None:
+            self.objects[(Bucket, Key)], self.modified[(Bucket, Key)] = versions[0][1], versions[0][2]
+        else:
+            self.objects.pop((Bucket, Key), None)
 
 
 class FakeAws(AwsSession):
@@ -295,4 +368,4 @@ class FakeContext(EnvContext):
         return ImageRef(image.registry, image.repository, tag=image.tag, digest=found)
 
     def entries(self) -> list[Entry]:
-        return self.ledger.entries()
+        return self.ledger.read().entries

@@ -182,7 +182,7 @@ def test_a_digest_that_failed_in_dev_is_refused_by_promote_and_its_dry_run(
         error = caught.value
         assert error.exit_code == ExitCode.REFUSED
         assert f"{DIGEST} failed in dev after its healthy rollout at " in error.message
-        assert f": at {failure.time} by {failure.actor} (entry {failure.id}), verdict failed: {CRASH}" in error.message
+        assert f": at {failure.at} by {failure.actor} (entry {failure.id}), verdict failed: {CRASH}" in error.message
         assert error.hint is not None and error.hint.startswith("roll forward: ")
         assert "--skip-dev-check" not in error.message + error.hint
     assert prod.entries() == [] and prod.fake_cluster.calls == []

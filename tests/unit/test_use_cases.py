@@ -220,14 +220,14 @@ class FakeEndpoints:
 
 
 def promote_world(
-    repo: Path, monkeypatch: pytest.MonkeyPatch, *, verdict: Verdict | None = None
+    repo: Path, monkeypatch: pytest.MonkeyPatch, *, verdict: Verdict | None = None, s3: FakeS3 | None = None
 ) -> tuple[Contexts, FakeS3, FakeEndpoints]:
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "release me")
     git(repo, "tag", "release-1.0.0")
     commit = git(repo, "rev-parse", "HEAD")
-    s3 = FakeS3()
+    s3 = s3 or FakeS3()
     endpoints = FakeEndpoints({commit: DIGEST})
     config = load(repo / "pyproject.toml")
     runner = ProcessRunner()

@@ -16,6 +16,7 @@ locals {
   provider_arn = var.oidc_provider_arn != null ? var.oidc_provider_arn : aws_iam_openid_connect_provider.github[0].arn
   repo         = "repo:${var.github_repository}"
   bucket_arn   = "arn:aws:s3:::${var.state_bucket}"
+  ledger_arn   = "${local.bucket_arn}/deployctl/history" # deployctl's ledger: append-only (LedgerAppendOnly)
   deployable   = { for name, env in var.environments : name => env if !env.terraform_only }
 
   subjects = {
@@ -133,23 +134,36 @@ data "aws_iam_policy_document" "permissions" {
     }
   }
 
+  # Its state and deployctl's lock (the lock's queue tickets and a released lock are deleted).
   dynamic "statement" {
     for_each = each.value.kind == "deploy" ? [1] : []
     content {
-      sid       = "StateLockLedger"
+      sid       = "StateLock"
       effect    = "Allow"
       actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-      resources = ["${local.bucket_arn}/${each.value.env}/*", "${local.bucket_arn}/deployctl/locks/${each.value.env}*", "${local.bucket_arn}/deployctl/history/${each.value.env}/*"]
+      resources = ["${local.bucket_arn}/${each.value.env}/*", "${local.bucket_arn}/deployctl/locks/${each.value.env}*"]
     }
   }
 
-  # Every ledger is readable: promotion judges the source environment's evidence.
+  # Its own environment's ledger: new entries only (each written once, If-None-Match); nothing is ever deleted.
+  dynamic "statement" {
+    for_each = each.value.kind == "deploy" ? [1] : []
+    content {
+      sid       = "LedgerAppend"
+      effect    = "Allow"
+      actions   = ["s3:PutObject"]
+      resources = ["${local.ledger_arn}/${each.value.env}/*"]
+    }
+  }
+
+  # Every ledger is readable, every version of it (a deleted or rewritten entry is tampering the reader reports):
+  # promotion judges the source environment's evidence.
   dynamic "statement" {
     for_each = each.value.kind == "deploy" ? [1] : []
     content {
       sid       = "Ledgers"
       effect    = "Allow"
-      actions   = ["s3:GetObject"]
+      actions   = ["s3:GetObject", "s3:GetObjectVersion"]
       resources = ["${local.bucket_arn}/deployctl/*"]
     }
   }
@@ -159,9 +173,26 @@ data "aws_iam_policy_document" "permissions" {
     content {
       sid       = "ListStateBucket"
       effect    = "Allow"
-      actions   = ["s3:ListBucket", "s3:GetBucketVersioning"]
+      actions   = ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration"]
       resources = [local.bucket_arn]
     }
+  }
+
+  # The ledger is append-only for every role, whatever else it is given (PowerUserAccess allows s3:*): an explicit
+  # Deny wins over any Allow. The bucket's Object Lock (COMPLIANCE) keeps every version anyway, even from the
+  # account's root; this keeps CI roles from hiding an entry behind a delete marker or changing the retention.
+  statement {
+    sid       = "LedgerAppendOnly"
+    effect    = "Deny"
+    actions   = ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectRetention", "s3:BypassGovernanceRetention"]
+    resources = ["${local.ledger_arn}/*"]
+  }
+
+  statement {
+    sid       = "LedgerRetention"
+    effect    = "Deny"
+    actions   = ["s3:PutBucketObjectLockConfiguration"]
+    resources = [local.bucket_arn]
   }
 
   dynamic "statement" {
