@@ -27,9 +27,14 @@ fi
 out=$(mktemp)
 err=$(mktemp)
 trap 'rm -f "$out" "$err"' EXIT
-"$@" 2> >(tee "$err" >&2) | tee "$out"
+# stderr goes through a tee of its own on fd 4; closing fd 4 ends it, and waiting for its pid means it has written
+# everything (a bare `wait` does not reliably wait for a process substitution: the summary lost the log's end)
+exec 4> >(tee "$err" >&2)
+tee_pid=$!
+"$@" 2>&4 | tee "$out"
 code=${PIPESTATUS[0]}
-wait  # the stderr tee (a process substitution) has written everything
+exec 4>&-
+wait "$tee_pid"
 verdict=failed
 case ",$ok," in *",$code,"*) verdict=ok ;; esac
 summary=${GITHUB_STEP_SUMMARY:-/dev/stderr}
