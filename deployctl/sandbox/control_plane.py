@@ -1,8 +1,6 @@
 """The lab's Kubernetes control plane: etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok,
-with fake Ready nodes in three zones. kwok Stages drive pods to Running/Ready, or, when the image reference
-contains a marker (a default name below or a digest marked with ``mark_image``), to a failure: CrashLoopBackOff
-(``crashloop``), the same with OOMKilled (``oomkilled``), ImagePullBackOff (``does-not-exist``), running and
-never ready (``never-ready``), or exit code 1 (``exits-nonzero``: a Job's pod that fails)."""
+with fake Ready nodes in three zones. kwok's Stages (``kwok_stages``: which images fail, and how) live in the
+API server; ``mark_image`` changes them while kwok runs."""
 
 from __future__ import annotations
 
@@ -10,7 +8,6 @@ import http.client
 import json
 import logging
 import os
-import re
 import shutil
 import time
 from collections.abc import Callable, Mapping
@@ -19,40 +16,24 @@ from pathlib import Path
 from typing import Any
 
 from deployctl import runner
+from deployctl.sandbox import kwok_stages
 from deployctl.sandbox import pki as pki_module
 from deployctl.sandbox import tools as tools_module
+from deployctl.sandbox.kwok_stages import BEHAVIOURS, DEFAULT_MARKERS, check_marker, default_markers
 from deployctl.sandbox.processes import ClientCert, LabError, Launch, Processes, ssl_context, tail
 
 log = logging.getLogger(__name__)
 
 CONTEXT = "deployctl-lab"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
-STAGES_TEMPLATE = Path(__file__).with_name("kwok-stages.yaml")
-# Image markers kwok turns into failures (regexes over the pod's image reference): behaviour -> the stage
-# placeholders its markers join (an OOM is a crash loop whose last exit says OOMKilled).
-BEHAVIOURS = {
-    "crashloop": ("__CRASH_MARKERS__",),
-    "oom": ("__CRASH_MARKERS__", "__OOM_MARKERS__"),
-    "pull-error": ("__PULL_MARKERS__",),
-    "not-ready": ("__NOT_READY_MARKERS__",),
-    "fail": ("__FAIL_MARKERS__",),
-}
-DEFAULT_MARKERS = {
-    "crashloop": ["crashloop"],
-    "oom": ["oomkilled"],
-    "pull-error": ["does-not-exist"],
-    "not-ready": ["never-ready"],
-    "fail": ["exits-nonzero"],
-}
 LEASE_NAMESPACE = "kube-node-lease"
+NODE_PREFIX = "lab-node-"
+STAGE_KIND = "Stage"
 KWOK_ADDRESS = "--server-address=127.0.0.1:"
-MARKER_RE = re.compile(r"[A-Za-z0-9:._/-]{3,200}")
 # Started once the API server is ready; watched while the fake nodes come up.
 LATE_SERVICES = ("kube-controller-manager", "kube-scheduler", "kwok")
-
-
-def default_markers() -> dict[str, list[str]]:
-    return {behaviour: list(markers) for behaviour, markers in DEFAULT_MARKERS.items()}
+# The names the lab's importers know these by (lab.py, the CLI's behaviour list test).
+__all__ = ["BEHAVIOURS", "CONTEXT", "DEFAULT_MARKERS", "ControlPlane"]
 
 
 @dataclass
@@ -128,7 +109,7 @@ class ControlPlane:
         self.kwok_argv = [
             str(tools["kwok"]),
             f"--kubeconfig={self.kubeconfig}",
-            f"--config={self._render_stages()}",
+            f"--enable-crds={STAGE_KIND}",
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
             # kwok listens with net.Listen: port 0 works, and the lab reads the port back.
@@ -143,7 +124,12 @@ class ControlPlane:
             self._secure_server(self.service("kube-scheduler"), scheduler),
             self._kwok(),
         ]
-        self.processes.start(late, timeout, say=say, credentials=credentials)
+        self.processes.spawn(late[:2])
+        # kwok reads its Stages from the API server (--enable-crds=Stage): there before kwok starts.
+        kwok_stages.install_crd(self.kube, timeout)
+        self._apply_stages(self.markers, timeout)
+        self.processes.spawn(late[2:])
+        self.processes.settle(late, timeout, say=say, credentials=credentials)
 
     def _etcd(self, tools: tools_module.Tools) -> Launch:
         def command(ports: list[int]) -> list[str | Path]:
@@ -241,19 +227,27 @@ class ControlPlane:
     # ----------------------------------------------------------------- failure injection
 
     def mark_image(self, marker: str, behaviour: str, timeout: float) -> None:
-        """See ``Lab.mark_image``: re-render the stages and restart kwok with them."""
-        if behaviour not in BEHAVIOURS:
-            raise LabError(f"unknown behaviour {behaviour!r} (known: {', '.join(BEHAVIOURS)})")
-        if not MARKER_RE.fullmatch(marker):
-            raise LabError(f"invalid image marker {marker!r}: use letters, digits and ':._/-'")
-        if marker in self.markers.setdefault(behaviour, []):
+        """See ``Lab.mark_image``: apply the Stages with the new marker, then wait until kwok plays them."""
+        check_marker(marker, behaviour)
+        if marker in self.markers.get(behaviour, []):
             return
-        self.markers[behaviour].append(marker)
-        self._render_stages()
-        self.processes.terminate(self.service("kwok"))
-        self.hand_over_node_leases()
-        self.processes.start([self._kwok()], timeout)
-        log.debug("kwok restarted with %s markers %s", behaviour, self.markers[behaviour])
+        if f"--enable-crds={STAGE_KIND}" not in self.kwok_argv:
+            raise LabError(
+                "this sandbox's kwok reads its Stages from a file (started by an older deployctl)",
+                "restart the sandbox: `deployctl sandbox down` then `deployctl sandbox up`",
+            )
+        markers = {**self.markers, behaviour: [*self.markers.get(behaviour, []), marker]}
+        self._apply_stages(markers, timeout)
+        kwok_stages.await_marker(self.kube, f"{NODE_PREFIX}0", marker, behaviour, timeout)
+        self.markers = markers
+        log.debug("kwok plays %s markers %s", behaviour, markers[behaviour])
+
+    def _apply_stages(self, markers: dict[str, list[str]], timeout: float) -> None:
+        text = kwok_stages.apply(self.kube, markers, timeout)
+        # What the API server holds, for reading (kwok does not read this file).
+        path = self.directory / "kwok-stages.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
 
     def hand_over_node_leases(self) -> None:
         """Each kwok process has a new holder identity (hostname + uuid) and waits for the old one's node
@@ -262,26 +256,6 @@ class ControlPlane:
         for lease in (leases or {}).get("items", []):
             name = lease["metadata"]["name"]
             self.kube("DELETE", f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases/{name}")
-
-    def _render_stages(self) -> Path:
-        """Write the kwok Stages with the current markers (regex alternations, markers escaped)."""
-        text = STAGES_TEMPLATE.read_text(encoding="utf-8")
-        joined: dict[str, list[str]] = {}
-        for behaviour, placeholders in BEHAVIOURS.items():
-            for placeholder in placeholders:
-                joined.setdefault(placeholder, []).extend(self.markers.get(behaviour, []))
-        for placeholder, markers in joined.items():
-            # gojq's test() takes a regex; markers are plain (MARKER_RE), so no escaping is needed
-            # inside the jq string ('.' matching any character is harmless for digests and names).
-            text = text.replace(placeholder, "|".join(markers) or "^$")
-        templates = {"__CRASH_TEMPLATE__": "__CRASH_MARKERS__", "__OOM_TEMPLATE__": "__OOM_MARKERS__"}
-        for placeholder, source in templates.items():
-            tests = " ".join(f'(contains "{m}" .image)' for m in joined.get(source, []))
-            text = text.replace(placeholder, f"or {tests} false" if tests else "false")
-        path = self.directory / "kwok-stages.yaml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        return path
 
     # ----------------------------------------------------------------- API server
 
@@ -310,7 +284,9 @@ class ControlPlane:
         # JSON is YAML: every kubeconfig reader accepts it.
         self.kubeconfig.write_text(json.dumps(doc, indent=2) + "\n")
 
-    def kube(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> tuple[int, Any]:
+    def kube(
+        self, method: str, path: str, body: Mapping[str, Any] | None = None, *, content_type: str = "application/json"
+    ) -> tuple[int, Any]:
         """A raw call to the lab's API server as the admin (no kubernetes client import)."""
         service = self.processes.get(self.service("kube-apiserver"))
         pki = self.pki()
@@ -319,7 +295,7 @@ class ControlPlane:
         conn = http.client.HTTPSConnection("127.0.0.1", service.ports[0], context=context, timeout=15)
         try:
             payload = json.dumps(body).encode() if body is not None else None
-            conn.request(method, path, body=payload, headers={"Content-Type": "application/json"})
+            conn.request(method, path, body=payload, headers={"Content-Type": content_type})
             response = conn.getresponse()
             raw = response.read()
         finally:
@@ -332,7 +308,7 @@ class ControlPlane:
     def _create_nodes(self) -> None:
         for index in range(self.nodes):
             zone = f"{self.region}{'abc'[index % 3]}"
-            name = f"lab-node-{index}"
+            name = f"{NODE_PREFIX}{index}"
             node = {
                 "apiVersion": "v1",
                 "kind": "Node",

@@ -230,7 +230,7 @@ class Lab:
         except BaseException:
             self.stop(check=False)
             raise
-        retried = f", {len(self.processes.retries)} port retries" if self.processes.retries else ""
+        retried = f", {len(self.processes.retries)} start retries" if self.processes.retries else ""
         say(f"lab ready in {time.monotonic() - started:.1f}s ({', '.join(wanted)}{retried}); state: {self.state_dir}")
         return self
 
@@ -306,8 +306,8 @@ class Lab:
         sandbox's stand-in for an image whose bytes crash; in every control plane, or only in ``cluster``
         (0: the first, 1: ``cluster2``), the bytes that crash in one region only.
 
-        kwok reads Stages once at start, so the stages are re-rendered and kwok restarted (its state
-        lives in the API server, so nothing is lost). Pods created afterwards get the behaviour."""
+        The Stages in the API server are re-applied (kwok follows them: no restart) and a canary pod shows
+        kwok plays the marker before this returns, so pods created afterwards get the behaviour."""
         planes = self.control_planes
         for plane in planes if cluster is None else [planes[cluster]]:
             plane.mark_image(marker, behaviour, timeout)

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 # (Go's net.Listen, Python's socket, werkzeug). The exit code says nothing more specific, so the log
 # is the only signal; tests/lab/test_lab_ports.py pins it for the tools that use picked ports.
 ADDRESS_IN_USE = re.compile(r"address already in use|is in use by another program", re.IGNORECASE)
+# Every service that exits during start-up starts again, this many times in all: with new ports when its
+# port was taken, as it was otherwise (kwok v0.8.0 once panicked during start-up, issue 24).
 START_ATTEMPTS = 4
 ATTEMPT_HEADER = "--- deployctl lab: start attempt"
 
@@ -92,7 +94,7 @@ class Processes:
 
     ``handles`` holds the ``Popen`` of the services this process started; a lab restored from its
     state (another CLI process) stops the others by process group. ``retries`` has one line per start
-    attempt that was repeated because a picked port was taken."""
+    attempt that was repeated (a picked port was taken, or the service exited during start-up)."""
 
     directory: Path
     services: dict[str, Service] = field(default_factory=dict)
@@ -132,9 +134,10 @@ class Processes:
         say: Callable[[str], None] = log.info,
         credentials: tuple[Path | None, ClientCert | None] = (None, None),
     ) -> None:
-        """Wait for each spawned service to be ready within ``timeout``; one that exits because a picked
-        port was taken starts again with new ports, at most ``START_ATTEMPTS`` times in all, each retry
-        said (``say``) and written to its log. A failure names the service, its log and the retries."""
+        """Wait for each spawned service to be ready within ``timeout``; one that exits starts again (with
+        new ports when a picked port was taken), at most ``START_ATTEMPTS`` times in all, each retry said
+        (``say``) and written to its log. A failure names the service, its log (the last attempt's tail)
+        and the retries."""
         for launch in launches:
             self._settle(launch, timeout, say, credentials)
 
@@ -169,13 +172,19 @@ class Processes:
             exited = self._wait(service, launch, timeout, credentials)
             if not exited:
                 return
-            taken = ADDRESS_IN_USE.search(attempt_output(service.log))
-            if taken is None or service.attempts >= START_ATTEMPTS:
+            output = attempt_output(service.log)
+            taken = ADDRESS_IN_USE.search(output)
+            if service.attempts >= START_ATTEMPTS:
                 raise LabError(self._failure(service, "exited during start-up", taken is not None))
-            line = (
-                f"{launch.name}: port {', '.join(map(str, service.ports))} was taken before it could bind "
-                f"({taken.group(0)!r}); retrying with new ports (attempt {service.attempts + 1}/{START_ATTEMPTS})"
-            )
+            attempt = f"attempt {service.attempts + 1}/{START_ATTEMPTS}"
+            if taken is not None:
+                line = (
+                    f"{launch.name}: port {', '.join(map(str, service.ports))} was taken before it could bind "
+                    f"({taken.group(0)!r}); retrying with new ports ({attempt})"
+                )
+            else:
+                last = output.strip().splitlines()[-1][:200] if output.strip() else "no output"
+                line = f"{launch.name} exited during start-up ({last!r}); starting it again ({attempt})"
             self.retries.append(line)
             log.warning("%s", line)
             say(line)
@@ -241,7 +250,7 @@ class Processes:
                 f"({retried} {plural} with new ports)"
             )
         elif retried:
-            reason = f"{what} after {retried} {plural} with new ports (a picked port was taken)"
+            reason = f"{what} after {retried} {plural}"
         else:
             reason = f"{what}, no retry (first attempt)"
         output = attempt_output(service.log).strip().splitlines()[-20:]

@@ -135,7 +135,7 @@ def test_sandbox_up_that_fails_leaves_no_state_and_nothing_running(
     assert main(["sandbox", "up", "--only", "moto", "--only", "registry"]) == 1
 
     error = capsys.readouterr().err
-    assert "lab component registry-0-backend exited during start-up, no retry" in error
+    assert f"lab component registry-0-backend exited during start-up after {START_ATTEMPTS - 1} retries" in error
     assert f"log: {sandbox / 'logs' / 'registry-0-backend.log'}" in error
     assert not (sandbox / "state.json").exists()
     assert groups_with_cwd(sandbox) == []  # moto, started first, was stopped
