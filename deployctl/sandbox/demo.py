@@ -110,7 +110,9 @@ class Story:
         self.runner.run(["git", "clone", "--quiet", "--bare", str(REPO), str(self.origin)], env=self.env)
         self.runner.run(["git", "clone", "--quiet", str(self.origin), str(self.clone)], env=self.env)
         self.git("checkout", "--quiet", "-B", "main")
-        self.git("push", "--quiet", "origin", "main")
+        # The throwaway origin's main becomes the commit under test: a branch that is not a descendant of
+        # the repository's main (a feature branch behind it) must not fail the demo's first push.
+        self.git("push", "--quiet", "--force", "origin", "main")
         self.step("clone the repository (throwaway)", str(self.clone), started)
 
     def sandbox_up(self) -> None:
