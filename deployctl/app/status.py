@@ -154,6 +154,11 @@ def status(ctx: EnvContext, app: str | None = None) -> StatusResult:
     # The ledger lives in the state bucket: an environment without one has no unfinished rollouts to show.
     ledger = ctx.read_ledger() if ctx.env.terraform is not None else LedgerRead([])  # its problems said on stderr
     intents = open_intents(ledger.entries)
+    # a chart that carries no provenance annotations: the tag and commit the ledger recorded with the digest
+    recorded: dict[tuple[str, str | None], tuple[str | None, str | None]] = {}
+    for entry in reversed(ledger.entries):  # oldest first: the newest entry of a digest wins
+        if entry.digest and (entry.tag or entry.commit):
+            recorded[(entry.app, entry.digest)] = (entry.tag, entry.commit)
     found = []
     with ctx.clusters() as clusters:
         for target, app_name, app_config in [(t, n, c) for t in ctx.targets() for n, c in ctx.apps(app)]:
@@ -177,8 +182,8 @@ def status(ctx: EnvContext, app: str | None = None) -> StatusResult:
                     revision=release.revision if release else None,
                     helm_status=release.status if release else None,
                     digest=digest,
-                    tag=first.tag if first else None,
-                    git_sha=first.git_sha if first else None,
+                    tag=(first.tag if first else None) or recorded.get((app_name, digest), (None, None))[0],
+                    git_sha=(first.git_sha if first else None) or recorded.get((app_name, digest), (None, None))[1],
                     workloads=workloads,
                     values_digest=values_digest,
                     health=health,
