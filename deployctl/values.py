@@ -1,7 +1,8 @@
 """An environment's values file (``values-prod.yaml``): the one reader and editor of it.
 
 One file per environment, one section per app (``api:``, ``worker:``); each chart is given only its
-own section. A repository with a single app may keep the whole file as that app's values (no section).
+own section. A repository with a single app may keep the whole file as that app's values (no section). A
+section that names no app (``fetchr:``) is an error, never silently ignored.
 Edits go through ``yamledit``: only the edited values' characters change (comments, layout, CRLF and
 ``---`` kept), and an edit is returned as a unified diff so it can be shown before (and instead of,
 with ``--dry-run``) writing. A malformed file is a usage error (exit 2) naming the file.
@@ -92,8 +93,37 @@ class ValuesFile:
             return ()
         return (app,)
 
+    def problems(self, apps: Collection[str]) -> list[str]:
+        """The top-level keys of a file with sections that name no app: no chart would ever be given them. A file
+        has sections when several apps are configured, or when one of its top-level keys names an app; otherwise
+        (one app, no section named after it) the whole file is that app's values and its keys are chart values."""
+        doc = self.mapping()
+        if len(apps) == 1 and not any(isinstance(doc.get(app), Mapping) for app in apps):
+            return []
+        found = []
+        for key in doc:
+            if key in apps:
+                continue
+            close = difflib.get_close_matches(key, list(apps), n=1, cutoff=0.6)
+            fix = f"did you mean {close[0]!r}?" if close else f"apps: {', '.join(apps)}"
+            found.append(f"{self.path}: section {key!r} matches no app ({fix})")
+        return found
+
+    def check(self, apps: Collection[str]) -> None:
+        """Raise a usage error naming every section that matches no app (``problems``)."""
+        found = self.problems(apps)
+        if found:
+            raise UsageError(
+                found[0]
+                if len(found) == 1
+                else f"{len(found)} sections of {self.path.name} match no app:\n  " + "\n  ".join(found),
+                f"rename or remove {'it' if len(found) == 1 else 'them'}: each top-level key of {self.path.name} is "
+                f"the values of the app it names ({self.setting})",
+            )
+
     def section(self, app: str, apps: Collection[str]) -> dict[str, Any]:
-        """``app``'s values (empty when the file has none for it)."""
+        """``app``'s values (empty when the file has none for it); a section that matches no app is an error."""
+        self.check(apps)
         node: Any = self.mapping()
         for key in self.section_path(app, apps):
             node = node.get(key) if isinstance(node, Mapping) else None

@@ -26,8 +26,7 @@ def load(text: str, label: str) -> Any:
     try:
         doc = _yaml().load(text)
     except YAMLError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"{label}: not valid YAML: {first}", "fix the file, then re-run") from None
+        raise UsageError(syntax_error(exc, label), f"fix the syntax there ({label.rsplit('/', 1)[-1]})") from None
     if doc is None:
         from ruamel.yaml.comments import CommentedMap
 
@@ -35,6 +34,18 @@ def load(text: str, label: str) -> Any:
     if not isinstance(doc, dict):
         raise UsageError(f"{label}: the top level must be a mapping", "fix the file, then re-run")
     return doc
+
+
+def syntax_error(exc: Exception, label: str) -> str:
+    """``values.yaml:3:2: invalid YAML: <what> (<while doing what> at line 1)``: the position first, 1-based, as
+    the TOML errors of the configuration say it."""
+    mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+    if mark is None or not problem:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"{label}: invalid YAML: {first}"
+    context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    where = f" ({context} that starts at line {start.line + 1})" if context and start is not None else ""
+    return f"{label}:{mark.line + 1}:{mark.column + 1}: invalid YAML: {problem}{where}"
 
 
 def set_values(text: str, changes: Mapping[Path_, str], label: str = "values") -> str:

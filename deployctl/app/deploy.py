@@ -163,8 +163,10 @@ def _dir(workdir: Path, target: Target) -> Path:
 def _check_input(ctx: EnvContext, names: list[str], image_tag: str | None, digest: str | None) -> None:
     """Every input problem at once, before anything is read from the registry or the cluster."""
     problems: list[str] = []
+    sections = ctx.values.problems(ctx.config.settings.apps) if ctx.values.exists() else []  # matching no app
     if not ctx.values.exists():
         problems.append(f"values file {ctx.values.path} (environments.{ctx.name}.values) does not exist")
+    problems += sections
     if digest is not None and not DIGEST_RE.match(digest):
         problems.append(f"--digest {shown(digest)} is not sha256:<64 hex digits>")
     if digest is not None and len(names) > 1:
@@ -177,7 +179,11 @@ def _check_input(ctx: EnvContext, names: list[str], image_tag: str | None, diges
                 problems.append(f"--image-tag: {exc}")
                 break
     if problems:
-        raise UsageError(problems[0] if len(problems) == 1 else "\n  ".join(["invalid input:", *problems]))
+        hint = f"rename or remove the section: each top-level key of {ctx.values.path.name} is an app's values"
+        raise UsageError(
+            problems[0] if len(problems) == 1 else "\n  ".join(["invalid input:", *problems]),
+            hint if sections else None,
+        )
 
 
 def _built_images(

@@ -30,6 +30,7 @@ from deployctl.history import Entry
 from deployctl.runner import ProcessRunner
 from deployctl.sandbox import images
 from deployctl.sandbox.lab import Lab
+from tests import values_files
 
 ROOT = Path(__file__).resolve().parents[2]
 CHARTS = Path(__file__).resolve().parent / "charts"  # the lab charts of each workload kind
@@ -179,7 +180,7 @@ def deploy_world(
     state_bucket.ensure(boto3.client("s3", endpoint_url=aws_reset, region_name="us-east-1"), BUCKET, "us-east-1", 1)
     repo = tmp_path / "repo"
     repo.mkdir()
-    (repo / "values-dev.yaml").write_text((ROOT / "values-dev.yaml").read_text())
+    (repo / "values-dev.yaml").write_text(values_files.reference("values-dev.yaml"))
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "init")

@@ -28,6 +28,7 @@ from deployctl.notify import Event
 from deployctl.promotion import PromoteRequest
 from deployctl.rollout import Verdict
 from deployctl.runner import ProcessRunner
+from tests import values_files
 from tests.unit import test_use_cases as use_cases
 from tests.unit.fakes import FakeContext, FakeS3
 
@@ -194,7 +195,7 @@ def test_a_promotion_and_a_failed_deploy_reach_a_real_receiver(
         use_cases.CONFIG.replace("lock_timeout_seconds = 0", f"lock_timeout_seconds = 0{hook}")
     )
     for name in ("values-dev.yaml", "values-prod.yaml"):
-        (repo / name).write_text((use_cases.ROOT / name).read_text())
+        (repo / name).write_text(values_files.reference(name))
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/api")
     contexts, _, _ = use_cases.promote_world(repo, monkeypatch)
     prod, dev = contexts["prod"], contexts["dev"]

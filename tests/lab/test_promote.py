@@ -22,6 +22,7 @@ from deployctl.console import Console
 from deployctl.history import Entry, Ledger
 from deployctl.runner import ProcessRunner
 from deployctl.sandbox import images
+from tests import values_files
 
 pytestmark = pytest.mark.lab
 
@@ -117,8 +118,8 @@ promote_from = "dev"
 """
         + (f'image_registry = "{prod_registry}"\n' if prod_registry else "")
     )
-    (repo / "values-prod.yaml").write_text((ROOT / "values-prod.yaml").read_text())
-    (repo / "values-dev.yaml").write_text((ROOT / "values-dev.yaml").read_text())
+    (repo / "values-prod.yaml").write_text(values_files.reference("values-prod.yaml"))
+    (repo / "values-dev.yaml").write_text(values_files.reference("values-dev.yaml"))
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", ".")
     commits: dict[str, str] = {}

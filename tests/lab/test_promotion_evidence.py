@@ -21,6 +21,7 @@ import pytest
 from deployctl.cli import main
 from deployctl.sandbox import images
 from deployctl.sandbox.lab import Lab
+from tests import values_files
 
 pytestmark = pytest.mark.lab
 
@@ -140,14 +141,12 @@ promote_from = "dev"
 promote_soak_minutes = {soak_minutes}
 """
     )
-    (repo / "values-dev.yaml").write_text((ROOT / "values-dev.yaml").read_text())
+    (repo / "values-dev.yaml").write_text(values_files.reference("values-dev.yaml"))
     # prod in the lab: one replica and no HPA keep the rollout quick; the image block stays as shipped
-    prod_values = (
-        (ROOT / "values-prod.yaml")
-        .read_text()
-        .replace("  enabled: true\n  minReplicas: 3", "  enabled: false\n  minReplicas: 3")
+    prod_values = values_files.reference("values-prod.yaml").replace(
+        "  enabled: true\n  minReplicas: 3", "  enabled: false\n  minReplicas: 3"
     )
-    (repo / "values-prod.yaml").write_text(prod_values + "\nreplicaCount: 1\n")
+    (repo / "values-prod.yaml").write_text(prod_values)
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "init")

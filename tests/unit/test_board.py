@@ -24,6 +24,7 @@ from deployctl.helm import Release
 from deployctl.history import Entry, Override
 from deployctl.rollout import Health, Verdict
 from deployctl.runner import ProcessRunner
+from tests import values_files
 from tests.unit.fakes import Events, FakeContext, FakeS3
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -266,7 +267,7 @@ freeze = {{ dated = {{ launch = "2026-11-22 - 2026-11-23: launch" }} }}
 def world(tmp_path: Path) -> tuple[Contexts, FakeContext, FakeContext, str]:
     (tmp_path / "pyproject.toml").write_text(CONFIG)
     for name in ("values-dev.yaml", "values-prod.yaml"):
-        (tmp_path / name).write_text((ROOT / name).read_text())
+        (tmp_path / name).write_text(values_files.reference(name))
     identity = {
         "GIT_AUTHOR_NAME": "t",
         "GIT_AUTHOR_EMAIL": "t@t",

@@ -21,8 +21,9 @@ from deployctl.history import Override
 from deployctl.promotion import PromoteRequest
 from deployctl.rollout import Verdict
 from deployctl.runner import ProcessRunner
+from tests import values_files
 from tests.unit.fakes import FakeContext, FakeS3
-from tests.unit.test_use_cases import CONFIG, DIGEST, ROOT, SHA, promote_world
+from tests.unit.test_use_cases import CONFIG, DIGEST, SHA, promote_world
 
 HOOK = "DEPLOYCTL_TEST_HOOK"
 TODAY = datetime.now(UTC).date()
@@ -37,7 +38,7 @@ def repo_with(tmp_path: Path, frozen: str) -> Path:
     text = dev + (SETTINGS if frozen == "dev" else "") + "[tool.deployctl.environments.prod]" + prod
     (tmp_path / "pyproject.toml").write_text(text + (SETTINGS if frozen == "prod" else ""))
     for name in ("values-dev.yaml", "values-prod.yaml"):
-        (tmp_path / name).write_text((ROOT / name).read_text())
+        (tmp_path / name).write_text(values_files.reference(name))
     return tmp_path
 
 

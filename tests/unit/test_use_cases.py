@@ -24,6 +24,7 @@ from deployctl.promotion import PromoteRequest
 from deployctl.registry import TransferReport
 from deployctl.rollout import Verdict
 from deployctl.runner import ProcessRunner
+from tests import values_files
 from tests.unit.fakes import Events, FakeContext, FakeS3
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +61,7 @@ lock_timeout_seconds = 0
 def repo(tmp_path: Path) -> Path:
     (tmp_path / "pyproject.toml").write_text(CONFIG)
     for name in ("values-dev.yaml", "values-prod.yaml"):
-        (tmp_path / name).write_text((ROOT / name).read_text())
+        (tmp_path / name).write_text(values_files.reference(name))
     return tmp_path
 
 

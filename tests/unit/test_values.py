@@ -47,7 +47,10 @@ def test_prod_values_edit_changes_only_the_two_lines(tmp_path: Path) -> None:
     assert all(a.endswith('""') for a, _ in changed)
     assert changed[0][1].endswith('tag: "release-1.4.0"') and changed[1][1].endswith(f'digest: "{DIGEST}"')
     path.write_text(edit.after)
-    assert chartvalues.pinned(app(), file.section("api", ["api"])) == {"tag": "release-1.4.0", "digest": DIGEST}
+    assert chartvalues.pinned(app(), file.section("api", ["api", "worker"])) == {
+        "tag": "release-1.4.0",
+        "digest": DIGEST,
+    }
 
 
 def test_edit_diff_then_write_keeps_crlf(tmp_path: Path) -> None:
@@ -73,6 +76,62 @@ def test_bad_files_are_usage_errors(tmp_path: Path, text: str, match: str) -> No
     path.write_text(text)
     with pytest.raises(UsageError, match=match):
         values.ValuesFile(path).edit({("image",): DIGEST})
+
+
+# (case, file, apps, the problems found: each a fragment of its message)
+SECTIONS: list[tuple[str, str, list[str], list[str]]] = [
+    ("every section is an app", "api: {}\nworker:\n  replicas: 1\n", ["api", "worker"], []),
+    ("an app without a section", "api: {}\n", ["api", "worker"], []),
+    ("a typo: did you mean", "api: {}\nfetchr: {}\n", ["fetcher", "api"], ["section 'fetchr' matches no app (did you mean 'fetcher'?)"]),
+    ("no close app: the apps", "api: {}\nzzz: 1\n", ["fetcher", "api"], ["section 'zzz' matches no app (apps: fetcher, api)"]),
+    ("several apps: every key is a section", "fetchr: {}\napl: {}\n", ["fetcher", "api"], ["'fetchr'", "'apl'"]),
+    ("several apps: a scalar at the top is no app's either", "api: {}\nreplicaCount: 1\n", ["api", "worker"], ["'replicaCount'"]),
+    ("a lone app owns the whole file: chart keys", "replicaCount: 2\nimage:\n  tag: x\n", ["api"], []),
+    ("a lone app with its own section: sections", "api: {}\nworkr: {}\n", ["api"], ["'workr' matches no app"]),
+    ("an empty file", "", ["api", "worker"], []),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "text", "apps", "found"), SECTIONS, ids=[c[0] for c in SECTIONS])
+def test_a_section_that_matches_no_app_is_an_error(
+    tmp_path: Path, case: str, text: str, apps: list[str], found: list[str]
+) -> None:
+    file = values.ValuesFile(tmp_path / "values-dev.yaml", "environments.dev.values")
+    file.path.write_text(text)
+    problems = file.problems(apps)
+    assert len(problems) == len(found), (case, problems)
+    for problem, fragment in zip(problems, found, strict=True):
+        assert problem.startswith(f"{file.path}: section ") and fragment in problem, case
+    if found:  # every reader of a section refuses the file (exit 2), naming every problem at once
+        with pytest.raises(UsageError) as refused:
+            file.section(apps[0], apps)
+        assert refused.value.exit_code == 2 and all(f in refused.value.message for f in found)
+        assert "environments.dev.values" in str(refused.value.hint)
+    else:
+        file.section(apps[0], apps)
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "what"),
+    [
+        (
+            "api:\n  replicaCount: 1\n image: x\n",
+            ":3:2: invalid YAML: ",
+            "while parsing a block mapping that starts at line 1",
+        ),
+        ("api:\n  config: [a, b\n", ":3:1: invalid YAML: ", "while parsing a flow sequence that starts at line 2"),
+        ("api: {}\napi: {}\n", ":2:1: invalid YAML: found duplicate key", "while constructing a mapping"),
+        ("api:\n\treplicaCount: 1\n", ":2:1: invalid YAML: found character '\\t'", ""),
+    ],
+)
+def test_a_yaml_syntax_error_names_the_file_line_and_column(tmp_path: Path, text: str, where: str, what: str) -> None:
+    file = values.ValuesFile(tmp_path / "values-dev.yaml")
+    file.path.write_text(text)
+    with pytest.raises(UsageError) as refused:
+        file.section("api", ["api"])
+    message = refused.value.message
+    assert message.startswith(f"{file.path}{where}") and what in message, message
+    assert "\n" not in message and refused.value.hint == "fix the syntax there (values-dev.yaml)"
 
 
 # (mapping, section, the parts read back)

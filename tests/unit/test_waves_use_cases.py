@@ -30,8 +30,9 @@ from deployctl.promotion import PromoteRequest
 from deployctl.registry import TransferReport
 from deployctl.rollout import Verdict
 from deployctl.runner import ProcessRunner
+from tests import values_files
 from tests.unit.fakes import Events, FakeCluster, FakeContext, FakeS3
-from tests.unit.test_waves import CONFIG, CRASH, NEW, OLD, ROOT, SHA
+from tests.unit.test_waves import CONFIG, CRASH, NEW, OLD, SHA
 
 
 class FleetContext(FakeContext):
@@ -51,7 +52,7 @@ class FleetContext(FakeContext):
 def repo(tmp_path: Path) -> Path:
     (tmp_path / "pyproject.toml").write_text(CONFIG.replace('promote_from = "dev"\n', ""))
     for name in ("values-dev.yaml", "values-prod.yaml"):
-        (tmp_path / name).write_text((ROOT / name).read_text())
+        (tmp_path / name).write_text(values_files.reference(name))
     return tmp_path
 
 
