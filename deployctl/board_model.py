@@ -55,7 +55,7 @@ class Event:
     env: str
     app: str
     action: str
-    outcome: str  # succeeded | failed | unknown | interrupted | in-progress
+    outcome: str  # succeeded | unchanged | failed | unknown | interrupted | in-progress
     time: str
     release: str | None
     digest: str | None
@@ -63,10 +63,12 @@ class Event:
     by: str
     message: str
     overrides: tuple[str, ...] = ()
+    verdict: str | None = None
 
     @property
     def failed(self) -> bool:
-        return self.outcome in ("failed", "unknown", "interrupted")
+        # ``unchanged`` with a failed verdict: a redeploy (no helm revision) found the release unhealthy
+        return self.outcome in ("failed", "unknown", "interrupted") or self.verdict == "failed"
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,20 @@ def timeline(env: str, entries: Sequence[Entry], limit: int) -> tuple[Event, ...
         outcome = "in-progress" if e.id in unfinished else e.outcome
         overrides = tuple(f"{o.flag}: {o.reason}" for o in e.overrides)
         found.append(
-            Event(env, e.app, e.action, outcome, e.at, e.release, e.digest, e.commit, by(e), e.message, overrides)
+            Event(
+                env,
+                e.app,
+                e.action,
+                outcome,
+                e.at,
+                e.release,
+                e.digest,
+                e.commit,
+                by(e),
+                e.message,
+                overrides,
+                e.verdict,
+            )
         )
         if len(found) == limit:
             break

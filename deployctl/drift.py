@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from deployctl import chartvalues
+from deployctl import chartvalues, image_check
 from deployctl.model import ImageRef
 
 if TYPE_CHECKING:
@@ -81,6 +81,7 @@ class AppDiff:
     image_values: Mapping[str, str]
     objects: tuple[ObjectDiff, ...]
     image: ImageChange | None = None
+    problem: str = ""  # a workload the chart renders does not run the image (a deploy refuses it: image_check)
 
     @property
     def changed(self) -> bool:
@@ -112,6 +113,7 @@ class DiffResult:
                     "installed": a.installed,
                     "image_values": dict(a.image_values),
                     "image": a.image.data() if a.image else None,
+                    "problem": a.problem or None,
                     "objects": [
                         {
                             "api_version": o.api_version,
@@ -137,6 +139,8 @@ class DiffResult:
             lines.append(f"{a.app}: release {a.release} in {a.namespace}{state}: {summary}")
             if a.image is not None and (a.image.live != a.image.rendered or a.image.note):
                 lines.append(a.image.text())
+            if a.problem:
+                lines.append(self._paint(f"  problem: {a.problem}", "31"))
             for o in a.objects:
                 if o.change == "unchanged":
                     continue
@@ -204,7 +208,10 @@ def app_drift(
     installed = cluster.release_manifest(app.release) if current is not None else ""
     objects = compare(rendered, installed, cluster.namespace, cluster.reader().get)
     change = ImageChange(live_parts.get("digest"), chosen, source or "a placeholder (never deployed)", note)
-    return AppDiff(app_name, app.release, cluster.namespace, current is not None, pins, tuple(objects), change)
+    reach = image_check.check(rendered, chosen)
+    problem = "" if reach.ok else f"{reach.problem(app_name, pins)}; a deploy refuses it: {image_check.hint(app_name)}"
+    installed_now = current is not None
+    return AppDiff(app_name, app.release, cluster.namespace, installed_now, pins, tuple(objects), change, problem)
 
 
 def documents(manifest: str) -> list[dict[str, Any]]:

@@ -31,7 +31,9 @@ def healthy(entry: Entry) -> bool:
 
 
 def failed(entry: Entry) -> bool:
-    return entry.action in ROLLOUTS and entry.outcome == "failed"
+    """A rollout that failed, or a redeploy of what ran (``unchanged``: no helm revision) that found it unhealthy."""
+    judged_unhealthy = entry.outcome == "unchanged" and entry.verdict == "failed"
+    return entry.action in ROLLOUTS and (entry.outcome == "failed" or judged_unhealthy)
 
 
 def run_of(entry: Entry) -> str:
@@ -115,7 +117,9 @@ def _failure_data(failure: Entry) -> dict[str, Any]:
     return found | ({"cluster": failure.cluster} if failure.cluster else {})
 
 
-REACHED = ("succeeded", "failed", "unknown")  # outcomes of a rollout that reached the cluster (not interrupted)
+# outcomes of a rollout that reached the cluster (not interrupted); ``unchanged``: a redeploy found the digest already
+# running there (no helm revision): it ends another digest's period, and never starts or restarts one
+REACHED = ("succeeded", "failed", "unknown", "unchanged")
 
 
 def evidence_of(entries: Sequence[Entry], *, env: str, app: str, digest: str, now: datetime) -> Evidence:
@@ -154,7 +158,7 @@ def evidence_of(entries: Sequence[Entry], *, env: str, app: str, digest: str, no
             if started is None:
                 started, ran = at, timedelta()
             continue
-        ends = outcome in REACHED if not mine else outcome in ("failed", "unknown")
+        ends = outcome in REACHED if not mine else outcome == "unknown" or failed(entry)
         if started is not None and ends:  # from when that rollout began (its intent), the pods may have changed
             ran, started = max(timedelta(), min(at, began.get(entry.intent or "", at)) - started), None
         if mine and failed(entry):

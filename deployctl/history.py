@@ -63,7 +63,8 @@ class Entry:
     action: str  # deploy | promote | recover
     # started: an intent, written before helm runs; succeeded | failed: judged; unknown: helm made a revision
     # but no verdict was judged (the run died); interrupted: stopped before anything reached the cluster;
-    # moved: a promotion's image moved and recorded in the values file, not deployed (``promote --no-deploy``)
+    # moved: a promotion's image moved and recorded in the values file, not deployed (``promote --no-deploy``);
+    # unchanged: a deploy of what already ran (no helm revision), judged as it was (verdict healthy | failed)
     outcome: str
     digest: str | None = None
     tag: str | None = None

@@ -24,6 +24,8 @@ class RolloutPlan:
     values_files: tuple[Path, ...]  # the app's section of the values file, then the image it pins
     image: ImageRef
     git_sha: str | None
+    manifest: str = ""  # what the chart renders with those values (hooks included)
+    other_images: tuple[str, ...] = ()  # containers beside the image's that run another one (sidecars)
 
 
 @dataclass(frozen=True)
@@ -36,13 +38,14 @@ class DeployResult:
     git_sha: str | None
     revision: int
     helm_version: int
-    outcome: str  # succeeded | failed
+    outcome: str  # succeeded | unchanged (it already ran this: no helm revision) | failed
     message: str
     duration_seconds: float
     recovered: tuple[str, ...] = ()
     command: str = "deploy"
     cluster: str | None = None  # one of the environment's several clusters (None: its one cluster)
     wave: int = 1
+    other_images: tuple[str, ...] = ()  # containers beside the image's that run another one (sidecars)
 
     def data(self) -> Mapping[str, Any]:
         where = {"cluster": self.cluster, "wave": self.wave} if self.cluster else {}
@@ -65,18 +68,25 @@ class DeployResult:
             "message": self.message,
             "duration_seconds": round(self.duration_seconds, 2),
             "recovered": list(self.recovered),
+            "other_images": list(self.other_images),
         }
 
     def text(self) -> Sequence[str]:
         where = f" cluster {self.cluster} (wave {self.wave})" if self.cluster else ""
+        release = f"release {self.release} revision {self.revision}, namespace {self.namespace}"
+        head = (
+            f"unchanged: {self.app} in {self.env}{where} already runs it ({release}): no helm revision made"
+            if self.outcome == "unchanged"
+            else f"deployed {self.app} to {self.env}{where} ({release}) in {self.duration_seconds:.1f}s"
+        )
         lines = [
-            f"deployed {self.app} to {self.env}{where} (release {self.release} revision {self.revision}, "
-            f"namespace {self.namespace}) in {self.duration_seconds:.1f}s",
+            head,
             f"  image   {self.image.pinned}" + (f"  (tag {self.image.tag})" if self.image.tag else ""),
         ]
         if self.git_sha:
             lines.append(f"  commit  {self.git_sha}")
         lines.append(f"  rollout {self.message}")
+        lines += [f"  also    {item}" for item in self.other_images]
         lines += [f"  recovered {item}" for item in self.recovered]
         return lines
 

@@ -18,8 +18,9 @@ from typing import Any
 
 import yaml
 
-from deployctl import chartvalues, drift, notify, waves, windows
+from deployctl import chartvalues, drift, image_check, notify, waves, windows
 from deployctl.app.context import EnvContext
+from deployctl.app.steps import redeploy
 from deployctl.cluster import Cluster
 from deployctl.errors import DeployctlError, OperationError, PolicyError, UsageError
 from deployctl.helm import Release
@@ -33,8 +34,9 @@ def plan_rollout(
     ctx: EnvContext, cluster: Cluster, app_name: str, image: ImageRef, git_sha: str | None, workdir: Path
 ) -> RolloutPlan:
     """Validate before anything changes (and before waiting for the lock): the chart exists and renders
-    with the app's values section and its image pinned through ``image_values``; values the chart's schema
-    rejects fail here with exit 2. The two values files are written to ``workdir`` (the caller removes it)."""
+    with the app's values section and its image pinned through ``image_values``, and every workload it renders
+    runs that image (``image_check``); values the chart's schema rejects, or keys it does not read, fail here
+    with exit 2. The two values files are written to ``workdir`` (the caller removes it)."""
     if image.digest is None:
         raise UsageError(f"{image}: a rollout needs a digest (resolve the tag first)")
     _, app = ctx.app(app_name)
@@ -44,20 +46,26 @@ def plan_rollout(
     section = workdir / f"{app_name}-values.yaml"
     section.write_text(yaml.safe_dump(values.section(app_name, ctx.config.settings.apps), sort_keys=False))
     pins = workdir / f"{app_name}-image.yaml"
-    pins.write_text(yaml.safe_dump(chartvalues.nested(chartvalues.image_values(app, image, git_sha))))
-    plan = RolloutPlan(app_name, app.release, chart, version, (section, pins), image, git_sha)
+    keys = chartvalues.image_values(app, image, git_sha)
+    pins.write_text(yaml.safe_dump(chartvalues.nested(keys)))
     with ctx.reporter.phase(f"rendering the chart of {app_name}"):
-        cluster.template(
-            release=app.release, chart=chart, values_files=plan.values_files, set_string={}, version=version
+        manifest = cluster.template(
+            release=app.release, chart=chart, values_files=(section, pins), set_string={}, version=version
         )
-    return plan
+    found = image_check.require(manifest, app_name, image.digest, keys)
+    for line in found.sidecars():
+        ctx.reporter.progress(f"  {app_name}: {line} (beside {image.digest[:19]}, allowed)")
+    return RolloutPlan(
+        app_name, app.release, chart, version, (section, pins), image, git_sha, manifest, found.sidecars()
+    )
 
 
 def roll_out(
     ctx: EnvContext, cluster: Cluster, plan: RolloutPlan, entry: Entry, *, timeout: float, wave: int = 1
 ) -> DeployResult:
     """With ``ctx``'s lock held: settle what an interrupted run left (its open intent, its pending helm
-    revision), record the intent, ``helm upgrade --install``, watch every Deployment until it completes or
+    revision); a release that already runs exactly this is judged as it is, without helm (``redeploy``); else
+    record the intent, ``helm upgrade --install``, watch every Deployment until it completes or
     fails, verify the release is healthy (helm ``deployed``, rollout complete, only the new digest
     serving), and record the outcome with its verdict, completing the intent.
 
@@ -69,6 +77,10 @@ def roll_out(
     recovered = reconcile(ctx, cluster, plan.app, plan.release, where) + recover_pending(
         ctx, cluster, plan.app, plan.release, where
     )
+    if not recovered:  # what an interrupted run left may be half applied: a new revision settles it
+        same = redeploy.unchanged(ctx, cluster, plan, entry, verify=verify, started=started, wave=wave)
+        if same is not None:
+            return same
     intent = entry.written_now(outcome="started", message=f"helm upgrade of {plan.release} to {plan.image.digest}")
     ctx.record(intent)  # written ahead: a run that dies from here on leaves an intent the next run settles
 
@@ -144,6 +156,7 @@ def roll_out(
         command=entry.action,
         cluster=where,
         wave=wave,
+        other_images=plan.other_images,
     )
 
 

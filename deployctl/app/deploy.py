@@ -219,19 +219,21 @@ def _built_images(
 def _promoted_images(ctx: EnvContext, names: list[str], *, values_only: bool) -> tuple[list[_Choice], list[str]]:
     """Each app's image as promotion recorded it. The ledger is the source of truth: a values file edited on a
     CI runner may never have been committed, so when it lags behind the ledger's newest promotion, that
-    promotion is deployed (and the lag reported). ``values_only`` (an override) takes the values file as is."""
+    promotion is deployed (and the lag reported). ``values_only`` (an override) takes the values file as is.
+    The commit is the one the digest's newest promotion recorded when the values file has none (a promotion
+    writes only the digest and tag there): a redeploy keeps ``build.gitSha``, and changes nothing when nothing
+    else changed."""
     apps = ctx.config.settings.apps
-    entries = ctx.read_ledger().entries if ctx.env.terraform is not None and not values_only else []
+    ledger = ctx.read_ledger().entries if ctx.env.terraform is not None else []
+    promoted = [e for e in ledger if e.action == "promote" and e.outcome == "succeeded" and e.digest]
+    entries = [] if values_only else promoted
     choices: list[_Choice] = []
     skipped: list[str] = []
     missing: list[str] = []
     for name in names:
         app = apps[name]
         parts = chartvalues.pinned(app, ctx.values.section(name, apps))
-        newest = next(
-            (e for e in entries if e.app == name and e.action == "promote" and e.outcome == "succeeded" and e.digest),
-            None,
-        )
+        newest = next((e for e in entries if e.app == name), None)
         if newest is not None and newest.digest != parts.get("digest"):
             ctx.reporter.warn(
                 f"{name}: {ctx.values.path.name} records {parts.get('digest') or 'no digest'}, but the newest "
@@ -242,7 +244,10 @@ def _promoted_images(ctx: EnvContext, names: list[str], *, values_only: bool) ->
         if "digest" not in parts:
             (skipped if app.optional else missing).append(name)
             continue
-        choices.append(_Choice(name, _image(ctx, name, app, parts), parts.get("git_sha") or None))
+        commit = parts.get("git_sha") or next(
+            (e.commit for e in promoted if e.app == name and e.digest == parts["digest"] and e.commit), None
+        )
+        choices.append(_Choice(name, _image(ctx, name, app, parts), commit))
     if missing:
         raise UsageError(
             f"nothing has been promoted to {ctx.name} for {', '.join(missing)} yet (no promotion in its history, "

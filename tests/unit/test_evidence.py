@@ -28,6 +28,13 @@ def rollout(
     )
 
 
+def unchanged(digest: str, minutes_ago: int, verdict: str = "healthy") -> Entry:
+    """A deploy of what already ran: no helm revision, the release judged as it was."""
+    return Entry(
+        env="dev", app="api", action="deploy", outcome="unchanged", verdict=verdict, digest=digest, time=at(minutes_ago)
+    )
+
+
 # (case, entries oldest first, verified?, failed after?, minutes ran, still running?)
 HISTORIES: list[tuple[str, list[Entry], bool, bool, int, bool]] = [
     ("nothing recorded", [], False, False, 0, False),
@@ -52,6 +59,10 @@ HISTORIES: list[tuple[str, list[Entry], bool, bool, int, bool]] = [
         False, False, 0, False,
     ),
     ("a promotion into the source counts", [rollout(D, 60, action="promote")], True, False, 60, True),
+    ("a redeploy of D (unchanged) neither restarts nor ends its soak", [rollout(D, 60), unchanged(D, 10)], True, False, 60, True),
+    ("a redeploy that finds D unhealthy is a failure", [rollout(D, 60), unchanged(D, 10, "failed")], True, True, 50, False),
+    ("a redeploy finding E running ends D's period", [rollout(D, 60), unchanged(E, 20)], True, False, 40, False),
+    ("a redeploy of D starts no period", [rollout(D, 90), rollout(E, 60), unchanged(D, 30)], True, False, 30, False),
 ]  # fmt: skip
 
 
