@@ -11,7 +11,7 @@ are allowed and listed. A manifest with no such workload (custom resources only)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,11 +124,17 @@ def check(manifest: str, digest: str) -> ImageCheck:
     return ImageCheck(digest, missing, others)
 
 
-def require(manifest: str, app: str, digest: str, keys: Mapping[str, str]) -> ImageCheck:
-    """``check``, refusing (exit 2) a manifest with a workload that does not run ``digest``."""
+def require(
+    manifest: str, app: str, digest: str, keys: Mapping[str, str], *, say: Callable[[str], None] | None = None
+) -> ImageCheck:
+    """``check``, refusing (exit 2) a manifest with a workload that does not run ``digest``; ``say``: each
+    container that runs another image beside it (a sidecar: allowed)."""
     found = check(manifest, digest)
     if not found.ok:
         raise UsageError(found.problem(app, keys), hint(app), details={"image_check": found.data()})
+    for line in found.sidecars():
+        if say is not None:
+            say(f"  {app}: {line} (beside {digest[:19]}, allowed)")
     return found
 
 

@@ -52,12 +52,8 @@ def plan_rollout(
         manifest = cluster.template(
             release=app.release, chart=chart, values_files=(section, pins), set_string={}, version=version
         )
-    found = image_check.require(manifest, app_name, image.digest, keys)
-    for line in found.sidecars():
-        ctx.reporter.progress(f"  {app_name}: {line} (beside {image.digest[:19]}, allowed)")
-    return RolloutPlan(
-        app_name, app.release, chart, version, (section, pins), image, git_sha, manifest, found.sidecars()
-    )
+    others = image_check.require(manifest, app_name, image.digest, keys, say=ctx.reporter.progress).sidecars()
+    return RolloutPlan(app_name, app.release, chart, version, (section, pins), image, git_sha, manifest, others)
 
 
 def roll_out(
@@ -77,10 +73,10 @@ def roll_out(
     recovered = reconcile(ctx, cluster, plan.app, plan.release, where) + recover_pending(
         ctx, cluster, plan.app, plan.release, where
     )
-    if not recovered:  # what an interrupted run left may be half applied: a new revision settles it
-        same = redeploy.unchanged(ctx, cluster, plan, entry, verify=verify, started=started, wave=wave)
-        if same is not None:
-            return same
+    # what an interrupted run left may be half applied: a new revision settles it
+    same = None if recovered else redeploy.unchanged(ctx, cluster, plan, entry, verify=verify, started=started)
+    if same is not None:
+        return replace(same, wave=wave)
     intent = entry.written_now(outcome="started", message=f"helm upgrade of {plan.release} to {plan.image.digest}")
     ctx.record(intent)  # written ahead: a run that dies from here on leaves an intent the next run settles
 

@@ -144,8 +144,9 @@ promote_soak_minutes = {soak_minutes}
     (repo / "values-dev.yaml").write_text(values_files.reference("values-dev.yaml"))
     # prod in the lab: one replica and no HPA keep the rollout quick; the image block stays as shipped
     prod_values = values_files.reference("values-prod.yaml").replace(
-        "  enabled: true\n  minReplicas: 3", "  enabled: false\n  minReplicas: 3"
+        "  autoscaling:\n    enabled: true\n", "  replicaCount: 1\n  autoscaling:\n    enabled: false\n"
     )
+    assert "replicaCount: 1" in prod_values
     (repo / "values-prod.yaml").write_text(prod_values)
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", ".")

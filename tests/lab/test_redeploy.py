@@ -68,6 +68,25 @@ def test_a_redeploy_of_what_runs_makes_no_revision_and_restarts_nothing(deploy_w
     assert w.revisions() == [1, 2]
 
 
+def test_a_redeploy_of_what_runs_unhealthy_fails_without_helm(deploy_world: World, lab: Lab) -> None:
+    """Redeploying the same thing does not fix it: exit 1 with the health summary, no helm revision, recorded."""
+    w = deploy_world
+    digest = w.push("api", "v1", seed=2453)
+    assert w.run("deploy", "dev", "--image-tag", "v1")[0] == 0
+    lab.mark_image(digest, "crashloop")  # the bytes crash from now on: a restarted pod never becomes ready
+    w.kubectl("delete", "pods", "--all", "--wait=false")
+    code, out, err = w.run("deploy", "dev", "--image-tag", "v1")
+    assert code == 1, err
+    assert (
+        f"unchanged: api already runs {digest} (revision 1) in dev, no helm revision made, but it is not healthy" in err
+    )
+    assert "redeploying what runs changes nothing" in err and "roll forward" in err
+    assert out["error"]["revision"] == 1 and out["error"]["reasons"]
+    assert w.revisions() == [1]
+    [last, *_] = w.ledger()
+    assert (last.action, last.outcome, last.verdict, last.digest) == ("deploy", "unchanged", "failed", digest)
+
+
 def test_a_redeploy_restores_what_was_changed_by_hand(deploy_world: World) -> None:
     """Drift is no reason to skip helm: a Deployment scaled by hand is restored by the next deploy."""
     w = deploy_world
@@ -100,12 +119,7 @@ def prod_pods(w: PromoteWorld) -> list[dict[str, Any]]:
 
 def test_a_redeploy_of_what_prod_runs_keeps_its_commit_and_changes_nothing(promoted: PromoteWorld) -> None:
     w = promoted
-    # prod in the lab: one replica, no HPA (a scale-up is not what this test is about)
     values = w.repo / "values-prod.yaml"
-    values.write_text(
-        values.read_text().replace("    enabled: true\n    minReplicas: 3", "    enabled: false\n    minReplicas: 3")
-    )
-    git(w.repo, "commit", "-qam", "prod: no HPA in the lab")
     sha, digest = w.commit("feat: A", seed=2461)
     assert w.run("deploy", "dev", "--image-tag", sha)[0] == 0
     git(w.repo, "tag", "-a", "release-1.0.0", "-m", "release-1.0.0", sha)

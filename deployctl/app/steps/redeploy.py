@@ -41,7 +41,6 @@ def unchanged(
     *,
     verify: Verify,
     started: float,
-    wave: int,
 ) -> DeployResult | None:
     """The result of a rollout that changes nothing (recorded), or None when helm must run. Lock held."""
     current = cluster.release(plan.release)
@@ -98,7 +97,6 @@ def unchanged(
         duration_seconds=time.monotonic() - started,
         command=entry.action,
         cluster=entry.cluster,
-        wave=wave,
         other_images=plan.other_images,
     )
 
