@@ -142,12 +142,8 @@ promote_soak_minutes = {soak_minutes}
 """
     )
     (repo / "values-dev.yaml").write_text(values_files.reference("values-dev.yaml"))
-    # prod in the lab: one replica and no HPA keep the rollout quick; the image block stays as shipped
-    prod_values = values_files.reference("values-prod.yaml").replace(
-        "  autoscaling:\n    enabled: true\n", "  replicaCount: 1\n  autoscaling:\n    enabled: false\n"
-    )
-    assert "replicaCount: 1" in prod_values
-    (repo / "values-prod.yaml").write_text(prod_values)
+    # prod as shipped (its HPA keeps 3 replicas; the image block set by promote), the api section only
+    (repo / "values-prod.yaml").write_text(values_files.reference("values-prod.yaml"))
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "init")

@@ -22,9 +22,10 @@ from deployctl.evidence import evidence_of, fleet_evidence
 from deployctl.history import Entry
 from deployctl.promotion import PromoteRequest
 from deployctl.rollout import Verdict
+from tests import values_files
 from tests.unit.fakes import FakeContext
 from tests.unit.test_promote_plan import facts
-from tests.unit.test_use_cases import CONFIG, DIGEST, ROOT, promote_world
+from tests.unit.test_use_cases import CONFIG, DIGEST, promote_world
 
 A = "sha256:" + "a" * 64
 B = "sha256:" + "b" * 64
@@ -160,7 +161,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, FakeCon
         CONFIG + f'promote_soak_minutes = 60\nnotify = [{{ url_env = "{HOOK}" }}]\n'
     )
     for name in ("values-dev.yaml", "values-prod.yaml"):
-        (tmp_path / name).write_text((ROOT / name).read_text())
+        (tmp_path / name).write_text(values_files.reference(name))
     contexts, _, _ = promote_world(tmp_path, monkeypatch)
     dev, prod = contexts["dev"], contexts["prod"]
     assert isinstance(dev, FakeContext) and isinstance(prod, FakeContext)
