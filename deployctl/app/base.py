@@ -34,9 +34,8 @@ def plan_rollout(
     ctx: EnvContext, cluster: Cluster, app_name: str, image: ImageRef, git_sha: str | None, workdir: Path
 ) -> RolloutPlan:
     """Validate before anything changes (and before waiting for the lock): the chart exists and renders
-    with the app's values section and its image pinned through ``image_values``, and every workload it renders
-    runs that image (``image_check``); values the chart's schema rejects, or keys it does not read, fail here
-    with exit 2. The two values files are written to ``workdir`` (the caller removes it)."""
+    with the app's values section and its image pinned through ``image_values``, and its workloads run it
+    (``image_check``); else exit 2. The two values files are written to ``workdir`` (the caller removes it)."""
     if image.digest is None:
         raise UsageError(f"{image}: a rollout needs a digest (resolve the tag first)")
     _, app = ctx.app(app_name)
@@ -60,10 +59,10 @@ def roll_out(
     ctx: EnvContext, cluster: Cluster, plan: RolloutPlan, entry: Entry, *, timeout: float, wave: int = 1
 ) -> DeployResult:
     """With ``ctx``'s lock held: settle what an interrupted run left (its open intent, its pending helm
-    revision); a release that already runs exactly this is judged as it is, without helm (``redeploy``); else
-    record the intent, ``helm upgrade --install``, watch every Deployment until it completes or
-    fails, verify the release is healthy (helm ``deployed``, rollout complete, only the new digest
-    serving), and record the outcome with its verdict, completing the intent.
+    revision; a release that already runs exactly this is judged without helm: ``redeploy``), record the intent,
+    ``helm upgrade --install``, watch every Deployment until it completes or fails, verify the release is healthy
+    (helm ``deployed``, rollout complete, only the new digest serving), and record the outcome with its verdict,
+    completing the intent.
 
     Raises OperationError (exit 1) when the rollout fails: nothing is rolled back, the old pods keep
     serving, and the fix is rolled forward.
@@ -73,9 +72,7 @@ def roll_out(
     recovered = reconcile(ctx, cluster, plan.app, plan.release, where) + recover_pending(
         ctx, cluster, plan.app, plan.release, where
     )
-    # what an interrupted run left may be half applied: a new revision settles it
-    same = None if recovered else redeploy.unchanged(ctx, cluster, plan, entry, verify=verify, started=started)
-    if same is not None:
+    if (same := redeploy.unchanged(ctx, cluster, plan, entry, verify, started, recovered=recovered)) is not None:
         return replace(same, wave=wave)
     intent = entry.written_now(outcome="started", message=f"helm upgrade of {plan.release} to {plan.image.digest}")
     ctx.record(intent)  # written ahead: a run that dies from here on leaves an intent the next run settles

@@ -38,11 +38,15 @@ def unchanged(
     cluster: Cluster,
     plan: RolloutPlan,
     entry: Entry,
-    *,
     verify: Verify,
     started: float,
+    *,
+    recovered: tuple[str, ...] = (),
 ) -> DeployResult | None:
-    """The result of a rollout that changes nothing (recorded), or None when helm must run. Lock held."""
+    """The result of a rollout that changes nothing (recorded), or None when helm must run. Lock held.
+    ``recovered``: what this run settled of an interrupted one, which may be half applied: a new revision settles it."""
+    if recovered:
+        return None
     current = cluster.release(plan.release)
     if current is None:
         return None
