@@ -18,8 +18,9 @@ from deployctl.app.status import status
 from deployctl.errors import ExitCode, PolicyError
 from deployctl.history import HISTORY_PREFIX, Entry
 from deployctl.promotion import PromoteRequest
+from tests import values_files
 from tests.unit.fakes import Events, FakeContext, VersionedS3
-from tests.unit.test_use_cases import BUCKET, CONFIG, DIGEST, ROOT, SHA, dev_context, promote_world
+from tests.unit.test_use_cases import BUCKET, CONFIG, DIGEST, SHA, dev_context, promote_world
 
 CORRUPT = f"{HISTORY_PREFIX}/dev/20261129T120000.000000+0000-c0ffee.json"
 
@@ -28,7 +29,7 @@ CORRUPT = f"{HISTORY_PREFIX}/dev/20261129T120000.000000+0000-c0ffee.json"
 def repo(tmp_path: Path) -> Path:
     (tmp_path / "pyproject.toml").write_text(CONFIG)
     for name in ("values-dev.yaml", "values-prod.yaml"):
-        (tmp_path / name).write_text((ROOT / name).read_text())
+        (tmp_path / name).write_text(values_files.reference(name))
     return tmp_path
 
 
