@@ -30,6 +30,7 @@ from deployctl.waves import Target
 
 HEX_SHA_RE = re.compile(r"^[0-9a-f]{7,64}\Z")
 ALLOW_UNPROMOTED = "--allow-unpromoted"
+PROMOTED = ("succeeded", "moved")  # a promotion that brought the digest (deployed, or recorded with --no-deploy)
 DEFAULT_ROLLOUT_TIMEOUT = 600.0
 
 
@@ -101,6 +102,13 @@ def deploy(
         }
         first = plans[targets[0].name]
         with ctx.locked(f"deploy {ctx.name} " + " ".join(f"--app {p.app}" for p in first), lock_timeout):
+            # judged again now that nobody else can change the environment: a window may have begun, and a promotion
+            # may have moved it on while this run waited (its choice would roll that back)
+            if freeze is None:
+                freeze = require_window(ctx, "deploy", override_freeze)
+                overrides += (freeze,) if freeze is not None else ()
+            if env.promote_from is not None:
+                _require_unchanged(ctx, names, choices, values_only=allow_unpromoted is not None)
             if env.promote_from is not None and not allow_unpromoted:
                 _require_promoted(ctx, first)
 
@@ -225,7 +233,7 @@ def _promoted_images(ctx: EnvContext, names: list[str], *, values_only: bool) ->
     else changed."""
     apps = ctx.config.settings.apps
     ledger = ctx.read_ledger().entries if ctx.env.terraform is not None else []
-    promoted = [e for e in ledger if e.action == "promote" and e.outcome == "succeeded" and e.digest]
+    promoted = [e for e in ledger if e.action == "promote" and e.outcome in PROMOTED and e.digest]
     entries = [] if values_only else promoted
     choices: list[_Choice] = []
     skipped: list[str] = []
@@ -264,15 +272,31 @@ def _image(ctx: EnvContext, name: str, app: App, parts: Mapping[str, str]) -> Im
         raise UsageError(f"{ctx.values.path}: {name}: image: {exc}", "fix it with `deployctl promote`") from None
 
 
+def _require_unchanged(ctx: EnvContext, names: list[str], chosen: list[_Choice], *, values_only: bool) -> None:
+    """Lock held: what a promotion target deploys, read again; another run changed it while this one waited (a
+    promotion): stop, never roll the environment back to what this run chose before it."""
+    now = {c.app: c.image.digest for c in _promoted_images(ctx, names, values_only=values_only)[0]}
+    changed = [f"{c.app}: {c.image.digest} -> {now.get(c.app)}" for c in chosen if now.get(c.app) != c.image.digest]
+    if changed:
+        raise PolicyError(
+            f"{ctx.name} changed while this run waited for its lock (another run promoted or deployed): "
+            + "; ".join(changed),
+            f"nothing was deployed; run `deployctl deploy {ctx.name}` again to redeploy what it runs now",
+            details={"changed": changed},
+        )
+
+
 def _require_promoted(ctx: EnvContext, plans: list[RolloutPlan]) -> None:
-    """Refuse a digest no promotion brought here: the values file is a file anyone can edit."""
+    """Refuse a digest no promotion brought here (the values file is a file anyone can edit), or whose promotion
+    failed or never deployed it because another app failed: promoting that release again re-judges its gate."""
     entries = ctx.read_ledger().entries
     for plan in plans:
         digest = plan.image.digest
-        if not any(e.app == plan.app and e.action == "promote" and e.digest == digest for e in entries):
+        mine = [e for e in entries if e.app == plan.app and e.action == "promote" and e.digest == digest]
+        if not any(e.outcome in PROMOTED for e in mine):
+            why = "its promotion failed there" if mine else "its ledger has no promotion of it"
             raise PolicyError(
-                f"{plan.app}: {digest} (from {ctx.values.path.name}) was never promoted to {ctx.name}: "
-                "its ledger has no promotion of it",
+                f"{plan.app}: {digest} (from {ctx.values.path.name}) was never promoted to {ctx.name}: {why}",
                 f"promote a release (`deployctl promote release-X.Y.Z`), or pass {ALLOW_UNPROMOTED} --reason TEXT "
                 "(recorded in the history)",
             )

@@ -191,3 +191,28 @@ def test_no_deploy_then_promote_deploys_and_never_says_it_already_runs(unsoaked:
     assert set(world.pod_digests("prod")) == {digest}
     code, out, err = world.run("promote", "release-1.0.0")
     assert (code, out["outcome"]) == (0, "noop"), "now it runs there, healthy"
+
+
+def test_a_deploy_queued_behind_a_promotion_never_rolls_prod_back(unsoaked: World) -> None:
+    """The issue's sequence: a queued `deploy prod` chose release-0.4.0 before it waited for the lock, ran right
+    after `promote release-0.5.0` finished, and rolled prod back to 0.4.0 (exit 0)."""
+    world = unsoaked
+    sha_old, old = world.commit("feat: 0.4.0", seed=451)
+    assert world.run("deploy", "dev", "--image-tag", sha_old)[0] == 0
+    git(world.repo, "tag", "-a", "release-0.4.0", "-m", "release-0.4.0")
+    assert world.run("promote", "release-0.4.0")[0] == 0
+    sha_new, new = world.commit("feat: 0.5.0", seed=452)
+    assert world.run("deploy", "dev", "--image-tag", sha_new)[0] == 0
+    git(world.repo, "tag", "-a", "release-0.5.0", "-m", "release-0.5.0")
+    promotion = spawn(world, "promote", "release-0.5.0")
+    until(lambda: world.run("lock", "status", "prod")[1]["locked"], 60, "the promotion to hold prod's lock")
+    queued = spawn(world, "deploy", "prod", "--lock-timeout", "180")  # chooses 0.4.0's digest, then waits
+    out, err = promotion.communicate(timeout=180)
+    assert promotion.returncode == 0, err
+    out, err = queued.communicate(timeout=180)
+    assert queued.returncode == 4, err
+    message = json.loads(out)["error"]["message"]
+    assert "prod changed while this run waited for its lock" in message and f"api: {old} -> {new}" in message
+    assert set(world.pod_digests("prod")) == {new}, "prod still runs 0.5.0"
+    code, status, err = world.run("status", "prod")
+    assert code == 0, err

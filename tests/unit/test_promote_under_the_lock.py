@@ -15,8 +15,11 @@ from typing import Any
 import pytest
 
 from deployctl.app import promote as promote_app
-from deployctl.errors import ExitCode, PolicyError
+from deployctl.app.deploy import deploy
+from deployctl.errors import ExitCode, OperationError, PolicyError
+from deployctl.history import Entry
 from deployctl.promotion import PromoteRequest
+from deployctl.rollout import Verdict
 from tests.unit.fakes import FakeContext
 from tests.unit.test_use_cases import DIGEST, promote_world, repo  # noqa: F401 (repo: a fixture)
 
@@ -83,3 +86,52 @@ def test_a_freeze_that_began_while_waiting_for_the_lock_refuses(
     assert caught.value.exit_code == ExitCode.REFUSED and "v2 launch" in caught.value.message
     assert endpoints.transfers == [] and s3.held_lock("prod") is None
     assert 'digest: ""' in (repo / "values-prod.yaml").read_text()
+
+
+def test_a_deploy_queued_behind_a_promotion_never_rolls_the_target_back(
+    repo: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``deploy prod`` chose release-1.0.0's digest, then waited for the lock while another run promoted a newer
+    release: it stops (exit 4) naming what changed, and deploys nothing. (The other run is faked by writing its
+    ledger entry while this one waits; the lab test runs both for real.)"""
+    contexts, _, _ = promote_world(repo, monkeypatch)
+    assert promote_app.promote(contexts, PromoteRequest("release-1.0.0")).outcome == "succeeded"
+    prod = contexts["prod"]
+    assert isinstance(prod, FakeContext)
+    newer = "sha256:" + "e" * 64
+    held = prod.locked
+
+    @contextmanager
+    def locked(command: str, timeout: float | None = None) -> Iterator[Any]:
+        with held(command, timeout) as info:
+            promoted = Entry("prod", "api", "promote", "succeeded", digest=newer, tag="release-1.1.0",
+                             release="release-1.1.0", verdict="healthy")  # fmt: skip
+            prod.ledger.append(promoted)
+            yield info
+
+    monkeypatch.setattr(prod, "locked", locked)
+    upgrades = len([c for c in prod.fake_cluster.calls if c.startswith("upgrade")])
+    with pytest.raises(PolicyError) as caught:
+        deploy(prod)
+    assert caught.value.exit_code == ExitCode.REFUSED
+    assert "prod changed while this run waited for its lock" in caught.value.message
+    assert f"api: {DIGEST} -> {newer}" in caught.value.message
+    assert len([c for c in prod.fake_cluster.calls if c.startswith("upgrade")]) == upgrades, "nothing deployed"
+
+
+def test_a_digest_whose_promotion_failed_is_not_deployed_by_a_plain_deploy(
+    repo: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    contexts, _, _ = promote_world(repo, monkeypatch, verdict=Verdict("failed", "crash", reason="CrashLoopBackOff"))
+    with pytest.raises(OperationError):
+        promote_app.promote(contexts, PromoteRequest("release-1.0.0"))
+    prod = contexts["prod"]
+    assert isinstance(prod, FakeContext)
+    values = repo / "values-prod.yaml"  # as a hand edit (or an old promotion) would leave it
+    values.write_text(values.read_text().replace('  digest: ""', f'  digest: "{DIGEST}"', 1))
+    with pytest.raises(PolicyError) as caught:
+        deploy(prod)
+    assert "its promotion failed there" in caught.value.message
+    assert caught.value.hint is not None and "--allow-unpromoted --reason" in caught.value.hint
