@@ -65,6 +65,7 @@ def _config(root: Path) -> str:
         ]
         if source:
             lines.append(f'promote_from = "{source}"')
+            lines.append("promote_soak_minutes = 0")
     (root / "charts" / "api").mkdir(parents=True)
     for env, _ in ENVS:
         sections = "".join(f"app{i:02d}:\n  replicaCount: 1\n" for i in range(APPS))

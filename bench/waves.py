@@ -53,8 +53,12 @@ def config(prefix: str) -> str:
         f'[tool.deployctl.apps.api]\nchart = "{ROOT / "charts" / "api"}"\nrelease = "api"\n'
         f'image = {{ registry = "{ECR}", repository = "{prefix}/api" }}\n\n'
         + env("dev", 'cluster = { eks = "api-dev" }')
-        + env("prod", f'cluster = {{ eks = "api-prod" }}\npromote_from = "dev"\nimage_registry = "{ECR}"')
-        + env("fleet", f'promote_from = "dev"\nimage_registry = "{ECR}"')
+        + env(
+            "prod",
+            f'cluster = {{ eks = "api-prod" }}\npromote_from = "dev"\npromote_soak_minutes = 0\n'
+            f'image_registry = "{ECR}"',
+        )
+        + env("fleet", f'promote_from = "dev"\npromote_soak_minutes = 0\nimage_registry = "{ECR}"')
         + clusters
     )
 

@@ -115,8 +115,10 @@ class Environment(Strict):
     promote_from: str | None = None
     release_tag_pattern: str = "release-<semver>"
     allow_prerelease: bool = False
-    # How long a digest must have run healthy in promote_from (from its ledger) before it may come here.
-    promote_soak_minutes: float = Field(default=0, ge=0, le=30 * 24 * 60)
+    # How long a digest must have run healthy in promote_from (its latest continuous healthy period, from its
+    # ledger) before it may come here: crashes that come minutes after a healthy rollout (a leak, a cron, the first
+    # real traffic) must have had the time to show. 0 turns it off, on purpose.
+    promote_soak_minutes: float = Field(default=10, ge=0, le=30 * 24 * 60)
     # Where this environment pulls images when it is not the apps' registry (e.g. the prod account's
     # ECR): same repository names; promote copies the image into it (missing blobs, then the manifest).
     image_registry: str | None = Field(default=None, pattern=r"^[a-z0-9.-]+(:\d+)?$")

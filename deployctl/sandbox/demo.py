@@ -110,6 +110,13 @@ class Story:
         self.runner.run(["git", "clone", "--quiet", "--bare", str(REPO), str(self.origin)], env=self.env)
         self.runner.run(["git", "clone", "--quiet", str(self.origin), str(self.clone)], env=self.env)
         self.git("checkout", "--quiet", "-B", "main")
+        # The demo promotes right after dev: it sets prod's soak to 0 on purpose (the default, 10 minutes, would
+        # have it wait), as a team that wants no soak would.
+        config = self.clone / "pyproject.toml"
+        config.write_text(
+            config.read_text().replace('promote_from = "dev"\n', 'promote_from = "dev"\npromote_soak_minutes = 0\n', 1)
+        )
+        self.git("commit", "--quiet", "-am", "demo: no soak before prod (the demo promotes right after dev)")
         # The throwaway origin's main becomes the commit under test: a branch that is not a descendant of
         # the repository's main (a feature branch behind it) must not fail the demo's first push.
         self.git("push", "--quiet", "--force", "origin", "main")

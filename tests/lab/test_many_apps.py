@@ -177,7 +177,7 @@ def world(
 
     def env(name: str) -> str:
         backend = f'backend = {{ bucket = "{BUCKET}", key = "{name}/terraform.tfstate", region = "us-east-1" }}'
-        extra = 'promote_from = "dev"\n' if name == "prod" else ""
+        extra = 'promote_from = "dev"\npromote_soak_minutes = 0\n' if name == "prod" else ""
         return f"""[tool.deployctl.environments.{name}]
 {aws}
 terraform = {{ root = "tf", {backend} }}

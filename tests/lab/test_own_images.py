@@ -51,6 +51,7 @@ cluster = { eks = "team-prod" }
 namespace = "team"
 values = "values-prod.yaml"
 promote_from = "dev"
+promote_soak_minutes = 0  # promotes right after dev: no soak, on purpose
 """
 DEV_SECTION = """{app}:
   replicaCount: 1

@@ -115,6 +115,7 @@ values = "values-dev.yaml"
 terraform = {{ root = "tf/prod", {backend.replace("ENV", "prod")} }}
 values = "values-prod.yaml"
 promote_from = "dev"
+promote_soak_minutes = 0  # promotes right after dev: no soak, on purpose
 """
         + (f'image_registry = "{prod_registry}"\n' if prod_registry else "")
     )

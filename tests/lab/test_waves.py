@@ -154,6 +154,7 @@ aws = {{ region = "us-east-1" }}
 namespace = "{prefix}"
 values = "values-prod.yaml"
 promote_from = "dev"
+promote_soak_minutes = 0  # promotes right after dev: no soak, on purpose
 image_registry = "{ECR_US}"
 
 [tool.deployctl.environments.prod.clusters.use1]

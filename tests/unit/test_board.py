@@ -260,6 +260,7 @@ cluster = {{ kubeconfig = "kubeconfig" }}
 namespace = "api"
 values = "values-prod.yaml"
 promote_from = "dev"
+promote_soak_minutes = 0  # promotes right after dev: no soak, on purpose
 freeze = {{ dated = {{ launch = "2026-11-22 - 2026-11-23: launch" }} }}
 """
 

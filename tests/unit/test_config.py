@@ -29,6 +29,7 @@ cluster = { kubeconfig = "kube/prod.yaml", context = "prod" }
 namespace = "api"
 values = "values-prod.yaml"
 promote_from = "dev"
+promote_soak_minutes = 0  # promotes right after dev: no soak, on purpose
 protected = true
 """
 
@@ -56,6 +57,13 @@ def test_valid_config_loads_into_frozen_models(tmp_path: Path) -> None:
     assert config.resolve(Path("values-dev.yaml")) == tmp_path / "values-dev.yaml"
     with pytest.raises(ValueError, match="frozen"):
         settings.environments["dev"].namespace = "other"  # type: ignore[misc]
+
+
+def test_a_promotion_target_soaks_ten_minutes_unless_told_otherwise(tmp_path: Path) -> None:
+    """Issue 25: prod's soak defaulted to 0, so the gate passed on a single verdict taken seconds after a rollout."""
+    settings = load(write(tmp_path, VALID.replace("promote_soak_minutes = 0", ""))).settings
+    assert settings.environments["prod"].promote_soak_minutes == 10
+    assert load(write(tmp_path, VALID)).settings.environments["prod"].promote_soak_minutes == 0  # on purpose
 
 
 def test_misspelled_key_names_file_path_and_suggestion(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ namespace = "ns"
 values = "values-{name}.yaml"
 lock_timeout_seconds = 0
 {'promote_from = "dev"' if name == "prod" else ""}
+{'promote_soak_minutes = 0' if name == "prod" else ""}
 """
         for name in ("dev", "prod")
     )

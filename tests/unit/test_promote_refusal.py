@@ -158,7 +158,8 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, FakeCon
     """tests/unit/test_use_cases.py's promotion (its digest ran healthy in dev just now), prod soaking for an hour
     and announcing to a webhook."""
     (tmp_path / "pyproject.toml").write_text(
-        CONFIG + f'promote_soak_minutes = 60\nnotify = [{{ url_env = "{HOOK}" }}]\n'
+        CONFIG.replace("promote_soak_minutes = 0", "promote_soak_minutes = 60")
+        + f'notify = [{{ url_env = "{HOOK}" }}]\n'
     )
     for name in ("values-dev.yaml", "values-prod.yaml"):
         (tmp_path / name).write_text(values_files.reference(name))

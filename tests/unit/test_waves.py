@@ -49,6 +49,7 @@ terraform = {{ root = "tf", backend = {BACKEND.format(env="prod")} }}
 namespace = "api"
 values = "values-prod.yaml"
 promote_from = "dev"
+promote_soak_minutes = 0  # promotes right after dev: no soak, on purpose
 lock_timeout_seconds = 0
 
 [tool.deployctl.environments.prod.clusters.use1]
