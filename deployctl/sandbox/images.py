@@ -351,7 +351,10 @@ def push_image(
             platforms=platforms, attestation=attestation, layer_size=layer_size, layers=layers, seed=seed
         )
     else:
-        manifest = build_manifest(layer_size=layer_size, layers=layers, seed=seed, labels=labels)
+        # The repository is in the config: the same seed pushed to two repositories (two tests of one lab) gives two
+        # digests, so a digest one test marks as broken (``Lab.mark_image``) never breaks another test's image.
+        own = {"deployctl.lab/repository": repository} if labels is None else labels
+        manifest = build_manifest(layer_size=layer_size, layers=layers, seed=seed, labels=own)
     digest = push_manifest(registry, repository, manifest, tag)
     platform_map: dict[str, str] = {}
     attestations: list[str] = []
