@@ -283,15 +283,16 @@ class EnvContext:
             raise UsageError(f"chart {chart} (apps.{app_name}.chart) has no Chart.yaml", "fix apps.NAME.chart")
         return str(chart), app.chart_version
 
-    def terraform(self) -> infra.Prepared:
-        """The environment's terraform workspace, run with the credentials of its one AWS session."""
+    def terraform(self, *, pull_request: bool = False) -> infra.Prepared:
+        """The environment's terraform workspace, run with the credentials of its one AWS session (``pull_request``:
+        a pull request's plan: no lock, no protected state)."""
         from deployctl import infra
 
         infra.require_terraform(self.config, self.name)
         credentials = self.aws.credentials_env()
         for secret in self.aws.secrets():
             self.runner.redactor.add(secret)
-        return infra.prepare(self.config, self.name, self.runner, self.reporter, credentials)
+        return infra.prepare(self.config, self.name, self.runner, self.reporter, credentials, pull_request=pull_request)
 
     def head_commit(self) -> str:
         with self._guard:
@@ -388,6 +389,12 @@ class _Regional(AwsSession):
 
     def session(self) -> Any:
         return self._parent.session()
+
+    def credentials_env(self) -> dict[str, str]:
+        return self._parent.credentials_env()
+
+    def secrets(self) -> list[str]:
+        return self._parent.secrets()
 
     def client(self, service: str) -> Any:
         chosen: Any = self.session()  # Any: boto3-stubs overloads client() per literal service name
