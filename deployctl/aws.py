@@ -153,6 +153,35 @@ class AwsSession:
             raise translate(exc, f"check which AWS account the credentials for {self.env_name} are in") from None
 
 
+class RegionalSession(AwsSession):
+    """``parent``'s session (its credentials: the role is not assumed again) with clients in another region."""
+
+    def __init__(self, parent: AwsSession, region: str) -> None:
+        super().__init__(parent.env_name, parent.env)
+        self._parent = parent
+        self._region = region
+
+    def session(self) -> Any:
+        return self._parent.session()
+
+    def credentials_env(self) -> dict[str, str]:
+        return self._parent.credentials_env()
+
+    def secrets(self) -> list[str]:
+        return self._parent.secrets()
+
+    def client(self, service: str) -> Any:
+        chosen: Any = self.session()  # Any: boto3-stubs overloads client() per literal service name
+        with self._guard:
+            if service not in self._clients:
+                client = chosen.client(
+                    service, region_name=self._region, endpoint_url=self.env.aws.endpoint_url, config=client_config()
+                )
+                say_retries(client)
+                self._clients[service] = client
+            return self._clients[service]
+
+
 def client_config() -> Any:
     """The botocore ``Config`` of every deployctl client: short tries, few of them (see the module doc)."""
     from botocore.config import Config
