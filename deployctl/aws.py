@@ -50,13 +50,18 @@ THROTTLED_CODES = frozenset(
 
 class AwsSession:
     """The AWS session of one environment for one command: the role is assumed once, on first use,
-    and every client comes from that one session (bound to the environment's endpoint)."""
+    and every client comes from that one session (bound to the environment's endpoint).
+
+    ``aws.role_arn`` with ``aws.account_id`` (one AWS account per environment) is the way into the environment from
+    another account: a caller already in ``account_id`` (its own OIDC role in CI) keeps its credentials, one from
+    elsewhere (prod's deploy role reading dev's evidence) assumes the role."""
 
     def __init__(self, env_name: str, env: Environment, *, base: Callable[[], boto3.Session] | None = None) -> None:
         self.env_name = env_name
         self.env = env
         self._base = base
         self._session: boto3.Session | None = None
+        self._assumed = False  # whether the session is role_arn's (not the caller's own credentials)
         self._clients: dict[str, Any] = {}
         self._guard = threading.Lock()  # the rollout watch and blob copies use clients from threads
 
@@ -84,7 +89,10 @@ class AwsSession:
             values["AWS_PROFILE"] = self.env.aws.profile
         if self.env.aws.role_arn is None:
             return values
-        credentials = self.session().get_credentials()
+        session = self.session()
+        if not self._assumed:  # already in the environment's account: terraform uses the same credentials chain
+            return values
+        credentials = session.get_credentials()
         if credentials is None:
             raise UsageError(
                 f"no AWS credentials for {self.env_name} after assuming {self.env.aws.role_arn}",
@@ -99,7 +107,7 @@ class AwsSession:
 
     def secrets(self) -> list[str]:
         """Credential values to register with the redactor (empty when no role was assumed)."""
-        if self.env.aws.role_arn is None or self._session is None:
+        if self.env.aws.role_arn is None or self._session is None or not self._assumed:
             return []
         credentials = self._session.get_credentials()
         if credentials is None:
@@ -120,18 +128,58 @@ class AwsSession:
             "sts", endpoint_url=self.env.aws.endpoint_url, region_name=self.env.aws.region, config=client_config()
         )
         say_retries(sts)
+        if self.env.aws.account_id is not None and self._caller_account(sts) == self.env.aws.account_id:
+            log.debug("%s: already in account %s: %s not assumed", self.env_name, self.env.aws.account_id, role)
+            return base
         try:
             credentials = sts.assume_role(
                 RoleArn=role, RoleSessionName=os.environ.get("GITHUB_RUN_ID", SESSION_NAME)[:64]
             )["Credentials"]
         except errors() as exc:
             raise translate(exc, f"assume role {role} for {self.env_name}") from None
+        self._assumed = True
         return boto3.Session(
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"],
             region_name=self.env.aws.region,
         )
+
+    def _caller_account(self, sts: Any) -> str:
+        """The account of the credentials deployctl was started with (``sts:GetCallerIdentity``: never denied)."""
+        try:
+            return str(sts.get_caller_identity()["Account"])
+        except errors() as exc:
+            raise translate(exc, f"check which AWS account the credentials for {self.env_name} are in") from None
+
+
+class RegionalSession(AwsSession):
+    """``parent``'s session (its credentials: the role is not assumed again) with clients in another region."""
+
+    def __init__(self, parent: AwsSession, region: str) -> None:
+        super().__init__(parent.env_name, parent.env)
+        self._parent = parent
+        self._region = region
+
+    def session(self) -> Any:
+        return self._parent.session()
+
+    def credentials_env(self) -> dict[str, str]:
+        return self._parent.credentials_env()
+
+    def secrets(self) -> list[str]:
+        return self._parent.secrets()
+
+    def client(self, service: str) -> Any:
+        chosen: Any = self.session()  # Any: boto3-stubs overloads client() per literal service name
+        with self._guard:
+            if service not in self._clients:
+                client = chosen.client(
+                    service, region_name=self._region, endpoint_url=self.env.aws.endpoint_url, config=client_config()
+                )
+                say_retries(client)
+                self._clients[service] = client
+            return self._clients[service]
 
 
 def client_config() -> Any:

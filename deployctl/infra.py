@@ -24,12 +24,15 @@ from deployctl.config import LoadedConfig, Terraform
 from deployctl.console import Reporter
 from deployctl.errors import DeployctlError, PolicyError, UsageError
 from deployctl.runner import Runner
-from deployctl.terraform import PlanSummary, ResourceChange, Workspace
+from deployctl.terraform import PlanSummary, Workspace
 
 log = logging.getLogger(__name__)
 
 METADATA_SCHEMA = "deployctl/plan/v1"
 PLAN_FILE = "plan.tfplan"
+PULL_REQUEST_PLAN_FILE = "pull-request.tfplan"  # never applied: removed once summarized
+# A pull request plans a protected environment against this key prefix, where nothing is ever written: no state.
+NO_STATE_PREFIX = "pull-requests"
 METADATA_FILE = "plan.json"
 DESTROY_PLAN_FILE = "destroy.tfplan"
 
@@ -58,29 +61,6 @@ class PlanMetadata:
         return datetime.fromisoformat(self.created_at)
 
 
-_SYMBOL = {"add": "+", "change": "~", "destroy": "-", "replace": "-/+"}
-
-
-def change_lines(summary: PlanSummary) -> list[str]:
-    """One line per resource change; destroys and replacements are shouted (upper case, marked)."""
-    lines = [f"  {_SYMBOL[c.kind]:>3} {c.address}{_loud(c)}" for c in summary.changes]
-    destructive = summary.destructive
-    if destructive:
-        lines.append(
-            f"!! {len(destructive)} resource(s) will be DESTROYED or REPLACED: "
-            + ", ".join(c.address for c in destructive)
-        )
-    return lines
-
-
-def _loud(change: ResourceChange) -> str:
-    if change.kind == "destroy":
-        return "   <-- DESTROY"
-    if change.kind == "replace":
-        return "   <-- REPLACE (destroy and re-create)"
-    return ""
-
-
 @dataclass(frozen=True)
 class Prepared:
     """Everything needed to run terraform for one environment, computed before anything runs."""
@@ -98,10 +78,17 @@ class Prepared:
     var_file: Path | None = None
     protected: bool = False  # only plans made from a commit on ``main_branch`` apply
     main_branch: str = "main"
+    # A pull request's plan: -lock=false (its role writes nothing), never saved for apply; of a protected
+    # environment, made without its state (``stateless``: -refresh=false against the empty NO_STATE_PREFIX key).
+    pull_request: bool = False
+
+    @property
+    def stateless(self) -> bool:
+        return self.pull_request and self.protected
 
     @property
     def plan_file(self) -> Path:
-        return self.plan_dir / PLAN_FILE
+        return self.plan_dir / (PULL_REQUEST_PLAN_FILE if self.pull_request else PLAN_FILE)
 
     @property
     def metadata_file(self) -> Path:
@@ -136,9 +123,11 @@ def prepare(
     credentials: Mapping[str, str],
     *,
     base_env: Mapping[str, str] | None = None,
+    pull_request: bool = False,
 ) -> Prepared:
     """Validate the environment's terraform settings and build the workspace (runs nothing);
-    ``credentials`` are the AWS variables terraform runs with (the environment's one session)."""
+    ``credentials`` are the AWS variables terraform runs with (the environment's one session); ``pull_request``:
+    a pull request's plan (``Prepared.pull_request``), in a data dir of its own."""
     settings = require_terraform(config, name)
     env = config.settings.environments[name]
     root = config.resolve(settings.root)
@@ -160,9 +149,10 @@ def prepare(
         )
     variables = _variables(name, env.aws.region, env.aws.endpoint_url, settings, root, reporter)
     backend = settings.backend
+    stateless = pull_request and env.protected
     init_argv = terraform.init_args(
         bucket=backend.bucket,
-        key=backend.key,
+        key=f"{NO_STATE_PREFIX}/{backend.key}" if stateless else backend.key,
         region=backend.region,
         use_lockfile=backend.use_lockfile,
         endpoint_url=env.aws.endpoint_url,
@@ -171,7 +161,7 @@ def prepare(
     # init depends on the backend settings and the modules/providers, not on tfvars
     init_files = [p for p in files if not p.name.endswith((".tfvars", ".tfvars.json"))]
     init_stamp = terraform.fingerprint(init_files, base=config.root, extra=init_argv)
-    data_dir = config.state_dir / "terraform" / name
+    data_dir = config.state_dir / "terraform" / (f"{name}-pull-request" if pull_request else name)
     cache = plugin_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     child_env = dict(base_env if base_env is not None else os.environ)
@@ -207,6 +197,7 @@ def prepare(
         var_file=var_file,
         protected=env.protected,
         main_branch=config.settings.main_branch,
+        pull_request=pull_request,
     )
 
 
@@ -299,7 +290,13 @@ def make_plan(prepared: Prepared, *, out: Path, destroy: bool = False, lock_time
     out.parent.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)
     argv = terraform.plan_args(
-        out=out, variables=prepared.variables, var_file=prepared.var_file, destroy=destroy, lock_timeout=lock_timeout
+        out=out,
+        variables=prepared.variables,
+        var_file=prepared.var_file,
+        destroy=destroy,
+        lock_timeout=lock_timeout,
+        lock=not prepared.pull_request,
+        refresh=not prepared.stateless,
     )
     ws = prepared.workspace
     with prepared.reporter.phase(f"{name}: terraform plan{' -destroy' if destroy else ''}"):

@@ -81,16 +81,24 @@ def plan_args(
     var_file: Path | None = None,
     destroy: bool = False,
     lock_timeout: int | None = None,
+    lock: bool = True,
+    refresh: bool = True,
 ) -> list[str]:
     """``terraform plan -out`` with ``-detailed-exitcode`` (0 no changes, 1 error, 2 changes).
 
+    ``lock=False`` (``-lock=false``): a pull request's plan, whose role may write nothing, not even a lock file;
+    ``refresh=False`` (``-refresh=false``): one made without the environment's state, which it may not read.
     ``-var`` values come after ``-var-file``: terraform lets the later one win, so deployctl's own
     variables (environment, emulator endpoint) override the file."""
     argv = [TERRAFORM, "plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={out}"]
     if destroy:
         argv.append("-destroy")
-    if lock_timeout is not None:
+    if not lock:
+        argv.append("-lock=false")
+    elif lock_timeout is not None:
         argv.append(f"-lock-timeout={lock_timeout}s")
+    if not refresh:
+        argv.append("-refresh=false")
     if var_file is not None:
         argv.append(f"-var-file={var_file}")
     for name, value in (variables or {}).items():

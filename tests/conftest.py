@@ -14,7 +14,8 @@ import pytest
 # $XDG_STATE_HOME/deployctl/sandbox (``sandbox.where.pointer_path``). XDG_CACHE_HOME and HOME stay: the lab's
 # tools are in ~/.cache/deployctl/tools (``sandbox.tools.tools_root``) and git finds its identity in HOME.
 PRIVATE = ("XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME")
-CLEARED = ("DEPLOYCTL_SANDBOX", "DEPLOYCTL_CONFIG")
+# GITHUB_EVENT_NAME: a CI run of a pull request would make every `deployctl plan` a pull request's.
+CLEARED = ("DEPLOYCTL_SANDBOX", "DEPLOYCTL_CONFIG", "GITHUB_EVENT_NAME")
 _numbers = itertools.count()
 
 

@@ -19,7 +19,8 @@ from deployctl.app.base import require_window
 from deployctl.app.context import EnvContext
 from deployctl.console import Confirm
 from deployctl.errors import PolicyError, UsageError
-from deployctl.infra import Prepared, change_lines
+from deployctl.infra import Prepared
+from deployctl.plan_text import change_lines
 from deployctl.terraform import PlanSummary
 
 

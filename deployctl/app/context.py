@@ -19,10 +19,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from deployctl import git, notify, waves
-from deployctl.aws import AwsSession, client_config, say_retries
+from deployctl.aws import AwsSession, RegionalSession
 from deployctl.config import App, Environment, LoadedConfig
 from deployctl.console import Reporter
 from deployctl.errors import UsageError
@@ -134,7 +134,7 @@ class EnvContext:
             return self.aws
         with self._guard:
             if region not in self._regional:
-                self._regional[region] = _Regional(self.aws, region)
+                self._regional[region] = RegionalSession(self.aws, region)
             return self._regional[region]
 
     @property
@@ -283,15 +283,15 @@ class EnvContext:
             raise UsageError(f"chart {chart} (apps.{app_name}.chart) has no Chart.yaml", "fix apps.NAME.chart")
         return str(chart), app.chart_version
 
-    def terraform(self) -> infra.Prepared:
-        """The environment's terraform workspace, run with the credentials of its one AWS session."""
+    def terraform(self, *, pull_request: bool = False) -> infra.Prepared:
+        """The environment's terraform workspace, with its one AWS session's credentials (a pull request's plan?)."""
         from deployctl import infra
 
         infra.require_terraform(self.config, self.name)
         credentials = self.aws.credentials_env()
         for secret in self.aws.secrets():
             self.runner.redactor.add(secret)
-        return infra.prepare(self.config, self.name, self.runner, self.reporter, credentials)
+        return infra.prepare(self.config, self.name, self.runner, self.reporter, credentials, pull_request=pull_request)
 
     def head_commit(self) -> str:
         with self._guard:
@@ -376,26 +376,3 @@ class Contexts:
         if name not in self._built:
             self._built[name] = EnvContext(self.config, name, self.runner, self.reporter)
         return self._built[name]
-
-
-class _Regional(AwsSession):
-    """``parent``'s session (its credentials: the role is not assumed again) with clients in another region."""
-
-    def __init__(self, parent: AwsSession, region: str) -> None:
-        super().__init__(parent.env_name, parent.env)
-        self._parent = parent
-        self._region = region
-
-    def session(self) -> Any:
-        return self._parent.session()
-
-    def client(self, service: str) -> Any:
-        chosen: Any = self.session()  # Any: boto3-stubs overloads client() per literal service name
-        with self._guard:
-            if service not in self._clients:
-                client = chosen.client(
-                    service, region_name=self._region, endpoint_url=self.env.aws.endpoint_url, config=client_config()
-                )
-                say_retries(client)
-                self._clients[service] = client
-            return self._clients[service]

@@ -16,7 +16,8 @@ from deployctl import infra, terraform
 from deployctl.app.context import EnvContext
 from deployctl.console import Confirm
 from deployctl.errors import PolicyError, UsageError
-from deployctl.infra import DESTROY_PLAN_FILE, change_lines
+from deployctl.infra import DESTROY_PLAN_FILE
+from deployctl.plan_text import change_lines
 from deployctl.terraform import PlanSummary
 
 

@@ -18,7 +18,8 @@ from deployctl.app.base import environment_drift, freeze_state
 from deployctl.app.context import EnvContext
 from deployctl.drift import Candidate, DiffResult
 from deployctl.errors import DeployctlError
-from deployctl.infra import PlanMetadata, change_lines
+from deployctl.infra import PlanMetadata
+from deployctl.plan_text import change_lines
 from deployctl.terraform import PlanSummary
 from deployctl.windows import FreezeState
 
@@ -33,11 +34,15 @@ class TerraformPlan:
     plan_file: str | None
     summary: PlanSummary
     metadata: PlanMetadata | None
+    pull_request: bool = False  # -lock=false, never saved for apply
+    state_read: bool = True  # False: a protected environment planned from a pull request, without its state
 
     def data(self) -> dict[str, Any]:
         return {
             "root": self.root,
             "plan_file": self.plan_file,
+            "pull_request": self.pull_request,
+            "state_read": self.state_read,
             "changes": self.summary.has_changes,
             "summary": self.summary.counts(),
             "resource_changes": [c.to_dict() for c in self.summary.changes],
@@ -79,6 +84,8 @@ class PlanResult:
             lines = [f"{self.env}: no terraform root configured"]
         else:
             lines = [f"{self.env}: terraform: {self.terraform.summary.headline()}"]
+            if self.terraform.pull_request:
+                lines.append(f"{self.env}: {_pull_request_note(self.terraform.state_read)}")
             lines += change_lines(self.terraform.summary)
             if self.terraform.summary.has_changes and self.terraform.plan_file:
                 lines.append(f"plan saved to {self.terraform.plan_file}; apply it with: deployctl apply {self.env}")
@@ -92,17 +99,21 @@ class PlanResult:
         return lines
 
 
-def plan(ctx: EnvContext, *, image_tag: str | None = None) -> PlanResult:
+def plan(ctx: EnvContext, *, image_tag: str | None = None, pull_request: bool = False) -> PlanResult:
     """Plan ``ctx`` (terraform, saved with its metadata for ``apply``) and, for deployable
     environments, diff the chart against the live cluster at the same time. An environment deployed by
     commit (not a promotion target) renders each app with the image a deploy would roll out: the one built for
-    the checked-out commit (or tagged ``image_tag``) where it exists, so the plan shows the image change."""
+    the checked-out commit (or tagged ``image_tag``) where it exists, so the plan shows the image change.
+
+    ``pull_request``: unreviewed code's plan, with a role that may write nothing and read no protected state:
+    ``-lock=false``, nothing saved for ``apply``; a protected environment is planned without its state
+    (``-refresh=false`` against an empty one: every resource shows as new; main's plan is the reviewed one)."""
     if not ctx.env.deployable:
-        return replace(_plan_terraform(ctx), freeze=freeze_state(ctx))
+        return replace(_plan_terraform(ctx, pull_request=pull_request), freeze=freeze_state(ctx))
     by_commit = ctx.env.promote_from is None or image_tag is not None
     # The workspace first: it assumes the environment's role (the one session), which the diff's cluster
     # access then shares; started together, both threads would find no session yet and assume it twice.
-    prepared = ctx.terraform() if ctx.env.terraform is not None else None
+    prepared = ctx.terraform(pull_request=pull_request) if ctx.env.terraform is not None else None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="helm-diff") as pool:
         pending = pool.submit(
             lambda: environment_drift(ctx, candidates=_candidates(ctx, image_tag) if by_commit else None)
@@ -138,10 +149,14 @@ def _candidates(ctx: EnvContext, image_tag: str | None) -> dict[str, Candidate]:
     return found
 
 
-def _plan_terraform(ctx: EnvContext, prepared: infra.Prepared | None = None) -> PlanResult:
+def _plan_terraform(
+    ctx: EnvContext, prepared: infra.Prepared | None = None, *, pull_request: bool = False
+) -> PlanResult:
     if ctx.env.terraform is None:
         return PlanResult(env=ctx.name, terraform=None)
-    prepared = prepared or ctx.terraform()
+    prepared = prepared or ctx.terraform(pull_request=pull_request)
+    if prepared.pull_request:
+        return _plan_pull_request(ctx, prepared)
     infra.discard_saved(prepared)  # a failed plan must never leave an older plan behind for apply
     summary = infra.make_plan(prepared, out=prepared.plan_file)
     metadata = infra.save_metadata(prepared, summary, ctx.runner)
@@ -153,6 +168,26 @@ def _plan_terraform(ctx: EnvContext, prepared: infra.Prepared | None = None) -> 
             summary=summary,
             metadata=metadata,
         ),
+    )
+
+
+def _plan_pull_request(ctx: EnvContext, prepared: infra.Prepared) -> PlanResult:
+    """A pull request's plan: summarized, then its file removed (nothing of a pull request is ever applied)."""
+    try:
+        summary = infra.make_plan(prepared, out=prepared.plan_file)
+    finally:
+        prepared.plan_file.unlink(missing_ok=True)
+    root = str(prepared.workspace.root)
+    terraform = TerraformPlan(root, None, summary, None, pull_request=True, state_read=not prepared.stateless)
+    return PlanResult(env=ctx.name, terraform=terraform)
+
+
+def _pull_request_note(state_read: bool) -> str:
+    if state_read:
+        return "pull request plan: -lock=false, not saved (apply uses main's plan)"
+    return (
+        "pull request plan of a protected environment: its state is not read (-refresh=false against none, so "
+        "every resource shows as to add), -lock=false, not saved; main's plan is the reviewed one"
     )
 
 

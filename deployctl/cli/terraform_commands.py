@@ -11,6 +11,9 @@ from deployctl.cli.root import cli
 from deployctl.cli.session import ENV, Session, freeze_reason, terminal_confirm
 from deployctl.errors import ExitCode
 
+# GitHub events whose runs are unreviewed code: their plan roles may write nothing and read no protected state.
+PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
+
 
 @cli.command("plan")
 @click.argument("env", type=ENV)
@@ -20,8 +23,17 @@ from deployctl.errors import ExitCode
     metavar="TAG",
     help="Show the image a deploy of TAG would roll out (default: the commit's image, if built).",
 )
+@click.option(
+    "--pr/--no-pr",
+    "pull_request",
+    default=None,
+    help="A pull request's plan: -lock=false, not saved; a protected environment without its state "
+    "(default: on when GITHUB_EVENT_NAME is pull_request or pull_request_target).",
+)
 @click.pass_obj
-def plan_command(session: Session, env: str, detailed_exitcode: bool, image_tag: str | None) -> int:
+def plan_command(
+    session: Session, env: str, detailed_exitcode: bool, image_tag: str | None, pull_request: bool | None
+) -> int:
     """Plan ENV's terraform and save the plan for `deployctl apply` (destroys and replacements are flagged).
 
     \b
@@ -30,7 +42,9 @@ def plan_command(session: Session, env: str, detailed_exitcode: bool, image_tag:
     from deployctl.app.plan import plan
 
     session.command = "plan"
-    result = plan(session.env(env), image_tag=image_tag)
+    if pull_request is None:
+        pull_request = os.environ.get("GITHUB_EVENT_NAME") in PULL_REQUEST_EVENTS
+    result = plan(session.env(env), image_tag=image_tag, pull_request=pull_request)
     return session.emit(result, ExitCode.CHANGES if detailed_exitcode and result.has_changes else ExitCode.OK)
 
 

@@ -1,5 +1,8 @@
 # dev: deployctl passes `environment` and `region` (from [tool.deployctl.environments.dev]).
 # Small and cheap: 2 AZs, one shared NAT gateway, no flow logs, 30-day logs.
+# dev's own AWS account (terraform/shared's accounts; pyproject.toml's aws.account_id).
+account_id = "234567890123"
+
 vpc_cidr                 = "10.10.0.0/16"
 az_count                 = 2
 availability_zones       = ["us-east-1a", "us-east-1b", "us-east-1c"]

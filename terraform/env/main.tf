@@ -3,6 +3,15 @@
 
 locals {
   name = "${var.project}-${var.environment}"
+  # The account's permissions boundary (terraform/shared creates it with the account's CI roles): every role this
+  # root creates carries it, and the deploy role that applies this root may create roles only with it.
+  permissions_boundary = var.account_id == null ? null : "arn:aws:iam::${var.account_id}:policy/${var.project}-ci/${var.project}-boundary"
+
+  # Every IAM role of the environment, name -> its boundary (tests/regions.tftest.hcl).
+  roles = merge(
+    module.cluster.iam_roles, module.network.iam_roles,
+    merge(concat([for c in module.secondary_cluster : c.iam_roles], [for n in module.secondary_network : n.iam_roles])...),
+  )
 }
 
 module "network" {
@@ -16,6 +25,7 @@ module "network" {
   cluster_name             = local.name
   enable_flow_logs         = var.enable_flow_logs
   flow_logs_retention_days = var.flow_logs_retention_days
+  permissions_boundary     = local.permissions_boundary
 }
 
 module "cluster" {
@@ -37,9 +47,10 @@ module "cluster" {
   node_max_size       = var.node_max_size
   node_desired_size   = var.node_desired_size
 
-  app_namespace       = var.app_namespace
-  app_service_account = var.app_service_account
-  app_policy_arns     = var.app_policy_arns
+  app_namespace        = var.app_namespace
+  app_service_account  = var.app_service_account
+  app_policy_arns      = var.app_policy_arns
+  permissions_boundary = local.permissions_boundary
 }
 
 # ---------------------------------------------------------------- another region (var.secondary)
@@ -64,6 +75,7 @@ module "secondary_network" {
   cluster_name             = local.secondary_name
   enable_flow_logs         = var.enable_flow_logs
   flow_logs_retention_days = var.flow_logs_retention_days
+  permissions_boundary     = local.permissions_boundary
 }
 
 module "secondary_cluster" {
@@ -87,9 +99,10 @@ module "secondary_cluster" {
   node_max_size       = var.node_max_size
   node_desired_size   = var.node_desired_size
 
-  app_namespace       = var.app_namespace
-  app_service_account = var.app_service_account
-  app_policy_arns     = var.app_policy_arns
+  app_namespace        = var.app_namespace
+  app_service_account  = var.app_service_account
+  app_policy_arns      = var.app_policy_arns
+  permissions_boundary = local.permissions_boundary
 }
 
 module "secondary_registry" {

@@ -1,5 +1,8 @@
 # prod: deployctl passes `environment` and `region` (from [tool.deployctl.environments.prod]).
 # Highly available: 3 AZs, one NAT gateway per AZ, flow logs on.
+# prod's own AWS account (terraform/shared's accounts; pyproject.toml's aws.account_id).
+account_id = "345678901234"
+
 vpc_cidr                 = "10.20.0.0/16"
 az_count                 = 3
 availability_zones       = ["us-east-1a", "us-east-1b", "us-east-1c"]

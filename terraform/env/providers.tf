@@ -1,5 +1,7 @@
 provider "aws" {
   region = var.region
+  # One account per environment: credentials of another account (dev's role planning prod) fail at once.
+  allowed_account_ids = var.aws_skip_checks || var.account_id == null ? null : [var.account_id]
 
   # Real AWS: all of these stay false. Emulators (moto/LocalStack) have no
   # real account or instance metadata, and need path-style S3 addressing.
@@ -35,8 +37,9 @@ provider "aws" {
 # The environment's other region (var.secondary): Terraform's provider configurations are static, so each extra
 # region is one alias (and its module blocks in main.tf). Unused (no resources) while var.secondary is null.
 provider "aws" {
-  alias  = "secondary"
-  region = var.secondary == null ? var.region : var.secondary.region
+  alias               = "secondary"
+  region              = var.secondary == null ? var.region : var.secondary.region
+  allowed_account_ids = var.aws_skip_checks || var.account_id == null ? null : [var.account_id]
 
   # Real AWS: all of these stay false. Emulators (moto/LocalStack) have no
   # real account or instance metadata, and need path-style S3 addressing.

@@ -27,6 +27,17 @@ variable "aws_skip_checks" {
   default     = false
 }
 
+variable "account_id" {
+  description = "The environment's AWS account (one account per environment). The provider refuses credentials of any other account (real AWS), and every IAM role this root creates carries that account's permissions boundary. null: neither (a single-account setup)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.account_id == null || can(regex("^[0-9]{12}$", var.account_id))
+    error_message = "account_id must be null or 12 digits."
+  }
+}
+
 variable "project" {
   description = "Project name, used as resource name prefix and tag."
   type        = string

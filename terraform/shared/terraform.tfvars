@@ -1,6 +1,6 @@
 repository_names = ["api", "worker"]
 
-# Add the workload account ids here if the clusters live in other accounts.
+# dev's and prod's accounts pull already (accounts in ci.auto.tfvars); add other accounts that must pull here.
 reader_account_ids = []
 
 untagged_expire_days   = 7

@@ -49,6 +49,52 @@ variable "environment" {
   }
 }
 
+# ---------------------------------------------------------------- accounts
+
+variable "accounts" {
+  description = <<-EOT
+    One AWS account per environment: `shared` (the ECR repositories, the build role and this root's state), `dev`
+    and `prod`, each with its own state bucket (deployctl's environments.NAME.terraform.backend.bucket and
+    aws.account_id). Each account's CI roles and permissions boundary are created through its ci-admin role
+    (ci_admin_role_name). `extra_policy_json`: what the account's deploy role may also do (judged by content, see
+    modules/ci-roles); `boundary_extra_actions`: what the account's boundary also allows (e.g. the application's
+    IRSA needs). `oidc_provider_arn`: an existing GitHub OIDC provider there (null creates one).
+  EOT
+  type = map(object({
+    id                     = string
+    state_bucket           = string
+    extra_policy_json      = optional(list(string), [])
+    boundary_extra_actions = optional(list(string), [])
+    oidc_provider_arn      = optional(string)
+  }))
+
+  validation {
+    condition     = join(",", sort(keys(var.accounts))) == "dev,prod,shared"
+    error_message = "accounts must name exactly shared, dev and prod (a new environment is a new provider alias and module block: ci.tf)."
+  }
+
+  validation {
+    condition     = alltrue([for a in values(var.accounts) : can(regex("^[0-9]{12}$", a.id))]) && length(distinct([for a in values(var.accounts) : a.id])) == 3
+    error_message = "accounts: three different 12-digit AWS account ids (one account per environment)."
+  }
+
+  validation {
+    condition     = length(distinct([for a in values(var.accounts) : a.state_bucket])) == 3
+    error_message = "accounts: each environment has its own state bucket."
+  }
+}
+
+variable "ci_admin_role_name" {
+  description = "The role, in every account, through which this root manages the account's CI roles and boundary (created once by the account's administrator: terraform/README.md \"Accounts\"). Only the shared deploy role may assume it."
+  type        = string
+  default     = "deployctl-ci-admin"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", var.ci_admin_role_name))
+    error_message = "ci_admin_role_name must be an IAM role name."
+  }
+}
+
 # ---------------------------------------------------------------- registry
 
 variable "repository_names" {
@@ -57,7 +103,7 @@ variable "repository_names" {
 }
 
 variable "reader_account_ids" {
-  description = "Other AWS accounts (e.g. prod when the registry lives elsewhere) allowed to pull. Empty: no repository policy."
+  description = "Accounts besides dev's and prod's (pulled by every environment's account) that may pull images."
   type        = list(string)
   default     = []
 }
@@ -91,39 +137,4 @@ variable "shared_branch" {
   description = "deployctl's shared_branch: its pushes plan and apply this root."
   type        = string
   default     = "shared-terraform"
-}
-
-variable "state_bucket" {
-  description = "The terraform backend bucket (deployctl's environments.*.terraform.backend.bucket)."
-  type        = string
-}
-
-variable "github_oidc_provider_arn" {
-  description = "An existing IAM OIDC provider for token.actions.githubusercontent.com; null creates it here."
-  type        = string
-  default     = null
-}
-
-variable "ci_environments" {
-  description = "deployctl's environments as the CI roles see them (see modules/ci-roles variable environments)."
-  type = map(object({
-    protected          = optional(bool, false)
-    terraform_only     = optional(bool, false)
-    deploy_policy_arns = optional(list(string), [])
-  }))
-  default = {
-    # This root: the repositories and the CI roles themselves.
-    shared = {
-      terraform_only     = true
-      deploy_policy_arns = ["arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryFullAccess", "arn:aws:iam::aws:policy/IAMFullAccess"]
-    }
-    # terraform/env creates the network, the cluster and its IAM roles.
-    dev = {
-      deploy_policy_arns = ["arn:aws:iam::aws:policy/PowerUserAccess", "arn:aws:iam::aws:policy/IAMFullAccess"]
-    }
-    prod = {
-      protected          = true
-      deploy_policy_arns = ["arn:aws:iam::aws:policy/PowerUserAccess", "arn:aws:iam::aws:policy/IAMFullAccess"]
-    }
-  }
 }

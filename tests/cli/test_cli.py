@@ -93,7 +93,7 @@ def test_config_option_and_env_var(
     invoke: Invoke, project: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     elsewhere = tmp_path_factory.mktemp("elsewhere") / "deploy.toml"
-    elsewhere.write_text((project / "pyproject.toml").read_text().replace('"api-prod"', '"api-other"'))
+    elsewhere.write_text((project / "pyproject.toml").read_text().replace('"deployctl-prod"', '"api-other"'))
     assert "cluster.eks = api-other" in invoke("--config", str(elsewhere), "config", "show", "prod").out
     monkeypatch.setenv("DEPLOYCTL_CONFIG", str(elsewhere))
     assert "cluster.eks = api-other" in invoke("config", "show", "prod").out
@@ -140,9 +140,7 @@ def test_doctor_reports_missing_tools(invoke: Invoke, monkeypatch: pytest.Monkey
 def _closed_endpoints(project: Path) -> None:
     """Every environment's AWS endpoint on a closed local port (nothing listens on the discard port)."""
     config = project / "pyproject.toml"
-    text = re.sub(
-        r'role_arn = "([^"]+)" \}', r'role_arn = "\1", endpoint_url = "http://127.0.0.1:9" }', config.read_text()
-    )
+    text = re.sub(r"(aws = \{[^}]*?) \}", r'\1, endpoint_url = "http://127.0.0.1:9" }', config.read_text())
     config.write_text(text)
 
 
@@ -194,8 +192,8 @@ def test_doctor_all_good_exits_0(
         config = project / "pyproject.toml"
         config.write_text(
             re.sub(
-                r'role_arn = "([^"]+)" \}',
-                rf'role_arn = "\1", endpoint_url = "http://127.0.0.1:{port}" }}',
+                r"(aws = \{[^}]*?) \}",
+                rf'\1, endpoint_url = "http://127.0.0.1:{port}" }}',
                 config.read_text(),
             )
         )

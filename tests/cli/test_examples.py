@@ -121,9 +121,7 @@ def quiet_project(project: Path) -> Path:
     """The reference configuration with its AWS endpoints on a closed local port (doctor probes them); no sandbox
     this user started is seen (tests/conftest.py: a private XDG_STATE_HOME)."""
     config = project / "pyproject.toml"
-    text = re.sub(
-        r'role_arn = "([^"]+)" \}', r'role_arn = "\1", endpoint_url = "http://127.0.0.1:9" }', config.read_text()
-    )
+    text = re.sub(r"(aws = \{[^}]*?) \}", r'\1, endpoint_url = "http://127.0.0.1:9" }', config.read_text())
     config.write_text(text)
     return project
 

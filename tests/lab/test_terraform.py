@@ -32,7 +32,8 @@ pytestmark = pytest.mark.lab
 
 REPO = Path(__file__).resolve().parents[2]
 MIRROR = Path("/opt/tf-plugins")
-BUCKET = "acme-api-tfstate"
+# One state bucket per environment (one AWS account each in the reference; here all in moto's default account).
+BUCKETS = {env: f"acme-api-tfstate-{env}" for env in ("shared", "dev", "prod")}
 
 
 def _free_port() -> int:
@@ -64,11 +65,11 @@ class TfLab:
     workdir: Path
 
     def write_config(self, name: str = "deployctl.toml", **env_overrides: dict[str, Any]) -> Path:
-        """The repo's [tool.deployctl] pointed at moto (roles kept: moto's STS assumes any role); ``env_overrides``
-        per environment."""
+        """The repo's [tool.deployctl] pointed at moto, in one account (no role_arn: dev's reader role is the way
+        into dev's account from prod's, tests/lab/test_iam.py); ``env_overrides`` per environment."""
         table = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["deployctl"]
         for env_name, env in table["environments"].items():
-            env["aws"] = {**env["aws"], "endpoint_url": self.moto_url}
+            env["aws"] = {**env["aws"], "endpoint_url": self.moto_url, "role_arn": None}
             env.update(env_overrides.get(env_name, {}))
         lines = ["[tool.deployctl]"] + [f"{key} = {_toml(value)}" for key, value in table.items()]
         path = self.workdir / name
@@ -153,8 +154,9 @@ def tflab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TfLab]:
         lab = TfLab(moto_url=url, env=env, workdir=workdir)
         lab.write_config()
         s3 = lab.aws("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        for bucket in BUCKETS.values():
+            s3.create_bucket(Bucket=bucket)
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
         yield lab
     finally:
         moto.terminate()
@@ -268,7 +270,7 @@ def test_protected_env_needs_a_saved_plan_and_refuses_auto_approve(applied: TfLa
 def test_concurrent_applies_one_is_locked_out(applied: TfLab) -> None:
     """Two applies of one environment at once (shared: the fastest root): one holds the environment
     lock, the other fails at once with exit 5 naming the holder; the state is intact afterwards."""
-    before = applied.aws("s3").get_object(Bucket=BUCKET, Key="shared/terraform.tfstate")["Body"].read()
+    before = applied.aws("s3").get_object(Bucket=BUCKETS["shared"], Key="shared/terraform.tfstate")["Body"].read()
     first = applied.spawn("apply", "shared", "--auto-approve", "--lock-timeout", "0")
     second = applied.spawn("apply", "shared", "--auto-approve", "--lock-timeout", "0")
     outcomes = []
@@ -280,7 +282,7 @@ def test_concurrent_applies_one_is_locked_out(applied: TfLab) -> None:
     _, _, locked_err = next(o for o in outcomes if o[0] == 5)
     assert "environment 'shared' is locked by" in locked_err
     assert "running `deployctl apply shared`" in locked_err, "the holder is named"
-    after = applied.aws("s3").get_object(Bucket=BUCKET, Key="shared/terraform.tfstate")["Body"].read()
+    after = applied.aws("s3").get_object(Bucket=BUCKETS["shared"], Key="shared/terraform.tfstate")["Body"].read()
     assert json.loads(after)["resources"] == json.loads(before)["resources"], "the state is intact"
     released = applied.deployctl("lock", "break", "shared")
     assert released.stdout.strip() == "shared: not locked", "the winner released the lock"
@@ -296,9 +298,9 @@ def test_held_state_lock_is_exit_5_and_can_be_broken(applied: TfLab) -> None:
         "Who": "someone@elsewhere",
         "Version": "1.11.4",
         "Created": "2025-11-22T16:05:42.123456789Z",
-        "Path": f"{BUCKET}/dev/terraform.tfstate",
+        "Path": f"{BUCKETS['dev']}/dev/terraform.tfstate",
     }
-    s3.put_object(Bucket=BUCKET, Key="dev/terraform.tfstate.tflock", Body=json.dumps(held).encode())
+    s3.put_object(Bucket=BUCKETS["dev"], Key="dev/terraform.tfstate.tflock", Body=json.dumps(held).encode())
     result = applied.deployctl("plan", "dev")
     assert result.returncode == 5, result.stderr
     assert "terraform state is locked by someone@elsewhere running apply since 2025-11-22" in result.stderr
@@ -308,13 +310,13 @@ def test_held_state_lock_is_exit_5_and_can_be_broken(applied: TfLab) -> None:
     broken = applied.deployctl("lock", "break", "dev", "--state", "--id", lock_id)
     assert broken.returncode == 0, broken.stderr
     assert "warning: dev: force-unlocking terraform state lock" in broken.stderr
-    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="dev/terraform.tfstate.tflock")
+    listed = s3.list_objects_v2(Bucket=BUCKETS["dev"], Prefix="dev/terraform.tfstate.tflock")
     assert listed.get("KeyCount", 0) == 0
 
 
 def test_missing_root_and_missing_terraform_are_clear_errors(tflab: TfLab) -> None:
     tflab.write_config("missing-root.toml", dev={"terraform": {"root": "terraform/nope", "backend": {
-        "bucket": BUCKET, "key": "dev/terraform.tfstate", "region": "us-east-1"}}})  # fmt: skip
+        "bucket": BUCKETS["dev"], "key": "dev/terraform.tfstate", "region": "us-east-1"}}})  # fmt: skip
     missing = tflab.deployctl("plan", "dev", config="missing-root.toml")
     assert missing.returncode == 2, missing.stderr
     assert "terraform/nope does not exist (tool.deployctl.environments.dev.terraform.root)" in missing.stderr

@@ -38,7 +38,7 @@ VARIANTS = {
     ],
     "clusters": [
         (
-            'cluster = { eks = "api-prod" }',
+            'cluster = { eks = "deployctl-prod" }',
             'clusters = { east = { eks = "api-prod-east" }, west = { eks = "api-prod-west", wave = 2 } }',
         )
     ],
@@ -82,7 +82,7 @@ def test_the_view_is_what_the_models_say(tmp_path: Path, variant: str) -> None:
         [('promote_from = "dev"', 'promote_from = "staging"')],  # unknown environment
         [('promote_from = "dev"', 'promote_from = "prod"')],  # itself
         [('release_tag_pattern = "release-<semver>"', 'release_tag_pattern = "release"')],
-        [('cluster = { eks = "api-prod" }', 'cluster = "api-prod"')],
+        [('cluster = { eks = "deployctl-prod" }', 'cluster = "deployctl-prod"')],
         [('values = "values-prod.yaml"\n', "")],  # deployable without values
         [("[tool.deployctl.environments.shared]\n", "[tool.deployctl.environments.Shared]\n")],  # not a name
         [('main_branch = "main"', "main_branch = [")],  # TOML syntax

@@ -85,6 +85,32 @@ PLAN_HEAD = ["terraform", "plan", "-input=false", "-no-color", "-detailed-exitco
         ),
         pytest.param(
             terraform.plan_args,
+            {"out": PLAN, "lock": False, "variables": {"environment": "dev"}},
+            [*PLAN_HEAD, "-lock=false", "-var", "environment=dev"],
+            id="plan-pull-request-no-lock",
+        ),
+        pytest.param(
+            terraform.plan_args,
+            {
+                "out": PLAN,
+                "lock": False,
+                "refresh": False,
+                "lock_timeout": 30,
+                "var_file": Path("/r/terraform/env/prod.tfvars"),
+                "variables": {"environment": "prod"},
+            },
+            [
+                *PLAN_HEAD,
+                "-lock=false",
+                "-refresh=false",
+                "-var-file=/r/terraform/env/prod.tfvars",
+                "-var",
+                "environment=prod",
+            ],
+            id="plan-pull-request-protected-no-lock-no-refresh",
+        ),
+        pytest.param(
+            terraform.plan_args,
             {"out": PLAN, "var_file": Path("/r/terraform/envs/prod.tfvars"), "variables": {"environment": "prod"}},
             [*PLAN_HEAD, "-var-file=/r/terraform/envs/prod.tfvars", "-var", "environment=prod"],
             id="plan-var-file-then-vars",

@@ -101,3 +101,42 @@ run "the_secondary_region_differs" {
 
   expect_failures = [var.secondary]
 }
+
+# One account per environment: every role this root creates, in every region, carries the account's permissions
+# boundary (the deploy role that applies this root may create roles only with it: modules/ci-roles).
+run "every_role_has_the_boundary" {
+  command = plan
+
+  variables {
+    account_id       = "345678901234"
+    enable_flow_logs = true
+    secondary = {
+      region             = "eu-west-1"
+      vpc_cidr           = "10.21.0.0/16"
+      availability_zones = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+      repositories       = ["api"]
+    }
+  }
+
+  assert {
+    condition = length(local.roles) == 8 && alltrue([
+      for name, boundary in local.roles : boundary == "arn:aws:iam::345678901234:policy/deployctl-ci/deployctl-boundary"
+    ])
+    error_message = "every IAM role of the environment (cluster, node, IRSA, flow logs; both regions) carries the account's permissions boundary"
+  }
+
+  assert {
+    condition     = alltrue([for name in keys(local.roles) : startswith(name, "deployctl-prod-")])
+    error_message = "the roles are named <project>-<environment>-...: the deploy role may create only those"
+  }
+}
+
+run "account_id_is_twelve_digits" {
+  command = plan
+
+  variables {
+    account_id = "prod"
+  }
+
+  expect_failures = [var.account_id]
+}

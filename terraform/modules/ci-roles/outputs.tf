@@ -1,20 +1,28 @@
 output "role_arns" {
-  description = "Role ARN by <environment>-<kind> (plan-pr, plan, deploy) and build: the workflows' AWS_*_ROLE_ARN_* variables."
+  description = "Role ARN by <environment>-<kind> (plan-pr, plan, deploy, reader) and build: the workflows' AWS_*_ROLE_ARN_* variables (the reader: deployctl's aws.role_arn of a promotion source)."
   value       = { for key, role in aws_iam_role.this : key => role.arn }
 }
 
 output "trusted_subjects" {
-  description = "The `sub` claims each role trusts (GitHub's default subject format)."
-  value       = { for key, role in local.roles : key => role.subjects }
+  description = "The `sub` claims each GitHub role trusts (StringLike), in the customized format (repo, context, job_workflow_ref)."
+  value       = { for key, role in local.github_roles : key => role.subjects }
 }
 
-output "github_environment_policies" {
-  description = "The deployment policy each GitHub environment needs (Settings > Environments): the refs that may run its jobs, and so assume its deploy role. Protected environments also need required reviewers."
+output "boundary_arn" {
+  description = "The account's permissions boundary: the env root attaches it to every role it creates (permissions_boundary_arn)."
+  value       = aws_iam_policy.boundary.arn
+}
+
+output "policies" {
+  description = "Each role's own policy (JSON) and its trust policy: what tests and reviewers read."
+  value       = { for key, role in local.roles : key => { policy = local.policy_json[key], trust = data.aws_iam_policy_document.trust[key].json } }
+}
+
+output "github_environment_policy" {
+  description = "The deployment policy of this environment's GitHub environment (Settings > Environments, or .github/settings): the refs that may run its jobs, and so assume its deploy role."
   value = {
-    for name, env in var.environments : name => {
-      branches           = env.terraform_only ? [var.shared_branch] : [var.main_branch]
-      tags               = env.protected ? ["${var.release_tag_prefix}*"] : []
-      required_reviewers = env.protected
-    }
+    branches           = var.terraform_only ? [var.shared_branch] : [var.main_branch]
+    tags               = var.protected ? ["${var.release_tag_prefix}*"] : []
+    required_reviewers = var.protected || var.terraform_only
   }
 }

@@ -14,7 +14,8 @@ locals {
 # Role for the application's service account. Only that exact
 # namespace/service account (sub) presenting an STS audience token may assume it.
 resource "aws_iam_role" "app" {
-  name = "${var.name}-${var.app_namespace}-${var.app_service_account}"
+  name                 = "${var.name}-${var.app_namespace}-${var.app_service_account}"
+  permissions_boundary = var.permissions_boundary
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{

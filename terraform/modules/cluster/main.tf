@@ -72,7 +72,8 @@ resource "aws_cloudwatch_log_group" "cluster" {
 # ---------------------------------------------------------------- cluster IAM
 
 resource "aws_iam_role" "cluster" {
-  name = "${var.name}-cluster"
+  name                 = "${var.name}-cluster"
+  permissions_boundary = var.permissions_boundary
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -142,7 +143,8 @@ resource "aws_eks_cluster" "this" {
 # ---------------------------------------------------------------- nodes
 
 resource "aws_iam_role" "node" {
-  name = "${var.name}-node"
+  name                 = "${var.name}-node"
+  permissions_boundary = var.permissions_boundary
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{

@@ -42,3 +42,8 @@ output "kms_key_arn" {
   description = "KMS key used for secrets and control plane log encryption."
   value       = aws_kms_key.this.arn
 }
+
+output "iam_roles" {
+  description = "Every IAM role of the module: name -> its permissions boundary (null: none)."
+  value       = { for role in [aws_iam_role.cluster, aws_iam_role.node, aws_iam_role.app] : role.name => role.permissions_boundary }
+}

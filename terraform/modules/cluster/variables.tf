@@ -188,3 +188,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "permissions_boundary" {
+  description = "The account's permissions boundary (terraform/shared's permissions_boundaries), attached to every IAM role this module creates; null: none. The deploy role that applies this module may create roles only with it."
+  type        = string
+  default     = null
+}

@@ -27,3 +27,8 @@ output "nat_gateway_ids" {
   description = "NAT gateway IDs (1 when single_nat_gateway, else one per AZ)."
   value       = aws_nat_gateway.this[*].id
 }
+
+output "iam_roles" {
+  description = "Every IAM role of the module (the flow logs' one): name -> its permissions boundary (null: none)."
+  value       = { for role in aws_iam_role.flow_logs : role.name => role.permissions_boundary }
+}

@@ -47,18 +47,40 @@ locals {
     ]
   })
 
+  # Other accounts' access (one AWS account per environment: the registry lives in the shared one). Readers (an
+  # environment's account: its nodes and CI roles, each still needing its own identity policy) pull; taggers (a
+  # promotion target's deploy role) also put the release tag: IMMUTABLE, so a tag once written never moves.
   reader_policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [{
-      Sid       = "CrossAccountPull"
-      Effect    = "Allow"
-      Principal = { AWS = [for id in var.reader_account_ids : "arn:${data.aws_partition.current.partition}:iam::${id}:root"] }
-      Action = [
-        "ecr:BatchCheckLayerAvailability",
-        "ecr:BatchGetImage",
-        "ecr:GetDownloadUrlForLayer",
-      ]
-    }]
+    Statement = concat(
+      length(var.reader_account_ids) == 0 ? [] : [{
+        Sid       = "CrossAccountPull"
+        Effect    = "Allow"
+        Principal = { AWS = [for id in var.reader_account_ids : "arn:${data.aws_partition.current.partition}:iam::${id}:root"] }
+        Action = [
+          "ecr:BatchCheckLayerAvailability",
+          "ecr:BatchGetImage",
+          "ecr:DescribeImages",
+          "ecr:DescribeRepositories",
+          "ecr:GetDownloadUrlForLayer",
+          "ecr:ListImages",
+        ]
+      }],
+      length(var.tagger_role_arns) == 0 ? [] : [{
+        Sid       = "PromotionTag"
+        Effect    = "Allow"
+        Principal = { AWS = var.tagger_role_arns }
+        Action = [
+          "ecr:BatchCheckLayerAvailability",
+          "ecr:BatchGetImage",
+          "ecr:CompleteLayerUpload",
+          "ecr:DescribeImages",
+          "ecr:InitiateLayerUpload",
+          "ecr:PutImage",
+          "ecr:UploadLayerPart",
+        ]
+      }],
+    )
   })
 }
 
@@ -96,7 +118,7 @@ resource "aws_ecr_lifecycle_policy" "this" {
 }
 
 resource "aws_ecr_repository_policy" "readers" {
-  for_each = length(var.reader_account_ids) > 0 ? aws_ecr_repository.this : {}
+  for_each = length(var.reader_account_ids) + length(var.tagger_role_arns) > 0 ? aws_ecr_repository.this : {}
 
   repository = each.value.name
   policy     = local.reader_policy

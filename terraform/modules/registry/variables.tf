@@ -69,6 +69,17 @@ variable "reader_account_ids" {
   }
 }
 
+variable "tagger_role_arns" {
+  description = "Roles of other accounts that may also put images (a promotion target's deploy role tags release-* images in place). Empty: none."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.tagger_role_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$", arn))])
+    error_message = "tagger_role_arns must be role ARNs, without wildcards."
+  }
+}
+
 variable "force_delete" {
   description = "Allow terraform destroy to delete repositories that still contain images. Keep false for real registries."
   type        = bool

@@ -100,6 +100,31 @@ run "reader_accounts" {
   }
 }
 
+run "promotion_target_tags" {
+  command = plan
+
+  variables {
+    reader_account_ids = ["234567890123", "345678901234"]
+    tagger_role_arns   = ["arn:aws:iam::345678901234:role/deployctl-ci/deployctl-prod-deploy"]
+  }
+
+  assert {
+    condition = anytrue([
+      for s in jsondecode(aws_ecr_repository_policy.readers["api"].policy).Statement :
+      s.Principal.AWS == ["arn:aws:iam::345678901234:role/deployctl-ci/deployctl-prod-deploy"] && contains(s.Action, "ecr:PutImage")
+    ])
+    error_message = "the promotion target's deploy role (another account) may put the release tag"
+  }
+
+  assert {
+    condition = alltrue([
+      for s in jsondecode(aws_ecr_repository_policy.readers["api"].policy).Statement :
+      !contains(s.Action, "ecr:PutImage") || s.Principal.AWS == ["arn:aws:iam::345678901234:role/deployctl-ci/deployctl-prod-deploy"]
+    ])
+    error_message = "no account root, and no other role, may push"
+  }
+}
+
 run "rejects_bad_account_id" {
   command = plan
 
