@@ -19,6 +19,7 @@ from deployctl.kube import (
     LiveRelease,
     ObjectReader,
     ReleaseRecord,
+    delete_hook,
     delete_release_record,
     live_release,
     pending_release_records,
@@ -126,6 +127,60 @@ class Cluster:
                 details=failed.details(),
             )
         return task.result()
+
+    def test(self, release: str, *, timeout: float) -> Release:
+        """``helm test`` while its test hooks (Jobs, Pods) are watched with the rollout's verdicts: a test that crashes
+        or cannot pull stops helm at once and raises OperationError naming the hook, with its events and logs (helm
+        would wait for it until its timeout). A test that fails by its exit code fails the same way. Returns the
+        release as helm recorded the run (each test's phase).
+
+        Removing the test pods is helm's, by each hook's ``helm.sh/hook-delete-policy`` (none given: helm uses
+        ``before-hook-creation``): ``hook-succeeded`` and ``hook-failed`` when a run ends, ``before-hook-creation``
+        at the next run. A run deployctl stopped never reaches helm's ``hook-failed`` clean-up, so that policy is
+        applied here."""
+        started = time.time()
+        deadline = time.monotonic() + timeout
+        task = Background(lambda: self.helm.test(release, self.namespace, timeout), name=f"helm-test-{release}")
+        try:
+            hooks = watch.HookWatch(self.kube, self.namespace, since=started)
+        except BaseException:
+            task.cancel("interrupted")
+            raise
+        failed: Verdict | None = None
+        try:
+            while not task.done and failed is None and time.monotonic() < deadline:
+                failed = hooks.failure(HOOK_POLL)
+            if failed is None and task.error is not None:
+                failed = hooks.failure(HOOK_POLL)  # helm saw the test fail: say which, and why
+            if not task.done:
+                task.cancel(
+                    f"{failed.resource} failed ({failed.reason})" if failed else f"timed out after {timeout:.0f}s"
+                )
+        except BaseException:
+            task.cancel("interrupted")
+            raise
+        finally:
+            hooks.stop()
+        if failed is not None:
+            if task.cancelled:
+                self._delete_failed_test(failed.resource, hooks)
+            raise OperationError(
+                f"helm test of {release}: {failed.message}",
+                "fix what the test found (or the test) and roll forward",
+                details=failed.details(),
+            )
+        if task.cancelled:
+            raise OperationError(f"helm test of {release} did not finish within {timeout:.0f}s")
+        task.result()  # helm's own failure (no test hook failed that deployctl saw): its error
+        return self.helm.status(release, self.namespace)
+
+    def _delete_failed_test(self, resource: str | None, hooks: watch.HookWatch) -> None:
+        """A test hook whose delete policy says ``hook-failed``: deleted as helm would have (its pods with it)."""
+        kind, _, name = (resource or "").partition("/")
+        obj = (hooks.watch.view.get(kind) or {}).get(name) or {}
+        policy = ((obj.get("metadata") or {}).get("annotations") or {}).get("helm.sh/hook-delete-policy", "")
+        if "hook-failed" in policy:
+            delete_hook(self.kube, self.namespace, kind, name)
 
     def watch_release(self, manifest: str, *, timeout: float, on_progress: Callable[[str], None]) -> Verdict:
         """Watch every workload ``manifest`` (a release's rendered objects) rolls out, all at once, until all

@@ -59,4 +59,8 @@ COMMANDS = {
         _RELEASE,
         "Show what runs in ENV and whether it is healthy (exit 1 when an app is not): release, rollout, digest.",
     ),
+    "verify": (
+        _RELEASE,
+        "Run ENV's checks (helm test, HTTP, metrics) against what runs now and record the result for the gate.",
+    ),
 }

@@ -20,20 +20,29 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from deployctl.history import Entry
+from deployctl.verification.model import checks_data, describe
 
 ROLLOUTS = ("deploy", "promote")
+VERIFY = "verify"  # ``deployctl verify``: the checks run again on what runs; it changes no pod
 
 
-def healthy(entry: Entry) -> bool:
-    """A rollout deployctl itself judged healthy from the cluster (see ``rollout.release_health``), recorded by a
-    writer whose clock agreed with S3's (a skewed entry is never counted as proof; a failure always is)."""
-    return entry.action in ROLLOUTS and entry.outcome == "succeeded" and entry.verdict == "healthy" and not entry.skewed
+def healthy(entry: Entry, checks: bool = False) -> bool:
+    """A rollout deployctl itself judged healthy from the cluster (see ``rollout.release_health``) whose verification
+    did not fail, recorded by a writer whose clock agreed with S3's (a skewed entry is never counted as proof; a
+    failure always is). Where the app has checks configured (``checks``), only one whose checks passed counts, or a
+    passed ``deployctl verify`` of the digest: a healthy rollout whose checks never ran is not proof."""
+    if entry.outcome != "succeeded" or entry.skewed or entry.verified in ("failed", "error", "unknown"):
+        return False
+    if entry.action == VERIFY:
+        return entry.verified == "passed"
+    return entry.action in ROLLOUTS and entry.verdict == "healthy" and (not checks or entry.verified == "passed")
 
 
 def failed(entry: Entry) -> bool:
-    """A rollout that failed, or a redeploy of what ran (``unchanged``: no helm revision) that found it unhealthy."""
+    """A rollout that failed, a redeploy of what ran (``unchanged``: no helm revision) that found it unhealthy, or a
+    failed verification (a check failed: the digest does not work there)."""
     judged_unhealthy = entry.outcome == "unchanged" and entry.verdict == "failed"
-    return entry.action in ROLLOUTS and (entry.outcome == "failed" or judged_unhealthy)
+    return entry.action in (*ROLLOUTS, VERIFY) and (entry.outcome == "failed" or judged_unhealthy)
 
 
 def run_of(entry: Entry) -> str:
@@ -66,6 +75,9 @@ class Evidence:
     # rollout whatever the outcome (None: it was never rolled out there).
     last_failure: Entry | None = None
     last_rollout: Entry | None = None
+    # The latest healthy rollout of the digest that is no proof because the app's checks never ran on it (checks
+    # configured since, or never run there): the gate says so.
+    unverified: Entry | None = None
 
     @property
     def proven(self) -> bool:
@@ -90,8 +102,10 @@ class Evidence:
             missing = f" (none in {', '.join(self.missing)})" if self.missing else ""
             return f"no healthy rollout of {self.digest} in {where} is recorded{missing}"
         since = "still runs there" if self.running else "since replaced"
+        how = "verified (deployctl verify)" if self.verified.action == VERIFY else "rolled out healthy"
+        checks = f", {describe(self.verified.verified, self.verified.checks)}" if self.verified.verified else ""
         return (
-            f"rolled out healthy in {where} at {self.verified.at} by {run_of(self.verified)}, "
+            f"{how} in {where} at {self.verified.at} by {run_of(self.verified)}{checks}, "
             f"ran {duration(self.ran_for)} ({since})"
         )
 
@@ -109,6 +123,9 @@ class Evidence:
             "failed_after": _failure_data(failure) if failure else None,
             "last_failure": _failure_data(self.last_failure) if self.last_failure else None,
             "rolled_out": self.last_rollout is not None,
+            "verified": self.verified.verified if self.verified else None,
+            "checks": checks_data(self.verified.checks) if self.verified else [],
+            "unverified_at": self.unverified.at if self.unverified else None,
         }
 
 
@@ -122,7 +139,9 @@ def _failure_data(failure: Entry) -> dict[str, Any]:
 REACHED = ("succeeded", "failed", "unknown", "unchanged")
 
 
-def evidence_of(entries: Sequence[Entry], *, env: str, app: str, digest: str, now: datetime) -> Evidence:
+def evidence_of(
+    entries: Sequence[Entry], *, env: str, app: str, digest: str, now: datetime, checks: bool = False
+) -> Evidence:
     """Read ``entries`` (any order) of ``env`` for ``app``: the latest healthy period of ``digest``, any failure after
     the latest healthy rollout, and (to tell "never deployed" from "failed" when it never ran healthy) its latest
     failure and latest rollout.
@@ -133,28 +152,40 @@ def evidence_of(entries: Sequence[Entry], *, env: str, app: str, digest: str, no
     digest that reached the cluster, whatever its outcome (even a failed one may have replaced its pods; only an
     ``interrupted`` one, which never reached the cluster, leaves it running), from when that rollout began (its
     intent): a rollout in progress, or whose run died (an open intent), ends it too. The soak counts the latest
-    period only: time is proven by a continuous occupation, as Kargo's soak is, never summed across periods."""
-    ordered = sorted((e for e in entries if e.app == app and e.action in ROLLOUTS), key=lambda e: e.order)  # S3's clock
+    period only: time is proven by a continuous occupation, as Kargo's soak is, never summed across periods.
+
+    ``checks``: the app has checks configured in ``env``; then a healthy rollout proves the digest only when its
+    checks passed (``healthy``), and a passed ``deployctl verify`` of it proves it too. A failed verification is a
+    failure of the digest. A verification changes no pod: one of another digest, or one never judged, counts for
+    nothing."""
+    ordered = sorted(
+        (e for e in entries if e.app == app and e.action in (*ROLLOUTS, VERIFY)), key=lambda e: e.order
+    )  # S3's clock
     completed = {e.intent for e in ordered if e.intent}
     began = {e.id: datetime.fromisoformat(e.at) for e in ordered if e.outcome == "started"}
     verified: Entry | None = None
     failed_after: Entry | None = None
     last_failure: Entry | None = None
     last_rollout: Entry | None = None
+    unverified: Entry | None = None
     started: datetime | None = None  # the open period's start (None: it does not run there, by the ledger)
     ran = timedelta()  # the latest period's length
     for entry in ordered:
         outcome = entry.outcome
         if outcome == "started" and entry.id in completed:
             continue  # its completion says how it ended
+        mine = entry.digest == digest
+        if entry.action == VERIFY and (not mine or outcome not in ("succeeded", "failed")):
+            continue  # a verification changes no pod: only its verdict on the digest counts
         if outcome == "started":
             outcome = "unknown"  # in progress, or its run died: from its start it may have replaced the pods
         at = datetime.fromisoformat(entry.at)
-        mine = entry.digest == digest
-        if mine and entry.outcome != "started":
+        if mine and entry.outcome != "started" and entry.action in ROLLOUTS:
             last_rollout = entry
-        if mine and healthy(entry):
-            verified, failed_after, last_failure = entry, None, None
+        if mine and not healthy(entry, checks) and healthy(entry):
+            unverified = entry  # healthy pods, but the checks configured for it never ran on it
+        if mine and healthy(entry, checks):
+            verified, failed_after, last_failure, unverified = entry, None, None, None
             if started is None:
                 started, ran = at, timedelta()
             continue
@@ -176,24 +207,33 @@ def evidence_of(entries: Sequence[Entry], *, env: str, app: str, digest: str, no
         running=started is not None,
         last_failure=last_failure,
         last_rollout=last_rollout,
+        unverified=unverified,
     )
 
 
 def fleet_evidence(
-    entries: Sequence[Entry], *, env: str, app: str, digest: str, now: datetime, first_wave: Sequence[str] = ()
+    entries: Sequence[Entry],
+    *,
+    env: str,
+    app: str,
+    digest: str,
+    now: datetime,
+    first_wave: Sequence[str] = (),
+    checks: bool = False,
 ) -> Evidence:
     """``evidence_of`` for a source with several clusters (``first_wave``: the names of its first wave; empty: one
     cluster, ``evidence_of`` itself). See the module doc for what it proves."""
     if not first_wave:
-        return evidence_of(entries, env=env, app=app, digest=digest, now=now)
+        return evidence_of(entries, env=env, app=app, digest=digest, now=now, checks=checks)
     mine = [e for e in entries if e.app == app]
     clusters = sorted({e.cluster for e in mine if e.cluster} | set(first_wave))
     per = {
-        c: evidence_of([e for e in mine if e.cluster == c], env=env, app=app, digest=digest, now=now) for c in clusters
+        c: evidence_of([e for e in mine if e.cluster == c], env=env, app=app, digest=digest, now=now, checks=checks)
+        for c in clusters
     }
     failures = [p.failed_after for p in per.values() if p.failed_after is not None]
     for cluster, proof in per.items():  # failed where it never ran healthy (a later wave)
-        judged = [e for e in mine if e.cluster == cluster and e.digest == digest and (healthy(e) or failed(e))]
+        judged = [e for e in mine if e.cluster == cluster and e.digest == digest and (healthy(e, checks) or failed(e))]
         last = max(judged, key=lambda e: e.order, default=None)
         if proof.verified is None and last is not None and failed(last):
             failures.append(last)
@@ -215,6 +255,7 @@ def fleet_evidence(
         missing=missing,
         last_failure=newest([p.last_failure for p in per.values()]),
         last_rollout=newest([p.last_rollout for p in per.values()]),
+        unverified=newest([p.unverified for p in wave]),
     )
 
 

@@ -66,6 +66,9 @@ class Release:
     updated: str = ""
     manifest: str = ""  # the rendered objects (only from upgrade/status JSON)
     hooks: tuple[tuple[str, str, str], ...] = ()  # (kind, name, phase of its last run): upgrade/status JSON only
+    # The chart's ``helm test`` hooks, kept apart: they run only when asked (``helm test``), and an old run's
+    # failure says nothing about the revision (verification judges them). (kind, name, phase, delete policies).
+    tests: tuple[tuple[str, str, str, str], ...] = ()
 
     @property
     def pending(self) -> bool:
@@ -186,6 +189,12 @@ def status_argv(*, release: str, namespace: str, kube: Kube, binary: str = HELM)
     return [binary, "status", release, "--namespace", namespace, "--output", "json", *kube.flags()]
 
 
+def test_argv(*, release: str, namespace: str, kube: Kube, timeout: float, binary: str = HELM) -> list[str]:
+    """``helm test``: the release's ``helm.sh/hook: test`` hooks, one after another, each waited for up to
+    ``timeout`` (helm 3 and 4 alike). No ``--logs``: deployctl reads a failed test's logs itself (``diagnosis``)."""
+    return [binary, "test", release, "--namespace", namespace, "--timeout", f"{max(1, int(timeout))}s", *kube.flags()]
+
+
 def history_argv(*, release: str, namespace: str, kube: Kube, binary: str = HELM, max_revisions: int = 20) -> list[str]:
     return [binary, "history", release, "--namespace", namespace, "--max", str(max_revisions),
             "--output", "json", *kube.flags()]  # fmt: skip
@@ -235,6 +244,7 @@ def parse_release_json(text: str) -> Release:
     start = text.find("{")
     doc: dict[str, Any] = json.loads(text[start:] if start >= 0 else text)
     info = doc.get("info", {}) or {}
+    hooks = [h for h in doc.get("hooks") or () if isinstance(h, dict)]
     chart_meta = (doc.get("chart", {}) or {}).get("metadata", {}) or {}
     return Release(
         name=str(doc.get("name", "")),
@@ -247,10 +257,28 @@ def parse_release_json(text: str) -> Release:
         manifest=str(doc.get("manifest", "")),
         hooks=tuple(
             (str(h.get("kind", "")), str(h.get("name", "")), str((h.get("last_run") or {}).get("phase") or ""))
-            for h in doc.get("hooks") or ()
-            if isinstance(h, dict)
+            for h in hooks
+            if not _test_hook(h)
+        ),
+        tests=tuple(
+            (
+                str(h.get("kind", "")),
+                str(h.get("name", "")),
+                str((h.get("last_run") or {}).get("phase") or ""),
+                ",".join(str(p) for p in h.get("delete_policies") or ()),
+            )
+            for h in hooks
+            if _test_hook(h)
         ),
     )
+
+
+TEST_EVENTS = ("test", "test-success")  # ``helm.sh/hook: test`` (``test-success``: helm 2's name, still accepted)
+
+
+def _test_hook(hook: dict[str, Any]) -> bool:
+    events = [str(e) for e in hook.get("events") or ()]
+    return bool(events) and all(e in TEST_EVENTS for e in events)
 
 
 def is_in_progress_error(stderr: str) -> bool:
@@ -303,6 +331,11 @@ class Helm:
             timeout=60,
         )
         return parse_history(result.stdout)
+
+    def test(self, release: str, namespace: str, timeout: float) -> str:
+        """``helm test`` (its exit code decides: 0 every test passed); its output."""
+        argv = test_argv(release=release, namespace=namespace, kube=self.kube, timeout=timeout, binary=self.binary)
+        return self.runner.run(argv, env=self.env, timeout=timeout + 30).stdout
 
     def values(self, release: str, namespace: str) -> dict[str, Any]:
         result = self.runner.run(

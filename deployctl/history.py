@@ -55,12 +55,22 @@ class Override:
 
 
 @dataclass(frozen=True)
+class Check:
+    """One verification check of a rollout (or of ``deployctl verify``) as the ledger keeps it."""
+
+    name: str
+    kind: str  # helm-test | http | metric
+    outcome: str  # passed | failed | error (could not be judged: configuration, a dependency down)
+    line: str = ""  # what it saw: the first failing line, or what passed
+
+
+@dataclass(frozen=True)
 class Entry:
     """One thing that happened to an environment."""
 
     env: str
     app: str
-    action: str  # deploy | promote | recover
+    action: str  # deploy | promote | recover | verify (the checks run again on what runs: ``deployctl verify``)
     # started: an intent, written before helm runs; succeeded | failed: judged; unknown: helm made a revision
     # but no verdict was judged (the run died); interrupted: stopped before anything reached the cluster;
     # moved: a promotion's image moved and recorded in the values file, not deployed (``promote --no-deploy``);
@@ -75,6 +85,11 @@ class Entry:
     # The rollout verdict deployctl judged from the cluster (healthy | failed); None when nothing rolled out.
     verdict: str | None = None
     intent: str | None = None  # the id of the ``started`` entry this one completes
+    # Verification after a healthy rollout: passed | failed | skipped (no checks configured) | error (a check could
+    # not run) | unknown (stopped halfway); None: not verified (an entry from before verification, or a rollout that
+    # did not get there).
+    verified: str | None = None
+    checks: tuple[Check, ...] = ()
     message: str = ""
     overrides: tuple[Override, ...] = ()
     actor: str = field(default_factory=lambda: os.environ.get("GITHUB_ACTOR") or getpass.getuser())
@@ -91,6 +106,8 @@ class Entry:
             del data["cluster"]
         if self.recorded_at is None:
             del data["recorded_at"]
+        if self.verified is None and not self.checks:  # entries that were not verified stay as they were
+            del data["verified"], data["checks"]
         return data
 
     @property
@@ -127,6 +144,7 @@ class Entry:
         """An entry as written; ``recorded_at`` is S3's to say, never the writer's."""
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "recorded_at"}
         known["overrides"] = tuple(Override(**o) for o in known.get("overrides", ()))
+        known["checks"] = tuple(Check(**c) for c in known.get("checks", ()))
         return cls(**known)
 
 

@@ -278,6 +278,24 @@ def delete_release_record(kube: Kube, namespace: str, record: ReleaseRecord) -> 
         raise translate(exc, kube) from None
 
 
+def delete_hook(kube: Kube, namespace: str, kind: str, name: str) -> None:
+    """Delete a hook Job (its pods with it) or Pod; one already gone is fine, a failure is only logged (clean-up
+    never fails what it cleans up after)."""
+    import logging
+
+    from kubernetes import client as kclient
+
+    api = api_client(kube)
+    try:
+        if kind == "Job":
+            kclient.BatchV1Api(api).delete_namespaced_job(name, namespace, propagation_policy="Background")
+        elif kind == "Pod":
+            kclient.CoreV1Api(api).delete_namespaced_pod(name, namespace)
+    except errors() as exc:
+        if getattr(exc, "status", None) != 404:
+            logging.getLogger(__name__).warning("could not delete %s/%s: %s", kind, name, translate(exc, kube).message)
+
+
 # --------------------------------------------------------------------------- generic GET (diff)
 
 

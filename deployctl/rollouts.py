@@ -11,6 +11,8 @@ from typing import Any
 
 from deployctl.drift import DiffResult
 from deployctl.model import ImageRef
+from deployctl.verification.model import Verification
+from deployctl.verification.run import Plan
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class RolloutPlan:
     git_sha: str | None
     manifest: str = ""  # what the chart renders with those values (hooks included)
     other_images: tuple[str, ...] = ()  # containers beside the image's that run another one (sidecars)
+    verification: Plan | None = None  # the checks run after a healthy rollout (``app.steps.verification``)
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class DeployResult:
     cluster: str | None = None  # one of the environment's several clusters (None: its one cluster)
     wave: int = 1
     other_images: tuple[str, ...] = ()  # containers beside the image's that run another one (sidecars)
+    verification: Verification | None = None  # the checks after the healthy rollout (None: not run)
 
     def data(self) -> Mapping[str, Any]:
         where = {"cluster": self.cluster, "wave": self.wave} if self.cluster else {}
@@ -69,6 +73,7 @@ class DeployResult:
             "duration_seconds": round(self.duration_seconds, 2),
             "recovered": list(self.recovered),
             "other_images": list(self.other_images),
+            "verification": self.verification.data() if self.verification is not None else None,
         }
 
     def text(self) -> Sequence[str]:
@@ -85,8 +90,10 @@ class DeployResult:
         ]
         if self.git_sha:
             lines.append(f"  commit  {self.git_sha}")
-        lines.append(f"  rollout {self.message}")
+        lines.append(f"  rollout {self.message.split('; verified: ')[0]}")
         lines += [f"  also    {item}" for item in self.other_images]
+        if self.verification is not None and self.verification.checks:
+            lines += self.verification.text()
         lines += [f"  recovered {item}" for item in self.recovered]
         return lines
 

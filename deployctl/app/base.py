@@ -20,7 +20,7 @@ import yaml
 
 from deployctl import chartvalues, drift, image_check, notify, waves, windows
 from deployctl.app.context import EnvContext
-from deployctl.app.steps import redeploy
+from deployctl.app.steps import redeploy, verification
 from deployctl.cluster import Cluster
 from deployctl.errors import DeployctlError, OperationError, PolicyError, UsageError
 from deployctl.helm import Release
@@ -52,7 +52,8 @@ def plan_rollout(
             release=app.release, chart=chart, values_files=(section, pins), set_string={}, version=version
         )
     others = image_check.require(manifest, app_name, image.digest, keys, say=ctx.reporter.progress).sidecars()
-    return RolloutPlan(app_name, app.release, chart, version, (section, pins), image, git_sha, manifest, others)
+    checks = verification.plan_for(ctx, app_name)  # a missing token variable refuses here, before the lock
+    return RolloutPlan(app_name, app.release, chart, version, (section, pins), image, git_sha, manifest, others, checks)
 
 
 def roll_out(
@@ -131,8 +132,8 @@ def roll_out(
             roll_forward_hint(ctx.name, ctx.env.promote_from is not None, serving),
             details={"revision": release.revision, "digest": plan.image.digest, "reasons": list(health.reasons)},
         )
-    message = f"healthy: {health.proof}"
-    complete(outcome="succeeded", verdict="healthy", message=message)
+    verified = verification.verify_rollout(ctx, cluster, plan, release, complete, health.proof)  # completes the intent
+    message = f"healthy: {health.proof}" + (f"; verified: {verified.summary()}" if verified.checks else "")
     return DeployResult(
         env=ctx.name,
         app=plan.app,
@@ -150,6 +151,7 @@ def roll_out(
         cluster=where,
         wave=wave,
         other_images=plan.other_images,
+        verification=verified,
     )
 
 
@@ -166,7 +168,9 @@ def reconcile(
     settled = []
     for intent in pending:
         revision = next((r for r in revisions if f"(intent {intent.id})" in r.description), None)
-        if revision is None:
+        if intent.action == "verify":  # ``deployctl verify`` changes nothing in the cluster: never judged, never passed
+            outcome, message = "unknown", "the verification stopped before its checks were judged"
+        elif revision is None:
             outcome, message = "interrupted", "the run stopped before helm changed anything"
         else:
             outcome = "unknown"

@@ -33,7 +33,9 @@ from deployctl import git, levels, waves
 from deployctl import promotion_records as records
 from deployctl.app.base import plan_rollout, require_window, roll_out, roll_out_waves
 from deployctl.app.context import Contexts, EnvContext
+from deployctl.app.steps import verification
 from deployctl.app.steps.release_record import Endpoints, move_images, push_values, record_values, values_edit
+from deployctl.app.steps.reverify import before_promotion
 from deployctl.app.steps.source_health import source_live
 from deployctl.changelog import LIMIT, Changelog, changelog
 from deployctl.cluster import Cluster
@@ -98,6 +100,7 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
         # "already runs there" is said only when the target's cluster shows it, healthy, now
         proven = request.deploy and current == source_digest == target_tag and source_digest is not None
         here = source_live(target, app, source_digest) if proven and source_digest else None
+        checks = verification.configured(config.settings, source.name, name)  # only a passed verification proves
         facts = Facts(
             release=release,
             commit=commit,
@@ -108,7 +111,13 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
             source_image=replace(source_repo, tag=commit),
             source_digest=source_digest,
             evidence=fleet_evidence(
-                source_entries, env=source.name, app=name, digest=source_digest, now=now, first_wave=first_wave
+                source_entries,
+                env=source.name,
+                app=name,
+                digest=source_digest,
+                now=now,
+                first_wave=first_wave,
+                checks=checks,
             )
             if source_digest
             else None,
@@ -185,6 +194,8 @@ def promote(contexts: Contexts, request: PromoteRequest, *, override_freeze: str
     lock and plan and judge again: the gates read shared state (ledgers, registry tags), and only what holds
     under the lock counts. A concurrent promotion of the same release finds it done: a no-op. Refused inside a
     change window of the target unless ``override_freeze`` (the reason) is given. The outcome is announced."""
+    target_env = contexts[target_env_name(contexts.config, request.to_env)]  # verify_before_promote: a fresh check
+    before_promotion(contexts[str(target_env.env.promote_from)], target_env, request.app, dry_run=request.dry_run)
     first = plan(contexts, request)[0]
     target, freeze = contexts[first.target_env], None
     try:

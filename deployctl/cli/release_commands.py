@@ -1,4 +1,4 @@
-"""Commands on what runs: build, deploy, diff, status, promote, history."""
+"""Commands on what runs: build, deploy, diff, status, promote, verify, history."""
 
 from __future__ import annotations
 
@@ -207,6 +207,23 @@ def promote(
         rollout_timeout=rollout_timeout,
     )
     return session.emit(run_promote(session.contexts, request, override_freeze=freeze_reason(override_freeze, reason)))
+
+
+@cli.command("verify")
+@click.argument("env", type=ENV)
+@click.option("--app", "app_name", help="Only this app (default: every app, in `needs` order).")
+@LOCK_TIMEOUT
+@click.pass_obj
+def verify_command(session: Session, env: str, app_name: str | None, lock_timeout: int | None) -> int:
+    """Run ENV's checks (helm test, HTTP, metrics) against what runs now and record the result for the gate.
+
+    \b
+    Example: deployctl verify dev --app api
+    """
+    from deployctl.app.verify import verify
+
+    session.command = "verify"
+    return session.emit(verify(session.env(env), app=app_name, lock_timeout=lock_timeout))
 
 
 @cli.command()

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from deployctl.config.locate import CONFIG_ENV_VAR, TABLE, ConfigProblemsError, find_config
     from deployctl.config.order import deploy_order
     from deployctl.config.settings import DeployctlConfig, LoadedConfig
+    from deployctl.config.verify import Checks, HelmTest, HttpCheck, MetricCheck, Metrics, Verify
 
 # name -> the module of this package that defines it
 _MODULES = {
@@ -59,6 +60,12 @@ _MODULES = {
     "deploy_order": "order",
     "DeployctlConfig": "settings",
     "LoadedConfig": "settings",
+    "Checks": "verify",
+    "HelmTest": "verify",
+    "HttpCheck": "verify",
+    "MetricCheck": "verify",
+    "Metrics": "verify",
+    "Verify": "verify",
 }
 
 __all__ = [
@@ -69,17 +76,23 @@ __all__ = [
     "App",
     "Aws",
     "Backend",
+    "Checks",
     "Cluster",
     "ClusterSpec",
     "ConfigProblemsError",
     "DeployctlConfig",
     "Environment",
     "Freeze",
+    "HelmTest",
+    "HttpCheck",
     "Image",
     "LoadedConfig",
+    "MetricCheck",
+    "Metrics",
     "Name",
     "Notify",
     "Terraform",
+    "Verify",
     "deploy_order",
     "find_config",
     "load",

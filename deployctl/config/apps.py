@@ -11,6 +11,7 @@ import re
 from pydantic import Field, model_validator
 
 from deployctl.config.base import Name, Strict
+from deployctl.config.verify import Verify
 
 
 class Image(Strict):
@@ -46,6 +47,8 @@ class App(Strict):
     needs: list[Name] = []
     # A commit may not rebuild this app: then it keeps the digest it runs (the plan says so).
     optional: bool = False
+    # Checks run after every healthy rollout (helm test, HTTP, metrics), with per-environment overrides.
+    verify: Verify = Verify()
 
     @model_validator(mode="after")
     def _chart_and_mapping(self) -> App:

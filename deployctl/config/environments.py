@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, model_validator
 
 from deployctl.config.base import Name, Strict
+from deployctl.config.verify import Metrics
 
 
 class Backend(Strict):
@@ -130,6 +131,10 @@ class Environment(Strict):
     rollout_timeout_seconds: int = Field(default=600, ge=1, le=24 * 3600)  # a broken pod fails it at once
     freeze: Freeze = Freeze()
     notify: list[Notify] = []
+    # Where the apps' metric checks query (a Prometheus-compatible API); promote runs the source's checks again
+    # before it judges the gate when ``verify_before_promote`` (set on the promotion target).
+    metrics: Metrics | None = None
+    verify_before_promote: bool = False
 
     @model_validator(mode="after")
     def _deployable_or_terraform_only(self) -> Environment:

@@ -45,12 +45,30 @@ class DeployctlConfig(Strict):
             if unknown:
                 known = ", ".join(sorted(self.apps))
                 problems.append(f"apps.{name}.needs: unknown app {unknown[0]!r} (known: {known})")
+        problems += self._verification()
         cycle = needs_cycle({name: app.needs for name, app in self.apps.items()})
         if cycle:
             problems.append(f"apps: needs form a cycle: {' -> '.join(cycle)} (an app cannot wait for itself)")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _verification(self) -> list[str]:
+        """Overrides name known environments; an environment where metric checks run has a metrics API."""
+        problems = []
+        for name, app in self.apps.items():
+            for env_name in app.verify.environments:
+                if env_name not in self.environments:
+                    known = ", ".join(sorted(self.environments))
+                    problems.append(f"apps.{name}.verify.environments.{env_name}: unknown environment (known: {known})")
+            for env_name, env in self.environments.items():
+                metrics = app.verify.resolved(env_name).metrics
+                if env.deployable and metrics and env.metrics is None:
+                    problems.append(
+                        f"apps.{name}.verify: metric check {metrics[0].name!r} runs in {env_name}, which has no "
+                        f"metrics API: set environments.{env_name}.metrics = {{ url = ... }}"
+                    )
+        return problems
 
 
 class LoadedConfig(BaseModel):
