@@ -331,8 +331,8 @@ def _no_proof(facts: Facts, evidence: Evidence) -> str | None:
         app = f" --app {facts.app}" if facts.app else ""
         return (
             f"{digest} rolled out healthy in {source} at {unverified.at} by {run_of(unverified)}, but the checks "
-            f"configured for {facts.app or 'it'} in {source} never passed on it ({seen}): run them with "
-            f"`deployctl verify {source}{app}`"
+            f"configured for {facts.app or 'it'} in {source} never passed on it (its rollout recorded: {seen}): "
+            f"run them with `deployctl verify {source}{app}`"
         )
     if evidence.verified is None and evidence.last_rollout is None:
         return (

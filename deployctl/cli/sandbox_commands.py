@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 # deployctl.sandbox.control_plane.BEHAVIOURS (not imported: --help stays fast; a test keeps them equal)
 BEHAVIOURS = ("crashloop", "oom", "pull-error", "not-ready", "fail")
+HTTP_BEHAVIOURS = ("http-500", "http-503")  # the build's pods run, but answer HTTP with this status (http_standin)
 
 SANDBOX = click.option(
     "--sandbox",
@@ -61,7 +62,7 @@ def sandbox_group() -> None:
     "--only",
     "components",
     multiple=True,
-    type=click.Choice(["moto", "registry", "cluster"]),
+    type=click.Choice(["moto", "registry", "cluster", "metrics"]),
     help="Start only these components (repeatable; default: all).",
 )
 @click.pass_obj
@@ -161,14 +162,15 @@ def sandbox_image(session: Session, app: str, ref: str, behaviour: str | None, s
 
 @sandbox_group.command("mark")
 @click.argument("marker", metavar="DIGEST")
-@click.argument("behaviour", type=click.Choice(BEHAVIOURS), default="crashloop")
+@click.argument("behaviour", type=click.Choice(BEHAVIOURS + HTTP_BEHAVIOURS), default="crashloop")
 @SANDBOX
 @click.pass_obj
 def sandbox_mark(session: Session, marker: str, behaviour: str, sandbox_dir: Path | None) -> int:
     """Make the sandbox's pods whose image contains DIGEST (or any marker text) fail as BEHAVIOUR from now on.
 
     crashloop: CrashLoopBackOff; oom: the same, OOMKilled; pull-error: ImagePullBackOff; not-ready: running,
-    never ready; fail: exits 1 (a Job's pod fails). The stand-in for "this build is broken". It changes the lab
+    never ready; fail: exits 1 (a Job's pod fails); http-500, http-503: ready, but its Services answer HTTP with
+    that status (what HTTP checks see). The stand-in for "this build is broken". It changes the lab
     for everyone using it, so, like restart and down, it acts only on this repository's sandbox,
     $DEPLOYCTL_SANDBOX's or --sandbox DIR's, never on the one started last.
 

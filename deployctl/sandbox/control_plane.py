@@ -100,6 +100,9 @@ class ControlPlane:
             "--node-monitor-grace-period=40s",
             "--concurrent-deployment-syncs=10",
             "--concurrent-replicaset-syncs=10",
+            # the first cluster's Endpoints are written by the HTTP stand-in (kwok's pods answer nothing: see
+            # ``http_standin``); the EndpointSlice controllers run as ever
+            *(["--controllers=*,-endpoints-controller"] if not self.prefix else []),
         ]
         scheduler: list[str | Path] = [
             tools["kube-scheduler"],

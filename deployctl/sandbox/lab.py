@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deployctl.sandbox import http_standin, metrics_server
 from deployctl.sandbox import tools as tools_module
 from deployctl.sandbox.control_plane import CONTEXT, DEFAULT_MARKERS, ControlPlane
 from deployctl.sandbox.processes import LabError, Launch, Processes, Service
@@ -34,7 +35,7 @@ from deployctl.sandbox.procfs import rss_of_groups
 
 __all__ = ["COMPONENTS", "OPT_IN", "Lab", "LabError", "rss_bytes"]
 
-COMPONENTS = ("moto", "registry", "cluster")
+COMPONENTS = ("moto", "registry", "cluster", "metrics")
 OPT_IN = ("cluster2",)  # started only when asked for (``start(components)``)
 SECOND = "cluster2-"  # the second control plane's service names
 # Clients reach registry N at its ECR front ``registry-N``; the CNCF registry behind it is ``registry-N-backend``.
@@ -164,6 +165,8 @@ class Lab:
                 over["image_registry"] = hosts[min(1, len(hosts) - 1)]
             if env.deployable and "kube-apiserver" in self.services:
                 over["namespace"] = f"{name}-{env.namespace}"
+            if getattr(env, "metrics", None) and metrics_server.NAME in self.services:
+                over["metrics"] = {"url": self.services[metrics_server.NAME].endpoint, "token_env": None}
             if env.cluster is not None and "kube-apiserver" in self.services:
                 over["cluster"] = {"kubeconfig": str(self.kubeconfig), "eks": None, "context": self.context}
             clusters = sorted(getattr(env, "clusters", {}).items(), key=lambda item: (item[1].wave, item[0]))
@@ -210,6 +213,8 @@ class Lab:
         try:
             # moto and the registries come up while the control plane starts (it waits on each step).
             early = [self._moto()] if "moto" in wanted else []
+            if "metrics" in wanted:  # a Prometheus-compatible API for metric checks (``metrics_server``)
+                early.append(metrics_server.launch(self.tools["victoria-metrics"], self.state_dir / "metrics"))
             if "registry" in wanted:
                 early += [self._registry_backend(index) for index in range(self.registries)]
             self.processes.spawn(early)
@@ -227,6 +232,8 @@ class Lab:
                 self.processes.start(fronts, timeout, say=say)
             for plane in planes:
                 plane.add_nodes(timeout)
+            if "cluster" in wanted:  # the first cluster's Services answer HTTP (``http_standin``)
+                self.processes.start([http_standin.launch(self.state_dir, self.kubeconfig)], timeout, say=say)
         except BaseException:
             self.stop(check=False)
             raise
@@ -308,6 +315,9 @@ class Lab:
 
         The Stages in the API server are re-applied (kwok follows them: no restart) and a canary pod shows
         kwok plays the marker before this returns, so pods created afterwards get the behaviour."""
+        if behaviour.startswith("http-"):  # the build answers HTTP with this status (``http_standin``)
+            http_standin.write_mark(self.state_dir / http_standin.MARKS, marker, int(behaviour.removeprefix("http-")))
+            return
         planes = self.control_planes
         for plane in planes if cluster is None else [planes[cluster]]:
             plane.mark_image(marker, behaviour, timeout)

@@ -122,6 +122,8 @@ def install(progress: Progress = print) -> Tools:
     paths["actionlint"] = install_go_tool(
         "actionlint", "github.com/rhysd/actionlint/cmd/actionlint", versions.ACTIONLINT, progress
     )
+    metrics = "github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics"
+    paths["victoria-metrics"] = install_go_tool("victoria-metrics", metrics, versions.VICTORIA_METRICS, progress)
     paths["checkov"] = install_python_tool("checkov", f"checkov=={versions.CHECKOV}", progress)
     paths["kubernetes-validate"] = install_python_tool(
         "kubernetes-validate", f"kubernetes-validate=={versions.KUBERNETES_VALIDATE}", progress
@@ -172,7 +174,7 @@ def _link_all(paths: Mapping[str, Path]) -> None:
 def installed() -> Tools | None:
     """The tools when everything is already installed (no network, no build), else None."""
     paths: dict[str, Path] = {}
-    for name in ("helm", "helm3", "kwok", "crane", *CHECK_TOOLS, *K8S_COMMANDS, *SYSTEM_TOOLS):
+    for name in ("helm", "helm3", "kwok", "crane", "victoria-metrics", *CHECK_TOOLS, *K8S_COMMANDS, *SYSTEM_TOOLS):
         link = bin_dir() / name
         if not link.exists():
             if name == "go":
@@ -202,6 +204,7 @@ def check(progress: Progress = print) -> bool:
         "helm3": ["version", "--template", "{{.Version}}"],
         "kwok": ["--version"],
         "crane": ["version"],
+        "victoria-metrics": ["-version"],
         "actionlint": ["-version"],
         "checkov": ["--version"],
         "kubernetes-validate": ["--version"],

@@ -11,6 +11,8 @@ KUBERNETES_WRAPPER_GO = "1.24.0"
 KWOK = "0.8.0"
 CRANE = "0.20.2"
 ACTIONLINT = "1.7.7"
+# The lab's metrics API (a Prometheus-compatible query API); the newest release whose go.mod needs Go <= 1.26.
+VICTORIA_METRICS = "1.150.0"
 
 # Python tools for `make check`, each in its own venv (their pins conflict with ours).
 CHECKOV = "3.3.30"

@@ -244,7 +244,10 @@ def test_checks_configured_but_never_run_in_the_source_are_refused(
     with pytest.raises(PolicyError) as refused:
         promote_app.promote(contexts, PromoteRequest("release-1.0.0"))
     assert refused.value.exit_code == ExitCode.REFUSED
-    assert "but the checks configured for api in dev never passed on it (not verified)" in refused.value.message
+    assert (
+        "but the checks configured for api in dev never passed on it (its rollout recorded: not verified)"
+        in refused.value.message
+    )
     assert "`deployctl verify dev --app api`" in refused.value.message
 
 
