@@ -9,6 +9,9 @@ Two rules of the API server shape it: an endpoint address may not be a loopback 
 host's own (non-loopback) address; and the proxy only dials an address whose ``targetRef`` is a Pod that has that
 IP, so each namespace gets a stand-in Pod (never scheduled: no kwok node runs it) whose status names the address.
 
+Only the namespaces the sandbox serves get a stand-in Pod and Endpoints (``serve``: the namespaces of every
+configuration pointed at the sandbox, and those a lab test names), so other namespaces keep their pods to themselves.
+
 It answers as the Service's ready pods would: ``200 ok`` unless one of them runs an image marked ``http-CODE``
 (``Lab.mark_image(digest, "http-500")``, ``deployctl sandbox mark DIGEST http-500``: "this build answers 500").
 
@@ -34,8 +37,10 @@ log = logging.getLogger(__name__)
 POD = "deployctl-http-standin"  # the stand-in Pod of each namespace
 NO_SCHEDULER = "deployctl-lab-none"  # no scheduler has this name: the pod is never bound to a kwok node
 SKIPPED = ("kube-system", "kube-public", "kube-node-lease")
-SYNC_EVERY = 0.5
+SYNC_EVERY = 0.2  # a Service helm just made is served before its pods are ready
+POD_CHECK_EVERY = 10.0  # how often a namespace's stand-in Pod is looked at again (a test may delete every pod)
 MARKS = "http-marks.json"  # in the lab's state directory
+SERVED = "http-namespaces.json"  # the namespaces the stand-in serves
 NAME = "http-standin"  # the lab's service
 
 
@@ -70,6 +75,23 @@ def write_mark(path: Path, marker: str, status: int) -> None:
     partial.replace(path)
 
 
+def served(state_dir: Path) -> set[str]:
+    try:
+        data = json.loads((state_dir / SERVED).read_text())
+    except (OSError, ValueError):
+        return set()
+    return {str(n) for n in data} if isinstance(data, list) else set()
+
+
+def serve(state_dir: Path, namespaces: list[str]) -> None:
+    """Have the stand-in answer for the Services of ``namespaces`` (from its next round, within a second)."""
+    wanted = served(state_dir) | set(namespaces)
+    if wanted != served(state_dir):
+        partial = state_dir / (SERVED + ".partial")
+        partial.write_text(json.dumps(sorted(wanted)))
+        partial.replace(state_dir / SERVED)
+
+
 def answer(images: list[str], marks: dict[str, int]) -> tuple[int, str]:
     """What the Service answers when its ready pods run ``images``."""
     if not images:
@@ -91,6 +113,7 @@ class StandIn:
         self.address = address
         self.servers: dict[tuple[str, str], http.server.ThreadingHTTPServer] = {}
         self.written: dict[tuple[str, str], Any] = {}
+        self.pods: dict[str, float] = {}  # namespace -> when its stand-in Pod was last seen right
 
     def core(self) -> Any:
         from kubernetes import client
@@ -99,15 +122,19 @@ class StandIn:
 
     def sync(self) -> None:
         services = self.core().list_service_for_all_namespaces().items
+        namespaces = served(self.marks.parent)
         wanted = set()
         for service in services:
             namespace, name = service.metadata.namespace, service.metadata.name
-            if namespace in SKIPPED or not service.spec.selector:
+            if namespace in SKIPPED or namespace not in namespaces or not service.spec.selector:
                 continue
             wanted.add((namespace, name))
-            port = self._listen(namespace, name)
-            self._pod(namespace)
-            self._endpoints(namespace, name, service, port)
+            try:
+                port = self._listen(namespace, name)
+                self._pod(namespace)
+                self._endpoints(namespace, name, service, port)
+            except Exception as exc:  # noqa: BLE001 - one namespace (being deleted, say) never stops the others
+                log.warning("%s/%s: %s", namespace, name, str(exc).splitlines()[0] if str(exc) else exc)
         for key in set(self.servers) - wanted:  # the Service is gone
             self.servers.pop(key).shutdown()
             self.written.pop(key, None)
@@ -122,6 +149,8 @@ class StandIn:
     def _pod(self, namespace: str) -> None:
         from kubernetes.client.exceptions import ApiException
 
+        if time.monotonic() - self.pods.get(namespace, -POD_CHECK_EVERY) < POD_CHECK_EVERY:
+            return
         core = self.core()
         try:
             pod = core.read_namespaced_pod(POD, namespace)
@@ -141,6 +170,7 @@ class StandIn:
                 "conditions": [{"type": "Ready", "status": "True"}],
             }
             core.patch_namespaced_pod_status(POD, namespace, {"status": status})
+        self.pods[namespace] = time.monotonic()
 
     def _endpoints(self, namespace: str, name: str, service: Any, port: int) -> None:
         from kubernetes.client.exceptions import ApiException

@@ -24,6 +24,7 @@ from typing import Any
 from deployctl import runner, state_bucket
 from deployctl.config import DeployctlConfig, LoadedConfig
 from deployctl.errors import OperationError, UsageError
+from deployctl.sandbox import http_standin
 from deployctl.sandbox.lab import COMPONENTS, Lab
 from deployctl.sandbox.procfs import groups_with_cwd
 from deployctl.sandbox.where import (
@@ -392,4 +393,9 @@ def overrides_from_state(state_file: Path, settings: DeployctlConfig) -> dict[st
             f"start it with `{command_name()} sandbox up`, or `unset {ENV_VAR}`",
         )
     ensure_state_buckets(state_file, settings)
-    return Lab.from_state(data).config_overrides(settings)
+    lab = Lab.from_state(data)
+    overrides = lab.config_overrides(settings)
+    if http_standin.NAME in lab.services:  # the HTTP stand-in answers for the Services of these environments
+        namespaces = [o["namespace"] for o in overrides["environments"].values() if "namespace" in o]
+        http_standin.serve(lab.state_dir, namespaces)
+    return overrides

@@ -47,6 +47,7 @@ def test_config_after_the_command_applies_before_env_is_checked(invoke: Invoke, 
     other = project / "elsewhere" / "team.toml"
     other.parent.mkdir()
     text = (project / "pyproject.toml").read_text().replace("environments.prod]", "environments.production]")
+    text = text.replace("verify.environments.prod.", "verify.environments.production.")  # its checks there
     other.write_text(text)
     (project / "pyproject.toml").write_text("[project]\nname = 'no-deployctl-here'\n")
     result = invoke("config", "show", "production", "--config", str(other), "-o", "json")
@@ -223,7 +224,7 @@ def test_promote_timeouts_reach_the_request(invoke: Invoke, monkeypatch: pytest.
 def test_sandbox_mark_offers_exactly_the_labs_behaviours(invoke: Invoke) -> None:
     assert set(BEHAVIOURS) == set(LAB_BEHAVIOURS)
     text = _help(invoke, "sandbox", "mark")
-    assert "[crashloop|oom|pull-error|not-ready|fail]" in text.replace("\n", "").replace(" ", "")
+    assert "[crashloop|oom|pull-error|not-ready|fail|http-500|http-503]" in text.replace("\n", "").replace(" ", "")
 
 
 def test_sandbox_env_without_a_sandbox_refuses_and_makes_the_next_commands_refuse(

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from deployctl.sandbox import metrics_server
+from deployctl.sandbox import http_standin, metrics_server
 from deployctl.sandbox.lab import Lab
 from tests.lab.test_promotion_evidence import World, git, make_world
 
@@ -36,7 +36,10 @@ def world(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> World:
-    return make_world(tmp_path, lab, registry, aws_reset, monkeypatch, capsys)
+    found = make_world(tmp_path, lab, registry, aws_reset, monkeypatch, capsys)
+    # the sandbox serves the namespaces of the configurations pointed at it; a lab test names its own
+    http_standin.serve(lab.state_dir, [f"{found.namespace}-dev", f"{found.namespace}-prod"])
+    return found
 
 
 def verify_with(world: World, table: str, *, dev: str = "") -> None:
