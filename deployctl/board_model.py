@@ -14,8 +14,9 @@ from deployctl.evidence import ROLLOUTS, duration, evidence_of, healthy
 from deployctl.history import Entry, open_intents
 from deployctl.model import InvalidValueError, ReleaseTag, Version
 from deployctl.rollout import Health
+from deployctl.verification.model import describe
 
-TIMELINE_ACTIONS = (*ROLLOUTS, "recover", "override")
+TIMELINE_ACTIONS = (*ROLLOUTS, "verify", "recover", "override")
 NOT_READ = Health(False, ("not read",))
 
 
@@ -46,6 +47,7 @@ class Cell:
     drift: str = ""  # matches | differs | unpinned | unknown
     drift_detail: str = ""
     note: str = ""  # why the cluster could not be read
+    checks: str = ""  # the newest verification of the digest that runs ("checks passed (readyz)"), beside the verdict
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class Event:
     message: str
     overrides: tuple[str, ...] = ()
     verdict: str | None = None
+    checks: str = ""  # its verification ("checks failed: readyz (http): ..."); "" when it recorded none
 
     @property
     def failed(self) -> bool:
@@ -137,6 +140,7 @@ def timeline(env: str, entries: Sequence[Entry], limit: int) -> tuple[Event, ...
             continue
         outcome = "in-progress" if e.id in unfinished else e.outcome
         overrides = tuple(f"{o.flag}: {o.reason}" for o in e.overrides)
+        checks = describe(e.verified, e.checks) if e.verified else ""
         found.append(
             Event(
                 env,
@@ -151,7 +155,8 @@ def timeline(env: str, entries: Sequence[Entry], limit: int) -> tuple[Event, ...
                 e.message,
                 overrides,
                 e.verdict,
-            )
+                checks,
+            )  # fmt: skip
         )
         if len(found) == limit:
             break
@@ -203,6 +208,7 @@ def cell(
         drift, detail = "matches", "runs the digest the values file pins"
     else:
         drift, detail = "differs", f"the values file pins {values_digest}"
+    checked = next((e for e in entries if e.verified and e.outcome != "started" and e.digest == digest), None)
     release = rollout.release if rollout else None
     if release is None and live is not None and live.revision is not None:
         release = f"revision {live.revision}"
@@ -220,6 +226,7 @@ def cell(
         drift=drift,
         drift_detail=detail,
         note=problem,
+        checks=describe(checked.verified, checked.checks) if checked is not None else "",
     )
 
 
@@ -255,15 +262,18 @@ def waiting_digests(
     *,
     now: datetime,
     soak: timedelta,
+    checks: Iterable[str] = (),
 ) -> list[Waiting]:
-    """Per app: the digest the source's ledger proves healthy and still running there, when ``env`` never ran it."""
+    """Per app: the digest the source's ledger proves healthy and still running there, when ``env`` never ran it
+    (``checks``: the apps with checks configured in the source: only a passed verification proves them)."""
     found = []
+    verified = set(checks)
     for app in apps:
         source_app = source_entries.get(app, ())
-        newest = next((e for e in source_app if healthy(e) and e.digest), None)
+        newest = next((e for e in source_app if healthy(e, app in verified) and e.digest), None)
         if newest is None or newest.digest is None:
             continue
-        proof = evidence_of(source_app, env=source, app=app, digest=newest.digest, now=now)
+        proof = evidence_of(source_app, env=source, app=app, digest=newest.digest, now=now, checks=app in verified)
         ran_here = any(e.digest == newest.digest and e.outcome == "succeeded" for e in target_entries.get(app, ()))
         if not proof.proven or not proof.running or ran_here:
             continue

@@ -155,6 +155,8 @@ def _cell(cell: Cell) -> str:
             f'<div class="when muted">{escape(when(cell.deployed_at))} · {escape(cell.deployed_by or "?")}</div>'
         )
     lines.append(f'<div class="verdict" style="color: {color}">{escape(cell.verdict)}</div>')
+    if cell.checks:
+        lines.append(f'<div class="checks muted">{escape(cell.checks[:200])}</div>')
     if cell.drift != "unknown":
         drift = escape(cell.drift)
         lines.append(f'<div class="drift {drift}" title="{escape(cell.drift_detail)}">values: {drift}</div>')
@@ -208,7 +210,7 @@ def _event(event: Event) -> str:
         what += f" {escape(event.release)}"
     digest = f' <code title="{escape(event.digest)}">{escape(short(event.digest))}</code>' if event.digest else ""
     said = event.message.splitlines()[0] if event.message and event.outcome != "succeeded" else ""
-    message = "; ".join(m for m in (said, *event.overrides) if m)
+    message = "; ".join(m for m in (said, *event.overrides, event.checks if not said else "") if m)
     detail = f'<span class="msg">{escape(message[:300])}</span>' if message else ""
     return (
         f'<li class="event{" failed" if event.failed else ""}" {attrs}><time datetime="{escape(event.time)}">'
@@ -260,6 +262,7 @@ def markdown(board: Board) -> str:
             release = f" {e.release}" if e.release else ""
             digest = f" `{short(e.digest)}`" if e.digest else ""
             message = f" — {_md(e.message.splitlines()[0][:200])}" if e.message and e.failed else ""
+            message = message or (f" — {_md(e.checks[:200])}" if e.checks else "")
             what = f"{e.action} {_md(e.app)}{_md(release)}{digest}"
             lines.append(f"- {mark} {when(e.time)} {outcome} {what} by {_md(e.by)}{message}")
         if not column.timeline:
@@ -286,6 +289,8 @@ def _md_cell(cell: Cell) -> str:
         parts.append("· unreachable (below: why)")
     elif cell.state != "healthy":
         parts.append(f"· {_md(cell.verdict[:160])}")
+    if cell.checks:
+        parts.append(f"· {_md(cell.checks[:160])}")
     if cell.drift == "differs":
         parts.append(f"· **values differ** ({_md(cell.drift_detail)})")
     return " ".join(p for p in parts if p)

@@ -18,6 +18,7 @@ from typing import Any
 
 from deployctl import board_model, board_render, chartvalues, git, windows
 from deployctl.app.context import Contexts, EnvContext
+from deployctl.app.steps import verification
 from deployctl.cluster import Cluster
 from deployctl.config import App, deploy_order
 from deployctl.errors import DeployctlError, UsageError
@@ -247,7 +248,10 @@ def _waiting(
             notes.append(f"release tags unknown: {exc.message.splitlines()[0]}")
         found += board_model.waiting_releases(name, tags, facts[name].entries, pattern)
         soak = timedelta(minutes=env.promote_soak_minutes)
-        found += board_model.waiting_digests(name, source, grouped[source], grouped[name], apps, now=now, soak=soak)
+        checked = [a for a in apps if verification.configured(contexts.config.settings, source, a)]
+        found += board_model.waiting_digests(
+            name, source, grouped[source], grouped[name], apps, now=now, soak=soak, checks=checked
+        )
     return found
 
 
