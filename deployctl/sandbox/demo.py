@@ -2,7 +2,8 @@
 
 The story: apply shared and dev; commit A's image deployed to dev; ``release-0.1.0`` promoted to prod;
 commit B's image crashes in dev and deployctl says so in seconds; commit C fixes it, goes to dev, is
-tagged ``release-0.1.1`` and promoted (rolled forward). Then prod's history and status.
+tagged ``release-0.1.1`` and promoted (rolled forward); commit D's pods are ready but it answers 500: its HTTP
+check fails in dev, and ``release-0.1.2`` is refused at promote. Then prod's history and status.
 
 Everything happens in a throwaway clone (``<repo>/.deployctl/demo/work``, pushing to a bare
 ``origin.git`` beside it), so the repository itself gets no commits, tags or edits. Every step is a real
@@ -55,6 +56,7 @@ class DemoResult:
     prod_digest: str | None = None  # what prod's api runs
     prod_worker_digest: str | None = None
     broken_detected_seconds: float | None = None
+    unverified_refusal: str = ""  # why promote refused the release of D (pods ready, its HTTP check failed in dev)
     dev_history: list[dict[str, Any]] = field(default_factory=list)
     prod_history: list[dict[str, Any]] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
@@ -98,7 +100,8 @@ class Story:
     def deployctl_json(self, *args: str, ok_codes: Sequence[int] = (0,)) -> tuple[int, Any]:
         result = self.deployctl("-o", "json", *args, ok_codes=ok_codes)
         document = json.loads(result.stdout)
-        self.result.documents[document.get("command") or args[0]] = document
+        failed = "" if document.get("ok", True) else " (failed)"  # a refusal keeps the last success's document
+        self.result.documents[(document.get("command") or args[0]) + failed] = document
         return result.exit_code, document
 
     # ------------------------------------------------------------------ the story
@@ -138,7 +141,7 @@ class Story:
         _, result = self.deployctl_json("apply", env, "--auto-approve")
         self.step(f"deployctl apply {env} --auto-approve", _apply_summary(result), started)
 
-    def commit(self, letter: str, code: str, *, crashes: bool = False) -> str:
+    def commit(self, letter: str, code: str, *, crashes: bool = False, answers_500: bool = False) -> str:
         started = time.monotonic()
         app = self.clone / "app"
         app.mkdir(exist_ok=True)
@@ -150,12 +153,14 @@ class Story:
         # build-image on main: one image per app per commit, tagged with the full sha.
         pushed = images.push_image(self.registry, "api", tag=sha, layer_size=256 * 1024, seed=ord(letter))
         worker = images.push_image(self.registry, "worker", tag=sha, layer_size=128 * 1024, seed=1000 + ord(letter))
-        if crashes:
-            session.mark_image(load(self.clone / "pyproject.toml"), pushed.digest, "crashloop")
+        if crashes or answers_500:
+            behaviour = "crashloop" if crashes else "http-500"  # http-500: ready pods, answering 500 (http_standin)
+            session.mark_image(load(self.clone / "pyproject.toml"), pushed.digest, behaviour)
         self.result.commits[letter] = sha
         self.result.digests[letter] = pushed.digest
         self.result.worker_digests[letter] = worker.digest
         behaviour = " (this api build crashes on start)" if crashes else ""
+        behaviour = " (this api build runs, but answers 500)" if answers_500 else behaviour
         detail = f"api {pushed.digest[:19]}{behaviour}, worker {worker.digest[:19]}"
         self.step(f"commit {letter}, build images :{sha[:12]}", detail, started)
         return sha
@@ -165,8 +170,9 @@ class Story:
         codes = (int(ExitCode.FAILED),) if expect_failure else (0,)
         code, document = self.deployctl_json("deploy", "dev", ok_codes=codes)
         seconds = time.monotonic() - started
-        if expect_failure:
+        if expect_failure and self.result.broken_detected_seconds is None:  # B's, the crash
             self.result.broken_detected_seconds = seconds
+        if expect_failure:
             message = document["error"]["message"].splitlines()[0]
             self.step(f"deployctl deploy dev (commit {letter})", f"FAILED fast, exit {code}: {message}", started)
         else:
@@ -202,6 +208,15 @@ class Story:
             started,
         )
 
+    def refused(self, tag: str) -> None:
+        """A release whose image failed its checks in dev: promote refuses it (exit 4), naming the check."""
+        started = time.monotonic()
+        self.git("tag", "-a", tag, "-m", tag)
+        self.git("push", "--quiet", "origin", tag)
+        _, document = self.deployctl_json("promote", tag, ok_codes=(int(ExitCode.REFUSED),))
+        self.result.unverified_refusal = document["error"]["message"]
+        self.step(f"git tag {tag}; deployctl promote {tag}", "REFUSED, exit 4: " + _refusal(document), started)
+
     def finish(self) -> None:
         started = time.monotonic()
         _, status = self.deployctl_json("status", "prod")
@@ -234,11 +249,18 @@ class Story:
             problems.append("dev history has no failed deploy of B")
         if any(e["digest"] == r.digests["B"] for e in r.prod_history):
             problems.append("prod history mentions B: the broken build reached prod")
+        if any(e["digest"] == r.digests["D"] for e in r.prod_history) or "readyz" not in r.unverified_refusal:
+            problems.append("D (its HTTP check failed in dev) reached prod, or its refusal does not name the check")
         if problems:
             raise OperationError("demo: " + "; ".join(problems))
 
     def teardown(self) -> None:
         self.deployctl("sandbox", "down")  # fails when a process or port is left behind
+
+
+def _refusal(document: Mapping[str, Any]) -> str:
+    lines = str(document["error"]["message"]).splitlines()
+    return next((line.strip() for line in lines if "verification failed" in line), lines[0] if lines else "")
 
 
 def _apply_summary(result: Mapping[str, Any]) -> str:
@@ -267,6 +289,9 @@ def run(workdir: Path, *, keep: bool = False, out: Any = sys.stdout) -> DemoResu
         story.commit("C", 'print("hello, fixed")\n')
         story.deploy_dev("C")
         story.release("release-0.1.1")
+        story.commit("D", 'print("hello")  # answers 500\n', answers_500=True)
+        story.deploy_dev("D", expect_failure=True)
+        story.refused("release-0.1.2")
         story.finish()
         story.verify()
         told = True
@@ -286,7 +311,8 @@ def run(workdir: Path, *, keep: bool = False, out: Any = sys.stdout) -> DemoResu
     story.say("")
     story.say(
         f"rolled forward: prod went release-0.1.0 (A) -> release-0.1.1 (C); B failed in dev after "
-        f"{story.result.broken_detected_seconds:.1f}s and never reached prod. Total {total:.0f}s."
+        f"{story.result.broken_detected_seconds:.1f}s and never reached prod; D's pods were ready but its HTTP check "
+        f"failed, so release-0.1.2 was refused. Total {total:.0f}s."
     )
     if story.result.board is not None:
         story.say(f"release board of the end state: {story.result.board}")

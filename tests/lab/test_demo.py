@@ -50,7 +50,7 @@ def test_prod_ends_on_the_fix_and_never_ran_the_broken_build(story: tuple[demo.D
     result, _ = story
     assert result.prod_digest == result.digests["C"]
     assert result.prod_worker_digest == result.worker_digests["C"], "one tag released both apps"
-    assert len(set(result.digests.values())) == 3
+    assert len(set(result.digests.values())) == 4
     assert any(e["digest"] == result.digests["B"] and e["outcome"] == "failed" for e in result.dev_history)
     assert not any(e["digest"] == result.digests["B"] for e in result.prod_history)
     promoted = [e for e in result.prod_history if e["action"] == "promote" and e["outcome"] == "succeeded"]
@@ -60,6 +60,22 @@ def test_prod_ends_on_the_fix_and_never_ran_the_broken_build(story: tuple[demo.D
         "api",
         "worker",
     ], "one tag, both apps"
+
+
+def test_pods_ready_but_an_http_check_failing_is_caught_in_dev_and_refused_at_promote(
+    story: tuple[demo.DemoResult, str],
+) -> None:
+    result, out = story
+    failed = result.documents["deploy (failed)"]["error"]["message"]
+    assert failed.startswith("verification of api in dev failed: check readyz (http): GET api:http/readyz answered 500")
+    assert "D's pods were ready but its HTTP check failed, so release-0.1.2 was refused" in out
+    assert "verification failed: readyz (http): GET api:http/readyz answered 500" in result.unverified_refusal
+    assert result.documents["promote (failed)"]["error"]["exit_code"] == 4
+    assert not any(e["digest"] == result.digests["D"] for e in result.prod_history)
+    deployed = result.documents["deploy"]["apps"][0]
+    assert deployed["verification"]["outcome"] == "passed", "C passed its helm test and HTTP check"
+    promoted = result.documents["promote"]
+    assert promoted["outcome"] == "succeeded"
 
 
 def test_plan_joins_terraform_and_the_helm_diff(story: tuple[demo.DemoResult, str]) -> None:
