@@ -109,6 +109,17 @@ class Evidence:
             f"ran {duration(self.ran_for)} ({since})"
         )
 
+    def unverified_problem(self, app: str) -> str:
+        """Why a healthy rollout of the digest is no proof: the checks configured for ``app`` never passed on it."""
+        entry = self.unverified
+        seen = describe(entry.verified, entry.checks) if entry is not None else "not verified"
+        when = f" at {entry.at} by {run_of(entry)}" if entry is not None else ""
+        return (
+            f"{self.digest} rolled out healthy in {self.env}{when}, but the checks configured for {app or 'it'} in "
+            f"{self.env} never passed on it (its rollout recorded: {seen}): run them with `deployctl verify "
+            f"{self.env}{' --app ' + app if app else ''}`"
+        )
+
     def data(self) -> dict[str, Any]:
         failure = self.failed_after
         several = {"clusters": list(self.clusters), "missing": list(self.missing)} if self.clusters else {}

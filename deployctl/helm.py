@@ -66,9 +66,7 @@ class Release:
     updated: str = ""
     manifest: str = ""  # the rendered objects (only from upgrade/status JSON)
     hooks: tuple[tuple[str, str, str], ...] = ()  # (kind, name, phase of its last run): upgrade/status JSON only
-    # The chart's ``helm test`` hooks, kept apart: they run only when asked (``helm test``), and an old run's
-    # failure says nothing about the revision (verification judges them). (kind, name, phase, delete policies).
-    tests: tuple[tuple[str, str, str, str], ...] = ()
+    tests: tuple[tuple[str, str, str, str], ...] = ()  # ``helm test`` hooks, apart (+ delete policies): run on demand
 
     @property
     def pending(self) -> bool:
@@ -190,8 +188,7 @@ def status_argv(*, release: str, namespace: str, kube: Kube, binary: str = HELM)
 
 
 def test_argv(*, release: str, namespace: str, kube: Kube, timeout: float, binary: str = HELM) -> list[str]:
-    """``helm test``: the release's ``helm.sh/hook: test`` hooks, one after another, each waited for up to
-    ``timeout`` (helm 3 and 4 alike). No ``--logs``: deployctl reads a failed test's logs itself (``diagnosis``)."""
+    """``helm test`` (helm 3 and 4 alike); no ``--logs``: deployctl reads a failed test's logs (``diagnosis``)."""
     return [binary, "test", release, "--namespace", namespace, "--timeout", f"{max(1, int(timeout))}s", *kube.flags()]
 
 
@@ -244,7 +241,7 @@ def parse_release_json(text: str) -> Release:
     start = text.find("{")
     doc: dict[str, Any] = json.loads(text[start:] if start >= 0 else text)
     info = doc.get("info", {}) or {}
-    hooks = [h for h in doc.get("hooks") or () if isinstance(h, dict)]
+    hooks = [_hook(h) for h in doc.get("hooks") or () if isinstance(h, dict)]
     chart_meta = (doc.get("chart", {}) or {}).get("metadata", {}) or {}
     return Release(
         name=str(doc.get("name", "")),
@@ -255,30 +252,17 @@ def parse_release_json(text: str) -> Release:
         app_version=str(chart_meta.get("appVersion", "")),
         updated=str(info.get("last_deployed", "")),
         manifest=str(doc.get("manifest", "")),
-        hooks=tuple(
-            (str(h.get("kind", "")), str(h.get("name", "")), str((h.get("last_run") or {}).get("phase") or ""))
-            for h in hooks
-            if not _test_hook(h)
-        ),
-        tests=tuple(
-            (
-                str(h.get("kind", "")),
-                str(h.get("name", "")),
-                str((h.get("last_run") or {}).get("phase") or ""),
-                ",".join(str(p) for p in h.get("delete_policies") or ()),
-            )
-            for h in hooks
-            if _test_hook(h)
-        ),
+        hooks=tuple((kind, name, phase) for test, kind, name, phase, _ in hooks if not test),
+        tests=tuple((kind, name, phase, policies) for test, kind, name, phase, policies in hooks if test),
     )
 
 
-TEST_EVENTS = ("test", "test-success")  # ``helm.sh/hook: test`` (``test-success``: helm 2's name, still accepted)
-
-
-def _test_hook(hook: dict[str, Any]) -> bool:
+def _hook(hook: dict[str, Any]) -> tuple[bool, str, str, str, str]:
     events = [str(e) for e in hook.get("events") or ()]
-    return bool(events) and all(e in TEST_EVENTS for e in events)
+    test = bool(events) and all(e in ("test", "test-success") for e in events)  # test-success: helm 2's, accepted
+    phase = str((hook.get("last_run") or {}).get("phase") or "")
+    policies = ",".join(str(p) for p in hook.get("delete_policies") or ())
+    return test, str(hook.get("kind", "")), str(hook.get("name", "")), phase, policies
 
 
 def is_in_progress_error(stderr: str) -> bool:
@@ -333,7 +317,6 @@ class Helm:
         return parse_history(result.stdout)
 
     def test(self, release: str, namespace: str, timeout: float) -> str:
-        """``helm test`` (its exit code decides: 0 every test passed); its output."""
         argv = test_argv(release=release, namespace=namespace, kube=self.kube, timeout=timeout, binary=self.binary)
         return self.runner.run(argv, env=self.env, timeout=timeout + 30).stdout
 

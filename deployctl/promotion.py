@@ -17,7 +17,6 @@ from deployctl.errors import PolicyError
 from deployctl.evidence import Evidence, duration, failure_of, run_of
 from deployctl.history import Entry, Override
 from deployctl.model import ImageRef, InvalidValueError, ReleaseTag, Version
-from deployctl.verification.model import describe
 
 log = logging.getLogger(__name__)
 
@@ -325,15 +324,8 @@ def _no_proof(facts: Facts, evidence: Evidence) -> str | None:
         )
     if evidence.verified is None and evidence.missing:  # a source with several clusters
         return f"{evidence.describe()} (`deployctl history {source}`); deploy it to {source} first"
-    unverified = evidence.unverified
-    if evidence.verified is None and unverified is not None:  # checks configured, never run (or never passed) there
-        seen = describe(unverified.verified, unverified.checks)
-        app = f" --app {facts.app}" if facts.app else ""
-        return (
-            f"{digest} rolled out healthy in {source} at {unverified.at} by {run_of(unverified)}, but the checks "
-            f"configured for {facts.app or 'it'} in {source} never passed on it (its rollout recorded: {seen}): "
-            f"run them with `deployctl verify {source}{app}`"
-        )
+    if evidence.verified is None and evidence.unverified is not None:  # checks configured, never run (or passed)
+        return evidence.unverified_problem(facts.app)
     if evidence.verified is None and evidence.last_rollout is None:
         return (
             f"{digest} was never deployed to {source} (no rollout of it in its ledger: `deployctl history {source}`); "

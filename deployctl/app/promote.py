@@ -27,15 +27,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from deployctl import git, levels, waves
 from deployctl import promotion_records as records
 from deployctl.app.base import plan_rollout, require_window, roll_out, roll_out_waves
 from deployctl.app.context import Contexts, EnvContext
-from deployctl.app.steps import verification
+from deployctl.app.steps import reverify, verification
 from deployctl.app.steps.release_record import Endpoints, move_images, push_values, record_values, values_edit
-from deployctl.app.steps.reverify import before_promotion
 from deployctl.app.steps.source_health import source_live
 from deployctl.changelog import LIMIT, Changelog, changelog
 from deployctl.cluster import Cluster
@@ -82,6 +82,7 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
     source_read = source.read_ledger()  # its problems (and the target's) said on stderr; the soak by S3's clock
     target_entries, source_entries, now = target.read_ledger().entries, source_read.entries, source_read.now
     targets, first_wave = target.targets(), waves.first_wave(source.env)
+    evidence_in = partial(fleet_evidence, source_entries, env=source.name, now=now, first_wave=first_wave)
     several = [t.name for t in targets if t.name]
     planned: list[AppPromotion] = []
     endpoints: Endpoints = {}
@@ -110,17 +111,7 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
             target_env=target_name,
             source_image=replace(source_repo, tag=commit),
             source_digest=source_digest,
-            evidence=fleet_evidence(
-                source_entries,
-                env=source.name,
-                app=name,
-                digest=source_digest,
-                now=now,
-                first_wave=first_wave,
-                checks=checks,
-            )
-            if source_digest
-            else None,
+            evidence=evidence_in(app=name, digest=source_digest, checks=checks) if source_digest else None,
             target_version=version,
             target_digest=current,
             target_from=current_from,
@@ -194,8 +185,7 @@ def promote(contexts: Contexts, request: PromoteRequest, *, override_freeze: str
     lock and plan and judge again: the gates read shared state (ledgers, registry tags), and only what holds
     under the lock counts. A concurrent promotion of the same release finds it done: a no-op. Refused inside a
     change window of the target unless ``override_freeze`` (the reason) is given. The outcome is announced."""
-    target_env = contexts[target_env_name(contexts.config, request.to_env)]  # verify_before_promote: a fresh check
-    before_promotion(contexts[str(target_env.env.promote_from)], target_env, request.app, dry_run=request.dry_run)
+    reverify.before_promotion(contexts, request.to_env, request.app, dry_run=request.dry_run)  # a fresh check
     first = plan(contexts, request)[0]
     target, freeze = contexts[first.target_env], None
     try:

@@ -92,6 +92,13 @@ def serve(state_dir: Path, namespaces: list[str]) -> None:
         partial.replace(state_dir / SERVED)
 
 
+def serve_environments(lab: Any, settings: Any) -> None:
+    """Serve the namespaces of ``settings``' environments in ``lab`` (a ``Lab``), when the stand-in runs there."""
+    if NAME in lab.services:
+        overrides = lab.config_overrides(settings)["environments"].values()
+        serve(lab.state_dir, [o["namespace"] for o in overrides if "namespace" in o])
+
+
 def answer(images: list[str], marks: dict[str, int]) -> tuple[int, str]:
     """What the Service answers when its ready pods run ``images``."""
     if not images:

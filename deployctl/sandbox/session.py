@@ -394,8 +394,5 @@ def overrides_from_state(state_file: Path, settings: DeployctlConfig) -> dict[st
         )
     ensure_state_buckets(state_file, settings)
     lab = Lab.from_state(data)
-    overrides = lab.config_overrides(settings)
-    if http_standin.NAME in lab.services:  # the HTTP stand-in answers for the Services of these environments
-        namespaces = [o["namespace"] for o in overrides["environments"].values() if "namespace" in o]
-        http_standin.serve(lab.state_dir, namespaces)
-    return overrides
+    http_standin.serve_environments(lab, settings)  # the HTTP stand-in answers for their Services
+    return lab.config_overrides(settings)

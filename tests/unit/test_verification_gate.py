@@ -220,7 +220,7 @@ def test_deployctl_verify_records_a_result_the_gate_uses(
     Prometheus.answers = [value(0.0)]  # dev was at fault (fixed since): verified again, it passes
     report = verify(contexts["dev"])
     assert report.ok and report.apps[0].verification is not None
-    entry = contexts["dev"].ledger.entries()[0]
+    entry = contexts["dev"].ledger.read().entries[0]
     assert (entry.action, entry.outcome, entry.verified, entry.digest) == ("verify", "succeeded", "passed", DIGEST)
     result = promote_app.promote(contexts, PromoteRequest("release-1.0.0"))
     assert result.outcome == "succeeded"
@@ -236,16 +236,17 @@ def test_checks_configured_but_never_run_in_the_source_are_refused(
     contexts, _, _ = promote_world(checked, monkeypatch)
     dev_ctx = contexts["dev"]
     assert isinstance(dev_ctx, FakeContext)
-    deploy(dev_ctx, digest=DIGEST)
-    # the same healthy rollout as recorded before the app had checks: no verification in its entry
-    done = dev_ctx.ledger.entries()[0]
-    dev_ctx.s3.objects.clear()
-    dev_ctx.record(Entry("dev", "api", "deploy", "succeeded", digest=DIGEST, verdict="healthy", time=done.time))
+    # dev's healthy rollout of the digest, from before the app had checks (the same ledger and cluster)
+    (checked / "before.toml").write_text(CONFIG)
+    before = FakeContext(load(checked / "before.toml"), "dev", ProcessRunner(), s3=dev_ctx.s3)
+    before.fake_cluster = dev_ctx.fake_cluster
+    deploy(before, digest=DIGEST)
+    assert before.ledger.read().entries[0].verified == "skipped"
     with pytest.raises(PolicyError) as refused:
         promote_app.promote(contexts, PromoteRequest("release-1.0.0"))
     assert refused.value.exit_code == ExitCode.REFUSED
     assert (
-        "but the checks configured for api in dev never passed on it (its rollout recorded: not verified)"
+        "but the checks configured for api in dev never passed on it (its rollout recorded: no checks configured)"
         in refused.value.message
     )
     assert "`deployctl verify dev --app api`" in refused.value.message

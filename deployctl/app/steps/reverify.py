@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from deployctl.app.base import reconcile
-from deployctl.app.context import EnvContext
+from deployctl.app.context import Contexts, EnvContext
 from deployctl.app.steps import verification
 from deployctl.cluster import Cluster
 from deployctl.config import deploy_order
 from deployctl.errors import DeployctlError, OperationError
 from deployctl.history import Entry
+from deployctl.promotion_records import target_env_name
 from deployctl.verification.model import Verification
 from deployctl.verification.run import Plan
 
@@ -163,11 +164,13 @@ def _error(env: str, done: list[AppVerification], error: DeployctlError) -> Depl
     return error
 
 
-def before_promotion(source: EnvContext, target: EnvContext, app: str | None, *, dry_run: bool) -> None:
+def before_promotion(contexts: Contexts, to_env: str | None, app: str | None, *, dry_run: bool) -> None:
     """``environments.TARGET.verify_before_promote``: the source's checks run again (under the source's lock, each
     recorded in its ledger) before the gate is judged, so the gate counts a fresh verification. A check that fails
     is left to the gate (it refuses, exit 4, naming the check); a check that cannot run stops the promotion (exit 2
     or 1): an older pass must not stand in for it. A dry run changes nothing, so it only says it would verify."""
+    target = contexts[target_env_name(contexts.config, to_env)]
+    source = contexts[str(target.env.promote_from)]
     if not target.env.verify_before_promote or not source.env.deployable:
         return
     if dry_run:
