@@ -47,12 +47,12 @@ def plan_rollout(
     pins = workdir / f"{app_name}-image.yaml"
     keys = chartvalues.image_values(app, image, git_sha)
     pins.write_text(yaml.safe_dump(chartvalues.nested(keys)))
+    checks = verification.plan_for(ctx, app_name)  # a missing token variable refuses here, before the lock
     with ctx.reporter.phase(f"rendering the chart of {app_name}"):
         manifest = cluster.template(
             release=app.release, chart=chart, values_files=(section, pins), set_string={}, version=version
         )
     others = image_check.require(manifest, app_name, image.digest, keys, say=ctx.reporter.progress).sidecars()
-    checks = verification.plan_for(ctx, app_name)  # a missing token variable refuses here, before the lock
     return RolloutPlan(app_name, app.release, chart, version, (section, pins), image, git_sha, manifest, others, checks)
 
 

@@ -26,6 +26,7 @@ from deployctl.evidence import evidence_of, healthy
 from deployctl.history import Check, Entry
 from deployctl.promotion import PromoteRequest
 from deployctl.runner import ProcessRunner
+from tests import values_files
 from tests.unit.fakes import FakeContext, FakeS3
 from tests.unit.test_use_cases import CONFIG, DIGEST, SHA, promote_world
 
@@ -141,9 +142,8 @@ count = 1
     text = text.replace('values = "values-dev.yaml"\n', f'values = "values-dev.yaml"\n{metrics}')
     text = text.replace('values = "values-prod.yaml"\n', f'values = "values-prod.yaml"\n{metrics}')
     (tmp_path / "pyproject.toml").write_text(text)
-    root = Path(__file__).resolve().parents[2]
     for name in ("values-dev.yaml", "values-prod.yaml"):
-        (tmp_path / name).write_text((root / name).read_text())
+        (tmp_path / name).write_text(values_files.reference(name))
     return tmp_path
 
 
