@@ -74,7 +74,7 @@ def roll_out(
         ctx, cluster, plan.app, plan.release, where
     )
     if (same := redeploy.unchanged(ctx, cluster, plan, entry, verify, started, recovered=recovered)) is not None:
-        return replace(same, wave=wave)
+        return verification.after_unchanged(ctx, cluster, plan, replace(same, wave=wave))  # its checks run too
     intent = entry.written_now(outcome="started", message=f"helm upgrade of {plan.release} to {plan.image.digest}")
     ctx.record(intent)  # written ahead: a run that dies from here on leaves an intent the next run settles
 

@@ -114,6 +114,9 @@ def test_an_http_check_through_the_service_proxy(world: World) -> None:
     assert "check readyz (http): GET api:http/readyz answered 500, expected 200: HTTP 500 from" in message
     recorded = entry(world)
     assert (recorded["digest"], recorded["outcome"], recorded["verified"]) == (broken, "failed", "failed")
+    code, out, err = world.run("deploy", "dev", "--image-tag", sha)  # CI retries: nothing changes, no helm run
+    assert code == 1, "a retry of B runs its checks too, and fails again"
+    assert (entry(world)["action"], entry(world)["outcome"]) == ("verify", "failed")
 
     # a Service that does not exist is the configuration's mistake: exit 2, naming the check, nothing passed
     path = world.repo / "pyproject.toml"

@@ -134,22 +134,7 @@ def _one(ctx: EnvContext, cluster: Cluster, name: str, release_name: str, plan: 
         entry = base.written_now(outcome="failed", verdict="failed", message=f"not healthy now: {health.summary}")
         ctx.record(entry)
         return AppVerification(name, release_name, digest, False, health.summary, None, entry.id)
-    intent = base.written_now(outcome="started", message=f"verification of {release_name} ({digest})")
-    ctx.record(intent)  # written ahead: a run killed during the checks leaves an intent the next run settles
-    try:
-        result = verification.run_checks(ctx, cluster, plan, name, revision, digest)
-    except KeyboardInterrupt:
-        ctx.record(base.written_now(outcome="unknown", intent=intent.id, verified="unknown", message="interrupted"))
-        raise
-    judged = result.outcome in ("passed", "skipped", "failed")
-    entry = base.written_now(
-        outcome=("succeeded" if result.passed else "failed") if judged else "unknown",
-        verdict="healthy" if result.outcome != "failed" else "failed",
-        intent=intent.id,
-        message=f"healthy: {health.proof}; verification {result.summary()}",
-        **verification.recorded(result),
-    )
-    ctx.record(entry)
+    result, entry = verification.recorded_run(ctx, cluster, plan, base, revision, health.proof)
     found = AppVerification(name, release_name, digest, True, health.proof, result, entry.id)
     error = result.error()
     if error is not None and result.outcome == "failed":

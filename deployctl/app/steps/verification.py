@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from deployctl.app.context import EnvContext
@@ -13,7 +14,8 @@ from deployctl.cluster import Cluster
 from deployctl.config import DeployctlConfig
 from deployctl.errors import UsageError
 from deployctl.helm import Release
-from deployctl.rollouts import RolloutPlan
+from deployctl.history import Entry
+from deployctl.rollouts import DeployResult, RolloutPlan
 from deployctl.verification.metrics import MetricsApi
 from deployctl.verification.model import FAILED, Subject, Verification
 from deployctl.verification.run import Plan, run
@@ -98,3 +100,43 @@ def verify_rollout(
     if error is not None:  # always: a verification that did not pass has its culprit
         raise error
     return verification
+
+
+def recorded_run(
+    ctx: EnvContext, cluster: Cluster, plan: Plan, base: Entry, revision: Release, proof: str
+) -> tuple[Verification, Entry]:
+    """The checks of ``base.app`` run again on what runs, recorded as ``deployctl verify`` records them: an intent
+    written ahead (killed halfway, the next run settles it ``unknown``), then an entry of action ``verify`` (passed:
+    proof of the digest; failed: a failure of it; a check that could not run: ``unknown``)."""
+    intent = base.written_now(outcome="started", message=f"verification of {base.release} ({base.digest})")
+    ctx.record(intent)
+    try:
+        result = run_checks(ctx, cluster, plan, base.app, revision, base.digest)
+    except KeyboardInterrupt:
+        ctx.record(base.written_now(outcome="unknown", intent=intent.id, verified="unknown", message="interrupted"))
+        raise
+    judged = result.outcome in ("passed", "skipped", "failed")
+    entry = base.written_now(
+        outcome=("succeeded" if result.passed else "failed") if judged else "unknown",
+        verdict="healthy" if result.outcome != FAILED else "failed",
+        intent=intent.id,
+        message=f"healthy: {proof}; verification {result.summary()}",
+        **recorded(result),
+    )
+    ctx.record(entry)
+    return result, entry
+
+
+def after_unchanged(ctx: EnvContext, cluster: Cluster, plan: RolloutPlan, result: DeployResult) -> DeployResult:
+    """A rollout that changed nothing (``redeploy``: no helm revision, judged healthy as it is) runs the app's checks
+    too, recorded as ``deployctl verify``: a retried deploy of a build whose checks fail never succeeds."""
+    if plan.verification is None or not plan.verification.configured:
+        return result
+    revision = cluster.helm.status(plan.release, cluster.namespace)  # with the chart's test hooks
+    base = Entry(ctx.name, plan.app, "verify", "", digest=plan.image.digest, cluster=result.cluster,
+                 release=f"{plan.release}@{revision.revision}")  # fmt: skip
+    checked, _ = recorded_run(ctx, cluster, plan.verification, base, revision, result.message)
+    error = checked.error()
+    if error is not None:
+        raise error
+    return replace(result, verification=checked, message=f"{result.message}; verified: {checked.summary()}")
