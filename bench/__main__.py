@@ -14,7 +14,7 @@ from pathlib import Path
 from bench.measure import Sample
 
 # name -> module with run(repeat) -> list[Sample]; modules that need services start the lab themselves.
-BENCHMARKS = ("startup", "promote_size", "copy", "rollout", "plan", "board", "promote_apps", "waves")
+BENCHMARKS = ("startup", "promote_size", "copy", "rollout", "plan", "board", "promote_apps", "waves", "verification")
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 
