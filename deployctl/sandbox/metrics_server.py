@@ -2,8 +2,8 @@
 control plane), which serves Prometheus' query API (``/api/v1/query``) and takes pushed samples in the Prometheus
 text format (``/api/v1/import/prometheus``), so a lab test or the demo writes the numbers a metric check then reads.
 
-Why VictoriaMetrics and not Prometheus: one static binary of ~27 MB built in about a minute, ~25 MB of memory, and
-samples are pushed (Prometheus only scrapes, or takes remote-write protobuf). It answers a query it cannot parse
+Why VictoriaMetrics and not Prometheus: one binary of 26.8 MB, built cold (empty module and build caches) in 50 s on
+2 cores, ~25 MB of memory, and samples are pushed (Prometheus only scrapes, or takes remote-write protobuf). It answers a query it cannot parse
 with HTTP 400 like Prometheus (its ``errorType`` is "400" where Prometheus says "bad_data").
 """
 

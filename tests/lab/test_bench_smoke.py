@@ -75,3 +75,11 @@ def test_copy_cold_moves_the_image_and_warm_moves_no_blob(tmp_path: Path) -> Non
         memory = results[f"deployctl copy peak RSS, {label}"]["extra"]
         assert 5 < memory["peak_rss_mib"] < 200, memory
         assert results[f"crane copy peak RSS, {label}"]["extra"]["peak_rss_mib"] > 1
+
+
+def test_verification_overhead_is_measured_on_a_passing_release(tmp_path: Path) -> None:
+    results = smoke("verification", tmp_path)
+    checked = results["http + metric: checks' wall time"]["extra"]
+    assert checked["configured_s"] == 3.0
+    assert results["http + metric: checks' wall time"]["median"] >= 3.0, "the checks' own time is never skipped"
+    assert "helm test: checks' wall time" in results
