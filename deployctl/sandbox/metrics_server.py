@@ -3,8 +3,9 @@ control plane), which serves Prometheus' query API (``/api/v1/query``) and takes
 text format (``/api/v1/import/prometheus``), so a lab test or the demo writes the numbers a metric check then reads.
 
 Why VictoriaMetrics and not Prometheus: one binary of 26.8 MB, built cold (empty module and build caches) in 50 s on
-2 cores, ~25 MB of memory, and samples are pushed (Prometheus only scrapes, or takes remote-write protobuf). It answers a query it cannot parse
-with HTTP 400 like Prometheus (its ``errorType`` is "400" where Prometheus says "bad_data").
+2 cores, ~25 MB of memory, and samples are pushed (Prometheus only scrapes, or takes remote-write protobuf). It
+answers a query it cannot parse with HTTP 400 like Prometheus (its ``errorType`` is "400" where Prometheus says
+"bad_data").
 """
 
 from __future__ import annotations
