@@ -57,12 +57,6 @@ class Plan:
     def configured(self) -> bool:
         return bool(self.names)
 
-    def seconds(self) -> float:
-        """The checks' own configured time when they pass (the least they take): successes x interval, count x
-        interval (what ``make bench`` compares the verification's overhead with)."""
-        spent = sum(max(0, c.successes - 1) * c.interval_seconds for c in self.http)
-        return spent + sum(max(0, c.count - 1) * c.interval_seconds for c in self.metrics)
-
 
 def run(
     plan: Plan,

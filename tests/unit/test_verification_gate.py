@@ -95,9 +95,11 @@ def test_verifications_never_judged_or_of_another_digest_change_nothing() -> Non
 class Prometheus(http.server.BaseHTTPRequestHandler):
     answers: list[tuple[int, dict[str, Any]]] = []  # noqa: RUF012 (the test sets what it answers)
     asked: list[str] = []  # noqa: RUF012
+    tokens: list[str] = []  # noqa: RUF012
 
     def do_GET(self) -> None:  # noqa: N802 (http.server calls it by this name)
         self.asked.append(self.path)
+        self.tokens.append(self.headers.get("Authorization", ""))
         status, body = self.answers[0] if len(self.answers) == 1 else self.answers.pop(0)
         data = json.dumps(body).encode()
         self.send_response(status)
@@ -122,7 +124,7 @@ def prometheus() -> Iterator[str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Prometheus)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    Prometheus.answers, Prometheus.asked = [value(0.001)], []
+    Prometheus.answers, Prometheus.asked, Prometheus.tokens = [value(0.001)], [], []
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
 
@@ -160,6 +162,8 @@ def test_a_deploy_records_its_verification_in_the_rollouts_entry(checked: Path) 
     (only,) = result.apps
     assert only.verification is not None and only.verification.outcome == "passed"
     assert "namespace%3D%22dev-ns%22" in Prometheus.asked[0] and DIGEST.split(":")[1] in Prometheus.asked[0]
+    assert Prometheus.tokens == ["Bearer s3cr3t-token-value"], "the token from PROM_TOKEN, as a bearer"
+    assert ctx.runner.redactor("said s3cr3t-token-value") == "said ***", "registered as a secret: never printed"
 
 
 def test_a_metric_above_its_threshold_fails_the_deploy_and_is_never_healthy(checked: Path) -> None:
