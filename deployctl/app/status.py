@@ -21,6 +21,9 @@ from deployctl.release import chartvalues
 from deployctl.release.windows import FreezeState
 from deployctl.rollout.states import Health, WorkloadHealth, release_health
 
+# An app's status as ``-o json`` shows it first, in this order.
+_SHOWN = ("app", "release", "namespace", "installed", "revision", "helm_status", "digest", "tag", "git_sha")
+
 
 @dataclass(frozen=True)
 class AppStatus:
@@ -53,15 +56,7 @@ class AppStatus:
     def data(self) -> dict[str, Any]:
         return {
             **({"cluster": self.cluster, "wave": self.wave} if self.cluster else {}),
-            "app": self.app,
-            "release": self.release,
-            "namespace": self.namespace,
-            "installed": self.installed,
-            "revision": self.revision,
-            "helm_status": self.helm_status,
-            "digest": self.digest,
-            "tag": self.tag,
-            "git_sha": self.git_sha,
+            **{name: getattr(self, name) for name in _SHOWN},
             "desired": sum(w.desired for w in self.workloads),
             "ready": sum(w.ready_desired for w in self.workloads),
             "workloads": [

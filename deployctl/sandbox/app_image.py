@@ -46,18 +46,19 @@ class SandboxImage:
         return f"{self.registry}/{self.repository}:{self.tag}"
 
     def data(self) -> Mapping[str, Any]:
-        return {
-            "app": self.app,
-            "registry": self.registry,
-            "repository": self.repository,
-            "tag": self.tag,
-            "digest": self.digest,
-            "commit": self.commit,
-            "behaviour": self.behaviour,
-            "image": self.image,
-            "pushed": self.pushed,
-            "state_file": self.state_file,
-        }
+        shown = (
+            "app",
+            "registry",
+            "repository",
+            "tag",
+            "digest",
+            "commit",
+            "behaviour",
+            "image",
+            "pushed",
+            "state_file",
+        )
+        return {name: getattr(self, name) for name in shown}
 
     def text(self) -> Sequence[str]:
         done = "pushed" if self.pushed else "already there"

@@ -10,6 +10,13 @@ from pathlib import Path
 SERVICE_IP = "10.96.0.1"  # first address of --service-cluster-ip-range
 
 
+# A CA's key usages: it signs certificates and revocation lists, and (for its own TLS) digital signatures.
+_CA_USAGES = dict.fromkeys(
+    ("content_commitment", "key_encipherment", "data_encipherment", "key_agreement", "encipher_only", "decipher_only"),
+    False,
+) | {"digital_signature": True, "key_cert_sign": True, "crl_sign": True}
+
+
 @dataclass(frozen=True)
 class Pki:
     ca_cert: Path
@@ -76,17 +83,7 @@ def ensure(directory: Path) -> Pki:
         .not_valid_after(until)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            x509.KeyUsage(**_CA_USAGES),
             critical=True,
         )
         .sign(ca_key, hashes.SHA256())

@@ -7,13 +7,13 @@ with no services (the lab tests run real ones: tests/lab/test_first_hour.py, tes
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from deployctl.sandbox import where
 from tests.cli.conftest import Invoke
+from tests.gitrepo import git
 
 
 @pytest.fixture
@@ -104,14 +104,10 @@ def test_with_no_sandbox_anywhere_down_is_a_no_op(invoke: Invoke) -> None:
 
 
 def _git_repository(project: Path) -> str:
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", "-C", str(project), *args], check=True, capture_output=True, text=True)
-        return done.stdout.strip()
-
-    git("init", "-q", "-b", "main")
-    git("add", "pyproject.toml")
-    git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "-m", "init")
-    return git("rev-parse", "HEAD")
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", "pyproject.toml")
+    git(project, "commit", "-q", "-m", "init")
+    return git(project, "rev-parse", "HEAD")
 
 
 def test_sandbox_image_refuses_an_unknown_app_with_a_suggestion(invoke: Invoke, project: Path) -> None:

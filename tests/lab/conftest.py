@@ -24,6 +24,7 @@ from deployctl.runner import CommandResult, ProcessRunner
 from deployctl.sandbox import tools
 from deployctl.sandbox.lab import Lab
 from tests.lab.deploy_world import deploy_world  # noqa: F401 (a fixture: the deploy lab tests' world)
+from tests.lab.promotion_world import promotion_world  # noqa: F401 (a fixture: the promotion lab tests' world)
 
 RunInLab = Callable[..., CommandResult]
 

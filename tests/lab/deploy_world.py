@@ -22,7 +22,6 @@ import pytest
 import yaml
 
 from deployctl.app.context import EnvContext
-from deployctl.cli.main import main
 from deployctl.config import load
 from deployctl.console import Console
 from deployctl.ledger.entry import Entry
@@ -31,9 +30,10 @@ from deployctl.sandbox import image_push
 from deployctl.sandbox.lab import Lab
 from deployctl.terraform import state_bucket
 from tests import values_files
+from tests.lab.world import AWS_TESTING, ROOT, World, commit_all, git, git_identity, use_lab_aws
 
-ROOT = Path(__file__).resolve().parents[2]
 CHARTS = Path(__file__).resolve().parent / "charts"  # the lab charts of each workload kind
+
 BUCKET = "deploy-tfstate"
 HELM_WAIT_BUDGET = 300.0  # helm's default --timeout: what `helm upgrade --wait` would sit through
 
@@ -43,24 +43,15 @@ def measure(line: str) -> None:
     os.write(2, f"\n[measure] {line}\n".encode())
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
-
-
 @dataclass
-class World:
+class DeployWorld(World):
     """A repository whose config points dev at the lab, in a namespace of its own."""
 
-    repo: Path
     registry: str
     namespace: str
     kubeconfig: Path
     env: dict[str, str]
-    capsys: pytest.CaptureFixture[str]
     head: str
-
-    def config(self, name: str = "pyproject.toml") -> Path:
-        return self.repo / name
 
     def write_config(
         self,
@@ -91,13 +82,6 @@ lock_timeout_seconds = 120
 """
         )
         return path
-
-    def run(self, *args: str, config: Path | None = None) -> tuple[int, Any, str]:
-        """deployctl in this process (-o json); returns (exit code, JSON document, stderr)."""
-        self.capsys.readouterr()
-        code = main(["--config", str(config or self.config()), "-o", "json", *args])
-        captured = self.capsys.readouterr()
-        return code, json.loads(captured.out) if captured.out.strip() else None, captured.err
 
     def spawn(
         self, *args: str, config: Path | None = None, env: Mapping[str, str] | None = None
@@ -159,32 +143,18 @@ def deploy_world(
     aws_reset: str,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> World:
-    env = {
-        **os.environ,
-        **lab.env(),
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",  # moto's documented fake credentials
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.invalid",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.invalid",
-    }
-    env.pop("AWS_PROFILE", None)
-    env.pop("DEPLOYCTL_CONFIG", None)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+) -> DeployWorld:
+    env = {**os.environ, **lab.env(), **AWS_TESTING, **git_identity()}
+    for key in ("AWS_PROFILE", "DEPLOYCTL_CONFIG"):
+        env.pop(key, None)
+    use_lab_aws(monkeypatch, env)
     # the state bucket as `deployctl bootstrap` makes it: versioned, the ledger under Object Lock
     state_bucket.ensure(boto3.client("s3", endpoint_url=aws_reset, region_name="us-east-1"), BUCKET, "us-east-1", 1)
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "values-dev.yaml").write_text(values_files.reference("values-dev.yaml"))
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", "init")
-    w = World(
+    commit_all(repo)
+    w = DeployWorld(
         repo=repo,
         registry=registry,
         namespace=f"t{uuid.uuid4().hex[:8]}",
@@ -197,7 +167,7 @@ def deploy_world(
     return w
 
 
-def make_pending(w: World, status: str = "pending-upgrade") -> int:
+def make_pending(w: DeployWorld, status: str = "pending-upgrade") -> int:
     """Leave the release exactly as a killed ``helm upgrade`` does: a newer revision record stuck in
     ``pending-*`` (helm's secret storage: base64(gzip(JSON)) in ``data.release``, status in a label)."""
     secrets = json.loads(w.kubectl("get", "secrets", "-l", "owner=helm,name=api", "-o", "json"))["items"]
@@ -229,7 +199,7 @@ def make_pending(w: World, status: str = "pending-upgrade") -> int:
 # --------------------------------------------------------------------------- the lab charts (tests/lab/charts)
 
 
-def use_chart(w: World, chart: str, section: dict[str, Any], repository: str) -> Path:
+def use_chart(w: DeployWorld, chart: str, section: dict[str, Any], repository: str) -> Path:
     """Point the app ``api`` at a lab chart (or the repository's own, ``deployment``) with these values."""
     if chart == "deployment":
         base = yaml.safe_load((ROOT / "values-dev.yaml").read_text())["api"]
@@ -242,18 +212,18 @@ def use_chart(w: World, chart: str, section: dict[str, Any], repository: str) ->
     return config
 
 
-def migration(w: World, seed: int, repository: str = "migrate") -> dict[str, Any]:
+def migration(w: DeployWorld, seed: int, repository: str = "migrate") -> dict[str, Any]:
     """The StatefulSet chart's pre-upgrade migration Job, on an image of its own."""
     return {"migration": {"repository": f"{w.registry}/{repository}", "digest": w.push(repository, "m", seed)}}
 
 
-def deploy(w: World, config: Path, tag: str) -> tuple[int, Any, str, float]:
+def deploy(w: DeployWorld, config: Path, tag: str) -> tuple[int, Any, str, float]:
     started = time.monotonic()
     code, out, err = w.run("deploy", "dev", "--image-tag", tag, config=config)
     return code, out, err, time.monotonic() - started
 
 
-def pod_images(w: World) -> dict[str, str]:
+def pod_images(w: DeployWorld) -> dict[str, str]:
     return {
         p["metadata"]["name"]: p["spec"]["containers"][0]["image"]
         for p in w.pods()

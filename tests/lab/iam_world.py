@@ -36,7 +36,8 @@ from botocore.config import Config
 
 from deployctl.terraform import state_bucket
 from tests.lab import trust
-from tests.lab.test_terraform import MIRROR, _free_port, _toml
+from tests.lab.test_terraform import MIRROR
+from tests.lab.world import free_port, toml
 
 REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -156,7 +157,7 @@ def _keys(credentials: Mapping[str, Any]) -> Credentials:
 
 def start(base: Path) -> tuple[subprocess.Popen[bytes], str]:
     """moto on a free port, IAM not yet enforced (the accounts are set up first)."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "INITIAL_NO_AUTH_ACTION_COUNT"}
     with (base / "moto.log").open("wb") as log:
         moto = subprocess.Popen(
@@ -240,7 +241,7 @@ def _workdir(world: IamWorld) -> None:
     table = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["deployctl"]
     for env in table["environments"].values():
         env["aws"] = {**env["aws"], "endpoint_url": world.url}
-    lines = ["[tool.deployctl]"] + [f"{key} = {_toml(value)}" for key, value in table.items()]
+    lines = ["[tool.deployctl]"] + [f"{key} = {toml(value)}" for key, value in table.items()]
     (workdir / "deployctl.toml").write_text("\n".join(lines) + "\n")
     rc = workdir.parent / "terraformrc"
     rc.write_text(f'provider_installation {{\n  filesystem_mirror {{\n    path = "{MIRROR}"\n  }}\n}}\n')

@@ -14,17 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab.deploy_world import HELM_WAIT_BUDGET, ROOT, World, measure
+from tests.lab.deploy_world import HELM_WAIT_BUDGET, DeployWorld, measure
+from tests.lab.world import ROOT
 
 pytestmark = pytest.mark.lab
 
 
 @pytest.fixture
-def world(deploy_world: World) -> World:
+def world(deploy_world: DeployWorld) -> DeployWorld:
     return deploy_world
 
 
-def test_install_upgrade_status_and_history(world: World) -> None:
+def test_install_upgrade_status_and_history(world: DeployWorld) -> None:
     first = world.push("api", world.head, seed=1)  # CI tags each image with its commit
     code, out, err = world.run("deploy", "dev")  # default tag: the current commit
     assert code == 0, err
@@ -65,7 +66,7 @@ def test_install_upgrade_status_and_history(world: World) -> None:
     assert out["locked"] is False
 
 
-def test_helm3_compatibility(world: World, tmp_path: Path) -> None:
+def test_helm3_compatibility(world: DeployWorld, tmp_path: Path) -> None:
     """With helm 3 first on PATH as `helm`, install and upgrade work the same."""
     bin_dir = tmp_path / "helm3-first"
     bin_dir.mkdir()
@@ -94,7 +95,7 @@ def test_helm3_compatibility(world: World, tmp_path: Path) -> None:
     ],
 )
 def test_broken_image_fails_in_seconds_and_old_pods_keep_serving(
-    world: World, repository: str, reasons: set[str]
+    world: DeployWorld, repository: str, reasons: set[str]
 ) -> None:
     world.push("api", "good", seed=21)
     code, _, err = world.run("deploy", "dev", "--image-tag", "good")
@@ -135,7 +136,7 @@ def test_broken_image_fails_in_seconds_and_old_pods_keep_serving(
 # --------------------------------------------------------------------------- recovery and the lock
 
 
-def test_drift_shows_in_diff(world: World) -> None:
+def test_drift_shows_in_diff(world: DeployWorld) -> None:
     world.push("api", "v1", seed=61)
     code, _, err = world.run("deploy", "dev", "--image-tag", "v1")
     assert code == 0, err
@@ -160,7 +161,7 @@ def test_drift_shows_in_diff(world: World) -> None:
 # --------------------------------------------------------------------------- bad inputs
 
 
-def test_bad_inputs_fail_clearly_and_create_no_revision(world: World, tmp_path: Path) -> None:
+def test_bad_inputs_fail_clearly_and_create_no_revision(world: DeployWorld, tmp_path: Path) -> None:
     world.push("api", "v1", seed=71)
     code, _, err = world.run("deploy", "dev", "--image-tag", "v1")
     assert code == 0, err
@@ -200,7 +201,7 @@ def test_bad_inputs_fail_clearly_and_create_no_revision(world: World, tmp_path: 
 @pytest.mark.skipif(
     not os.environ.get("DEPLOYCTL_MEASURE"), reason="set DEPLOYCTL_MEASURE=1 (runs helm --wait, ~5 min)"
 )
-def test_measure_helm_wait_time_to_failure(world: World) -> None:
+def test_measure_helm_wait_time_to_failure(world: DeployWorld) -> None:
     world.push("api", "good", seed=81)
     code, _, err = world.run("deploy", "dev", "--image-tag", "good")
     assert code == 0, err

@@ -12,17 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab.deploy_world import ROOT, World, make_pending, measure
+from tests.lab.deploy_world import DeployWorld, make_pending, measure
+from tests.lab.world import ROOT
 
 pytestmark = pytest.mark.lab
 
 
 @pytest.fixture
-def world(deploy_world: World) -> World:
+def world(deploy_world: DeployWorld) -> DeployWorld:
     return deploy_world
 
 
-def test_release_left_pending_is_recovered_under_the_lock(world: World) -> None:
+def test_release_left_pending_is_recovered_under_the_lock(world: DeployWorld) -> None:
     world.push("api", "v1", seed=31)
     digest = world.push("api", "v2", seed=32)
     code, _, err = world.run("deploy", "dev", "--image-tag", "v1")
@@ -62,7 +63,7 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def test_sigkill_mid_upgrade_then_deploy_again_succeeds(world: World) -> None:
+def test_sigkill_mid_upgrade_then_deploy_again_succeeds(world: DeployWorld) -> None:
     """A CI job killed mid-deploy (deployctl and its helm child, SIGKILL): the next deploy takes over
     the dead run's lock, recovers a pending release if one was left, and succeeds."""
     world.push("api", "v1", seed=41)
@@ -102,7 +103,7 @@ def test_sigkill_mid_upgrade_then_deploy_again_succeeds(world: World) -> None:
     assert json.loads(world.helm("list", "-o", "json").stdout)[0]["status"] == "deployed"
 
 
-def test_concurrent_deploys_are_serialized_by_the_lock(world: World) -> None:
+def test_concurrent_deploys_are_serialized_by_the_lock(world: DeployWorld) -> None:
     world.push("api", "v1", seed=51)
     world.push("api", "v2", seed=52)
     first = world.spawn("deploy", "dev", "--image-tag", "v1")

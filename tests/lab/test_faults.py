@@ -11,14 +11,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from deployctl.sandbox.lab import Lab
-from tests.lab.test_promotion_evidence import World, git, make_world
+from tests.lab.promotion_world import PromotionWorld
+from tests.lab.world import git, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -27,12 +26,12 @@ def measure(line: str) -> None:
     os.write(2, f"\n[measure] {line}\n".encode())
 
 
-def spawn(world: World, *args: str) -> subprocess.Popen[str]:
+def spawn(world: PromotionWorld, *args: str) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "deployctl", "--config", str(world.repo / "pyproject.toml"), "-o", "json", *args]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=world.repo)
 
 
-def helm_history(world: World, env: str) -> list[dict[str, Any]]:
+def helm_history(world: PromotionWorld, env: str) -> list[dict[str, Any]]:
     result = subprocess.run(
         [
             "helm",
@@ -52,7 +51,7 @@ def helm_history(world: World, env: str) -> list[dict[str, Any]]:
     return list(json.loads(result.stdout)) if result.returncode == 0 else []
 
 
-def ledger(world: World, env: str) -> list[dict[str, Any]]:
+def ledger(world: PromotionWorld, env: str) -> list[dict[str, Any]]:
     code, out, err = world.run("history", env, "--limit", "100")
     assert code == 0, err
     entries: list[dict[str, Any]] = out["entries"]
@@ -60,18 +59,11 @@ def ledger(world: World, env: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def world(
-    tmp_path: Path,
-    lab: Lab,
-    registry: str,
-    aws_reset: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> World:
-    return make_world(tmp_path, lab, registry, aws_reset, monkeypatch, capsys)
+def world(promotion_world: PromotionWorld) -> PromotionWorld:
+    return promotion_world
 
 
-def test_concurrent_promotions_of_one_release_make_one_revision_and_one_entry(world: World) -> None:
+def test_concurrent_promotions_of_one_release_make_one_revision_and_one_entry(world: PromotionWorld) -> None:
     sha, digest = world.commit("feat: D", seed=401)
     assert world.run("deploy", "dev", "--image-tag", sha)[0] == 0
     git(world.repo, "tag", "-a", "release-1.0.0", "-m", "release-1.0.0")
@@ -89,7 +81,7 @@ def test_concurrent_promotions_of_one_release_make_one_revision_and_one_entry(wo
     assert world.pod_digests("prod") == [digest] * 3, "prod's HPA (minReplicas 3) was waited for"
 
 
-def test_a_downgrade_racing_a_promotion_is_refused_under_the_lock(world: World) -> None:
+def test_a_downgrade_racing_a_promotion_is_refused_under_the_lock(world: PromotionWorld) -> None:
     sha_old, digest_old = world.commit("feat: old", seed=411)
     assert world.run("deploy", "dev", "--image-tag", sha_old)[0] == 0
     git(world.repo, "tag", "-a", "release-0.2.1", "-m", "release-0.2.1")
@@ -110,7 +102,7 @@ def test_a_downgrade_racing_a_promotion_is_refused_under_the_lock(world: World) 
     assert digest_old not in {e["digest"] for e in ledger(world, "prod")}
 
 
-def unschedulable(world: World) -> None:
+def unschedulable(world: PromotionWorld) -> None:
     """dev's api pods can never be scheduled and deployctl is told to wait for them (a long scheduling grace):
     the rollout watch runs until its timeout, or a signal."""
     values = world.repo / "values-dev.yaml"
@@ -120,7 +112,7 @@ def unschedulable(world: World) -> None:
     values.write_text(yaml.safe_dump(doc))
 
 
-def schedulable(world: World) -> None:
+def schedulable(world: PromotionWorld) -> None:
     values = world.repo / "values-dev.yaml"
     doc = yaml.safe_load(values.read_text())
     for key in ("nodeSelector", "podAnnotations"):
@@ -128,22 +120,7 @@ def schedulable(world: World) -> None:
     values.write_text(yaml.safe_dump(doc))
 
 
-def wait_for(proc: subprocess.Popen[str], needle: str, timeout: float = 120) -> str:
-    """Read the child's stderr until ``needle`` shows up (the run is where the attack wants it)."""
-    assert proc.stderr is not None
-    seen = ""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        seen += line
-        if needle in line:
-            return seen
-    raise AssertionError(f"{needle!r} never appeared:\n{seen}")
-
-
-def test_sigterm_mid_rollout_exits_130_releases_the_lock_and_records_it(world: World) -> None:
+def test_sigterm_mid_rollout_exits_130_releases_the_lock_and_records_it(world: PromotionWorld) -> None:
     sha, _ = world.commit("feat: H", seed=421)
     unschedulable(world)
     proc = spawn(world, "deploy", "dev", "--image-tag", sha)
@@ -166,7 +143,7 @@ def test_sigterm_mid_rollout_exits_130_releases_the_lock_and_records_it(world: W
     )
 
 
-def test_kill_9_mid_rollout_is_settled_by_the_next_deploy(world: World) -> None:
+def test_kill_9_mid_rollout_is_settled_by_the_next_deploy(world: PromotionWorld) -> None:
     sha, digest = world.commit("feat: K", seed=431)
     unschedulable(world)
     proc = spawn(world, "deploy", "dev", "--image-tag", sha)

@@ -25,6 +25,7 @@ import pytest
 
 from deployctl.sandbox import image_push, tools
 from deployctl.sandbox.procfs import processes_in_groups
+from tests.lab.world import git
 
 pytestmark = pytest.mark.lab
 
@@ -55,7 +56,9 @@ def _config(bucket: str, *, root: str = "infra", region: str = "us-east-1", endp
 
 
 @dataclass
-class World:
+class TwoRepositories:
+    """The first hour's world: the repository that started the sandbox, the user's own, and a directory with neither."""
+
     started_in: Path  # repository A: where `sandbox up` ran
     second: Path  # repository B: the user's own, never started a sandbox
     nowhere: Path  # no configuration here or above
@@ -88,12 +91,8 @@ class World:
         return shell
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, timeout=60)
-
-
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoRepositories]:
     tools.ensure(progress=lambda _line: None)
     if shutil.which("git") is None:
         pytest.skip("needs git")
@@ -114,10 +113,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         GIT_COMMITTER_NAME="dev",
         GIT_COMMITTER_EMAIL="dev@example.com",
     )
-    _git(second, "init", "-q", "-b", "main")
-    _git(second, "add", ".")
-    _git(second, "-c", "user.name=dev", "-c", "user.email=dev@example.com", "commit", "-q", "-m", "infra")
-    made = World(started_in, second, nowhere, env)
+    git(second, "init", "-q", "-b", "main")
+    git(second, "add", ".")
+    git(second, "-c", "user.name=dev", "-c", "user.email=dev@example.com", "commit", "-q", "-m", "infra")
+    made = TwoRepositories(started_in, second, nowhere, env)
     up = made.run("sandbox", "up", cwd=started_in)
     assert up.returncode == 0, up.stderr
     try:
@@ -136,14 +135,14 @@ def _s3(moto_url: str) -> Any:
     )
 
 
-def _status(world: World, cwd: Path) -> dict[str, Any]:
+def _status(world: TwoRepositories, cwd: Path) -> dict[str, Any]:
     done = world.run("sandbox", "status", "-o", "json", cwd=cwd)
     assert done.returncode == 0, done.stderr
     document: dict[str, Any] = json.loads(done.stdout)
     return document
 
 
-def test_the_sandbox_is_found_from_another_repository_and_from_anywhere(world: World) -> None:
+def test_the_sandbox_is_found_from_another_repository_and_from_anywhere(world: TwoRepositories) -> None:
     for cwd in (world.second, world.nowhere):
         status = _status(world, cwd)
         assert status["healthy"] is True
@@ -155,7 +154,7 @@ def test_the_sandbox_is_found_from_another_repository_and_from_anywhere(world: W
     assert explicit.returncode == 0 and "sandbox: healthy" in explicit.stdout
 
 
-def test_the_second_repositorys_state_bucket_is_created_on_first_use(world: World) -> None:
+def test_the_second_repositorys_state_bucket_is_created_on_first_use(world: TwoRepositories) -> None:
     s3 = _s3(_status(world, world.nowhere)["moto_url"])
     names = {b["Name"] for b in s3.list_buckets()["Buckets"]}
     assert "platform-tfstate" in names, "the bucket of the repository it was started in, at up"
@@ -169,7 +168,7 @@ def test_the_second_repositorys_state_bucket_is_created_on_first_use(world: Worl
     assert all(s3.get_public_access_block(Bucket="team-tfstate")["PublicAccessBlockConfiguration"].values())
 
 
-def test_a_new_roots_first_plan_applies_and_a_changed_file_is_named(world: World) -> None:
+def test_a_new_roots_first_plan_applies_and_a_changed_file_is_named(world: TwoRepositories) -> None:
     shell = world.exports(world.second)
     lock = world.second / "infra" / ".terraform.lock.hcl"
     assert not lock.exists()
@@ -188,7 +187,7 @@ def test_a_new_roots_first_plan_applies_and_a_changed_file_is_named(world: World
     assert "the configuration or terraform files changed since it was made: infra/main.tf changed" in refused.stderr
 
 
-def test_sandbox_mark_makes_a_digest_crash(world: World) -> None:
+def test_sandbox_mark_makes_a_digest_crash(world: TwoRepositories) -> None:
     status = _status(world, world.nowhere)
     registry = status["registries"][0]
     pushed = image_push.push_image(registry, "first-hour", tag="broken", layer_size=256, seed=17)
@@ -229,7 +228,7 @@ def test_sandbox_mark_makes_a_digest_crash(world: World) -> None:
 RESTARTED = ("registry-0-backend", "kube-apiserver", "kwok")
 
 
-def test_sandbox_restart_keeps_each_components_ports_and_data(world: World) -> None:
+def test_sandbox_restart_keeps_each_components_ports_and_data(world: TwoRepositories) -> None:
     before = {c["name"]: c for c in _status(world, world.nowhere)["components"]}
     registry = _status(world, world.nowhere)["registries"][0]
     pushed = image_push.push_image(registry, "restarted", tag="kept", layer_size=512, seed=23)
@@ -266,7 +265,7 @@ def test_sandbox_restart_keeps_each_components_ports_and_data(world: World) -> N
     assert "the sandbox has no component 'nginx'" in unknown.stderr
 
 
-def test_bootstrap_creates_a_versioned_encrypted_state_bucket_once(world: World) -> None:
+def test_bootstrap_creates_a_versioned_encrypted_state_bucket_once(world: TwoRepositories) -> None:
     """The real-AWS route (no sandbox overlay: the environment's own endpoint and credentials)."""
     moto_url = _status(world, world.nowhere)["moto_url"]
     repo = world.nowhere / "fresh-account"
@@ -291,7 +290,7 @@ def test_bootstrap_creates_a_versioned_encrypted_state_bucket_once(world: World)
     assert (rule["DefaultRetention"]["Mode"], rule["DefaultRetention"]["Days"]) == ("COMPLIANCE", 90)
 
 
-def test_once_the_sandbox_is_down_nothing_falls_through_to_aws(world: World) -> None:
+def test_once_the_sandbox_is_down_nothing_falls_through_to_aws(world: TwoRepositories) -> None:
     pids = [c["pid"] for c in _status(world, world.nowhere)["components"]]
     for cwd in (world.second, world.nowhere):  # another repository's sandbox is never stopped on a guess
         refused = world.run("sandbox", "down", cwd=cwd)

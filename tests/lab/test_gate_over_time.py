@@ -28,7 +28,8 @@ from deployctl.config import load
 from deployctl.console import Console
 from deployctl.runner import ProcessRunner
 from deployctl.sandbox.lab import Lab
-from tests.lab.test_promotion_evidence import World, git, make_world
+from tests.lab.promotion_world import PromotionWorld, make_world
+from tests.lab.world import git
 
 pytestmark = pytest.mark.lab
 SOAK_MINUTES = 0.2  # 12 s: long enough to tell periods apart, short enough for the suite
@@ -42,7 +43,7 @@ def soaked(
     aws_reset: str,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> Iterator[World]:
+) -> Iterator[PromotionWorld]:
     world = make_world(tmp_path, lab, registry, aws_reset, monkeypatch, capsys, soak_minutes=SOAK_MINUTES)
     yield world
     for env in ("dev", "prod"):
@@ -50,23 +51,16 @@ def soaked(
 
 
 @pytest.fixture
-def unsoaked(
-    tmp_path: Path,
-    lab: Lab,
-    registry: str,
-    aws_reset: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> World:
-    return make_world(tmp_path, lab, registry, aws_reset, monkeypatch, capsys)
+def unsoaked(promotion_world: PromotionWorld) -> PromotionWorld:
+    return promotion_world
 
 
-def kubectl(world: World, env: str, *args: str, check: bool = True) -> str:
+def kubectl(world: PromotionWorld, env: str, *args: str, check: bool = True) -> str:
     argv = ["kubectl", "--kubeconfig", str(world.lab.kubeconfig), "-n", f"{world.namespace}-{env}", *args]
     return subprocess.run(argv, check=check, capture_output=True, text=True).stdout
 
 
-def spawn(world: World, *args: str) -> subprocess.Popen[str]:
+def spawn(world: PromotionWorld, *args: str) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "deployctl", "--config", str(world.repo / "pyproject.toml"), "-o", "json", *args]
     return subprocess.Popen(argv, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -78,7 +72,7 @@ def until(check: object, timeout: float, what: str) -> None:
         time.sleep(0.5)
 
 
-def test_a_digest_that_crashes_after_its_healthy_verdict_is_not_promoted(unsoaked: World) -> None:
+def test_a_digest_that_crashes_after_its_healthy_verdict_is_not_promoted(unsoaked: PromotionWorld) -> None:
     """The issue's sequence: D healthy in dev, then its pods crash; `status dev` exits 1, but the gate said
     "ok verified-in-source … (still runs there)" and the promote retagged D and upgraded prod."""
     world = unsoaked
@@ -100,7 +94,7 @@ def test_a_digest_that_crashes_after_its_healthy_verdict_is_not_promoted(unsoake
     assert world.run("history", "prod")[1]["entries"] == []
 
 
-def test_a_failure_of_the_digest_restarts_its_soak(soaked: World) -> None:
+def test_a_failure_of_the_digest_restarts_its_soak(soaked: PromotionWorld) -> None:
     """Healthy at t0, failed, healthy again: the soak counts from the second healthy rollout, never from t0."""
     world = soaked
     sha, digest = world.commit("feat: D", seed=411)
@@ -124,7 +118,7 @@ def test_a_failure_of_the_digest_restarts_its_soak(soaked: World) -> None:
     assert code == 0, err
 
 
-def test_a_killed_rollout_of_another_digest_ends_the_digests_period(soaked: World) -> None:
+def test_a_killed_rollout_of_another_digest_ends_the_digests_period(soaked: PromotionWorld) -> None:
     """D healthy; E's deploy is killed after helm made its revision (dev may run E's pods now): D's proven time
     ends where E's rollout began, however long ago D rolled out."""
     world = soaked
@@ -151,7 +145,7 @@ def test_a_killed_rollout_of_another_digest_ends_the_digests_period(soaked: Worl
     assert world.tag_digest("release-1.0.0") is None
 
 
-def test_a_freeze_that_begins_while_waiting_for_the_lock_refuses(unsoaked: World) -> None:
+def test_a_freeze_that_begins_while_waiting_for_the_lock_refuses(unsoaked: PromotionWorld) -> None:
     """The issue's sequence: a promote waited for prod's lock while a change window began, and ran in it (exit 0,
     no override recorded)."""
     world = unsoaked
@@ -176,7 +170,7 @@ def test_a_freeze_that_begins_while_waiting_for_the_lock_refuses(unsoaked: World
     assert world.run("history", "prod")[1]["entries"] == [], "nothing recorded: no override was given"
 
 
-def test_no_deploy_then_promote_deploys_and_never_says_it_already_runs(unsoaked: World) -> None:
+def test_no_deploy_then_promote_deploys_and_never_says_it_already_runs(unsoaked: PromotionWorld) -> None:
     world = unsoaked
     sha, digest = world.commit("feat: D", seed=441)
     assert world.run("deploy", "dev", "--image-tag", sha)[0] == 0
@@ -193,7 +187,7 @@ def test_no_deploy_then_promote_deploys_and_never_says_it_already_runs(unsoaked:
     assert (code, out["outcome"]) == (0, "noop"), "now it runs there, healthy"
 
 
-def test_a_deploy_queued_behind_a_promotion_never_rolls_prod_back(unsoaked: World) -> None:
+def test_a_deploy_queued_behind_a_promotion_never_rolls_prod_back(unsoaked: PromotionWorld) -> None:
     """The issue's sequence: a queued `deploy prod` chose release-0.4.0 before it waited for the lock, ran right
     after `promote release-0.5.0` finished, and rolled prod back to 0.4.0 (exit 0)."""
     world = unsoaked

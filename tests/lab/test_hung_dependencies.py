@@ -30,7 +30,8 @@ from deployctl.ledger import lock, lock_record
 from deployctl.sandbox import tools
 from deployctl.sandbox.lab import Lab
 from deployctl.sandbox.processes import Service
-from tests.lab.test_promotion_evidence import BUCKET, World, git, make_world
+from tests.lab.promotion_world import BUCKET, PromotionWorld, make_world
+from tests.lab.world import git, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -73,7 +74,7 @@ def stopped(service: Service) -> Iterator[float]:
 @pytest.fixture
 def world(
     tmp_path: Path, lab: Lab, own: Lab, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> World:
+) -> PromotionWorld:
     """dev and prod on the session's cluster; their registry (the bare CNCF registry, no front) and their AWS
     (locks, ledgers) are this module's own, emptied first."""
     netloc = urllib.parse.urlsplit(own.moto_url).netloc
@@ -84,24 +85,9 @@ def world(
     return make_world(tmp_path, lab, own.registry_backend_hosts[0], own.moto_url, monkeypatch, capsys)
 
 
-def spawn(world: World, *args: str) -> subprocess.Popen[str]:
+def spawn(world: PromotionWorld, *args: str) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "deployctl", "--config", str(world.repo / "pyproject.toml"), *args]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=world.repo)
-
-
-def wait_for(proc: subprocess.Popen[str], needle: str, timeout: float = 120) -> str:
-    """Read the child's stderr until ``needle`` shows up."""
-    assert proc.stderr is not None
-    seen = ""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        seen += line
-        if needle in line:
-            return seen
-    raise AssertionError(f"{needle!r} never appeared:\n{seen}")
 
 
 def finish(proc: subprocess.Popen[str], seen: str = "") -> tuple[int, str, str]:
@@ -124,7 +110,7 @@ def lock_of(own: Lab, env: str) -> dict[str, Any] | None:
     return loaded
 
 
-def test_deploy_with_a_stopped_registry_reports_it_within_its_bound(world: World, own: Lab) -> None:
+def test_deploy_with_a_stopped_registry_reports_it_within_its_bound(world: PromotionWorld, own: Lab) -> None:
     sha, _ = world.commit("feat: A", seed=501)
     host = world.registry
     with stopped(own.services["registry-0-backend"]) as since:
@@ -141,7 +127,7 @@ def test_deploy_with_a_stopped_registry_reports_it_within_its_bound(world: World
     assert lock_of(own, "dev") is None, "the image is resolved before the lock: nothing to release"
 
 
-def test_promote_with_the_registry_hung_under_the_lock_releases_the_lock(world: World, own: Lab) -> None:
+def test_promote_with_the_registry_hung_under_the_lock_releases_the_lock(world: PromotionWorld, own: Lab) -> None:
     sha, digest = world.commit("feat: B", seed=502)
     assert world.run("deploy", "dev", "--image-tag", sha)[0] == 0
     git(world.repo, "tag", "-a", "release-1.0.0", "-m", "release-1.0.0")
@@ -169,7 +155,7 @@ def test_promote_with_the_registry_hung_under_the_lock_releases_the_lock(world: 
     assert world.tag_digest("release-1.0.0") in (None, digest), "the tag never names another image"
 
 
-def test_lock_status_with_aws_stopped_names_the_endpoint_and_the_step(world: World, own: Lab) -> None:
+def test_lock_status_with_aws_stopped_names_the_endpoint_and_the_step(world: PromotionWorld, own: Lab) -> None:
     endpoint = urllib.parse.urlsplit(own.moto_url).netloc
     with stopped(own.services["moto"]) as since:
         code, out, err = finish(spawn(world, "lock", "status", "dev"))
@@ -190,7 +176,7 @@ def test_lock_status_with_aws_stopped_names_the_endpoint_and_the_step(world: Wor
 
 
 def test_deploy_with_aws_stopped_mid_rollout_reports_the_ledger_write_and_the_lock_apart(
-    world: World, own: Lab
+    world: PromotionWorld, own: Lab
 ) -> None:
     """The attack of issue 13: S3 stops while helm rolls out. The error is the ledger write that could not
     happen (not a lock-release ReadTimeoutError); the lock release that could not happen either is a separate

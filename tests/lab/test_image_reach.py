@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.lab.deploy_world import ROOT, World
+from tests.lab.deploy_world import DeployWorld
+from tests.lab.world import ROOT
 
 pytestmark = pytest.mark.lab
 
@@ -25,7 +26,7 @@ CHART = Path(__file__).resolve().parent / "charts" / "image-string"
 SIDECAR = "StatefulSet/api-store: container log-shipper runs registry.example.invalid/log-shipper:1.4"
 
 
-def store_config(w: World, name: str, image_values: str | None = None) -> Path:
+def store_config(w: DeployWorld, name: str, image_values: str | None = None) -> Path:
     """The app ``api`` on the store chart, with the default ``image_values`` or the ones given."""
     (w.repo / "values-dev.yaml").write_text(yaml.safe_dump({"api": {"replicas": 1}}))
     config = w.write_config(name)
@@ -36,7 +37,7 @@ def store_config(w: World, name: str, image_values: str | None = None) -> Path:
     return config
 
 
-def test_a_chart_whose_keys_the_mapping_misses_is_refused_before_anything_changes(deploy_world: World) -> None:
+def test_a_chart_whose_keys_the_mapping_misses_is_refused_before_anything_changes(deploy_world: DeployWorld) -> None:
     w = deploy_world
     digest = w.push("api", "v1", seed=2401)
     default = store_config(w, "default.toml")

@@ -22,7 +22,7 @@ import boto3
 import pytest
 
 from deployctl.ledger.lock_record import lock_key
-from tests.lab.deploy_world import BUCKET, World, measure, use_chart
+from tests.lab.deploy_world import BUCKET, DeployWorld, measure, use_chart
 
 pytestmark = pytest.mark.lab
 
@@ -30,13 +30,13 @@ TTL = 5  # seconds: renewed every ~1.7 s
 
 
 @pytest.fixture
-def world(request: pytest.FixtureRequest) -> Iterator[World]:
-    w: World = request.getfixturevalue("deploy_world")
+def world(request: pytest.FixtureRequest) -> Iterator[DeployWorld]:
+    w: DeployWorld = request.getfixturevalue("deploy_world")
     yield w
     w.kubectl("delete", "namespace", w.namespace, "--wait=false")
 
 
-def slow(w: World, min_ready: int) -> Path:
+def slow(w: DeployWorld, min_ready: int) -> Path:
     """A config whose app is the lab DaemonSet, available ``min_ready`` s after its pods are ready, with a
     lock that lives ``TTL`` s unless renewed."""
     config = use_chart(w, "daemonset", {"minReadySeconds": min_ready, "maxUnavailable": "100%"}, "daemonset")
@@ -47,7 +47,7 @@ def slow(w: World, min_ready: int) -> Path:
     return config
 
 
-def s3(w: World) -> Any:
+def s3(w: DeployWorld) -> Any:
     return boto3.client("s3", endpoint_url=w.env["AWS_ENDPOINT_URL"], region_name="us-east-1")
 
 
@@ -68,7 +68,7 @@ def until(what: str, found: Callable[[], Any], timeout: float = 90) -> Any:
     return value
 
 
-def deployed(w: World) -> bool:
+def deployed(w: DeployWorld) -> bool:
     releases = json.loads(w.helm("list", "-o", "json").stdout)
     return bool(releases) and releases[0]["status"] == "deployed"
 
@@ -102,7 +102,7 @@ class Progress:
         return self.proc.returncode, "".join(self.lines)
 
 
-def test_a_rollout_longer_than_several_ttls_keeps_its_lock_and_a_second_deploy_waits(world: World) -> None:
+def test_a_rollout_longer_than_several_ttls_keeps_its_lock_and_a_second_deploy_waits(world: DeployWorld) -> None:
     config = slow(world, min_ready=20)
     world.push("daemonset", "v1", seed=2501)
     world.push("daemonset", "v2", seed=2502)
@@ -136,7 +136,7 @@ def test_a_rollout_longer_than_several_ttls_keeps_its_lock_and_a_second_deploy_w
     assert lock(client) is None
 
 
-def test_a_holder_stopped_past_its_ttl_is_taken_over_and_writes_nothing_when_resumed(world: World) -> None:
+def test_a_holder_stopped_past_its_ttl_is_taken_over_and_writes_nothing_when_resumed(world: DeployWorld) -> None:
     """SIGSTOP (a frozen VM, a stalled runner) the first run while it watches its rollout; a second run takes
     its lock over once it expired by S3's clock and rolls out; SIGCONT: the first run writes nothing more (no
     ledger entry, no helm revision) and exits 5 saying whom it lost the lock to."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -16,8 +15,8 @@ from botocore.exceptions import ClientError
 
 from deployctl.ledger.entry import Entry
 from deployctl.ledger.store import HISTORY_PREFIX
-from deployctl.sandbox.lab import Lab
-from tests.lab.test_promotion_evidence import BUCKET, World, git, make_world
+from tests.lab.promotion_world import BUCKET, PromotionWorld
+from tests.lab.world import git
 
 pytestmark = pytest.mark.lab
 
@@ -25,29 +24,22 @@ PREFIX = f"{HISTORY_PREFIX}/dev/"
 
 
 @pytest.fixture
-def world(
-    tmp_path: Path,
-    lab: Lab,
-    registry: str,
-    aws_reset: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> World:
-    return make_world(tmp_path, lab, registry, aws_reset, monkeypatch, capsys)
+def world(promotion_world: PromotionWorld) -> PromotionWorld:
+    return promotion_world
 
 
-def s3(world: World) -> Any:
+def s3(world: PromotionWorld) -> Any:
     return boto3.client("s3", endpoint_url=world.lab.moto_url, region_name="us-east-1")
 
 
-def dev_entries(world: World) -> dict[str, dict[str, Any]]:
+def dev_entries(world: PromotionWorld) -> dict[str, dict[str, Any]]:
     """dev's ledger objects as stored: key -> JSON."""
     client = s3(world)
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=BUCKET, Prefix=PREFIX).get("Contents", [])]
     return {k: json.loads(client.get_object(Bucket=BUCKET, Key=k)["Body"].read()) for k in keys}
 
 
-def write_entry(world: World, entry: Entry, body: bytes | None = None) -> str:
+def write_entry(world: PromotionWorld, entry: Entry, body: bytes | None = None) -> str:
     """An entry as another writer puts it, straight to S3 (boto3, not deployctl)."""
     key = f"{PREFIX}{entry.time.replace(':', '').replace('-', '')}-{entry.id}.json"
     data = body if body is not None else json.dumps(entry.to_dict()).encode()
@@ -55,7 +47,7 @@ def write_entry(world: World, entry: Entry, body: bytes | None = None) -> str:
     return key
 
 
-def test_a_failure_cannot_be_erased_and_hiding_it_is_reported_as_tampering(world: World) -> None:
+def test_a_failure_cannot_be_erased_and_hiding_it_is_reported_as_tampering(world: PromotionWorld) -> None:
     code, out, err = world.run("bootstrap", "dev")
     assert code == 0, err
     assert "object lock enabled (COMPLIANCE, 90 days default retention)" in out["changed"]
@@ -97,7 +89,7 @@ def test_a_failure_cannot_be_erased_and_hiding_it_is_reported_as_tampering(world
     assert world.kubectl_json("prod", "get", "deployments")["items"] == [], "nothing deployed to prod"
 
 
-def test_an_entry_dated_two_hours_ahead_is_not_counted_by_the_gate(world: World) -> None:
+def test_an_entry_dated_two_hours_ahead_is_not_counted_by_the_gate(world: PromotionWorld) -> None:
     sha, digest = world.commit("feat: F, never deployed", seed=511)
     ahead = (datetime.now(UTC) + timedelta(hours=2)).isoformat(timespec="microseconds")
     forged = Entry("dev", "api", "deploy", "succeeded", digest=digest, commit=sha, verdict="healthy", time=ahead)
@@ -117,7 +109,7 @@ def test_an_entry_dated_two_hours_ahead_is_not_counted_by_the_gate(world: World)
     ), "the writer's claim and S3's clock, side by side"
 
 
-def test_a_corrupt_entry_refuses_the_promotion_and_a_deploy_to_dev_goes_on(world: World) -> None:
+def test_a_corrupt_entry_refuses_the_promotion_and_a_deploy_to_dev_goes_on(world: PromotionWorld) -> None:
     sha_g, digest_g = world.commit("feat: G", seed=521)
     assert world.run("deploy", "dev", "--image-tag", sha_g)[0] == 0
     git(world.repo, "tag", "-a", "release-1.0.0", "-m", "release-1.0.0", sha_g)
@@ -136,7 +128,7 @@ def test_a_corrupt_entry_refuses_the_promotion_and_a_deploy_to_dev_goes_on(world
     assert set(world.pod_digests("dev")) == {digest_h}
 
 
-def test_a_ledger_without_object_lock_is_warned_about_and_bootstrap_says_how_to_lock_it(world: World) -> None:
+def test_a_ledger_without_object_lock_is_warned_about_and_bootstrap_says_how_to_lock_it(world: PromotionWorld) -> None:
     """The world's bucket was made without Object Lock, as a bucket from before it was required."""
     sha, _ = world.commit("feat: I", seed=531)
     code, _, err = world.run("deploy", "dev", "--image-tag", sha)

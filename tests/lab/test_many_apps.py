@@ -6,7 +6,6 @@ order; one app failing a gate refuses the whole release; the values edit keeps C
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -19,9 +18,9 @@ from typing import Any
 import boto3
 import pytest
 
-from deployctl.cli.main import main
 from deployctl.sandbox import image_push
 from deployctl.sandbox.lab import Lab
+from tests.lab.world import World, commit_all, empty_commit, git, helm_history, kubectl_json, tag_digest
 
 pytestmark = pytest.mark.lab
 
@@ -75,29 +74,18 @@ VALUES_PROD = (
 )
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
-
-
 @dataclass
-class World:
-    repo: Path
+class AppsWorld(World):
+    """Two apps (api, and web with its own chart in the registry) in dev and prod, two namespaces of the lab."""
+
     lab: Lab
     registry: str
     prefix: str
     namespace: str
-    capsys: pytest.CaptureFixture[str]
-
-    def run(self, *args: str) -> tuple[int, Any, str]:
-        self.capsys.readouterr()
-        code = main(["--config", str(self.repo / "pyproject.toml"), "-o", "json", *args])
-        captured = self.capsys.readouterr()
-        return code, json.loads(captured.out) if captured.out.strip() else None, captured.err
 
     def build(self, subject: str, seed: int) -> tuple[str, dict[str, str]]:
         """A commit and both apps' images for it (CI builds each app once per commit)."""
-        git(self.repo, "commit", "-q", "--allow-empty", "-m", subject)
-        sha = git(self.repo, "rev-parse", "HEAD")
+        sha = empty_commit(self.repo, subject)
         pushed = {
             app: image_push.push_image(self.registry, f"{self.prefix}/{app}", sha, seed=seed + n).digest
             for n, app in enumerate(("api", "web"))
@@ -105,26 +93,15 @@ class World:
         return sha, pushed
 
     def tag_digest(self, app: str, tag: str) -> str | None:
-        try:
-            data, _, _ = image_push.get_manifest(self.registry, f"{self.prefix}/{app}", tag)
-        except image_push.RegistryHTTPError:
-            return None
-        return "sha256:" + hashlib.sha256(data).hexdigest()
+        return tag_digest(self.registry, f"{self.prefix}/{app}", tag)
 
     def pods(self, env: str, app: str) -> list[str]:
-        out = subprocess.run(
-            ["kubectl", "--kubeconfig", str(self.lab.kubeconfig), "-n", f"{self.namespace}-{env}", "get", "pods",
-             "-l", f"app.kubernetes.io/instance={app}", "-o", "json"],
-            check=True, capture_output=True, text=True,
-        ).stdout  # fmt: skip
-        return [p["spec"]["containers"][0]["image"].partition("@")[2] for p in json.loads(out)["items"]]
+        selector = f"app.kubernetes.io/instance={app}"
+        found = kubectl_json(self.lab.kubeconfig, f"{self.namespace}-{env}", "get", "pods", "-l", selector)
+        return [p["spec"]["containers"][0]["image"].partition("@")[2] for p in found["items"]]
 
     def helm_history(self, env: str, app: str) -> list[dict[str, Any]]:
-        result = subprocess.run(
-            ["helm", "--kubeconfig", str(self.lab.kubeconfig), "-n", f"{self.namespace}-{env}", "history", app, "-o", "json"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        return list(json.loads(result.stdout)) if result.returncode == 0 else []
+        return helm_history(self.lab.kubeconfig, f"{self.namespace}-{env}", app)
 
 
 def push_chart(lab: Lab, registry: str, prefix: str, workdir: Path) -> str:
@@ -150,7 +127,7 @@ def world(
     aws_reset: str,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> World:
+) -> AppsWorld:
     for key, value in {
         **lab.env(),
         "AWS_ACCESS_KEY_ID": "testing",
@@ -206,13 +183,11 @@ image = {{ registry = "{registry}", repository = "{prefix}/api" }}
     )
     (repo / "values-dev.yaml").write_text("api:\n  replicaCount: 1\nweb:\n  replicas: 1\n")
     (repo / "values-prod.yaml").write_bytes(VALUES_PROD.encode())
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", "init")
-    return World(repo, lab, registry, prefix, namespace, capsys)
+    commit_all(repo)
+    return AppsWorld(repo, capsys, lab, registry, prefix, namespace)
 
 
-def test_one_tag_promotes_every_app_byte_exact_and_deploys_them_in_order(world: World) -> None:
+def test_one_tag_promotes_every_app_byte_exact_and_deploys_them_in_order(world: AppsWorld) -> None:
     sha, pushed = world.build("feat: both apps", seed=501)
     code, out, err = world.run("deploy", "dev")
     assert code == 0, err
@@ -246,7 +221,7 @@ def test_one_tag_promotes_every_app_byte_exact_and_deploys_them_in_order(world: 
     assert code == 0 and {a["app"]: a["healthy"] for a in status["apps"]} == {"api": True, "web": True}
 
 
-def test_one_app_failing_a_gate_refuses_the_whole_release_and_changes_nothing(world: World) -> None:
+def test_one_app_failing_a_gate_refuses_the_whole_release_and_changes_nothing(world: AppsWorld) -> None:
     sha, pushed = world.build("feat: only api verified", seed=511)
     assert world.run("deploy", "dev", "--app", "api")[0] == 0  # web never rolled out in dev
     git(world.repo, "tag", "-a", "release-1.0.0", "-m", "release-1.0.0", sha)

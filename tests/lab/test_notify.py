@@ -28,7 +28,8 @@ from deployctl.notify.events import Event
 from deployctl.promotion.request import PromoteRequest
 from deployctl.rollout.states import Verdict
 from deployctl.runner import ProcessRunner
-from tests import values_files
+from tests import gitrepo, values_files
+from tests.configs import API_AND_PROD
 from tests.unit import test_use_cases as use_cases
 from tests.unit.fakes import FakeContext, FakeS3
 
@@ -36,24 +37,15 @@ pytestmark = pytest.mark.lab
 
 SECRET_PATH = "/services/T000/B000/XXXXsecretXXXX"
 DIGEST = "sha256:" + "c" * 64
-CONFIG = """
-[tool.deployctl.apps.api]
-chart = "charts/api"
-release = "api"
-image = { registry = "registry.example:5000", repository = "api" }
-
-[tool.deployctl.environments.prod]
-aws = { region = "us-east-1" }
-terraform = { root = "tf", backend = { bucket = "acme-tfstate", key = "prod/terraform.tfstate", region = "us-east-1" } }
-cluster = { kubeconfig = "kubeconfig" }
-namespace = "api"
-values = "values-prod.yaml"
-freeze = { weekly = { always = "mon 00:00 - sun 23:59" } }
+CONFIG = (
+    API_AND_PROD
+    + """freeze = { weekly = { always = "mon 00:00 - sun 23:59" } }
 notify = [
   { url_env = "TEST_HOOK_JSON" },
   { url_env = "TEST_HOOK_SLACK", format = "slack", events = ["promote-failed", "freeze-overridden"] },
 ]
 """
+)
 
 
 @dataclass
@@ -200,7 +192,7 @@ def test_a_promotion_and_a_failed_deploy_reach_a_real_receiver(
     contexts, _, _ = use_cases.promote_world(repo, monkeypatch)
     prod, dev = contexts["prod"], contexts["dev"]
     assert isinstance(prod, FakeContext) and isinstance(dev, FakeContext)
-    commit = use_cases.git(repo, "rev-parse", "HEAD")
+    commit = gitrepo.git(repo, "rev-parse", "HEAD")
 
     result = promote_app.promote(contexts, PromoteRequest("release-1.0.0"))
     assert result.outcome == "succeeded" and prod.fake_cluster.serving == {"api": use_cases.DIGEST}

@@ -11,17 +11,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
 import pytest
+
+from tests.lab.world import moto_server
 
 pytestmark = pytest.mark.lab
 
@@ -75,36 +74,11 @@ class Repo:
         return document
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Iterator[Repo]:
     if shutil.which("terraform") is None or shutil.which("git") is None:
         pytest.skip("needs terraform and git on PATH")
-    port = _free_port()
-    with (tmp_path / "moto.log").open("wb") as log:
-        moto = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()  # noqa: S310 (local http)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+    with moto_server(tmp_path / "moto.log") as url:
         path = tmp_path / "repo"
         (path / "tf").mkdir(parents=True)
         (path / "tf" / "main.tf").write_text(MAIN_TF)
@@ -143,9 +117,6 @@ def repo(tmp_path: Path) -> Iterator[Repo]:
         made.git("add", ".")
         made.git("commit", "-q", "-m", "prod infrastructure")
         yield made
-    finally:
-        moto.terminate()
-        moto.wait(timeout=10)
 
 
 def test_a_plan_from_a_side_branch_is_refused_for_prod(repo: Repo) -> None:

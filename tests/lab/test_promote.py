@@ -4,12 +4,9 @@ the deploy feature's, tested there)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
@@ -24,6 +21,7 @@ from deployctl.ledger.store import Ledger
 from deployctl.runner import ProcessRunner
 from deployctl.sandbox import image_push
 from tests import values_files
+from tests.lab.world import World, git, tag_digest
 
 pytestmark = pytest.mark.lab
 
@@ -31,31 +29,18 @@ ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "promote-tfstate"
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
-
-
 @dataclass
-class World:
-    repo: Path
+class PromoteWorld(World):
+    """dev and prod with no cluster (the promotion's registry and values side), releases tagged on main and a side
+    branch, the images CI built for some of them."""
+
     registry: str
     repository: str
     commits: dict[str, str]  # release tag -> commit
     pushed: dict[str, image_push.PushedImage]  # release tag -> the image built for its commit
-    capsys: pytest.CaptureFixture[str]
-
-    def run(self, *args: str) -> tuple[int, Any, str]:
-        self.capsys.readouterr()
-        code = main(["--config", str(self.repo / "pyproject.toml"), "-o", "json", *args])
-        captured = self.capsys.readouterr()
-        return code, json.loads(captured.out) if captured.out.strip() else None, captured.err
 
     def tag_digest(self, tag: str) -> str | None:
-        try:
-            data, _, _ = image_push.get_manifest(self.registry, self.repository, tag)
-        except image_push.RegistryHTTPError:
-            return None
-        return reg.digest_of(data)
+        return tag_digest(self.registry, self.repository, tag)
 
     def ledger(self, env: str) -> Ledger:
         config = load(self.repo / "pyproject.toml")
@@ -68,7 +53,7 @@ class World:
 @pytest.fixture
 def world(
     tmp_path: Path, registry: str, aws_reset: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> World:
+) -> PromoteWorld:
     return make_world(tmp_path, registry, aws_reset, monkeypatch, capsys)
 
 
@@ -79,7 +64,7 @@ def make_world(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     prod_registry: str | None = None,
-) -> World:
+) -> PromoteWorld:
     for key, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",  # moto's documented fake credentials
@@ -142,7 +127,7 @@ promote_soak_minutes = 0  # promotes right after dev: no soak, on purpose
     commits["release-9.0.0"] = git(repo, "rev-parse", "HEAD")
     pushed["release-9.0.0"] = image_push.push_image(registry, repository, commits["release-9.0.0"], seed=99)
     git(repo, "checkout", "-q", "main")
-    w = World(repo, registry, repository, commits, pushed, capsys)
+    w = PromoteWorld(repo, capsys, registry, repository, commits, pushed)
     w.ledger("dev").append(
         Entry(
             env="dev",
@@ -156,7 +141,7 @@ promote_soak_minutes = 0  # promotes right after dev: no soak, on purpose
     return w
 
 
-def test_promote_retags_byte_exact_records_and_is_idempotent(world: World) -> None:
+def test_promote_retags_byte_exact_records_and_is_idempotent(world: PromoteWorld) -> None:
     digest = world.pushed["release-1.0.0"].digest
     code, out, err = world.run("promote", "release-1.0.0", "--no-deploy")
     assert code == 0, err
@@ -184,7 +169,7 @@ def test_promote_retags_byte_exact_records_and_is_idempotent(world: World) -> No
     assert (newest["release"], newest["digest"], newest["source_env"]) == ("release-1.0.0", digest, "dev")
 
 
-def test_dry_run_changes_nothing(world: World) -> None:
+def test_dry_run_changes_nothing(world: PromoteWorld) -> None:
     before = world.values()
     code, out, err = world.run("promote", "release-1.0.0", "--dry-run", "--no-deploy")
     assert code == 0, err
@@ -207,7 +192,7 @@ def test_dry_run_changes_nothing(world: World) -> None:
         (["release-nope"], 2, "malformed release tag"),
     ],
 )
-def test_refusals_change_nothing(world: World, args: list[str], code: int, needle: str) -> None:
+def test_refusals_change_nothing(world: PromoteWorld, args: list[str], code: int, needle: str) -> None:
     before = world.values()
     got, out, err = world.run("promote", *args, "--no-deploy")
     assert got == code, err
@@ -218,12 +203,12 @@ def test_refusals_change_nothing(world: World, args: list[str], code: int, needl
         assert world.tag_digest(release) is None
 
 
-def test_image_missing_names_the_tag_looked_for(world: World) -> None:
+def test_image_missing_names_the_tag_looked_for(world: PromoteWorld) -> None:
     _, _, err = world.run("promote", "release-1.1.0", "--no-deploy")
     assert f"{world.registry}/{world.repository}:{world.commits['release-1.1.0']}" in err
 
 
-def test_skip_dev_check_with_reason_is_recorded(world: World) -> None:
+def test_skip_dev_check_with_reason_is_recorded(world: PromoteWorld) -> None:
     code, _, err = world.run("promote", "release-1.2.0", "--no-deploy", "--skip-dev-check", "--reason", "hotfix INC-1")
     assert code == 0, err
     entry = world.ledger("prod").read().entries[0]
@@ -231,7 +216,7 @@ def test_skip_dev_check_with_reason_is_recorded(world: World) -> None:
     assert [(o.flag, o.reason) for o in entry.overrides] == [("--skip-dev-check", "hotfix INC-1")]
 
 
-def test_downgrade_is_refused_unless_allowed(world: World) -> None:
+def test_downgrade_is_refused_unless_allowed(world: PromoteWorld) -> None:
     dev = world.ledger("dev")
     dev.append(
         Entry(
@@ -266,7 +251,7 @@ def test_downgrade_is_refused_unless_allowed(world: World) -> None:
     assert world.tag_digest("release-1.2.0") == world.pushed["release-1.2.0"].digest
 
 
-def test_release_tag_taken_by_another_digest_is_refused(world: World) -> None:
+def test_release_tag_taken_by_another_digest_is_refused(world: PromoteWorld) -> None:
     image_push.retag(world.registry, world.repository, world.pushed["release-1.2.0"].digest, "release-1.0.0")
     before = world.values()
     code, _, err = world.run("promote", "release-1.0.0", "--no-deploy", "--skip-dev-check", "--reason", "x")
@@ -277,7 +262,7 @@ def test_release_tag_taken_by_another_digest_is_refused(world: World) -> None:
     assert world.values() == before
 
 
-def test_commit_records_the_values_change_in_git(world: World) -> None:
+def test_commit_records_the_values_change_in_git(world: PromoteWorld) -> None:
     code, _, err = world.run("promote", "release-1.0.0", "--no-deploy", "--commit")
     assert code == 0, err
     digest = world.pushed["release-1.0.0"].digest
@@ -287,7 +272,7 @@ def test_commit_records_the_values_change_in_git(world: World) -> None:
     assert git(world.repo, "status", "--porcelain", "values-prod.yaml") == ""
 
 
-def test_history_text_and_limit(world: World) -> None:
+def test_history_text_and_limit(world: PromoteWorld) -> None:
     assert world.run("promote", "release-1.0.0", "--no-deploy")[0] == 0
     assert world.run("promote", "release-1.2.0", "--no-deploy", "--skip-dev-check", "--reason", "x")[0] == 0
     code, out, _ = world.run("history", "prod", "--limit", "1")
@@ -325,7 +310,7 @@ def test_promote_to_an_environment_with_its_own_registry_copies_byte_exact(
     assert out["outcome"] == "noop"
 
 
-def test_push_records_the_values_edit_on_a_main_that_moved_meanwhile(world: World, tmp_path: Path) -> None:
+def test_push_records_the_values_edit_on_a_main_that_moved_meanwhile(world: PromoteWorld, tmp_path: Path) -> None:
     """In CI the values edit is made on a runner: --push commits it and pushes it to main, rebasing onto
     commits that landed meanwhile (never a force push)."""
     origin = tmp_path / "origin.git"

@@ -6,163 +6,27 @@ not what dev's Deployment spec says this second; every success is checked agains
 
 from __future__ import annotations
 
-import hashlib
-import json
-import subprocess
 import time
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 
 from deployctl.cli.main import main
-from deployctl.sandbox import image_push
 from deployctl.sandbox.lab import Lab
-from tests import values_files
+from tests.lab.promotion_world import PromotionWorld, make_world
+from tests.lab.world import git
 
 pytestmark = pytest.mark.lab
 
 ROOT = Path(__file__).resolve().parents[2]
-BUCKET = "evidence-tfstate"
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
-
-
-@dataclass
-class World:
-    repo: Path
-    lab: Lab
-    registry: str
-    repository: str
-    namespace: str
-    capsys: pytest.CaptureFixture[str]
-
-    def run(self, *args: str) -> tuple[int, Any, str]:
-        self.capsys.readouterr()
-        code = main(["--config", str(self.repo / "pyproject.toml"), "-o", "json", *args])
-        captured = self.capsys.readouterr()
-        return code, json.loads(captured.out) if captured.out.strip() else None, captured.err
-
-    def commit(self, subject: str, seed: int) -> tuple[str, str]:
-        """A commit on main and the image CI builds for it (tagged with the sha); returns (sha, digest)."""
-        git(self.repo, "commit", "-q", "--allow-empty", "-m", subject)
-        sha = git(self.repo, "rev-parse", "HEAD")
-        return sha, image_push.push_image(self.registry, self.repository, sha, seed=seed).digest
-
-    def kubectl_json(self, env: str, *args: str) -> Any:
-        out = subprocess.run(
-            ["kubectl", "--kubeconfig", str(self.lab.kubeconfig), "-n", f"{self.namespace}-{env}", *args, "-o", "json"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        return json.loads(out)
-
-    def pod_digests(self, env: str) -> list[str]:
-        """The digest every running, ready pod of ``env`` runs."""
-        found = []
-        for pod in self.kubectl_json(env, "get", "pods")["items"]:
-            ready = any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
-            if ready and pod["metadata"].get("deletionTimestamp") is None:
-                found.append(pod["spec"]["containers"][0]["image"].partition("@")[2])
-        return found
-
-    def tag_digest(self, tag: str) -> str | None:
-        try:
-            data, _, _ = image_push.get_manifest(self.registry, self.repository, tag)
-        except image_push.RegistryHTTPError:
-            return None
-        return "sha256:" + hashlib.sha256(data).hexdigest()
-
-    def prod_values(self) -> str:
-        return (self.repo / "values-prod.yaml").read_text()
-
-
-def make_world(
-    tmp_path: Path,
-    lab: Lab,
-    registry: str,
-    moto: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    *,
-    soak_minutes: float = 0,
-) -> World:
-    for key, value in {
-        **lab.env(),
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",  # moto's documented fake credentials
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "GIT_AUTHOR_NAME": "Ada",
-        "GIT_AUTHOR_EMAIL": "ada@example.invalid",
-        "GIT_COMMITTER_NAME": "Ada",
-        "GIT_COMMITTER_EMAIL": "ada@example.invalid",
-    }.items():
-        monkeypatch.setenv(key, value)
-    for key in ("AWS_PROFILE", "DEPLOYCTL_CONFIG", "DEPLOYCTL_SANDBOX"):
-        monkeypatch.delenv(key, raising=False)
-    boto3.client("s3", endpoint_url=moto, region_name="us-east-1").create_bucket(Bucket=BUCKET)
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    suffix = uuid.uuid4().hex[:8]
-    namespace, repository = f"e{suffix}", f"e{suffix}/api"
-    aws = f'aws = {{ region = "us-east-1", endpoint_url = "{moto}" }}'
-    cluster = f'cluster = {{ kubeconfig = "{lab.kubeconfig}", context = "{lab.context}" }}'
-
-    def backend(env: str) -> str:
-        return f'terraform = {{ root = "tf", backend = {{ bucket = "{BUCKET}", key = "{env}/terraform.tfstate", region = "us-east-1" }} }}'
-
-    (repo / "pyproject.toml").write_text(
-        f"""[tool.deployctl]
-[tool.deployctl.apps.api]
-chart = "{ROOT / "charts" / "api"}"
-release = "api"
-image = {{ registry = "{registry}", repository = "{repository}" }}
-
-[tool.deployctl.environments.dev]
-{aws}
-{backend("dev")}
-{cluster}
-namespace = "{namespace}-dev"
-values = "values-dev.yaml"
-
-[tool.deployctl.environments.prod]
-{aws}
-{backend("prod")}
-{cluster}
-namespace = "{namespace}-prod"
-values = "values-prod.yaml"
-promote_from = "dev"
-promote_soak_minutes = {soak_minutes}
-"""
-    )
-    (repo / "values-dev.yaml").write_text(values_files.reference("values-dev.yaml"))
-    # prod as shipped (its HPA keeps 3 replicas; the image block set by promote), the api section only
-    (repo / "values-prod.yaml").write_text(values_files.reference("values-prod.yaml"))
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", "init")
-    return World(repo, lab, registry, repository, namespace, capsys)
 
 
 @pytest.fixture
-def world(
-    tmp_path: Path,
-    lab: Lab,
-    registry: str,
-    aws_reset: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> World:
-    return make_world(tmp_path, lab, registry, aws_reset, monkeypatch, capsys)
+def world(promotion_world: PromotionWorld) -> PromotionWorld:
+    return promotion_world
 
 
-def test_a_digest_that_failed_in_dev_is_refused_although_devs_spec_names_it(world: World) -> None:
+def test_a_digest_that_failed_in_dev_is_refused_although_devs_spec_names_it(world: PromotionWorld) -> None:
     sha_a, digest_a = world.commit("feat: A", seed=301)
     assert world.run("deploy", "dev", "--image-tag", sha_a)[0] == 0
     sha_b, digest_b = world.commit("feat: B, crashes on start", seed=302)
@@ -198,7 +62,9 @@ def test_a_digest_that_failed_in_dev_is_refused_although_devs_spec_names_it(worl
     assert world.kubectl_json("prod", "get", "deployments")["items"] == [], "nothing deployed to prod"
 
 
-def test_promoting_a_digest_that_failed_in_dev_says_when_and_which_run_and_never_offers_to_skip(world: World) -> None:
+def test_promoting_a_digest_that_failed_in_dev_says_when_and_which_run_and_never_offers_to_skip(
+    world: PromotionWorld,
+) -> None:
     """Issue 24: the refusal used to say "no healthy rollout… deploy it to dev first" and offer --skip-dev-check."""
     sha_a, _ = world.commit("feat: A", seed=331)
     assert world.run("deploy", "dev", "--image-tag", sha_a)[0] == 0
@@ -227,7 +93,7 @@ def test_promoting_a_digest_that_failed_in_dev_says_when_and_which_run_and_never
     assert world.run("history", "prod")[1]["entries"] == [], "no ledger entry"
 
 
-def test_busy_trunk_promotes_the_tagged_commit_by_its_evidence_and_lists_its_changes(world: World) -> None:
+def test_busy_trunk_promotes_the_tagged_commit_by_its_evidence_and_lists_its_changes(world: PromotionWorld) -> None:
     sha_d, digest_d = world.commit("feat: D (#11)", seed=311)
     assert world.run("deploy", "dev", "--image-tag", sha_d)[0] == 0
     git(world.repo, "tag", "-a", "release-1.0.0", "-m", "release-1.0.0", sha_d)

@@ -4,15 +4,14 @@ and the ledgers, a real git repository."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from deployctl.sandbox.lab import Lab
-from tests.lab.deploy_world import World
-from tests.lab.test_promotion_evidence import World as PromoteWorld
-from tests.lab.test_promotion_evidence import git, make_world
+from tests.lab.deploy_world import DeployWorld
+from tests.lab.promotion_world import PromotionWorld
+from tests.lab.world import git
 
 pytestmark = pytest.mark.lab
 
@@ -21,7 +20,7 @@ def uids(pods: list[dict[str, Any]]) -> set[str]:
     return {p["metadata"]["uid"] for p in pods if not p["metadata"].get("deletionTimestamp")}
 
 
-def test_a_redeploy_of_what_runs_makes_no_revision_and_restarts_nothing(deploy_world: World) -> None:
+def test_a_redeploy_of_what_runs_makes_no_revision_and_restarts_nothing(deploy_world: DeployWorld) -> None:
     w = deploy_world
     digest = w.push("api", w.head, seed=2451)
     code, out, err = w.run("deploy", "dev")
@@ -68,7 +67,7 @@ def test_a_redeploy_of_what_runs_makes_no_revision_and_restarts_nothing(deploy_w
     assert w.revisions() == [1, 2]
 
 
-def test_a_redeploy_of_what_runs_unhealthy_fails_without_helm(deploy_world: World, lab: Lab) -> None:
+def test_a_redeploy_of_what_runs_unhealthy_fails_without_helm(deploy_world: DeployWorld, lab: Lab) -> None:
     """Redeploying the same thing does not fix it: exit 1 with the health summary, no helm revision, recorded."""
     w = deploy_world
     digest = w.push("api", "v1", seed=2453)
@@ -87,7 +86,7 @@ def test_a_redeploy_of_what_runs_unhealthy_fails_without_helm(deploy_world: Worl
     assert (last.action, last.outcome, last.verdict, last.digest) == ("deploy", "unchanged", "failed", digest)
 
 
-def test_a_redeploy_restores_what_was_changed_by_hand(deploy_world: World) -> None:
+def test_a_redeploy_restores_what_was_changed_by_hand(deploy_world: DeployWorld) -> None:
     """Drift is no reason to skip helm: a Deployment scaled by hand is restored by the next deploy."""
     w = deploy_world
     w.push("api", "v1", seed=2452)
@@ -101,23 +100,16 @@ def test_a_redeploy_restores_what_was_changed_by_hand(deploy_world: World) -> No
 
 
 @pytest.fixture
-def promoted(
-    tmp_path: Path,
-    lab: Lab,
-    registry: str,
-    aws_reset: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> PromoteWorld:
-    return make_world(tmp_path, lab, registry, aws_reset, monkeypatch, capsys)
+def promoted(promotion_world: PromotionWorld) -> PromotionWorld:
+    return promotion_world
 
 
-def prod_pods(w: PromoteWorld) -> list[dict[str, Any]]:
+def prod_pods(w: PromotionWorld) -> list[dict[str, Any]]:
     pods: list[dict[str, Any]] = w.kubectl_json("prod", "get", "pods")["items"]
     return pods
 
 
-def test_a_redeploy_of_what_prod_runs_keeps_its_commit_and_changes_nothing(promoted: PromoteWorld) -> None:
+def test_a_redeploy_of_what_prod_runs_keeps_its_commit_and_changes_nothing(promoted: PromotionWorld) -> None:
     w = promoted
     values = w.repo / "values-prod.yaml"
     sha, digest = w.commit("feat: A", seed=2461)

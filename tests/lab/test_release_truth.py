@@ -17,19 +17,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.lab.deploy_world import World, deploy, measure, migration, pod_images, use_chart
+from tests.lab.deploy_world import DeployWorld, deploy, measure, migration, pod_images, use_chart
 
 pytestmark = pytest.mark.lab
 
 
 @pytest.fixture
-def world(request: pytest.FixtureRequest) -> Iterator[World]:
-    w: World = request.getfixturevalue("deploy_world")
+def world(request: pytest.FixtureRequest) -> Iterator[DeployWorld]:
+    w: DeployWorld = request.getfixturevalue("deploy_world")
     yield w
     w.kubectl("delete", "namespace", w.namespace, "--wait=false")
 
 
-def test_the_fix_after_a_failed_hook_is_judged_by_its_own_pods_ten_times_in_a_row(world: World) -> None:
+def test_the_fix_after_a_failed_hook_is_judged_by_its_own_pods_ten_times_in_a_row(world: DeployWorld) -> None:
     """Helm re-creates Job/api-migrate under the same name while the failed Job's crash-looping pods still
     terminate: the fix, deployed at once (no sleep), must never be judged by them."""
     good = use_chart(world, "statefulset", {"replicas": 1, **migration(world, seed=7000)}, "statefulset")
@@ -54,7 +54,7 @@ def test_the_fix_after_a_failed_hook_is_judged_by_its_own_pods_ten_times_in_a_ro
         assert "CrashLoopBackOff" not in last.message
 
 
-def test_a_chart_without_the_recommended_labels_is_found_from_the_manifest_and_verified(world: World) -> None:
+def test_a_chart_without_the_recommended_labels_is_found_from_the_manifest_and_verified(world: DeployWorld) -> None:
     """The issue: a healthy StatefulSet of a hand-written chart was FAILED 'the release has no workloads to
     verify', because deployctl looked for app.kubernetes.io/instance labels."""
     config = use_chart(world, "plainlabels", {"replicas": 2}, "plain")
@@ -70,7 +70,7 @@ def test_a_chart_without_the_recommended_labels_is_found_from_the_manifest_and_v
     assert workload["rollout"] == "complete" and status["apps"][0]["healthy"] is True
 
 
-def test_the_hint_after_a_failed_statefulset_says_what_actually_serves(world: World) -> None:
+def test_the_hint_after_a_failed_statefulset_says_what_actually_serves(world: DeployWorld) -> None:
     """A StatefulSet of one pod replaces that pod: after its crash nothing of the previous digest serves, and the
     hint must not claim "the previous pods keep serving"."""
     values = {"replicas": 1, "migration": {"enabled": False}}
@@ -88,7 +88,7 @@ def test_the_hint_after_a_failed_statefulset_says_what_actually_serves(world: Wo
     assert crashing in json.dumps(out["error"])
 
 
-def test_status_after_a_failed_hook_shows_the_failed_revision_its_hook_and_what_serves(world: World) -> None:
+def test_status_after_a_failed_hook_shows_the_failed_revision_its_hook_and_what_serves(world: DeployWorld) -> None:
     config = use_chart(world, "statefulset", {"replicas": 1, **migration(world, seed=7701)}, "statefulset")
     serving = world.push("statefulset", "v1", seed=7702)
     code, _, err, _ = deploy(world, config, "v1")
@@ -116,7 +116,7 @@ def test_status_after_a_failed_hook_shows_the_failed_revision_its_hook_and_what_
     assert "hook    hook Job/api-migrate failed" in text and f"serving now: 1 pod(s) of {serving}" in text, text
 
 
-def test_a_deployment_behind_an_hpa_is_judged_at_its_min_replicas(world: World) -> None:
+def test_a_deployment_behind_an_hpa_is_judged_at_its_min_replicas(world: DeployWorld) -> None:
     """The demo's prod api (HPA minReplicas 3, no replicas in its Deployment) was judged healthy at 1 replica,
     before the HPA scaled it, and ``status`` right after the promote called the scale-up a failing rollout."""
     section = yaml.safe_load((Path(__file__).resolve().parents[2] / "values-prod.yaml").read_text())["api"]

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from deployctl.sandbox.lab import Lab
-from tests.lab.deploy_world import World, deploy, measure, migration, pod_images, use_chart
+from tests.lab.deploy_world import DeployWorld, deploy, measure, migration, pod_images, use_chart
 
 pytestmark = pytest.mark.lab
 
@@ -43,10 +43,10 @@ KINDS = {"statefulset": "StatefulSet", "daemonset": "DaemonSet", "job": "Job", "
 
 
 @pytest.fixture
-def world(request: pytest.FixtureRequest) -> Iterator[World]:
-    """test_deploy's World (a repository whose dev is a namespace of its own); the namespace is deleted after,
+def world(request: pytest.FixtureRequest) -> Iterator[DeployWorld]:
+    """test_deploy's DeployWorld (a repository whose dev is a namespace of its own); the namespace is deleted after,
     so the lab's nodes do not fill up with the DaemonSets and failing pods of earlier cases."""
-    w: World = request.getfixturevalue("deploy_world")
+    w: DeployWorld = request.getfixturevalue("deploy_world")
     yield w
     w.kubectl("delete", "namespace", w.namespace, "--wait=false")
 
@@ -91,7 +91,7 @@ FAILURES: list[tuple[str, str, str, dict[str, Any], set[str]]] = [
 
 @pytest.mark.parametrize(("case", "chart", "marker", "values", "reasons"), FAILURES, ids=[f[0] for f in FAILURES])
 def test_a_failing_workload_fails_the_deploy_in_seconds_naming_it(
-    world: World, case: str, chart: str, marker: str, values: dict[str, Any], reasons: set[str]
+    world: DeployWorld, case: str, chart: str, marker: str, values: dict[str, Any], reasons: set[str]
 ) -> None:
     repository = f"{chart}-{marker}" if marker else chart
     seed = zlib.crc32(case.encode()) % 10_000
@@ -127,7 +127,7 @@ def test_a_failing_workload_fails_the_deploy_in_seconds_naming_it(
     assert out["locked"] is False
 
 
-def test_status_names_a_failed_statefulset_rollout(world: World) -> None:
+def test_status_names_a_failed_statefulset_rollout(world: DeployWorld) -> None:
     """The issue's ``status dev`` said ``0/0 pods ready, digest ?`` (exit 0) for a crash-looping StatefulSet."""
     config = use_chart(world, "statefulset", migration(world, seed=3001), "statefulset-crashloop")
     digest = world.push("statefulset-crashloop", "bad", seed=3002)
@@ -145,7 +145,7 @@ def test_status_names_a_failed_statefulset_rollout(world: World) -> None:
 # --------------------------------------------------------------------------- hooks
 
 
-def test_a_hook_that_cannot_pull_fails_in_seconds_and_the_next_deploy_recovers(world: World) -> None:
+def test_a_hook_that_cannot_pull_fails_in_seconds_and_the_next_deploy_recovers(world: DeployWorld) -> None:
     good = use_chart(world, "statefulset", migration(world, seed=4001), "statefulset")
     world.push("statefulset", "v1", seed=4002)
     code, out, err, _ = deploy(world, good, "v1")
@@ -181,7 +181,7 @@ def test_a_hook_that_cannot_pull_fails_in_seconds_and_the_next_deploy_recovers(w
     assert set(pod_images(world).values()) >= {f"{world.registry}/statefulset@{digest}"}
 
 
-def test_a_failing_hook_job_is_named_with_its_exit(world: World) -> None:
+def test_a_failing_hook_job_is_named_with_its_exit(world: DeployWorld) -> None:
     config = use_chart(world, "statefulset", migration(world, 4101, "migrate-exits-nonzero"), "statefulset")
     world.push("statefulset", "v1", seed=4102)
     code, out, err, elapsed = deploy(world, config, "v1")
@@ -218,7 +218,7 @@ def _helm_children() -> list[int]:
 
 
 @pytest.mark.parametrize("chart", ["statefulset", "daemonset", "job", "pod"])
-def test_a_healthy_rollout_proves_its_pods_run_the_digest(world: World, chart: str) -> None:
+def test_a_healthy_rollout_proves_its_pods_run_the_digest(world: DeployWorld, chart: str) -> None:
     values = migration(world, seed=5001) if chart == "statefulset" else {}
     config = use_chart(world, chart, values, chart)
     digest = world.push(chart, "good", seed=5002)
@@ -238,7 +238,7 @@ def test_a_healthy_rollout_proves_its_pods_run_the_digest(world: World, chart: s
     assert running and all(image == f"{world.registry}/{chart}@{digest}" for image in running)
 
 
-def test_a_partitioned_statefulset_rolls_the_pods_above_the_partition(world: World) -> None:
+def test_a_partitioned_statefulset_rolls_the_pods_above_the_partition(world: DeployWorld) -> None:
     config = use_chart(world, "statefulset", {"partition": 1, **migration(world, seed=5101)}, "statefulset")
     old = world.push("statefulset", "v1", seed=5102)
     code, _, err, _ = deploy(world, config, "v1")
@@ -262,7 +262,7 @@ def test_a_partitioned_statefulset_rolls_the_pods_above_the_partition(world: Wor
     ],
 )
 def test_a_digest_marked_in_the_lab_fails_however_its_repository_is_named(
-    world: World, lab: Lab, behaviour: str, chart: str, values: dict[str, Any], reason: str
+    world: DeployWorld, lab: Lab, behaviour: str, chart: str, values: dict[str, Any], reason: str
 ) -> None:
     """``Lab.mark_image(digest, behaviour)``: the sandbox's 'this build is broken' for every failure class."""
     config = use_chart(world, chart, values, chart)

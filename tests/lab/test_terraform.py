@@ -13,12 +13,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import tomllib
-import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,34 +25,14 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.lab.world import moto_server, toml
+
 pytestmark = pytest.mark.lab
 
 REPO = Path(__file__).resolve().parents[2]
 MIRROR = Path("/opt/tf-plugins")
 # One state bucket per environment (one AWS account each in the reference; here all in moto's default account).
 BUCKETS = {env: f"acme-api-tfstate-{env}" for env in ("shared", "dev", "prod")}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _toml(value: Any) -> str:
-    """Just enough TOML for a [tool.deployctl] table (inline tables, arrays, scalars)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items() if v is not None) + " }"
-    raise TypeError(f"cannot write {type(value).__name__} as TOML")
 
 
 @dataclass
@@ -71,7 +48,7 @@ class TfLab:
         for env_name, env in table["environments"].items():
             env["aws"] = {**env["aws"], "endpoint_url": self.moto_url, "role_arn": None}
             env.update(env_overrides.get(env_name, {}))
-        lines = ["[tool.deployctl]"] + [f"{key} = {_toml(value)}" for key, value in table.items()]
+        lines = ["[tool.deployctl]"] + [f"{key} = {toml(value)}" for key, value in table.items()]
         path = self.workdir / name
         path.write_text("\n".join(lines) + "\n")
         return path
@@ -115,27 +92,8 @@ def tflab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TfLab]:
     if shutil.which("terraform") is None or not MIRROR.is_dir():
         pytest.skip("needs terraform on PATH and the AWS provider mirror in /opt/tf-plugins")
     base = tmp_path_factory.mktemp("tf")
-    port = _free_port()
     moto_env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true", "MOTO_ALLOW_NONEXISTENT_REGION": "true"}
-    with (base / "moto.log").open("wb") as log:
-        moto = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            env=moto_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()  # noqa: S310 (local http)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+    with moto_server(base / "moto.log", moto_env) as url:
         rc = base / "terraformrc"
         rc.write_text(f'provider_installation {{\n  filesystem_mirror {{\n    path = "{MIRROR}"\n  }}\n}}\n')
         workdir = base / "repo"
@@ -158,9 +116,6 @@ def tflab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TfLab]:
             s3.create_bucket(Bucket=bucket)
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
         yield lab
-    finally:
-        moto.terminate()
-        moto.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

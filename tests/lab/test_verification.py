@@ -22,7 +22,8 @@ import pytest
 
 from deployctl.sandbox import http_standin, metrics_server
 from deployctl.sandbox.lab import Lab
-from tests.lab.test_promotion_evidence import World, git, make_world
+from tests.lab.promotion_world import PromotionWorld, make_world
+from tests.lab.world import git
 
 pytestmark = pytest.mark.lab
 
@@ -35,28 +36,28 @@ def world(
     aws_reset: str,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> World:
+) -> PromotionWorld:
     found = make_world(tmp_path, lab, registry, aws_reset, monkeypatch, capsys)
     # the sandbox serves the namespaces of the configurations pointed at it; a lab test names its own
     http_standin.serve(lab.state_dir, [f"{found.namespace}-dev", f"{found.namespace}-prod"])
     return found
 
 
-def verify_with(world: World, table: str, *, dev: str = "") -> None:
+def verify_with(world: PromotionWorld, table: str, *, dev: str = "") -> None:
     """Give the app ``table`` (TOML under [tool.deployctl.apps.api.verify]) and dev the lines ``dev``."""
     path = world.repo / "pyproject.toml"
     text = path.read_text().replace("[tool.deployctl.environments.dev]", f"{table}\n[tool.deployctl.environments.dev]")
     path.write_text(text.replace('values = "values-dev.yaml"\n', f'values = "values-dev.yaml"\n{dev}\n'))
 
 
-def entry(world: World, env: str = "dev") -> dict[str, Any]:
+def entry(world: PromotionWorld, env: str = "dev") -> dict[str, Any]:
     """The newest judged entry of ``env``'s ledger."""
     code, out, _ = world.run("history", env)
     assert code == 0
     return next(e for e in out["entries"] if e["outcome"] != "started")
 
 
-def test_a_failing_helm_test_is_caught_in_dev_and_its_promote_refused_naming_the_check(world: World) -> None:
+def test_a_failing_helm_test_is_caught_in_dev_and_its_promote_refused_naming_the_check(world: PromotionWorld) -> None:
     verify_with(world, "[tool.deployctl.apps.api.verify]\nhelm_test = { timeout_seconds = 120 }")
     smoke = f"{world.registry}/{world.namespace}/smoke-broken:1"
     values = world.repo / "values-dev.yaml"
@@ -95,7 +96,7 @@ def test_a_failing_helm_test_is_caught_in_dev_and_its_promote_refused_naming_the
     assert "api-smoke" not in {j["metadata"]["name"] for j in jobs}, "hook-succeeded: helm removed the passed test"
 
 
-def test_an_http_check_through_the_service_proxy(world: World) -> None:
+def test_an_http_check_through_the_service_proxy(world: PromotionWorld) -> None:
     check = 'http = [{ name = "readyz", service = "api", port = "http", path = "/readyz", successes = 2, interval_seconds = 0.5 }]'
     verify_with(world, f"[tool.deployctl.apps.api.verify]\n{check}")
     sha, good = world.commit("feat: A", seed=511)
@@ -136,7 +137,7 @@ def metric_check(condition: str = "< 0.01", query: str = "") -> str:
     )
 
 
-def test_a_metric_above_its_threshold_fails_and_one_below_passes(world: World) -> None:
+def test_a_metric_above_its_threshold_fails_and_one_below_passes(world: PromotionWorld) -> None:
     url = world.lab.services[metrics_server.NAME].endpoint
     verify_with(world, metric_check(), dev=f'metrics = {{ url = "{url}" }}')
     path = world.repo / "pyproject.toml"
@@ -177,7 +178,7 @@ def test_a_metric_above_its_threshold_fails_and_one_below_passes(world: World) -
     assert (entry(world)["outcome"], entry(world)["verified"]) == ("unknown", "error"), "never recorded as passed"
 
 
-def test_checks_never_run_are_refused_and_deployctl_verify_records_what_the_gate_uses(world: World) -> None:
+def test_checks_never_run_are_refused_and_deployctl_verify_records_what_the_gate_uses(world: PromotionWorld) -> None:
     sha, digest = world.commit("feat: D", seed=531)
     assert world.run("deploy", "dev", "--image-tag", sha)[0] == 0  # before the app had checks
     verify_with(
@@ -205,7 +206,7 @@ def test_checks_never_run_are_refused_and_deployctl_verify_records_what_the_gate
     assert entry(world, "prod")["verified"] == "passed", "prod's rollout ran its checks too"
 
 
-def test_a_verification_killed_halfway_is_settled_unknown_never_passed(world: World) -> None:
+def test_a_verification_killed_halfway_is_settled_unknown_never_passed(world: PromotionWorld) -> None:
     slow = 'http = [{ name = "readyz", path = "/readyz", successes = 30, interval_seconds = 1, timeout_seconds = 120 }]'
     verify_with(world, f"[tool.deployctl.apps.api.verify]\n{slow}")
     sha, _ = world.commit("feat: D", seed=541)

@@ -10,7 +10,6 @@ keeps running the first release, untouched, and the error says which cluster run
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -25,19 +24,15 @@ from typing import Any
 
 import pytest
 
-from deployctl.cli.main import main
 from deployctl.sandbox import image_push, tools
 from deployctl.sandbox.lab import Lab
+from tests.lab.world import World, commit_all, empty_commit, git, helm_history, kubectl_json, tag_digest
 
 pytestmark = pytest.mark.lab
 
 ROOT = Path(__file__).resolve().parents[2]
 ECR_US, ECR_EU = "123456789012.dkr.ecr.us-east-1.amazonaws.com", "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 VALUES = 'api:\n  image:\n    tag: ""\n    digest: ""\n  replicaCount: 2\n  autoscaling:\n    enabled: false\n'
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -52,31 +47,23 @@ def fleet_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 @dataclass
-class World:
-    repo: Path
+class FleetWorld(World):
+    """prod on two control planes in two waves (each cluster its region's registry), dev on the first."""
+
     lab: Lab
     prefix: str
-    capsys: pytest.CaptureFixture[str]
-
-    def run(self, *args: str) -> tuple[int, Any, str]:
-        self.capsys.readouterr()
-        code = main(["--config", str(self.repo / "pyproject.toml"), "-o", "json", *args])
-        captured = self.capsys.readouterr()
-        return code, json.loads(captured.out) if captured.out.strip() else None, captured.err
 
     def build(self, subject: str, seed: int) -> tuple[str, str]:
         """A commit on main and its image in the apps' registry (registry-0); returns (sha, digest)."""
-        git(self.repo, "commit", "-q", "--allow-empty", "-m", subject)
-        sha = git(self.repo, "rev-parse", "HEAD")
+        sha = empty_commit(self.repo, subject)
         return sha, image_push.push_image(self.lab.registry_hosts[0], f"{self.prefix}/api", sha, seed=seed).digest
 
     def prod_pods(self, cluster: int) -> list[dict[str, Any]]:
-        out = subprocess.run(
-            ["kubectl", "--kubeconfig", str(self.lab.kubeconfigs[cluster]), "-n", f"prod-{self.prefix}", "get",
-             "pods", "-l", "app.kubernetes.io/instance=api", "-o", "json"],
-            check=True, capture_output=True, text=True,
-        ).stdout  # fmt: skip
-        return list(json.loads(out)["items"])
+        namespace = f"prod-{self.prefix}"
+        found = kubectl_json(
+            self.lab.kubeconfigs[cluster], namespace, "get", "pods", "-l", "app.kubernetes.io/instance=api"
+        )
+        return list(found["items"])
 
     def pods(self, cluster: int) -> list[tuple[str, str]]:
         """(digest, waiting reason or phase) of prod's api pods in control plane ``cluster``."""
@@ -93,22 +80,16 @@ class World:
         return {pod["spec"]["containers"][0]["image"].partition("@")[0] for pod in self.prod_pods(cluster)}
 
     def revisions(self, cluster: int) -> list[dict[str, Any]]:
-        result = subprocess.run(
-            ["helm", "--kubeconfig", str(self.lab.kubeconfigs[cluster]), "-n", f"prod-{self.prefix}", "history", "api", "-o", "json"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        return list(json.loads(result.stdout)) if result.returncode == 0 else []
+        return helm_history(self.lab.kubeconfigs[cluster], f"prod-{self.prefix}", "api")
 
     def tag_digest(self, registry: int, tag: str) -> str | None:
-        try:
-            manifest, _, _ = image_push.get_manifest(self.lab.registry_hosts[registry], f"{self.prefix}/api", tag)
-        except image_push.RegistryHTTPError:
-            return None
-        return "sha256:" + hashlib.sha256(manifest).hexdigest()
+        return tag_digest(self.lab.registry_hosts[registry], f"{self.prefix}/api", tag)
 
 
 @pytest.fixture
-def world(tmp_path: Path, fleet_lab: Lab, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> World:
+def world(
+    tmp_path: Path, fleet_lab: Lab, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> FleetWorld:
     prefix = f"w{uuid.uuid4().hex[:8]}"
     state = tmp_path / "sandbox" / "state.json"
     state.parent.mkdir()
@@ -170,13 +151,11 @@ wave = 2
     )
     (repo / "values-dev.yaml").write_text(VALUES)
     (repo / "values-prod.yaml").write_text(VALUES)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", "init")
-    return World(repo, fleet_lab, prefix, capsys)
+    commit_all(repo)
+    return FleetWorld(repo, capsys, fleet_lab, prefix)
 
 
-def test_two_clusters_in_two_waves_then_a_crash_in_wave_one_stops_before_wave_two(world: World) -> None:
+def test_two_clusters_in_two_waves_then_a_crash_in_wave_one_stops_before_wave_two(world: FleetWorld) -> None:
     first, a = world.build("feat: first release", seed=901)
     code, _, err = world.run("deploy", "dev")
     assert code == 0, err
@@ -270,7 +249,7 @@ def helm_processes(marker: str) -> list[str]:
     return found
 
 
-def test_sigterm_during_a_two_cluster_wave_stops_both_marks_each_intent_and_exits_130(world: World) -> None:
+def test_sigterm_during_a_two_cluster_wave_stops_both_marks_each_intent_and_exits_130(world: FleetWorld) -> None:
     """Both prod clusters in wave 1; prod's pods can never be scheduled, and deployctl is told to wait for them
     (a long scheduling grace), so each cluster's rollout watch runs until the rollout timeout (60 s) or a signal.
     SIGTERM to the promote once both clusters are watching: exit 130 within 10 s, no helm of it left, the lock

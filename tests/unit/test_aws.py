@@ -3,9 +3,7 @@ as a one-line error with a documented exit code and the fix."""
 
 from __future__ import annotations
 
-import contextlib
 import http.server
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -34,6 +32,7 @@ from deployctl.console import Console
 from deployctl.core.errors import ExitCode, UsageError
 from deployctl.ledger.entry import Entry
 from deployctl.runner import ProcessRunner
+from tests.silent_server import silent_server
 
 ROLE = "arn:aws:iam::123456789012:role/deployctl-dev"
 CONFIG = """
@@ -295,28 +294,8 @@ def test_every_client_has_short_tries_and_few_of_them(tmp_path: Path) -> None:
 def silent_s3() -> Iterator[str]:
     """An S3 endpoint that accepts connections and never answers (a hung endpoint: an injected failure;
     tests/lab/test_hung_dependencies.py stops a real moto with SIGSTOP)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                accepted.append(server.accept()[0])
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join()
-        for conn in accepted:
-            conn.close()
-        server.close()
+    with silent_server() as address:
+        yield f"http://{address}"
 
 
 @pytest.mark.usefixtures("_fake_keys")

@@ -5,7 +5,6 @@ unreachable. The page in a real browser: tests/lab/test_demo.py."""
 from __future__ import annotations
 
 import re
-import subprocess
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -26,8 +25,9 @@ from deployctl.core.errors import OperationError
 from deployctl.ledger.entry import Entry, Outcome, Override
 from deployctl.rollout.states import Health, Verdict
 from deployctl.runner import ProcessRunner
-from tests import values_files
+from tests import gitrepo, values_files
 from tests.unit.fakes import Events, FakeContext, FakeS3
+from tests.unit.test_use_cases import CONFIG as USE_CASES_CONFIG
 
 ROOT = Path(__file__).resolve().parents[2]
 A, B, C = ("sha256:" + x * 64 for x in "abc")
@@ -241,54 +241,21 @@ def test_markdown_grid_timeline_and_waiting() -> None:
 
 # ------------------------------------------------------------------------------------------- the use case
 
-CONFIG = f"""
-[tool.deployctl]
-[tool.deployctl.apps.api]
-chart = "{ROOT / "charts" / "api"}"
-release = "api"
-image = {{ registry = "registry.example:5000", repository = "api" }}
-
-[tool.deployctl.environments.dev]
-aws = {{ region = "us-east-1" }}
-terraform = {{ root = "tf", backend = {{ bucket = "acme-tfstate", key = "dev/terraform.tfstate", region = "us-east-1" }} }}
-cluster = {{ kubeconfig = "kubeconfig" }}
-namespace = "api"
-values = "values-dev.yaml"
-
-[tool.deployctl.environments.prod]
-aws = {{ region = "us-east-1" }}
-terraform = {{ root = "tf", backend = {{ bucket = "acme-tfstate", key = "prod/terraform.tfstate", region = "us-east-1" }} }}
-cluster = {{ kubeconfig = "kubeconfig" }}
-namespace = "api"
-values = "values-prod.yaml"
-promote_from = "dev"
-promote_soak_minutes = 0  # promotes right after dev: no soak, on purpose
-freeze = {{ dated = {{ launch = "2026-11-22 - 2026-11-23: launch" }} }}
-"""
+# the use cases' two environments, prod with a dated freeze
+CONFIG = USE_CASES_CONFIG + 'freeze = { dated = { launch = "2026-11-22 - 2026-11-23: launch" } }\n'
 
 
 def world(tmp_path: Path) -> tuple[Contexts, FakeContext, FakeContext, str]:
     (tmp_path / "pyproject.toml").write_text(CONFIG)
     for name in ("values-dev.yaml", "values-prod.yaml"):
         (tmp_path / name).write_text(values_files.reference(name))
-    identity = {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@t",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@t",
-    }
 
-    def git(*args: str) -> str:
-        run = subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True, text=True,
-                             env={**identity, "PATH": "/usr/bin:/bin"})  # fmt: skip
-        return run.stdout.strip()
-
-    git("init", "-q", "-b", "main")
-    git("add", ".")
-    git("commit", "-q", "-m", "app: the fix")
-    git("tag", "release-0.1.0")
-    git("tag", "release-0.2.0")
-    sha = git("rev-parse", "HEAD")
+    gitrepo.git(tmp_path, "init", "-q", "-b", "main")
+    gitrepo.git(tmp_path, "add", ".")
+    gitrepo.git(tmp_path, "commit", "-q", "-m", "app: the fix")
+    gitrepo.git(tmp_path, "tag", "release-0.1.0")
+    gitrepo.git(tmp_path, "tag", "release-0.2.0")
+    sha = gitrepo.git(tmp_path, "rev-parse", "HEAD")
     config, runner, s3 = load(tmp_path / "pyproject.toml"), ProcessRunner(), FakeS3()
     contexts = Contexts(config, runner, Events())
     dev = FakeContext(config, "dev", runner, s3=s3, digests={"b" * 40: B, sha: C})

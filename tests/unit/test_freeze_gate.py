@@ -17,24 +17,16 @@ from deployctl.core.errors import ExitCode, PolicyError, UsageError
 from deployctl.ledger.entry import Override
 from deployctl.notify.events import Event
 from deployctl.runner import ProcessRunner
+from tests.configs import API_AND_PROD
 from tests.unit.fakes import FakeContext, FakeS3
 from tests.unit.test_lock import planted
 
-CONFIG = """
-[tool.deployctl.apps.api]
-chart = "charts/api"
-release = "api"
-image = { registry = "registry.example:5000", repository = "api" }
-
-[tool.deployctl.environments.prod]
-aws = { region = "us-east-1" }
-terraform = { root = "tf", backend = { bucket = "acme-tfstate", key = "prod/terraform.tfstate", region = "us-east-1" } }
-cluster = { kubeconfig = "kubeconfig" }
-namespace = "api"
-values = "values-prod.yaml"
-freeze = { timezone = "Europe/Berlin", weekly = { weekend = "fri 16:00 - mon 08:00" }, dated = { bad = "%s" } }
+CONFIG = (
+    API_AND_PROD
+    + """freeze = { timezone = "Europe/Berlin", weekly = { weekend = "fri 16:00 - mon 08:00" }, dated = { bad = "%s" } }
 notify = [{ url_env = "DEPLOYCTL_TEST_UNSET_HOOK" }]
 """
+)
 FRIDAY_EVENING = datetime(2026, 11, 20, 17, 0, tzinfo=UTC)  # 18:00 in Berlin
 WEDNESDAY = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
 

@@ -3,7 +3,6 @@ stops at the first failure; promote judges every app and refuses the whole relea
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from deployctl.core.errors import OperationError, PolicyError, UsageError
 from deployctl.promotion.request import PromoteRequest
 from deployctl.rollout.states import Verdict
 from deployctl.runner import ProcessRunner
+from tests.gitrepo import git
 from tests.unit.fakes import Events, FakeContext, FakeS3
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,17 +53,6 @@ release = "api"
 image = {{ registry = "r.example", repository = "api" }}
 {extra}
 {envs}"""
-
-
-def git(repo: Path, *args: str) -> str:
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}
-    return subprocess.run(
-        ["git", "-C", str(repo), *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**env, "PATH": "/usr/bin:/bin"},
-    ).stdout.strip()
 
 
 @pytest.fixture
@@ -133,16 +122,15 @@ def _only_api(image: Any) -> Any:
     return replace(image, digest=API)
 
 
-def test_one_failing_gate_refuses_the_whole_release_and_changes_nothing(
-    repo: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def tagged_release(repo: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Contexts, FakeContext]:
+    """``release-1.0.0`` tagged on the repository's commit, both apps' images built for it; dev and prod as fakes
+    sharing one S3. Returns the contexts and dev's."""
     git(repo, "tag", "release-1.0.0")
     commit = git(repo, "rev-parse", "HEAD")
     s3 = FakeS3()
     config = load(repo / "pyproject.toml")
     contexts = Contexts(config, ProcessRunner(), Events())
     tags = {("api", commit): API, ("worker", commit): WORKER}
-    transfers: list[str] = []
     for name in ("dev", "prod"):
         ctx = FakeContext(config, name, ProcessRunner(), s3=s3)
 
@@ -159,7 +147,15 @@ def test_one_failing_gate_refuses_the_whole_release_and_changes_nothing(
         contexts._built[name] = ctx
     dev = contexts["dev"]
     assert isinstance(dev, FakeContext)
+    return contexts, dev
+
+
+def test_one_failing_gate_refuses_the_whole_release_and_changes_nothing(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contexts, dev = tagged_release(repo, monkeypatch)
     deploy(dev, app="api", digest=API)  # api rolled out healthy in dev; worker never did
+    transfers: list[str] = []
 
     def transfer(_s: Any, _t: Any, digest: str, tag: str, **_: Any) -> TransferReport:
         transfers.append(digest)
@@ -182,28 +178,7 @@ def test_a_failed_promotion_records_in_the_values_file_only_the_apps_that_rolled
 ) -> None:
     """Issue 25: the failed release wrote both apps' digests into values-prod.yaml, the worker's too, which never
     ran; ``status prod`` then called the healthy worker NOT HEALTHY ("values DIFFERS")."""
-    git(repo, "tag", "release-1.0.0")
-    commit = git(repo, "rev-parse", "HEAD")
-    s3 = FakeS3()
-    config = load(repo / "pyproject.toml")
-    contexts = Contexts(config, ProcessRunner(), Events())
-    tags = {("api", commit): API, ("worker", commit): WORKER}
-    for name in ("dev", "prod"):
-        ctx = FakeContext(config, name, ProcessRunner(), s3=s3)
-
-        def endpoint(image: Any) -> Any:
-            class _Endpoint:
-                host, repository, ecr, name = image.registry, image.repository, None, image.name
-
-                def resolve(self, tag: str) -> str | None:
-                    return tags.get((self.repository, tag))
-
-            return _Endpoint()
-
-        monkeypatch.setattr(ctx, "endpoint", endpoint)
-        contexts._built[name] = ctx
-    dev = contexts["dev"]
-    assert isinstance(dev, FakeContext)
+    contexts, dev = tagged_release(repo, monkeypatch)
     deploy(dev, app="api", digest=API)
     deploy(dev, app="worker", digest=WORKER)
     monkeypatch.setattr(

@@ -35,6 +35,9 @@ class FakeRunner:
     redactor: Redactor = field(default_factory=Redactor)
     calls: list[list[str]] = field(default_factory=list)
 
+    def before(self, argv: Sequence[str], cwd: Path | None) -> None:
+        """What a subclass's terraform does to the files before it answers (nothing here)."""
+
     def run(
         self,
         argv: Sequence[str],
@@ -46,6 +49,7 @@ class FakeRunner:
         stream: bool = False,
         hint: str | None = None,
     ) -> CommandResult:
+        self.before(argv, cwd)
         del cwd, timeout, stream, hint  # the protocol's parameters this fake does not need
         argv = list(argv)
         self.calls.append(argv)
@@ -73,7 +77,8 @@ protected = true
 """
 
 
-def _target(tmp_path: Path, runner: FakeRunner, name: str = "dev") -> tuple[EnvContext, Events]:
+def terraform_target(tmp_path: Path, runner: FakeRunner, name: str = "dev") -> tuple[EnvContext, Events]:
+    """An environment with a terraform root in ``tmp_path``, its commands answered by ``runner``."""
     (tmp_path / "pyproject.toml").write_text(CONFIG)
     tf = tmp_path / "tf"
     tf.mkdir(exist_ok=True)
@@ -84,7 +89,8 @@ def _target(tmp_path: Path, runner: FakeRunner, name: str = "dev") -> tuple[EnvC
     return EnvContext(load(tmp_path / "pyproject.toml"), name, runner, events), events
 
 
-def _runner(plan_code: int = 2, show: Mapping[str, Any] = SHOW, plan_err: str = "") -> FakeRunner:
+def terraform_runner(plan_code: int = 2, show: Mapping[str, Any] = SHOW, plan_err: str = "") -> FakeRunner:
+    """terraform as a FakeRunner: plan exits ``plan_code`` (``plan_err`` on stderr), show says ``show``."""
     return FakeRunner(
         {
             "plan": (plan_code, "", plan_err),
@@ -95,8 +101,8 @@ def _runner(plan_code: int = 2, show: Mapping[str, Any] = SHOW, plan_err: str = 
 
 
 def test_plan_saves_plan_and_metadata_and_passes_vars(tmp_path: Path) -> None:
-    runner = _runner()
-    target, events = _target(tmp_path, runner)
+    runner = terraform_runner()
+    target, events = terraform_target(tmp_path, runner)
     result = plan_app.plan(target)
 
     assert result.has_changes
@@ -129,7 +135,9 @@ def test_plan_saves_plan_and_metadata_and_passes_vars(tmp_path: Path) -> None:
 
 
 def test_plan_error_exit_is_an_error_not_changes(tmp_path: Path) -> None:
-    target, _ = _target(tmp_path, _runner(plan_code=1, plan_err="Error: Unsupported argument\n  on main.tf line 3"))
+    target, _ = terraform_target(
+        tmp_path, terraform_runner(plan_code=1, plan_err="Error: Unsupported argument\n  on main.tf line 3")
+    )
     with pytest.raises(CommandFailedError) as caught:
         plan_app.plan(target)
     assert "Unsupported argument" in caught.value.message
@@ -137,7 +145,7 @@ def test_plan_error_exit_is_an_error_not_changes(tmp_path: Path) -> None:
 
 
 def test_state_lock_error_becomes_locked_error(tmp_path: Path) -> None:
-    target, _ = _target(tmp_path, _runner(plan_code=1, plan_err=LOCKED_STDERR))
+    target, _ = terraform_target(tmp_path, terraform_runner(plan_code=1, plan_err=LOCKED_STDERR))
     with pytest.raises(LockedError) as caught:
         plan_app.plan(target)
     assert caught.value.exit_code == ExitCode.LOCKED
@@ -147,13 +155,13 @@ def test_state_lock_error_becomes_locked_error(tmp_path: Path) -> None:
 
 
 def test_unknown_exit_code_is_an_error(tmp_path: Path) -> None:
-    target, _ = _target(tmp_path, _runner(plan_code=3))
+    target, _ = terraform_target(tmp_path, terraform_runner(plan_code=3))
     with pytest.raises(CommandFailedError):
         plan_app.plan(target)
 
 
 def test_undeclared_config_vars_and_missing_root_are_usage_errors(tmp_path: Path) -> None:
-    target, _ = _target(tmp_path, _runner())
+    target, _ = terraform_target(tmp_path, terraform_runner())
     (tmp_path / "tf" / "variables.tf").write_text('variable "environment" {}\n')
     with pytest.raises(UsageError, match="does not declare: az_count"):
         plan_app.plan(target)
@@ -164,8 +172,8 @@ def test_undeclared_config_vars_and_missing_root_are_usage_errors(tmp_path: Path
 
 
 def test_saved_plan_verification(tmp_path: Path) -> None:
-    runner = _runner()
-    target, _ = _target(tmp_path, runner)
+    runner = terraform_runner()
+    target, _ = terraform_target(tmp_path, runner)
     plan_app.plan(target)
     prepared = target.terraform()
     saved = saved_plan.load_saved(prepared)
@@ -187,8 +195,8 @@ def test_saved_plan_verification(tmp_path: Path) -> None:
 
 
 def test_protected_env_refuses_auto_approve_and_missing_plan(tmp_path: Path) -> None:
-    runner = _runner()
-    target, _ = _target(tmp_path, runner, "prod")
+    runner = terraform_runner()
+    target, _ = terraform_target(tmp_path, runner, "prod")
     with pytest.raises(PolicyError, match="--auto-approve is refused"):
         apply(target, auto_approve=True)
     with pytest.raises(PolicyError, match="no saved plan for protected"):
@@ -197,7 +205,7 @@ def test_protected_env_refuses_auto_approve_and_missing_plan(tmp_path: Path) -> 
 
 
 def test_apply_without_plan_or_tty_names_the_flag(tmp_path: Path) -> None:
-    target, _ = _target(tmp_path, _runner())
+    target, _ = terraform_target(tmp_path, terraform_runner())
     with pytest.raises(UsageError) as caught:
         apply(target)
     assert caught.value.hint is not None and "--auto-approve" in caught.value.hint
@@ -217,22 +225,22 @@ def _yes(lines: list[str], answer: str) -> bool:
     ],
 )
 def test_protected_destroy_refusals(tmp_path: Path, kwargs: dict[str, Any], reason: str) -> None:
-    runner = _runner()
-    target, _ = _target(tmp_path, runner, "prod")
+    runner = terraform_runner()
+    target, _ = terraform_target(tmp_path, runner, "prod")
     with pytest.raises(PolicyError, match=reason):
         destroy(target, **kwargs)
     assert runner.calls == []
 
 
 def test_destroy_without_tty_needs_auto_approve(tmp_path: Path) -> None:
-    target, _ = _target(tmp_path, _runner())
+    target, _ = terraform_target(tmp_path, terraform_runner())
     with pytest.raises(UsageError, match="stdin is not a terminal"):
         destroy(target)
 
 
 def test_no_change_plan_skips_show(tmp_path: Path) -> None:
-    runner = _runner(plan_code=0)
-    target, _ = _target(tmp_path, runner)
+    runner = terraform_runner(plan_code=0)
+    target, _ = terraform_target(tmp_path, runner)
     result = plan_app.plan(target)
     assert not result.has_changes
     assert [c[1] for c in runner.calls] == ["init", "plan", "-C"], "exit 0 is an empty diff: no show -json"
@@ -241,8 +249,8 @@ def test_no_change_plan_skips_show(tmp_path: Path) -> None:
 
 
 def test_one_root_for_every_environment_takes_its_var_file_and_region(tmp_path: Path) -> None:
-    runner = _runner()
-    _target(tmp_path, runner)  # writes the configuration and the root
+    runner = terraform_runner()
+    terraform_target(tmp_path, runner)  # writes the configuration and the root
     config = (tmp_path / "pyproject.toml").read_text()
     (tmp_path / "tf" / "variables.tf").write_text(
         'variable "environment" {}\nvariable "region" {}\nvariable "aws_endpoint_url" {}\n'
@@ -285,8 +293,8 @@ def _target_from_written(tmp_path: Path, runner: FakeRunner) -> tuple[EnvContext
 def test_apply_is_refused_during_a_change_window_and_changes_nothing(tmp_path: Path) -> None:
     """A window always in force (dated, around now): apply refuses before the lock or terraform; with
     --override-freeze --reason it goes on (the override is the gate's, tested in test_freeze_gate)."""
-    runner = _runner()
-    _target(tmp_path, runner)
+    runner = terraform_runner()
+    terraform_target(tmp_path, runner)
     now = datetime.now(UTC)
     span = f"{(now - timedelta(days=1)):%Y-%m-%d} - {(now + timedelta(days=2)):%Y-%m-%d}: the release week"
     config = (

@@ -4,7 +4,7 @@ new root applies; a refusal names the file that changed."""
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -13,11 +13,10 @@ from deployctl.app import plan as plan_app
 from deployctl.app.context import EnvContext
 from deployctl.config import load
 from deployctl.core.errors import PolicyError
-from deployctl.runner import CommandResult
 from deployctl.terraform import saved_plan
 from deployctl.terraform import workspace as infra
 from tests.unit.fakes import Events
-from tests.unit.test_plan_adapter import FakeRunner, _runner, _target
+from tests.unit.test_plan_adapter import FakeRunner, terraform_runner, terraform_target
 
 LOCK = (
     '# This file is maintained automatically by "terraform init".\nprovider "registry.terraform.io/hashicorp/aws" {}\n'
@@ -27,29 +26,18 @@ LOCK = (
 class InitWritesLockFile(FakeRunner):
     """terraform init, as the real one does in a new root, writes the dependency lock file there."""
 
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        cwd: Path | None = None,
-        env: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        ok_codes: Collection[int] = (0,),
-        stream: bool = False,
-        hint: str | None = None,
-    ) -> CommandResult:
+    def before(self, argv: Sequence[str], cwd: Path | None) -> None:
         if list(argv[:2]) == ["terraform", "init"] and cwd is not None:
             (cwd / ".terraform.lock.hcl").write_text(LOCK)
-        return super().run(argv, cwd=cwd, env=env, timeout=timeout, ok_codes=ok_codes, stream=stream, hint=hint)
 
 
 def _lock_writing_runner() -> InitWritesLockFile:
-    return InitWritesLockFile(_runner().answers)
+    return InitWritesLockFile(terraform_runner().answers)
 
 
 def test_first_plan_of_a_new_root_is_accepted_by_apply(tmp_path: Path) -> None:
     runner = _lock_writing_runner()
-    target, _ = _target(tmp_path, runner)
+    target, _ = terraform_target(tmp_path, runner)
     assert not (tmp_path / "tf" / ".terraform.lock.hcl").exists(), "a new root: init has not run"
     plan_app.plan(target)
     assert (tmp_path / "tf" / ".terraform.lock.hcl").is_file(), "the fake init wrote the lock file"
@@ -66,7 +54,7 @@ def test_first_plan_of_a_new_root_is_accepted_by_apply(tmp_path: Path) -> None:
 
 def test_refusal_names_the_file_that_changed(tmp_path: Path) -> None:
     runner = _lock_writing_runner()
-    target, _ = _target(tmp_path, runner)
+    target, _ = terraform_target(tmp_path, runner)
     plan_app.plan(target)
     saved = saved_plan.load_saved(target.terraform())
     assert saved is not None
@@ -85,7 +73,7 @@ def test_refusal_names_the_file_that_changed(tmp_path: Path) -> None:
 
 def test_a_changed_environment_setting_is_named(tmp_path: Path) -> None:
     runner = _lock_writing_runner()
-    target, _ = _target(tmp_path, runner)
+    target, _ = terraform_target(tmp_path, runner)
     plan_app.plan(target)
     saved = saved_plan.load_saved(target.terraform())
     assert saved is not None

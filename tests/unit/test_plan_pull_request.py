@@ -13,7 +13,7 @@ import pytest
 
 from deployctl.app import plan as plan_app
 from deployctl.cli.main import main
-from tests.unit.test_plan_adapter import _runner, _target
+from tests.unit.test_plan_adapter import terraform_runner, terraform_target
 
 
 def _flags(argv: list[str]) -> set[str]:
@@ -21,8 +21,8 @@ def _flags(argv: list[str]) -> set[str]:
 
 
 def test_a_pull_request_plans_a_protected_environment_without_its_state(tmp_path: Path) -> None:
-    runner = _runner()
-    prod, events = _target(tmp_path, runner, "prod")
+    runner = terraform_runner()
+    prod, events = terraform_target(tmp_path, runner, "prod")
     saved = tmp_path / ".deployctl/plans/prod"
     saved.mkdir(parents=True)
     (saved / "plan.tfplan").write_text("main's reviewed plan")
@@ -47,8 +47,8 @@ def test_a_pull_request_plans_a_protected_environment_without_its_state(tmp_path
 
 
 def test_a_pull_request_plans_dev_with_its_state_and_no_lock(tmp_path: Path) -> None:
-    runner = _runner()
-    dev, _ = _target(tmp_path, runner, "dev")
+    runner = terraform_runner()
+    dev, _ = terraform_target(tmp_path, runner, "dev")
 
     result = plan_app.plan(dev, pull_request=True)
 
@@ -62,8 +62,8 @@ def test_a_pull_request_plans_dev_with_its_state_and_no_lock(tmp_path: Path) -> 
 
 
 def test_main_plans_lock_and_save_as_before(tmp_path: Path) -> None:
-    runner = _runner()
-    prod, _ = _target(tmp_path, runner, "prod")
+    runner = terraform_runner()
+    prod, _ = terraform_target(tmp_path, runner, "prod")
 
     plan_app.plan(prod)
 
@@ -100,7 +100,7 @@ def test_the_cli_takes_a_pull_request_from_the_ci_event(
         seen.append(pull_request)
         return plan_app.PlanResult(env="dev", terraform=None)
 
-    _target(tmp_path, _runner(), "dev")
+    terraform_target(tmp_path, terraform_runner(), "dev")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(plan_app, "plan", fake_plan)
     if event is None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
@@ -18,6 +17,7 @@ import pytest
 
 from deployctl.adapters import registry
 from deployctl.adapters.registry import retry
+from tests.silent_server import silent_server
 
 SMALL = registry.RetryPolicy(attempts=3, base_delay=0.1, max_delay=0.2, connect_timeout=0.5, read_timeout=0.5)
 
@@ -46,30 +46,8 @@ def said() -> Iterator[list[str]]:
 @pytest.fixture
 def silent_registry() -> Iterator[str]:
     """``host:port`` of a server that accepts every connection and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join()
-        for conn in accepted:
-            conn.close()
-        server.close()
+    with silent_server() as address:
+        yield address
 
 
 class Clock:

@@ -12,8 +12,9 @@ from deployctl.app import promote as promote_app
 from deployctl.core.errors import PolicyError, UsageError
 from deployctl.promotion.request import PromoteRequest
 from deployctl.runner import ProcessRunner
+from tests.gitrepo import git
 from tests.unit.fakes import FakeContext
-from tests.unit.test_use_cases import git, promote_world, repo
+from tests.unit.test_use_cases import promote_world, repo
 
 __all__ = ["repo"]  # the fixture, used by name
 

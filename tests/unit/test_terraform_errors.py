@@ -23,7 +23,7 @@ from deployctl.terraform.errors import (
     plain,
 )
 from tests.unit.fakes import FakeAws, FakeS3
-from tests.unit.test_plan_adapter import _runner, _target
+from tests.unit.test_plan_adapter import terraform_runner, terraform_target
 from tests.unit.test_plan_summary import LOCKED_STDERR
 
 DATA = Path(__file__).parent / "data"
@@ -112,9 +112,9 @@ def test_other_failures_are_not_taken_for_existing_resources() -> None:
 def test_the_apply_error_names_each_resource_and_the_hint_gives_runnable_imports(tmp_path: Path) -> None:
     """Through the apply use case: the hint's lines run `terraform import` with the environment's data dir
     (its backend), root, variables file and variables, for the environment that failed."""
-    runner = _runner()
+    runner = terraform_runner()
     runner.answers = {**runner.answers, "apply": (1, "", EXISTS_COLOR)}
-    written, events = _target(tmp_path, runner)
+    written, events = terraform_target(tmp_path, runner)
     target = EnvContext(written.config, "dev", runner, events, aws=FakeAws(FakeS3()))  # the lock in memory
     with pytest.raises(OperationError) as caught:
         apply(target, auto_approve=True)
@@ -139,7 +139,7 @@ def test_the_apply_error_names_each_resource_and_the_hint_gives_runnable_imports
 
 
 def test_import_command_without_an_id_says_where_to_find_it(tmp_path: Path) -> None:
-    ws = terraform.Workspace(root=tmp_path, data_dir=tmp_path / "data", runner=_runner(), name="prod")
+    ws = terraform.Workspace(root=tmp_path, data_dir=tmp_path / "data", runner=terraform_runner(), name="prod")
     output = "\nError: creating IAM Policy (lb): EntityAlreadyExists: exists\n\n  with aws_iam_policy.lb,\n"
     error = command_error(["terraform", "apply"], 1, output, env_name="prod", import_command=ws.import_command)
     assert error.hint is not None

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from deployctl.promotion.request import PromoteRequest
 from deployctl.rollout.states import Verdict
 from deployctl.runner import ProcessRunner
 from tests import values_files
+from tests.gitrepo import git
 from tests.unit.fakes import Events, FakeContext, FakeS3
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -188,17 +188,6 @@ def test_a_live_lock_refuses_with_exit_5_and_changes_nothing(repo: Path) -> None
     assert caught.value.hint is not None and "lock break dev --id stale0" in caught.value.hint
     assert not [c for c in ctx.fake_cluster.calls if c.startswith("upgrade")]
     assert s3.held_lock("dev") is not None and s3.held_lock("dev")["id"] == "stale0"  # type: ignore[index]
-
-
-def git(repo: Path, *args: str) -> str:
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}
-    return subprocess.run(
-        ["git", "-C", str(repo), *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**env, "PATH": "/usr/bin:/bin"},
-    ).stdout.strip()
 
 
 class FakeEndpoints:

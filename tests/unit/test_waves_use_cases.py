@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import _thread
 import json
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from deployctl.rollout import waves
 from deployctl.rollout.states import Verdict
 from deployctl.runner import ProcessRunner
 from tests import values_files
+from tests.gitrepo import git
 from tests.unit.fakes import Events, FakeCluster, FakeContext, FakeS3
 from tests.unit.test_waves import CONFIG, CRASH, NEW, OLD, SHA
 
@@ -185,10 +185,6 @@ def test_sigterm_stops_both_clusters_of_a_wave_marks_each_intent_and_frees_the_l
     assert done == {"use1": ("interrupted", intents["use1"].id), "euw1": ("unknown", intents["euw1"].id)}
     assert "helm made revision 1" in next(e.message for e in ctx.entries() if e.outcome == "unknown")
     assert s3.held_lock("prod") is None, "the lock is released on the way out"
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
 def test_promote_copies_to_each_cluster_registry_then_rolls_out_in_waves(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from deployctl.adapters.registry import referrers
@@ -41,20 +41,8 @@ class TransferReport:
     seconds: float = 0.0
 
     def data(self) -> dict[str, Any]:
-        return {
-            "mode": self.mode,
-            "digest": self.digest,
-            "target": self.target,
-            "manifests_put": self.manifests_put,
-            "blobs_present": self.blobs_present,
-            "blobs_mounted": self.blobs_mounted,
-            "blobs_copied": self.blobs_copied,
-            "bytes_copied": self.bytes_copied,
-            "referrers": list(self.referrers),
-            "referrers_copied": self.referrers_copied,
-            "referrers_api": self.referrers_api,
-            "seconds": round(self.seconds, 3),
-        }
+        """Every field, in order (what ``-o json`` shows of a transfer)."""
+        return {**asdict(self), "referrers": list(self.referrers), "seconds": round(self.seconds, 3)}
 
 
 def transfer_mode(source: Endpoint, target: Endpoint) -> str:

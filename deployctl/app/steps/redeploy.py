@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from deployctl.app.context import EnvContext
+from deployctl.app.steps.serving import rolled_out
 from deployctl.core.errors import DeployctlError, OperationError
 from deployctl.ledger.entry import Entry
 from deployctl.release import manifest_diff
@@ -87,21 +87,16 @@ def unchanged(
         )
     message = f"{said}, healthy: {health.proof}"
     ctx.record(entry.written_now(outcome="succeeded" if promotion else "unchanged", verdict="healthy", message=message))
-    return DeployResult(
-        env=ctx.name,
-        app=plan.app,
-        release=plan.release,
-        namespace=cluster.namespace,
-        image=plan.image,
-        git_sha=plan.git_sha,
+    return rolled_out(
+        ctx,
+        cluster,
+        plan,
+        started=started,
         revision=current.revision,
-        helm_version=cluster.helm_major,
         outcome="unchanged",
         message=message,
-        duration_seconds=time.monotonic() - started,
         command=entry.action,
         cluster=entry.cluster,
-        other_images=plan.other_images,
     )
 
 

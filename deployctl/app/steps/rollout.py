@@ -19,7 +19,7 @@ from deployctl.adapters.helm import Release
 from deployctl.app.context import EnvContext
 from deployctl.app.steps import redeploy, verification
 from deployctl.app.steps.recovery import reconcile, recover_pending
-from deployctl.app.steps.serving import roll_forward_hint, serving_now, verify
+from deployctl.app.steps.serving import roll_forward_hint, rolled_out, serving_now, verify
 from deployctl.core.errors import DeployctlError, OperationError, UsageError
 from deployctl.core.refs import ImageRef
 from deployctl.ledger.entry import Entry
@@ -132,23 +132,18 @@ def roll_out(
         )
     verified = verification.verify_rollout(ctx, cluster, plan, release, complete, health.proof)  # completes the intent
     message = f"healthy: {health.proof}" + (f"; verified: {verified.summary()}" if verified.checks else "")
-    return DeployResult(
-        env=ctx.name,
-        app=plan.app,
-        release=plan.release,
-        namespace=cluster.namespace,
-        image=plan.image,
-        git_sha=plan.git_sha,
+    return rolled_out(
+        ctx,
+        cluster,
+        plan,
+        started=started,
         revision=release.revision,
-        helm_version=cluster.helm_major,
         outcome="succeeded",
         message=message,
-        duration_seconds=time.monotonic() - started,
         recovered=recovered,
         command=entry.action,
         cluster=where,
         wave=wave,
-        other_images=plan.other_images,
         verification=verified,
     )
 

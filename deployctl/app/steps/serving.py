@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from deployctl.adapters.helm import Release
+from deployctl.app.context import EnvContext
 from deployctl.core.errors import DeployctlError
 from deployctl.rollout.cluster import ClusterClient
+from deployctl.rollout.results import DeployResult, RolloutPlan
 from deployctl.rollout.states import Health, release_health, what_serves
 
 
@@ -33,3 +38,22 @@ def serving_now(
     except DeployctlError:
         return None
     return what_serves([w.health for w in live.workloads], failing) if live is not None else "nothing (not installed)"
+
+
+def rolled_out(
+    ctx: EnvContext, client: ClusterClient, plan: RolloutPlan, /, *, started: float, **facts: Any
+) -> DeployResult:
+    """The result of ``plan``'s rollout through ``client``: what every result says, timed from ``started`` (a
+    monotonic clock), with ``facts`` (revision, outcome, message, what ran and where: ``cluster``, ``wave``)."""
+    return DeployResult(
+        env=ctx.name,
+        app=plan.app,
+        release=plan.release,
+        namespace=client.namespace,
+        image=plan.image,
+        git_sha=plan.git_sha,
+        helm_version=client.helm_major,
+        duration_seconds=time.monotonic() - started,
+        other_images=plan.other_images,
+        **facts,
+    )
