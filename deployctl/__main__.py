@@ -13,6 +13,7 @@ import sys
 
 
 def main() -> int:
+    """The ``deployctl`` console script: the fast path for ``--help`` and ``ci steps``, else the Click CLI."""
     if not os.environ.get("DEPLOYCTL_NO_FAST_PATH"):
         from deployctl.cli.fast import run
 

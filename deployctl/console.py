@@ -43,6 +43,8 @@ class Reporter(Protocol):
 class Console:
     # A plain class, not a dataclass: `ci steps` prints through it on every pipeline run, and importing dataclasses
     # (inspect, ast) would be a third of its start-up.
+    """Where output goes: text or JSON on stdout, progress and errors on stderr, redacted."""
+
     def __init__(
         self,
         output: str = "text",

@@ -66,6 +66,7 @@ def is_error(exc: BaseException, *codes: str) -> bool:
 
 
 def is_aws_error(exc: BaseException) -> bool:
+    """An exception of botocore or boto3 (an AWS call's), which ``translate`` turns into deployctl's."""
     return type(exc).__module__.startswith(("botocore", "boto3"))
 
 

@@ -41,6 +41,7 @@ def token(aws: AwsSession, cluster_name: str) -> str:
 
 
 def token_from_presigned_url(url: str) -> str:
+    """An EKS bearer token: the presigned STS GetCallerIdentity URL, base64url-encoded."""
     return EKS_TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
 
 

@@ -36,12 +36,16 @@ RULESET_REQUIRED = ("name", "target", "enforcement", "rules")
 
 @dataclass(frozen=True)
 class Reviewer:
+    """A required reviewer of a GitHub environment: a team or a user, by slug or login."""
+
     type: str  # Team or User
     name: str  # the team's slug or the user's login
 
 
 @dataclass(frozen=True)
 class GitHubEnvironment:
+    """A GitHub environment as the files want it: its settings, reviewers and deployment branch policies."""
+
     name: str
     body: Mapping[str, Any]  # the PUT body, reviewers left out (they need ids)
     reviewers: tuple[Reviewer, ...]
@@ -54,6 +58,8 @@ class GitHubEnvironment:
 
 @dataclass(frozen=True)
 class Settings:
+    """The repository's GitHub settings as the files want them: environments, rulesets, the OIDC subject."""
+
     environments: tuple[GitHubEnvironment, ...]
     rulesets: tuple[Mapping[str, Any], ...]
     oidc_sub: Mapping[str, Any]

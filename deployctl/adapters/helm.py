@@ -71,6 +71,8 @@ class Release:
 
 @dataclass(frozen=True)
 class Revision:
+    """One revision of a release in helm's history."""
+
     revision: int
     status: str
     chart: str = ""
@@ -85,6 +87,7 @@ class Revision:
 
 
 def parse_releases(text: str) -> list[Release]:
+    """``helm list -o json`` as releases."""
     rows = json.loads(text or "[]") or []
     return [
         Release(
@@ -101,6 +104,7 @@ def parse_releases(text: str) -> list[Release]:
 
 
 def parse_history(text: str) -> list[Revision]:
+    """``helm history -o json`` as revisions."""
     rows = json.loads(text or "[]") or []
     return [
         Revision(
@@ -145,6 +149,7 @@ def _hook(hook: dict[str, Any]) -> tuple[bool, str, str, str, str]:
 
 
 def is_in_progress_error(stderr: str) -> bool:
+    """helm refused because another operation on the release is in progress (a pending release)."""
     return IN_PROGRESS_MARKER in stderr
 
 

@@ -31,10 +31,12 @@ class Kube:
 
 
 def version_argv(binary: str = HELM) -> list[str]:
+    """``helm version``'s command line: the version alone (``parse_major`` reads it)."""
     return [binary, "version", "--template", "{{.Version}}"]
 
 
 def parse_major(text: str) -> int:
+    """helm's major version (3 or 4) from ``helm version``'s output; an OperationError for another."""
     match = _VERSION_RE.search(text)
     if match is None:
         raise OperationError(f"cannot read the helm version from {text.strip()!r}", "install helm 3.14+ or helm 4")
@@ -129,6 +131,7 @@ def list_argv(*, major: int, release: str, namespace: str, kube: Kube, binary: s
 
 
 def status_argv(*, release: str, namespace: str, kube: Kube, binary: str = HELM) -> list[str]:
+    """``helm status`` of a release as JSON."""
     return [binary, "status", release, "--namespace", namespace, "--output", "json", *kube.flags()]
 
 
@@ -138,6 +141,7 @@ def test_argv(*, release: str, namespace: str, kube: Kube, timeout: float, binar
 
 
 def history_argv(*, release: str, namespace: str, kube: Kube, binary: str = HELM, max_revisions: int = 20) -> list[str]:
+    """``helm history`` of a release as JSON, its newest ``max_revisions``."""
     return [binary, "history", release, "--namespace", namespace, "--max", str(max_revisions),
             "--output", "json", *kube.flags()]  # fmt: skip
 

@@ -28,6 +28,8 @@ from deployctl.terraform.workspace import Prepared
 
 @dataclass(frozen=True)
 class ApplyResult:
+    """What ``deployctl apply`` did: the plan it applied (saved or made now) and its changes."""
+
     env: str
     summary: PlanSummary
     applied: bool

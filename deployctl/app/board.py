@@ -35,6 +35,8 @@ FIELD = "\x1f"
 
 @dataclass(frozen=True)
 class BoardResult:
+    """The release board: its content and where it was written (or its Markdown)."""
+
     board: board_model.Board
     path: Path | None  # where the page was written; None: Markdown printed
     markdown: str = ""

@@ -16,6 +16,8 @@ from deployctl.terraform.state_bucket import BucketReport
 
 @dataclass(frozen=True)
 class BootstrapResult:
+    """What ``deployctl bootstrap`` did to the environment's state bucket."""
+
     env: str
     report: BucketReport
     key: str

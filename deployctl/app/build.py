@@ -28,6 +28,8 @@ LATEST = "latest"
 
 @dataclass(frozen=True)
 class BuildResult:
+    """What ``deployctl build`` pushed: each app's image, its tags and digest."""
+
     app: str
     commit: str
     tags: tuple[str, ...]
@@ -51,6 +53,8 @@ class BuildResult:
 
 @dataclass(frozen=True)
 class TagPlan:
+    """The tags a build pushes, and why ``latest`` is (or is not) one of them."""
+
     tags: tuple[str, ...]
     reason: str  # why latest is, or is not, among them
 
@@ -92,6 +96,8 @@ def plan_tags(
 
 @dataclass(frozen=True)
 class RegistryState:
+    """What the registry says before a build: the digest the commit's tag names, the repository's tag mutability."""
+
     existing: str | None  # the digest the commit tag already names
     mutability: registry.TagMutability | None
     note: str | None = None
@@ -139,6 +145,7 @@ def build(
     platforms: Sequence[str] = (),
     ecr_client: Any | None = None,
 ) -> BuildResult:
+    """Build and push each app's image for the head commit (``docker buildx``), tagged with the commit."""
     app_name, app = _pick_app(config, app_name)
     if not context.is_dir():
         raise UsageError(f"build context {context} is not a directory", "pass --context DIR")

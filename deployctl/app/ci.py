@@ -16,6 +16,8 @@ from deployctl.runner import Runner
 
 @dataclass(frozen=True)
 class ReleaseTagResult:
+    """The release tag ``ci release-tag`` made (or found) for the version bump."""
+
     version: str
     release: str | None
     reason: str

@@ -11,6 +11,8 @@ from deployctl.config import LoadedConfig
 
 @dataclass(frozen=True)
 class ConfigShowResult:
+    """The resolved configuration ``deployctl config show`` prints."""
+
     path: str
     environments: Mapping[str, Any]
     apps: Mapping[str, Any]

@@ -44,6 +44,8 @@ DEFAULT_ROLLOUT_TIMEOUT = 600.0
 
 @dataclass(frozen=True)
 class DeployReport:
+    """What ``deployctl deploy`` did: each app's (and cluster's) rollout, and the apps skipped."""
+
     env: str
     apps: tuple[DeployResult, ...]
     skipped: tuple[str, ...] = ()  # optional apps with no image for this commit: they keep what they run

@@ -25,6 +25,8 @@ from deployctl.terraform.workspace import DESTROY_PLAN_FILE
 
 @dataclass(frozen=True)
 class DestroyResult:
+    """What ``deployctl destroy`` planned and destroyed."""
+
     env: str
     summary: PlanSummary
     destroyed: bool
@@ -55,6 +57,7 @@ def destroy(
     lock_timeout: int | None = None,
     confirm: Confirm | None = None,
 ) -> DestroyResult:
+    """Plan and apply the destruction of an environment's terraform root, under its lock."""
     started = time.monotonic()
     name = ctx.name
     env = ctx.env

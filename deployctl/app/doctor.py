@@ -22,6 +22,8 @@ from deployctl.runner import Runner
 
 @dataclass(frozen=True)
 class ToolCheck:
+    """One tool deployctl runs: found on PATH or not, its version."""
+
     name: str
     found: bool
     version: str | None
@@ -32,6 +34,8 @@ class ToolCheck:
 
 @dataclass(frozen=True)
 class EnvCheck:
+    """One environment's endpoint: reachable or not."""
+
     name: str
     endpoint: str
     reachable: bool
@@ -40,6 +44,8 @@ class EnvCheck:
 
 @dataclass(frozen=True)
 class DoctorResult:
+    """What ``deployctl doctor`` found: the tools and whether each environment's AWS endpoint answers."""
+
     tools: tuple[ToolCheck, ...]
     environments: tuple[EnvCheck, ...]
     command: str = "doctor"
@@ -104,6 +110,7 @@ def _meets(version: str, minimum: tuple[int, ...]) -> bool:
 
 
 def check_tools(runner: Runner) -> tuple[ToolCheck, ...]:
+    """Each tool deployctl needs (terraform, helm, kubectl): found or not, its version against the minimum."""
     checks = []
     for name, argv, minimum, note in _TOOLS:
         wanted = ".".join(map(str, minimum))
@@ -145,6 +152,7 @@ def _tcp_reachable(url: str, timeout: float = 2.0) -> tuple[bool, str]:
 
 
 def doctor(runner: Runner, config: LoadedConfig | None) -> DoctorResult:
+    """The tools deployctl needs, and whether each environment's AWS endpoint answers."""
     tools = check_tools(runner)
     environments = check_environments(config) if config is not None else ()
     return DoctorResult(tools=tools, environments=environments)

@@ -24,6 +24,8 @@ REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 @dataclass(frozen=True)
 class SettingsChange:
+    """One change ``ci github-apply`` makes (or would make) to the repository's GitHub settings."""
+
     what: str  # environment, deployment branch policy, ruleset, OIDC subject
     name: str
     action: str  # create, update, delete
@@ -43,6 +45,8 @@ class SettingsChange:
 
 @dataclass(frozen=True)
 class GitHubApplyResult:
+    """What ``ci github-apply`` changed (or would change), and what already matched."""
+
     repository: str
     changes: tuple[SettingsChange, ...]
     applied: bool
@@ -64,6 +68,7 @@ class GitHubApplyResult:
 
 
 def github_apply(api: GitHubApi, settings: Settings, repository: str, *, check: bool) -> GitHubApplyResult:
+    """Make the repository's GitHub settings what the files say (environments, rulesets, OIDC subject)."""
     if not REPOSITORY.match(repository):
         raise UsageError(f"repository {repository!r} is not OWNER/NAME", "pass --repo OWNER/NAME")
     repo = f"/repos/{repository}"

@@ -43,6 +43,8 @@ def release_of(entry: Entry) -> str:
 
 @dataclass(frozen=True)
 class HistoryResult:
+    """An environment's ledger as ``deployctl history`` shows it, with the problems found reading it."""
+
     env: str
     entries: tuple[Entry, ...]
     command: str = "history"

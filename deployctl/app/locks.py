@@ -15,6 +15,8 @@ from deployctl.terraform import workspace as infra
 
 @dataclass(frozen=True)
 class LockResult:
+    """The environment lock as ``deployctl lock status`` shows it."""
+
     env: str
     observed: Observed | None
     command: str = "lock status"
@@ -52,6 +54,8 @@ class LockResult:
 
 @dataclass(frozen=True)
 class LockBreakResult:
+    """What ``deployctl lock break`` removed."""
+
     env: str
     kind: str  # "environment" | "state"
     removed: Mapping[str, Any] | None
@@ -70,6 +74,7 @@ class LockBreakResult:
 
 
 def lock_status(ctx: EnvContext) -> LockResult:
+    """Who holds the environment lock, since when, until when (S3's clock), or that it is free."""
     return LockResult(ctx.name, ctx.lock.observe())
 
 

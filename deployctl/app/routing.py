@@ -14,6 +14,8 @@ from deployctl.release.pipeline import Pipeline, RouteConfig, steps_for
 
 
 class CiStepsResult(NamedTuple):  # not a dataclass: see config.routing
+    """The pipeline steps ``ci steps`` says run for an event and ref."""
+
     pipeline: Pipeline
     command: str = "ci steps"
 
@@ -41,6 +43,7 @@ class CiStepsResult(NamedTuple):  # not a dataclass: see config.routing
 
 
 def ci_steps(config: RouteConfig, event: str, ref: str) -> CiStepsResult:
+    """Which pipeline steps run for a CI event and ref (``release.pipeline``), from the routing keys only."""
     try:
         return CiStepsResult(steps_for(config, event, ref))
     except InvalidValueError as exc:

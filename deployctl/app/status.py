@@ -27,6 +27,8 @@ _SHOWN = ("app", "release", "namespace", "installed", "revision", "helm_status",
 
 @dataclass(frozen=True)
 class AppStatus:
+    """One app of an environment (in one cluster) as it runs now: helm's release, its workloads, its health."""
+
     app: str
     release: str
     namespace: str
@@ -118,6 +120,8 @@ class AppStatus:
 
 @dataclass(frozen=True)
 class StatusResult:
+    """What ``deployctl status`` found in the environment: each app, the freeze in force, the drift."""
+
     env: str
     apps: tuple[AppStatus, ...]
     freeze: FreezeState | None = None  # None: a window of the configuration cannot be (warned)
@@ -144,6 +148,7 @@ class StatusResult:
 
 
 def status(ctx: EnvContext, app: str | None = None) -> StatusResult:
+    """Each app of the environment as it runs now, judged by the one definition of healthy."""
     ctx.require_deployable()
     apps = ctx.config.settings.apps
     # The ledger lives in the state bucket: an environment without one has no unfinished rollouts to show.

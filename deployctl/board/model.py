@@ -34,6 +34,8 @@ class Live:
 
 @dataclass(frozen=True)
 class Cell:
+    """One app in one environment on the board: what runs, its health, its checks, its drift."""
+
     env: str
     app: str
     state: str  # healthy | unhealthy | absent | unreachable
@@ -76,6 +78,8 @@ class BoardEvent:
 
 @dataclass(frozen=True)
 class Waiting:
+    """What waits to reach an environment: a digest proven in its source, a release tagged, not promoted."""
+
     env: str  # the promotion target
     kind: str  # release | digest
     what: str  # the tag, or the digest
@@ -85,6 +89,8 @@ class Waiting:
 
 @dataclass(frozen=True)
 class Column:
+    """One environment on the board: its cells, its timeline, what waits for it."""
+
     env: str
     promote_from: str | None
     freeze: str  # "open", "frozen by ...", from windows.FreezeState.describe
@@ -95,6 +101,8 @@ class Column:
 
 @dataclass(frozen=True)
 class Board:
+    """The release board: every environment's column."""
+
     generated_at: str
     apps: tuple[str, ...]
     columns: tuple[Column, ...]
@@ -127,6 +135,7 @@ class Board:
 
 
 def by(entry: Entry) -> str:
+    """Who wrote an entry, as the board says it: its CI run, else its actor."""
     return f"CI run {entry.ci_run_id}" if entry.ci_run_id else entry.actor
 
 

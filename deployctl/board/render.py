@@ -71,6 +71,7 @@ def when(stamp: str | None) -> str:
 
 
 def html(board: Board) -> str:
+    """The board as one HTML page (inline CSS and SVG, no script)."""
     parts = [
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n',
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n',

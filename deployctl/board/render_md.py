@@ -7,6 +7,7 @@ from deployctl.board.render import MARKS, OUTCOME_MARKS, short, when
 
 
 def markdown(board: Board) -> str:
+    """The board as Markdown: one table, then what waits."""
     envs = [c.env + (" (frozen)" if c.frozen else "") for c in board.columns]
     lines = [
         "## Release board",

@@ -42,6 +42,8 @@ class ObjectVersion:
 
 @dataclass(frozen=True)
 class LedgerProblem:
+    """What is wrong with one object of the ledger (deleted, rewritten, corrupt, a writer's clock off)."""
+
     kind: str  # deleted | rewritten | corrupt | clock_skew
     key: str
     detail: str

@@ -33,6 +33,8 @@ def _new_id() -> str:
 
 @dataclass(frozen=True)
 class Override:
+    """A flag that overrode a gate or a freeze, and the reason given for it."""
+
     flag: str
     reason: str
 

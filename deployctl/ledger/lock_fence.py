@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 
 class FenceCounter:
+    """The environment's last fencing number on S3, issued by compare-and-swap."""
+
     def __init__(self, env_name: str, bucket: str, s3: Any, key: str) -> None:
         self.env_name = env_name
         self.bucket = bucket

@@ -30,6 +30,8 @@ CLOCK_RESOLUTION = timedelta(seconds=1)
 
 @dataclass(frozen=True)
 class LockInfo:
+    """The environment lock as stored: who holds it, for what, since when, for how long, its fencing number."""
+
     id: str
     env: str
     owner: str
@@ -110,6 +112,7 @@ class Observed:
 
 
 def ci_run_id() -> str | None:
+    """The CI run this process belongs to (GitHub Actions, GitLab), None outside CI."""
     return os.environ.get("GITHUB_RUN_ID") or os.environ.get("CI_PIPELINE_ID")
 
 
@@ -117,10 +120,12 @@ LOCK_PREFIX = "deployctl/locks"
 
 
 def lock_key(env_name: str) -> str:
+    """The S3 key of the environment's lock object."""
     return f"{LOCK_PREFIX}/{env_name}.json"
 
 
 def queue_prefix(env_name: str) -> str:
+    """The S3 prefix of the environment's queue of waiting runs."""
     return f"{LOCK_PREFIX}/{env_name}.queue/"
 
 
@@ -130,6 +135,7 @@ def fence_key(env_name: str) -> str:
 
 
 def load_lock_info(body: bytes) -> LockInfo:
+    """The lock object's JSON as a LockInfo (keys a newer writer added are ignored)."""
     known = {f.name for f in fields(LockInfo)}
     return LockInfo(**{k: v for k, v in json.loads(body).items() if k in known})  # newer writers may add keys
 
@@ -144,6 +150,7 @@ def s3_now(answer: dict[str, Any]) -> datetime | None:
 
 
 def locked_error(env_name: str, held: LockInfo | None, ahead: int) -> LockedError:
+    """Exit 5 for a run that could not take the lock: who holds it, how many wait ahead, how to break it."""
     if held is None:
         queued = f"{ahead} run(s) queued before this one" if ahead else "another run took it as this one tried"
         return LockedError(
@@ -160,6 +167,7 @@ def locked_error(env_name: str, held: LockInfo | None, ahead: int) -> LockedErro
 
 
 def release_failed(env_name: str, info: LockInfo, exc: BaseException) -> DeployctlError:
+    """The error of a lock that could not be released: why, and the ``lock break`` that frees it."""
     reason = exc.message if isinstance(exc, DeployctlError) else f"{type(exc).__name__}: {exc}"
     return DeployctlError(
         f"could not release the lock of {env_name!r} (id {info.id}): {reason}",

@@ -37,6 +37,8 @@ Post = Callable[[str, bytes, float], int]
 
 @dataclass(frozen=True)
 class Webhook:
+    """One configured webhook: the variable naming its URL (the URL itself never shown), its format, its events."""
+
     variable: str  # the environment variable holding the URL: how a target is named in messages
     url: str | None  # None: the variable is not set
     format: NotifyFormat
@@ -45,6 +47,8 @@ class Webhook:
 
 @dataclass(frozen=True)
 class Delivery:
+    """How one event's delivery to one webhook went."""
+
     target: str  # the variable's name
     delivered: bool
     attempts: int
@@ -68,6 +72,7 @@ class Policy:
 
 
 def targets(configured: Sequence[Notify], environ: Mapping[str, str]) -> list[Webhook]:
+    """The environment's webhooks, their URLs read from the variables the configuration names."""
     return [Webhook(n.url_env, environ.get(n.url_env) or None, n.format, tuple(n.events or EVENTS)) for n in configured]
 
 

@@ -16,6 +16,7 @@ from deployctl.promotion.request import PromoteRequest
 
 
 def target_env_name(config: LoadedConfig, requested: str | None) -> str:
+    """The environment a promotion goes to: the one asked for, or the only one with ``promote_from``."""
     envs = config.settings.environments
     if requested is not None:
         if requested not in envs:
@@ -36,6 +37,7 @@ def target_env_name(config: LoadedConfig, requested: str | None) -> str:
 
 
 def parse_release(tag: str, env_name: str, env: Environment) -> ReleaseTag:
+    """The release tag as the target environment's pattern reads it; a usage error when it does not match."""
     try:
         return ReleaseTag.parse(tag, env.release_tag_pattern, allow_prerelease=env.allow_prerelease)
     except InvalidValueError as exc:
@@ -43,12 +45,14 @@ def parse_release(tag: str, env_name: str, env: Environment) -> ReleaseTag:
 
 
 def transfer_mode(facts: Facts, source: registry.Endpoint, target: registry.Endpoint) -> str:
+    """How an app's image reaches the target: skipped, noop (the tag names it already), retag or copy."""
     if facts.skipped:
         return "skipped"
     return "noop" if facts.target_tag_digest == facts.source_digest else registry.transfer_mode(source, target)
 
 
 def noop(plan: PromotionPlan) -> PromoteResult:
+    """The result of a promotion already done: every app runs (or was moved to) the release's digest."""
     deployed = all(a.facts.deploy for a in plan.apps)
     said = "already runs there (healthy now)" if deployed else "already moved and recorded there (not deployed)"
     step = PromotionStep("promote", "noop", f"{plan.release} {said}")

@@ -63,6 +63,8 @@ def failure_of(entry: Entry, limit: int = 200) -> str:
 
 @dataclass(frozen=True)
 class Evidence:
+    """What a source environment's ledger proves about a digest: its healthy rollout, a later failure, time run."""
+
     env: str
     digest: str
     verified: Entry | None  # the latest healthy rollout of the digest

@@ -72,6 +72,8 @@ class Facts:
 
 @dataclass(frozen=True)
 class Gate:
+    """One gate's verdict for one app: passed or not, why, and the flag that may override it."""
+
     name: str
     ok: bool
     message: str

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class AppPromotion:
+    """One app of a promotion: its facts, its gates, the image it gets and how it gets there."""
+
     app: str
     facts: Facts
     gates: tuple[Gate, ...]
@@ -86,6 +88,8 @@ class AppPromotion:
 
 @dataclass(frozen=True)
 class PromotionPlan:
+    """Everything a promotion will do, found and judged before anything changes."""
+
     release: ReleaseTag
     commit: str
     source_env: str
@@ -147,6 +151,8 @@ class PromotionPlan:
 
 @dataclass(frozen=True)
 class PromotionStep:
+    """One step of a promotion as shown: images moved, values recorded, rolled out..."""
+
     name: str
     status: str  # done | noop | skipped | failed
     detail: str = ""
@@ -154,6 +160,8 @@ class PromotionStep:
 
 @dataclass(frozen=True)
 class PromoteResult:
+    """What a promotion did (or, dry run, would do): its plan, outcome and steps."""
+
     plan: PromotionPlan
     dry_run: bool
     outcome: str  # planned | succeeded | moved (--no-deploy: the image moved and recorded, not deployed) | noop
@@ -185,6 +193,7 @@ class PromoteResult:
 
 
 def transfer_detail(report: TransferReport) -> str:
+    """One line on an image transfer: blobs and bytes copied or mounted, manifests, referrers, time."""
     if report.mode == "copy":
         return (
             f"copy: {report.blobs_copied} blobs copied ({report.bytes_copied} bytes), {report.blobs_mounted} mounted, "
@@ -195,6 +204,7 @@ def transfer_detail(report: TransferReport) -> str:
 
 
 def helm_summary(facts: Facts, deploy: bool, env: str, namespace: str) -> str:
+    """What the promotion runs in the target's cluster for one app, in one line."""
     if facts.skipped:
         return "nothing (not part of this commit)"
     if not deploy:

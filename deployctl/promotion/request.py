@@ -18,6 +18,8 @@ ALLOW_LOCAL_TAG = "--allow-local-tag"
 
 @dataclass(frozen=True)
 class PromoteRequest:
+    """What ``deployctl promote`` is asked: the release, the target, the apps, the overrides and their reason."""
+
     tag: str
     to_env: str | None = None
     app: str | None = None

@@ -18,6 +18,8 @@ LIMIT = 50
 
 @dataclass(frozen=True)
 class Change:
+    """One commit of a release: sha, author, subject, its pull request, whether its image failed in the source."""
+
     sha: str
     author: str
     subject: str
@@ -36,6 +38,8 @@ class Change:
 
 @dataclass(frozen=True)
 class Changelog:
+    """The commits between what the target runs and the release, with how many there are in all."""
+
     base: str | None  # the commit the target runs (None: its first promotion)
     head: str
     changes: tuple[Change, ...]

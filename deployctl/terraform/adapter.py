@@ -105,16 +105,19 @@ def plan(ws: Workspace, argv: Sequence[str]) -> bool:
 
 
 def show(ws: Workspace, plan_file: Path) -> dict[str, Any]:
+    """A saved plan as ``terraform show -json`` reads it."""
     result = _run(ws, show_args(plan=plan_file))
     document: dict[str, Any] = json.loads(result.stdout)
     return document
 
 
 def apply(ws: Workspace, argv: Sequence[str]) -> CommandResult:
+    """``terraform apply`` of the given command line, its output streamed."""
     return _run(ws, argv, stream=True)
 
 
 def force_unlock(ws: Workspace, lock_id: str) -> CommandResult:
+    """``terraform force-unlock`` of a held state lock."""
     return _run(ws, force_unlock_args(lock_id=lock_id))
 
 

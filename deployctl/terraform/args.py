@@ -77,6 +77,7 @@ def plan_args(
 
 
 def show_args(*, plan: Path) -> list[str]:
+    """``terraform show -json`` of a saved plan."""
     return [TERRAFORM, "show", "-json", "-no-color", str(plan)]
 
 
@@ -109,4 +110,5 @@ def import_args(
 
 
 def force_unlock_args(*, lock_id: str) -> list[str]:
+    """``terraform force-unlock`` of the state lock ``lock_id``, without a prompt."""
     return [TERRAFORM, "force-unlock", "-force", "-no-color", lock_id]

@@ -191,6 +191,7 @@ def hint_line(command: str, resource: ExistingResource) -> str:
 def resources_exist(
     existing: Sequence[ExistingResource], env_name: str, import_command: ImportCommand, tail: str
 ) -> OperationError:
+    """The error for resources that exist outside the state: each one, and the import commands that adopt them."""
     name = env_name
     listed = "\n".join(f"  {r.address}: {r.summary}" for r in existing)
     return OperationError(

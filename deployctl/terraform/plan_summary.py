@@ -9,6 +9,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class ResourceChange:
+    """One resource a plan changes: its address and terraform's actions on it."""
+
     address: str
     actions: tuple[str, ...]
 

@@ -72,6 +72,7 @@ def fingerprint(files: Iterable[Path], *, base: Path, extra: Sequence[str] = ())
 
 
 def file_sha256(path: Path) -> str:
+    """The sha256 of a file, read in blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

@@ -68,6 +68,7 @@ def _changed_inputs(before: Mapping[str, str], now: Mapping[str, str]) -> str:
 
 
 def load_saved(prepared: Prepared) -> PlanMetadata | None:
+    """The saved plan's record, None when there is none (or it cannot be read: a warning)."""
     if not (prepared.plan_file.is_file() and prepared.metadata_file.is_file()):
         return None
     try:
@@ -78,6 +79,7 @@ def load_saved(prepared: Prepared) -> PlanMetadata | None:
 
 
 def discard_saved(prepared: Prepared) -> None:
+    """Remove the saved plan and its record."""
     prepared.plan_file.unlink(missing_ok=True)
     prepared.metadata_file.unlink(missing_ok=True)
 

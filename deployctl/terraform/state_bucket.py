@@ -26,6 +26,8 @@ NO_PUBLIC_ACCESS = dict.fromkeys(
 
 @dataclass(frozen=True)
 class BucketReport:
+    """What ``ensure`` did to a state bucket, and what it found already so."""
+
     bucket: str
     region: str
     changed: tuple[str, ...]  # what this run did, e.g. ("created", "versioning enabled")

@@ -70,6 +70,7 @@ class Prepared:
 
 
 def require_terraform(config: LoadedConfig, name: str) -> Terraform:
+    """The environment's terraform settings; a usage error naming those that have some when it has none."""
     settings = config.settings.environments[name].terraform
     if settings is None:
         with_tf = [n for n, e in config.settings.environments.items() if e.terraform is not None]
@@ -216,6 +217,7 @@ def commit_of(runner: Runner, directory: Path) -> str | None:
 
 
 def ensure_init(prepared: Prepared) -> None:
+    """``terraform init`` when its inputs changed since the last one (a stamp in the data dir), else nothing."""
     ws = prepared.workspace
     name = prepared.env_name
     if not terraform.init_needed(ws, prepared.init_stamp):

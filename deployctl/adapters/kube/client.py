@@ -89,6 +89,7 @@ def errors() -> tuple[type[Exception], ...]:
 
 
 def is_kube_error(exc: BaseException) -> bool:
+    """An exception of the kubernetes client or urllib3 (an API call's), which ``translate`` turns into deployctl's."""
     return type(exc).__module__.startswith(("kubernetes", "urllib3"))
 
 

@@ -39,6 +39,7 @@ def pending_release_records(kube: Kube, namespace: str, release: str) -> list[Re
 
 
 def delete_release_record(kube: Kube, namespace: str, record: ReleaseRecord) -> None:
+    """Delete one of helm's release records (its Secret), as ``recover`` does for a pending one."""
     from kubernetes import client as kclient
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 
 def need_manifest(registry: OciRegistry, endpoint: Endpoint, digest: str) -> ManifestBytes:
+    """The manifest ``digest`` names in ``endpoint``'s repository; a RegistryError when it is not there."""
     manifest = registry.get_manifest(endpoint.repository, digest)
     if manifest is None:
         raise RegistryError(f"{endpoint.name}@{digest} does not exist")

@@ -24,15 +24,18 @@ ECR_HOST_RE = re.compile(
 
 
 def is_ecr_host(host: str) -> bool:
+    """Whether a registry host is an ECR registry (``ACCOUNT.dkr.ecr.REGION.amazonaws.com``)."""
     return ECR_HOST_RE.match(host) is not None
 
 
 def ecr_account(host: str) -> str | None:
+    """The AWS account of an ECR registry host (None for another host)."""
     match = ECR_HOST_RE.match(host)
     return match["account"] if match else None
 
 
 def ecr_region(host: str) -> str | None:
+    """The region of an ECR registry host (None for another host)."""
     match = ECR_HOST_RE.match(host)
     return match["region"] if match else None
 
@@ -170,6 +173,7 @@ def tag_mutability(client: Any, repository: str, registry_id: str | None = None)
 
 
 def ecr_code(exc: BaseException) -> str:
+    """The AWS error code of an ECR call's exception ("" when it has none)."""
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
         return str(response.get("Error", {}).get("Code", ""))
@@ -177,6 +181,7 @@ def ecr_code(exc: BaseException) -> str:
 
 
 def ecr_error(exc: BaseException, what: str) -> RegistryError:
+    """An ECR call's failure as a RegistryError naming what failed, with the IAM permissions to check."""
     code = ecr_code(exc) or type(exc).__name__
     hint = None
     if code in ("AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException"):

@@ -40,11 +40,14 @@ REFERRER_TAG_SUFFIXES = (".sig", ".att", ".sbom")
 
 
 def digest_of(data: bytes) -> str:
+    """The sha256 digest of bytes, as OCI writes it."""
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)
 class Descriptor:
+    """An OCI descriptor: a blob or manifest by media type, digest and size."""
+
     media_type: str
     digest: str
     size: int
@@ -57,6 +60,7 @@ class Descriptor:
 
 
 def descriptor(raw: Mapping[str, Any]) -> Descriptor:
+    """A descriptor from its JSON form."""
     return Descriptor(
         media_type=str(raw.get("mediaType", "")),
         digest=str(raw["digest"]),

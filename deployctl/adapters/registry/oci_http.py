@@ -178,5 +178,6 @@ def _short(url: str) -> str:
 
 
 def reason(exc: BaseException) -> str:
+    """Why a request failed, in a few words: the exception's type and its cause."""
     cause = getattr(exc, "reason", None)
     return f"{type(cause or exc).__name__}: {cause or exc}"

@@ -21,6 +21,8 @@ from deployctl.adapters.registry.manifest import ManifestBytes, referrer_tags
 
 @dataclass(frozen=True)
 class Referrer:
+    """A signature, SBOM or attestation attached to a digest (by the referrers API or a tag)."""
+
     digest: str
     subject: str  # the digest it is attached to
     tag: str | None = None  # set for the tag scheme
@@ -33,6 +35,8 @@ class Referrer:
 
 @dataclass(frozen=True)
 class Found:
+    """The referrers of the digests searched, and whether the registry serves the referrers API."""
+
     referrers: tuple[Referrer, ...]
     api: bool  # whether the source serves the referrers API
 

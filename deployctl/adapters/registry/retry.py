@@ -44,6 +44,7 @@ class RetryPolicy:
 
 
 def seconds(value: float) -> str:
+    """A duration as a message says it (whole seconds, tenths below one)."""
     return f"{value:.0f} s" if value >= 1 else f"{value:.1f} s"
 
 

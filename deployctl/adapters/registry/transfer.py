@@ -27,6 +27,8 @@ from deployctl.adapters.registry.oci_http import DEFAULT_PARALLEL
 
 @dataclass(frozen=True)
 class TransferReport:
+    """What moving one image did: how (retag, copy, noop), what it copied or mounted, how long."""
+
     mode: str  # ecr-retag | oci-retag | copy | noop
     digest: str
     target: str

@@ -39,6 +39,7 @@ def values_changes(target: EnvContext, promoted: Sequence[AppPromotion], commit:
 
 
 def values_edit(target: EnvContext, promoted: Sequence[AppPromotion], commit: str) -> ValuesEdit | None:
+    """The target's values file with the promoted apps' digests, None when nothing changes."""
     changes = values_changes(target, promoted, commit)
     return target.values.edit(changes) if changes else None
 

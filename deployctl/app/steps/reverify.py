@@ -29,6 +29,8 @@ from deployctl.verification.plan import Plan
 
 @dataclass(frozen=True)
 class AppVerification:
+    """One app's checks run again on what runs (``deployctl verify``), and what they said."""
+
     app: str
     release: str
     digest: str | None
@@ -62,6 +64,8 @@ class AppVerification:
 
 @dataclass(frozen=True)
 class VerifyReport:
+    """What ``deployctl verify`` found: each app's checks."""
+
     env: str
     apps: tuple[AppVerification, ...]
     command: str = "verify"

@@ -15,6 +15,8 @@ from deployctl.rollout.states import Verdict
 
 @dataclass(frozen=True)
 class DaemonSetState:
+    """A DaemonSet's rollout state, from its API object."""
+
     name: str
     generation: int
     observed_generation: int
@@ -30,6 +32,7 @@ class DaemonSetState:
 
 
 def daemonset_state(obj: Mapping[str, Any]) -> DaemonSetState:
+    """From a DaemonSet as a JSON dict (camelCase, as the API serves it)."""
     meta, spec, status = parts_of(obj)
     return DaemonSetState(
         name=str(meta.get("name", "")),
@@ -44,6 +47,8 @@ def daemonset_state(obj: Mapping[str, Any]) -> DaemonSetState:
 
 
 def daemonset_verdict(d: DaemonSetState, new_pods: Sequence[PodState], vctx: VerdictContext) -> Verdict:
+    """A DaemonSet's verdict: a failure of a new pod or of its controller, else complete once every scheduled node
+    runs the new generation."""
     failure = first_failure(new_pods, vctx.tuning, vctx.now, vctx.events)
     failure = failure or controller_failure(vctx.events, "DaemonSet", d.name, vctx.since)
     if failure is not None:

@@ -25,6 +25,8 @@ from deployctl.rollout.states import REVISION_ANNOTATION, Verdict
 
 @dataclass(frozen=True)
 class DeploymentState:
+    """A Deployment's rollout state, from its API object."""
+
     name: str
     generation: int
     observed_generation: int

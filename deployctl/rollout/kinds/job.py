@@ -14,6 +14,8 @@ from deployctl.rollout.states import Verdict
 
 @dataclass(frozen=True)
 class JobState:
+    """A Job's state, from its API object: completions, failures, limits, conditions."""
+
     name: str
     completions: int = 1
     active: int = 0
@@ -27,6 +29,7 @@ class JobState:
 
 
 def job_state(obj: Mapping[str, Any]) -> JobState:
+    """From a Job as a JSON dict (camelCase, as the API serves it)."""
     meta, spec, status = parts_of(obj)
     return JobState(
         name=str(meta.get("name", "")),

@@ -15,6 +15,8 @@ from deployctl.rollout.states import Verdict
 
 @dataclass(frozen=True)
 class StatefulSetState:
+    """A StatefulSet's rollout state, from its API object (partition and update strategy included)."""
+
     name: str
     generation: int
     observed_generation: int
@@ -36,6 +38,7 @@ class StatefulSetState:
 
 
 def statefulset_state(obj: Mapping[str, Any]) -> StatefulSetState:
+    """From a StatefulSet as a JSON dict (camelCase, as the API serves it)."""
     meta, spec, status = parts_of(obj)
     strategy = spec.get("updateStrategy") or {}
     return StatefulSetState(
