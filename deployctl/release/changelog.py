@@ -75,6 +75,7 @@ class Changelog:
 
 
 def pr_number(subject: str) -> int | None:
+    """The pull request a commit subject names (a squash's ``(#12)``, a merge's ``Merge pull request #12``)."""
     for pattern in PR_RES:
         match = pattern.search(subject)
         if match:

@@ -17,6 +17,7 @@ _PART = {"digest": r"sha256:[0-9a-f]{64}", "tag": r"[A-Za-z0-9_][A-Za-z0-9_.-]{0
 
 
 def image_parts(image: ImageRef, git_sha: str | None) -> dict[str, str]:
+    """The parts of an image a chart's keys are filled with: registry, repository, digest, tag, git_sha."""
     return {
         "registry": image.registry,
         "repository": image.repository,
@@ -51,6 +52,7 @@ def nested(values: Mapping[str, str]) -> dict[str, Any]:
 
 
 def lookup(section: Mapping[str, Any], key: str) -> Any:
+    """The value at a dotted key of a values section, None when a part of the path is missing."""
     node: Any = section
     for part in key.split("."):
         if not isinstance(node, Mapping) or part not in node:

@@ -50,6 +50,8 @@ class ImageChange:
 
 @dataclass(frozen=True)
 class AppDiff:
+    """One app's drift: each object the chart renders against the live one, its image change, a problem."""
+
     app: str
     release: str
     namespace: str
@@ -66,6 +68,8 @@ class AppDiff:
 
 @dataclass(frozen=True)
 class DiffResult:
+    """What ``deployctl diff`` found: each app's drift, and the freeze in force."""
+
     env: str
     apps: tuple[AppDiff, ...]
     color: bool = False

@@ -34,12 +34,16 @@ POD_SPEC: Mapping[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Container:
+    """A container of a rendered workload: its name and image."""
+
     name: str
     image: str
 
 
 @dataclass(frozen=True)
 class Workload:
+    """A workload a rendered chart holds, with its containers (hooks aside)."""
+
     kind: str
     name: str
     containers: tuple[Container, ...]  # ``containers``, not ``initContainers``
@@ -85,6 +89,7 @@ class ImageCheck:
 
 
 def hint(app: str) -> str:
+    """How to tell deployctl the keys an app's chart reads its image from (``apps.NAME.image_values``)."""
     return (
         f"set apps.{app}.image_values to the keys the chart reads, e.g. "
         '{ image = "{registry}/{repository}@{digest}" } for a chart that takes the image as one string '
@@ -118,6 +123,7 @@ def runs(image: str, digest: str) -> bool:
 
 
 def check(manifest: str, digest: str) -> ImageCheck:
+    """Whether every workload of a rendered manifest runs ``digest`` (the others' containers listed apart)."""
     found = workloads(manifest)
     missing = tuple(w for w in found if not any(runs(c.image, digest) for c in w.containers))
     others = tuple((w, c) for w in found if w not in missing for c in w.containers if not runs(c.image, digest))

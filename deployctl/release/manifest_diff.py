@@ -23,6 +23,8 @@ DROPPED_ANNOTATIONS = ("deployment.kubernetes.io/revision", "kubectl.kubernetes.
 
 @dataclass(frozen=True)
 class ObjectDiff:
+    """One rendered object compared with the live one: unchanged, changed (its unified diff), added or removed."""
+
     api_version: str
     kind: str
     name: str

@@ -45,6 +45,8 @@ class RouteConfig(Protocol):
 # NamedTuples, not dataclasses, and the model imported where a tag is parsed: `ci steps` runs on every pipeline
 # run, and importing dataclasses (inspect, ast) would be a third of its start-up.
 class Step(NamedTuple):
+    """One CI step: what it runs, the environment it reads or changes, the steps it needs."""
+
     id: str
     run: str
     env: str | None = None  # the environment it mutates or reads (concurrency group)
@@ -53,6 +55,8 @@ class Step(NamedTuple):
 
 
 class Pipeline(NamedTuple):
+    """The steps a CI event and ref run, and which kind of pipeline that is."""
+
     event: str
     ref: str
     kind: str  # pull-request | main | release | shared | branch | none
@@ -71,6 +75,7 @@ class Roles(NamedTuple):
 
 
 def roles(config: RouteConfig) -> Roles:
+    """Which environments are shared (terraform only), dev and prod, from the routing keys."""
     shared = tuple(name for name, env in config.environments.items() if not env.deployable)
     for name, env in config.environments.items():
         if env.promote_from:

@@ -24,6 +24,8 @@ KeyPath = tuple[str, ...]
 
 @dataclass(frozen=True)
 class ValuesEdit:
+    """A values file's edit: its text before and after, applied only when written."""
+
     path: Path
     before: str
     after: str

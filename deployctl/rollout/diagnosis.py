@@ -50,6 +50,8 @@ def _reason(exc: BaseException) -> str:
 def diagnose(
     core: Any, namespace: str, verdict: Verdict, *, now: float, since: float | None = None, uid: str | None = None
 ) -> list[str]:
+    """A failure's diagnosis: the recent events of its pod and workload, its container's current and previous
+    logs."""
     # (kind, name, uid, since): a pod's events by its uid (a StatefulSet's pod-1 of an earlier rollout had its
     # own); the resource's by its uid (a hook Job is re-created) and time (a StatefulSet is not)
     objects: list[tuple[str, str, str | None, float | None]] = []
@@ -122,6 +124,7 @@ def _runs(pod: dict[str, Any] | None, container: str) -> tuple[str, str]:
 def container_logs(
     core: Any, namespace: str, pod_name: str, container: str | None, pod: dict[str, Any] | None
 ) -> list[str]:
+    """The last lines of a container's current and previous logs, or why there are none."""
     if container is None:
         containers = ((pod or {}).get("spec") or {}).get("containers") or []
         if not containers:

@@ -31,6 +31,8 @@ def levels(order: Sequence[str], needs: Mapping[str, Collection[str]]) -> list[l
 
 @dataclass(frozen=True)
 class LevelRun(Generic[T]):
+    """How a release's apps rolled out level by level: done, failed, and not started after a failure."""
+
     order: tuple[str, ...]
     done: tuple[tuple[str, T], ...]  # in the configured order
     failed: tuple[tuple[str, DeployctlError], ...]  # in the configured order

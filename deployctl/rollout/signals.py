@@ -47,6 +47,8 @@ NO_SCALE_UP = frozenset({"NotTriggerScaleUp"})
 
 @dataclass(frozen=True)
 class Tuning:
+    """How patient the verdicts are with a workload: restarts allowed, readiness and scheduling grace."""
+
     restarts_allowed: int = DEFAULT_RESTARTS
     readiness_grace: float | None = None  # None: from the container's probes
     schedule_grace: float | None = None  # None: SCHEDULE_GRACE_SECONDS, or _AUTOSCALED with an autoscaler
@@ -109,6 +111,7 @@ class EventState:
 
 
 def event_state(obj: Mapping[str, Any]) -> EventState:
+    """From an Event as a JSON dict (core/v1 or events.k8s.io/v1)."""
     involved = obj.get("involvedObject") or obj.get("regarding") or {}
     series = obj.get("series") or {}
     when = (
@@ -140,6 +143,7 @@ def _failed(pod: PodState, container: ContainerState, reason: str, detail: str) 
 
 
 def container_failure(pod: PodState, c: ContainerState, tuning: Tuning, now: float | None) -> Verdict | None:
+    """A container's failure signal (fatal waiting reason, crash, not ready past its grace), else None."""
     if c.waiting_reason in FATAL_WAITING_REASONS:
         return _failed(pod, c, c.waiting_reason, c.waiting_message)
     # Down after a bad exit (backing off, or terminated): restartCount restarts and this exit. The kubelet
@@ -183,6 +187,7 @@ def pod_failure(
 def unschedulable(
     pod: PodState, tuning: Tuning, now: float | None, events: Sequence[EventState] = ()
 ) -> Verdict | None:
+    """A pod the scheduler rejected for longer than its grace, with no scale-up coming, as a failure."""
     if now is None or pod.unschedulable is None or pod.phase != "Pending":
         return None
     reasons = [e.reason for e in sorted(events, key=lambda e: e.time or 0) if e.name == pod.name]

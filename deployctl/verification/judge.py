@@ -53,6 +53,8 @@ def answer_problem(answer: Answer, expect_status: int, body_contains: str | None
 
 @dataclass(frozen=True)
 class MetricCondition:
+    """A metric check's condition: a comparison and its bound (``< 0.01``)."""
+
     op: str
     bound: float
 

@@ -31,6 +31,8 @@ class Subject:
 
 @dataclass(frozen=True)
 class CheckResult:
+    """One check's outcome (passed, failed, error, not-run) and what it saw."""
+
     name: str
     kind: str  # helm-test | http | metric
     outcome: str  # passed | failed | error | not-run
