@@ -9,7 +9,9 @@ Everything happens in a throwaway clone (``<repo>/.deployctl/demo/work``, pushin
 ``origin.git`` beside it), so the repository itself gets no commits, tags or edits. Every step is a real
 ``deployctl`` command in a child process; images are synthetic OCI images pushed to the sandbox
 registry (no docker needed), and "B crashes" is the sandbox marking B's digest as crashing.
-``KEEP=1`` leaves the sandbox and the clone up for exploring.
+``KEEP=1`` leaves the sandbox and the clone up for exploring. ``DEPLOYCTL_DEMO_RECORD=FILE`` writes every
+command the story ran (argv, exit code, stdout, stderr) to FILE as JSON, to compare two runs (a refactoring
+must leave them unchanged but for digests, times and ports).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class DemoResult:
     prod_history: list[dict[str, Any]] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     documents: dict[str, Any] = field(default_factory=dict)  # command -> last JSON document it printed
+    commands: list[dict[str, Any]] = field(default_factory=list)  # every command run: argv, exit code, output
     board: Path | None = None  # the release board of the end state (``deployctl board``), kept in the work dir
 
 
@@ -95,7 +98,11 @@ class Story:
         # The installed console script, not `python -m deployctl`: with cwd in the clone, -m would import
         # the clone's (committed) copy of the package instead of the code under test.
         argv = [str(Path(sys.executable).with_name("deployctl")), *args]
-        return self.runner.run(argv, cwd=self.clone, env=self.env, ok_codes=ok_codes, timeout=900)
+        result = self.runner.run(argv, cwd=self.clone, env=self.env, ok_codes=ok_codes, timeout=900)
+        self.result.commands.append(
+            {"args": list(args), "exit_code": result.exit_code, "stdout": result.stdout, "stderr": result.stderr}
+        )
+        return result
 
     def deployctl_json(self, *args: str, ok_codes: Sequence[int] = (0,)) -> tuple[int, Any]:
         result = self.deployctl("-o", "json", *args, ok_codes=ok_codes)
@@ -323,8 +330,11 @@ def run(workdir: Path, *, keep: bool = False, out: Any = sys.stdout) -> DemoResu
 
 def main() -> int:
     keep = os.environ.get("KEEP", "") not in ("", "0")
+    record = os.environ.get("DEPLOYCTL_DEMO_RECORD", "")
     try:
-        run(REPO / ".deployctl" / "demo", keep=keep)
+        result = run(REPO / ".deployctl" / "demo", keep=keep)
+        if record:
+            Path(record).write_text(json.dumps(result.commands, indent=1) + "\n", encoding="utf-8")
     except DeployctlError as exc:
         sys.stderr.write(f"error: {exc.message}\n")
         if exc.hint:
