@@ -18,12 +18,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.measure import Sample, say
-from deployctl import board_render
+from deployctl.adapters.helm import Release
 from deployctl.app.board import board
 from deployctl.app.context import Contexts
+from deployctl.board import render as board_render
 from deployctl.config import load
-from deployctl.helm import Release
-from deployctl.history import Entry
+from deployctl.ledger.store import Entry
 from deployctl.runner import ProcessRunner
 from tests.unit.fakes import Events, FakeContext, FakeS3
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from bench import labs
 from bench.measure import Sample, loadavg, run_measured, say, timed
 from bench.proxy import CountingProxy, Traffic
-from deployctl import registry
+from deployctl.adapters import registry
 from deployctl.runner import ProcessRunner
 from deployctl.sandbox import images
 
@@ -37,14 +37,14 @@ TARGET_WARM_SECONDS = 1.0
 # The child process of the memory measurement: nothing but deployctl's copy.
 CHILD = """
 import sys
-from deployctl import registry
+from deployctl.adapters import registry
 src_host, src_repo, dst_host, dst_repo, digest, tag = sys.argv[1:]
 ep = lambda host, repo: registry.Endpoint(host, repo, oci=registry.OciRegistry(host))
 report = registry.promote_image(ep(src_host, src_repo), ep(dst_host, dst_repo), digest, tag)
 assert report.mode == "copy" and report.bytes_copied > 0, report
 print(report.bytes_copied)
 """
-FLOOR = "import concurrent.futures, urllib3, deployctl.registry"
+FLOOR = "import concurrent.futures, urllib3, deployctl.adapters.registry"
 
 
 @dataclass

@@ -24,10 +24,10 @@ import yaml
 
 from bench import labs
 from bench.measure import Sample, cpu_seconds, loadavg, say
-from deployctl import chartvalues
 from deployctl.config import App, load
-from deployctl.errors import DeployctlError
-from deployctl.model import ImageRef
+from deployctl.core.errors import DeployctlError
+from deployctl.core.refs import ImageRef
+from deployctl.release import chartvalues
 from deployctl.sandbox import images
 
 TARGET_RATIO = 1.05

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from bench import labs
 from bench.measure import Sample, say, scratch_dir, timed
 from bench.proxy import CountingProxy, Traffic
-from deployctl import registry
+from deployctl.adapters import registry
 from deployctl.runner import ProcessRunner
 from deployctl.sandbox import images
 

@@ -26,7 +26,7 @@ import yaml
 
 from bench import labs
 from bench.measure import Sample, say
-from deployctl.errors import DeployctlError, ExitCode
+from deployctl.core.errors import DeployctlError, ExitCode
 from deployctl.sandbox import images
 
 TARGET_SPEEDUP = 20.0

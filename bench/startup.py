@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from bench.measure import Sample
-from deployctl.cli import installed_tools_dir
+from deployctl.cli.main import installed_tools_dir
 from deployctl.runner import ProcessRunner
 
 REPO = Path(__file__).resolve().parent.parent

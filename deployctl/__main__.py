@@ -1,6 +1,6 @@
 """The ``deployctl`` console script and ``python -m deployctl``.
 
-``deployctl --help`` and ``deployctl ci steps`` are answered by ``deployctl.fast`` without importing click; every
+``deployctl --help`` and ``deployctl ci steps`` are answered by ``deployctl.cli.fast`` without importing click; every
 other invocation (and any of those it does not recognise exactly) runs the Click CLI. ``DEPLOYCTL_NO_FAST_PATH=1``
 always runs the Click CLI.
 """
@@ -14,12 +14,12 @@ import sys
 
 def main() -> int:
     if not os.environ.get("DEPLOYCTL_NO_FAST_PATH"):
-        from deployctl.fast import run
+        from deployctl.cli.fast import run
 
         code = run(sys.argv[1:])
         if code is not None:
             return code
-    from deployctl.cli import main as cli_main
+    from deployctl.cli.main import main as cli_main
 
     code = cli_main()
     # The process ends now: a last full collection over boto3's and the kubernetes client's objects costs

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol, TextIO
 
-from deployctl.errors import DeployctlError
+from deployctl.core.errors import DeployctlError
 from deployctl.redact import RedactingFilter, Redactor
 
 SCHEMA = "deployctl/v1"

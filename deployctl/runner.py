@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Generic, Protocol, TypeVar
 
-from deployctl.errors import CommandFailedError, OperationError, ToolNotFoundError
+from deployctl.core.errors import CommandFailedError, OperationError, ToolNotFoundError
 from deployctl.redact import Redactor
 
 log = logging.getLogger(__name__)

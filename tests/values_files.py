@@ -1,5 +1,5 @@
 """The repository's values files as a test repository with fewer apps keeps them: only its apps' sections (a
-section that names no app is an error, ``deployctl/values.py``). Text in, text out: comments and layout kept."""
+section that names no app is an error, ``deployctl/release/values.py``). Text in, text out: comments and layout kept."""
 
 from __future__ import annotations
 

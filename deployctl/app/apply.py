@@ -14,14 +14,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl import infra, terraform
 from deployctl.app.base import require_window
 from deployctl.app.context import EnvContext
 from deployctl.console import Confirm
-from deployctl.errors import PolicyError, UsageError
-from deployctl.infra import Prepared
-from deployctl.plan_text import change_lines
-from deployctl.terraform import PlanSummary
+from deployctl.core.errors import PolicyError, UsageError
+from deployctl.terraform import adapter as terraform
+from deployctl.terraform import workspace as infra
+from deployctl.terraform.adapter import PlanSummary
+from deployctl.terraform.plan_text import change_lines
+from deployctl.terraform.workspace import Prepared
 
 
 @dataclass(frozen=True)

@@ -18,16 +18,18 @@ from typing import Any
 
 import yaml
 
-from deployctl import chartvalues, drift, image_check, notify, waves, windows
+from deployctl.adapters.helm import Release
 from deployctl.app.context import EnvContext
 from deployctl.app.steps import redeploy, verification
-from deployctl.cluster import Cluster
-from deployctl.errors import DeployctlError, OperationError, PolicyError, UsageError
-from deployctl.helm import Release
-from deployctl.history import Entry, Override, open_intents
-from deployctl.model import ImageRef
-from deployctl.rollout import Health, release_health, what_serves
-from deployctl.rollouts import ClustersDiff, DeployResult, RolloutPlan
+from deployctl.core.errors import DeployctlError, OperationError, PolicyError, UsageError
+from deployctl.core.refs import ImageRef
+from deployctl.ledger.store import Entry, Override, open_intents
+from deployctl.notify import send as notify
+from deployctl.release import chartvalues, drift, image_check, windows
+from deployctl.rollout import waves
+from deployctl.rollout.cluster import Cluster
+from deployctl.rollout.results import ClustersDiff, DeployResult, RolloutPlan
+from deployctl.rollout.states import Health, release_health, what_serves
 
 
 def plan_rollout(

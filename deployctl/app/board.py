@@ -16,14 +16,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from deployctl import board_model, board_render, chartvalues, git, windows
+from deployctl.adapters import git
 from deployctl.app.context import Contexts, EnvContext
 from deployctl.app.steps import verification
-from deployctl.cluster import Cluster
+from deployctl.board import model as board_model
+from deployctl.board import render as board_render
 from deployctl.config import App, deploy_order
-from deployctl.errors import DeployctlError, UsageError
-from deployctl.history import Entry
-from deployctl.ledger_audit import LedgerProblem
+from deployctl.core.errors import DeployctlError, UsageError
+from deployctl.ledger.audit import LedgerProblem
+from deployctl.ledger.store import Entry
+from deployctl.release import chartvalues, windows
+from deployctl.rollout.cluster import Cluster
 
 HISTORY = 500  # ledger entries read per environment
 FIELD = "\x1f"

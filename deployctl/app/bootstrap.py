@@ -8,10 +8,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl import state_bucket
 from deployctl.app.context import EnvContext
-from deployctl.errors import UsageError
-from deployctl.state_bucket import BucketReport
+from deployctl.core.errors import UsageError
+from deployctl.terraform import state_bucket
+from deployctl.terraform.state_bucket import BucketReport
 
 
 @dataclass(frozen=True)

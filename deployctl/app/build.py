@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deployctl import git, registry
+from deployctl.adapters import git, registry
+from deployctl.adapters.docker import build_argv, pushed_digest
 from deployctl.config import App, Image, LoadedConfig
-from deployctl.docker import build_argv, pushed_digest
-from deployctl.errors import CommandFailedError, PolicyError, UsageError
+from deployctl.core.errors import CommandFailedError, PolicyError, UsageError
 from deployctl.runner import Runner
 
 LATEST = "latest"

@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl import git
+from deployctl.adapters import git
 from deployctl.config import LoadedConfig
-from deployctl.errors import PolicyError, UsageError
-from deployctl.model import InvalidValueError
-from deployctl.pipeline import project_version, roles, version_bump
+from deployctl.core.errors import PolicyError, UsageError
+from deployctl.core.refs import InvalidValueError
+from deployctl.release.pipeline import project_version, roles, version_bump
 from deployctl.runner import Runner
 
 

@@ -21,23 +21,25 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deployctl import git, notify, waves
-from deployctl.aws import AwsSession, RegionalSession
+from deployctl.adapters import git
+from deployctl.adapters.aws import AwsSession, RegionalSession
 from deployctl.config import App, Environment, LoadedConfig
 from deployctl.console import Reporter
-from deployctl.errors import UsageError
-from deployctl.history import Entry, Ledger
-from deployctl.ledger_audit import LedgerRead
-from deployctl.lock import EnvironmentLock, Lease, LockInfo, ci_run_id
-from deployctl.model import ImageRef
+from deployctl.core.errors import UsageError
+from deployctl.core.refs import ImageRef
+from deployctl.ledger.audit import LedgerRead
+from deployctl.ledger.lock import EnvironmentLock, Lease, LockInfo, ci_run_id
+from deployctl.ledger.store import Entry, Ledger
+from deployctl.notify import send as notify
+from deployctl.release.values import ValuesFile
+from deployctl.rollout import waves
 from deployctl.runner import Runner
-from deployctl.values import ValuesFile
 
 if TYPE_CHECKING:
-    from deployctl import infra
-    from deployctl.cluster import Cluster
-    from deployctl.helm import Helm, Kube
-    from deployctl.registry import Endpoint
+    from deployctl.adapters.helm import Helm, Kube
+    from deployctl.adapters.registry import Endpoint
+    from deployctl.rollout.cluster import Cluster
+    from deployctl.terraform import workspace as infra
 
 
 class EnvContext:
@@ -239,7 +241,7 @@ class EnvContext:
 
     def endpoint(self, image: ImageRef) -> Endpoint:
         """The repository of ``image`` as this environment reaches it (its AWS session for ECR)."""
-        from deployctl import registry
+        from deployctl.adapters import registry
 
         key = (image.registry, image.repository)
         with self._guard:
@@ -285,7 +287,7 @@ class EnvContext:
 
     def terraform(self, *, pull_request: bool = False) -> infra.Prepared:
         """The environment's terraform workspace, with its one AWS session's credentials (a pull request's plan?)."""
-        from deployctl import infra
+        from deployctl.terraform import workspace as infra
 
         infra.require_terraform(self.config, self.name)
         credentials = self.aws.credentials_env()
@@ -309,8 +311,8 @@ class EnvContext:
         private temp file: its user is an exec credential (``deployctl eks-token ENV [--cluster NAME]``), so helm
         and the Python client mint a fresh token whenever theirs expires; the file holds no secret.
         """
-        from deployctl import eks, helm
-        from deployctl.cluster import Cluster
+        from deployctl.adapters import eks, helm
+        from deployctl.rollout.cluster import Cluster
 
         namespace = self.namespace
         name = target.name if target is not None else None
@@ -353,7 +355,7 @@ class EnvContext:
             yield {t.name: stack.enter_context(self.cluster(t)) for t in self.targets()}
 
     def _helm(self, kube: Kube) -> Helm:
-        from deployctl import helm
+        from deployctl.adapters import helm
 
         with self._guard:
             if self._helm_major is None:

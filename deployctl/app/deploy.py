@@ -18,15 +18,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from deployctl import chartvalues, levels, notify
 from deployctl.app.base import plan_rollout, require_window, roll_out, roll_out_waves
 from deployctl.app.context import EnvContext
 from deployctl.config import App, deploy_order
-from deployctl.errors import DeployctlError, PolicyError, UsageError
-from deployctl.history import Entry, Override
-from deployctl.model import DIGEST_RE, ImageRef, InvalidValueError, shown
-from deployctl.rollouts import DeployResult, RolloutPlan
-from deployctl.waves import Target
+from deployctl.core.errors import DeployctlError, PolicyError, UsageError
+from deployctl.core.refs import DIGEST_RE, ImageRef, InvalidValueError, shown
+from deployctl.ledger.store import Entry, Override
+from deployctl.notify import send as notify
+from deployctl.release import chartvalues
+from deployctl.rollout import levels
+from deployctl.rollout.results import DeployResult, RolloutPlan
+from deployctl.rollout.waves import Target
 
 HEX_SHA_RE = re.compile(r"^[0-9a-f]{7,64}\Z")
 ALLOW_UNPROMOTED = "--allow-unpromoted"

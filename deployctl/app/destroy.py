@@ -12,13 +12,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl import infra, terraform
 from deployctl.app.context import EnvContext
 from deployctl.console import Confirm
-from deployctl.errors import PolicyError, UsageError
-from deployctl.infra import DESTROY_PLAN_FILE
-from deployctl.plan_text import change_lines
-from deployctl.terraform import PlanSummary
+from deployctl.core.errors import PolicyError, UsageError
+from deployctl.terraform import adapter as terraform
+from deployctl.terraform import workspace as infra
+from deployctl.terraform.adapter import PlanSummary
+from deployctl.terraform.plan_text import change_lines
+from deployctl.terraform.workspace import DESTROY_PLAN_FILE
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from deployctl.app.base import environment_drift, freeze_state
 from deployctl.app.context import EnvContext
-from deployctl.drift import DiffResult
+from deployctl.release.drift import DiffResult
 
 
 def diff(ctx: EnvContext, app: str | None = None, *, digest: str | None = None) -> DiffResult:

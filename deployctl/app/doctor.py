@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from deployctl.config import LoadedConfig
-from deployctl.errors import DeployctlError, ExitCode
+from deployctl.core.errors import DeployctlError, ExitCode
 from deployctl.runner import Runner
 
 

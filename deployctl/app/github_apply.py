@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from deployctl.errors import DeployctlError, UsageError
-from deployctl.github import GitHubApi
-from deployctl.github_settings import Environment, Reviewer, Settings, differences, environment_as_put
+from deployctl.adapters.github import GitHubApi
+from deployctl.adapters.github_settings import Environment, Reviewer, Settings, differences, environment_as_put
+from deployctl.core.errors import DeployctlError, UsageError
 
 REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from deployctl.app.context import EnvContext
-from deployctl.errors import UsageError
-from deployctl.history import Entry, open_intents
-from deployctl.ledger_audit import LedgerProblem
+from deployctl.core.errors import UsageError
+from deployctl.ledger.audit import LedgerProblem
+from deployctl.ledger.store import Entry, open_intents
 
 WIDTH = 160  # when the output is not a terminal: wide enough for most messages, one line still
 _SHA = re.compile(r"[0-9a-f]{40}")

@@ -6,10 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from deployctl import infra, terraform
 from deployctl.app.context import EnvContext
-from deployctl.errors import UsageError
-from deployctl.lock import LockInfo, Observed
+from deployctl.core.errors import UsageError
+from deployctl.ledger.lock import LockInfo, Observed
+from deployctl.terraform import adapter as terraform
+from deployctl.terraform import workspace as infra
 
 
 @dataclass(frozen=True)

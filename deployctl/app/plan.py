@@ -13,15 +13,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from deployctl import infra
 from deployctl.app.base import environment_drift, freeze_state
 from deployctl.app.context import EnvContext
-from deployctl.drift import Candidate, DiffResult
-from deployctl.errors import DeployctlError
-from deployctl.infra import PlanMetadata
-from deployctl.plan_text import change_lines
-from deployctl.terraform import PlanSummary
-from deployctl.windows import FreezeState
+from deployctl.core.errors import DeployctlError
+from deployctl.release.drift import Candidate, DiffResult
+from deployctl.release.windows import FreezeState
+from deployctl.terraform import workspace as infra
+from deployctl.terraform.adapter import PlanSummary
+from deployctl.terraform.plan_text import change_lines
+from deployctl.terraform.workspace import PlanMetadata
 
 HEX_SHA = re.compile(r"[0-9a-f]{40}")
 

@@ -30,23 +30,22 @@ from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
-from deployctl import git, levels, waves
-from deployctl import promotion_records as records
+from deployctl.adapters import git
 from deployctl.app.base import plan_rollout, require_window, roll_out, roll_out_waves
 from deployctl.app.context import Contexts, EnvContext
 from deployctl.app.steps import reverify, verification
 from deployctl.app.steps.release_record import Endpoints, move_images, push_values, record_values, values_edit
 from deployctl.app.steps.source_health import source_live
-from deployctl.changelog import LIMIT, Changelog, changelog
-from deployctl.cluster import Cluster
 from deployctl.config import App, deploy_order
-from deployctl.errors import DeployctlError, LockedError, PolicyError, UsageError
-from deployctl.evidence import fleet_evidence
-from deployctl.history import Entry, Override
-from deployctl.model import ImageRef
-from deployctl.promotion import Facts, PromoteRequest, judge, recorded_state, refusal, target_state
-from deployctl.promotion import used as used_by
-from deployctl.promotion_plan import (
+from deployctl.core.errors import DeployctlError, LockedError, PolicyError, UsageError
+from deployctl.core.refs import ImageRef
+from deployctl.ledger.store import Entry, Override
+from deployctl.promotion import entries as records
+from deployctl.promotion.entries import parse_release, target_env_name
+from deployctl.promotion.evidence import fleet_evidence
+from deployctl.promotion.gates import Facts, PromoteRequest, judge, recorded_state, refusal, target_state
+from deployctl.promotion.gates import used as used_by
+from deployctl.promotion.plan import (
     AppPromotion,
     PromoteResult,
     PromotionPlan,
@@ -54,9 +53,11 @@ from deployctl.promotion_plan import (
     helm_summary,
     merged,
 )
-from deployctl.promotion_records import parse_release, target_env_name
-from deployctl.rollouts import DeployResult, RolloutPlan
-from deployctl.values import ValuesEdit
+from deployctl.release.changelog import LIMIT, Changelog, changelog
+from deployctl.release.values import ValuesEdit
+from deployctl.rollout import levels, waves
+from deployctl.rollout.cluster import Cluster
+from deployctl.rollout.results import DeployResult, RolloutPlan
 
 __all__ = ["parse_release", "plan", "promote", "target_env_name"]
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from deployctl.errors import InvalidValueError, UsageError
-from deployctl.pipeline import Pipeline, RouteConfig, steps_for
+from deployctl.core.errors import InvalidValueError, UsageError
+from deployctl.release.pipeline import Pipeline, RouteConfig, steps_for
 
 
 class CiStepsResult(NamedTuple):  # not a dataclass: see config.routing

@@ -12,14 +12,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl import chartvalues
 from deployctl.app.base import freeze_state
 from deployctl.app.context import EnvContext
-from deployctl.evidence import run_of
-from deployctl.history import open_intents
-from deployctl.ledger_audit import LedgerProblem, LedgerRead
-from deployctl.rollout import Health, WorkloadHealth, release_health
-from deployctl.windows import FreezeState
+from deployctl.ledger.audit import LedgerProblem, LedgerRead
+from deployctl.ledger.store import open_intents
+from deployctl.promotion.evidence import run_of
+from deployctl.release import chartvalues
+from deployctl.release.windows import FreezeState
+from deployctl.rollout.states import Health, WorkloadHealth, release_health
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from deployctl.fast import help_width
+from deployctl.cli.fast import help_width
 
 
 class LazyCommands(MutableMapping[str, click.Command]):

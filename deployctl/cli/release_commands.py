@@ -9,7 +9,7 @@ import click
 from deployctl.cli.options import LOCK_TIMEOUT, ROLLOUT_TIMEOUT, rollout_timeout_alias
 from deployctl.cli.root import cli
 from deployctl.cli.session import ENV, Session, freeze_reason
-from deployctl.errors import ExitCode, UsageError
+from deployctl.core.errors import ExitCode, UsageError
 
 
 @cli.command()
@@ -189,7 +189,7 @@ def promote(
     Example: deployctl promote release-1.4.0 --dry-run
     """
     from deployctl.app.promote import promote as run_promote
-    from deployctl.promotion import PromoteRequest
+    from deployctl.promotion.gates import PromoteRequest
 
     request = PromoteRequest(
         tag=tag,

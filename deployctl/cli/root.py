@@ -7,10 +7,10 @@ import os
 import click
 
 from deployctl import __version__
+from deployctl.cli.command_table import COMMANDS as _TABLE
 from deployctl.cli.lazy import LazyGroup
 from deployctl.cli.options import add_global_options
 from deployctl.cli.session import ENV, Session
-from deployctl.command_table import COMMANDS as _TABLE
 
 # The commands other modules define (click-free, so the fast path reads it too; tests read it here).
 COMMANDS = _TABLE
@@ -147,11 +147,11 @@ def ci_github_apply(session: Session, repository: str | None, settings_dir: str 
     """
     from pathlib import Path
 
-    from deployctl import github_settings
+    from deployctl.adapters import github_settings
+    from deployctl.adapters.github import DEFAULT_API, TOKEN_HINT, GitHubApi
     from deployctl.app.github_apply import github_apply
     from deployctl.config.locate import ConfigProblemsError, find_config
-    from deployctl.errors import ConfigError, ExitCode, UsageError
-    from deployctl.github import DEFAULT_API, TOKEN_HINT, GitHubApi
+    from deployctl.core.errors import ConfigError, ExitCode, UsageError
 
     session.command = "ci github-apply"
     token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
@@ -187,8 +187,8 @@ def eks_token(session: Session, env: str, cluster_name: str | None) -> int:
     """
     import json
 
-    from deployctl import eks
-    from deployctl.errors import UsageError
+    from deployctl.adapters import eks
+    from deployctl.core.errors import UsageError
 
     session.command = "eks-token"
     ctx = session.env(env)

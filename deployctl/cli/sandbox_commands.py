@@ -14,7 +14,7 @@ import click
 
 from deployctl.cli.root import cli
 from deployctl.cli.session import Session
-from deployctl.errors import ConfigError, ExitCode, UsageError
+from deployctl.core.errors import ConfigError, ExitCode, UsageError
 
 if TYPE_CHECKING:
     from deployctl.config import LoadedConfig

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from deployctl.console import Console, Result
-from deployctl.errors import ConfigError, ExitCode, UsageError
+from deployctl.core.errors import ConfigError, ExitCode, UsageError
 
 if TYPE_CHECKING:
     from deployctl.app.context import Contexts, EnvContext
     from deployctl.config import LoadedConfig
-    from deployctl.pipeline import RouteConfig
+    from deployctl.release.pipeline import RouteConfig
     from deployctl.runner import ProcessRunner
 
 KEYS_HINT = "fix the keys above, then re-run (see README: Configuration)"

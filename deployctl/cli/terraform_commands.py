@@ -9,7 +9,7 @@ import click
 from deployctl.cli.options import LOCK_TIMEOUT
 from deployctl.cli.root import cli
 from deployctl.cli.session import ENV, Session, freeze_reason, terminal_confirm
-from deployctl.errors import ExitCode
+from deployctl.core.errors import ExitCode
 
 # GitHub events whose runs are unreviewed code: their plan roles may write nothing and read no protected state.
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deployctl import git
+from deployctl.adapters import git
 from deployctl.config import LoadedConfig
-from deployctl.errors import DeployctlError, OperationError, UsageError
+from deployctl.core.errors import DeployctlError, OperationError, UsageError
 from deployctl.runner import Runner
 from deployctl.sandbox import images, runnable_image
 from deployctl.sandbox.lab import Lab

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from deployctl.config import load
-from deployctl.errors import DeployctlError, ExitCode, OperationError
+from deployctl.core.errors import DeployctlError, ExitCode, OperationError
 from deployctl.runner import CommandResult, ProcessRunner
 from deployctl.sandbox import images, session
 from deployctl.sandbox.where import command_name

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from deployctl.registry.manifest import (
+from deployctl.adapters.registry.manifest import (
     ACCEPT,
     IN_TOTO,
     OCI_CONFIG,

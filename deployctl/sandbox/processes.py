@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from deployctl import runner
-from deployctl.errors import OperationError
+from deployctl.core.errors import OperationError
 from deployctl.sandbox.procfs import listening_ports, processes_in_groups, start_time
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ import tarfile
 from collections.abc import Mapping
 from typing import Any
 
-from deployctl.registry.manifest import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, ManifestBytes
+from deployctl.adapters.registry.manifest import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, ManifestBytes
 from deployctl.sandbox.images import Blob, SyntheticImage
 
 ENTRYPOINT = "/app"

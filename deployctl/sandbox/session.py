@@ -21,9 +21,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from deployctl import runner, state_bucket
+from deployctl import runner
 from deployctl.config import DeployctlConfig, LoadedConfig
-from deployctl.errors import OperationError, UsageError
+from deployctl.core.errors import OperationError, UsageError
 from deployctl.sandbox import http_standin
 from deployctl.sandbox.lab import COMPONENTS, Lab
 from deployctl.sandbox.procfs import groups_with_cwd
@@ -36,6 +36,7 @@ from deployctl.sandbox.where import (
     sandbox_dir,
     state_path,
 )
+from deployctl.terraform import state_bucket
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from deployctl import runner
-from deployctl.errors import OperationError
+from deployctl.core.errors import OperationError
 from deployctl.sandbox import versions
 
 Progress = Callable[[str], None]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deployctl import runner
-from deployctl.errors import OperationError
+from deployctl.core.errors import OperationError
 from deployctl.sandbox import versions
 from deployctl.sandbox.tool_builds import (
     K8S_COMMANDS,

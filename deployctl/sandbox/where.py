@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deployctl.config import LoadedConfig
-from deployctl.errors import UsageError
+from deployctl.core.errors import UsageError
 
 STATE_FILE = "state.json"
 ENV_VAR = "DEPLOYCTL_SANDBOX"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from deployctl.adapters.helm import Release
 from deployctl.config import HelmTest
-from deployctl.errors import DeployctlError, UsageError
-from deployctl.helm import Release
+from deployctl.core.errors import DeployctlError, UsageError
 from deployctl.verification.model import ERROR, FAILED, PASSED, CheckResult
 
 KIND = "helm-test"

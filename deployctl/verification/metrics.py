@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from deployctl.config import MetricCheck
-from deployctl.errors import DeployctlError, OperationError, UsageError
+from deployctl.core.errors import DeployctlError, OperationError, UsageError
 from deployctl.verification.judge import Condition, QueryResultError, evaluation_problem, render, values_of
 from deployctl.verification.model import ERROR, FAILED, PASSED, CheckResult, first_line
 

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl.errors import DeployctlError, OperationError, UsageError
-from deployctl.history import Check
+from deployctl.core.errors import DeployctlError, OperationError, UsageError
+from deployctl.ledger.store import Check
 
 PASSED, FAILED, ERROR, NOT_RUN = "passed", "failed", "error", "not-run"
 SKIPPED = "skipped"  # a verification with no check configured

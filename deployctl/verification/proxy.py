@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from deployctl.errors import UsageError
-from deployctl.helm import Kube
-from deployctl.kube import api_client, translate
+from deployctl.adapters.helm import Kube
+from deployctl.adapters.kube.client import api_client, translate
+from deployctl.core.errors import UsageError
 from deployctl.verification.judge import Answer
 
 BODY_LIMIT = 64 * 1024
@@ -34,7 +34,7 @@ class ServiceProxy:
         from kubernetes import client as kclient
         from kubernetes.client.exceptions import ApiException
 
-        from deployctl.kube import errors
+        from deployctl.adapters.kube.client import errors
 
         try:
             found = kclient.CoreV1Api(self._api).read_namespaced_service(service, self.namespace)

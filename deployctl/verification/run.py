@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from deployctl.adapters.helm import Kube, Release
 from deployctl.config import Checks, HelmTest, HttpCheck, MetricCheck
-from deployctl.errors import DeployctlError, UsageError
-from deployctl.helm import Kube, Release
+from deployctl.core.errors import DeployctlError, UsageError
 from deployctl.verification import helm_test, http, metrics
 from deployctl.verification.judge import render
 from deployctl.verification.metrics import MetricsApi

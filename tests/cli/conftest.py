@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from deployctl.cli import main
+from deployctl.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.cli import main
+from deployctl.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -207,7 +207,7 @@ def test_doctor_all_good_exits_0(
 def test_help_does_not_import_heavy_libraries(args: list[str]) -> None:
     code = (
         "import sys\n"
-        "from deployctl.cli import main\n"
+        "from deployctl.cli.main import main\n"
         f"rc = main({args!r})\n"
         "heavy = sorted(m for m in ('boto3', 'botocore', 'kubernetes', 'pydantic') if m in sys.modules)\n"
         "print(heavy)\n"

@@ -13,7 +13,7 @@ from typing import Any
 import click
 import pytest
 
-from deployctl.cli import cli
+from deployctl.cli.main import cli
 from deployctl.cli.session import Session
 from tests.cli.conftest import REPO, Invoke
 

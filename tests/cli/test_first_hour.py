@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from deployctl.cli import installed_tools_dir
+from deployctl.cli.main import installed_tools_dir
 from deployctl.cli.sandbox_commands import BEHAVIOURS
-from deployctl.promotion import PromoteRequest
+from deployctl.promotion.gates import PromoteRequest
 from deployctl.sandbox import where
 from deployctl.sandbox.control_plane import BEHAVIOURS as LAB_BEHAVIOURS
 from deployctl.sandbox.tool_builds import bin_dir
@@ -73,7 +73,7 @@ def test_verbose_and_no_color_after_the_command(invoke: Invoke) -> None:
 
 
 def test_every_command_takes_the_global_options() -> None:
-    from deployctl.cli import cli
+    from deployctl.cli.main import cli
 
     def commands(group: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
         found = []

@@ -21,15 +21,15 @@ import boto3
 import pytest
 import yaml
 
-from deployctl import state_bucket
 from deployctl.app.context import EnvContext
-from deployctl.cli import main
+from deployctl.cli.main import main
 from deployctl.config import load
 from deployctl.console import Console
-from deployctl.history import Entry
+from deployctl.ledger.store import Entry
 from deployctl.runner import ProcessRunner
 from deployctl.sandbox import images
 from deployctl.sandbox.lab import Lab
+from deployctl.terraform import state_bucket
 from tests import values_files
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -34,7 +34,7 @@ import boto3
 from botocore import UNSIGNED
 from botocore.config import Config
 
-from deployctl import state_bucket
+from deployctl.terraform import state_bucket
 from tests.lab import trust
 from tests.lab.test_terraform import MIRROR, _free_port, _toml
 

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import sys
-from deployctl.errors import DeployctlError
+from deployctl.core.errors import DeployctlError
 from deployctl.sandbox import tool_builds
 
 tool_builds.apt_missing = lambda: ["etcd-server"]  # as on a fresh runner

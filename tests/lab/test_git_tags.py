@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from deployctl import git
-from deployctl.errors import CommandFailedError
+from deployctl.adapters import git
+from deployctl.core.errors import CommandFailedError
 from deployctl.runner import ProcessRunner
 
 pytestmark = pytest.mark.lab

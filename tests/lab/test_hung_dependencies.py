@@ -26,7 +26,7 @@ from typing import Any
 import boto3
 import pytest
 
-from deployctl import lock
+from deployctl.ledger import lock
 from deployctl.sandbox import tools
 from deployctl.sandbox.lab import Lab
 from deployctl.sandbox.processes import Service

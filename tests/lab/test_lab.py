@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from deployctl.cli import main
+from deployctl.cli.main import main
 from deployctl.config import load
 from deployctl.sandbox import images
 from deployctl.sandbox.lab import Lab, rss_bytes

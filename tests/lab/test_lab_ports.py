@@ -24,7 +24,7 @@ from types import TracebackType
 
 import pytest
 
-from deployctl.cli import main
+from deployctl.cli.main import main
 from deployctl.sandbox import tools
 from deployctl.sandbox.lab import Lab, LabError
 from deployctl.sandbox.processes import START_ATTEMPTS, free_port, port_open

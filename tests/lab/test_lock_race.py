@@ -1,6 +1,6 @@
 """The environment lock under real races (issue 13): real processes against a real moto server.
 
-A "zygote" process imports boto3 and deployctl.lock once, then per trial forks N children: each is a real
+A "zygote" process imports boto3 and deployctl.ledger.lock once, then per trial forks N children: each is a real
 process with its own S3 client that waits for a common start instant, takes the lock with
 ``EnvironmentLock.hold``, and writes what it saw in its own record file (when it held the lock, by the
 system-wide monotonic clock and the wall clock, its lock id, the id stored in S3 at the start and the end of
@@ -31,8 +31,8 @@ from typing import IO, Any
 import boto3
 import pytest
 
-from deployctl.lock import fence_key, lock_key, queue_prefix
-from deployctl.lock_record import host_identity
+from deployctl.ledger.lock import fence_key, lock_key, queue_prefix
+from deployctl.ledger.lock_record import host_identity
 
 pytestmark = pytest.mark.lab
 
@@ -44,8 +44,8 @@ POLL = 0.05  # the children poll this often (deployctl's default is 2 s)
 ZYGOTE = r"""
 import json, os, sys, time, traceback
 import boto3
-from deployctl import lock
-from deployctl.errors import DeployctlError
+from deployctl.ledger import lock
+from deployctl.core.errors import DeployctlError
 
 url, bucket = sys.argv[1], sys.argv[2]
 lock.POLL_SECONDS = float(sys.argv[3])
@@ -299,7 +299,7 @@ def test_waiters_are_served_in_arrival_order(s3: Any, zygote: Zygote, tmp_path: 
 
 def test_the_lock_needs_no_queue_object_when_free(s3: Any) -> None:
     """Taking a free lock leaves nothing behind but the lock; releasing removes it (real S3 ETags)."""
-    from deployctl.lock import EnvironmentLock
+    from deployctl.ledger.lock import EnvironmentLock
 
     lock = EnvironmentLock("dev", BUCKET, s3)
     with lock.hold("deploy dev", timeout=0) as lease:

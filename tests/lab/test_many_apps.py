@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 import pytest
 
-from deployctl.cli import main
+from deployctl.cli.main import main
 from deployctl.sandbox import images
 from deployctl.sandbox.lab import Lab
 

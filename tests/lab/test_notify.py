@@ -23,10 +23,10 @@ from deployctl.app.base import require_window
 from deployctl.app.deploy import deploy
 from deployctl.config import load
 from deployctl.console import Console
-from deployctl.errors import OperationError
-from deployctl.notify import Event
-from deployctl.promotion import PromoteRequest
-from deployctl.rollout import Verdict
+from deployctl.core.errors import OperationError
+from deployctl.notify.send import Event
+from deployctl.promotion.gates import PromoteRequest
+from deployctl.rollout.states import Verdict
 from deployctl.runner import ProcessRunner
 from tests import values_files
 from tests.unit import test_use_cases as use_cases

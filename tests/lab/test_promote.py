@@ -14,12 +14,12 @@ from typing import Any
 import boto3
 import pytest
 
-from deployctl import registry as reg
+from deployctl.adapters import registry as reg
 from deployctl.app.context import EnvContext
-from deployctl.cli import main
+from deployctl.cli.main import main
 from deployctl.config import load
 from deployctl.console import Console
-from deployctl.history import Entry, Ledger
+from deployctl.ledger.store import Entry, Ledger
 from deployctl.runner import ProcessRunner
 from deployctl.sandbox import images
 from tests import values_files

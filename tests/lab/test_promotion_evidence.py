@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 import pytest
 
-from deployctl.cli import main
+from deployctl.cli.main import main
 from deployctl.sandbox import images
 from deployctl.sandbox.lab import Lab
 from tests import values_files

@@ -51,7 +51,7 @@ def test_a_redeploy_of_what_runs_makes_no_revision_and_restarts_nothing(deploy_w
     assert len(w.intents()) == 1, "nothing was about to change: no intent"
 
     w.capsys.readouterr()
-    from deployctl.cli import main
+    from deployctl.cli.main import main
 
     assert main(["--config", str(w.config()), "deploy", "dev"]) == 0
     text = w.capsys.readouterr().out

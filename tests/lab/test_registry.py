@@ -1,4 +1,4 @@
-"""deployctl.registry against real CNCF distribution registries (the lab's) and moto's ECR API.
+"""deployctl.adapters.registry against real CNCF distribution registries (the lab's) and moto's ECR API.
 
 Digests are asserted only against the real registries: moto computes ECR digests from the
 layers, not the manifest bytes, so there only the control flow is checked.
@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import boto3
 import pytest
 
-from deployctl import registry as reg
-from deployctl.errors import PolicyError
+from deployctl.adapters import registry as reg
+from deployctl.core.errors import PolicyError
 from deployctl.sandbox import images
 
 pytestmark = pytest.mark.lab

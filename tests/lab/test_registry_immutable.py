@@ -11,9 +11,9 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from deployctl import registry as reg
+from deployctl.adapters import registry as reg
 from deployctl.app.build import plan_tags
-from deployctl.errors import ExitCode, PolicyError
+from deployctl.core.errors import ExitCode, PolicyError
 from deployctl.sandbox import images
 from tests.lab.test_registry import Fault, FaultProxy, oci, raw_manifest, repo, serve_proxy
 

@@ -12,8 +12,8 @@ import http.client
 
 import pytest
 
-from deployctl import registry as reg
-from deployctl.errors import ExitCode
+from deployctl.adapters import registry as reg
+from deployctl.core.errors import ExitCode
 from deployctl.sandbox import images
 from tests.lab.test_registry import Fault, oci, raw_manifest, repo, serve_proxy
 

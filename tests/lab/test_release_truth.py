@@ -109,7 +109,7 @@ def test_status_after_a_failed_hook_shows_the_failed_revision_its_hook_and_what_
     assert workload["serving"] == [{"digest": serving, "pods": 1}], "the previous pod still serves"
     assert workload["ready"] == 0 and app["healthy"] is False
     world.capsys.readouterr()
-    from deployctl.cli import main
+    from deployctl.cli.main import main
 
     assert main(["--config", str(broken), "status", "dev"]) == 1
     text = world.capsys.readouterr().out

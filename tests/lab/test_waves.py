@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from deployctl.cli import main
+from deployctl.cli.main import main
 from deployctl.sandbox import images, tools
 from deployctl.sandbox.lab import Lab
 

@@ -17,15 +17,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from deployctl.adapters.aws import AwsSession
+from deployctl.adapters.helm import Kube, Release, Revision
+from deployctl.adapters.kube.client import LiveRelease, LiveWorkload, ReleaseRecord
 from deployctl.app.context import EnvContext
-from deployctl.aws import AwsSession
 from deployctl.config import LoadedConfig
-from deployctl.helm import Kube, Release, Revision
-from deployctl.history import Entry
-from deployctl.kube import LiveRelease, LiveWorkload, ReleaseRecord
-from deployctl.lock import lock_key
-from deployctl.model import ImageRef
-from deployctl.rollout import Verdict, WorkloadHealth
+from deployctl.core.refs import ImageRef
+from deployctl.ledger.lock import lock_key
+from deployctl.ledger.store import Entry
+from deployctl.rollout.states import Verdict, WorkloadHealth
 from deployctl.runner import Runner
 
 
@@ -259,7 +259,7 @@ class FakeCluster:
         del chart, set_string, version
         self.calls.append(f"template {release} {_pinned_digest(values_files)}")
         if self.rejects_values:
-            from deployctl.errors import UsageError
+            from deployctl.core.errors import UsageError
 
             raise UsageError("the chart rejected the values: image.digest: does not match pattern")
         return ""
@@ -362,7 +362,7 @@ class FakeContext(EnvContext):
             return image
         found = self.digests.get(str(image.tag))
         if found is None:
-            from deployctl.errors import UsageError
+            from deployctl.core.errors import UsageError
 
             raise UsageError(f"image tag {image.tag!r} not found in {image.name}")
         return ImageRef(image.registry, image.repository, tag=image.tag, digest=found)

@@ -24,15 +24,15 @@ from botocore.exceptions import (
 )
 from botocore.stub import Stubber
 
-from deployctl import aws as aws_module
-from deployctl import eks
+from deployctl.adapters import aws as aws_module
+from deployctl.adapters import eks
+from deployctl.adapters.aws import AwsSession, translate
 from deployctl.app.context import EnvContext
-from deployctl.aws import AwsSession, translate
-from deployctl.cli import main
+from deployctl.cli.main import main
 from deployctl.config import load
 from deployctl.console import Console
-from deployctl.errors import ExitCode, UsageError
-from deployctl.history import Entry
+from deployctl.core.errors import ExitCode, UsageError
+from deployctl.ledger.store import Entry
 from deployctl.runner import ProcessRunner
 
 ROLE = "arn:aws:iam::123456789012:role/deployctl-dev"

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from deployctl.aws import AwsSession
+from deployctl.adapters.aws import AwsSession
 from deployctl.config import load
 
 DEV = "234567890123"

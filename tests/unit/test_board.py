@@ -1,4 +1,4 @@
-"""The release board: its content (deployctl/board_model.py) and drawing (board_render.py) table-tested, and the
+"""The release board: its content (deployctl/board/model.py) and drawing (board_render.py) table-tested, and the
 use case (app/board.py) on fake contexts: real deploys into dev's ledger, prod's promotions, one environment
 unreachable. The page in a real browser: tests/lab/test_demo.py."""
 
@@ -13,16 +13,17 @@ from typing import Any
 
 import pytest
 
-from deployctl import board_model, board_render
+from deployctl.adapters.helm import Release
 from deployctl.app.board import board
 from deployctl.app.context import Contexts
 from deployctl.app.deploy import deploy
-from deployctl.board_model import Live
+from deployctl.board import model as board_model
+from deployctl.board import render as board_render
+from deployctl.board.model import Live
 from deployctl.config import load
-from deployctl.errors import OperationError
-from deployctl.helm import Release
-from deployctl.history import Entry, Override
-from deployctl.rollout import Health, Verdict
+from deployctl.core.errors import OperationError
+from deployctl.ledger.store import Entry, Override
+from deployctl.rollout.states import Health, Verdict
 from deployctl.runner import ProcessRunner
 from tests import values_files
 from tests.unit.fakes import Events, FakeContext, FakeS3

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from deployctl import git
-from deployctl.changelog import changelog, pr_number
-from deployctl.history import Entry
+from deployctl.adapters import git
+from deployctl.ledger.store import Entry
+from deployctl.release.changelog import changelog, pr_number
 from deployctl.runner import ProcessRunner
 
 

@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 
-from deployctl import eks, waves
+from deployctl.adapters import eks
 from deployctl.app.context import EnvContext
-from deployctl.cli import main
+from deployctl.cli.main import main
 from deployctl.config import load
 from deployctl.console import Console
-from deployctl.model import ImageRef
+from deployctl.core.refs import ImageRef
+from deployctl.rollout import waves
 from deployctl.runner import ProcessRunner
 
 CONFIG = """

@@ -12,7 +12,7 @@ import pytest
 
 from deployctl.config import DeployctlConfig, load
 from deployctl.config.routing import Routing, read_routing
-from deployctl.pipeline import steps_for
+from deployctl.release.pipeline import steps_for
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = (REPO / "pyproject.toml").read_text(encoding="utf-8")
@@ -94,7 +94,7 @@ def test_anything_not_plain_is_left_to_the_full_validation(tmp_path: Path, repla
 
 
 def _ci_steps(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    code = f"from deployctl.cli import main; raise SystemExit(main({['-o', 'json', 'ci', 'steps', *args]!r}))"
+    code = f"from deployctl.cli.main import main; raise SystemExit(main({['-o', 'json', 'ci', 'steps', *args]!r}))"
     return subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -124,7 +124,7 @@ def test_ci_steps_defers_a_key_it_does_not_route_by(tmp_path: Path) -> None:
     """The trade-off: ``ci steps`` routes; the first step that loads the whole file reports the typo."""
     _write(tmp_path, [('namespace = "api"', 'namspace = "api"\nnamespace = "api"')])
     assert _ci_steps(tmp_path, "--event", "push", "--ref", "refs/heads/main").returncode == 0
-    code = "from deployctl.cli import main; raise SystemExit(main(['config', 'show']))"
+    code = "from deployctl.cli.main import main; raise SystemExit(main(['config', 'show']))"
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
     shown = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, check=False

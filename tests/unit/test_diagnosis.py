@@ -14,8 +14,8 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import ReadTimeoutError
 
-from deployctl.diagnosis import LOG_LINES, diagnose
-from deployctl.rollout import Verdict, timestamp
+from deployctl.rollout.diagnosis import LOG_LINES, diagnose
+from deployctl.rollout.states import Verdict, timestamp
 from tests.unit.test_rollout import RECORDED, recorded
 
 

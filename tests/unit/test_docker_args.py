@@ -11,12 +11,12 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from deployctl.adapters.docker import build_argv, pushed_digest
+from deployctl.adapters.registry import TagMutability
 from deployctl.app.build import build, plan_tags
 from deployctl.config import LoadedConfig, load
-from deployctl.docker import build_argv, pushed_digest
-from deployctl.errors import CommandFailedError, OperationError, PolicyError
+from deployctl.core.errors import CommandFailedError, OperationError, PolicyError
 from deployctl.redact import Redactor
-from deployctl.registry import TagMutability
 from deployctl.runner import CommandResult, ProcessRunner
 
 META = Path("out/meta.json")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from deployctl import eks
-from deployctl.aws import AwsSession
+from deployctl.adapters import eks
+from deployctl.adapters.aws import AwsSession
 from deployctl.config import Environment
 
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from deployctl.evidence import evidence_of
-from deployctl.history import Entry
+from deployctl.ledger.store import Entry
+from deployctl.promotion.evidence import evidence_of
 
 D = "sha256:" + "d" * 64
 E = "sha256:" + "e" * 64

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from deployctl import fast
-from deployctl.cli import main
+from deployctl.cli import fast
+from deployctl.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 PUSH_MAIN = ["ci", "steps", "--event", "push", "--ref", "refs/heads/main"]
@@ -114,7 +114,7 @@ def test_no_configuration_found_is_clicks_error(tmp_path: Path) -> None:
 def test_the_fast_path_imports_no_click(workdir: Path, args: list[str], answered: bool) -> None:
     code = (
         "import sys\n"
-        "from deployctl.fast import run\n"
+        "from deployctl.cli.fast import run\n"
         f"code = run({args!r})\n"
         "print('\\x00', code, sorted(m for m in sys.modules if m.split('.')[0] in "
         "('click', 'pydantic', 'boto3', 'kubernetes', 'subprocess')))\n"

@@ -13,9 +13,9 @@ import pytest
 
 from deployctl.app.base import OVERRIDE_FREEZE, require_window
 from deployctl.config import load
-from deployctl.errors import ExitCode, PolicyError, UsageError
-from deployctl.history import Override
-from deployctl.notify import Event
+from deployctl.core.errors import ExitCode, PolicyError, UsageError
+from deployctl.ledger.store import Override
+from deployctl.notify.send import Event
 from deployctl.runner import ProcessRunner
 from tests.unit.fakes import FakeContext, FakeS3
 from tests.unit.test_lock import planted
@@ -99,7 +99,7 @@ def test_an_announcement_that_breaks_is_a_warning(tmp_path: Path, monkeypatch: p
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("a bug in a sender")
 
-    monkeypatch.setattr("deployctl.notify.send", broken)
+    monkeypatch.setattr("deployctl.notify.send.send", broken)
     assert ctx.announce(Event("deploy-failed", "prod", "deploy of api failed")) == []
     assert ctx.events.lines == ["warning: notifications of prod failed: RuntimeError: a bug in a sender"]
 
@@ -115,7 +115,7 @@ def test_taking_over_a_stale_lock_is_said_and_announced(tmp_path: Path, monkeypa
         sent.append(event)
         return []
 
-    monkeypatch.setattr("deployctl.notify.send", send)
+    monkeypatch.setattr("deployctl.notify.send.send", send)
     with ctx.locked("deploy prod") as held:
         assert held.id != "stale0"
         assert json.loads(ctx.s3.objects[(ctx.lock.bucket, ctx.lock.key)])["id"] == held.id  # the lock is ours now

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from deployctl.app import promote as promote_app
-from deployctl.errors import ExitCode, PolicyError
-from deployctl.promotion import PromoteRequest
-from deployctl.rollout import Verdict
+from deployctl.core.errors import ExitCode, PolicyError
+from deployctl.promotion.gates import PromoteRequest
+from deployctl.rollout.states import Verdict
 from tests.unit.fakes import FakeContext
 from tests.unit.test_use_cases import DIGEST, promote_world, repo  # noqa: F401 (repo: a fixture)
 

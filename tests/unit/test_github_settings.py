@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from deployctl.errors import ConfigError
-from deployctl.github_settings import Settings, covers, environment_as_put, load
+from deployctl.adapters.github_settings import Settings, covers, environment_as_put, load
+from deployctl.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = REPO / ".github" / "settings"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from deployctl import helm
-from deployctl.errors import CommandFailedError, DeployctlError, ExitCode, OperationError, UsageError
+from deployctl.adapters import helm
+from deployctl.core.errors import CommandFailedError, DeployctlError, ExitCode, OperationError, UsageError
 
 KUBE = helm.Kube(Path("/k/config"), "lab")
 DIGEST = "sha256:" + "a" * 64

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
-from deployctl import image_check
-from deployctl.errors import UsageError
+from deployctl.core.errors import UsageError
+from deployctl.release import image_check
 
 D = "sha256:" + "d" * 64
 E = "sha256:" + "e" * 64

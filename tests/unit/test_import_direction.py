@@ -32,7 +32,7 @@ def test_each_rule_is_enforced(tmp_path: Path) -> None:
             "cli/root.py": "import click\nfrom deployctl.cli.session import Session\n",
             "helm.py": "import click\nimport subprocess\n",
             "config.py": "from deployctl import model\n",
-            "kube.py": "from deployctl.cli import main\n",
+            "kube.py": "from deployctl.cli.main import main\n",
         },
     )
     found = violations(package)

@@ -15,17 +15,17 @@ def test_a_leaf_package_may_import_itself_only(tmp_path: Path) -> None:
         {
             "config/__init__.py": "from deployctl.config.models import App\nfrom .loading import load\n",
             "config/models.py": "from deployctl.config import base\nfrom . import base as b\n",
-            "config/loading.py": "from deployctl.config.models import App\nfrom deployctl.model import ImageRef\n",
-            "config/order.py": "from .. import model\n",
-            "config/base.py": "from ..errors import DeployctlError\n",
-            "model.py": "",
-            "errors.py": "",
+            "config/loading.py": "from deployctl.config.models import App\nfrom deployctl.core.refs import ImageRef\n",
+            "config/order.py": "from ..core import refs\n",
+            "config/base.py": "from ..core.errors import DeployctlError\nfrom ..core import errors\n",
+            "core/refs.py": "",
+            "core/errors.py": "",
         },
     )
     found = violations(package)
     assert len(found) == 2, found
-    assert any("config/loading.py:2" in v and "imports deployctl.model" in v for v in found)
-    assert any("config/order.py:1" in v and "imports deployctl.model" in v for v in found)
+    assert any("config/loading.py:2" in v and "imports deployctl.core.refs" in v for v in found)
+    assert any("config/order.py:1" in v and "imports deployctl.core.refs" in v for v in found)
     assert not any("config/base.py" in v for v in found), "errors is the bottom: every leaf may raise its errors"
     assert all("deployctl.config must not import" in v for v in found)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from deployctl.kinds import (
+from deployctl.rollout.kinds import (
     DaemonSetState,
     JobState,
     StatefulSetState,
@@ -18,8 +18,9 @@ from deployctl.kinds import (
     pod_verdict,
     statefulset_verdict,
 )
-from deployctl.rollout import Condition, ContainerState, PodState, release_health, timestamp
-from deployctl.tracking import (
+from deployctl.rollout.signals import Context, EventState, Tuning
+from deployctl.rollout.states import Condition, ContainerState, PodState, release_health, timestamp
+from deployctl.rollout.tracking import (
     Target,
     health_of,
     hook_failure,
@@ -29,7 +30,6 @@ from deployctl.tracking import (
     release_verdict,
     targets_in,
 )
-from deployctl.verdicts import Context, EventState, Tuning
 from tests.unit.test_rollout import RECORDED, recorded
 
 D = "sha256:" + "d" * 64  # what the recorded objects ran first

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
-from deployctl import lease as lease_module
-from deployctl.errors import ExitCode, LockedError
-from deployctl.lock import EnvironmentLock, LeaseLostError, fence_key, lock_key
+from deployctl.core.errors import ExitCode, LockedError
+from deployctl.ledger import lease as lease_module
+from deployctl.ledger.lock import EnvironmentLock, LeaseLostError, fence_key, lock_key
 from tests.unit.fakes import FakeS3
 from tests.unit.test_lock import BUCKET, KEY, held_id, plant, planted
 
@@ -156,7 +156,7 @@ def test_a_lease_not_renewed_within_its_ttl_is_lost_even_if_nobody_took_it(monke
     s3 = Unanswering()
     now = [1000.0]
     monkeypatch.setattr(lease_module, "clock", lambda: now[0])
-    monkeypatch.setattr("deployctl.lock.clock", lambda: now[0])
+    monkeypatch.setattr("deployctl.ledger.lock.clock", lambda: now[0])
     lease = EnvironmentLock("dev", BUCKET, s3).acquire("deploy dev", timeout=0)  # TTL 120 s, sent at 1000
     s3.down = True
     now[0] += 60
@@ -186,7 +186,7 @@ def test_a_check_s3_does_not_answer_relies_on_the_deadline(monkeypatch: pytest.M
     s3 = UnreadableLock()
     now = [1000.0]
     monkeypatch.setattr(lease_module, "clock", lambda: now[0])
-    monkeypatch.setattr("deployctl.lock.clock", lambda: now[0])
+    monkeypatch.setattr("deployctl.ledger.lock.clock", lambda: now[0])
     lease = EnvironmentLock("dev", BUCKET, s3).acquire("deploy dev", timeout=0)
     s3.down = True
     lease.check()

@@ -13,17 +13,17 @@ from typing import Any
 
 import pytest
 
+from deployctl.adapters.helm import Release
+from deployctl.adapters.kube.client import ReleaseRecord
+from deployctl.adapters.registry import TransferReport
 from deployctl.app import promote as promote_app
 from deployctl.app.base import recover_pending
 from deployctl.app.deploy import deploy
 from deployctl.app.locks import lock_status
-from deployctl.errors import ExitCode
-from deployctl.helm import Release
-from deployctl.kube import ReleaseRecord
-from deployctl.lock import LeaseLostError, lock_key
-from deployctl.promotion import PromoteRequest
-from deployctl.registry import TransferReport
-from deployctl.rollout import Verdict
+from deployctl.core.errors import ExitCode
+from deployctl.ledger.lock import LeaseLostError, lock_key
+from deployctl.promotion.gates import PromoteRequest
+from deployctl.rollout.states import Verdict
 from tests.unit.fakes import FakeContext, FakeS3
 from tests.unit.test_lock import planted
 from tests.unit.test_use_cases import BUCKET, DIGEST, SHA, dev_context, promote_world, repo  # noqa: F401 (fixture)
@@ -109,7 +109,7 @@ def test_a_promotion_that_lost_the_lock_moves_no_tag_and_edits_no_values(
     before: bool,
 ) -> None:
     contexts, s3, endpoints = promote_world(repo, monkeypatch)
-    monkeypatch.setattr("deployctl.registry.promote_image", fenced_transfer(s3, endpoints.tags, before=before))
+    monkeypatch.setattr("deployctl.adapters.registry.promote_image", fenced_transfer(s3, endpoints.tags, before=before))
     values = (repo / "values-prod.yaml").read_text()
     with pytest.raises(LeaseLostError) as caught:
         promote_app.promote(contexts, PromoteRequest("release-1.0.0"))

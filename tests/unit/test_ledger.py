@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from deployctl.evidence import evidence_of
-from deployctl.history import HISTORY_PREFIX, Entry, Ledger
-from deployctl.ledger_audit import CLOCK_BOUND
+from deployctl.ledger.audit import CLOCK_BOUND
+from deployctl.ledger.store import HISTORY_PREFIX, Entry, Ledger
+from deployctl.promotion.evidence import evidence_of
 from tests.unit.fakes import FakeS3, VersionedS3
 
 BUCKET = "acme-tfstate"
@@ -119,7 +119,10 @@ def test_an_entry_whose_versions_are_all_gone_is_still_named() -> None:
     [
         (b"{not json", "not JSON"),
         (b"[1, 2]", "a JSON list, not an object"),
-        (json.dumps({"schema": "deployctl/history/v9", "env": "dev"}).encode(), "schema 'deployctl/history/v9'"),
+        (
+            json.dumps({"schema": "deployctl/history/v9", "env": "dev"}).encode(),
+            "schema 'deployctl/history/v9'",
+        ),
         (json.dumps({"schema": "deployctl/history/v1", "env": "dev"}).encode(), "missing"),
         (json.dumps({**rollout(D, written=datetime.now(UTC)).to_dict(), "time": "yesterday"}).encode(), "yesterday"),
         (json.dumps({**rollout(D, written=datetime.now(UTC)).to_dict(), "app": 7}).encode(), "app not a string"),

@@ -15,9 +15,9 @@ from deployctl.app import promote as promote_app
 from deployctl.app.deploy import deploy
 from deployctl.app.history import history
 from deployctl.app.status import status
-from deployctl.errors import ExitCode, PolicyError
-from deployctl.history import HISTORY_PREFIX, Entry
-from deployctl.promotion import PromoteRequest
+from deployctl.core.errors import ExitCode, PolicyError
+from deployctl.ledger.store import HISTORY_PREFIX, Entry
+from deployctl.promotion.gates import PromoteRequest
 from tests import values_files
 from tests.unit.fakes import Events, FakeContext, VersionedS3
 from tests.unit.test_use_cases import BUCKET, CONFIG, DIGEST, SHA, dev_context, promote_world

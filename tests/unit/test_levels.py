@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from deployctl import levels, waves
 from deployctl.app.deploy import deploy
 from deployctl.config import load
-from deployctl.errors import OperationError
-from deployctl.rollout import Verdict
+from deployctl.core.errors import OperationError
+from deployctl.rollout import levels, waves
+from deployctl.rollout.states import Verdict
 from deployctl.runner import ProcessRunner
 from tests.unit.fakes import FakeContext, FakeS3
 from tests.unit.test_waves import interrupt_when

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
-from deployctl.errors import DeployctlError, ExitCode, LockedError, UsageError
-from deployctl.lock import TICKET_STALE, EnvironmentLock, LockInfo, fence_key, lock_key, queue_prefix
+from deployctl.core.errors import DeployctlError, ExitCode, LockedError, UsageError
+from deployctl.ledger.lock import TICKET_STALE, EnvironmentLock, LockInfo, fence_key, lock_key, queue_prefix
 from tests.unit.fakes import FakeS3
 
 BUCKET = "state"
@@ -82,10 +82,10 @@ class UnreachableOnDelete(FakeS3):
 @pytest.fixture
 def lock_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
     """The lock's warnings, caught on its own logger (the CLI's setup stops "deployctl" propagating)."""
-    logger = logging.getLogger("deployctl.lock")
+    logger = logging.getLogger("deployctl.ledger.lock")
     logger.addHandler(caplog.handler)
     try:
-        with caplog.at_level(logging.WARNING, "deployctl.lock"):
+        with caplog.at_level(logging.WARNING, "deployctl.ledger.lock"):
             yield caplog
     finally:
         logger.removeHandler(caplog.handler)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from deployctl import lock_record
-from deployctl.lock import LockInfo, Observed
-from deployctl.lock_record import host_identity
+from deployctl.ledger import lock_record
+from deployctl.ledger.lock import LockInfo, Observed
+from deployctl.ledger.lock_record import host_identity
 
 
 def info(**changes: object) -> LockInfo:
@@ -97,7 +97,7 @@ UNSHARE = shutil.which("unshare")
 PID_NS = Path("/proc/self/ns/pid")
 WAITER = """
 import json, sys
-from deployctl.lock import LockInfo
+from deployctl.ledger.lock import LockInfo
 held = LockInfo(**json.loads(sys.argv[1]))
 print(json.dumps({"orphaned": held.orphaned, "pid_ns": __import__("os").readlink("/proc/self/ns/pid")}))
 """

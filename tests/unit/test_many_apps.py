@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
+from deployctl.adapters.registry import TransferReport
 from deployctl.app import promote as promote_app
 from deployctl.app.context import Contexts
 from deployctl.app.deploy import deploy
 from deployctl.config import ConfigProblemsError, deploy_order, load
-from deployctl.errors import OperationError, PolicyError, UsageError
-from deployctl.promotion import PromoteRequest
-from deployctl.registry import TransferReport
-from deployctl.rollout import Verdict
+from deployctl.core.errors import OperationError, PolicyError, UsageError
+from deployctl.promotion.gates import PromoteRequest
+from deployctl.rollout.states import Verdict
 from deployctl.runner import ProcessRunner
 from tests.unit.fakes import Events, FakeContext, FakeS3
 
@@ -165,7 +165,7 @@ def test_one_failing_gate_refuses_the_whole_release_and_changes_nothing(
         transfers.append(digest)
         return TransferReport("oci-retag", digest, tag)
 
-    monkeypatch.setattr("deployctl.registry.promote_image", transfer)
+    monkeypatch.setattr("deployctl.adapters.registry.promote_image", transfer)
     before = (repo / "values-prod.yaml").read_text()
     with pytest.raises(PolicyError) as caught:
         promote_app.promote(contexts, PromoteRequest("release-1.0.0"))
@@ -207,7 +207,8 @@ def test_a_failed_promotion_records_in_the_values_file_only_the_apps_that_rolled
     deploy(dev, app="api", digest=API)
     deploy(dev, app="worker", digest=WORKER)
     monkeypatch.setattr(
-        "deployctl.registry.promote_image", lambda _s, _t, digest, tag, **_: TransferReport("oci-retag", digest, tag)
+        "deployctl.adapters.registry.promote_image",
+        lambda _s, _t, digest, tag, **_: TransferReport("oci-retag", digest, tag),
     )
     prod = contexts["prod"]
     assert isinstance(prod, FakeContext)

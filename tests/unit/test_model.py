@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from deployctl.model import SHOWN_CHARS, ImageRef, InvalidValueError, ReleaseTag, Version, shown
+from deployctl.core.refs import SHOWN_CHARS, ImageRef, InvalidValueError, ReleaseTag, Version, shown
 
 DIGEST = "sha256:" + "a" * 64
 

@@ -1,4 +1,4 @@
-"""Webhook notifications (deployctl/notify.py), table-tested: the payloads of both formats, which targets get
+"""Webhook notifications (deployctl/notify/send.py), table-tested: the payloads of both formats, which targets get
 an event, retries with backoff on what may pass and none on what will not, failures reported (never raised)
 and never carrying the URL. Delivery over real HTTP is in tests/lab/test_notify.py."""
 
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from deployctl import notify
 from deployctl.config import Notify
+from deployctl.notify import send as notify
 
 URL = "https://hooks.example.com/services/T0/B0/s3cr3t-token"
 DIGEST = "sha256:" + "c" * 64

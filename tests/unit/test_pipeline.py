@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from deployctl.config import DeployctlConfig, load
-from deployctl.model import InvalidValueError
-from deployctl.pipeline import project_version, steps_for, version_bump
+from deployctl.core.refs import InvalidValueError
+from deployctl.release.pipeline import project_version, steps_for, version_bump
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from deployctl import infra
 from deployctl.app import plan as plan_app
 from deployctl.app.apply import apply
 from deployctl.app.context import EnvContext
 from deployctl.app.destroy import destroy
 from deployctl.config import load
-from deployctl.errors import CommandFailedError, ExitCode, LockedError, PolicyError, UsageError
+from deployctl.core.errors import CommandFailedError, ExitCode, LockedError, PolicyError, UsageError
 from deployctl.redact import Redactor
 from deployctl.runner import CommandResult
+from deployctl.terraform import workspace as infra
 from tests.unit.fakes import Events
 from tests.unit.test_plan_summary import C0FFEE, LOCKED_STDERR, SHOW
 

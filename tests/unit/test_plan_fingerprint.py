@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from deployctl import infra
 from deployctl.app import plan as plan_app
 from deployctl.app.context import EnvContext
 from deployctl.config import load
-from deployctl.errors import PolicyError
+from deployctl.core.errors import PolicyError
 from deployctl.runner import CommandResult
+from deployctl.terraform import workspace as infra
 from tests.unit.fakes import Events
 from tests.unit.test_plan_adapter import FakeRunner, _runner, _target
 

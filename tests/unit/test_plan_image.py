@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
+from deployctl.adapters.helm import Release
 from deployctl.app import plan as plan_app
 from deployctl.config import load
-from deployctl.helm import Release
 from deployctl.runner import ProcessRunner
 from tests.unit.fakes import FakeCluster, FakeContext, FakeS3
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from deployctl.app import plan as plan_app
-from deployctl.cli import main
+from deployctl.cli.main import main
 from tests.unit.test_plan_adapter import _runner, _target
 
 

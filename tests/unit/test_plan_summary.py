@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from deployctl import terraform
 from deployctl.app import plan as plan_app
+from deployctl.terraform import adapter as terraform
 
 DATA = Path(__file__).parent / "data"
 C0FFEE = "c0ffee" + "0" * 34  # a commit sha

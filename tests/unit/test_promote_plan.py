@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from deployctl import promotion
 from deployctl.app import promote
 from deployctl.config import load
-from deployctl.errors import UsageError
-from deployctl.evidence import Evidence
-from deployctl.history import Entry
-from deployctl.model import ImageRef, ReleaseTag, Version
-from deployctl.promotion_plan import AppPromotion, PromotionPlan
+from deployctl.core.errors import UsageError
+from deployctl.core.refs import ImageRef, ReleaseTag, Version
+from deployctl.ledger.store import Entry
+from deployctl.promotion import gates as promotion
+from deployctl.promotion.evidence import Evidence
+from deployctl.promotion.plan import AppPromotion, PromotionPlan
 
 ROOT = Path(__file__).resolve().parents[2]
 A = "sha256:" + "a" * 64

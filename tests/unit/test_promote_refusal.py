@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from deployctl import promotion
 from deployctl.app import promote as promote_app
 from deployctl.app.deploy import deploy
-from deployctl.errors import ExitCode, OperationError, PolicyError
-from deployctl.evidence import evidence_of, fleet_evidence
-from deployctl.history import Entry
-from deployctl.promotion import PromoteRequest
-from deployctl.rollout import Verdict
+from deployctl.core.errors import ExitCode, OperationError, PolicyError
+from deployctl.ledger.store import Entry
+from deployctl.promotion import gates as promotion
+from deployctl.promotion.evidence import evidence_of, fleet_evidence
+from deployctl.promotion.gates import PromoteRequest
+from deployctl.rollout.states import Verdict
 from tests import values_files
 from tests.unit.fakes import FakeContext
 from tests.unit.test_promote_plan import facts
@@ -150,7 +150,7 @@ def posted(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         return 200
 
     monkeypatch.setenv(HOOK, "https://hooks.example/T0/B0")
-    monkeypatch.setattr("deployctl.notify._post", post)
+    monkeypatch.setattr("deployctl.notify.send._post", post)
     return found
 
 

@@ -12,8 +12,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from deployctl import registry
-from deployctl.errors import PolicyError
+from deployctl.adapters import registry
+from deployctl.core.errors import PolicyError
 from deployctl.redact import Redactor
 
 D1 = "sha256:" + "1" * 64

@@ -8,8 +8,8 @@ import io
 
 import pytest
 
-from deployctl.registry.copying import BlobStream
-from deployctl.registry.errors import TransientError
+from deployctl.adapters.registry.copying import BlobStream
+from deployctl.adapters.registry.errors import TransientError
 
 DATA = bytes(range(256)) * 40  # 10 KiB
 

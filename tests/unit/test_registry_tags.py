@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from deployctl import registry
-from deployctl.errors import ExitCode, PolicyError
+from deployctl.adapters import registry
+from deployctl.core.errors import ExitCode, PolicyError
 
 MANIFEST = registry.ManifestBytes(
     b'{"schemaVersion":2,"mediaType":"' + registry.OCI_MANIFEST.encode() + b'"}', registry.OCI_MANIFEST
@@ -167,9 +167,7 @@ def test_transfer_report_data_carries_the_referrers() -> None:
 
 def test_importing_the_package_stays_cheap() -> None:
     """``deployctl --help`` must not pay for boto3 or urllib3: the registry package imports neither."""
-    code = (
-        "import sys, deployctl.registry; print(sorted(m for m in ('boto3', 'botocore', 'urllib3') if m in sys.modules))"
-    )
+    code = "import sys, deployctl.adapters.registry; print(sorted(m for m in ('boto3', 'botocore', 'urllib3') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -1,5 +1,5 @@
 """A registry that stops answering (issue 13, item 4): an operation gives up within its bound, every retry is
-said (the ``deployctl.registry`` logger at WARNING, which the console prints on stderr), the error names the
+said (the ``deployctl.adapters.registry`` logger at WARNING, which the console prints on stderr), the error names the
 registry and the step, and the rest of the run does not wait on that registry again.
 
 The registry here is a socket server that accepts connections and never answers: an injected failure, the
@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from deployctl import registry
-from deployctl.registry import retry
+from deployctl.adapters import registry
+from deployctl.adapters.registry import retry
 
 SMALL = registry.RetryPolicy(attempts=3, base_delay=0.1, max_delay=0.2, connect_timeout=0.5, read_timeout=0.5)
 
@@ -35,7 +35,7 @@ class Lines(logging.Handler):
 def said() -> Iterator[list[str]]:
     """What the registry package said at WARNING (its own logger: the CLI's setup stops propagation)."""
     handler = Lines()
-    logger = logging.getLogger("deployctl.registry")
+    logger = logging.getLogger("deployctl.adapters.registry")
     logger.addHandler(handler)
     try:
         yield handler.lines

@@ -6,11 +6,11 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from deployctl.kinds import DeploymentState, StatefulSetState, statefulset_verdict, verdict_of
-from deployctl.rollout import Verdict, WorkloadHealth, release_health, what_serves
-from deployctl.tracking import hook_verdicts, targets_in
-from deployctl.verdicts import Context
-from deployctl.watch import keep
+from deployctl.rollout.kinds import DeploymentState, StatefulSetState, statefulset_verdict, verdict_of
+from deployctl.rollout.signals import Context
+from deployctl.rollout.states import Verdict, WorkloadHealth, release_health, what_serves
+from deployctl.rollout.tracking import hook_verdicts, targets_in
+from deployctl.rollout.watch import keep
 from tests.unit.test_kinds import CTX, D, E, view
 
 HPA_MANIFEST = textwrap.dedent(

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from deployctl import git as git_adapter
+from deployctl.adapters import git as git_adapter
 from deployctl.app import promote as promote_app
-from deployctl.errors import PolicyError, UsageError
-from deployctl.promotion import PromoteRequest
+from deployctl.core.errors import PolicyError, UsageError
+from deployctl.promotion.gates import PromoteRequest
 from deployctl.runner import ProcessRunner
 from tests.unit.fakes import FakeContext
 from tests.unit.test_use_cases import git, promote_world, repo

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from deployctl.kinds import DeploymentState, deployment_state, verdict_of
-from deployctl.rollout import (
+from deployctl.rollout.kinds import DeploymentState, deployment_state, verdict_of
+from deployctl.rollout.signals import Context, EventState, Tuning, pod_failure, tuning_from
+from deployctl.rollout.states import (
     Condition,
     ContainerState,
     PodState,
@@ -23,7 +24,6 @@ from deployctl.rollout import (
     release_health,
     timestamp,
 )
-from deployctl.verdicts import Context, EventState, Tuning, pod_failure, tuning_from
 
 RECORDED = json.loads((Path(__file__).parent / "data" / "rollout_objects.json").read_text())
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from deployctl.registry.manifest import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST
+from deployctl.adapters.registry.manifest import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST
 from deployctl.sandbox import runnable_image
 from deployctl.sandbox.images import SyntheticImage
 

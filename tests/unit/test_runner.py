@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.errors import CommandFailedError, ToolNotFoundError
+from deployctl.core.errors import CommandFailedError, ToolNotFoundError
 from deployctl.redact import MASK, Redactor
 from deployctl.runner import Background, CommandCancelledError, ProcessRunner
 

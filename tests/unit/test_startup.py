@@ -13,8 +13,8 @@ import click
 import pytest
 
 import deployctl.cli
-from deployctl.cli import cli, main
 from deployctl.cli.lazy import LazyGroup
+from deployctl.cli.main import cli, main
 from deployctl.cli.root import COMMANDS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,7 +24,7 @@ COMMAND_MODULES = sorted({module for module, _ in COMMANDS.values()})
 def _imported_after(args: list[str], cwd: Path = REPO) -> tuple[str, set[str]]:
     code = (
         "import sys\n"
-        "from deployctl.cli import main\n"
+        "from deployctl.cli.main import main\n"
         "try:\n"
         f"    main({args!r})\n"
         "finally:\n"
@@ -104,7 +104,7 @@ def test_help_from_the_table_is_what_click_shows(
 def test_unknown_command_suggests_without_importing_every_module() -> None:
     code = (
         "import sys\n"
-        "from deployctl.cli import main\n"
+        "from deployctl.cli.main import main\n"
         "rc = main(['promot'])\n"
         "print(rc, sorted(m for m in sys.modules if m.endswith('_commands')))\n"
     )
@@ -117,7 +117,7 @@ def test_unknown_command_suggests_without_importing_every_module() -> None:
 def test_help_width_is_clicks_without_shutil(monkeypatch: pytest.MonkeyPatch, columns: str) -> None:
     import shutil
 
-    from deployctl.fast import help_width
+    from deployctl.cli.fast import help_width
 
     monkeypatch.setenv("COLUMNS", columns)
     assert help_width(100) == max(min(shutil.get_terminal_size().columns, 100) - 2, 50)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from deployctl import terraform
+from deployctl.terraform import adapter as terraform
 
 PLAN = Path("/state/plans/dev/plan.tfplan")
 MOTO = "http://127.0.0.1:5055"

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from deployctl import terraform
 from deployctl.app.apply import apply
 from deployctl.app.context import EnvContext
-from deployctl.errors import CommandFailedError, ExitCode, LockedError, OperationError, UsageError
-from deployctl.terraform_errors import (
+from deployctl.core.errors import CommandFailedError, ExitCode, LockedError, OperationError, UsageError
+from deployctl.terraform import adapter as terraform
+from deployctl.terraform.errors import (
     ExistingResource,
     StateLockInfo,
     command_error,

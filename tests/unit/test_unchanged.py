@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from deployctl import unchanged
+from deployctl.rollout import unchanged
 
 DEPLOYMENT = "kind: Deployment\nmetadata:\n  name: api\nspec:\n  replicas: 1\n"
 HOOK_JOB = "kind: Job\nmetadata:\n  name: migrate\n  annotations:\n    helm.sh/hook: pre-upgrade\n"

@@ -16,10 +16,10 @@ import pytest
 from deployctl.app import promote as promote_app
 from deployctl.app.deploy import deploy
 from deployctl.config import load
-from deployctl.errors import ExitCode, OperationError, PolicyError
-from deployctl.history import Override
-from deployctl.promotion import PromoteRequest
-from deployctl.rollout import Verdict
+from deployctl.core.errors import ExitCode, OperationError, PolicyError
+from deployctl.ledger.store import Override
+from deployctl.promotion.gates import PromoteRequest
+from deployctl.rollout.states import Verdict
 from deployctl.runner import ProcessRunner
 from tests import values_files
 from tests.unit.fakes import FakeContext, FakeS3
@@ -53,7 +53,7 @@ def posted(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         return 200
 
     monkeypatch.setenv(HOOK, "https://hooks.example/T0/B0")
-    monkeypatch.setattr("deployctl.notify._post", post)
+    monkeypatch.setattr("deployctl.notify.send._post", post)
     return found
 
 

@@ -13,16 +13,16 @@ from typing import Any
 
 import pytest
 
+from deployctl.adapters.registry import TransferReport
 from deployctl.app import promote as promote_app
 from deployctl.app.context import Contexts
 from deployctl.app.deploy import deploy
 from deployctl.config import load
-from deployctl.errors import ExitCode, LockedError, OperationError, PolicyError, UsageError
-from deployctl.history import Entry, open_intents
-from deployctl.lock import lock_key
-from deployctl.promotion import PromoteRequest
-from deployctl.registry import TransferReport
-from deployctl.rollout import Verdict
+from deployctl.core.errors import ExitCode, LockedError, OperationError, PolicyError, UsageError
+from deployctl.ledger.lock import lock_key
+from deployctl.ledger.store import Entry, open_intents
+from deployctl.promotion.gates import PromoteRequest
+from deployctl.rollout.states import Verdict
 from deployctl.runner import ProcessRunner
 from tests import values_files
 from tests.unit.fakes import Events, FakeContext, FakeS3
@@ -253,7 +253,7 @@ def promote_world(
         endpoints.tags[tag] = digest
         return TransferReport("oci-retag", digest, f"{target.name}:{tag}", manifests_put=1)
 
-    monkeypatch.setattr("deployctl.registry.promote_image", transfer)
+    monkeypatch.setattr("deployctl.adapters.registry.promote_image", transfer)
     return contexts, s3, endpoints
 
 

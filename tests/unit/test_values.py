@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from deployctl import chartvalues, values
 from deployctl.config import App
-from deployctl.errors import UsageError
-from deployctl.model import ImageRef
+from deployctl.core.errors import UsageError
+from deployctl.core.refs import ImageRef
+from deployctl.release import chartvalues, values
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGEST = "sha256:" + "ab" * 32

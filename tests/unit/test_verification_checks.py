@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from deployctl.adapters.helm import Kube as HelmKube
+from deployctl.adapters.helm import Release, parse_release_json
+from deployctl.adapters.helm import test_argv as helm_test_argv
 from deployctl.config import ConfigProblemsError, HelmTest, HttpCheck, MetricCheck, load
-from deployctl.errors import ExitCode, OperationError, UsageError
-from deployctl.helm import Kube as HelmKube
-from deployctl.helm import Release, parse_release_json
-from deployctl.helm import test_argv as helm_test_argv
+from deployctl.core.errors import ExitCode, OperationError, UsageError
 from deployctl.verification import helm_test, http, metrics
 from deployctl.verification.judge import Answer, Condition, QueryResultError, answer_problem, render, values_of
 from deployctl.verification.model import CheckResult, Subject, Verification, describe

@@ -21,10 +21,10 @@ from deployctl.app.base import reconcile
 from deployctl.app.deploy import deploy
 from deployctl.app.verify import verify
 from deployctl.config import load
-from deployctl.errors import ExitCode, OperationError, PolicyError, UsageError
-from deployctl.evidence import evidence_of, healthy
-from deployctl.history import Check, Entry
-from deployctl.promotion import PromoteRequest
+from deployctl.core.errors import ExitCode, OperationError, PolicyError, UsageError
+from deployctl.ledger.store import Check, Entry
+from deployctl.promotion.evidence import evidence_of, healthy
+from deployctl.promotion.gates import PromoteRequest
 from deployctl.runner import ProcessRunner
 from tests import values_files
 from tests.unit.fakes import FakeContext, FakeS3

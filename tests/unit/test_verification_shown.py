@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from deployctl import board_model, board_render
-from deployctl.board_model import Board, Column, Live
-from deployctl.history import Check, Entry
-from deployctl.model import ImageRef
-from deployctl.rollout import Health
-from deployctl.rollouts import DeployResult
+from deployctl.board import model as board_model
+from deployctl.board import render as board_render
+from deployctl.board.model import Board, Column, Live
+from deployctl.core.refs import ImageRef
+from deployctl.ledger.store import Check, Entry
+from deployctl.rollout.results import DeployResult
+from deployctl.rollout.states import Health
 from deployctl.verification.model import CheckResult, Subject, Verification
 
 DIGEST = "sha256:" + "b" * 64

@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from deployctl import parallel, waves
 from deployctl.config import ConfigProblemsError, load
-from deployctl.errors import DeployctlError, OperationError
-from deployctl.evidence import fleet_evidence
-from deployctl.history import Entry, open_intents
-from deployctl.model import ImageRef, ReleaseTag, Version
-from deployctl.promotion import Facts, judge, target_state
-from deployctl.rollout import Verdict
+from deployctl.core.errors import DeployctlError, OperationError
+from deployctl.core.refs import ImageRef, ReleaseTag, Version
+from deployctl.ledger.store import Entry, open_intents
+from deployctl.promotion.evidence import fleet_evidence
+from deployctl.promotion.gates import Facts, judge, target_state
+from deployctl.rollout import parallel, waves
+from deployctl.rollout.states import Verdict
 
 ROOT = Path(__file__).resolve().parents[2]
 SHA = "a" * 40

@@ -16,19 +16,19 @@ from typing import Any
 
 import pytest
 
-from deployctl import waves
+from deployctl.adapters.helm import Revision
+from deployctl.adapters.registry import TransferReport
 from deployctl.app import promote as promote_app
 from deployctl.app.context import Contexts
 from deployctl.app.deploy import deploy
 from deployctl.app.history import history
 from deployctl.app.status import status
 from deployctl.config import load
-from deployctl.errors import OperationError
-from deployctl.helm import Revision
-from deployctl.history import Entry, Ledger
-from deployctl.promotion import PromoteRequest
-from deployctl.registry import TransferReport
-from deployctl.rollout import Verdict
+from deployctl.core.errors import OperationError
+from deployctl.ledger.store import Entry, Ledger
+from deployctl.promotion.gates import PromoteRequest
+from deployctl.rollout import waves
+from deployctl.rollout.states import Verdict
 from deployctl.runner import ProcessRunner
 from tests import values_files
 from tests.unit.fakes import Events, FakeCluster, FakeContext, FakeS3
@@ -128,7 +128,7 @@ def test_a_wave_unhealthy_after_its_soak_stops_the_release(repo: Path, monkeypat
         slept.append(_seconds)
         ctx.fakes["use1"].verdict = CRASH  # the pods crash while the wave soaks
 
-    monkeypatch.setattr("deployctl.waves.time.sleep", crash_later)
+    monkeypatch.setattr("deployctl.rollout.waves.time.sleep", crash_later)
     with pytest.raises(OperationError, match="not healthy after the wave soak"):
         deploy(ctx, image_tag=SHA)
     assert slept == [60.0]
@@ -227,7 +227,7 @@ def test_promote_copies_to_each_cluster_registry_then_rolls_out_in_waves(
         tags[(to.host, tag)] = digest
         return TransferReport("copy", digest, f"{to.name}:{tag}", manifests_put=1)
 
-    monkeypatch.setattr("deployctl.registry.promote_image", transfer)
+    monkeypatch.setattr("deployctl.adapters.registry.promote_image", transfer)
     result = promote_app.promote(contexts, PromoteRequest("release-1.0.0", to_env="prod"))
     assert sorted(copies) == [("registry-eu.example:5000", "release-1.0.0"), ("registry.example:5000", "release-1.0.0")]
     assert [s.name for s in result.steps] == [

@@ -1,4 +1,4 @@
-"""Change windows (deployctl/windows.py and the freeze keys of config.py), table-tested: weekly windows in a
+"""Change windows (deployctl/release/windows.py and the freeze keys of config.py), table-tested: weekly windows in a
 time zone (across daylight saving time), dated ranges, holidays, chained freezes, and the configuration's
 refusals."""
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from deployctl import windows
 from deployctl.config import ConfigProblemsError, Freeze, load
+from deployctl.release import windows
 
 BERLIN = {"timezone": "Europe/Berlin", "weekly": {"weekend": "fri 16:00 - mon 08:00"}}
 NEW_YORK = {"timezone": "America/New_York", "weekly": {"nightly": "tue 22:00 - wed 02:00"}}
@@ -186,7 +186,7 @@ def test_bad_freeze_and_notify_keys_are_refused_with_the_key(tmp_path: Path, ext
 
 
 def test_diff_shows_the_freeze_a_deploy_would_meet() -> None:
-    from deployctl.drift import DiffResult
+    from deployctl.release.drift import DiffResult
 
     frozen = windows.state(Freeze.model_validate(CHAINED), at("2026-11-23T12:00:00+00:00"))
     shown = DiffResult("prod", (), freeze=frozen)

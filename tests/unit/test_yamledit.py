@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from deployctl.errors import UsageError
-from deployctl.yamledit import set_values
+from deployctl.core.errors import UsageError
+from deployctl.release.yamledit import set_values
 
 DIGEST = "sha256:" + "ab" * 32
 

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import yaml
 
-from deployctl import drift
-from deployctl import unchanged as sameness
 from deployctl.app.context import EnvContext
-from deployctl.cluster import Cluster
-from deployctl.errors import DeployctlError, OperationError
-from deployctl.history import Entry
-from deployctl.rollout import Health
-from deployctl.rollouts import DeployResult, RolloutPlan
+from deployctl.core.errors import DeployctlError, OperationError
+from deployctl.ledger.store import Entry
+from deployctl.release import drift
+from deployctl.rollout import unchanged as sameness
+from deployctl.rollout.cluster import Cluster
+from deployctl.rollout.results import DeployResult, RolloutPlan
+from deployctl.rollout.states import Health
 
 log = logging.getLogger(__name__)
 Verify = Callable[[Cluster, str, str | None], Health]

@@ -8,12 +8,13 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from deployctl import chartvalues, git, registry
+from deployctl.adapters import git, registry
 from deployctl.app.context import Contexts, EnvContext
-from deployctl.errors import DeployctlError
-from deployctl.promotion import PromoteRequest
-from deployctl.promotion_plan import AppPromotion, PromotionPlan, PromotionStep, transfer_detail
-from deployctl.values import KeyPath, ValuesEdit
+from deployctl.core.errors import DeployctlError
+from deployctl.promotion.gates import PromoteRequest
+from deployctl.promotion.plan import AppPromotion, PromotionPlan, PromotionStep, transfer_detail
+from deployctl.release import chartvalues
+from deployctl.release.values import KeyPath, ValuesEdit
 
 log = logging.getLogger(__name__)
 

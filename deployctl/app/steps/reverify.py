@@ -18,11 +18,11 @@ from typing import Any
 from deployctl.app.base import reconcile
 from deployctl.app.context import Contexts, EnvContext
 from deployctl.app.steps import verification
-from deployctl.cluster import Cluster
 from deployctl.config import deploy_order
-from deployctl.errors import DeployctlError, OperationError
-from deployctl.history import Entry
-from deployctl.promotion_records import target_env_name
+from deployctl.core.errors import DeployctlError, OperationError
+from deployctl.ledger.store import Entry
+from deployctl.promotion.entries import target_env_name
+from deployctl.rollout.cluster import Cluster
 from deployctl.verification.model import Verification
 from deployctl.verification.run import Plan
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deployctl import waves
 from deployctl.app.context import EnvContext
 from deployctl.config import App
+from deployctl.rollout import waves
 
 
 @dataclass(frozen=True)

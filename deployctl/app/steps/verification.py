@@ -9,13 +9,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from deployctl.adapters.helm import Release
 from deployctl.app.context import EnvContext
-from deployctl.cluster import Cluster
 from deployctl.config import DeployctlConfig
-from deployctl.errors import UsageError
-from deployctl.helm import Release
-from deployctl.history import Entry
-from deployctl.rollouts import DeployResult, RolloutPlan
+from deployctl.core.errors import UsageError
+from deployctl.ledger.store import Entry
+from deployctl.rollout.cluster import Cluster
+from deployctl.rollout.results import DeployResult, RolloutPlan
 from deployctl.verification.metrics import MetricsApi
 from deployctl.verification.model import FAILED, Subject, Verification
 from deployctl.verification.run import Plan, run

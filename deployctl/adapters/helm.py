@@ -1,0 +1,403 @@
+"""helm argv builders (pure, table-tested) and a thin adapter over the runner.
+
+Helm 3 and 4 are both supported; the major version is detected once per run
+(``helm version --template {{.Version}}``) and the argv is built for it. The
+differences we rely on were checked against both binaries' ``upgrade --help``
+(helm 3.19.0, helm 4.3.1):
+
+* ``--wait``: a bool in helm 3; a strategy in helm 4 (``watcher``/``hookOnly``/``legacy``,
+  default ``hookOnly`` when omitted). deployctl never passes it: it watches the rollout
+  itself and fails fast, where ``--wait`` sits until its timeout.
+* helm 4 applies server-side by default (``--server-side auto``): a field someone changed
+  by hand (``kubectl scale``) then conflicts with helm's apply. A deploy restores what the
+  chart says, so helm 4 gets ``--force-conflicts`` (helm 3's three-way merge already does that).
+* ``--atomic`` (helm 3) became ``--rollback-on-failure`` (helm 4): not used, no automatic rollback.
+
+Machine output only (``-o json``); never screen-scraped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deployctl.core.errors import CommandFailedError, DeployctlError, OperationError, UsageError
+from deployctl.runner import Runner
+
+log = logging.getLogger(__name__)
+
+HELM = "helm"
+PENDING_STATUSES = ("pending-install", "pending-upgrade", "pending-rollback")
+_VERSION_RE = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
+# Helm's own message for a release stuck in a pending state (fallback detection only; the primary
+# check reads `helm list -o json` before upgrading). Tested in tests/unit/test_helm_args.py.
+IN_PROGRESS_MARKER = "another operation (install/upgrade/rollback) is in progress"
+
+
+@dataclass(frozen=True)
+class Kube:
+    """How helm reaches the cluster: a kubeconfig file and optionally a context in it."""
+
+    kubeconfig: Path
+    context: str | None = None
+
+    def flags(self) -> list[str]:
+        flags = ["--kubeconfig", str(self.kubeconfig)]
+        if self.context:
+            flags += ["--kube-context", self.context]
+        return flags
+
+
+@dataclass(frozen=True)
+class Release:
+    """A release as ``helm list``/``helm status`` report it."""
+
+    name: str
+    namespace: str
+    revision: int
+    status: str
+    chart: str = ""
+    app_version: str = ""
+    updated: str = ""
+    manifest: str = ""  # the rendered objects (only from upgrade/status JSON)
+    hooks: tuple[tuple[str, str, str], ...] = ()  # (kind, name, phase of its last run): upgrade/status JSON only
+    tests: tuple[tuple[str, str, str, str], ...] = ()  # ``helm test`` hooks, apart (+ delete policies): run on demand
+
+    @property
+    def pending(self) -> bool:
+        return self.status in PENDING_STATUSES
+
+
+@dataclass(frozen=True)
+class Revision:
+    revision: int
+    status: str
+    chart: str = ""
+    description: str = ""
+    updated: str = ""
+
+
+# --------------------------------------------------------------------------- argv builders (pure)
+
+
+def version_argv(binary: str = HELM) -> list[str]:
+    return [binary, "version", "--template", "{{.Version}}"]
+
+
+def parse_major(text: str) -> int:
+    match = _VERSION_RE.search(text)
+    if match is None:
+        raise OperationError(f"cannot read the helm version from {text.strip()!r}", "install helm 3.14+ or helm 4")
+    major = int(match.group(1))
+    if major not in (3, 4):
+        raise OperationError(f"helm {match.group(0)} is not supported", "install helm 3.14+ or helm 4")
+    return major
+
+
+def _set_string_flags(values: Mapping[str, str]) -> list[str]:
+    # --set-string, never --set: an all-digit short sha would become a number and fail the schema.
+    flags: list[str] = []
+    for key, value in values.items():
+        if "," in value or "\\" in value:
+            raise UsageError(f"value for {key} contains ',' or '\\', which helm --set-string cannot carry: {value!r}")
+        flags += ["--set-string", f"{key}={value}"]
+    return flags
+
+
+def _chart_flags(chart: str | Path, version: str | None) -> list[str]:
+    """``--version`` for a chart pulled from a registry; ``--plain-http`` for one on this machine (the
+    sandbox's registry speaks HTTP, as deployctl's own registry client does for loopback hosts)."""
+    flags = ["--version", version] if version else []
+    host = str(chart).removeprefix("oci://").split("/", 1)[0].rsplit(":", 1)[0]
+    if str(chart).startswith("oci://") and host in ("127.0.0.1", "localhost", "[::1]"):
+        flags.append("--plain-http")
+    return flags
+
+
+def _values_flags(values_files: Sequence[Path]) -> list[str]:
+    flags: list[str] = []
+    for path in values_files:
+        flags += ["-f", str(path)]
+    return flags
+
+
+def upgrade_argv(
+    *,
+    major: int,
+    release: str,
+    chart: str | Path,
+    namespace: str,
+    kube: Kube,
+    values_files: Sequence[Path] = (),
+    set_string: Mapping[str, str] | None = None,
+    binary: str = HELM,
+    description: str | None = None,
+    version: str | None = None,
+) -> list[str]:
+    """``helm upgrade --install`` without any wait: deployctl watches the rollout itself. ``chart`` is a
+    directory or an ``oci://`` reference, pulled at ``version``."""
+    argv = [binary, "upgrade", release, str(chart), "--install", "--namespace", namespace, "--create-namespace"]
+    argv += _chart_flags(chart, version)
+    argv += _values_flags(values_files)
+    argv += _set_string_flags(set_string or {})
+    if description:
+        argv += ["--description", description]
+    if major >= 4:
+        argv += ["--force-conflicts"]
+    argv += ["--output", "json", *kube.flags()]
+    return argv
+
+
+def template_argv(
+    *,
+    release: str,
+    chart: str | Path,
+    namespace: str,
+    values_files: Sequence[Path] = (),
+    set_string: Mapping[str, str] | None = None,
+    binary: str = HELM,
+    version: str | None = None,
+) -> list[str]:
+    """``helm template``: the chart rendered with the same values a deploy would use (an ``oci://`` chart is
+    pulled at ``version``)."""
+    argv = [binary, "template", release, str(chart), "--namespace", namespace]
+    argv += _chart_flags(chart, version)
+    argv += _values_flags(values_files)
+    argv += _set_string_flags(set_string or {})
+    return argv
+
+
+def list_argv(*, major: int, release: str, namespace: str, kube: Kube, binary: str = HELM) -> list[str]:
+    """``helm list`` of one release in any status: exit 0 whether it exists or not (no stderr matching).
+
+    helm 3 hides pending/failed releases unless ``--all``; helm 4 lists every status by default and
+    removed ``--all`` (it fails with "unknown flag").
+    """
+    every = ["--all"] if major < 4 else []
+    return [binary, "list", *every, "--filter", f"^{re.escape(release)}$", "--namespace", namespace,
+            "--output", "json", *kube.flags()]  # fmt: skip
+
+
+def status_argv(*, release: str, namespace: str, kube: Kube, binary: str = HELM) -> list[str]:
+    return [binary, "status", release, "--namespace", namespace, "--output", "json", *kube.flags()]
+
+
+def test_argv(*, release: str, namespace: str, kube: Kube, timeout: float, binary: str = HELM) -> list[str]:
+    """``helm test`` (helm 3 and 4 alike); no ``--logs``: deployctl reads a failed test's logs (``diagnosis``)."""
+    return [binary, "test", release, "--namespace", namespace, "--timeout", f"{max(1, int(timeout))}s", *kube.flags()]
+
+
+def history_argv(*, release: str, namespace: str, kube: Kube, binary: str = HELM, max_revisions: int = 20) -> list[str]:
+    return [binary, "history", release, "--namespace", namespace, "--max", str(max_revisions),
+            "--output", "json", *kube.flags()]  # fmt: skip
+
+
+def get_values_argv(*, release: str, namespace: str, kube: Kube, binary: str = HELM) -> list[str]:
+    """The user-supplied values of the live release (``-f`` files and ``--set`` merged)."""
+    return [binary, "get", "values", release, "--namespace", namespace, "--output", "json", *kube.flags()]
+
+
+# --------------------------------------------------------------------------- parsers, pure
+
+
+def parse_releases(text: str) -> list[Release]:
+    rows = json.loads(text or "[]") or []
+    return [
+        Release(
+            name=str(row["name"]),
+            namespace=str(row.get("namespace", "")),
+            revision=int(row.get("revision", 0)),
+            status=str(row.get("status", "")),
+            chart=str(row.get("chart", "")),
+            app_version=str(row.get("app_version", "")),
+            updated=str(row.get("updated", "")),
+        )
+        for row in rows
+    ]
+
+
+def parse_history(text: str) -> list[Revision]:
+    rows = json.loads(text or "[]") or []
+    return [
+        Revision(
+            revision=int(row["revision"]),
+            status=str(row.get("status", "")),
+            chart=str(row.get("chart", "")),
+            description=str(row.get("description", "")),
+            updated=str(row.get("updated", "")),
+        )
+        for row in rows
+    ]
+
+
+def parse_release_json(text: str) -> Release:
+    """The release document printed by ``helm upgrade -o json`` / ``helm status -o json``. helm 4 prints
+    ``Pulled: ...``/``Digest: ...`` lines before it when it pulled an OCI chart: the document starts at ``{``."""
+    start = text.find("{")
+    doc: dict[str, Any] = json.loads(text[start:] if start >= 0 else text)
+    info = doc.get("info", {}) or {}
+    hooks = [_hook(h) for h in doc.get("hooks") or () if isinstance(h, dict)]
+    chart_meta = (doc.get("chart", {}) or {}).get("metadata", {}) or {}
+    return Release(
+        name=str(doc.get("name", "")),
+        namespace=str(doc.get("namespace", "")),
+        revision=int(doc.get("version", 0)),
+        status=str(info.get("status", "")),
+        chart=f"{chart_meta.get('name', '')}-{chart_meta.get('version', '')}".strip("-"),
+        app_version=str(chart_meta.get("appVersion", "")),
+        updated=str(info.get("last_deployed", "")),
+        manifest=str(doc.get("manifest", "")),
+        hooks=tuple((kind, name, phase) for test, kind, name, phase, _ in hooks if not test),
+        tests=tuple((kind, name, phase, policies) for test, kind, name, phase, policies in hooks if test),
+    )
+
+
+def _hook(hook: dict[str, Any]) -> tuple[bool, str, str, str, str]:
+    events = [str(e) for e in hook.get("events") or ()]
+    test = bool(events) and all(e in ("test", "test-success") for e in events)  # test-success: helm 2's, accepted
+    phase = str((hook.get("last_run") or {}).get("phase") or "")
+    policies = ",".join(str(p) for p in hook.get("delete_policies") or ())
+    return test, str(hook.get("kind", "")), str(hook.get("name", "")), phase, policies
+
+
+def is_in_progress_error(stderr: str) -> bool:
+    return IN_PROGRESS_MARKER in stderr
+
+
+# --------------------------------------------------------------------------- adapter
+
+
+@dataclass(frozen=True)
+class Helm:
+    """One helm binary, its major version, and the cluster it talks to."""
+
+    runner: Runner
+    kube: Kube
+    major: int
+    binary: str = HELM
+    env: Mapping[str, str] | None = None
+
+    @classmethod
+    def detect(cls, runner: Runner, kube: Kube, *, binary: str = HELM, env: Mapping[str, str] | None = None) -> Helm:
+        result = runner.run(version_argv(binary), env=env, timeout=30)
+        major = parse_major(result.stdout)
+        log.debug("helm major version %d (%s)", major, result.stdout.strip())
+        return cls(runner=runner, kube=kube, major=major, binary=binary, env=env)
+
+    def release(self, release: str, namespace: str) -> Release | None:
+        result = self.runner.run(
+            list_argv(major=self.major, release=release, namespace=namespace, kube=self.kube, binary=self.binary),
+            env=self.env,
+            timeout=60,
+            hint="check that the cluster is reachable (`deployctl doctor`) and the kubeconfig/context",
+        )
+        found = [r for r in parse_releases(result.stdout) if r.name == release]
+        return max(found, key=lambda r: r.revision) if found else None
+
+    def status(self, release: str, namespace: str) -> Release:
+        """The current revision with its rendered manifest."""
+        result = self.runner.run(
+            status_argv(release=release, namespace=namespace, kube=self.kube, binary=self.binary),
+            env=self.env,
+            timeout=60,
+        )
+        return parse_release_json(result.stdout)
+
+    def history(self, release: str, namespace: str) -> list[Revision]:
+        result = self.runner.run(
+            history_argv(release=release, namespace=namespace, kube=self.kube, binary=self.binary),
+            env=self.env,
+            timeout=60,
+        )
+        return parse_history(result.stdout)
+
+    def test(self, release: str, namespace: str, timeout: float) -> str:
+        argv = test_argv(release=release, namespace=namespace, kube=self.kube, timeout=timeout, binary=self.binary)
+        return self.runner.run(argv, env=self.env, timeout=timeout + 30).stdout
+
+    def values(self, release: str, namespace: str) -> dict[str, Any]:
+        result = self.runner.run(
+            get_values_argv(release=release, namespace=namespace, kube=self.kube, binary=self.binary),
+            env=self.env,
+            timeout=60,
+        )
+        values = json.loads(result.stdout or "{}")
+        return values if isinstance(values, dict) else {}
+
+    def template(
+        self,
+        *,
+        release: str,
+        chart: str | Path,
+        namespace: str,
+        values_files: Sequence[Path],
+        set_string: Mapping[str, str],
+        version: str | None = None,
+    ) -> str:
+        argv = template_argv(
+            release=release,
+            chart=chart,
+            namespace=namespace,
+            values_files=values_files,
+            set_string=set_string,
+            binary=self.binary,
+            version=version,
+        )
+        try:
+            return self.runner.run(argv, env=self.env, timeout=120).stdout
+        except CommandFailedError as exc:
+            raise chart_error(exc) from None
+
+    def upgrade(
+        self,
+        *,
+        release: str,
+        chart: str | Path,
+        namespace: str,
+        values_files: Sequence[Path],
+        set_string: Mapping[str, str],
+        description: str | None = None,
+        timeout: float = 300,
+        version: str | None = None,
+    ) -> Release:
+        argv = upgrade_argv(
+            major=self.major,
+            release=release,
+            chart=chart,
+            namespace=namespace,
+            kube=self.kube,
+            values_files=values_files,
+            set_string=set_string,
+            binary=self.binary,
+            description=description,
+            version=version,
+        )
+        try:
+            # not streamed: stdout is the release JSON (tens of kB), not progress
+            result = self.runner.run(argv, env=self.env, timeout=timeout)
+        except CommandFailedError as exc:
+            raise chart_error(exc) from None
+        return parse_release_json(result.stdout)
+
+
+def chart_error(exc: CommandFailedError) -> DeployctlError:
+    """Turn a failed helm run into the error the user needs: bad values/chart are a usage error (exit 2)."""
+    tail = exc.stderr_tail
+    if "values don't meet the specifications of the schema" in tail or "execution error at" in tail:
+        # Schema violations and `fail` in templates: nothing was changed, the input is wrong.
+        return UsageError(
+            "the chart rejected the values:\n" + tail,
+            "fix the values file (see charts/README.md: Values), then re-run; nothing was changed",
+        )
+    if is_in_progress_error(tail):
+        return OperationError(
+            "helm reports another operation in progress on the release:\n" + tail,
+            "another deploy may be running outside deployctl; if not, re-run `deployctl deploy` (it recovers "
+            "releases left pending by a killed run)",
+        )
+    return exc

@@ -1,0 +1,1 @@
+"""The release board: its content (``model``) and its HTML and Markdown (``render``)."""

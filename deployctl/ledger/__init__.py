@@ -1,0 +1,1 @@
+"""The deploy ledger (append-only, S3 Object Lock) and the environment lock (a lease, fenced)."""

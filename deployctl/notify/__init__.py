@@ -1,0 +1,1 @@
+"""Webhook notifications: every event and its delivery."""
