@@ -22,8 +22,9 @@ from deployctl.adapters.helm import Release
 from deployctl.app.board import board
 from deployctl.app.context import Contexts
 from deployctl.board import render as board_render
+from deployctl.board import render_md
 from deployctl.config import load
-from deployctl.ledger.store import Entry
+from deployctl.ledger.entry import Entry
 from deployctl.runner import ProcessRunner
 from tests.unit.fakes import Events, FakeContext, FakeS3
 
@@ -139,7 +140,7 @@ def run(repeat: int, smoke: bool = False) -> list[Sample]:
             board_render.html(result.board)
             render.append(time.perf_counter() - started)
             started = time.perf_counter()
-            board_render.markdown(result.board)
+            render_md.markdown(result.board)
             markdown.append(time.perf_counter() - started)
         size = out.stat().st_size
         say(f"board: {len(result.board.apps)} apps x {len(result.board.columns)} envs, page {size // 1024} KiB")

@@ -18,21 +18,15 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Generic, Protocol, TypeVar
+from typing import IO, Protocol
 
-from deployctl.core.errors import CommandFailedError, OperationError, ToolNotFoundError
+from deployctl.background import CommandCancelledError, current
+from deployctl.core.errors import CommandFailedError, ToolNotFoundError
 from deployctl.redact import Redactor
 
 log = logging.getLogger(__name__)
 
 STDERR_TAIL_LINES = 15
-T = TypeVar("T")
-# The cancellation of the Background (if any) whose thread is running: ProcessRunner.run polls it.
-_scope = threading.local()
-
-
-class CommandCancelledError(OperationError):
-    """A command stopped because another thread cancelled its ``Background`` (its process group is gone)."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +153,7 @@ class ProcessRunner:
 def _wait(proc: subprocess.Popen[str], timeout: float | None) -> int:
     """``proc.wait(timeout)``, except that in a ``Background`` thread it also ends, with
     CommandCancelledError, when that Background is cancelled (checked every 50 ms)."""
-    background: Background[object] | None = getattr(_scope, "background", None)
+    background = current()
     if background is None:
         return proc.wait(timeout=timeout)
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -172,62 +166,6 @@ def _wait(proc: subprocess.Popen[str], timeout: float | None) -> int:
         except subprocess.TimeoutExpired:
             if deadline is not None and time.monotonic() >= deadline:
                 raise
-
-
-class Background(Generic[T]):
-    """``fn()`` running in a daemon thread while this one does something else (helm upgrade while its hooks
-    are watched). ``cancel`` stops it: a command it runs through a ``ProcessRunner`` has its process group
-    terminated and raises CommandCancelledError in that thread; ``result`` re-raises what ``fn`` raised."""
-
-    def __init__(self, fn: Callable[[], T], name: str = "background") -> None:
-        self.reason = ""
-        self._fn = fn
-        self._cancel = threading.Event()
-        self._finished = threading.Event()
-        self._value: T | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        _scope.background = self
-        try:
-            self._value = self._fn()
-        except BaseException as exc:  # noqa: BLE001 (handed to the waiting thread by result())
-            self._error = exc
-        finally:
-            _scope.background = None
-            self._finished.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
-
-    @property
-    def done(self) -> bool:
-        return self._finished.is_set()
-
-    @property
-    def error(self) -> BaseException | None:
-        """What ``fn`` raised, once done (None while it runs or when it returned)."""
-        return self._error if self.done else None
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """True once ``fn`` has returned or raised."""
-        return self._finished.wait(timeout)
-
-    def cancel(self, reason: str, timeout: float = 15.0) -> None:
-        """Stop it (SIGTERM to the running command's group, SIGKILL after 5 s) and wait for the thread."""
-        self.reason = reason
-        self._cancel.set()
-        self._finished.wait(timeout)
-
-    def result(self) -> T:
-        """What ``fn`` returned (after ``wait``); raises what it raised."""
-        self._finished.wait()
-        if self._error is not None:
-            raise self._error
-        return self._value  # type: ignore[return-value] # fn returned it (T may be None)
 
 
 def _pump(stream: IO[str] | None, sink: list[str], echo: Callable[[str], None] | None) -> None:

@@ -6,7 +6,7 @@
   import each other;
 - ``runner`` is the only module that imports subprocess;
 - nothing but ``cli`` imports ``deployctl.cli``; ``app`` never imports ``cli``;
-- use cases (``app/*``) never import each other: only the shared ``app.context``, ``app.base`` and ``app.steps``.
+- use cases (``app/*``) never import each other: only the shared ``app.context`` and ``app.steps``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "deployctl"
 LEAVES = {"deployctl.config", "deployctl.core.refs", "deployctl.core.errors"}
 ONLY_IMPORTER = {"click": "deployctl.cli", "subprocess": "deployctl.runner"}
 APP = "deployctl.app"
-APP_SHARED = {"deployctl.app.context", "deployctl.app.base", "deployctl.app.steps"}
+APP_SHARED = {"deployctl.app.context", "deployctl.app.steps"}
 
 
 def module_name(path: Path, package: Path = PACKAGE) -> str:

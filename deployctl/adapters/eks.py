@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from deployctl.adapters.aws import AwsSession, errors, translate
+from deployctl.adapters.aws import AwsSession
+from deployctl.adapters.aws_errors import errors, translate
 
 EKS_TOKEN_PREFIX = "k8s-aws-v1."  # noqa: S105 (a format prefix, not a secret)
 PRESIGN_SECONDS = 60  # the presigned URL's own lifetime; EKS accepts the token ~15 minutes from signing

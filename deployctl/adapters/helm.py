@@ -20,37 +20,33 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deployctl.adapters.helm_argv import (
+    HELM,
+    Kube,
+    get_values_argv,
+    history_argv,
+    list_argv,
+    parse_major,
+    status_argv,
+    template_argv,
+    test_argv,
+    upgrade_argv,
+    version_argv,
+)
 from deployctl.core.errors import CommandFailedError, DeployctlError, OperationError, UsageError
 from deployctl.runner import Runner
 
 log = logging.getLogger(__name__)
 
-HELM = "helm"
 PENDING_STATUSES = ("pending-install", "pending-upgrade", "pending-rollback")
-_VERSION_RE = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 # Helm's own message for a release stuck in a pending state (fallback detection only; the primary
 # check reads `helm list -o json` before upgrading). Tested in tests/unit/test_helm_args.py.
 IN_PROGRESS_MARKER = "another operation (install/upgrade/rollback) is in progress"
-
-
-@dataclass(frozen=True)
-class Kube:
-    """How helm reaches the cluster: a kubeconfig file and optionally a context in it."""
-
-    kubeconfig: Path
-    context: str | None = None
-
-    def flags(self) -> list[str]:
-        flags = ["--kubeconfig", str(self.kubeconfig)]
-        if self.context:
-            flags += ["--kube-context", self.context]
-        return flags
 
 
 @dataclass(frozen=True)
@@ -83,123 +79,6 @@ class Revision:
 
 
 # --------------------------------------------------------------------------- argv builders (pure)
-
-
-def version_argv(binary: str = HELM) -> list[str]:
-    return [binary, "version", "--template", "{{.Version}}"]
-
-
-def parse_major(text: str) -> int:
-    match = _VERSION_RE.search(text)
-    if match is None:
-        raise OperationError(f"cannot read the helm version from {text.strip()!r}", "install helm 3.14+ or helm 4")
-    major = int(match.group(1))
-    if major not in (3, 4):
-        raise OperationError(f"helm {match.group(0)} is not supported", "install helm 3.14+ or helm 4")
-    return major
-
-
-def _set_string_flags(values: Mapping[str, str]) -> list[str]:
-    # --set-string, never --set: an all-digit short sha would become a number and fail the schema.
-    flags: list[str] = []
-    for key, value in values.items():
-        if "," in value or "\\" in value:
-            raise UsageError(f"value for {key} contains ',' or '\\', which helm --set-string cannot carry: {value!r}")
-        flags += ["--set-string", f"{key}={value}"]
-    return flags
-
-
-def _chart_flags(chart: str | Path, version: str | None) -> list[str]:
-    """``--version`` for a chart pulled from a registry; ``--plain-http`` for one on this machine (the
-    sandbox's registry speaks HTTP, as deployctl's own registry client does for loopback hosts)."""
-    flags = ["--version", version] if version else []
-    host = str(chart).removeprefix("oci://").split("/", 1)[0].rsplit(":", 1)[0]
-    if str(chart).startswith("oci://") and host in ("127.0.0.1", "localhost", "[::1]"):
-        flags.append("--plain-http")
-    return flags
-
-
-def _values_flags(values_files: Sequence[Path]) -> list[str]:
-    flags: list[str] = []
-    for path in values_files:
-        flags += ["-f", str(path)]
-    return flags
-
-
-def upgrade_argv(
-    *,
-    major: int,
-    release: str,
-    chart: str | Path,
-    namespace: str,
-    kube: Kube,
-    values_files: Sequence[Path] = (),
-    set_string: Mapping[str, str] | None = None,
-    binary: str = HELM,
-    description: str | None = None,
-    version: str | None = None,
-) -> list[str]:
-    """``helm upgrade --install`` without any wait: deployctl watches the rollout itself. ``chart`` is a
-    directory or an ``oci://`` reference, pulled at ``version``."""
-    argv = [binary, "upgrade", release, str(chart), "--install", "--namespace", namespace, "--create-namespace"]
-    argv += _chart_flags(chart, version)
-    argv += _values_flags(values_files)
-    argv += _set_string_flags(set_string or {})
-    if description:
-        argv += ["--description", description]
-    if major >= 4:
-        argv += ["--force-conflicts"]
-    argv += ["--output", "json", *kube.flags()]
-    return argv
-
-
-def template_argv(
-    *,
-    release: str,
-    chart: str | Path,
-    namespace: str,
-    values_files: Sequence[Path] = (),
-    set_string: Mapping[str, str] | None = None,
-    binary: str = HELM,
-    version: str | None = None,
-) -> list[str]:
-    """``helm template``: the chart rendered with the same values a deploy would use (an ``oci://`` chart is
-    pulled at ``version``)."""
-    argv = [binary, "template", release, str(chart), "--namespace", namespace]
-    argv += _chart_flags(chart, version)
-    argv += _values_flags(values_files)
-    argv += _set_string_flags(set_string or {})
-    return argv
-
-
-def list_argv(*, major: int, release: str, namespace: str, kube: Kube, binary: str = HELM) -> list[str]:
-    """``helm list`` of one release in any status: exit 0 whether it exists or not (no stderr matching).
-
-    helm 3 hides pending/failed releases unless ``--all``; helm 4 lists every status by default and
-    removed ``--all`` (it fails with "unknown flag").
-    """
-    every = ["--all"] if major < 4 else []
-    return [binary, "list", *every, "--filter", f"^{re.escape(release)}$", "--namespace", namespace,
-            "--output", "json", *kube.flags()]  # fmt: skip
-
-
-def status_argv(*, release: str, namespace: str, kube: Kube, binary: str = HELM) -> list[str]:
-    return [binary, "status", release, "--namespace", namespace, "--output", "json", *kube.flags()]
-
-
-def test_argv(*, release: str, namespace: str, kube: Kube, timeout: float, binary: str = HELM) -> list[str]:
-    """``helm test`` (helm 3 and 4 alike); no ``--logs``: deployctl reads a failed test's logs (``diagnosis``)."""
-    return [binary, "test", release, "--namespace", namespace, "--timeout", f"{max(1, int(timeout))}s", *kube.flags()]
-
-
-def history_argv(*, release: str, namespace: str, kube: Kube, binary: str = HELM, max_revisions: int = 20) -> list[str]:
-    return [binary, "history", release, "--namespace", namespace, "--max", str(max_revisions),
-            "--output", "json", *kube.flags()]  # fmt: skip
-
-
-def get_values_argv(*, release: str, namespace: str, kube: Kube, binary: str = HELM) -> list[str]:
-    """The user-supplied values of the live release (``-f`` files and ``--set`` merged)."""
-    return [binary, "get", "values", release, "--namespace", namespace, "--output", "json", *kube.flags()]
 
 
 # --------------------------------------------------------------------------- parsers, pure

@@ -14,13 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl.app.base import require_window
 from deployctl.app.context import EnvContext
+from deployctl.app.steps.freeze import require_window
 from deployctl.console import Confirm
 from deployctl.core.errors import PolicyError, UsageError
 from deployctl.terraform import adapter as terraform
+from deployctl.terraform import args, plan_summary, saved_plan
 from deployctl.terraform import workspace as infra
-from deployctl.terraform.adapter import PlanSummary
+from deployctl.terraform.plan_summary import PlanSummary
 from deployctl.terraform.plan_text import change_lines
 from deployctl.terraform.workspace import Prepared
 
@@ -74,7 +75,7 @@ def apply(
             f"run `deployctl plan {name}`, review it, then `deployctl apply {name}` (without --auto-approve)",
         )
     prepared = ctx.terraform()
-    saved = None if auto_approve else infra.load_saved(prepared)
+    saved = None if auto_approve else saved_plan.load_saved(prepared)
     if saved is None and env.protected:
         raise PolicyError(
             f"no saved plan for protected environment {name!r}: it changes only through a reviewed plan",
@@ -86,28 +87,28 @@ def apply(
             f"run `deployctl plan {name}` first, or pass --auto-approve to plan and apply in one step",
         )
     if saved is not None:
-        infra.verify_saved(prepared, saved, ctx.runner)  # before taking the lock: a refusal changes nothing
-    elif auto_approve and infra.load_saved(prepared) is not None:
+        saved_plan.verify_saved(prepared, saved, ctx.runner)  # before taking the lock: a refusal changes nothing
+    elif auto_approve and saved_plan.load_saved(prepared) is not None:
         ctx.reporter.warn(f"{name}: --auto-approve plans afresh; the saved plan is discarded")
 
     require_window(ctx, "apply", override_freeze)
     with ctx.locked(f"deployctl apply {name}", lock_timeout):
         if saved is not None:
             infra.ensure_init(prepared)
-            summary = terraform.summarize(terraform.show(prepared.workspace, prepared.plan_file))
+            summary = plan_summary.summarize(terraform.show(prepared.workspace, prepared.plan_file))
             source = "saved plan"
             commit = saved.commit
             if confirm is not None and not auto_approve:
                 _confirm(name, confirm, summary, "yes")
         else:
-            infra.discard_saved(prepared)
+            saved_plan.discard_saved(prepared)
             summary = infra.make_plan(prepared, out=prepared.plan_file)
             source = "planned now"
             commit = None
             if confirm is not None and not auto_approve:
                 _confirm(name, confirm, summary, "yes")
         if not summary.has_changes:
-            infra.discard_saved(prepared)
+            saved_plan.discard_saved(prepared)
             return ApplyResult(name, summary, applied=False, source=source, commit=commit, duration=0.0)
         _apply_plan(ctx, prepared, lock_timeout)
     return ApplyResult(name, summary, applied=True, source=source, commit=commit, duration=time.monotonic() - started)
@@ -120,8 +121,8 @@ def _confirm(name: str, confirm: Confirm, summary: PlanSummary, answer: str) -> 
 
 
 def _apply_plan(ctx: EnvContext, prepared: Prepared, lock_timeout: int | None) -> None:
-    argv = terraform.apply_args(plan=prepared.plan_file, lock_timeout=lock_timeout)
+    argv = args.apply_args(plan=prepared.plan_file, lock_timeout=lock_timeout)
     with ctx.reporter.phase(f"{ctx.name}: terraform apply"):
         ctx.fence()  # the environment lock is still this run's
         terraform.apply(prepared.workspace, argv)
-    infra.discard_saved(prepared)  # a plan applies once
+    saved_plan.discard_saved(prepared)  # a plan applies once

@@ -21,10 +21,11 @@ from deployctl.app.context import Contexts, EnvContext
 from deployctl.app.steps import verification
 from deployctl.board import model as board_model
 from deployctl.board import render as board_render
+from deployctl.board import render_md
 from deployctl.config import App, deploy_order
 from deployctl.core.errors import DeployctlError, UsageError
 from deployctl.ledger.audit import LedgerProblem
-from deployctl.ledger.store import Entry
+from deployctl.ledger.entry import Entry
 from deployctl.release import chartvalues, windows
 from deployctl.rollout.cluster import Cluster
 
@@ -131,10 +132,10 @@ def board(
     waiting = _waiting(contexts, names, facts, grouped, apps, now, notes)
     found = board_model.Board(now.isoformat(), apps, columns, cells, tuple(waiting), tuple(notes))
     if markdown and out is None:
-        return BoardResult(found, None, board_render.markdown(found))
+        return BoardResult(found, None, render_md.markdown(found))
     path = out or config.state_dir / "board.html"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(board_render.markdown(found) if markdown else board_render.html(found), encoding="utf-8")
+    path.write_text(render_md.markdown(found) if markdown else board_render.html(found), encoding="utf-8")
     return BoardResult(found, path)
 
 

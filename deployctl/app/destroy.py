@@ -16,8 +16,9 @@ from deployctl.app.context import EnvContext
 from deployctl.console import Confirm
 from deployctl.core.errors import PolicyError, UsageError
 from deployctl.terraform import adapter as terraform
+from deployctl.terraform import args, saved_plan
 from deployctl.terraform import workspace as infra
-from deployctl.terraform.adapter import PlanSummary
+from deployctl.terraform.plan_summary import PlanSummary
 from deployctl.terraform.plan_text import change_lines
 from deployctl.terraform.workspace import DESTROY_PLAN_FILE
 
@@ -91,8 +92,8 @@ def destroy(
                     raise PolicyError(f"not confirmed: nothing was destroyed in {name!r}", None)
             with ctx.reporter.phase(f"{name}: terraform destroy"):
                 ctx.fence()  # the environment lock is still this run's
-                terraform.apply(prepared.workspace, terraform.apply_args(plan=out, lock_timeout=lock_timeout))
+                terraform.apply(prepared.workspace, args.apply_args(plan=out, lock_timeout=lock_timeout))
         finally:
             out.unlink(missing_ok=True)
-        infra.discard_saved(prepared)  # any saved plan was made against the state that is now gone
+        saved_plan.discard_saved(prepared)  # any saved plan was made against the state that is now gone
     return DestroyResult(name, summary, destroyed=True, duration=time.monotonic() - started)

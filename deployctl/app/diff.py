@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from deployctl.app.base import environment_drift, freeze_state
 from deployctl.app.context import EnvContext
+from deployctl.app.steps.drift import environment_drift
+from deployctl.app.steps.freeze import freeze_state
 from deployctl.release.drift import DiffResult
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from deployctl.app.context import EnvContext
 from deployctl.core.errors import UsageError
 from deployctl.ledger.audit import LedgerProblem
-from deployctl.ledger.store import Entry, open_intents
+from deployctl.ledger.entry import Entry, open_intents
 
 WIDTH = 160  # when the output is not a terminal: wide enough for most messages, one line still
 _SHA = re.compile(r"[0-9a-f]{40}")

@@ -13,15 +13,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from deployctl.app.base import environment_drift, freeze_state
 from deployctl.app.context import EnvContext
+from deployctl.app.steps.drift import environment_drift
+from deployctl.app.steps.freeze import freeze_state
 from deployctl.core.errors import DeployctlError
 from deployctl.release.drift import Candidate, DiffResult
 from deployctl.release.windows import FreezeState
+from deployctl.terraform import saved_plan
 from deployctl.terraform import workspace as infra
-from deployctl.terraform.adapter import PlanSummary
+from deployctl.terraform.plan_summary import PlanSummary
 from deployctl.terraform.plan_text import change_lines
-from deployctl.terraform.workspace import PlanMetadata
+from deployctl.terraform.saved_plan import PlanMetadata
 
 HEX_SHA = re.compile(r"[0-9a-f]{40}")
 
@@ -157,9 +159,9 @@ def _plan_terraform(
     prepared = prepared or ctx.terraform(pull_request=pull_request)
     if prepared.pull_request:
         return _plan_pull_request(ctx, prepared)
-    infra.discard_saved(prepared)  # a failed plan must never leave an older plan behind for apply
+    saved_plan.discard_saved(prepared)  # a failed plan must never leave an older plan behind for apply
     summary = infra.make_plan(prepared, out=prepared.plan_file)
-    metadata = infra.save_metadata(prepared, summary, ctx.runner)
+    metadata = saved_plan.save_metadata(prepared, summary, ctx.runner)
     return PlanResult(
         env=ctx.name,
         terraform=TerraformPlan(

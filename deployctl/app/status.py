@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl.app.base import freeze_state
 from deployctl.app.context import EnvContext
+from deployctl.app.steps.freeze import freeze_state
 from deployctl.ledger.audit import LedgerProblem, LedgerRead
-from deployctl.ledger.store import open_intents
+from deployctl.ledger.entry import open_intents
 from deployctl.promotion.evidence import run_of
 from deployctl.release import chartvalues
 from deployctl.release.windows import FreezeState

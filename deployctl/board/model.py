@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from deployctl.core.refs import InvalidValueError, ReleaseTag, Version
-from deployctl.ledger.store import Entry, open_intents
+from deployctl.ledger.entry import Entry, open_intents
 from deployctl.promotion.evidence import ROLLOUTS, duration, evidence_of, healthy
 from deployctl.rollout.states import Health
 from deployctl.verification.model import describe

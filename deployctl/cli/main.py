@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from deployctl.adapters import aws_errors
 from deployctl.cli.root import cli
 from deployctl.cli.session import Session
 from deployctl.console import Console
@@ -107,11 +108,10 @@ def _stop_on_sigterm() -> Any:
 def _translated(exc: Exception) -> DeployctlError:
     """AWS and Kubernetes API errors the adapters did not translate themselves are still the user's to
     read as one line with a fix; anything else is a bug."""
-    from deployctl.adapters import aws
     from deployctl.adapters.kube import client as kube
 
-    if aws.is_aws_error(exc):
-        return aws.translate(exc)
+    if aws_errors.is_aws_error(exc):
+        return aws_errors.translate(exc)
     if kube.is_kube_error(exc):
         return kube.translate(exc)
     return DeployctlError(f"internal error: {type(exc).__name__}: {exc}", "re-run with -vv and report the traceback")

@@ -189,7 +189,7 @@ def promote(
     Example: deployctl promote release-1.4.0 --dry-run
     """
     from deployctl.app.promote import promote as run_promote
-    from deployctl.promotion.gates import PromoteRequest
+    from deployctl.promotion.request import PromoteRequest
 
     request = PromoteRequest(
         tag=tag,

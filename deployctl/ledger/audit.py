@@ -24,7 +24,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from deployctl.ledger.store import Entry
+    from deployctl.ledger.entry import Entry
 
 CLOCK_BOUND = timedelta(minutes=2)  # how far a writer's clock may be from S3's before its entries are not trusted
 TAMPERING = ("deleted", "rewritten", "corrupt")

@@ -27,7 +27,6 @@ operation: it is a warning beside that error, or, after an operation that succee
 from __future__ import annotations
 
 import getpass
-import json
 import logging
 import os
 import socket
@@ -35,17 +34,27 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, fields, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 
-from deployctl.adapters.aws import errors, is_error, translate
-from deployctl.core.errors import DeployctlError, LockedError, UsageError
+from deployctl.core.errors import DeployctlError, LockedError
 from deployctl.ledger.lease import Lease, LeaseLostError, clock
 from deployctl.ledger.lock_fence import FenceCounter
-from deployctl.ledger.lock_queue import LOST, TICKET_STALE, WaitQueue
-from deployctl.ledger.lock_record import DEFAULT_TTL, LockInfo, Observed, host_identity
+from deployctl.ledger.lock_object import LockObject
+from deployctl.ledger.lock_queue import TICKET_STALE, WaitQueue
+from deployctl.ledger.lock_record import (
+    DEFAULT_TTL,
+    LockInfo,
+    Observed,
+    ci_run_id,
+    fence_key,
+    host_identity,
+    lock_key,
+    locked_error,
+    queue_prefix,
+    release_failed,
+)
 
 __all__ = [
     "DEFAULT_TTL",
@@ -63,123 +72,16 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-LOCK_PREFIX = "deployctl/locks"
 POLL_SECONDS = 2.0
 
 
-def ci_run_id() -> str | None:
-    return os.environ.get("GITHUB_RUN_ID") or os.environ.get("CI_PIPELINE_ID")
-
-
-def lock_key(env_name: str) -> str:
-    return f"{LOCK_PREFIX}/{env_name}.json"
-
-
-def queue_prefix(env_name: str) -> str:
-    return f"{LOCK_PREFIX}/{env_name}.queue/"
-
-
-def fence_key(env_name: str) -> str:
-    """The last fencing number issued for the environment (it outlives the lock object, deleted on release)."""
-    return f"{LOCK_PREFIX}/{env_name}.fence"
-
-
-def _load(body: bytes) -> LockInfo:
-    known = {f.name for f in fields(LockInfo)}
-    return LockInfo(**{k: v for k, v in json.loads(body).items() if k in known})  # newer writers may add keys
-
-
-def _s3_now(answer: dict[str, Any]) -> datetime | None:
-    """S3's clock when it answered: its Date header (whole seconds)."""
-    date = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
-    try:
-        return parsedate_to_datetime(date).astimezone(UTC) if date else None
-    except (TypeError, ValueError):
-        return None
-
-
-class EnvironmentLock:
+class EnvironmentLock(LockObject):
     """Acquire, inspect and break the lock of one environment."""
 
     def __init__(self, env_name: str, bucket: str, s3: Any) -> None:
-        self.env_name = env_name
-        self.bucket = bucket
-        self.key = lock_key(env_name)
-        self._s3 = s3
+        super().__init__(env_name, bucket, s3)
         self._queue = WaitQueue(env_name, bucket, s3, queue_prefix(env_name), self.where)
         self._fences = FenceCounter(env_name, bucket, s3, fence_key(env_name))
-
-    @property
-    def where(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
-
-    # ---------------------------------------------------------------- the lock object
-
-    def observe(self) -> Observed | None:
-        """The stored lock, its ETag (what a compare-and-swap compares) and S3's times; None when there is none."""
-        try:
-            got = self._s3.get_object(Bucket=self.bucket, Key=self.key)
-            body = got["Body"].read()
-        except errors() as exc:
-            if is_error(exc, "NoSuchKey", "404"):
-                return None
-            raise translate(exc, f"read the lock of {self.env_name} ({self.where})") from None
-        return Observed(_load(body), str(got["ETag"]), got["LastModified"], _s3_now(got))
-
-    def current(self) -> LockInfo | None:
-        seen = self.observe()
-        return seen.info if seen else None
-
-    def _write(self, info: LockInfo, **condition: str) -> str | None:
-        """Write our lock if ``condition`` (If-None-Match / If-Match) holds: its new ETag, None when another
-        run won."""
-        try:
-            put = self._s3.put_object(
-                Bucket=self.bucket,
-                Key=self.key,
-                Body=json.dumps(asdict(info)).encode(),
-                ContentType="application/json",
-                **condition,
-            )
-        except errors() as exc:
-            if is_error(exc, *LOST):
-                return None
-            raise translate(exc, f"write the lock of {self.env_name} ({self.where})") from None
-        return str(put["ETag"])
-
-    def rewrite(self, info: LockInfo, etag: str) -> str | None:
-        """Our lock rewritten (a renewal, a new number) only if it is still the object with ``etag``: its new
-        ETag, None when another run replaced or removed it."""
-        return self._write(info, IfMatch=etag)
-
-    def _delete(self, etag: str) -> bool:
-        """Delete the lock if it is still the object with ``etag``; False when it changed or is gone."""
-        try:
-            self._s3.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=etag)
-        except errors() as exc:
-            if is_error(exc, *LOST):
-                return False
-            raise translate(exc, f"remove the lock of {self.env_name} ({self.where})") from None
-        return True
-
-    def break_lock(self, expected_id: str | None = None) -> LockInfo | None:
-        """Remove the lock (only if it still has ``expected_id`` when given). Returns what was removed,
-        None when there was no lock."""
-        for _ in range(3):
-            seen = self.observe()
-            if seen is None:
-                return None
-            if expected_id is not None and seen.info.id != expected_id:
-                raise UsageError(
-                    f"the lock of {self.env_name!r} has id {seen.info.id}, not {expected_id}",
-                    f"run `deployctl lock status {self.env_name}` and pass the id it shows",
-                )
-            if self._delete(seen.etag):
-                return seen.info
-        raise LockedError(
-            f"the lock of {self.env_name!r} changed three times while breaking it: other runs are taking it",
-            f"run `deployctl lock status {self.env_name}`",
-        )
 
     def _numbered(self, lease: Lease, counter: str | None) -> bool:
         """Lock just taken: make its number the last issued (``counter``: the ETag of the number read before
@@ -239,13 +141,13 @@ class EnvironmentLock:
         try:
             self.release(lease)
         except Exception as exc:
-            raise _release_failed(self.env_name, lease.info, exc) from exc
+            raise release_failed(self.env_name, lease.info, exc) from exc
 
     def _release_quietly(self, lease: Lease) -> None:
         try:
             self.release(lease)
         except Exception as exc:  # noqa: BLE001 (reported, and the block's own error is what the user sees)
-            failure = _release_failed(self.env_name, lease.info, exc)
+            failure = release_failed(self.env_name, lease.info, exc)
             log.warning("%s (%s)", failure.message, failure.hint)
 
     def _mine(self, command: str, ttl: timedelta, fence: int = 0) -> LockInfo:
@@ -338,7 +240,7 @@ class EnvironmentLock:
                     if on_wait is not None:
                         on_wait(held)
                 if time.monotonic() >= deadline:
-                    raise _locked(self.env_name, held, ahead)
+                    raise locked_error(self.env_name, held, ahead)
                 time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())) or 0.1)
         finally:
             self._queue.leave(ticket)
@@ -357,28 +259,3 @@ class EnvironmentLock:
             log.warning("the lock of %s was taken over by %s; not releasing it", self.env_name, seen.info.describe())
         else:
             raise DeployctlError(f"the lock of {self.env_name!r} changed under this run as it released it")
-
-
-def _locked(env_name: str, held: LockInfo | None, ahead: int) -> LockedError:
-    if held is None:
-        queued = f"{ahead} run(s) queued before this one" if ahead else "another run took it as this one tried"
-        return LockedError(
-            f"environment {env_name!r} is locked: {queued}",
-            "wait for them to finish, or raise --lock-timeout",
-            details={"lock": None, "queued_ahead": ahead},
-        )
-    return LockedError(
-        f"environment {env_name!r} is locked by {held.describe()}",
-        f"wait for it to finish, or raise --lock-timeout; if that run is dead: "
-        f"deployctl lock break {env_name} --id {held.id}",
-        details={"lock": asdict(held), "queued_ahead": ahead},
-    )
-
-
-def _release_failed(env_name: str, info: LockInfo, exc: BaseException) -> DeployctlError:
-    reason = exc.message if isinstance(exc, DeployctlError) else f"{type(exc).__name__}: {exc}"
-    return DeployctlError(
-        f"could not release the lock of {env_name!r} (id {info.id}): {reason}",
-        f"the lock stays until it expires ({info.ttl.total_seconds():.0f}s after its last renewal, by S3's clock); "
-        f"to free it now: deployctl lock break {env_name} --id {info.id}",
-    )

@@ -13,7 +13,7 @@ import json
 import logging
 from typing import Any
 
-from deployctl.adapters.aws import errors, is_error, translate
+from deployctl.adapters.aws_errors import errors, is_error, translate
 from deployctl.ledger.lock_queue import LOST
 
 log = logging.getLogger(__name__)

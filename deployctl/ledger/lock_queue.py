@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from deployctl.adapters.aws import errors, is_error, translate
+from deployctl.adapters.aws_errors import errors, is_error, translate
 from deployctl.ledger.lock_record import LockInfo
 
 log = logging.getLogger(__name__)

@@ -12,11 +12,16 @@ waiter wait a full TTL even for a lock dead for hours, and ``lock status`` could
 
 from __future__ import annotations
 
+import json
 import os
 import socket
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
+
+from deployctl.core.errors import DeployctlError, LockedError
 
 DEFAULT_TTL = timedelta(minutes=2)
 # S3's Last-Modified and Date headers count whole seconds: one more second makes "expired" certain.
@@ -102,3 +107,62 @@ class Observed:
     @property
     def stale(self) -> bool:
         return self.expired or self.info.orphaned
+
+
+def ci_run_id() -> str | None:
+    return os.environ.get("GITHUB_RUN_ID") or os.environ.get("CI_PIPELINE_ID")
+
+
+LOCK_PREFIX = "deployctl/locks"
+
+
+def lock_key(env_name: str) -> str:
+    return f"{LOCK_PREFIX}/{env_name}.json"
+
+
+def queue_prefix(env_name: str) -> str:
+    return f"{LOCK_PREFIX}/{env_name}.queue/"
+
+
+def fence_key(env_name: str) -> str:
+    """The last fencing number issued for the environment (it outlives the lock object, deleted on release)."""
+    return f"{LOCK_PREFIX}/{env_name}.fence"
+
+
+def load_lock_info(body: bytes) -> LockInfo:
+    known = {f.name for f in fields(LockInfo)}
+    return LockInfo(**{k: v for k, v in json.loads(body).items() if k in known})  # newer writers may add keys
+
+
+def s3_now(answer: dict[str, Any]) -> datetime | None:
+    """S3's clock when it answered: its Date header (whole seconds)."""
+    date = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    try:
+        return parsedate_to_datetime(date).astimezone(UTC) if date else None
+    except (TypeError, ValueError):
+        return None
+
+
+def locked_error(env_name: str, held: LockInfo | None, ahead: int) -> LockedError:
+    if held is None:
+        queued = f"{ahead} run(s) queued before this one" if ahead else "another run took it as this one tried"
+        return LockedError(
+            f"environment {env_name!r} is locked: {queued}",
+            "wait for them to finish, or raise --lock-timeout",
+            details={"lock": None, "queued_ahead": ahead},
+        )
+    return LockedError(
+        f"environment {env_name!r} is locked by {held.describe()}",
+        f"wait for it to finish, or raise --lock-timeout; if that run is dead: "
+        f"deployctl lock break {env_name} --id {held.id}",
+        details={"lock": asdict(held), "queued_ahead": ahead},
+    )
+
+
+def release_failed(env_name: str, info: LockInfo, exc: BaseException) -> DeployctlError:
+    reason = exc.message if isinstance(exc, DeployctlError) else f"{type(exc).__name__}: {exc}"
+    return DeployctlError(
+        f"could not release the lock of {env_name!r} (id {info.id}): {reason}",
+        f"the lock stays until it expires ({info.ttl.total_seconds():.0f}s after its last renewal, by S3's clock); "
+        f"to free it now: deployctl lock break {env_name} --id {info.id}",
+    )

@@ -10,11 +10,12 @@ from deployctl.adapters import registry
 from deployctl.config import Environment, LoadedConfig
 from deployctl.core.errors import DeployctlError, UsageError
 from deployctl.core.refs import InvalidValueError, ReleaseTag
-from deployctl.ledger.store import Entry, Override
+from deployctl.ledger.entry import Entry, Override
 from deployctl.notify import send as notify
 from deployctl.promotion import gates as promotion
-from deployctl.promotion.gates import Facts, PromoteRequest
+from deployctl.promotion.facts import Facts
 from deployctl.promotion.plan import AppPromotion, PromoteResult, PromotionPlan, PromotionStep
+from deployctl.promotion.request import PromoteRequest
 
 SAID = {"promote-succeeded": "promoted to", "promote-refused": "refused in", "promote-failed": "failed in"}
 

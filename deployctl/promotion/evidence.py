@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from deployctl.ledger.store import Entry
+from deployctl.ledger.entry import Entry
 from deployctl.verification.model import checks_data, describe
 
 ROLLOUTS = ("deploy", "promote")

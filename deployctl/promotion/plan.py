@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deployctl.core.refs import ImageRef, ReleaseTag
-from deployctl.promotion.gates import Facts, Gate
+from deployctl.promotion.facts import Facts, Gate
 
 if TYPE_CHECKING:
     from deployctl.adapters.registry import TransferReport

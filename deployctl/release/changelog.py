@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl.ledger.store import Entry
+from deployctl.ledger.entry import Entry
 from deployctl.promotion.evidence import failed, run_of
 
 # "Merge pull request #12 from ..." (merge commits) and "Subject (#12)" (squash merges)

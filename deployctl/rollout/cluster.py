@@ -12,21 +12,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deployctl.adapters.helm import Helm, Kube, Release, Revision
-from deployctl.adapters.kube.client import (
-    LiveRelease,
-    ObjectReader,
+from deployctl.adapters.helm import Helm, Release, Revision
+from deployctl.adapters.helm_argv import Kube
+from deployctl.adapters.kube.client import LiveRelease, live_release
+from deployctl.adapters.kube.objects import ObjectReader
+from deployctl.adapters.kube.release_records import (
     ReleaseRecord,
     delete_hook,
     delete_release_record,
-    live_release,
     pending_release_records,
 )
+from deployctl.background import Background
 from deployctl.core.errors import OperationError
 from deployctl.rollout import watch
 from deployctl.rollout.states import Verdict
 from deployctl.rollout.tracking import targets_in
-from deployctl.runner import Background
 
 log = logging.getLogger(__name__)
 HOOK_POLL = 0.25

@@ -19,7 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from deployctl.rollout.states import ContainerState, PodState, Verdict, timestamp
+from deployctl.rollout.pods import ContainerState, PodState, timestamp
+from deployctl.rollout.states import Verdict
 
 # Container states that never fix themselves during a rollout: report them at once.
 FATAL_WAITING_REASONS = frozenset(

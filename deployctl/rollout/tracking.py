@@ -11,19 +11,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from deployctl.rollout import kinds
+from deployctl.rollout.kinds import daemonset, deployment, job, statefulset
+from deployctl.rollout.kinds.pod import pod_verdict
+from deployctl.rollout.pods import PodState, digest_in, pod_state
 from deployctl.rollout.signals import Context, tuning_from
-from deployctl.rollout.states import (
-    DIGEST_ANNOTATION,
-    REVISION_ANNOTATION,
-    PodState,
-    Verdict,
-    WorkloadHealth,
-    digest_in,
-    pod_state,
-    serving,
-    timestamp,
-)
+from deployctl.rollout.states import DIGEST_ANNOTATION, REVISION_ANNOTATION, Verdict, WorkloadHealth, serving
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "Pod")  # CronJobs are not waited on
 HOOK_ANNOTATION = "helm.sh/hook"
@@ -69,7 +61,7 @@ def targets_in(manifest: str) -> list[Target]:
     scaled = _autoscaled(docs)
     found = []
     for doc in docs:
-        meta = _meta(doc)
+        meta = metadata_of(doc)
         if doc.get("kind") in WORKLOAD_KINDS and HOOK_ANNOTATION not in (meta.get("annotations") or {}):
             kind, name = str(doc["kind"]), str(meta.get("name", ""))
             found.append(Target(kind, name, desired_image(doc)[1], scaled.get((kind, name))))
@@ -84,16 +76,18 @@ def kinds_to_watch(targets: Iterable[Target]) -> set[str]:
     return wanted
 
 
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+def metadata_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An object's metadata (empty when it has none)."""
     return obj.get("metadata") or {}
 
 
 def _uid(obj: Mapping[str, Any]) -> str:
-    return str(_meta(obj).get("uid") or "")
+    return str(metadata_of(obj).get("uid") or "")
 
 
-def _owner_uid(obj: Mapping[str, Any]) -> str | None:
-    owner = next((o for o in _meta(obj).get("ownerReferences") or () if o.get("controller")), None)
+def owner_uid(obj: Mapping[str, Any]) -> str | None:
+    """The uid of the object's controlling owner, None when it has none."""
+    owner = next((o for o in metadata_of(obj).get("ownerReferences") or () if o.get("controller")), None)
     return str(owner.get("uid") or "") if owner else None
 
 
@@ -108,7 +102,7 @@ def _owned_by(kind: str, owner: Mapping[str, Any], view: View) -> list[Mapping[s
     """The objects of ``kind`` in ``view`` whose controller is ``owner``, by uid: helm re-creates a hook Job under
     the same name while the old Job's pods are still terminating, and those are another owner's."""
     uid = _uid(owner)
-    return [o for o in (view.get(kind) or {}).values() if uid and _owner_uid(o) == uid]
+    return [o for o in (view.get(kind) or {}).values() if uid and owner_uid(o) == uid]
 
 
 def _replica_sets(obj: Mapping[str, Any], view: View) -> list[Mapping[str, Any]]:
@@ -127,14 +121,14 @@ def new_pods(kind: str, obj: Mapping[str, Any], pods: Sequence[PodState], view: 
     """The pods created for the workload's current revision: a Deployment's of the ReplicaSet of its revision
     (and that ReplicaSet's ``pod-template-hash``), a StatefulSet's of its ``updateRevision``, a DaemonSet's of its
     generation, a Job's (its own, by uid). Terminating pods never decide a verdict: they are not judged."""
-    meta, status = _meta(obj), obj.get("status") or {}
+    meta, status = metadata_of(obj), obj.get("status") or {}
     live = [p for p in pods if not p.deleting]
     if kind == "Deployment":
         revision = (meta.get("annotations") or {}).get(REVISION_ANNOTATION)
         current = {
-            (_uid(rs), str((_meta(rs).get("labels") or {}).get("pod-template-hash", "")))
+            (_uid(rs), str((metadata_of(rs).get("labels") or {}).get("pod-template-hash", "")))
             for rs in _replica_sets(obj, view)
-            if revision and (_meta(rs).get("annotations") or {}).get(REVISION_ANNOTATION) == revision
+            if revision and (metadata_of(rs).get("annotations") or {}).get(REVISION_ANNOTATION) == revision
         }
         return [p for p in live if (p.owner_uid, p.template_hash) in current]
     if kind == "StatefulSet":
@@ -146,8 +140,8 @@ def new_pods(kind: str, obj: Mapping[str, Any], pods: Sequence[PodState], view: 
 
 def context_for(obj: Mapping[str, Any], ctx: Context) -> Context:
     """``ctx`` with the tuning the workload's annotations (or its pod template's) ask for."""
-    annotations = _meta(obj).get("annotations")
-    template = _meta(_template(obj)).get("annotations")
+    annotations = metadata_of(obj).get("annotations")
+    template = metadata_of(_template(obj)).get("annotations")
     return replace(ctx, tuning=tuning_from(annotations, template, autoscaler=ctx.tuning.autoscaler))
 
 
@@ -159,16 +153,18 @@ def judge_object(
     pods = pods_of(kind, obj, view)
     fresh = new_pods(kind, obj, pods, view)
     if kind == "Deployment":
-        verdict = kinds.verdict_of(kinds.deployment_state(obj), fresh, ctx, min_replicas=min_replicas)
+        verdict = deployment.verdict_of(deployment.deployment_state(obj), fresh, ctx, min_replicas=min_replicas)
     elif kind == "StatefulSet":
-        verdict = kinds.statefulset_verdict(kinds.statefulset_state(obj), fresh, ctx, min_replicas=min_replicas)
+        verdict = statefulset.statefulset_verdict(
+            statefulset.statefulset_state(obj), fresh, ctx, min_replicas=min_replicas
+        )
     elif kind == "DaemonSet":
-        verdict = kinds.daemonset_verdict(kinds.daemonset_state(obj), fresh, ctx)
+        verdict = daemonset.daemonset_verdict(daemonset.daemonset_state(obj), fresh, ctx)
     elif kind == "Job":
-        verdict = kinds.job_verdict(kinds.job_state(obj), fresh, ctx)
+        verdict = job.job_verdict(job.job_state(obj), fresh, ctx)
     else:
-        verdict = kinds.pod_verdict(pods[0], ctx)
-    return replace(verdict, resource=f"{kind}/{_meta(obj).get('name', '')}"), pods
+        verdict = pod_verdict(pods[0], ctx)
+    return replace(verdict, resource=f"{kind}/{metadata_of(obj).get('name', '')}"), pods
 
 
 def judge(target: Target, view: View, ctx: Context) -> Verdict:
@@ -195,56 +191,7 @@ def release_verdict(targets: Sequence[Target], view: View, ctx: Context) -> Verd
 # --------------------------------------------------------------------------- helm hooks
 
 
-def hooks_in(view: View, baseline: Iterable[str], since: float | None = None) -> list[Target]:
-    """The hook Jobs and Pods (``helm.sh/hook``) of this helm run: not in ``baseline`` (the uids of the first
-    listing), or created since helm started (``since``; helm may create one before that listing). A hook
-    Job's pods are judged with their Job."""
-    seen = set(baseline)
-    found = []
-    for kind in ("Job", "Pod"):
-        for name, obj in sorted((view.get(kind) or {}).items()):
-            meta = _meta(obj)
-            created = timestamp(meta.get("creationTimestamp"))
-            # creationTimestamp has whole seconds: a hook created just after ``since`` may read up to 1 s before
-            new = meta.get("uid") not in seen or (since is not None and created is not None and created >= since - 1)
-            is_hook = HOOK_ANNOTATION in (meta.get("annotations") or {})
-            if is_hook and new and not (kind == "Pod" and _owner_uid(obj) is not None):
-                found.append(Target(kind, name))
-    return found
-
-
-def hook_failure(view: View, baseline: Iterable[str], ctx: Context) -> Verdict | None:
-    """The first hook of this helm run (see ``hooks_in``; ``ctx.since``: when helm started) that failed, else
-    None (a running or completed hook is helm's to wait for)."""
-    for target in hooks_in(view, baseline, ctx.since):
-        verdict = judge(target, view, ctx)
-        if verdict.state == "failed":
-            return replace(verdict, message=f"hook {target.ref}: {verdict.message}")
-    return None
-
-
-def uids(view: View, kinds_: Iterable[str] = ("Job", "Pod")) -> set[str]:
-    return {str(_meta(o).get("uid")) for k in kinds_ for o in (view.get(k) or {}).values()}
-
-
 # --------------------------------------------------------------------------- health of the live release
-
-
-def hook_verdicts(hooks: Iterable[tuple[str, str, str]], view: View, ctx: Context) -> list[Verdict]:
-    """The hooks of a release revision that failed: ``hooks`` are helm's record of them (kind, name, the phase of
-    their last run); a hook helm saw fail, or whose live object fails now while helm says it still runs (helm was
-    stopped), judged from the cluster when it is still there."""
-    failed = []
-    for kind, name, phase in hooks:
-        if kind not in ("Job", "Pod") or phase == "Succeeded":
-            continue
-        obj = (view.get(kind) or {}).get(name)
-        verdict = judge_object(kind, obj, view, ctx)[0] if obj is not None else None
-        if phase == "Failed" or (verdict is not None and verdict.state == "failed"):
-            if verdict is None or verdict.state != "failed":
-                verdict = Verdict("failed", f"helm recorded its last run as {phase}", resource=f"{kind}/{name}")
-            failed.append(replace(verdict, message=f"hook {kind}/{name} failed: {verdict.message}"))
-    return failed
 
 
 def desired_image(obj: Mapping[str, Any]) -> tuple[str, str | None]:
@@ -252,7 +199,7 @@ def desired_image(obj: Mapping[str, Any]) -> tuple[str, str | None]:
     template = _template(obj)
     containers = (template.get("spec") or {}).get("containers") or [{}]
     image = str(containers[0].get("image", ""))
-    annotations = {**(_meta(obj).get("annotations") or {}), **(_meta(template).get("annotations") or {})}
+    annotations = {**(metadata_of(obj).get("annotations") or {}), **(metadata_of(template).get("annotations") or {})}
     return image, digest_in(image) or annotations.get(DIGEST_ANNOTATION)
 
 
@@ -269,29 +216,29 @@ def health_of(
     if applied != digest:
         verdict = Verdict(
             "failed",
-            f"{kind.lower()} {_meta(obj).get('name', '')} runs {applied or 'an unpinned image'}: the release's "
+            f"{kind.lower()} {metadata_of(obj).get('name', '')} runs {applied or 'an unpinned image'}: the release's "
             f"{digest} was never applied to it",
             reason="NotApplied",
             resource=verdict.resource,
         )
     held_back = 0
     if kind == "Deployment":
-        desired = kinds.deployment_state(obj).replicas
+        desired = deployment.deployment_state(obj).replicas
     elif kind == "StatefulSet":
-        state = kinds.statefulset_state(obj)
+        state = statefulset.statefulset_state(obj)
         desired, held_back = state.replicas - state.held_back, state.held_back
     elif kind == "DaemonSet":
-        daemons = kinds.daemonset_state(obj)
+        daemons = daemonset.daemonset_state(obj)
         desired, held_back = daemons.desired - daemons.held_back, daemons.held_back
     elif kind == "Job":
-        desired = kinds.job_state(obj).completions
+        desired = job.job_state(obj).completions
     else:
         desired = 1
     if min_replicas is not None:
         desired = min_replicas  # the HPA moves the replicas: its floor is what must run the digest
     counted = [p for p in pods if not p.deleting and (p.done if kind == "Job" else p.ready or p.done)]
     confirmed = sum(1 for p in counted if p.confirmed and p.digest == digest)
-    name = str(_meta(obj).get("name", ""))
+    name = str(metadata_of(obj).get("name", ""))
     return WorkloadHealth(
         kind,
         name,

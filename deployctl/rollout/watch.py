@@ -16,13 +16,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from deployctl.adapters.helm import Kube
+from deployctl.adapters.helm_argv import Kube
 from deployctl.adapters.kube.client import api_client, autoscaler_present, list_call, translate
 from deployctl.core.errors import DeployctlError
 from deployctl.rollout import diagnosis
+from deployctl.rollout.hooks import hook_failure, uids
 from deployctl.rollout.signals import Context, EventState, Tuning, event_state
 from deployctl.rollout.states import Verdict
-from deployctl.rollout.tracking import Target, hook_failure, kinds_to_watch, release_verdict, uids
+from deployctl.rollout.tracking import Target, kinds_to_watch, release_verdict
 
 log = logging.getLogger(__name__)
 

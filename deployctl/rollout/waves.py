@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from deployctl.config import Environment
 from deployctl.core.errors import DeployctlError
-from deployctl.ledger.store import Entry
+from deployctl.ledger.entry import Entry
 from deployctl.rollout import parallel
 
 T = TypeVar("T")

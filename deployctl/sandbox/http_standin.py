@@ -112,7 +112,7 @@ def answer(images: list[str], marks: dict[str, int]) -> tuple[int, str]:
 
 class StandIn:
     def __init__(self, kubeconfig: Path, context: str | None, marks: Path, address: str) -> None:
-        from deployctl.adapters.helm import Kube
+        from deployctl.adapters.helm_argv import Kube
         from deployctl.adapters.kube.client import api_client
 
         self.api = api_client(Kube(kubeconfig, context))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deployctl.terraform.adapter import PlanSummary, ResourceChange
+from deployctl.terraform.plan_summary import PlanSummary, ResourceChange
 
 _SYMBOL = {"add": "+", "change": "~", "destroy": "-", "replace": "-/+"}
 

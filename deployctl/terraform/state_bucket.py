@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl.adapters import aws
+from deployctl.adapters import aws_errors
 from deployctl.core.errors import OperationError, UsageError
 
 ENCRYPTION = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]}
@@ -73,7 +73,7 @@ def _lock(s3: Any, bucket: str, days: int, changed: list[str], kept: list[str]) 
     rule = {"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": days}}}
     try:
         s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration=rule)
-    except aws.errors() as exc:
+    except aws_errors.errors() as exc:
         raise OperationError(
             f"s3://{bucket} is ready but its ledger is not protected: Object Lock could not be enabled "
             f"({str(exc).splitlines()[0]})",
@@ -87,8 +87,8 @@ def _retention(s3: Any, bucket: str) -> dict[str, Any] | None:
     """The bucket's default retention (None: no Object Lock, or no default retention)."""
     try:
         config = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
-    except aws.errors() as exc:
-        if aws.is_error(exc, "ObjectLockConfigurationNotFoundError", "404"):
+    except aws_errors.errors() as exc:
+        if aws_errors.is_error(exc, "ObjectLockConfigurationNotFoundError", "404"):
             return None
         raise
     if config.get("ObjectLockEnabled") != "Enabled":
@@ -104,10 +104,10 @@ def _period(retention: dict[str, Any]) -> str:
 def _exists(s3: Any, bucket: str) -> bool:
     try:
         s3.head_bucket(Bucket=bucket)
-    except aws.errors() as exc:
-        if aws.is_error(exc, "404", "NoSuchBucket", "NotFound"):
+    except aws_errors.errors() as exc:
+        if aws_errors.is_error(exc, "404", "NoSuchBucket", "NotFound"):
             return False
-        if aws.is_error(exc, "403", "AccessDenied", "Forbidden"):
+        if aws_errors.is_error(exc, "403", "AccessDenied", "Forbidden"):
             raise UsageError(
                 f"S3 bucket {bucket!r} exists but this account cannot use it (another account's, or access denied)",
                 "bucket names are global: choose another backend.bucket, or use credentials that own it",
@@ -119,8 +119,8 @@ def _exists(s3: Any, bucket: str) -> bool:
 def _encrypted(s3: Any, bucket: str) -> bool:
     try:
         rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
-    except aws.errors() as exc:
-        if aws.is_error(exc, "ServerSideEncryptionConfigurationNotFoundError", "404"):
+    except aws_errors.errors() as exc:
+        if aws_errors.is_error(exc, "ServerSideEncryptionConfigurationNotFoundError", "404"):
             return False
         raise
     return bool(rules)
@@ -129,8 +129,8 @@ def _encrypted(s3: Any, bucket: str) -> bool:
 def _private(s3: Any, bucket: str) -> bool:
     try:
         block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-    except aws.errors() as exc:
-        if aws.is_error(exc, "NoSuchPublicAccessBlockConfiguration", "404"):
+    except aws_errors.errors() as exc:
+        if aws_errors.is_error(exc, "NoSuchPublicAccessBlockConfiguration", "404"):
             return False
         raise
     return all(block.get(key) for key in NO_PUBLIC_ACCESS)

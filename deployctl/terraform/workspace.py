@@ -9,57 +9,30 @@ hash and when it was made, so ``apply`` can refuse a plan that no longer matches
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from deployctl.adapters import git
 from deployctl.config import LoadedConfig, Terraform
 from deployctl.console import Reporter
-from deployctl.core.errors import DeployctlError, PolicyError, UsageError
+from deployctl.core.errors import DeployctlError, UsageError
 from deployctl.runner import Runner
 from deployctl.terraform import adapter as terraform
-from deployctl.terraform.adapter import PlanSummary, Workspace
+from deployctl.terraform import args, plan_summary, root_files
+from deployctl.terraform.adapter import Workspace
+from deployctl.terraform.plan_summary import PlanSummary
 
 log = logging.getLogger(__name__)
 
-METADATA_SCHEMA = "deployctl/plan/v1"
 PLAN_FILE = "plan.tfplan"
 PULL_REQUEST_PLAN_FILE = "pull-request.tfplan"  # never applied: removed once summarized
 # A pull request plans a protected environment against this key prefix, where nothing is ever written: no state.
 NO_STATE_PREFIX = "pull-requests"
 METADATA_FILE = "plan.json"
 DESTROY_PLAN_FILE = "destroy.tfplan"
-
-
-@dataclass(frozen=True)
-class PlanMetadata:
-    """Written beside a saved plan; ``apply`` checks it before applying."""
-
-    env: str
-    commit: str | None
-    fingerprint: str
-    plan_sha256: str
-    created_at: str  # UTC, ISO 8601
-    counts: Mapping[str, int]
-    has_changes: bool
-    schema: str = METADATA_SCHEMA
-    inputs: Mapping[str, str] = field(default_factory=dict)  # what the fingerprint covers, name -> sha256
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PlanMetadata:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
-
-    @property
-    def created(self) -> datetime:
-        return datetime.fromisoformat(self.created_at)
 
 
 @dataclass(frozen=True)
@@ -151,17 +124,17 @@ def prepare(
     variables = _variables(name, env.aws.region, env.aws.endpoint_url, settings, root, reporter)
     backend = settings.backend
     stateless = pull_request and env.protected
-    init_argv = terraform.init_args(
+    init_argv = args.init_args(
         bucket=backend.bucket,
         key=f"{NO_STATE_PREFIX}/{backend.key}" if stateless else backend.key,
         region=backend.region,
         use_lockfile=backend.use_lockfile,
         endpoint_url=env.aws.endpoint_url,
     )
-    files = terraform.config_files(root) + ([var_file] if var_file is not None else [])
+    files = root_files.config_files(root) + ([var_file] if var_file is not None else [])
     # init depends on the backend settings and the modules/providers, not on tfvars
     init_files = [p for p in files if not p.name.endswith((".tfvars", ".tfvars.json"))]
-    init_stamp = terraform.fingerprint(init_files, base=config.root, extra=init_argv)
+    init_stamp = root_files.fingerprint(init_files, base=config.root, extra=init_argv)
     data_dir = config.state_dir / "terraform" / (f"{name}-pull-request" if pull_request else name)
     cache = plugin_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
@@ -208,7 +181,7 @@ def _variables(
     """What deployctl passes as ``-var`` (after the var file, so these win): the environment's name and
     region when the root declares them (the region is configured once, in ``aws.region``), the emulator
     endpoint in the sandbox, then ``terraform.vars``."""
-    declared = terraform.declared_variables(root)
+    declared = root_files.declared_variables(root)
     undeclared = sorted(set(settings.vars) - declared)
     if undeclared:
         raise UsageError(
@@ -251,28 +224,9 @@ def ensure_init(prepared: Prepared) -> None:
     with prepared.reporter.phase(f"{name}: terraform init"):
         terraform.init(ws, prepared.init_argv, stamp=prepared.init_stamp)
     # init may have written .terraform.lock.hcl, itself an input of init: stamp what is there now
-    files = [p for p in terraform.config_files(ws.root) if not p.name.endswith((".tfvars", ".tfvars.json"))]
-    stamp = terraform.fingerprint(files, base=prepared.base, extra=prepared.init_argv)
+    files = [p for p in root_files.config_files(ws.root) if not p.name.endswith((".tfvars", ".tfvars.json"))]
+    stamp = root_files.fingerprint(files, base=prepared.base, extra=prepared.init_argv)
     (ws.data_dir / terraform.INIT_STAMP).write_text(stamp + "\n")
-
-
-def plan_inputs(prepared: Prepared) -> dict[str, str]:
-    """What a saved plan depends on, read after init (which writes .terraform.lock.hcl): name -> sha256."""
-    files = terraform.config_files(prepared.workspace.root) + ([prepared.var_file] if prepared.var_file else [])
-    settings = hashlib.sha256(prepared.settings_json.encode()).hexdigest()
-    named = {os.path.relpath(p.resolve(), prepared.base.resolve()): terraform.file_sha256(p) for p in files}
-    return {f"[tool.deployctl.environments.{prepared.env_name}]": settings, **named}
-
-
-def _fingerprint(inputs: Mapping[str, str]) -> str:
-    return hashlib.sha256(json.dumps(dict(inputs), sort_keys=True).encode()).hexdigest()
-
-
-def _changed_inputs(before: Mapping[str, str], now: Mapping[str, str]) -> str:
-    """``: tf/main.tf changed, .terraform.lock.hcl added`` (nothing for a plan saved without its inputs)."""
-    names = [f"{n} changed" for n in now if n in before and before[n] != now[n]]
-    names += [f"{n} added" for n in now if n not in before] + [f"{n} removed" for n in before if n not in now]
-    return ": " + ", ".join(names) if before else ""
 
 
 def import_resource(prepared: Prepared, address: str, import_id: str, *, lock_timeout: int | None = None) -> None:
@@ -290,7 +244,7 @@ def make_plan(prepared: Prepared, *, out: Path, destroy: bool = False, lock_time
     name = prepared.env_name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)
-    argv = terraform.plan_args(
+    argv = args.plan_args(
         out=out,
         variables=prepared.variables,
         var_file=prepared.var_file,
@@ -304,94 +258,8 @@ def make_plan(prepared: Prepared, *, out: Path, destroy: bool = False, lock_time
         # exit 0 of -detailed-exitcode means an empty diff: skip `show -json` (~8 s: it loads the
         # provider schemas) when there is nothing to read
         changed = terraform.plan(ws, argv)
-        summary = terraform.summarize(terraform.show(ws, out)) if changed else PlanSummary()
+        summary = plan_summary.summarize(terraform.show(ws, out)) if changed else PlanSummary()
     for change in summary.destructive:
         verb = "DESTROYED" if change.kind == "destroy" else "REPLACED (destroyed and re-created)"
         prepared.reporter.warn(f"{name}: {change.address} will be {verb}")
     return summary
-
-
-def load_saved(prepared: Prepared) -> PlanMetadata | None:
-    if not (prepared.plan_file.is_file() and prepared.metadata_file.is_file()):
-        return None
-    try:
-        return PlanMetadata.from_dict(json.loads(prepared.metadata_file.read_text()))
-    except (ValueError, TypeError) as exc:
-        log.warning("ignoring unreadable plan metadata %s: %s", prepared.metadata_file, exc)
-        return None
-
-
-def discard_saved(prepared: Prepared) -> None:
-    prepared.plan_file.unlink(missing_ok=True)
-    prepared.metadata_file.unlink(missing_ok=True)
-
-
-def save_metadata(prepared: Prepared, summary: PlanSummary, runner: Runner) -> PlanMetadata:
-    """Record beside the plan file what ``apply`` checks before applying it (its inputs as they are now)."""
-    inputs = plan_inputs(prepared)
-    metadata = PlanMetadata(
-        env=prepared.env_name,
-        commit=commit_of(runner, prepared.workspace.root),
-        fingerprint=_fingerprint(inputs),
-        plan_sha256=terraform.file_sha256(prepared.plan_file),
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        counts=summary.counts(),
-        has_changes=summary.has_changes,
-        inputs=inputs,
-    )
-    prepared.metadata_file.write_text(json.dumps(asdict(metadata), indent=2) + "\n")
-    return metadata
-
-
-def verify_saved(prepared: Prepared, metadata: PlanMetadata, runner: Runner, *, now: datetime | None = None) -> None:
-    """Refuse (PolicyError, exit 4) a saved plan that does not match what would be applied; every
-    mismatch is reported at once."""
-    problems = []
-    name = prepared.env_name
-    if metadata.env != name:
-        problems.append(f"it was made for environment {metadata.env!r}")
-    commit = commit_of(runner, prepared.workspace.root)
-    if metadata.commit != commit:
-        problems.append(f"it was made at commit {_short(metadata.commit)}, the checkout is at {_short(commit)}")
-    inputs = plan_inputs(prepared)
-    if metadata.fingerprint != _fingerprint(inputs):
-        changed = _changed_inputs(metadata.inputs, inputs)
-        problems.append(f"the configuration or terraform files changed since it was made{changed}")
-    if terraform.file_sha256(prepared.plan_file) != metadata.plan_sha256:
-        problems.append("the plan file was replaced after planning")
-    max_age = timedelta(minutes=prepared.settings.plan_max_age_minutes)
-    age = (now or datetime.now(UTC)) - metadata.created
-    if age > max_age:
-        problems.append(
-            f"it is {int(age.total_seconds() // 60)} minutes old "
-            f"(plan_max_age_minutes = {prepared.settings.plan_max_age_minutes})"
-        )
-    off_main = _off_main(prepared, metadata.commit, runner) if prepared.protected else []
-    problems.extend(off_main)
-    if problems:
-        raise PolicyError(
-            f"refusing the saved plan for {name!r}: " + "; ".join(problems),
-            (f"merge the change to {prepared.main_branch} first; then " if off_main else "")
-            + f"re-plan with `deployctl plan {name}`, review it, then `deployctl apply {name}`",
-            details={"problems": problems},
-        )
-
-
-def _off_main(prepared: Prepared, commit: str | None, runner: Runner) -> list[str]:
-    """Why a plan may not apply to a protected environment because of where its commit is: only a commit
-    on the main branch (reviewed and merged) may change it, never one of a pull request or a side branch."""
-    branch = prepared.main_branch
-    if commit is None:
-        return [f"it was not made from a git commit (only plans made from {branch} apply here)"]
-    repo = prepared.workspace.root
-    try:
-        ref = git.main_ref(runner, repo, branch)
-    except UsageError as exc:
-        return [f"cannot check that {commit[:12]} is on {branch}: {exc.message} (git fetch origin {branch})"]
-    if git.contains(runner, repo, commit) and git.is_ancestor(runner, repo, commit, ref):
-        return []
-    return [f"it was made at commit {commit[:12]}, which is not on {ref} (only plans made from {branch} apply here)"]
-
-
-def _short(commit: str | None) -> str:
-    return commit[:12] if commit else "(no git commit)"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deployctl.core.errors import DeployctlError, OperationError, UsageError
-from deployctl.ledger.store import Check
+from deployctl.ledger.entry import Check
 
 PASSED, FAILED, ERROR, NOT_RUN = "passed", "failed", "error", "not-run"
 SKIPPED = "skipped"  # a verification with no check configured

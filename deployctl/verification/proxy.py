@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from deployctl.adapters.helm import Kube
+from deployctl.adapters.helm_argv import Kube
 from deployctl.adapters.kube.client import api_client, translate
 from deployctl.core.errors import UsageError
 from deployctl.verification.judge import Answer

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from deployctl.adapters.helm import Kube, Release
+from deployctl.adapters.helm import Release
+from deployctl.adapters.helm_argv import Kube
 from deployctl.config import Checks, HelmTest, HttpCheck, MetricCheck
 from deployctl.core.errors import DeployctlError, UsageError
 from deployctl.verification import helm_test, http, metrics

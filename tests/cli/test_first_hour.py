@@ -15,7 +15,7 @@ import pytest
 
 from deployctl.cli.main import installed_tools_dir
 from deployctl.cli.sandbox_commands import BEHAVIOURS
-from deployctl.promotion.gates import PromoteRequest
+from deployctl.promotion.request import PromoteRequest
 from deployctl.sandbox import where
 from deployctl.sandbox.control_plane import BEHAVIOURS as LAB_BEHAVIOURS
 from deployctl.sandbox.tool_builds import bin_dir

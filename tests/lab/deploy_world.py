@@ -25,7 +25,7 @@ from deployctl.app.context import EnvContext
 from deployctl.cli.main import main
 from deployctl.config import load
 from deployctl.console import Console
-from deployctl.ledger.store import Entry
+from deployctl.ledger.entry import Entry
 from deployctl.runner import ProcessRunner
 from deployctl.sandbox import images
 from deployctl.sandbox.lab import Lab

@@ -26,7 +26,7 @@ from typing import Any
 import boto3
 import pytest
 
-from deployctl.ledger import lock
+from deployctl.ledger import lock, lock_record
 from deployctl.sandbox import tools
 from deployctl.sandbox.lab import Lab
 from deployctl.sandbox.processes import Service
@@ -117,7 +117,7 @@ def lock_of(own: Lab, env: str) -> dict[str, Any] | None:
     """The environment's lock as stored, or None."""
     s3 = s3_of(own)
     try:
-        body = s3.get_object(Bucket=BUCKET, Key=lock.lock_key(env))["Body"].read()
+        body = s3.get_object(Bucket=BUCKET, Key=lock_record.lock_key(env))["Body"].read()
     except s3.exceptions.NoSuchKey:
         return None
     loaded: dict[str, Any] = json.loads(body)

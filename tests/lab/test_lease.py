@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 import pytest
 
-from deployctl.ledger.lock import lock_key
+from deployctl.ledger.lock_record import lock_key
 from tests.lab.deploy_world import BUCKET, World, measure, use_chart
 
 pytestmark = pytest.mark.lab

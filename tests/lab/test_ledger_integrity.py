@@ -14,7 +14,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from deployctl.ledger.store import HISTORY_PREFIX, Entry
+from deployctl.ledger.entry import Entry
+from deployctl.ledger.store import HISTORY_PREFIX
 from deployctl.sandbox.lab import Lab
 from tests.lab.test_promotion_evidence import BUCKET, World, git, make_world
 

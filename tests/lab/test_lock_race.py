@@ -31,8 +31,7 @@ from typing import IO, Any
 import boto3
 import pytest
 
-from deployctl.ledger.lock import fence_key, lock_key, queue_prefix
-from deployctl.ledger.lock_record import host_identity
+from deployctl.ledger.lock_record import fence_key, host_identity, lock_key, queue_prefix
 
 pytestmark = pytest.mark.lab
 

@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 
 from deployctl.app import promote as promote_app
-from deployctl.app.base import require_window
 from deployctl.app.deploy import deploy
+from deployctl.app.steps.freeze import require_window
 from deployctl.config import load
 from deployctl.console import Console
 from deployctl.core.errors import OperationError
 from deployctl.notify.send import Event
-from deployctl.promotion.gates import PromoteRequest
+from deployctl.promotion.request import PromoteRequest
 from deployctl.rollout.states import Verdict
 from deployctl.runner import ProcessRunner
 from tests import values_files

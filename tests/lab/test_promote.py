@@ -19,7 +19,8 @@ from deployctl.app.context import EnvContext
 from deployctl.cli.main import main
 from deployctl.config import load
 from deployctl.console import Console
-from deployctl.ledger.store import Entry, Ledger
+from deployctl.ledger.entry import Entry
+from deployctl.ledger.store import Ledger
 from deployctl.runner import ProcessRunner
 from deployctl.sandbox import images
 from tests import values_files

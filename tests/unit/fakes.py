@@ -18,13 +18,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from deployctl.adapters.aws import AwsSession
-from deployctl.adapters.helm import Kube, Release, Revision
-from deployctl.adapters.kube.client import LiveRelease, LiveWorkload, ReleaseRecord
+from deployctl.adapters.helm import Release, Revision
+from deployctl.adapters.helm_argv import Kube
+from deployctl.adapters.kube.client import LiveRelease, LiveWorkload
+from deployctl.adapters.kube.release_records import ReleaseRecord
 from deployctl.app.context import EnvContext
 from deployctl.config import LoadedConfig
 from deployctl.core.refs import ImageRef
-from deployctl.ledger.lock import lock_key
-from deployctl.ledger.store import Entry
+from deployctl.ledger.entry import Entry
+from deployctl.ledger.lock_record import lock_key
 from deployctl.rollout.states import Verdict, WorkloadHealth
 from deployctl.runner import Runner
 

@@ -24,15 +24,15 @@ from botocore.exceptions import (
 )
 from botocore.stub import Stubber
 
-from deployctl.adapters import aws as aws_module
-from deployctl.adapters import eks
-from deployctl.adapters.aws import AwsSession, translate
+from deployctl.adapters import aws_errors, eks
+from deployctl.adapters.aws import AwsSession
+from deployctl.adapters.aws_errors import translate
 from deployctl.app.context import EnvContext
 from deployctl.cli.main import main
 from deployctl.config import load
 from deployctl.console import Console
 from deployctl.core.errors import ExitCode, UsageError
-from deployctl.ledger.store import Entry
+from deployctl.ledger.entry import Entry
 from deployctl.runner import ProcessRunner
 
 ROLE = "arn:aws:iam::123456789012:role/deployctl-dev"
@@ -125,7 +125,7 @@ def test_threads_share_the_environments_one_session_ledger_and_lock(
             time.sleep(0.05)
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr("deployctl.app.context.AwsSession", SlowSession)
+    monkeypatch.setattr("deployctl.app.context.base.AwsSession", SlowSession)
     ctx = EnvContext(load(write_config(tmp_path, "http://127.0.0.1:9")), "dev", ProcessRunner(), Console())
     start = threading.Barrier(8)
     seen: list[tuple[int, int, int]] = []
@@ -323,7 +323,7 @@ def silent_s3() -> Iterator[str]:
 def test_cli_hung_aws_endpoint_exit_1_naming_it_with_each_retry_said(
     tmp_path: Path, silent_s3: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(aws_module, "READ_TIMEOUT", 0.5)  # the same path as the default 6 s, quicker
+    monkeypatch.setattr(aws_errors, "READ_TIMEOUT", 0.5)  # the same path as the default 6 s, quicker
     config = write_config(tmp_path, silent_s3)
     started = time.monotonic()
     code = main(["--config", str(config), "lock", "status", "dev"])

@@ -19,10 +19,11 @@ from deployctl.app.context import Contexts
 from deployctl.app.deploy import deploy
 from deployctl.board import model as board_model
 from deployctl.board import render as board_render
+from deployctl.board import render_md
 from deployctl.board.model import Live
 from deployctl.config import load
 from deployctl.core.errors import OperationError
-from deployctl.ledger.store import Entry, Override
+from deployctl.ledger.entry import Entry, Override
 from deployctl.rollout.states import Health, Verdict
 from deployctl.runner import ProcessRunner
 from tests import values_files
@@ -227,7 +228,7 @@ def test_html_is_self_contained_and_escapes_every_value() -> None:
 
 
 def test_markdown_grid_timeline_and_waiting() -> None:
-    text = board_render.markdown(sample_board())
+    text = render_md.markdown(sample_board())
     lines = text.splitlines()
     assert "| app | dev | prod (frozen) |" in lines
     row = next(line for line in lines if line.startswith("| api |"))

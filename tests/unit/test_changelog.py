@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from deployctl.adapters import git
-from deployctl.ledger.store import Entry
+from deployctl.ledger.entry import Entry
 from deployctl.release.changelog import changelog, pr_number
 from deployctl.runner import ProcessRunner
 

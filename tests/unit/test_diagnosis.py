@@ -15,7 +15,8 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import ReadTimeoutError
 
 from deployctl.rollout.diagnosis import LOG_LINES, diagnose
-from deployctl.rollout.states import Verdict, timestamp
+from deployctl.rollout.pods import timestamp
+from deployctl.rollout.states import Verdict
 from tests.unit.test_rollout import RECORDED, recorded
 
 

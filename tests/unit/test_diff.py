@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deployctl.release.drift import compare, mask_secret, normalize, project
+from deployctl.release.manifest_diff import compare, mask_secret, normalize, project
 
 RENDERED = """
 apiVersion: apps/v1

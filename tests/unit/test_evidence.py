@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from deployctl.ledger.store import Entry
+from deployctl.ledger.entry import Entry
 from deployctl.promotion.evidence import evidence_of
 
 D = "sha256:" + "d" * 64

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.app.base import OVERRIDE_FREEZE, require_window
+from deployctl.app.steps.freeze import OVERRIDE_FREEZE, require_window
 from deployctl.config import load
 from deployctl.core.errors import ExitCode, PolicyError, UsageError
-from deployctl.ledger.store import Override
+from deployctl.ledger.entry import Override
 from deployctl.notify.send import Event
 from deployctl.runner import ProcessRunner
 from tests.unit.fakes import FakeContext, FakeS3

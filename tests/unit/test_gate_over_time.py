@@ -11,7 +11,7 @@ import pytest
 
 from deployctl.app import promote as promote_app
 from deployctl.core.errors import ExitCode, PolicyError
-from deployctl.promotion.gates import PromoteRequest
+from deployctl.promotion.request import PromoteRequest
 from deployctl.rollout.states import Verdict
 from tests.unit.fakes import FakeContext
 from tests.unit.test_use_cases import DIGEST, promote_world, repo  # noqa: F401 (repo: a fixture)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.adapters import helm
+from deployctl.adapters import helm, helm_argv
 from deployctl.core.errors import CommandFailedError, DeployctlError, ExitCode, OperationError, UsageError
 
-KUBE = helm.Kube(Path("/k/config"), "lab")
+KUBE = helm_argv.Kube(Path("/k/config"), "lab")
 DIGEST = "sha256:" + "a" * 64
 SETS = {"image.repository": "r.example/api", "image.digest": DIGEST, "build.gitSha": "1234567"}
 COMMON = [
@@ -32,7 +32,7 @@ KUBE_FLAGS = ["--kubeconfig", "/k/config", "--kube-context", "lab"]
     ],
 )
 def test_upgrade_argv_per_major(major: int, expected_tail: list[str]) -> None:
-    argv = helm.upgrade_argv(
+    argv = helm_argv.upgrade_argv(
         major=major,
         release="api",
         chart=Path("charts/api"),
@@ -52,19 +52,19 @@ def test_upgrade_argv_per_major(major: int, expected_tail: list[str]) -> None:
     ("build", "expected"),
     [
         (
-            lambda: helm.template_argv(
+            lambda: helm_argv.template_argv(
                 release="api", chart=Path("c"), namespace="ns", values_files=[Path("v.yaml")], set_string={"a.b": "1"}
             ),
             ["helm", "template", "api", "c", "--namespace", "ns", "-f", "v.yaml", "--set-string", "a.b=1"],
         ),
         (
-            lambda: helm.template_argv(
+            lambda: helm_argv.template_argv(
                 release="web", chart="oci://r.example/charts/web", namespace="ns", version="1.2.3", set_string={}
             ),
             ["helm", "template", "web", "oci://r.example/charts/web", "--namespace", "ns", "--version", "1.2.3"],
         ),
         (
-            lambda: helm.template_argv(
+            lambda: helm_argv.template_argv(
                 release="web", chart="oci://127.0.0.1:5000/charts/web", namespace="ns", version="1.2.3"
             ),
             [
@@ -80,7 +80,7 @@ def test_upgrade_argv_per_major(major: int, expected_tail: list[str]) -> None:
             ],
         ),  # fmt: skip
         (
-            lambda: helm.upgrade_argv(
+            lambda: helm_argv.upgrade_argv(
                 major=3, release="web", chart="oci://r.example/charts/web", namespace="ns", kube=KUBE, version="2.0.0"
             ),
             [
@@ -100,7 +100,7 @@ def test_upgrade_argv_per_major(major: int, expected_tail: list[str]) -> None:
             ],
         ),  # fmt: skip
         (
-            lambda: helm.list_argv(major=3, release="api", namespace="ns", kube=helm.Kube(Path("/k"))),
+            lambda: helm_argv.list_argv(major=3, release="api", namespace="ns", kube=helm_argv.Kube(Path("/k"))),
             [
                 "helm",
                 "list",
@@ -117,22 +117,22 @@ def test_upgrade_argv_per_major(major: int, expected_tail: list[str]) -> None:
         ),  # fmt: skip
         # helm 4 lists every status by default and removed --all ("unknown flag: --all")
         (
-            lambda: helm.list_argv(major=4, release="api", namespace="ns", kube=helm.Kube(Path("/k"))),
+            lambda: helm_argv.list_argv(major=4, release="api", namespace="ns", kube=helm_argv.Kube(Path("/k"))),
             ["helm", "list", "--filter", "^api$", "--namespace", "ns", "--output", "json", "--kubeconfig", "/k"],
         ),  # fmt: skip
         (
-            lambda: helm.status_argv(release="api", namespace="ns", kube=KUBE, binary="helm3"),
+            lambda: helm_argv.status_argv(release="api", namespace="ns", kube=KUBE, binary="helm3"),
             ["helm3", "status", "api", "--namespace", "ns", "--output", "json", *KUBE_FLAGS],
         ),
         (
-            lambda: helm.history_argv(release="api", namespace="ns", kube=KUBE),
+            lambda: helm_argv.history_argv(release="api", namespace="ns", kube=KUBE),
             ["helm", "history", "api", "--namespace", "ns", "--max", "20", "--output", "json", *KUBE_FLAGS],
         ),
         (
-            lambda: helm.get_values_argv(release="api", namespace="ns", kube=KUBE),
+            lambda: helm_argv.get_values_argv(release="api", namespace="ns", kube=KUBE),
             ["helm", "get", "values", "api", "--namespace", "ns", "--output", "json", *KUBE_FLAGS],
         ),
-        (lambda: helm.version_argv(), ["helm", "version", "--template", "{{.Version}}"]),
+        (lambda: helm_argv.version_argv(), ["helm", "version", "--template", "{{.Version}}"]),
     ],
 )
 def test_argv_table(build: object, expected: list[str]) -> None:
@@ -142,7 +142,7 @@ def test_argv_table(build: object, expected: list[str]) -> None:
 
 def test_set_string_refuses_values_helm_would_split() -> None:
     with pytest.raises(UsageError, match="cannot carry"):
-        helm.template_argv(release="a", chart=Path("c"), namespace="n", set_string={"k": "a,b"})
+        helm_argv.template_argv(release="a", chart=Path("c"), namespace="n", set_string={"k": "a,b"})
 
 
 @pytest.mark.parametrize(
@@ -150,13 +150,13 @@ def test_set_string_refuses_values_helm_would_split() -> None:
     [("v4.3.1", 4), ("v3.19.0", 3), ("v3.14.4+g81c902a", 3), ("4.0.0-rc.1", 4)],
 )
 def test_parse_major(text: str, major: int) -> None:
-    assert helm.parse_major(text) == major
+    assert helm_argv.parse_major(text) == major
 
 
 @pytest.mark.parametrize("text", ["v2.17.0", "garbage", ""])
 def test_parse_major_refuses(text: str) -> None:
     with pytest.raises(OperationError):
-        helm.parse_major(text)
+        helm_argv.parse_major(text)
 
 
 def test_parse_list_and_history() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from deployctl.app.history import HistoryResult
-from deployctl.ledger.store import Entry, Override
+from deployctl.ledger.entry import Entry, Override
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 DIGEST = "sha256:" + "d" * 64

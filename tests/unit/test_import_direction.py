@@ -27,7 +27,7 @@ def test_each_rule_is_enforced(tmp_path: Path) -> None:
         {
             "app/context.py": "import deployctl.config\n",
             "app/base.py": "from deployctl.app.context import EnvContext\n",
-            "app/deploy.py": "from deployctl.app.base import roll_out\nfrom deployctl.app import promote\n",
+            "app/deploy.py": "from deployctl.app.steps.rollout import roll_out\nfrom deployctl.app import promote\n",
             "app/status.py": "from deployctl.app.deploy import deploy\n",
             "cli/root.py": "import click\nfrom deployctl.cli.session import Session\n",
             "helm.py": "import click\nimport subprocess\n",

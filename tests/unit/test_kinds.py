@@ -9,27 +9,15 @@ from typing import Any
 
 import pytest
 
-from deployctl.rollout.kinds import (
-    DaemonSetState,
-    JobState,
-    StatefulSetState,
-    daemonset_verdict,
-    job_verdict,
-    pod_verdict,
-    statefulset_verdict,
-)
+from deployctl.rollout.hooks import hook_failure, hooks_in
+from deployctl.rollout.kinds.daemonset import DaemonSetState, daemonset_verdict
+from deployctl.rollout.kinds.job import JobState, job_verdict
+from deployctl.rollout.kinds.pod import pod_verdict
+from deployctl.rollout.kinds.statefulset import StatefulSetState, statefulset_verdict
+from deployctl.rollout.pods import Condition, ContainerState, PodState, timestamp
 from deployctl.rollout.signals import Context, EventState, Tuning
-from deployctl.rollout.states import Condition, ContainerState, PodState, release_health, timestamp
-from deployctl.rollout.tracking import (
-    Target,
-    health_of,
-    hook_failure,
-    hooks_in,
-    new_pods,
-    pods_of,
-    release_verdict,
-    targets_in,
-)
+from deployctl.rollout.states import release_health
+from deployctl.rollout.tracking import Target, health_of, new_pods, pods_of, release_verdict, targets_in
 from tests.unit.test_rollout import RECORDED, recorded
 
 D = "sha256:" + "d" * 64  # what the recorded objects ran first

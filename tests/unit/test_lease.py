@@ -15,7 +15,8 @@ from botocore.exceptions import ReadTimeoutError
 
 from deployctl.core.errors import ExitCode, LockedError
 from deployctl.ledger import lease as lease_module
-from deployctl.ledger.lock import EnvironmentLock, LeaseLostError, fence_key, lock_key
+from deployctl.ledger.lock import EnvironmentLock, LeaseLostError
+from deployctl.ledger.lock_record import fence_key, lock_key
 from tests.unit.fakes import FakeS3
 from tests.unit.test_lock import BUCKET, KEY, held_id, plant, planted
 

@@ -14,15 +14,16 @@ from typing import Any
 import pytest
 
 from deployctl.adapters.helm import Release
-from deployctl.adapters.kube.client import ReleaseRecord
+from deployctl.adapters.kube.release_records import ReleaseRecord
 from deployctl.adapters.registry import TransferReport
 from deployctl.app import promote as promote_app
-from deployctl.app.base import recover_pending
 from deployctl.app.deploy import deploy
 from deployctl.app.locks import lock_status
+from deployctl.app.steps.recovery import recover_pending
 from deployctl.core.errors import ExitCode
-from deployctl.ledger.lock import LeaseLostError, lock_key
-from deployctl.promotion.gates import PromoteRequest
+from deployctl.ledger.lock import LeaseLostError
+from deployctl.ledger.lock_record import lock_key
+from deployctl.promotion.request import PromoteRequest
 from deployctl.rollout.states import Verdict
 from tests.unit.fakes import FakeContext, FakeS3
 from tests.unit.test_lock import planted

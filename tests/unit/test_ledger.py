@@ -13,7 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from deployctl.ledger.audit import CLOCK_BOUND
-from deployctl.ledger.store import HISTORY_PREFIX, Entry, Ledger
+from deployctl.ledger.entry import Entry
+from deployctl.ledger.store import HISTORY_PREFIX, Ledger
 from deployctl.promotion.evidence import evidence_of
 from tests.unit.fakes import FakeS3, VersionedS3
 

@@ -16,8 +16,9 @@ from deployctl.app.deploy import deploy
 from deployctl.app.history import history
 from deployctl.app.status import status
 from deployctl.core.errors import ExitCode, PolicyError
-from deployctl.ledger.store import HISTORY_PREFIX, Entry
-from deployctl.promotion.gates import PromoteRequest
+from deployctl.ledger.entry import Entry
+from deployctl.ledger.store import HISTORY_PREFIX
+from deployctl.promotion.request import PromoteRequest
 from tests import values_files
 from tests.unit.fakes import Events, FakeContext, VersionedS3
 from tests.unit.test_use_cases import BUCKET, CONFIG, DIGEST, SHA, dev_context, promote_world

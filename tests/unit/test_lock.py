@@ -15,7 +15,8 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 
 from deployctl.core.errors import DeployctlError, ExitCode, LockedError, UsageError
-from deployctl.ledger.lock import TICKET_STALE, EnvironmentLock, LockInfo, fence_key, lock_key, queue_prefix
+from deployctl.ledger.lock import TICKET_STALE, EnvironmentLock, LockInfo
+from deployctl.ledger.lock_record import fence_key, lock_key, queue_prefix
 from tests.unit.fakes import FakeS3
 
 BUCKET = "state"

@@ -15,7 +15,7 @@ from deployctl.app.context import Contexts
 from deployctl.app.deploy import deploy
 from deployctl.config import ConfigProblemsError, deploy_order, load
 from deployctl.core.errors import OperationError, PolicyError, UsageError
-from deployctl.promotion.gates import PromoteRequest
+from deployctl.promotion.request import PromoteRequest
 from deployctl.rollout.states import Verdict
 from deployctl.runner import ProcessRunner
 from tests.unit.fakes import Events, FakeContext, FakeS3

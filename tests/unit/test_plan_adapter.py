@@ -20,7 +20,7 @@ from deployctl.config import load
 from deployctl.core.errors import CommandFailedError, ExitCode, LockedError, PolicyError, UsageError
 from deployctl.redact import Redactor
 from deployctl.runner import CommandResult
-from deployctl.terraform import workspace as infra
+from deployctl.terraform import saved_plan
 from tests.unit.fakes import Events
 from tests.unit.test_plan_summary import C0FFEE, LOCKED_STDERR, SHOW
 
@@ -168,19 +168,19 @@ def test_saved_plan_verification(tmp_path: Path) -> None:
     target, _ = _target(tmp_path, runner)
     plan_app.plan(target)
     prepared = target.terraform()
-    saved = infra.load_saved(prepared)
+    saved = saved_plan.load_saved(prepared)
     assert saved is not None
-    infra.verify_saved(prepared, saved, runner)  # fresh and matching: accepted
+    saved_plan.verify_saved(prepared, saved, runner)  # fresh and matching: accepted
 
     later = datetime.now(UTC) + timedelta(minutes=121)
     with pytest.raises(PolicyError, match="minutes old"):
-        infra.verify_saved(prepared, saved, runner, now=later)
+        saved_plan.verify_saved(prepared, saved, runner, now=later)
 
     (tmp_path / "tf" / "main.tf").write_text("# changed\n")
     changed = target.terraform()
     runner.answers = {**runner.answers, "rev-parse": (0, "d00d" * 10 + "\n", "")}
     with pytest.raises(PolicyError) as caught:
-        infra.verify_saved(changed, saved, runner)
+        saved_plan.verify_saved(changed, saved, runner)
     assert caught.value.exit_code == ExitCode.REFUSED
     problems = caught.value.details["problems"]
     assert isinstance(problems, list) and len(problems) == 2, "every mismatch is reported at once"
@@ -262,13 +262,13 @@ def test_one_root_for_every_environment_takes_its_var_file_and_region(tmp_path: 
 
     # prod's variables file is not dev's input: changing it keeps dev's saved plan valid
     prepared = target.terraform()
-    saved = infra.load_saved(prepared)
+    saved = saved_plan.load_saved(prepared)
     assert saved is not None
     (tmp_path / "tf" / "prod.tfvars").write_text("az_count = 4\n")
-    infra.verify_saved(target.terraform(), saved, runner)
+    saved_plan.verify_saved(target.terraform(), saved, runner)
     (tmp_path / "tf" / "dev.tfvars").write_text("az_count = 5\n")
     with pytest.raises(PolicyError, match="configuration or terraform files changed"):
-        infra.verify_saved(target.terraform(), saved, runner)
+        saved_plan.verify_saved(target.terraform(), saved, runner)
 
     (tmp_path / "tf" / "dev.tfvars").unlink()
     with pytest.raises(

@@ -14,6 +14,7 @@ from deployctl.app.context import EnvContext
 from deployctl.config import load
 from deployctl.core.errors import PolicyError
 from deployctl.runner import CommandResult
+from deployctl.terraform import saved_plan
 from deployctl.terraform import workspace as infra
 from tests.unit.fakes import Events
 from tests.unit.test_plan_adapter import FakeRunner, _runner, _target
@@ -53,10 +54,10 @@ def test_first_plan_of_a_new_root_is_accepted_by_apply(tmp_path: Path) -> None:
     plan_app.plan(target)
     assert (tmp_path / "tf" / ".terraform.lock.hcl").is_file(), "the fake init wrote the lock file"
     prepared = target.terraform()  # what apply prepares: the lock file is there now
-    saved = infra.load_saved(prepared)
+    saved = saved_plan.load_saved(prepared)
     assert saved is not None
     assert "tf/.terraform.lock.hcl" in saved.inputs, "the fingerprint was taken after init"
-    infra.verify_saved(prepared, saved, runner)  # accepted: nothing changed since the plan
+    saved_plan.verify_saved(prepared, saved, runner)  # accepted: nothing changed since the plan
 
     runner.calls.clear()
     infra.ensure_init(prepared)
@@ -67,14 +68,14 @@ def test_refusal_names_the_file_that_changed(tmp_path: Path) -> None:
     runner = _lock_writing_runner()
     target, _ = _target(tmp_path, runner)
     plan_app.plan(target)
-    saved = infra.load_saved(target.terraform())
+    saved = saved_plan.load_saved(target.terraform())
     assert saved is not None
     variables = tmp_path / "tf" / "variables.tf"
     variables.write_text(variables.read_text() + "# edited\n")
     (tmp_path / "tf" / "outputs.tf").write_text("# new\n")
     (tmp_path / "tf" / ".terraform.lock.hcl").unlink()
     with pytest.raises(PolicyError) as caught:
-        infra.verify_saved(target.terraform(), saved, runner)
+        saved_plan.verify_saved(target.terraform(), saved, runner)
     message = caught.value.message
     assert (
         "the configuration or terraform files changed since it was made: tf/variables.tf changed, "
@@ -86,12 +87,12 @@ def test_a_changed_environment_setting_is_named(tmp_path: Path) -> None:
     runner = _lock_writing_runner()
     target, _ = _target(tmp_path, runner)
     plan_app.plan(target)
-    saved = infra.load_saved(target.terraform())
+    saved = saved_plan.load_saved(target.terraform())
     assert saved is not None
     config = tmp_path / "pyproject.toml"
     config.write_text(config.read_text().replace("az_count = 3", "az_count = 4"))
     changed = EnvContext(load(config), "dev", runner, Events())
     with pytest.raises(PolicyError, match=r"changed since it was made: \[tool.deployctl.environments.dev\] changed"):
-        infra.verify_saved(changed.terraform(), saved, runner)
+        saved_plan.verify_saved(changed.terraform(), saved, runner)
     metadata = json.loads((tmp_path / ".deployctl/plans/dev/plan.json").read_text())
     assert set(metadata["inputs"]) >= {"[tool.deployctl.environments.dev]", "tf/variables.tf"}

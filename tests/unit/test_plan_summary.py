@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from deployctl.app import plan as plan_app
-from deployctl.terraform import adapter as terraform
+from deployctl.terraform import plan_summary
 
 DATA = Path(__file__).parent / "data"
 C0FFEE = "c0ffee" + "0" * 34  # a commit sha
@@ -42,7 +42,7 @@ flag, but this is not recommended.
 
 
 def test_summary_of_captured_plan() -> None:
-    summary = terraform.summarize(SHOW)
+    summary = plan_summary.summarize(SHOW)
     kinds = {c.address: c.kind for c in summary.changes}
     assert kinds == {
         "terraform_data.added": "add",
@@ -74,7 +74,7 @@ def test_summary_of_captured_plan() -> None:
     ],
 )
 def test_action_kinds(actions: list[str], kind: str) -> None:
-    summary = terraform.summarize({"resource_changes": [{"address": "a.b", "change": {"actions": actions}}]})
+    summary = plan_summary.summarize({"resource_changes": [{"address": "a.b", "change": {"actions": actions}}]})
     assert [c.kind for c in summary.changes] == [kind]
 
 
@@ -86,16 +86,16 @@ def test_no_changes_reads_and_no_ops() -> None:
         ],
         "output_changes": {"vpc_id": {"actions": ["no-op"]}},
     }
-    summary = terraform.summarize(document)
+    summary = plan_summary.summarize(document)
     assert not summary.has_changes
     assert summary.headline() == "no changes"
-    assert terraform.summarize({}).changes == ()
+    assert plan_summary.summarize({}).changes == ()
 
 
 def test_destroys_and_replacements_are_called_out_loudly() -> None:
     result = plan_app.PlanResult(
         env="dev",
-        terraform=plan_app.TerraformPlan(root="r", plan_file="p", summary=terraform.summarize(SHOW), metadata=None),
+        terraform=plan_app.TerraformPlan(root="r", plan_file="p", summary=plan_summary.summarize(SHOW), metadata=None),
     )
     text = "\n".join(result.text())
     assert "terraform_data.replaced   <-- REPLACE" in text

@@ -13,10 +13,12 @@ from deployctl.app import promote
 from deployctl.config import load
 from deployctl.core.errors import UsageError
 from deployctl.core.refs import ImageRef, ReleaseTag, Version
-from deployctl.ledger.store import Entry
+from deployctl.ledger.entry import Entry
 from deployctl.promotion import gates as promotion
 from deployctl.promotion.evidence import Evidence
+from deployctl.promotion.facts import Facts
 from deployctl.promotion.plan import AppPromotion, PromotionPlan
+from deployctl.promotion.request import PromoteRequest
 
 ROOT = Path(__file__).resolve().parents[2]
 A = "sha256:" + "a" * 64
@@ -40,8 +42,8 @@ def proof(
     return Evidence("dev", A, HEALTHY if verified else None, FAILED if failed else None, ran, running)
 
 
-def facts(**changes: Any) -> promotion.Facts:
-    base = promotion.Facts(
+def facts(**changes: Any) -> Facts:
+    base = Facts(
         release=ReleaseTag.parse("release-1.4.0"),
         commit=SHA,
         on_main=True,
@@ -154,7 +156,7 @@ def test_tag_on_remote_gate(case: str, changes: dict[str, Any], allow: bool, ref
 
 
 def test_allow_local_tag_is_an_override_recorded_with_its_reason() -> None:
-    request = promotion.PromoteRequest("release-1.4.0", allow_local_tag=True, reason="hotfix before the push")
+    request = PromoteRequest("release-1.4.0", allow_local_tag=True, reason="hotfix before the push")
     assert [(o.flag, o.reason) for o in request.overrides()] == [("--allow-local-tag", "hotfix before the push")]
     assert request.gate_overrides() == {"skip_dev_check": False, "allow_downgrade": False, "allow_local_tag": True}
 
@@ -214,7 +216,7 @@ def test_image_missing_names_the_tag_looked_for() -> None:
 
 
 def test_overrides_recorded_only_with_their_reason() -> None:
-    request = promotion.PromoteRequest("release-1.0.0", skip_dev_check=True, allow_downgrade=True, reason="hotfix")
+    request = PromoteRequest("release-1.0.0", skip_dev_check=True, allow_downgrade=True, reason="hotfix")
     assert [(o.flag, o.reason) for o in request.overrides()] == [
         ("--skip-dev-check", "hotfix"),
         ("--allow-downgrade", "hotfix"),

@@ -17,10 +17,10 @@ import pytest
 from deployctl.app import promote as promote_app
 from deployctl.app.deploy import deploy
 from deployctl.core.errors import ExitCode, OperationError, PolicyError
-from deployctl.ledger.store import Entry
+from deployctl.ledger.entry import Entry
 from deployctl.promotion import gates as promotion
 from deployctl.promotion.evidence import evidence_of, fleet_evidence
-from deployctl.promotion.gates import PromoteRequest
+from deployctl.promotion.request import PromoteRequest
 from deployctl.rollout.states import Verdict
 from tests import values_files
 from tests.unit.fakes import FakeContext

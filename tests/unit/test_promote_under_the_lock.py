@@ -17,8 +17,8 @@ import pytest
 from deployctl.app import promote as promote_app
 from deployctl.app.deploy import deploy
 from deployctl.core.errors import ExitCode, OperationError, PolicyError
-from deployctl.ledger.store import Entry
-from deployctl.promotion.gates import PromoteRequest
+from deployctl.ledger.entry import Entry
+from deployctl.promotion.request import PromoteRequest
 from deployctl.rollout.states import Verdict
 from tests.unit.fakes import FakeContext
 from tests.unit.test_use_cases import DIGEST, promote_world, repo  # noqa: F401 (repo: a fixture)

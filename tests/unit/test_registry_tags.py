@@ -137,7 +137,7 @@ def test_tag_invalid_on_a_plain_put_is_its_own_error(racing: RacingRegistry) -> 
     ],
 )
 def test_error_codes(body: bytes, codes: list[str]) -> None:
-    assert registry.oci.error_codes(body) == codes
+    assert registry.oci_http.error_codes(body) == codes
 
 
 def test_referrer_tags_cover_the_fallback_index_and_cosign_suffixes() -> None:

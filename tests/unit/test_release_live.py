@@ -6,10 +6,12 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from deployctl.rollout.kinds import DeploymentState, StatefulSetState, statefulset_verdict, verdict_of
+from deployctl.rollout.hooks import hook_verdicts
+from deployctl.rollout.kinds.deployment import DeploymentState, verdict_of
+from deployctl.rollout.kinds.statefulset import StatefulSetState, statefulset_verdict
 from deployctl.rollout.signals import Context
 from deployctl.rollout.states import Verdict, WorkloadHealth, release_health, what_serves
-from deployctl.rollout.tracking import hook_verdicts, targets_in
+from deployctl.rollout.tracking import targets_in
 from deployctl.rollout.watch import keep
 from tests.unit.test_kinds import CTX, D, E, view
 

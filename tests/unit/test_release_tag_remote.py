@@ -10,7 +10,7 @@ import pytest
 from deployctl.adapters import git as git_adapter
 from deployctl.app import promote as promote_app
 from deployctl.core.errors import PolicyError, UsageError
-from deployctl.promotion.gates import PromoteRequest
+from deployctl.promotion.request import PromoteRequest
 from deployctl.runner import ProcessRunner
 from tests.unit.fakes import FakeContext
 from tests.unit.test_use_cases import git, promote_world, repo

@@ -11,19 +11,10 @@ from typing import Any
 
 import pytest
 
-from deployctl.rollout.kinds import DeploymentState, deployment_state, verdict_of
+from deployctl.rollout.kinds.deployment import DeploymentState, deployment_state, verdict_of
+from deployctl.rollout.pods import Condition, ContainerState, PodState, pod_state, probe_grace, timestamp
 from deployctl.rollout.signals import Context, EventState, Tuning, pod_failure, tuning_from
-from deployctl.rollout.states import (
-    Condition,
-    ContainerState,
-    PodState,
-    Verdict,
-    WorkloadHealth,
-    pod_state,
-    probe_grace,
-    release_health,
-    timestamp,
-)
+from deployctl.rollout.states import Verdict, WorkloadHealth, release_health
 
 RECORDED = json.loads((Path(__file__).parent / "data" / "rollout_objects.json").read_text())
 

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from deployctl.background import Background, CommandCancelledError
 from deployctl.core.errors import CommandFailedError, ToolNotFoundError
 from deployctl.redact import MASK, Redactor
-from deployctl.runner import Background, CommandCancelledError, ProcessRunner
+from deployctl.runner import ProcessRunner
 
 PY = sys.executable
 

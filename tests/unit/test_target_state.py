@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.ledger.store import Entry
-from deployctl.promotion.gates import target_state
+from deployctl.ledger.entry import Entry
+from deployctl.promotion.target import target_state
 from tests.unit.test_waves import CONFIG, env_of
 
 OLD, NEW = "sha256:" + "1" * 64, "sha256:" + "2" * 64

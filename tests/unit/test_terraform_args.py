@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from deployctl.terraform import adapter as terraform
+from deployctl.terraform import args, root_files
 
 PLAN = Path("/state/plans/dev/plan.tfplan")
 MOTO = "http://127.0.0.1:5055"
@@ -26,13 +26,13 @@ PLAN_HEAD = ["terraform", "plan", "-input=false", "-no-color", "-detailed-exitco
     ("builder", "kwargs", "expected"),
     [
         pytest.param(
-            terraform.init_args,
+            args.init_args,
             {"bucket": "acme-api-tfstate", "key": "dev/terraform.tfstate", "region": "us-east-1"},
             [*INIT, *BACKEND, "-backend-config=use_lockfile=true"],
             id="init-aws",
         ),
         pytest.param(
-            terraform.init_args,
+            args.init_args,
             {
                 "bucket": "acme-api-tfstate",
                 "key": "dev/terraform.tfstate",
@@ -43,7 +43,7 @@ PLAN_HEAD = ["terraform", "plan", "-input=false", "-no-color", "-detailed-exitco
             id="init-no-lockfile",
         ),
         pytest.param(
-            terraform.init_args,
+            args.init_args,
             {"bucket": "acme-api-tfstate", "key": "dev/terraform.tfstate", "region": "us-east-1", "endpoint_url": MOTO},
             [
                 *INIT,
@@ -57,9 +57,9 @@ PLAN_HEAD = ["terraform", "plan", "-input=false", "-no-color", "-detailed-exitco
             ],
             id="init-emulator",
         ),
-        pytest.param(terraform.plan_args, {"out": PLAN}, PLAN_HEAD, id="plan-bare"),
+        pytest.param(args.plan_args, {"out": PLAN}, PLAN_HEAD, id="plan-bare"),
         pytest.param(
-            terraform.plan_args,
+            args.plan_args,
             {
                 "out": PLAN,
                 "variables": {"environment": "dev", "aws_endpoint_url": MOTO, "aws_skip_checks": True, "az_count": 3},
@@ -78,19 +78,19 @@ PLAN_HEAD = ["terraform", "plan", "-input=false", "-no-color", "-detailed-exitco
             id="plan-vars-typed",
         ),
         pytest.param(
-            terraform.plan_args,
+            args.plan_args,
             {"out": PLAN, "destroy": True, "lock_timeout": 30, "variables": {"enable_flow_logs": False}},
             [*PLAN_HEAD, "-destroy", "-lock-timeout=30s", "-var", "enable_flow_logs=false"],
             id="plan-destroy-lock-timeout",
         ),
         pytest.param(
-            terraform.plan_args,
+            args.plan_args,
             {"out": PLAN, "lock": False, "variables": {"environment": "dev"}},
             [*PLAN_HEAD, "-lock=false", "-var", "environment=dev"],
             id="plan-pull-request-no-lock",
         ),
         pytest.param(
-            terraform.plan_args,
+            args.plan_args,
             {
                 "out": PLAN,
                 "lock": False,
@@ -110,40 +110,38 @@ PLAN_HEAD = ["terraform", "plan", "-input=false", "-no-color", "-detailed-exitco
             id="plan-pull-request-protected-no-lock-no-refresh",
         ),
         pytest.param(
-            terraform.plan_args,
+            args.plan_args,
             {"out": PLAN, "var_file": Path("/r/terraform/envs/prod.tfvars"), "variables": {"environment": "prod"}},
             [*PLAN_HEAD, "-var-file=/r/terraform/envs/prod.tfvars", "-var", "environment=prod"],
             id="plan-var-file-then-vars",
         ),
         pytest.param(
-            terraform.plan_args,
+            args.plan_args,
             {"out": PLAN, "variables": {"name": "a b=c"}},
             [*PLAN_HEAD, "-var", "name=a b=c"],
             id="plan-var-with-spaces-is-one-arg",
         ),
+        pytest.param(args.show_args, {"plan": PLAN}, ["terraform", "show", "-json", "-no-color", str(PLAN)], id="show"),
         pytest.param(
-            terraform.show_args, {"plan": PLAN}, ["terraform", "show", "-json", "-no-color", str(PLAN)], id="show"
-        ),
-        pytest.param(
-            terraform.apply_args,
+            args.apply_args,
             {"plan": PLAN},
             ["terraform", "apply", "-input=false", "-no-color", "-auto-approve", str(PLAN)],
             id="apply-saved-plan",
         ),
         pytest.param(
-            terraform.apply_args,
+            args.apply_args,
             {"plan": PLAN, "lock_timeout": 0},
             ["terraform", "apply", "-input=false", "-no-color", "-auto-approve", "-lock-timeout=0s", str(PLAN)],
             id="apply-lock-timeout",
         ),
         pytest.param(
-            terraform.force_unlock_args,
+            args.force_unlock_args,
             {"lock_id": "0b7a3c1e-1111-2222-3333-444455556666"},
             ["terraform", "force-unlock", "-force", "-no-color", "0b7a3c1e-1111-2222-3333-444455556666"],
             id="force-unlock",
         ),
         pytest.param(
-            terraform.import_args,
+            args.import_args,
             {"address": 'module.registry.aws_ecr_repository.this["api"]', "import_id": "api"},
             [
                 "terraform",
@@ -156,7 +154,7 @@ PLAN_HEAD = ["terraform", "plan", "-input=false", "-no-color", "-detailed-exitco
             id="import-bare",
         ),
         pytest.param(
-            terraform.import_args,
+            args.import_args,
             {
                 "address": "module.cluster.aws_iam_role.cluster",
                 "import_id": "deployctl-dev-cluster",
@@ -190,7 +188,7 @@ def test_argv(builder: Callable[..., list[str]], kwargs: dict[str, Any], expecte
 
 @pytest.mark.parametrize(
     "builder",
-    [terraform.init_args, terraform.plan_args, terraform.show_args, terraform.apply_args, terraform.import_args],
+    [args.init_args, args.plan_args, args.show_args, args.apply_args, args.import_args],
 )
 def test_builders_take_keyword_arguments_only(builder: Callable[..., list[str]]) -> None:
     with pytest.raises(TypeError):
@@ -201,7 +199,7 @@ def test_builders_take_keyword_arguments_only(builder: Callable[..., list[str]])
     ("value", "expected"), [(True, "true"), (False, "false"), (3, "3"), ("us-east-1", "us-east-1")]
 )
 def test_var_values_are_terraform_literals(value: str | int | bool, expected: str) -> None:
-    assert terraform.var_value(value) == expected
+    assert args.var_value(value) == expected
 
 
 def test_declared_variables_and_local_modules(tmp_path: Path) -> None:
@@ -218,15 +216,15 @@ def test_declared_variables_and_local_modules(tmp_path: Path) -> None:
     (module / "main.tf").write_text('resource "terraform_data" "a" {}\n')
     (module / "README.md").write_text("not terraform\n")
 
-    assert terraform.declared_variables(root) == {"environment", "aws_endpoint_url"}
-    assert terraform.module_dirs(root) == [root.resolve(), module.resolve()]
-    names = [p.name for p in terraform.config_files(root)]
+    assert root_files.declared_variables(root) == {"environment", "aws_endpoint_url"}
+    assert root_files.module_dirs(root) == [root.resolve(), module.resolve()]
+    names = [p.name for p in root_files.config_files(root)]
     assert names == ["main.tf", "terraform.tfvars", "variables.tf", "main.tf"]
 
-    before = terraform.fingerprint(terraform.config_files(root), base=tmp_path)
+    before = root_files.fingerprint(root_files.config_files(root), base=tmp_path)
     (module / "main.tf").write_text('resource "terraform_data" "b" {}\n')
-    after = terraform.fingerprint(terraform.config_files(root), base=tmp_path)
+    after = root_files.fingerprint(root_files.config_files(root), base=tmp_path)
     assert before != after, "a change in a local module changes the fingerprint"
-    assert terraform.fingerprint([], base=tmp_path, extra=["a"]) != terraform.fingerprint(
+    assert root_files.fingerprint([], base=tmp_path, extra=["a"]) != root_files.fingerprint(
         [], base=tmp_path, extra=["b"]
     )

@@ -13,6 +13,7 @@ from deployctl.app.apply import apply
 from deployctl.app.context import EnvContext
 from deployctl.core.errors import CommandFailedError, ExitCode, LockedError, OperationError, UsageError
 from deployctl.terraform import adapter as terraform
+from deployctl.terraform import args
 from deployctl.terraform.errors import (
     ExistingResource,
     StateLockInfo,
@@ -173,7 +174,7 @@ def test_state_lock_hint_names_the_environment() -> None:
 
 @pytest.mark.parametrize("output", [UNLOCK_GONE, UNLOCK_GONE_COLOR], ids=["no-color", "color"])
 def test_breaking_a_state_lock_already_gone_says_so_without_ansi(output: str) -> None:
-    argv = terraform.force_unlock_args(lock_id="1234-abcd")
+    argv = args.force_unlock_args(lock_id="1234-abcd")
     error = command_error(argv, 1, output, env_name="dev", import_command=_no_command)
     assert isinstance(error, UsageError)
     assert error.message == "terraform state lock 1234-abcd of dev is not held (released already): nothing to break"
@@ -181,7 +182,7 @@ def test_breaking_a_state_lock_already_gone_says_so_without_ansi(output: str) ->
 
 
 def test_breaking_a_state_lock_by_the_wrong_id_names_the_holder() -> None:
-    argv = terraform.force_unlock_args(lock_id="1234-abcd")
+    argv = args.force_unlock_args(lock_id="1234-abcd")
     error = command_error(argv, 1, UNLOCK_OTHER, env_name="dev", import_command=_no_command)
     assert isinstance(error, UsageError) and error.hint is not None
     assert "not locked by 1234-abcd: it is locked by x@y running apply" in error.message

@@ -17,8 +17,8 @@ from deployctl.app import promote as promote_app
 from deployctl.app.deploy import deploy
 from deployctl.config import load
 from deployctl.core.errors import ExitCode, OperationError, PolicyError
-from deployctl.ledger.store import Override
-from deployctl.promotion.gates import PromoteRequest
+from deployctl.ledger.entry import Override
+from deployctl.promotion.request import PromoteRequest
 from deployctl.rollout.states import Verdict
 from deployctl.runner import ProcessRunner
 from tests import values_files

@@ -19,9 +19,9 @@ from deployctl.app.context import Contexts
 from deployctl.app.deploy import deploy
 from deployctl.config import load
 from deployctl.core.errors import ExitCode, LockedError, OperationError, PolicyError, UsageError
-from deployctl.ledger.lock import lock_key
-from deployctl.ledger.store import Entry, open_intents
-from deployctl.promotion.gates import PromoteRequest
+from deployctl.ledger.entry import Entry, open_intents
+from deployctl.ledger.lock_record import lock_key
+from deployctl.promotion.request import PromoteRequest
 from deployctl.rollout.states import Verdict
 from deployctl.runner import ProcessRunner
 from tests import values_files

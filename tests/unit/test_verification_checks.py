@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from deployctl.adapters.helm import Kube as HelmKube
 from deployctl.adapters.helm import Release, parse_release_json
-from deployctl.adapters.helm import test_argv as helm_test_argv
+from deployctl.adapters.helm_argv import Kube as HelmKube
+from deployctl.adapters.helm_argv import test_argv as helm_test_argv
 from deployctl.config import ConfigProblemsError, HelmTest, HttpCheck, MetricCheck, load
 from deployctl.core.errors import ExitCode, OperationError, UsageError
 from deployctl.verification import helm_test, http, metrics

@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 
 from deployctl.app import promote as promote_app
-from deployctl.app.base import reconcile
 from deployctl.app.deploy import deploy
+from deployctl.app.steps.recovery import reconcile
 from deployctl.app.verify import verify
 from deployctl.config import load
 from deployctl.core.errors import ExitCode, OperationError, PolicyError, UsageError
-from deployctl.ledger.store import Check, Entry
+from deployctl.ledger.entry import Check, Entry
 from deployctl.promotion.evidence import evidence_of, healthy
-from deployctl.promotion.gates import PromoteRequest
+from deployctl.promotion.request import PromoteRequest
 from deployctl.runner import ProcessRunner
 from tests import values_files
 from tests.unit.fakes import FakeContext, FakeS3

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 from deployctl.board import model as board_model
 from deployctl.board import render as board_render
+from deployctl.board import render_md
 from deployctl.board.model import Board, Column, Live
 from deployctl.core.refs import ImageRef
-from deployctl.ledger.store import Check, Entry
+from deployctl.ledger.entry import Check, Entry
 from deployctl.rollout.results import DeployResult
 from deployctl.rollout.states import Health
 from deployctl.verification.model import CheckResult, Subject, Verification
@@ -45,7 +46,7 @@ def test_the_board_shows_each_checks_result_beside_the_verdict() -> None:
     verify, deploy = shown.columns[0].timeline
     assert (verify.action, verify.checks) == ("verify", "checks passed (helm-test)")
     assert deploy.checks == "checks failed: readyz (http): GET api:http/readyz answered 500, expected 200"
-    text = board_render.markdown(shown)
+    text = render_md.markdown(shown)
     assert "· checks passed (helm-test)" in text
     assert "succeeded verify api `sha256:bbbbbbbbbbbb` by root — checks passed (helm-test)" in text.replace(
         f"by {verify.by}", "by root"

@@ -17,9 +17,11 @@ import pytest
 from deployctl.config import ConfigProblemsError, load
 from deployctl.core.errors import DeployctlError, OperationError
 from deployctl.core.refs import ImageRef, ReleaseTag, Version
-from deployctl.ledger.store import Entry, open_intents
+from deployctl.ledger.entry import Entry, open_intents
 from deployctl.promotion.evidence import fleet_evidence
-from deployctl.promotion.gates import Facts, judge, target_state
+from deployctl.promotion.facts import Facts
+from deployctl.promotion.gates import judge
+from deployctl.promotion.target import target_state
 from deployctl.rollout import parallel, waves
 from deployctl.rollout.states import Verdict
 

@@ -25,8 +25,9 @@ from deployctl.app.history import history
 from deployctl.app.status import status
 from deployctl.config import load
 from deployctl.core.errors import OperationError
-from deployctl.ledger.store import Entry, Ledger
-from deployctl.promotion.gates import PromoteRequest
+from deployctl.ledger.entry import Entry
+from deployctl.ledger.store import Ledger
+from deployctl.promotion.request import PromoteRequest
 from deployctl.rollout import waves
 from deployctl.rollout.states import Verdict
 from deployctl.runner import ProcessRunner

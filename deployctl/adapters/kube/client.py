@@ -12,11 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl.adapters.helm import Kube, Release
+from deployctl.adapters.helm import Release
+from deployctl.adapters.helm_argv import Kube
 from deployctl.core.errors import DeployctlError, OperationError, UsageError
+from deployctl.rollout.hooks import hook_verdicts
 from deployctl.rollout.signals import Context, Tuning
 from deployctl.rollout.states import Health, Verdict, WorkloadHealth, release_health
-from deployctl.rollout.tracking import View, desired_image, health_of, hook_verdicts, targets_in
+from deployctl.rollout.tracking import View, desired_image, health_of, targets_in
 
 # kind -> (API group client, namespaced list call): what a ``tracking.View`` holds.
 LISTS = {
@@ -234,117 +236,4 @@ def live_release(kube: Kube, namespace: str, release: Release) -> LiveRelease:
 # --------------------------------------------------------------------------- helm release storage
 
 
-@dataclass(frozen=True)
-class ReleaseRecord:
-    """One helm release revision as stored by helm's default (secret) driver."""
-
-    secret: str
-    revision: int
-    status: str
-
-
-def pending_release_records(kube: Kube, namespace: str, release: str) -> list[ReleaseRecord]:
-    """Helm release secrets of ``release`` labelled with a pending status."""
-    from kubernetes import client as kclient
-    from kubernetes.client.exceptions import ApiException
-    from urllib3.exceptions import HTTPError
-
-    api = api_client(kube)
-    try:
-        listed = kclient.CoreV1Api(api).list_namespaced_secret(namespace, label_selector=f"owner=helm,name={release}")
-    except (ApiException, HTTPError) as exc:
-        raise translate(exc, kube) from None
-    records = []
-    for item in listed.items:
-        labels = item.metadata.labels or {}
-        status = labels.get("status", "")
-        if status.startswith("pending-"):
-            records.append(ReleaseRecord(item.metadata.name, int(labels.get("version", "0")), status))
-    return sorted(records, key=lambda r: r.revision)
-
-
-def delete_release_record(kube: Kube, namespace: str, record: ReleaseRecord) -> None:
-    from kubernetes import client as kclient
-    from kubernetes.client.exceptions import ApiException
-    from urllib3.exceptions import HTTPError
-
-    api = api_client(kube)
-    try:
-        kclient.CoreV1Api(api).delete_namespaced_secret(record.secret, namespace)
-    except ApiException as exc:
-        if exc.status != 404:
-            raise translate(exc, kube) from None
-    except HTTPError as exc:
-        raise translate(exc, kube) from None
-
-
-def delete_hook(kube: Kube, namespace: str, kind: str, name: str) -> None:
-    """Delete a hook Job (its pods with it) or Pod; one already gone is fine, a failure is only logged (clean-up
-    never fails what it cleans up after)."""
-    import logging
-
-    from kubernetes import client as kclient
-
-    api = api_client(kube)
-    try:
-        if kind == "Job":
-            kclient.BatchV1Api(api).delete_namespaced_job(name, namespace, propagation_policy="Background")
-        elif kind == "Pod":
-            kclient.CoreV1Api(api).delete_namespaced_pod(name, namespace)
-    except errors() as exc:
-        if getattr(exc, "status", None) != 404:
-            logging.getLogger(__name__).warning("could not delete %s/%s: %s", kind, name, translate(exc, kube).message)
-
-
 # --------------------------------------------------------------------------- generic GET (diff)
-
-
-class ObjectReader:
-    """GET any object by apiVersion/kind/name; the resource name comes from API discovery (cached)."""
-
-    def __init__(self, kube: Kube) -> None:
-        self.kube = kube
-        self._api = api_client(kube)
-        self._resources: dict[str, dict[str, tuple[str, bool]]] = {}
-
-    def _resource(self, api_version: str, kind: str) -> tuple[str, bool]:
-        if api_version not in self._resources:
-            base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-            doc = self._call(base)
-            self._resources[api_version] = {
-                r["kind"]: (r["name"], bool(r.get("namespaced")))
-                for r in (doc or {}).get("resources", ())
-                if "/" not in r["name"]
-            }
-        found = self._resources[api_version].get(kind)
-        if found is None:
-            raise OperationError(f"the cluster does not serve {kind} in {api_version}")
-        return found
-
-    def _call(self, path: str) -> dict[str, Any] | None:
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
-
-        try:
-            data = self._api.call_api(
-                path,
-                "GET",
-                auth_settings=["BearerToken"],
-                response_type="object",
-                _return_http_data_only=True,
-                _preload_content=True,
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise translate(exc, self.kube) from None
-        except HTTPError as exc:
-            raise translate(exc, self.kube) from None
-        return data if isinstance(data, dict) else None
-
-    def get(self, api_version: str, kind: str, name: str, namespace: str | None) -> dict[str, Any] | None:
-        resource, namespaced = self._resource(api_version, kind)
-        base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-        if namespaced and namespace:
-            return self._call(f"{base}/namespaces/{namespace}/{resource}/{name}")
-        return self._call(f"{base}/{resource}/{name}")

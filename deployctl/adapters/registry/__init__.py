@@ -3,7 +3,7 @@
 Modules, each by concern (importing this package imports neither boto3 nor urllib3):
 
 - ``manifest``   media types, descriptors, manifests as exact bytes, digests (pure)
-- ``oci``        the OCI distribution API client
+- ``oci``        the OCI distribution API client (its HTTP side: ``oci_http``)
 - ``retry``      timeouts, tries and a deadline per registry operation, retries said on stderr
 - ``ecr``        the ECR API adapter (tags, manifests verbatim, tag mutability, auth tokens)
 - ``endpoints``  ``Endpoint`` (a repository and the means to reach it) and the ``endpoint()`` factory
@@ -31,7 +31,8 @@ from deployctl.adapters.registry.manifest import (
     media_type_of,
     referrer_tags,
 )
-from deployctl.adapters.registry.oci import OciRegistry, base_url
+from deployctl.adapters.registry.oci import OciRegistry
+from deployctl.adapters.registry.oci_http import base_url
 from deployctl.adapters.registry.retry import RetryPolicy, with_retries
 from deployctl.adapters.registry.transfer import TransferReport, promote_image, transfer_mode
 

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from deployctl.adapters.registry.errors import RegistryError, TransientError
 from deployctl.adapters.registry.manifest import Descriptor, ManifestBytes
-from deployctl.adapters.registry.oci import CHUNK, DEFAULT_PARALLEL, OciRegistry, reason
+from deployctl.adapters.registry.oci import CHUNK, OciRegistry
+from deployctl.adapters.registry.oci_http import DEFAULT_PARALLEL, reason
 from deployctl.adapters.registry.retry import with_retries
 
 if TYPE_CHECKING:

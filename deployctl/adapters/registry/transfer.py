@@ -22,7 +22,7 @@ from deployctl.adapters.registry import referrers
 from deployctl.adapters.registry.copying import Copier, need_manifest
 from deployctl.adapters.registry.endpoints import Endpoint
 from deployctl.adapters.registry.errors import RegistryError, TransientError, tag_conflict
-from deployctl.adapters.registry.oci import DEFAULT_PARALLEL
+from deployctl.adapters.registry.oci_http import DEFAULT_PARALLEL
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ import yaml
 
 from deployctl.app.context import EnvContext
 from deployctl.core.errors import DeployctlError, OperationError
-from deployctl.ledger.store import Entry
-from deployctl.release import drift
+from deployctl.ledger.entry import Entry
+from deployctl.release import manifest_diff
 from deployctl.rollout import unchanged as sameness
 from deployctl.rollout.cluster import Cluster
 from deployctl.rollout.results import DeployResult, RolloutPlan
@@ -54,7 +54,7 @@ def unchanged(
 
     def drifted() -> list[str]:
         try:
-            found = drift.compare(plan.manifest, manifest(), cluster.namespace, cluster.reader().get)
+            found = manifest_diff.compare(plan.manifest, manifest(), cluster.namespace, cluster.reader().get)
         except DeployctlError as exc:  # an object that cannot be read: let helm apply it
             return [f"unreadable: {exc.message.splitlines()[0]}"]
         return [o.ref for o in found if o.change != "unchanged"]

@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from deployctl.adapters import git, registry
 from deployctl.app.context import Contexts, EnvContext
 from deployctl.core.errors import DeployctlError
-from deployctl.promotion.gates import PromoteRequest
 from deployctl.promotion.plan import AppPromotion, PromotionPlan, PromotionStep, transfer_detail
+from deployctl.promotion.request import PromoteRequest
 from deployctl.release import chartvalues
 from deployctl.release.values import KeyPath, ValuesEdit
 

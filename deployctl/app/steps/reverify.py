@@ -15,12 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl.app.base import reconcile
 from deployctl.app.context import Contexts, EnvContext
 from deployctl.app.steps import verification
+from deployctl.app.steps.recovery import reconcile
 from deployctl.config import deploy_order
 from deployctl.core.errors import DeployctlError, OperationError
-from deployctl.ledger.store import Entry
+from deployctl.ledger.entry import Entry
 from deployctl.promotion.entries import target_env_name
 from deployctl.rollout.cluster import Cluster
 from deployctl.verification.model import Verification

@@ -13,7 +13,7 @@ from deployctl.adapters.helm import Release
 from deployctl.app.context import EnvContext
 from deployctl.config import DeployctlConfig
 from deployctl.core.errors import UsageError
-from deployctl.ledger.store import Entry
+from deployctl.ledger.entry import Entry
 from deployctl.rollout.cluster import Cluster
 from deployctl.rollout.results import DeployResult, RolloutPlan
 from deployctl.verification.metrics import MetricsApi

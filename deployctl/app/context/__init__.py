@@ -10,10 +10,7 @@ Use cases never build clients; tests hand them a context whose parts are fakes.
 from __future__ import annotations
 
 import getpass
-import json
 import os
-import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
@@ -22,122 +19,31 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deployctl.adapters import git
-from deployctl.adapters.aws import AwsSession, RegionalSession
-from deployctl.config import App, Environment, LoadedConfig
+from deployctl.app.context.base import ContextBase
+from deployctl.config import App, LoadedConfig
 from deployctl.console import Reporter
 from deployctl.core.errors import UsageError
 from deployctl.core.refs import ImageRef
 from deployctl.ledger.audit import LedgerRead
-from deployctl.ledger.lock import EnvironmentLock, Lease, LockInfo, ci_run_id
-from deployctl.ledger.store import Entry, Ledger
+from deployctl.ledger.entry import Entry
+from deployctl.ledger.lock import EnvironmentLock, Lease, LockInfo
+from deployctl.ledger.lock_record import ci_run_id
+from deployctl.ledger.store import Ledger
 from deployctl.notify import send as notify
 from deployctl.release.values import ValuesFile
 from deployctl.rollout import waves
 from deployctl.runner import Runner
 
 if TYPE_CHECKING:
-    from deployctl.adapters.helm import Helm, Kube
+    from deployctl.adapters.helm import Helm
+    from deployctl.adapters.helm_argv import Kube
     from deployctl.adapters.registry import Endpoint
     from deployctl.rollout.cluster import Cluster
     from deployctl.terraform import workspace as infra
 
 
-class EnvContext:
+class EnvContext(ContextBase):
     """One environment of one configuration, for one command."""
-
-    def __init__(
-        self, config: LoadedConfig, name: str, runner: Runner, reporter: Reporter, *, aws: AwsSession | None = None
-    ) -> None:
-        envs = config.settings.environments
-        if name not in envs:
-            raise UsageError(f"unknown environment {name!r}", f"known environments: {', '.join(envs)}")
-        self.config = config
-        self.name = name
-        self.runner = runner
-        self.reporter = reporter
-        self._aws = aws
-        self._regional: dict[str, AwsSession] = {}
-        self._lock: EnvironmentLock | None = None
-        self._lease: Lease | None = None  # while ``locked()``: what every write checks first (``fence``)
-        self._ledger: Ledger | None = None
-        self._warned: set[str] = set()  # the ledger's warnings, each said once per command
-        self._endpoints: dict[tuple[str, str], Endpoint] = {}
-        self._head: str | None = None
-        self._helm_major: int | None = None
-        # The apps of a `needs` level and the clusters of a wave roll out from threads: what is built on first use
-        # is built once (one AssumeRole, one ledger, one endpoint per repository).
-        self._guard = threading.RLock()
-
-    # ---------------------------------------------------------------- settings
-
-    @property
-    def env(self) -> Environment:
-        return self.config.settings.environments[self.name]
-
-    def apps(self, only: str | None = None) -> list[tuple[str, App]]:
-        """The apps to act on: all, or the one named (unknown names are a usage error)."""
-        apps = self.config.settings.apps
-        if only is not None and only not in apps:
-            raise UsageError(f"unknown app {only!r}", f"known apps: {', '.join(apps) or '(none declared)'}")
-        return [(name, app) for name, app in apps.items() if only is None or name == only]
-
-    def app(self, requested: str | None) -> tuple[str, App]:
-        """The app a command acts on: the one named, or the only one configured."""
-        apps = self.config.settings.apps
-        if requested is None:
-            if len(apps) != 1:
-                known = ", ".join(apps) or "(none: add [tool.deployctl.apps.NAME])"
-                raise UsageError(f"{len(apps)} apps are configured: say which one", f"pass --app (one of: {known})")
-            requested = next(iter(apps))
-        return self.apps(requested)[0]
-
-    def require_deployable(self) -> None:
-        if not self.env.deployable:
-            deployable = [n for n, e in self.config.settings.environments.items() if e.deployable]
-            raise UsageError(
-                f"environment {self.name!r} has no cluster (it is terraform-only)",
-                f"deployable environments: {', '.join(deployable)}",
-            )
-
-    @property
-    def namespace(self) -> str:
-        self.require_deployable()
-        return str(self.env.namespace)
-
-    def targets(self) -> tuple[waves.Target, ...]:
-        """The clusters a rollout reaches, in wave order (one target named None: the environment's one cluster)."""
-        return waves.targets(self.env)
-
-    @property
-    def several(self) -> bool:
-        """Several clusters (``clusters``): results and ledger entries name each one."""
-        return bool(self.env.clusters)
-
-    # ---------------------------------------------------------------- AWS, lock, ledger
-
-    @property
-    def aws(self) -> AwsSession:
-        with self._guard:
-            if self._aws is None:
-                self._aws = AwsSession(self.name, self.env)
-            return self._aws
-
-    def _bucket(self, what: str) -> str:
-        if self.env.terraform is None:
-            raise UsageError(
-                f"environment {self.name!r} has no terraform backend bucket to hold its {what}",
-                f"add [tool.deployctl.environments.{self.name}.terraform] with a backend",
-            )
-        return self.env.terraform.backend.bucket
-
-    def aws_in(self, region: str) -> AwsSession:
-        """The environment's AWS session (its one AssumeRole) with clients in ``region`` (a cluster's, a registry's)."""
-        if region == self.env.aws.region:
-            return self.aws
-        with self._guard:
-            if region not in self._regional:
-                self._regional[region] = RegionalSession(self.aws, region)
-            return self._regional[region]
 
     @property
     def lock(self) -> EnvironmentLock:
@@ -305,13 +211,9 @@ class EnvContext:
 
     @contextmanager
     def cluster(self, target: waves.Target | None = None) -> Iterator[Cluster]:
-        """helm and the API for this environment's cluster (``target``: one of its several), in its namespace.
-
-        ``cluster.kubeconfig`` is used as is. For ``cluster.eks`` a kubeconfig is written to a
-        private temp file: its user is an exec credential (``deployctl eks-token ENV [--cluster NAME]``), so helm
-        and the Python client mint a fresh token whenever theirs expires; the file holds no secret.
-        """
-        from deployctl.adapters import eks, helm
+        """helm and the API for this environment's cluster (``target``: one of its several), in its namespace
+        (``kube_access``: the kubeconfig as configured, or an exec credential's on EKS)."""
+        from deployctl.adapters.kube_access import kube_for
         from deployctl.rollout.cluster import Cluster
 
         namespace = self.namespace
@@ -320,33 +222,11 @@ class EnvContext:
             target = self.targets()[0]  # a command that reads one cluster (``plan``'s helm diff) reads the first
             name = target.name
         cluster = self.env.clusters[name] if name is not None else self.env.cluster
-        key = f"environments.{self.name}." + (f"clusters.{name}" if name else "cluster")
         if cluster is None:  # pragma: no cover - require_deployable above
             raise UsageError(f"environment {self.name!r} has no cluster")
-        if cluster.kubeconfig is not None:
-            path = self.config.resolve(cluster.kubeconfig)
-            if not path.is_file():
-                raise UsageError(
-                    f"kubeconfig {path} ({key}.kubeconfig) does not exist",
-                    "fix the path in the configuration, or create the cluster first",
-                )
-            kube = helm.Kube(path, cluster.context)
-            yield Cluster(kube, self._helm(kube), namespace)
-            return
-        eks_name = str(cluster.eks)
         region = target.region if target is not None and target.region else self.env.aws.region
-        endpoint, ca_data = eks.describe(self.aws_in(region), eks_name)
-        command, args = eks.token_command(self.name, self.config.path)
-        args += ["--cluster", name] if name else []
-        document = eks.kubeconfig(name=eks_name, endpoint=endpoint, ca_data=ca_data, command=command, args=args)
-        fd, temp = tempfile.mkstemp(prefix="deployctl-kubeconfig-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(document, handle)
-            kube = helm.Kube(Path(temp), eks_name)
+        with kube_for(self.config, self.name, cluster, name=name, region=region, aws_in=self.aws_in) as kube:
             yield Cluster(kube, self._helm(kube), namespace)
-        finally:
-            Path(temp).unlink(missing_ok=True)
 
     @contextmanager
     def clusters(self) -> Iterator[dict[str | None, Cluster]]:

@@ -1,0 +1,25 @@
+"""A bare Pod's verdict: its own state."""
+
+from __future__ import annotations
+
+from deployctl.rollout.kinds.job import last_failed
+from deployctl.rollout.pods import PodState
+from deployctl.rollout.signals import Context, pod_failure
+from deployctl.rollout.states import Verdict
+
+
+def pod_verdict(pod: PodState, ctx: Context) -> Verdict:
+    """A Pod of its own: complete when Ready (restartPolicy Always) or Succeeded (a pod that runs to
+    completion), failed on a failure signal or in phase Failed."""
+    failure = pod_failure(pod, ctx.tuning, ctx.now, ctx.events, readiness=pod.restart_policy == "Always")
+    if failure is not None:
+        return failure
+    if pod.phase == "Failed":
+        last = last_failed([pod])
+        return Verdict("failed", last.detail, pod=pod.name, container=last.container, reason=pod.reason or last.reason)
+    if pod.done:
+        return Verdict("complete", f"pod {pod.name} completed")
+    if pod.ready and pod.restart_policy == "Always":
+        return Verdict("complete", f"pod {pod.name} is ready")
+    waiting = next((c.waiting_reason for c in pod.containers if c.waiting_reason), "")
+    return Verdict("progressing", f"pod {pod.name}: {pod.phase}" + (f" ({waiting})" if waiting else ""))
