@@ -22,7 +22,7 @@ from bench.measure import Sample, loadavg, run_measured, say, timed
 from bench.proxy import CountingProxy, Traffic
 from deployctl.adapters import registry
 from deployctl.runner import ProcessRunner
-from deployctl.sandbox import images
+from deployctl.sandbox import image_push
 
 MiB = 2**20
 SOURCE = "bench/src"
@@ -77,8 +77,8 @@ def run(repeat: int, smoke: bool = False) -> list[Sample]:
         src, dst = lab.registry_hosts
         env = labs.tool_env(lab)
         say(f"copy: pushing a {total} image ({_label(shape)}) and the same in {_label(big)}")
-        image = images.push_image(src, SOURCE, "build-1", layers=shape[0], layer_size=shape[1], seed=1)
-        image_big = images.push_image(src, SOURCE, "build-2", layers=big[0], layer_size=big[1], seed=2)
+        image = image_push.push_image(src, SOURCE, "build-1", layers=shape[0], layer_size=shape[1], seed=1)
+        image_big = image_push.push_image(src, SOURCE, "build-2", layers=big[0], layer_size=big[1], seed=2)
         digest = image.digest
 
         def ours(src_host: str, dst_host: str, repository: str, tag: str) -> registry.TransferReport:

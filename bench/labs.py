@@ -73,7 +73,7 @@ def checkout(lab: Lab, extra_env: Mapping[str, str] | None = None) -> Iterator[C
     """Copy the repository's config, chart, values and terraform; point it at ``lab`` through a
     sandbox state file (``DEPLOYCTL_SANDBOX``), exactly as ``eval "$(deployctl sandbox env)"`` does."""
     from deployctl.config import load
-    from deployctl.sandbox.session import bootstrap_state_buckets
+    from deployctl.sandbox.state_buckets import bootstrap_state_buckets
 
     root = scratch_dir("repo")
     try:

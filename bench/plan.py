@@ -28,7 +28,7 @@ from deployctl.config import App, load
 from deployctl.core.errors import DeployctlError
 from deployctl.core.refs import ImageRef
 from deployctl.release import chartvalues
-from deployctl.sandbox import images
+from deployctl.sandbox import image_push
 
 TARGET_RATIO = 1.05
 MAX_REPEAT = 5  # terraform plan takes ~20-40 s here
@@ -42,7 +42,7 @@ def run(repeat: int, smoke: bool = False) -> list[Sample]:  # noqa: ARG001 - one
     with labs.started(["moto", "registry", "cluster"]) as lab, labs.checkout(lab) as repo:
         host = lab.registry_hosts[0]
         apps = load(repo.root / "pyproject.toml").settings.apps
-        digests = {name: images.push_image(host, name, "v1", seed=7 + n).digest for n, name in enumerate(apps)}
+        digests = {name: image_push.push_image(host, name, "v1", seed=7 + n).digest for n, name in enumerate(apps)}
         try:
             for name, digest in digests.items():
                 say(f"plan: deployctl deploy dev --app {name} (untimed setup: the live release the diff reads)")

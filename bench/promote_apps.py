@@ -12,7 +12,7 @@ import time
 
 from bench import labs
 from bench.measure import Sample, say
-from deployctl.sandbox import images
+from deployctl.sandbox import image_push
 
 PROD_SECTION = (
     '  image:\n    tag: ""\n    digest: ""\n  replicaCount: 1\n  autoscaling:\n    enabled: false\n'
@@ -48,7 +48,7 @@ def _round(checkout: labs.Checkout, lab_registry: str, apps: list[str], number: 
     checkout.run(["git", "commit", "-q", "--allow-empty", "-m", f"round {number}"])
     sha = checkout.run(["git", "rev-parse", "HEAD"]).stdout.strip()
     for seed, app in enumerate(apps):
-        images.push_image(lab_registry, app, sha, seed=number * 10 + seed, layer_size=64 * 1024)
+        image_push.push_image(lab_registry, app, sha, seed=number * 10 + seed, layer_size=64 * 1024)
     checkout.deployctl("deploy", "dev")
     tag = f"release-1.{number}.0"
     checkout.run(["git", "tag", "-a", tag, "-m", tag])

@@ -21,7 +21,7 @@ from bench.measure import Sample, say, scratch_dir, timed
 from bench.proxy import CountingProxy, Traffic
 from deployctl.adapters import registry
 from deployctl.runner import ProcessRunner
-from deployctl.sandbox import images
+from deployctl.sandbox import image_push
 
 LAYERS = 4
 SIZES = (("5 MB", 5 * 2**20 // LAYERS), ("500 MB", 500 * 2**20 // LAYERS))
@@ -70,7 +70,7 @@ def run(repeat: int, smoke: bool = False) -> list[Sample]:
             digests = {}
             for seed, (label, layer_size) in enumerate(sizes):
                 say(f"promote_size: pushing a {label} image ({LAYERS} layers)")
-                digests[label] = images.push_image(
+                digests[label] = image_push.push_image(
                     host, REPOSITORY, f"build-{seed}", layer_size=layer_size, layers=LAYERS, seed=seed
                 ).digest
             subjects = {

@@ -27,7 +27,7 @@ import yaml
 from bench import labs
 from bench.measure import Sample, say
 from deployctl.core.errors import DeployctlError, ExitCode
-from deployctl.sandbox import images
+from deployctl.sandbox import image_push
 
 TARGET_SPEEDUP = 20.0
 HELM_TIMEOUT = "5m"
@@ -84,7 +84,7 @@ def section(repo: labs.Checkout, case: Case, host: str, seed: int) -> dict[str, 
     if case.chart == "deployment":
         values = {**yaml.safe_load((repo.root / "values-dev.yaml").read_text())["api"], **values}
     if case.chart == "statefulset":
-        digest = images.push_image(host, case.migration, "m", seed=seed).digest
+        digest = image_push.push_image(host, case.migration, "m", seed=seed).digest
         values["migration"] = {"repository": f"{host}/{case.migration}", "digest": digest}
     return values
 
@@ -121,7 +121,7 @@ def run(repeat: int, smoke: bool = False) -> list[Sample]:
     with labs.started(["moto", "registry", "cluster"]) as lab, labs.checkout(lab) as repo:
         host = lab.registry_hosts[0]
         for index, case in enumerate(cases):
-            digest = images.push_image(host, case.repository, "bad", seed=9000 + index).digest
+            digest = image_push.push_image(host, case.repository, "bad", seed=9000 + index).digest
             for n in range(repeat):
                 namespace = f"b{index}r{n}"
                 path = config(repo, case, namespace, section(repo, case, host, 9500 + index))
@@ -138,7 +138,7 @@ def run(repeat: int, smoke: bool = False) -> list[Sample]:
             say(f"rollout: helm 4 and helm 3 upgrade --install --wait --timeout {HELM_TIMEOUT}, every class at once")
             threads = []
             for index, case in enumerate(cases):
-                digest = images.push_image(host, case.repository, "bad", seed=9000 + index).digest
+                digest = image_push.push_image(host, case.repository, "bad", seed=9000 + index).digest
                 values = section(repo, case, host, 9500 + index)
                 for major in (4, 3):
                     run_ = helm[(case.name, major)] = HelmRun()

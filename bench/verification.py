@@ -14,7 +14,7 @@ from typing import Any
 
 from bench import labs
 from bench.measure import Sample, say
-from deployctl.sandbox import images
+from deployctl.sandbox import image_push
 
 TARGET_OVERHEAD = 2.0
 BACKEND = '{ bucket = "acme-api-tfstate", key = "dev/terraform.tfstate", region = "us-east-1" }'
@@ -62,7 +62,7 @@ def run(repeat: int, smoke: bool = False) -> list[Sample]:
         values.write_text(_api_only(values.read_text()))
         for n in range(repeat):
             for index, kind in enumerate(CONFIGURED):
-                digest = images.push_image(host, "verify", f"r{n}k{index}", seed=7000 + 10 * n + index).digest
+                digest = image_push.push_image(host, "verify", f"r{n}k{index}", seed=7000 + 10 * n + index).digest
                 namespace = f"v{index}r{n}"
                 say(f"verification: deployctl deploy dev ({kind}, {n + 1}/{repeat})")
                 result = repo.deployctl(

@@ -23,8 +23,9 @@ from pathlib import Path
 from bench import labs
 from bench.measure import Sample, say, scratch_dir
 from deployctl.runner import ProcessRunner
-from deployctl.sandbox import images, tools
-from deployctl.sandbox.lab import Lab, rss_bytes
+from deployctl.sandbox import image_push, tools
+from deployctl.sandbox.lab import Lab
+from deployctl.sandbox.procfs import rss_bytes
 
 TARGET_RATIO = 2.2
 TARGET_RSS_GIB = 3.0
@@ -145,7 +146,7 @@ def _promotions(lab: Lab, repeat: int) -> tuple[tuple[float, ...], tuple[float, 
         for n in range(repeat + 1):  # the first round warms up (namespaces, first releases): not counted
             git("commit", "-q", "--allow-empty", "-m", f"change {n}")
             sha = git("rev-parse", "HEAD")
-            images.push_image(lab.registry_hosts[0], f"{prefix}/api", sha, seed=700 + n)
+            image_push.push_image(lab.registry_hosts[0], f"{prefix}/api", sha, seed=700 + n)
             call("deploy", "dev")
             tag = f"release-1.{n}.0"
             git("tag", "-a", tag, "-m", tag)

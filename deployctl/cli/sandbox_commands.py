@@ -177,7 +177,7 @@ def sandbox_mark(session: Session, marker: str, behaviour: str, sandbox_dir: Pat
     \b
     Example: deployctl sandbox mark sha256:3cead38ca1f2 crashloop
     """
-    from deployctl.sandbox.session import mark_image
+    from deployctl.sandbox.session_marks import mark_image
 
     session.command = "sandbox mark"
     return session.emit(mark_image(_config_here(session), marker, behaviour, sandbox=sandbox_dir))
@@ -194,7 +194,7 @@ def sandbox_restart(session: Session, component: str, sandbox_dir: Path | None) 
     \b
     Example: deployctl sandbox restart kube-apiserver
     """
-    from deployctl.sandbox.session import restart
+    from deployctl.sandbox.session_marks import restart
 
     session.command = "sandbox restart"
     return session.emit(restart(_config_here(session), component, sandbox=sandbox_dir))

@@ -20,9 +20,10 @@ from deployctl.adapters import git
 from deployctl.config import LoadedConfig
 from deployctl.core.errors import DeployctlError, OperationError, UsageError
 from deployctl.runner import Runner
-from deployctl.sandbox import images, runnable_image
+from deployctl.sandbox import image_push, images, runnable_image
 from deployctl.sandbox.lab import Lab
-from deployctl.sandbox.session import mark_image, read_state
+from deployctl.sandbox.session_marks import mark_image
+from deployctl.sandbox.state_file import read_state
 from deployctl.sandbox.where import ENV_VAR, command_name, locate_own, not_running
 
 
@@ -143,16 +144,16 @@ def _sandbox(
 def _push(registry: str, repository: str, built: images.SyntheticImage, tag: str) -> bool:
     """Push ``built`` under ``tag``; False when the tag already names it (the same commit pushed again)."""
     try:
-        if images.get_manifest(registry, repository, tag)[2] == built.digest:
+        if image_push.get_manifest(registry, repository, tag)[2] == built.digest:
             return False
-    except images.RegistryHTTPError as exc:
+    except image_push.RegistryHTTPError as exc:
         if exc.status != 404:
             raise OperationError(f"the sandbox registry {registry}: {exc}") from None
     except OSError as exc:
         raise OperationError(f"the sandbox registry {registry} is unreachable: {exc}", "`sandbox status`") from None
     try:
-        images.push_manifest(registry, repository, built, tag)
-    except images.RegistryHTTPError as exc:
+        image_push.push_manifest(registry, repository, built, tag)
+    except image_push.RegistryHTTPError as exc:
         if b"TAG_INVALID" in exc.body:  # ECR's answer for an IMMUTABLE repository (the sandbox's front)
             raise UsageError(
                 f"{registry}/{repository}:{tag} already names another image, and the repository is IMMUTABLE",

@@ -4,7 +4,6 @@ API server; ``mark_image`` changes them while kwok runs."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import os
@@ -16,16 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from deployctl import runner
-from deployctl.sandbox import kwok_stages
+from deployctl.sandbox import kwok_stages, lab_api
 from deployctl.sandbox import pki as pki_module
 from deployctl.sandbox import tools as tools_module
 from deployctl.sandbox.kwok_stages import BEHAVIOURS, DEFAULT_MARKERS, check_marker, default_markers
-from deployctl.sandbox.processes import ClientCert, LabError, Launch, Processes, ssl_context, tail
+from deployctl.sandbox.ports import ClientCert, tail
+from deployctl.sandbox.processes import LabError, Launch, Processes, secure_server
 
 log = logging.getLogger(__name__)
 
 CONTEXT = "deployctl-lab"
-KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 LEASE_NAMESPACE = "kube-node-lease"
 NODE_PREFIX = "lab-node-"
 STAGE_KIND = "Stage"
@@ -114,7 +113,7 @@ class ControlPlane:
             f"--kubeconfig={self.kubeconfig}",
             f"--enable-crds={STAGE_KIND}",
             "--manage-all-nodes=false",
-            f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
+            f"--manage-nodes-with-annotation-selector={lab_api.KWOK_NODE_ANNOTATION}=fake",
             # kwok listens with net.Listen: port 0 works, and the lab reads the port back.
             f"{KWOK_ADDRESS}0",
             "--node-lease-duration-seconds=40",
@@ -123,8 +122,8 @@ class ControlPlane:
         ]
         late = [
             # --secure-port=0 turns serving off for these two, so their port is picked (and retried).
-            self._secure_server(self.service("kube-controller-manager"), kcm),
-            self._secure_server(self.service("kube-scheduler"), scheduler),
+            secure_server(self.service("kube-controller-manager"), kcm),
+            secure_server(self.service("kube-scheduler"), scheduler),
             self._kwok(),
         ]
         self.processes.spawn(late[:2])
@@ -197,16 +196,6 @@ class ControlPlane:
             prepare=lambda ports: self._write_kubeconfig(ports[0], pki),
         )
 
-    @staticmethod
-    def _secure_server(name: str, argv: list[str | Path]) -> Launch:
-        return Launch(
-            name,
-            lambda ports: [*argv, f"--secure-port={ports[0]}"],
-            lambda ports: f"https://127.0.0.1:{ports[0]}",
-            probe="https",
-            probe_path="/healthz",
-        )
-
     def _kwok(self) -> Launch:
         return Launch(
             self.service("kwok"),
@@ -263,29 +252,9 @@ class ControlPlane:
     # ----------------------------------------------------------------- API server
 
     def _write_kubeconfig(self, api_port: int, pki: pki_module.Pki) -> None:
-        doc = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": CONTEXT,
-                    "cluster": {"server": f"https://127.0.0.1:{api_port}", "certificate-authority": str(pki.ca_cert)},
-                }
-            ],
-            "users": [
-                {
-                    "name": "lab-admin",
-                    "user": {"client-certificate": str(pki.admin_cert), "client-key": str(pki.admin_key)},
-                }
-            ],
-            "contexts": [
-                {"name": CONTEXT, "context": {"cluster": CONTEXT, "user": "lab-admin", "namespace": "default"}}
-            ],
-            "current-context": CONTEXT,
-        }
         self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         # JSON is YAML: every kubeconfig reader accepts it.
-        self.kubeconfig.write_text(json.dumps(doc, indent=2) + "\n")
+        self.kubeconfig.write_text(json.dumps(lab_api.kubeconfig(CONTEXT, api_port, pki), indent=2) + "\n")
 
     def kube(
         self, method: str, path: str, body: Mapping[str, Any] | None = None, *, content_type: str = "application/json"
@@ -294,49 +263,14 @@ class ControlPlane:
         service = self.processes.get(self.service("kube-apiserver"))
         pki = self.pki()
         assert pki is not None  # noqa: S101 - the cluster is running
-        context = ssl_context(pki.ca_cert, (pki.admin_cert, pki.admin_key))
-        conn = http.client.HTTPSConnection("127.0.0.1", service.ports[0], context=context, timeout=15)
-        try:
-            payload = json.dumps(body).encode() if body is not None else None
-            conn.request(method, path, body=payload, headers={"Content-Type": content_type})
-            response = conn.getresponse()
-            raw = response.read()
-        finally:
-            conn.close()
-        try:
-            return response.status, json.loads(raw) if raw else None
-        except ValueError:
-            return response.status, raw.decode(errors="replace")
+        return lab_api.call(service.ports[0], pki, method, path, body, content_type=content_type)
 
     def _create_nodes(self) -> None:
         for index in range(self.nodes):
-            zone = f"{self.region}{'abc'[index % 3]}"
-            name = f"{NODE_PREFIX}{index}"
-            node = {
-                "apiVersion": "v1",
-                "kind": "Node",
-                "metadata": {
-                    "name": name,
-                    "annotations": {KWOK_NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
-                    "labels": {
-                        "kubernetes.io/hostname": name,
-                        "kubernetes.io/os": "linux",
-                        "kubernetes.io/arch": "amd64",
-                        "node.kubernetes.io/instance-type": "kwok",
-                        "topology.kubernetes.io/region": self.region,
-                        "topology.kubernetes.io/zone": zone,
-                        "type": "kwok",
-                    },
-                },
-                "spec": {},
-                "status": {
-                    "allocatable": {"cpu": "16", "memory": "64Gi", "pods": "110"},
-                    "capacity": {"cpu": "16", "memory": "64Gi", "pods": "110"},
-                },
-            }
+            node = lab_api.fake_node(f"{NODE_PREFIX}{index}", self.region, f"{self.region}{'abc'[index % 3]}")
             code, reply = self.kube("POST", "/api/v1/nodes", node)
             if code not in (201, 409):
-                raise LabError(f"cannot create fake node {name}: HTTP {code}: {reply}")
+                raise LabError(f"cannot create fake node {node['metadata']['name']}: HTTP {code}: {reply}")
 
     def _wait_nodes_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from deployctl.sandbox.http_marks import MARKS, SERVED, answer, read_marks, served
 from deployctl.sandbox.processes import Launch
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,6 @@ NO_SCHEDULER = "deployctl-lab-none"  # no scheduler has this name: the pod is ne
 SKIPPED = ("kube-system", "kube-public", "kube-node-lease")
 SYNC_EVERY = 0.2  # a Service helm just made is served before its pods are ready
 POD_CHECK_EVERY = 10.0  # how often a namespace's stand-in Pod is looked at again (a test may delete every pod)
-MARKS = "http-marks.json"  # in the lab's state directory
-SERVED = "http-namespaces.json"  # the namespaces the stand-in serves
 NAME = "http-standin"  # the lab's service
 
 
@@ -58,31 +57,6 @@ def host_address() -> str:
     return address
 
 
-def read_marks(path: Path) -> dict[str, int]:
-    """marker (a digest, or any text of an image reference) -> the HTTP status its pods answer."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
-
-
-def write_mark(path: Path, marker: str, status: int) -> None:
-    marks = read_marks(path)
-    marks[marker] = status
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(marks, sort_keys=True))
-    partial.replace(path)
-
-
-def served(state_dir: Path) -> set[str]:
-    try:
-        data = json.loads((state_dir / SERVED).read_text())
-    except (OSError, ValueError):
-        return set()
-    return {str(n) for n in data} if isinstance(data, list) else set()
-
-
 def serve(state_dir: Path, namespaces: list[str]) -> None:
     """Have the stand-in answer for the Services of ``namespaces`` (from its next round, within a second)."""
     wanted = served(state_dir) | set(namespaces)
@@ -97,17 +71,6 @@ def serve_environments(lab: Any, settings: Any) -> None:
     if NAME in lab.services:
         overrides = lab.config_overrides(settings)["environments"].values()
         serve(lab.state_dir, [o["namespace"] for o in overrides if "namespace" in o])
-
-
-def answer(images: list[str], marks: dict[str, int]) -> tuple[int, str]:
-    """What the Service answers when its ready pods run ``images``."""
-    if not images:
-        return 503, "no ready pod serves this Service\n"
-    for image in images:
-        for marker, status in marks.items():
-            if marker in image:
-                return status, f"HTTP {status} from {image} (marked http-{status} in the sandbox)\n"
-    return 200, f"ok: {images[0]}\n"
 
 
 class StandIn:

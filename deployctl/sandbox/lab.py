@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -27,13 +25,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deployctl.sandbox import http_standin, metrics_server
+from deployctl.sandbox import http_marks, http_standin, lab_overrides, metrics_server
 from deployctl.sandbox import tools as tools_module
 from deployctl.sandbox.control_plane import CONTEXT, DEFAULT_MARKERS, ControlPlane
-from deployctl.sandbox.processes import LabError, Launch, Processes, Service
-from deployctl.sandbox.procfs import rss_of_groups
+from deployctl.sandbox.lab_services import moto_launch, registry_backend_launch, registry_front_launch
+from deployctl.sandbox.processes import LabError, Processes, Service
 
-__all__ = ["COMPONENTS", "OPT_IN", "Lab", "LabError", "rss_bytes"]
+__all__ = ["COMPONENTS", "OPT_IN", "Lab", "LabError"]
 
 COMPONENTS = ("moto", "registry", "cluster", "metrics")
 OPT_IN = ("cluster2",)  # started only when asked for (``start(components)``)
@@ -152,37 +150,8 @@ class Lab:
 
     def config_overrides(self, config: Any) -> dict[str, Any]:
         """The nested override for ``deployctl.config.load(path, overrides)`` that points every
-        environment of ``config`` (a ``DeployctlConfig``) at the lab."""
-        environments: dict[str, Any] = {}
-        for name, env in config.environments.items():
-            over: dict[str, Any] = {
-                "aws": {"endpoint_url": self.moto_url if "moto" in self.services else None, "role_arn": None}
-            }
-            hosts = self.registry_hosts
-            if getattr(env, "image_registry", None) and hosts:
-                # An environment with its own registry (another account) gets the second registry, so the
-                # cross-registry copy is rehearsed too.
-                over["image_registry"] = hosts[min(1, len(hosts) - 1)]
-            if env.deployable and "kube-apiserver" in self.services:
-                over["namespace"] = f"{name}-{env.namespace}"
-            if getattr(env, "metrics", None) and metrics_server.NAME in self.services:
-                over["metrics"] = {"url": self.services[metrics_server.NAME].endpoint, "token_env": None}
-            if env.cluster is not None and "kube-apiserver" in self.services:
-                over["cluster"] = {"kubeconfig": str(self.kubeconfig), "eks": None, "context": self.context}
-            clusters = sorted(getattr(env, "clusters", {}).items(), key=lambda item: (item[1].wave, item[0]))
-            for index, (cluster, spec) in enumerate(clusters if self.control_planes else ()):
-                # several clusters: each on a control plane in turn; a cluster with its own registry on the
-                # registries after the first (registry-1, registry-2 ...), so the copy to each is rehearsed
-                kubeconfig = self.kubeconfigs[index % len(self.kubeconfigs)]
-                access: dict[str, Any] = {"kubeconfig": str(kubeconfig), "eks": None, "context": self.context}
-                if spec.image_registry and hosts:
-                    access["image_registry"] = hosts[min(1 + index, len(hosts) - 1)]
-                over.setdefault("clusters", {})[cluster] = access
-            environments[name] = over
-        overrides: dict[str, Any] = {"environments": environments}
-        if self.registry_hosts:
-            overrides["apps"] = {app: {"image": {"registry": self.registry_hosts[0]}} for app in config.apps}
-        return overrides
+        environment of ``config`` (a ``DeployctlConfig``) at the lab (``lab_overrides``)."""
+        return lab_overrides.overrides(self, config)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -212,11 +181,13 @@ class Lab:
         started = time.monotonic()
         try:
             # moto and the registries come up while the control plane starts (it waits on each step).
-            early = [self._moto()] if "moto" in wanted else []
+            early = [moto_launch()] if "moto" in wanted else []
             if "metrics" in wanted:  # a Prometheus-compatible API for metric checks (``metrics_server``)
                 early.append(metrics_server.launch(self.tools["victoria-metrics"], self.state_dir / "metrics"))
             if "registry" in wanted:
-                early += [self._registry_backend(index) for index in range(self.registries)]
+                assert self.tools is not None  # noqa: S101 - set above
+                registry = self.tools["docker-registry"]
+                early += [registry_backend_launch(self.state_dir, registry, i) for i in range(self.registries)]
             self.processes.spawn(early)
             planes = [c for c, part in ((self.control_plane, "cluster"), (self.second, "cluster2")) if part in wanted]
             tools = self.tools
@@ -228,7 +199,9 @@ class Lab:
                         started_plane.result()
             self.processes.settle(early, timeout, say=say)
             if "registry" in wanted:
-                fronts = [self._registry_front(index) for index in range(self.registries)]
+                moto = self.moto_url if "moto" in self.services else None
+                backends = [self.processes.get(f"registry-{i}-backend").endpoint for i in range(self.registries)]
+                fronts = [registry_front_launch(i, backend, moto) for i, backend in enumerate(backends)]
                 self.processes.start(fronts, timeout, say=say)
             for plane in planes:
                 plane.add_nodes(timeout)
@@ -316,78 +289,8 @@ class Lab:
         The Stages in the API server are re-applied (kwok follows them: no restart) and a canary pod shows
         kwok plays the marker before this returns, so pods created afterwards get the behaviour."""
         if behaviour.startswith("http-"):  # the build answers HTTP with this status (``http_standin``)
-            http_standin.write_mark(self.state_dir / http_standin.MARKS, marker, int(behaviour.removeprefix("http-")))
+            http_marks.write_mark(self.state_dir / http_marks.MARKS, marker, int(behaviour.removeprefix("http-")))
             return
         planes = self.control_planes
         for plane in planes if cluster is None else [planes[cluster]]:
             plane.mark_image(marker, behaviour, timeout)
-
-    # ----------------------------------------------------------------- moto and registries
-
-    def _moto(self) -> Launch:
-        # Managed policies (AmazonEKSClusterPolicy...) must exist for the roles terraform attaches them to.
-        env = {**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true", "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
-        return Launch(
-            "moto",
-            # werkzeug binds port 0 and serves on the port the kernel gave it.
-            lambda ports: [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(_port(ports))],
-            lambda ports: f"http://127.0.0.1:{ports[0]}",
-            probe="http",
-            probe_path="/moto-api/",
-            port_zero=True,
-            env=env,
-        )
-
-    def _registry_backend(self, index: int) -> Launch:
-        assert self.tools is not None  # noqa: S101 - set by start()
-        root = self.state_dir / f"registry-{index}"
-        shutil.rmtree(root / "data", ignore_errors=True)  # every start is a fresh, empty registry
-        (root / "data").mkdir(parents=True, exist_ok=True)
-        config = root / "config.yml"
-        config.write_text(
-            "version: 0.1\n"
-            "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
-            "storage:\n"
-            f"  filesystem:\n    rootdirectory: {root / 'data'}\n"
-            "  delete:\n    enabled: true\n"
-            "  maintenance:\n    uploadpurging:\n      enabled: false\n"
-            "http:\n"
-            # distribution listens with net.Listen: port 0 works, and the lab reads the port back.
-            "  addr: 127.0.0.1:0\n"
-            "  headers:\n    X-Content-Type-Options: [nosniff]\n"
-        )
-        registry = self.tools["docker-registry"]
-        return Launch(
-            f"registry-{index}-backend",
-            # env(1) execs the registry (same PID); the variable overrides the config's port (a restart).
-            lambda ports: ["env", f"REGISTRY_HTTP_ADDR=127.0.0.1:{_port(ports)}", registry, "serve", config],
-            lambda ports: f"127.0.0.1:{ports[0]}",
-            probe="http",
-            probe_path="/v2/",
-            port_zero=True,
-        )
-
-    def _registry_front(self, index: int) -> Launch:
-        """ECR's tag immutability before the CNCF registry, as moto holds it (``registry_front``)."""
-        argv = [sys.executable, "-m", "deployctl.sandbox.registry_front"]
-        argv += ["--backend", self.processes.get(f"registry-{index}-backend").endpoint]
-        if "moto" in self.services:
-            argv += ["--moto", self.moto_url]
-        return Launch(
-            f"registry-{index}",
-            lambda ports: [*argv, "--listen", f"127.0.0.1:{_port(ports)}"],
-            lambda ports: f"127.0.0.1:{ports[0]}",
-            probe="http",
-            probe_path="/v2/",
-            port_zero=True,
-        )
-
-
-def _port(ports: list[int]) -> int:
-    """The port a service that binds port 0 is told: 0 at its start, the one it got when it restarts."""
-    return ports[0] if ports else 0
-
-
-def rss_bytes(lab: Lab) -> int:
-    """Total resident memory of every lab process (all members of its process groups)."""
-    return rss_of_groups(s.pid for s in lab.services.values())

@@ -6,6 +6,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from deployctl.sandbox.lab import Lab
 
 TCP_LISTEN = "0A"  # the state column of /proc/net/tcp
 
@@ -86,3 +90,8 @@ def start_time(pid: int) -> int | None:
     except OSError:
         return None
     return int(fields[19])
+
+
+def rss_bytes(lab: Lab) -> int:
+    """Total resident memory of every lab process (all members of its process groups)."""
+    return rss_of_groups(s.pid for s in lab.services.values())

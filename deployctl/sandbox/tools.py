@@ -24,15 +24,15 @@ from pathlib import Path
 from deployctl import runner
 from deployctl.core.errors import OperationError
 from deployctl.sandbox import versions
+from deployctl.sandbox.apt_tools import install_apt
+from deployctl.sandbox.k8s_build import install_kubernetes
 from deployctl.sandbox.tool_builds import (
     K8S_COMMANDS,
     Progress,
     ToolInstallError,
     fail,
-    install_apt,
     install_go_tool,
     install_helm,
-    install_kubernetes,
     install_python_tool,
     logs_dir,
     tools_root,

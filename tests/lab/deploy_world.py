@@ -27,7 +27,7 @@ from deployctl.config import load
 from deployctl.console import Console
 from deployctl.ledger.entry import Entry
 from deployctl.runner import ProcessRunner
-from deployctl.sandbox import images
+from deployctl.sandbox import image_push
 from deployctl.sandbox.lab import Lab
 from deployctl.terraform import state_bucket
 from tests import values_files
@@ -148,7 +148,7 @@ lock_timeout_seconds = 120
         ]
 
     def push(self, repository: str, tag: str, seed: int) -> str:
-        return images.push_image(self.registry, repository, tag, seed=seed).digest
+        return image_push.push_image(self.registry, repository, tag, seed=seed).digest
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.sandbox import demo
+from deployctl.sandbox import demo, demo_story
 
 pytestmark = pytest.mark.lab
 
@@ -40,13 +40,13 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def story(workdir: Path) -> tuple[demo.DemoResult, str]:
+def story(workdir: Path) -> tuple[demo_story.DemoResult, str]:
     out = io.StringIO()
     result = demo.run(workdir, out=out)
     return result, out.getvalue()
 
 
-def test_prod_ends_on_the_fix_and_never_ran_the_broken_build(story: tuple[demo.DemoResult, str]) -> None:
+def test_prod_ends_on_the_fix_and_never_ran_the_broken_build(story: tuple[demo_story.DemoResult, str]) -> None:
     result, _ = story
     assert result.prod_digest == result.digests["C"]
     assert result.prod_worker_digest == result.worker_digests["C"], "one tag released both apps"
@@ -63,7 +63,7 @@ def test_prod_ends_on_the_fix_and_never_ran_the_broken_build(story: tuple[demo.D
 
 
 def test_pods_ready_but_an_http_check_failing_is_caught_in_dev_and_refused_at_promote(
-    story: tuple[demo.DemoResult, str],
+    story: tuple[demo_story.DemoResult, str],
 ) -> None:
     result, out = story
     failed = result.documents["deploy (failed)"]["error"]["message"]
@@ -78,7 +78,7 @@ def test_pods_ready_but_an_http_check_failing_is_caught_in_dev_and_refused_at_pr
     assert promoted["outcome"] == "succeeded"
 
 
-def test_plan_joins_terraform_and_the_helm_diff(story: tuple[demo.DemoResult, str]) -> None:
+def test_plan_joins_terraform_and_the_helm_diff(story: tuple[demo_story.DemoResult, str]) -> None:
     result, _ = story
     plan = result.documents["plan"]
     assert plan["terraform"]["summary"]["add"] == 0  # dev was just applied
@@ -88,13 +88,13 @@ def test_plan_joins_terraform_and_the_helm_diff(story: tuple[demo.DemoResult, st
     assert plan["changes"] is False  # deployed from the same values and digest: no drift
 
 
-def test_broken_rollout_is_detected_in_seconds(story: tuple[demo.DemoResult, str]) -> None:
+def test_broken_rollout_is_detected_in_seconds(story: tuple[demo_story.DemoResult, str]) -> None:
     result, _ = story
     assert result.broken_detected_seconds is not None
     assert result.broken_detected_seconds < 30  # helm --wait would sit for minutes
 
 
-def test_story_is_narrated_with_timings(story: tuple[demo.DemoResult, str]) -> None:
+def test_story_is_narrated_with_timings(story: tuple[demo_story.DemoResult, str]) -> None:
     _, text = story
     for line in (
         "deployctl apply dev --auto-approve",
@@ -119,7 +119,7 @@ def test_story_is_narrated_with_timings(story: tuple[demo.DemoResult, str]) -> N
         ("sandbox env", {"env"}),
     ],
 )
-def test_json_contract(story: tuple[demo.DemoResult, str], command: str, keys: set[str]) -> None:
+def test_json_contract(story: tuple[demo_story.DemoResult, str], command: str, keys: set[str]) -> None:
     result, _ = story
     document = result.documents[command]
     assert document["schema"] == "deployctl/v1"
@@ -129,7 +129,7 @@ def test_json_contract(story: tuple[demo.DemoResult, str], command: str, keys: s
         assert all(app_keys <= set(app) for app in document["apps"])
 
 
-def test_demo_cleans_up_its_clone_and_sandbox(story: tuple[demo.DemoResult, str], workdir: Path) -> None:
+def test_demo_cleans_up_its_clone_and_sandbox(story: tuple[demo_story.DemoResult, str], workdir: Path) -> None:
     result, _ = story
     assert result.steps  # the story ran
     # clone, origin and sandbox state removed (the sandbox was stopped first); the release board is kept
@@ -184,7 +184,9 @@ def chromium(*args: str) -> subprocess.CompletedProcess[str]:
         )
 
 
-def test_the_board_of_the_demos_end_state_in_a_real_browser(story: tuple[demo.DemoResult, str], workdir: Path) -> None:
+def test_the_board_of_the_demos_end_state_in_a_real_browser(
+    story: tuple[demo_story.DemoResult, str], workdir: Path
+) -> None:
     result, printed = story
     page = result.board
     assert page is not None and page.parent == workdir and f"release board of the end state: {page}" in printed

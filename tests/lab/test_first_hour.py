@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 import pytest
 
-from deployctl.sandbox import images, tools
+from deployctl.sandbox import image_push, tools
 from deployctl.sandbox.procfs import processes_in_groups
 
 pytestmark = pytest.mark.lab
@@ -191,7 +191,7 @@ def test_a_new_roots_first_plan_applies_and_a_changed_file_is_named(world: World
 def test_sandbox_mark_makes_a_digest_crash(world: World) -> None:
     status = _status(world, world.nowhere)
     registry = status["registries"][0]
-    pushed = images.push_image(registry, "first-hour", tag="broken", layer_size=256, seed=17)
+    pushed = image_push.push_image(registry, "first-hour", tag="broken", layer_size=256, seed=17)
     guessed = world.run("sandbox", "mark", pushed.digest, "crashloop", cwd=world.nowhere)
     assert guessed.returncode == 2, "the one started last is never changed on a guess"
     assert f"pass --sandbox {world.state.resolve().parent}" in guessed.stderr
@@ -232,7 +232,7 @@ RESTARTED = ("registry-0-backend", "kube-apiserver", "kwok")
 def test_sandbox_restart_keeps_each_components_ports_and_data(world: World) -> None:
     before = {c["name"]: c for c in _status(world, world.nowhere)["components"]}
     registry = _status(world, world.nowhere)["registries"][0]
-    pushed = images.push_image(registry, "restarted", tag="kept", layer_size=512, seed=23)
+    pushed = image_push.push_image(registry, "restarted", tag="kept", layer_size=512, seed=23)
     shell = world.exports(world.nowhere)
     kubectl = [shutil.which("kubectl", path=shell["PATH"]) or "kubectl"]
     subprocess.run([*kubectl, "create", "namespace", "kept"], env=shell, check=True, capture_output=True, timeout=60)

@@ -12,10 +12,10 @@ import pytest
 
 from deployctl.cli.main import main
 from deployctl.config import load
-from deployctl.sandbox import images
-from deployctl.sandbox.lab import Lab, rss_bytes
-from deployctl.sandbox.processes import port_open
-from deployctl.sandbox.procfs import processes_in_groups
+from deployctl.sandbox import image_push, images
+from deployctl.sandbox.lab import Lab
+from deployctl.sandbox.ports import port_open
+from deployctl.sandbox.procfs import processes_in_groups, rss_bytes
 from deployctl.sandbox.tools import Tools
 from tests.lab.conftest import RunInLab
 
@@ -86,31 +86,31 @@ def test_terraform_applies_s3_and_ecr_into_moto(
 
 
 def test_registry_serves_pushed_image_by_tag_and_digest(registry: str, registry2: str) -> None:
-    pushed = images.push_image(registry, "lab/single", "v1", layer_size=2048)
+    pushed = image_push.push_image(registry, "lab/single", "v1", layer_size=2048)
 
-    by_tag, media_type, tag_digest = images.get_manifest(registry, "lab/single", "v1")
-    by_digest, _, digest = images.get_manifest(registry, "lab/single", pushed.digest)
+    by_tag, media_type, tag_digest = image_push.get_manifest(registry, "lab/single", "v1")
+    by_digest, _, digest = image_push.get_manifest(registry, "lab/single", pushed.digest)
 
     assert by_tag == by_digest == pushed.manifest
     assert tag_digest == digest == pushed.digest == images.digest_of(by_tag)
     assert media_type == images.OCI_MANIFEST
-    assert images.list_tags(registry2, "lab/single") == []  # the second registry is independent
+    assert image_push.list_tags(registry2, "lab/single") == []  # the second registry is independent
 
 
 def test_retag_by_manifest_put_keeps_digest_of_multi_platform_index(registry: str) -> None:
-    pushed = images.push_image(registry, "lab/multi", "main-abc123", multi_platform=True, attestation=True)
+    pushed = image_push.push_image(registry, "lab/multi", "main-abc123", multi_platform=True, attestation=True)
     assert set(pushed.platforms) == {"linux/amd64", "linux/arm64"}
     assert len(pushed.attestations) == 2
 
-    new_digest = images.retag(registry, "lab/multi", "main-abc123", "release-1.0.0")
+    new_digest = image_push.retag(registry, "lab/multi", "main-abc123", "release-1.0.0")
 
-    data, media_type, digest = images.get_manifest(registry, "lab/multi", "release-1.0.0")
+    data, media_type, digest = image_push.get_manifest(registry, "lab/multi", "release-1.0.0")
     assert new_digest == digest == pushed.digest
     assert data == pushed.manifest
     assert media_type == images.OCI_INDEX
-    assert sorted(images.list_tags(registry, "lab/multi")) == ["main-abc123", "release-1.0.0"]
+    assert sorted(image_push.list_tags(registry, "lab/multi")) == ["main-abc123", "release-1.0.0"]
     for child in (*pushed.platforms.values(), *pushed.attestations):
-        assert images.get_manifest(registry, "lab/multi", child)[2] == child
+        assert image_push.get_manifest(registry, "lab/multi", child)[2] == child
 
 
 def _chart(directory: Path, image: str, replicas: int) -> Path:
@@ -148,7 +148,7 @@ def _json(result: Any) -> Any:
 def test_helm_installs_chart_and_deployment_becomes_ready(
     helm: str, kube_run: RunInLab, registry: str, tmp_path: Path
 ) -> None:
-    pushed = images.push_image(registry, "lab/hello", "v1")
+    pushed = image_push.push_image(registry, "lab/hello", "v1")
     namespace = f"lab-{helm}"
     chart = _chart(tmp_path, f"{registry}/lab/hello@{pushed.digest}", replicas=3)
 
@@ -228,8 +228,8 @@ def test_crash_marked_image_ends_in_crashloopbackoff(kube_run: RunInLab, registr
 def test_image_marked_crashing_by_digest_crashes_when_pinned(lab: Lab, kube_run: RunInLab, registry: str) -> None:
     """The sandbox's 'this build crashes': a digest-pinned pod of a marked image goes CrashLoopBackOff,
     while an unmarked image of the same repository becomes Ready."""
-    broken = images.push_image(registry, "marked", tag="broken", layer_size=512, seed=101)
-    healthy = images.push_image(registry, "marked", tag="healthy", layer_size=512, seed=102)
+    broken = image_push.push_image(registry, "marked", tag="broken", layer_size=512, seed=101)
+    healthy = image_push.push_image(registry, "marked", tag="healthy", layer_size=512, seed=102)
     lab.mark_image(broken.digest, "crashloop")
     kube_run(["kubectl", "create", "namespace", "lab-marked"])
     for name, image in (("broken", broken), ("healthy", healthy)):

@@ -27,7 +27,8 @@ import pytest
 from deployctl.cli.main import main
 from deployctl.sandbox import tools
 from deployctl.sandbox.lab import Lab, LabError
-from deployctl.sandbox.processes import START_ATTEMPTS, free_port, port_open
+from deployctl.sandbox.ports import free_port, port_open
+from deployctl.sandbox.processes import START_ATTEMPTS
 from deployctl.sandbox.procfs import groups_with_cwd, processes_in_groups
 from deployctl.sandbox.tools import Tools
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from deployctl.sandbox import images
+from deployctl.sandbox import image_push, images
 from deployctl.sandbox.lab import Lab
 from deployctl.sandbox.processes import Launch, Processes
 from deployctl.sandbox.procfs import processes_in_groups
@@ -58,31 +58,31 @@ def _tag_invalid(name: str, tag: str) -> dict[str, Any]:
 
 
 def _put(registry: str, name: str, reference: str, image: images.SyntheticImage) -> str:
-    return images.put_manifest(registry, name, reference, image.data, image.media_type)
+    return image_push.put_manifest(registry, name, reference, image.data, image.media_type)
 
 
 def test_re_push_of_an_existing_tag_to_an_immutable_repository_is_refused_as_ecr_refuses_it(
     ecr: Any, registry: str
 ) -> None:
     name = _repository(ecr, "IMMUTABLE")
-    first = images.push_image(registry, name, "v1", seed=11)
+    first = image_push.push_image(registry, name, "v1", seed=11)
     other = images.build_manifest(seed=12)
-    images.push_manifest(registry, name, other)  # its blobs and the manifest by digest: accepted
+    image_push.push_manifest(registry, name, other)  # its blobs and the manifest by digest: accepted
 
-    with pytest.raises(images.RegistryHTTPError) as caught:
+    with pytest.raises(image_push.RegistryHTTPError) as caught:
         _put(registry, name, "v1", other)
 
     assert caught.value.status == 400
     assert json.loads(caught.value.body) == _tag_invalid(name, "v1")
-    assert images.get_manifest(registry, name, "v1")[2] == first.digest  # the tag did not move
+    assert image_push.get_manifest(registry, name, "v1")[2] == first.digest  # the tag did not move
 
 
 def test_identical_bytes_are_refused_too(ecr: Any, registry: str) -> None:
     name = _repository(ecr, "IMMUTABLE")
-    pushed = images.push_image(registry, name, "v1", seed=21)
+    pushed = image_push.push_image(registry, name, "v1", seed=21)
 
-    with pytest.raises(images.RegistryHTTPError) as caught:
-        images.put_manifest(registry, name, "v1", pushed.manifest, pushed.media_type)
+    with pytest.raises(image_push.RegistryHTTPError) as caught:
+        image_push.put_manifest(registry, name, "v1", pushed.manifest, pushed.media_type)
 
     assert caught.value.status == 400
     assert json.loads(caught.value.body) == _tag_invalid(name, "v1")
@@ -90,34 +90,34 @@ def test_identical_bytes_are_refused_too(ecr: Any, registry: str) -> None:
 
 def test_a_new_tag_and_a_push_by_digest_go_through_to_an_immutable_repository(ecr: Any, registry: str) -> None:
     name = _repository(ecr, "IMMUTABLE")
-    pushed = images.push_image(registry, name, "v1", seed=31)
+    pushed = image_push.push_image(registry, name, "v1", seed=31)
 
-    assert images.put_manifest(registry, name, "v2", pushed.manifest, pushed.media_type) == pushed.digest
+    assert image_push.put_manifest(registry, name, "v2", pushed.manifest, pushed.media_type) == pushed.digest
     # by digest, again, with the same bytes: content-addressed, nothing to overwrite
-    assert images.put_manifest(registry, name, pushed.digest, pushed.manifest, pushed.media_type) == pushed.digest
+    assert image_push.put_manifest(registry, name, pushed.digest, pushed.manifest, pushed.media_type) == pushed.digest
 
-    assert sorted(images.list_tags(registry, name)) == ["v1", "v2"]
-    assert images.get_manifest(registry, name, "v2")[2] == pushed.digest
+    assert sorted(image_push.list_tags(registry, name)) == ["v1", "v2"]
+    assert image_push.get_manifest(registry, name, "v2")[2] == pushed.digest
 
 
 @pytest.mark.parametrize("mutability", ["MUTABLE", None])
 def test_a_mutable_or_unknown_repository_accepts_a_re_push(ecr: Any, registry: str, mutability: str | None) -> None:
     name = _repository(ecr, mutability)
-    images.push_image(registry, name, "latest", seed=41)
+    image_push.push_image(registry, name, "latest", seed=41)
     second = images.build_manifest(seed=42)
-    images.push_manifest(registry, name, second)
+    image_push.push_manifest(registry, name, second)
 
     assert _put(registry, name, "latest", second) == second.digest
 
-    assert images.get_manifest(registry, name, "latest")[2] == second.digest
+    assert image_push.get_manifest(registry, name, "latest")[2] == second.digest
 
 
 def test_the_second_registry_enforces_mutability_too(ecr: Any, registry2: str) -> None:
     name = _repository(ecr, "IMMUTABLE")
-    pushed = images.push_image(registry2, name, "v1", seed=51)
+    pushed = image_push.push_image(registry2, name, "v1", seed=51)
 
-    with pytest.raises(images.RegistryHTTPError) as caught:
-        images.put_manifest(registry2, name, "v1", pushed.manifest, pushed.media_type)
+    with pytest.raises(image_push.RegistryHTTPError) as caught:
+        image_push.put_manifest(registry2, name, "v1", pushed.manifest, pushed.media_type)
 
     assert caught.value.status == 400
 

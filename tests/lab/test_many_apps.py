@@ -20,7 +20,7 @@ import boto3
 import pytest
 
 from deployctl.cli.main import main
-from deployctl.sandbox import images
+from deployctl.sandbox import image_push
 from deployctl.sandbox.lab import Lab
 
 pytestmark = pytest.mark.lab
@@ -99,15 +99,15 @@ class World:
         git(self.repo, "commit", "-q", "--allow-empty", "-m", subject)
         sha = git(self.repo, "rev-parse", "HEAD")
         pushed = {
-            app: images.push_image(self.registry, f"{self.prefix}/{app}", sha, seed=seed + n).digest
+            app: image_push.push_image(self.registry, f"{self.prefix}/{app}", sha, seed=seed + n).digest
             for n, app in enumerate(("api", "web"))
         }
         return sha, pushed
 
     def tag_digest(self, app: str, tag: str) -> str | None:
         try:
-            data, _, _ = images.get_manifest(self.registry, f"{self.prefix}/{app}", tag)
-        except images.RegistryHTTPError:
+            data, _, _ = image_push.get_manifest(self.registry, f"{self.prefix}/{app}", tag)
+        except image_push.RegistryHTTPError:
             return None
         return "sha256:" + hashlib.sha256(data).hexdigest()
 

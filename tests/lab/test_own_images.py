@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from deployctl.sandbox import images, tools
+from deployctl.sandbox import image_push, tools
 
 pytestmark = pytest.mark.lab
 
@@ -153,7 +153,7 @@ def test_own_images_deploy_a_broken_build_fails_fast_and_the_good_release_is_pro
             "behaviour": None,
         }
         assert image["registry"] == registry, "where the sandbox points the app's image registry"
-        assert images.get_manifest(registry, f"team/{app}", first)[2] == image["digest"]
+        assert image_push.get_manifest(registry, f"team/{app}", first)[2] == image["digest"]
     text = team.run("sandbox", "image", "api")  # again: the same bytes, nothing to push
     assert text.returncode == 0, text.stderr
     assert text.stdout.splitlines() == [

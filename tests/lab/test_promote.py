@@ -22,7 +22,7 @@ from deployctl.console import Console
 from deployctl.ledger.entry import Entry
 from deployctl.ledger.store import Ledger
 from deployctl.runner import ProcessRunner
-from deployctl.sandbox import images
+from deployctl.sandbox import image_push
 from tests import values_files
 
 pytestmark = pytest.mark.lab
@@ -41,7 +41,7 @@ class World:
     registry: str
     repository: str
     commits: dict[str, str]  # release tag -> commit
-    pushed: dict[str, images.PushedImage]  # release tag -> the image built for its commit
+    pushed: dict[str, image_push.PushedImage]  # release tag -> the image built for its commit
     capsys: pytest.CaptureFixture[str]
 
     def run(self, *args: str) -> tuple[int, Any, str]:
@@ -52,8 +52,8 @@ class World:
 
     def tag_digest(self, tag: str) -> str | None:
         try:
-            data, _, _ = images.get_manifest(self.registry, self.repository, tag)
-        except images.RegistryHTTPError:
+            data, _, _ = image_push.get_manifest(self.registry, self.repository, tag)
+        except image_push.RegistryHTTPError:
             return None
         return reg.digest_of(data)
 
@@ -125,7 +125,7 @@ promote_soak_minutes = 0  # promotes right after dev: no soak, on purpose
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", ".")
     commits: dict[str, str] = {}
-    pushed: dict[str, images.PushedImage] = {}
+    pushed: dict[str, image_push.PushedImage] = {}
     for n, (release, built) in enumerate(
         [("release-1.0.0", True), ("release-1.1.0", False), ("release-1.2.0", True), ("release-1.3.0", True)]
     ):
@@ -133,14 +133,14 @@ promote_soak_minutes = 0  # promotes right after dev: no soak, on purpose
         git(repo, "tag", "-a", release, "-m", release)  # annotated: must be dereferenced to the commit
         commits[release] = git(repo, "rev-parse", "HEAD")
         if built:
-            pushed[release] = images.push_image(
+            pushed[release] = image_push.push_image(
                 registry, repository, commits[release], multi_platform=True, attestation=True, seed=n, layer_size=2048
             )
     git(repo, "checkout", "-q", "-b", "side")
     git(repo, "commit", "-q", "--allow-empty", "-m", "unmerged")
     git(repo, "tag", "release-9.0.0")
     commits["release-9.0.0"] = git(repo, "rev-parse", "HEAD")
-    pushed["release-9.0.0"] = images.push_image(registry, repository, commits["release-9.0.0"], seed=99)
+    pushed["release-9.0.0"] = image_push.push_image(registry, repository, commits["release-9.0.0"], seed=99)
     git(repo, "checkout", "-q", "main")
     w = World(repo, registry, repository, commits, pushed, capsys)
     w.ledger("dev").append(
@@ -165,7 +165,7 @@ def test_promote_retags_byte_exact_records_and_is_idempotent(world: World) -> No
     assert out["plan"]["apps"][0]["digest"] == digest
     assert out["transfers"][0]["mode"] == "oci-retag"
     assert out["transfers"][0]["bytes_copied"] == 0
-    data, _, _ = images.get_manifest(world.registry, world.repository, "release-1.0.0")
+    data, _, _ = image_push.get_manifest(world.registry, world.repository, "release-1.0.0")
     assert data == world.pushed["release-1.0.0"].manifest
     values = world.values()
     assert f'  digest: "{digest}"' in values
@@ -267,7 +267,7 @@ def test_downgrade_is_refused_unless_allowed(world: World) -> None:
 
 
 def test_release_tag_taken_by_another_digest_is_refused(world: World) -> None:
-    images.retag(world.registry, world.repository, world.pushed["release-1.2.0"].digest, "release-1.0.0")
+    image_push.retag(world.registry, world.repository, world.pushed["release-1.2.0"].digest, "release-1.0.0")
     before = world.values()
     code, _, err = world.run("promote", "release-1.0.0", "--no-deploy", "--skip-dev-check", "--reason", "x")
     assert code == 4
@@ -316,7 +316,7 @@ def test_promote_to_an_environment_with_its_own_registry_copies_byte_exact(
     assert code == 0, err
     assert out["transfers"][0]["mode"] == "copy"
     assert out["transfers"][0]["blobs_copied"] > 0
-    data, _, _ = images.get_manifest(registry2, world.repository, "release-1.0.0")
+    data, _, _ = image_push.get_manifest(registry2, world.repository, "release-1.0.0")
     assert reg.digest_of(data) == source.digest  # the same bytes, in the other registry
     assert world.tag_digest("release-1.0.0") is None  # the source registry was not retagged
     # again: everything is there, nothing is copied

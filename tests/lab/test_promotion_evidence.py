@@ -19,7 +19,7 @@ import boto3
 import pytest
 
 from deployctl.cli.main import main
-from deployctl.sandbox import images
+from deployctl.sandbox import image_push
 from deployctl.sandbox.lab import Lab
 from tests import values_files
 
@@ -52,7 +52,7 @@ class World:
         """A commit on main and the image CI builds for it (tagged with the sha); returns (sha, digest)."""
         git(self.repo, "commit", "-q", "--allow-empty", "-m", subject)
         sha = git(self.repo, "rev-parse", "HEAD")
-        return sha, images.push_image(self.registry, self.repository, sha, seed=seed).digest
+        return sha, image_push.push_image(self.registry, self.repository, sha, seed=seed).digest
 
     def kubectl_json(self, env: str, *args: str) -> Any:
         out = subprocess.run(
@@ -74,8 +74,8 @@ class World:
 
     def tag_digest(self, tag: str) -> str | None:
         try:
-            data, _, _ = images.get_manifest(self.registry, self.repository, tag)
-        except images.RegistryHTTPError:
+            data, _, _ = image_push.get_manifest(self.registry, self.repository, tag)
+        except image_push.RegistryHTTPError:
             return None
         return "sha256:" + hashlib.sha256(data).hexdigest()
 

@@ -24,7 +24,7 @@ import pytest
 
 from deployctl.adapters import registry as reg
 from deployctl.core.errors import PolicyError
-from deployctl.sandbox import images
+from deployctl.sandbox import image_push, images
 
 pytestmark = pytest.mark.lab
 
@@ -40,19 +40,19 @@ def oci(host: str, repository: str, policy: reg.RetryPolicy = FAST) -> reg.Endpo
 
 
 def raw_manifest(host: str, repository: str, reference: str) -> tuple[bytes, str]:
-    data, media_type, _ = images.get_manifest(host, repository, reference)
+    data, media_type, _ = image_push.get_manifest(host, repository, reference)
     return data, media_type
 
 
-def push_index(host: str, repository: str, tag: str, layer_size: int = 64 * 1024) -> images.PushedImage:
+def push_index(host: str, repository: str, tag: str, layer_size: int = 64 * 1024) -> image_push.PushedImage:
     """An OCI index: two platform manifests and a BuildKit-style attestation manifest."""
-    pushed = images.push_image(host, repository, tag, layer_size=layer_size, multi_platform=True, attestation=True)
+    pushed = image_push.push_image(host, repository, tag, layer_size=layer_size, multi_platform=True, attestation=True)
     assert len(pushed.platforms) == 2
     assert len(pushed.attestations) >= 1
     return pushed
 
 
-def children_and_blobs(host: str, repository: str, pushed: images.PushedImage) -> tuple[int, int]:
+def children_and_blobs(host: str, repository: str, pushed: image_push.PushedImage) -> tuple[int, int]:
     """How many child manifests the index lists and how many distinct blobs they reference."""
     children = reg.ManifestBytes(pushed.manifest, reg.OCI_INDEX).children()
     blobs: set[str] = set()
@@ -113,8 +113,8 @@ def test_copy_within_a_host_mounts_blobs_instead_of_copying(registry: str) -> No
 
 def test_existing_release_tag_at_another_digest_is_refused_and_kept(registry: str) -> None:
     repository = repo()
-    first = images.push_image(registry, repository, "release-1.0.0", seed=1)
-    other = images.push_image(registry, repository, "f" * 40, seed=2)
+    first = image_push.push_image(registry, repository, "release-1.0.0", seed=1)
+    other = image_push.push_image(registry, repository, "f" * 40, seed=2)
     with pytest.raises(PolicyError, match="already points at"):
         reg.promote_image(oci(registry, repository), oci(registry, repository), other.digest, "release-1.0.0")
     assert reg.digest_of(raw_manifest(registry, repository, "release-1.0.0")[0]) == first.digest
@@ -123,7 +123,7 @@ def test_existing_release_tag_at_another_digest_is_refused_and_kept(registry: st
 def test_streamed_copy_memory_does_not_grow_with_layer_size(registry: str, registry2: str) -> None:
     size = 48 * 1024 * 1024
     src_repo, dst_repo = repo(), repo()
-    pushed = images.push_image(registry, src_repo, "a" * 40, layer_size=size, seed=7)
+    pushed = image_push.push_image(registry, src_repo, "a" * 40, layer_size=size, seed=7)
     tracemalloc.start()
     started = time.monotonic()
     try:
@@ -278,7 +278,7 @@ def test_persistent_faults_leave_the_target_tag_where_it_was(
     registry: str, fault_proxy: FaultProxy, fault: Fault, stage: str
 ) -> None:
     src_repo, dst_repo = repo(), repo()
-    pushed = images.push_image(registry, src_repo, "2" * 40, seed=3)
+    pushed = image_push.push_image(registry, src_repo, "2" * 40, seed=3)
     fault_proxy.faults = [fault]
     with pytest.raises(reg.RegistryError) as caught:
         reg.promote_image(oci(registry, src_repo), oci(fault_proxy.host, dst_repo), pushed.digest, "release-1.0.0")
@@ -286,7 +286,7 @@ def test_persistent_faults_leave_the_target_tag_where_it_was(
     assert f"{stage}" in message
     assert f"after {FAST.attempts} attempts" in message
     assert "was not moved" in message
-    assert images.list_tags(fault_proxy.upstream, dst_repo) == []
+    assert image_push.list_tags(fault_proxy.upstream, dst_repo) == []
 
 
 # ---- ECR API (moto): control flow only ---------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 from deployctl.adapters import registry as reg
 from deployctl.app.build import plan_tags
 from deployctl.core.errors import ExitCode, PolicyError
-from deployctl.sandbox import images
+from deployctl.sandbox import image_push, images
 from tests.lab.test_registry import Fault, FaultProxy, oci, raw_manifest, repo, serve_proxy
 
 pytestmark = pytest.mark.lab
@@ -41,9 +41,9 @@ def immutable(aws_reset: str) -> str:
 
 def test_the_front_refuses_a_re_push_of_identical_bytes(registry: str, immutable: str) -> None:
     """The premise of every test below (if this fails, the front is not in the lab's path)."""
-    pushed = images.push_image(registry, immutable, "release-1.0.0", seed=21)
-    with pytest.raises(images.RegistryHTTPError) as caught:
-        images.put_manifest(registry, immutable, "release-1.0.0", pushed.manifest, pushed.media_type)
+    pushed = image_push.push_image(registry, immutable, "release-1.0.0", seed=21)
+    with pytest.raises(image_push.RegistryHTTPError) as caught:
+        image_push.put_manifest(registry, immutable, "release-1.0.0", pushed.manifest, pushed.media_type)
     assert caught.value.status == 400 and b"TAG_INVALID" in caught.value.body
 
 
@@ -53,7 +53,7 @@ def _watch_manifest_puts(front: FaultProxy) -> None:
 
 
 def test_promoting_again_to_the_same_digest_is_done_without_a_put(registry: str, immutable: str) -> None:
-    pushed = images.push_image(registry, immutable, "release-1.0.0", seed=22)
+    pushed = image_push.push_image(registry, immutable, "release-1.0.0", seed=22)
     with serve_proxy(registry) as front:
         _watch_manifest_puts(front)
         endpoint = oci(front.host, immutable)
@@ -68,8 +68,8 @@ def test_copy_into_an_immutable_repository_where_the_tag_already_names_the_diges
 ) -> None:
     src_repo, dst_repo = repo(), repo()
     _ecr(aws_reset).client.create_repository(repositoryName=dst_repo, imageTagMutability="IMMUTABLE")
-    pushed = images.push_image(registry, src_repo, "e" * 40, seed=23)
-    _, sig_tag = images.push_referrer(registry, src_repo, pushed, suffix=".sig")
+    pushed = image_push.push_image(registry, src_repo, "e" * 40, seed=23)
+    _, sig_tag = image_push.push_referrer(registry, src_repo, pushed, suffix=".sig")
     first = reg.promote_image(oci(registry, src_repo), oci(registry2, dst_repo), pushed.digest, "release-1.0.0")
     assert (first.mode, first.referrers_copied) == ("copy", 1)
     # The signature tag exists now in an immutable repository: a second release re-checks it, sends nothing.
@@ -78,12 +78,12 @@ def test_copy_into_an_immutable_repository_where_the_tag_already_names_the_diges
         second = reg.promote_image(oci(registry, src_repo), oci(front.host, dst_repo), pushed.digest, "release-1.0.1")
     assert (second.mode, second.referrers_copied, len(second.referrers)) == ("copy", 0, 1)
     assert front.injected == [f"before PUT /v2/{dst_repo}/manifests/release-1.0.1"]
-    assert sig_tag in images.list_tags(registry2, dst_repo)
+    assert sig_tag in image_push.list_tags(registry2, dst_repo)
 
 
 def test_a_release_tag_at_another_digest_is_refused_naming_both(registry: str, immutable: str) -> None:
-    first = images.push_image(registry, immutable, "release-1.0.0", seed=24)
-    other = images.push_image(registry, immutable, "f" * 40, seed=25)
+    first = image_push.push_image(registry, immutable, "release-1.0.0", seed=24)
+    other = image_push.push_image(registry, immutable, "f" * 40, seed=25)
     endpoint = oci(registry, immutable)
     with pytest.raises(PolicyError) as caught:
         reg.promote_image(endpoint, endpoint, other.digest, "release-1.0.0")
@@ -101,14 +101,14 @@ def test_tag_invalid_after_our_check_is_mapped_by_what_the_tag_then_names(
     forwarding our manifest PUT, so the front answers our PUT with a real TAG_INVALID."""
     src_repo, dst_repo = repo(), repo()
     _ecr(aws_reset).client.create_repository(repositoryName=dst_repo, imageTagMutability="IMMUTABLE")
-    pushed = images.push_image(registry, src_repo, "1" * 40, seed=26)
+    pushed = image_push.push_image(registry, src_repo, "1" * 40, seed=26)
     racer = images.build_manifest(seed=27) if racer_pushes == "another image" else None
 
     def race() -> None:
         if racer is not None:
-            images.push_manifest(registry2, dst_repo, racer, "release-1.0.0")
+            image_push.push_manifest(registry2, dst_repo, racer, "release-1.0.0")
         else:
-            images.put_manifest(registry2, dst_repo, "release-1.0.0", pushed.manifest, pushed.media_type)
+            image_push.put_manifest(registry2, dst_repo, "release-1.0.0", pushed.manifest, pushed.media_type)
 
     with serve_proxy(registry2) as front:
         front.faults = [Fault("PUT", r"/manifests/release-1\.0\.0$", "before", action=race)]
@@ -137,9 +137,9 @@ def test_two_builds_tag_sets_push_in_a_row_to_an_immutable_repository(
         plan = plan_tags(image, commit, push=True, latest=None, ecr=True, mutability=mutability)
         manifest = images.build_manifest(seed=seed)
         for tag in plan.tags:
-            images.push_manifest(registry, immutable, manifest, tag.rsplit(":", 1)[1])
-    assert sorted(images.list_tags(registry, immutable)) == ["a" * 40, "b" * 40]
+            image_push.push_manifest(registry, immutable, manifest, tag.rsplit(":", 1)[1])
+    assert sorted(image_push.list_tags(registry, immutable)) == ["a" * 40, "b" * 40]
     # What build pushed before (sha + latest) fails on the second build, as on ECR.
-    images.push_manifest(registry, immutable, images.build_manifest(seed=33), "latest")
-    with pytest.raises(images.RegistryHTTPError, match="TAG_INVALID"):
-        images.push_manifest(registry, immutable, images.build_manifest(seed=34), "latest")
+    image_push.push_manifest(registry, immutable, images.build_manifest(seed=33), "latest")
+    with pytest.raises(image_push.RegistryHTTPError, match="TAG_INVALID"):
+        image_push.push_manifest(registry, immutable, images.build_manifest(seed=34), "latest")

@@ -14,7 +14,7 @@ import pytest
 
 from deployctl.adapters import registry as reg
 from deployctl.core.errors import ExitCode
-from deployctl.sandbox import images
+from deployctl.sandbox import image_push
 from tests.lab.test_registry import Fault, oci, raw_manifest, repo, serve_proxy
 
 pytestmark = pytest.mark.lab
@@ -33,8 +33,8 @@ def _blob(host: str, repository: str, digest: str) -> bytes | None:
 
 def test_the_lab_registry_does_not_serve_the_referrers_api_so_tags_are_read(registry: str) -> None:
     repository = repo()
-    pushed = images.push_image(registry, repository, "a" * 40, seed=11)
-    images.push_referrer(registry, repository, pushed, suffix=None)  # by digest only, with a subject
+    pushed = image_push.push_image(registry, repository, "a" * 40, seed=11)
+    image_push.push_referrer(registry, repository, pushed, suffix=None)  # by digest only, with a subject
     assert reg.OciRegistry(registry).referrers(repository, pushed.digest) is None
 
 
@@ -43,11 +43,11 @@ def test_a_signed_image_promoted_across_registries_arrives_with_its_referrers_by
     registry: str, registry2: str, multi_platform: bool
 ) -> None:
     src_repo, dst_repo = repo(), repo()
-    pushed = images.push_image(
+    pushed = image_push.push_image(
         registry, src_repo, "b" * 40, multi_platform=multi_platform, attestation=multi_platform, seed=12
     )
-    signature, sig_tag = images.push_referrer(registry, src_repo, pushed, suffix=".sig")
-    sbom, sbom_tag = images.push_referrer(registry, src_repo, pushed, suffix=".sbom", payload=b'{"sbom": "spdx"}')
+    signature, sig_tag = image_push.push_referrer(registry, src_repo, pushed, suffix=".sig")
+    sbom, sbom_tag = image_push.push_referrer(registry, src_repo, pushed, suffix=".sbom", payload=b'{"sbom": "spdx"}')
     assert sig_tag == pushed.digest.replace(":", "-") + ".sig"
 
     report = reg.promote_image(oci(registry, src_repo), oci(registry2, dst_repo), pushed.digest, "release-1.0.0")
@@ -74,18 +74,18 @@ def test_a_signed_image_promoted_across_registries_arrives_with_its_referrers_by
 
 def test_without_referrers_the_copy_reports_none(registry: str, registry2: str) -> None:
     src_repo, dst_repo = repo(), repo()
-    pushed = images.push_image(registry, src_repo, "c" * 40, seed=13)
+    pushed = image_push.push_image(registry, src_repo, "c" * 40, seed=13)
     report = reg.promote_image(oci(registry, src_repo), oci(registry2, dst_repo), pushed.digest, "release-1.0.0")
     assert (report.referrers, report.referrers_copied) == ((), 0)
-    assert images.list_tags(registry2, dst_repo) == ["release-1.0.0"]
+    assert image_push.list_tags(registry2, dst_repo) == ["release-1.0.0"]
 
 
 def test_a_referrer_failing_its_digest_check_fails_the_promotion_and_the_tag_does_not_move(
     registry: str, registry2: str
 ) -> None:
     src_repo, dst_repo = repo(), repo()
-    pushed = images.push_image(registry, src_repo, "d" * 40, seed=14)
-    signature, sig_tag = images.push_referrer(registry, src_repo, pushed, suffix=".sig")
+    pushed = image_push.push_image(registry, src_repo, "d" * 40, seed=14)
+    signature, sig_tag = image_push.push_referrer(registry, src_repo, pushed, suffix=".sig")
     payload = signature.blobs[-1]  # the signature's payload layer
     with serve_proxy(registry) as source_front:
         # INJECTED: the source serves that one blob with a byte flipped (a real registry never does).
@@ -99,6 +99,6 @@ def test_a_referrer_failing_its_digest_check_fails_the_promotion_and_the_tag_doe
     assert error.exit_code == ExitCode.FAILED
     assert f"blob {payload.digest}" in error.message and "hashes to" in error.message
     assert f"{registry2}/{dst_repo}:release-1.0.0 was not moved" in error.message
-    tags = images.list_tags(registry2, dst_repo)
+    tags = image_push.list_tags(registry2, dst_repo)
     assert "release-1.0.0" not in tags and sig_tag not in tags
     assert _blob(registry2, dst_repo, payload.digest) is None  # never committed

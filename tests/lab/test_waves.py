@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from deployctl.cli.main import main
-from deployctl.sandbox import images, tools
+from deployctl.sandbox import image_push, tools
 from deployctl.sandbox.lab import Lab
 
 pytestmark = pytest.mark.lab
@@ -68,7 +68,7 @@ class World:
         """A commit on main and its image in the apps' registry (registry-0); returns (sha, digest)."""
         git(self.repo, "commit", "-q", "--allow-empty", "-m", subject)
         sha = git(self.repo, "rev-parse", "HEAD")
-        return sha, images.push_image(self.lab.registry_hosts[0], f"{self.prefix}/api", sha, seed=seed).digest
+        return sha, image_push.push_image(self.lab.registry_hosts[0], f"{self.prefix}/api", sha, seed=seed).digest
 
     def prod_pods(self, cluster: int) -> list[dict[str, Any]]:
         out = subprocess.run(
@@ -101,8 +101,8 @@ class World:
 
     def tag_digest(self, registry: int, tag: str) -> str | None:
         try:
-            manifest, _, _ = images.get_manifest(self.lab.registry_hosts[registry], f"{self.prefix}/api", tag)
-        except images.RegistryHTTPError:
+            manifest, _, _ = image_push.get_manifest(self.lab.registry_hosts[registry], f"{self.prefix}/api", tag)
+        except image_push.RegistryHTTPError:
             return None
         return "sha256:" + hashlib.sha256(manifest).hexdigest()
 
