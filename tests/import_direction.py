@@ -6,7 +6,12 @@
   import each other;
 - ``runner`` is the only module that imports subprocess;
 - nothing but ``cli`` imports ``deployctl.cli``; ``app`` never imports ``cli``;
-- use cases (``app/*``) never import each other: only the shared ``app.context`` and ``app.steps``.
+- use cases (``app/*``) never import each other: only the shared ``app.context`` and ``app.steps``;
+- the layer table (``LAYERS``, top down: cli -> app -> domain packages -> adapters -> runner -> core and config):
+  a module imports its own package and the layers below it, never one above (``adapters`` never imports
+  ``rollout``), nor another package of its own layer, but for a domain package the pure modules another one
+  publishes (``PUBLISHED``: promotion reads ``ledger.entry``, never ``ledger.store``). Every module of deployctl
+  is in the table (``unlisted``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,32 @@ LEAVES = {"deployctl.config", "deployctl.core.refs", "deployctl.core.errors"}
 ONLY_IMPORTER = {"click": "deployctl.cli", "subprocess": "deployctl.runner"}
 APP = "deployctl.app"
 APP_SHARED = {"deployctl.app.context", "deployctl.app.steps"}
+DOMAIN = tuple(
+    f"deployctl.{name}"
+    for name in ("promotion", "rollout", "ledger", "terraform", "board", "notify", "release", "verification")
+)
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("deployctl.__main__",),
+    ("deployctl.cli",),
+    ("deployctl.app", "deployctl.sandbox"),  # the use cases; the lab (``deployctl sandbox``)
+    DOMAIN,
+    ("deployctl.adapters",),
+    ("deployctl.runner", "deployctl.console"),
+    ("deployctl.background", "deployctl.redact"),
+    ("deployctl", "deployctl.config"),  # leaves (``deployctl``: its version; ``config`` raises core's errors)
+    ("deployctl.core",),
+)
+# The pure modules of a domain package that another domain package may import (values, no I/O).
+PUBLISHED = {
+    "deployctl.ledger.entry",
+    "deployctl.promotion.evidence",
+    "deployctl.release.changelog",
+    "deployctl.release.drift",
+    "deployctl.rollout.states",
+    "deployctl.verification.model",
+    "deployctl.verification.plan",
+    "deployctl.notify.send",  # the events promotion announces (until notify.events holds them)
+}
 
 
 def module_name(path: Path, package: Path = PACKAGE) -> str:
@@ -93,7 +124,44 @@ def violations(package: Path = PACKAGE) -> list[str]:
             if _within(name, APP) and _within(imported, APP) and not shared_or_self:
                 shared = " or ".join(sorted(APP_SHARED))
                 found.append(f"{where}: {name} imports {imported} (use cases import only {shared})")
+            problem = _layer_problem(name, imported)
+            if problem:
+                found.append(f"{where}: {name} imports {imported} ({problem})")
     return found
+
+
+def unit_of(module: str) -> tuple[int, str] | None:
+    """The layer (0: top) and the package of the table ``module`` belongs to (the longest that holds it)."""
+    found = [(len(unit), index, unit) for index, layer in enumerate(LAYERS) for unit in layer if _holds(unit, module)]
+    if not found:
+        return None
+    _, index, unit = max(found)
+    return index, unit
+
+
+def _layer_problem(name: str, imported: str) -> str | None:
+    importer, target = unit_of(name), unit_of(imported)
+    if importer is None or target is None or importer[1] == target[1]:
+        return None
+    if target[0] > importer[0]:
+        return None  # downward
+    if target[0] < importer[0]:
+        return f"{importer[1]} is below {target[1]}: layers import only downward"
+    if importer[1] in DOMAIN and any(_within(imported, m) for m in PUBLISHED):
+        return None
+    published = ", ".join(sorted(m for m in PUBLISHED if _within(m, target[1]))) or "none"
+    return f"{importer[1]} and {target[1]} are one layer: only a domain package's pure modules ({published})"
+
+
+def _holds(unit: str, module: str) -> bool:
+    # ``deployctl`` itself is its ``__init__`` (its version) only: a new top-level module must be put in a layer
+    return module in ("deployctl", "deployctl.__version__") if unit == "deployctl" else _within(module, unit)
+
+
+def unlisted(package: Path = PACKAGE) -> list[str]:
+    """The modules of ``package`` that belong to no layer of the table."""
+    names = (module_name(path, package) for path in sorted(package.rglob("*.py")))
+    return [f"{name}: in no layer of tests/import_direction.py's LAYERS" for name in names if unit_of(name) is None]
 
 
 def _within(module: str, package: str) -> bool:
@@ -101,7 +169,7 @@ def _within(module: str, package: str) -> bool:
 
 
 def main() -> int:
-    problems = violations()
+    problems = violations() + unlisted()
     for problem in problems:
         print(problem, file=sys.stderr)
     print(f"import direction: {len(problems)} violation(s)")

@@ -12,18 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from deployctl.core.refs import ImageRef
-from deployctl.release import chartvalues, image_check
-from deployctl.release.manifest_diff import ObjectDiff, compare
+from deployctl.release.manifest_diff import ObjectDiff
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from deployctl.config import App
     from deployctl.release.windows import FreezeState
-    from deployctl.rollout.cluster import Cluster
 
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
 
@@ -144,54 +137,3 @@ class DiffResult:
         if line.startswith("@@"):
             return self._paint(line, "36")
         return line
-
-
-def app_drift(
-    cluster: Cluster,
-    app_name: str,
-    app: App,
-    *,
-    chart: str,
-    chart_version: str | None,
-    section: Mapping[str, Any],
-    section_file: Path,
-    workdir: Path,
-    repository: ImageRef,
-    digest: str | None = None,
-    candidate: Candidate | None = None,
-) -> AppDiff:
-    """Render ``app``'s chart with the values a deploy would use and compare it with the live objects.
-
-    The image: what the app's values section pins (prod), else the ``candidate`` a deploy of this commit would
-    roll out (``plan``), else what the live release was given, else a placeholder digest so an app never
-    installed still renders; ``digest`` overrides them."""
-    current = cluster.release(app.release)
-    live_parts = chartvalues.pinned(app, cluster.release_values(app.release)) if current is not None else {}
-    pinned = chartvalues.pinned(app, section)
-    parts = {**live_parts, **pinned}
-    source = "the values file" if pinned.get("digest") else "the live release" if live_parts.get("digest") else ""
-    note = ""
-    if candidate is not None and not pinned.get("digest"):
-        found = candidate.image
-        if found is not None and found.digest:
-            parts = {"digest": found.digest, "tag": found.tag or "", "git_sha": candidate.git_sha or ""}
-            source = f"{candidate.source} ({found.name}:{found.tag})"
-        else:
-            note = candidate.problem or f"no image for {candidate.source} yet (CI builds one per commit on main)"
-    if digest:
-        parts, source = {**parts, "digest": digest}, "--digest"
-    chosen = parts.get("digest") or PLACEHOLDER_DIGEST
-    image = ImageRef(repository.registry, repository.repository, tag=parts.get("tag") or None, digest=chosen)
-    pins = chartvalues.image_values(app, image, parts.get("git_sha") or None)
-    pins_file = workdir / f"{app_name}-image.yaml"
-    pins_file.write_text(yaml.safe_dump(chartvalues.nested(pins)))
-    rendered = cluster.template(
-        release=app.release, chart=chart, values_files=[section_file, pins_file], set_string={}, version=chart_version
-    )
-    installed = cluster.release_manifest(app.release) if current is not None else ""
-    objects = compare(rendered, installed, cluster.namespace, cluster.reader().get)
-    change = ImageChange(live_parts.get("digest"), chosen, source or "a placeholder (never deployed)", note)
-    reach = image_check.check(rendered, chosen)
-    problem = "" if reach.ok else f"{reach.problem(app_name, pins)}; a deploy refuses it: {image_check.hint(app_name)}"
-    installed_now = current is not None
-    return AppDiff(app_name, app.release, cluster.namespace, installed_now, pins, tuple(objects), change, problem)

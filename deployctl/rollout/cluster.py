@@ -14,7 +14,6 @@ from typing import Any
 
 from deployctl.adapters.helm import Helm, Release, Revision
 from deployctl.adapters.helm_argv import Kube
-from deployctl.adapters.kube.client import LiveRelease, live_release
 from deployctl.adapters.kube.objects import ObjectReader
 from deployctl.adapters.kube.release_records import (
     ReleaseRecord,
@@ -25,6 +24,7 @@ from deployctl.adapters.kube.release_records import (
 from deployctl.background import Background
 from deployctl.core.errors import OperationError
 from deployctl.rollout import watch
+from deployctl.rollout.live import LiveRelease, live_release
 from deployctl.rollout.states import Verdict
 from deployctl.rollout.tracking import targets_in
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
+from deployctl.adapters.kube.view import View
 from deployctl.rollout.pods import timestamp
 from deployctl.rollout.signals import Context
 from deployctl.rollout.states import Verdict
-from deployctl.rollout.tracking import HOOK_ANNOTATION, Target, View, judge, judge_object, metadata_of, owner_uid
+from deployctl.rollout.tracking import HOOK_ANNOTATION, Target, judge, judge_object, metadata_of, owner_uid
 
 
 def hooks_in(view: View, baseline: Iterable[str], since: float | None = None) -> list[Target]:

@@ -12,7 +12,7 @@ from typing import Any
 from deployctl.core.refs import ImageRef
 from deployctl.release.drift import DiffResult
 from deployctl.verification.model import Verification
-from deployctl.verification.run import Plan
+from deployctl.verification.plan import Plan
 
 
 @dataclass(frozen=True)

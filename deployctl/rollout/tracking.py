@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from deployctl.adapters.kube.view import View
 from deployctl.rollout.kinds import daemonset, deployment, job, statefulset
 from deployctl.rollout.kinds.pod import pod_verdict
 from deployctl.rollout.pods import PodState, digest_in, pod_state
@@ -19,7 +20,6 @@ from deployctl.rollout.states import DIGEST_ANNOTATION, REVISION_ANNOTATION, Ver
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "Pod")  # CronJobs are not waited on
 HOOK_ANNOTATION = "helm.sh/hook"
-View = Mapping[str, Mapping[str, Mapping[str, Any]]]  # kind -> name -> object
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The rollout watch: API watches of the namespace (one per kind it needs) feed one ``tracking.View``, and
+"""The rollout watch: API watches of the namespace (one per kind it needs) feed one ``View``, and
 every workload of the release is judged on each change, concurrently, until the first fails, all complete,
 or the time is up. The hook watch does the same for the hook Jobs and Pods helm creates while it runs.
 

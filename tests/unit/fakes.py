@@ -20,13 +20,13 @@ from botocore.exceptions import ClientError
 from deployctl.adapters.aws import AwsSession
 from deployctl.adapters.helm import Release, Revision
 from deployctl.adapters.helm_argv import Kube
-from deployctl.adapters.kube.client import LiveRelease, LiveWorkload
 from deployctl.adapters.kube.release_records import ReleaseRecord
 from deployctl.app.context import EnvContext
 from deployctl.config import LoadedConfig
 from deployctl.core.refs import ImageRef
 from deployctl.ledger.entry import Entry
 from deployctl.ledger.lock_record import lock_key
+from deployctl.rollout.live import LiveRelease, LiveWorkload
 from deployctl.rollout.states import Verdict, WorkloadHealth
 from deployctl.runner import Runner
 

@@ -24,7 +24,7 @@ from deployctl.ledger.entry import Entry
 from deployctl.promotion.entries import target_env_name
 from deployctl.rollout.cluster import Cluster
 from deployctl.verification.model import Verification
-from deployctl.verification.run import Plan
+from deployctl.verification.plan import Plan
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from deployctl.rollout.cluster import Cluster
 from deployctl.rollout.results import DeployResult, RolloutPlan
 from deployctl.verification.metrics import MetricsApi
 from deployctl.verification.model import FAILED, Subject, Verification
-from deployctl.verification.run import Plan, run
+from deployctl.verification.plan import Plan
+from deployctl.verification.run import run
 
 
 def configured(config: DeployctlConfig, env: str, app: str) -> bool:
