@@ -50,7 +50,7 @@ PUBLISHED = {
     "deployctl.rollout.states",
     "deployctl.verification.model",
     "deployctl.verification.plan",
-    "deployctl.notify.send",  # the events promotion announces (until notify.events holds them)
+    "deployctl.promotion.plan",  # what a promotion event says (notify.events)
 }
 
 

@@ -33,7 +33,7 @@ from deployctl.config import deploy_order
 from deployctl.core.errors import DeployctlError, PolicyError
 from deployctl.core.refs import ImageRef
 from deployctl.ledger.entry import Entry, Override
-from deployctl.notify import send as notify
+from deployctl.notify import events
 from deployctl.rollout import levels
 from deployctl.rollout.results import DeployResult, RolloutPlan
 from deployctl.rollout.waves import Target
@@ -140,13 +140,7 @@ def deploy(
                 done = roll_out_waves(ctx, clusters, plans, roll, action="deploy")
             except DeployctlError as exc:
                 apps = tuple((p.app, p.image.digest) for p in first)
-                summary = f"deploy of {', '.join(a for a, _ in apps)} to {ctx.name} failed"
-                failure, reason = notify.first_line(exc.message), freeze.reason if freeze else None
-                ctx.announce(
-                    notify.Event(
-                        "deploy-failed", ctx.name, summary, apps=apps, verdict="failed", failure=failure, reason=reason
-                    )
-                )
+                ctx.announce(events.deploy_failed(ctx.name, apps, exc, freeze.reason if freeze else None))
                 raise
     return DeployReport(ctx.name, tuple(done), tuple(skipped))
 

@@ -39,6 +39,7 @@ from deployctl.config import App
 from deployctl.core.errors import DeployctlError, LockedError, PolicyError
 from deployctl.core.refs import ImageRef
 from deployctl.ledger.entry import Entry, Override
+from deployctl.notify import events
 from deployctl.promotion import entries as records
 from deployctl.promotion.entries import parse_release, target_env_name
 from deployctl.promotion.gates import refusal
@@ -77,16 +78,16 @@ def promote(contexts: Contexts, request: PromoteRequest, *, override_freeze: str
         freeze = require_window(target, "promote", override_freeze)
         result, freeze = _promote(contexts, request, first, freeze, override_freeze)
     except PolicyError as exc:  # a gate, the freeze, or what changed while waiting for the lock
-        target.announce(records.event("promote-refused", first, os.environ, error=exc, freeze=freeze))
+        target.announce(events.promotion_event("promote-refused", first, os.environ, error=exc, freeze=freeze))
         raise
     except LockedError:
         raise  # another run holds the target: nothing was tried
     except DeployctlError as exc:
-        target.announce(records.event("promote-failed", first, os.environ, error=exc, freeze=freeze))
+        target.announce(events.promotion_event("promote-failed", first, os.environ, error=exc, freeze=freeze))
         raise
     if result.outcome in ("succeeded", "moved"):
         used = tuple(o for o in request.overrides() if used_by(o.flag, result.plan.gates))  # recorded in the ledger
-        event = records.event(
+        event = events.promotion_event(
             "promote-succeeded", result.plan, os.environ, freeze=freeze, deployed=request.deploy, overrides=used
         )
         target.announce(event)

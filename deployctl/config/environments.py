@@ -85,22 +85,22 @@ class Freeze(Strict):  # change windows: promote, deploy and apply are refused i
     holidays: list[date] = []  # whole days in ``timezone``
 
 
+# The webhook events a target may subscribe to: each one's title and builder are in deployctl/notify/events.py.
+EventKind = Literal[
+    "promote-succeeded",
+    "promote-failed",
+    "promote-refused",
+    "deploy-failed",
+    "lock-taken-over",
+    "freeze-overridden",
+]
+NotifyFormat = Literal["slack", "json"]
+
+
 class Notify(Strict):  # a webhook; its URL (a secret) is read from the environment variable ``url_env``
     url_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    format: Literal["slack", "json"] = "json"
-    events: (
-        list[
-            Literal[
-                "promote-succeeded",
-                "promote-failed",
-                "promote-refused",
-                "deploy-failed",
-                "lock-taken-over",
-                "freeze-overridden",
-            ]
-        ]
-        | None
-    ) = None  # None: every event
+    format: NotifyFormat = "json"
+    events: list[EventKind] | None = None  # None: every event
 
 
 class Environment(Strict):

@@ -1,1 +1,1 @@
-"""Webhook notifications: every event and its delivery."""
+"""Webhook notifications: every event, its title and its builder (``events``), and their delivery (``send``)."""

@@ -1,4 +1,5 @@
-"""Webhook notifications (``environments.NAME.notify``): what happened, to Slack-compatible or plain JSON targets.
+"""Webhook notifications (``environments.NAME.notify``): an event (``events``) rendered for Slack-compatible or plain
+JSON targets, and delivered.
 
 The message carries the release, the apps and their digests, the changelog link, the verdict and the first
 line of the failure. A target's URL is a secret: it comes from the environment variable the config names,
@@ -17,29 +18,16 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, get_args
+from typing import Any
 
 from deployctl.config import Notify
+from deployctl.config.environments import EventKind, NotifyFormat
+from deployctl.notify.events import EVENTS, Event
 
 log = logging.getLogger(__name__)
 
 
-def _events() -> tuple[str, ...]:
-    listed = get_args(Notify.model_fields["events"].annotation)[0]  # list[Literal[...]] | None
-    return tuple(get_args(get_args(listed)[0]))
-
-
-EVENTS = _events()  # the config's names: promote-succeeded, promote-failed, ...
 SCHEMA = "deployctl/notify/v1"
-TITLES = {
-    "promote-succeeded": "promoted",
-    "promote-failed": "promotion FAILED",
-    "promote-refused": "promotion refused",
-    "deploy-failed": "deploy FAILED",
-    "lock-taken-over": "lock taken over",
-    "freeze-overridden": "freeze overridden",
-}
-ICONS = {"promote-succeeded": ":white_check_mark:", "promote-refused": ":no_entry:", "freeze-overridden": ":warning:"}
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 # POST ``body`` (JSON bytes) to a URL within ``timeout`` seconds; returns the HTTP status. Raises OSError when
@@ -48,30 +36,11 @@ Post = Callable[[str, bytes, float], int]
 
 
 @dataclass(frozen=True)
-class Event:
-    kind: str  # one of EVENTS
-    env: str
-    summary: str  # one line: what happened
-    release: str | None = None
-    apps: tuple[tuple[str, str | None], ...] = ()  # (app, digest)
-    changelog_url: str | None = None
-    verdict: str | None = None  # healthy | failed | refused ...
-    failure: str | None = None  # the failure bundle's first line
-    reason: str | None = None  # an override's reason
-    actor: str | None = None
-    ci_run: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in EVENTS:
-            raise ValueError(f"unknown notification event {self.kind!r} (known: {', '.join(EVENTS)})")
-
-
-@dataclass(frozen=True)
 class Target:
     variable: str  # the environment variable holding the URL: how a target is named in messages
     url: str | None  # None: the variable is not set
-    format: str  # slack | json
-    events: tuple[str, ...]
+    format: NotifyFormat
+    events: tuple[EventKind, ...]
 
 
 @dataclass(frozen=True)
@@ -102,22 +71,7 @@ def targets(configured: Sequence[Notify], environ: Mapping[str, str]) -> list[Ta
     return [Target(n.url_env, environ.get(n.url_env) or None, n.format, tuple(n.events or EVENTS)) for n in configured]
 
 
-def first_line(text: str | None, limit: int = 300) -> str | None:
-    """The first non-empty line of a failure (its bundle can be pages of diagnosis), at most ``limit`` chars."""
-    line = next((ln.strip() for ln in (text or "").splitlines() if ln.strip()), "")
-    return (line[: limit - 1] + "…" if len(line) > limit else line) or None
-
-
-def compare_url(base: str | None, head: str, environ: Mapping[str, str]) -> str | None:
-    """The changelog link in CI (GitHub's compare view of the commits between ``base`` and ``head``)."""
-    repository = environ.get("GITHUB_REPOSITORY")
-    if not repository:
-        return None
-    server = environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
-    return f"{server}/{repository}/compare/{base}...{head}" if base else f"{server}/{repository}/commit/{head}"
-
-
-def payload(event: Event, fmt: str) -> dict[str, Any]:
+def payload(event: Event, fmt: NotifyFormat) -> dict[str, Any]:
     """The JSON body for a target of format ``fmt`` (``json``: deployctl's own document; ``slack``: an incoming
     webhook message, ``text`` plus blocks, which Slack-compatible receivers (Mattermost, Teams...) accept)."""
     if fmt == "json":
@@ -135,8 +89,7 @@ def payload(event: Event, fmt: str) -> dict[str, Any]:
             "actor": event.actor,
             "ci_run": event.ci_run,
         }
-    icon = ICONS.get(event.kind, ":rotating_light:" if "failed" in event.kind else ":information_source:")
-    title = f"{icon} *{_slack(event.env)}: {TITLES[event.kind]}*" + (
+    title = f"{event.spec.icon} *{_slack(event.env)}: {event.spec.title}*" + (
         f" {_slack(event.release)}" if event.release else ""
     )
     lines = [title, _slack(event.summary)]
@@ -149,7 +102,7 @@ def payload(event: Event, fmt: str) -> dict[str, Any]:
     if event.changelog_url:
         context.append(f"<{event.changelog_url}|changelog>")
     return {
-        "text": f"{event.env}: {TITLES[event.kind]}"
+        "text": f"{event.env}: {event.spec.title}"
         + (f" {event.release}" if event.release else "")
         + f": {event.summary}",
         "blocks": [

@@ -4,20 +4,15 @@ that announces the outcome."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from deployctl.adapters import registry
 from deployctl.config import Environment, LoadedConfig
-from deployctl.core.errors import DeployctlError, UsageError
+from deployctl.core.errors import UsageError
 from deployctl.core.refs import InvalidValueError, ReleaseTag
 from deployctl.ledger.entry import Entry, Override
-from deployctl.notify import send as notify
 from deployctl.promotion import gates as promotion
 from deployctl.promotion.facts import Facts
 from deployctl.promotion.plan import AppPromotion, PromoteResult, PromotionPlan, PromotionStep
 from deployctl.promotion.request import PromoteRequest
-
-SAID = {"promote-succeeded": "promoted to", "promote-refused": "refused in", "promote-failed": "failed in"}
 
 
 def target_env_name(config: LoadedConfig, requested: str | None) -> str:
@@ -74,34 +69,4 @@ def entry(request: PromoteRequest, plan: PromotionPlan, app: AppPromotion, freez
         release=plan.release.tag,
         source_env=plan.source_env,
         overrides=used + ((freeze,) if freeze else ()),
-    )
-
-
-def event(
-    kind: str,
-    plan: PromotionPlan,
-    environ: Mapping[str, str],
-    *,
-    error: DeployctlError | None = None,
-    freeze: Override | None = None,
-    deployed: bool = True,
-    overrides: tuple[Override, ...] = (),
-) -> notify.Event:
-    """``promote-succeeded``, ``-refused`` or ``-failed`` for ``plan``: the release, its apps and digests, the
-    changelog link (CI), the verdict, the error's first line, the gate ``overrides`` used (named in the summary) and
-    the override's reason (the freeze's, else the gates': one ``--reason`` serves them all)."""
-    base = plan.changelog.base if plan.changelog else None
-    verdict = {"promote-refused": "refused", "promote-failed": "failed"}.get(kind, "healthy" if deployed else None)
-    overriding = f" (overriding {', '.join(o.flag for o in overrides)})" if overrides else ""
-    reason = freeze.reason if freeze else overrides[0].reason if overrides else None
-    return notify.Event(
-        kind,
-        plan.target_env,
-        f"{plan.release} {SAID[kind]} {plan.target_env}" + ("" if deployed else " (not deployed)") + overriding,
-        release=str(plan.release),
-        apps=tuple((a.app, a.digest) for a in plan.apps if not a.skipped),
-        changelog_url=notify.compare_url(base, plan.commit, environ),
-        verdict=verdict,
-        failure=notify.first_line(error.message) if error else None,
-        reason=reason,
     )

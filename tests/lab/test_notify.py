@@ -24,7 +24,7 @@ from deployctl.app.steps.freeze import require_window
 from deployctl.config import load
 from deployctl.console import Console
 from deployctl.core.errors import OperationError
-from deployctl.notify.send import Event
+from deployctl.notify.events import Event
 from deployctl.promotion.request import PromoteRequest
 from deployctl.rollout.states import Verdict
 from deployctl.runner import ProcessRunner

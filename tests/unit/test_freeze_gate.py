@@ -15,7 +15,7 @@ from deployctl.app.steps.freeze import OVERRIDE_FREEZE, require_window
 from deployctl.config import load
 from deployctl.core.errors import ExitCode, PolicyError, UsageError
 from deployctl.ledger.entry import Override
-from deployctl.notify.send import Event
+from deployctl.notify.events import Event
 from deployctl.runner import ProcessRunner
 from tests.unit.fakes import FakeContext, FakeS3
 from tests.unit.test_lock import planted

@@ -1,4 +1,4 @@
-"""Webhook notifications (deployctl/notify/send.py), table-tested: the payloads of both formats, which targets get
+"""Webhook notifications (deployctl/notify/events.py and send.py), table-tested: the payloads of both formats, which targets get
 an event, retries with backoff on what may pass and none on what will not, failures reported (never raised)
 and never carrying the URL. Delivery over real HTTP is in tests/lab/test_notify.py."""
 
@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from deployctl.config import Notify
+from deployctl.notify import events
 from deployctl.notify import send as notify
 
 URL = "https://hooks.example.com/services/T0/B0/s3cr3t-token"
 DIGEST = "sha256:" + "c" * 64
-PROMOTED = notify.Event(
+PROMOTED = events.Event(
     "promote-succeeded",
     "prod",
     "release-0.1.1 runs in prod",
@@ -25,13 +26,13 @@ PROMOTED = notify.Event(
     verdict="healthy",
     actor="alice",
 )
-FAILED = notify.Event(
+FAILED = events.Event(
     "deploy-failed",
     "dev",
     "deploy of api to dev failed",
     apps=(("api", DIGEST),),
     verdict="failed",
-    failure=notify.first_line("\n  rollout of api failed: CrashLoopBackOff <script>\n  pod api-1: exit 1\n"),
+    failure=events.first_line("\n  rollout of api failed: CrashLoopBackOff <script>\n  pod api-1: exit 1\n"),
     ci_run="4242",
 )
 
@@ -71,14 +72,14 @@ def test_the_json_payload_carries_every_fact() -> None:
             "verdict: failed · CI run 4242",
         ),
         (
-            notify.Event("freeze-overridden", "prod", "deploy into prod during 'weekend'", reason="hotfix <!here>"),
+            events.Event("freeze-overridden", "prod", "deploy into prod during 'weekend'", reason="hotfix <!here>"),
             "prod: freeze overridden: deploy into prod during 'weekend'",
             ":warning: *prod: freeze overridden*\ndeploy into prod during 'weekend'\nreason: hotfix &lt;!here&gt;",
             "",
         ),
     ],
 )
-def test_the_slack_payload(event: notify.Event, text: str, section: str, context: str) -> None:
+def test_the_slack_payload(event: events.Event, text: str, section: str, context: str) -> None:
     body = notify.payload(event, "slack")
     assert body["text"] == text
     assert body["blocks"][0] == {"type": "section", "text": {"type": "mrkdwn", "text": section}}
@@ -95,7 +96,7 @@ def test_the_slack_payload(event: notify.Event, text: str, section: str, context
     ],
 )
 def test_first_line_of_a_failure(text: str | None, expected: str | None) -> None:
-    assert notify.first_line(text) == expected
+    assert events.first_line(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -110,15 +111,15 @@ def test_first_line_of_a_failure(text: str | None, expected: str | None) -> None
     ],
 )
 def test_changelog_link_in_ci(environ: dict[str, str], expected: str | None) -> None:
-    assert notify.compare_url("aaa", "bbb", environ) == expected
+    assert events.compare_url("aaa", "bbb", environ) == expected
     if expected:
-        assert notify.compare_url(None, "bbb", environ) == expected.replace("compare/aaa...bbb", "commit/bbb")
+        assert events.compare_url(None, "bbb", environ) == expected.replace("compare/aaa...bbb", "commit/bbb")
 
 
 def test_unknown_events_are_a_programming_error() -> None:
     with pytest.raises(ValueError, match="unknown notification event 'deployed'"):
-        notify.Event("deployed", "dev", "x")
-    assert notify.EVENTS == (
+        events.Event("deployed", "dev", "x")  # type: ignore[arg-type] # not an EventKind: what the check is for
+    assert events.EVENTS == (
         "promote-succeeded",
         "promote-failed",
         "promote-refused",
@@ -173,7 +174,7 @@ def test_delivery_retries_with_backoff_what_may_pass(
     answers: list[int | OSError], delivered: bool, attempts: int, slept: list[float], problem: str
 ) -> None:
     endpoint = Endpoint(answers)
-    target = notify.Target("SLACK_PROD", URL, "json", notify.EVENTS)
+    target = notify.Target("SLACK_PROD", URL, "json", events.EVENTS)
     [delivery] = notify.send([target], PROMOTED, post=endpoint.post, policy=endpoint.policy())
     assert (delivery.delivered, delivery.attempts, delivery.problem) == (delivered, attempts, problem)
     assert endpoint.slept == slept
@@ -204,7 +205,7 @@ def test_targets_get_only_the_events_they_chose_and_an_unset_variable_is_said() 
 
 
 def test_a_url_that_is_not_http_is_refused_without_echoing_it() -> None:
-    target = notify.Target("HOOK", "file:///etc/passwd", "json", notify.EVENTS)
+    target = notify.Target("HOOK", "file:///etc/passwd", "json", events.EVENTS)
     [delivery] = notify.send([target], PROMOTED, policy=notify.Policy(attempts=1))
     assert not delivery.delivered
     assert delivery.problem == "no answer (OSError: not an http(s) URL) after 1 attempts"

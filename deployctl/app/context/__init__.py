@@ -29,6 +29,7 @@ from deployctl.ledger.entry import Entry
 from deployctl.ledger.lock import EnvironmentLock, Lease, LockInfo
 from deployctl.ledger.lock_record import ci_run_id
 from deployctl.ledger.store import Ledger
+from deployctl.notify import events
 from deployctl.notify import send as notify
 from deployctl.release.values import ValuesFile
 from deployctl.rollout import waves
@@ -81,9 +82,9 @@ class EnvContext(ContextBase):
 
     def _took_over(self, held: LockInfo) -> None:
         self.reporter.warn(f"took over a stale lock of {self.name}: {held.describe()}")
-        self.announce(notify.Event("lock-taken-over", self.name, f"took over a stale lock: {held.describe()}"))
+        self.announce(events.lock_taken_over(self.name, held.describe()))
 
-    def announce(self, event: notify.Event) -> list[notify.Delivery]:
+    def announce(self, event: events.Event) -> list[notify.Delivery]:
         """Send ``event`` to the webhooks that subscribed to it (``environments.NAME.notify``). Their URLs are
         registered as secrets first (redacted everywhere); a delivery that fails is a warning, never the failure
         of the command that announces."""

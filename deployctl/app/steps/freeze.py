@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from deployctl.app.context import EnvContext
 from deployctl.core.errors import PolicyError, UsageError
 from deployctl.ledger.entry import Entry, Override
-from deployctl.notify import send as notify
+from deployctl.notify import events
 from deployctl.release import windows
 
 OVERRIDE_FREEZE = "--override-freeze"
@@ -42,7 +42,7 @@ def require_window(
         message = f"{action} during the freeze {names} (ends {ends})"
         entry = Entry(env=ctx.name, app="*", action="override", outcome="succeeded", message=message)
         ctx.record(replace(entry, overrides=(override,)))
-    ctx.announce(notify.Event("freeze-overridden", ctx.name, f"{action} into {ctx.name} during {names}", reason=reason))
+    ctx.announce(events.freeze_overridden(ctx.name, action, names, reason))
     return override
 
 
