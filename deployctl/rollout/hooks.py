@@ -6,10 +6,11 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from deployctl.adapters.kube.view import View
+from deployctl.rollout.kinds.common import metadata_of, owner_uid
 from deployctl.rollout.pods import timestamp
 from deployctl.rollout.signals import Context
 from deployctl.rollout.states import Verdict
-from deployctl.rollout.tracking import HOOK_ANNOTATION, Target, judge, judge_object, metadata_of, owner_uid
+from deployctl.rollout.tracking import HOOK_ANNOTATION, Target, judge, judge_object
 
 
 def hooks_in(view: View, baseline: Iterable[str], since: float | None = None) -> list[Target]:

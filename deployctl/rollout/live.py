@@ -10,6 +10,7 @@ from deployctl.adapters.helm import Release
 from deployctl.adapters.helm_argv import Kube
 from deployctl.adapters.kube.client import autoscaler_present, errors, live_view, translate
 from deployctl.rollout.hooks import hook_verdicts
+from deployctl.rollout.kinds import KINDS, lists
 from deployctl.rollout.signals import Context, Tuning
 from deployctl.rollout.states import Health, Verdict, WorkloadHealth, release_health
 from deployctl.rollout.tracking import desired_image, health_of, targets_in
@@ -39,16 +40,13 @@ class LiveRelease:
         return release_health(self.release.status, [w.health for w in self.workloads], digest, self.failed_hooks)
 
 
-SNAPSHOT_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "Pod")
-
-
 def live_release(kube: Kube, namespace: str, release: Release) -> LiveRelease:
     """``release`` (a revision with its manifest and hooks) as it runs: every workload its manifest names, whatever
     the chart's labels, each judged from one snapshot of the namespace (its object, its ReplicaSets, its pods by
     owner uid); a workload missing from the cluster is a failure, as is a hook of the revision that failed."""
     targets = targets_in(release.manifest)
     try:
-        api, view = live_view(kube, namespace, SNAPSHOT_KINDS)
+        api, view = live_view(kube, namespace, lists(tuple(KINDS)))
         ctx = Context(tuning=Tuning(autoscaler=autoscaler_present(api)), now=time.time())
     except errors() as exc:
         raise translate(exc, kube, f"read the workloads of release {release.name} in {namespace}") from None

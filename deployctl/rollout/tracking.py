@@ -12,13 +12,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from deployctl.adapters.kube.view import View
-from deployctl.rollout.kinds import daemonset, deployment, job, statefulset
-from deployctl.rollout.kinds.pod import pod_verdict
+from deployctl.rollout.kinds import KINDS
+from deployctl.rollout.kinds.common import metadata_of, owned_by
 from deployctl.rollout.pods import PodState, digest_in, pod_state
 from deployctl.rollout.signals import Context, tuning_from
-from deployctl.rollout.states import DIGEST_ANNOTATION, REVISION_ANNOTATION, Verdict, WorkloadHealth, serving
+from deployctl.rollout.states import DIGEST_ANNOTATION, Verdict, WorkloadHealth, serving
 
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "Pod")  # CronJobs are not waited on
 HOOK_ANNOTATION = "helm.sh/hook"
 
 
@@ -62,7 +61,7 @@ def targets_in(manifest: str) -> list[Target]:
     found = []
     for doc in docs:
         meta = metadata_of(doc)
-        if doc.get("kind") in WORKLOAD_KINDS and HOOK_ANNOTATION not in (meta.get("annotations") or {}):
+        if doc.get("kind") in KINDS and HOOK_ANNOTATION not in (meta.get("annotations") or {}):
             kind, name = str(doc["kind"]), str(meta.get("name", ""))
             found.append(Target(kind, name, desired_image(doc)[1], scaled.get((kind, name))))
     return found
@@ -71,24 +70,7 @@ def targets_in(manifest: str) -> list[Target]:
 def kinds_to_watch(targets: Iterable[Target]) -> set[str]:
     """The API kinds a view needs to judge ``targets`` (a Deployment's pods are found through ReplicaSets)."""
     wanted = {t.kind for t in targets} | {"Pod"}
-    if "Deployment" in wanted:
-        wanted.add("ReplicaSet")
-    return wanted
-
-
-def metadata_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    """An object's metadata (empty when it has none)."""
-    return obj.get("metadata") or {}
-
-
-def _uid(obj: Mapping[str, Any]) -> str:
-    return str(metadata_of(obj).get("uid") or "")
-
-
-def owner_uid(obj: Mapping[str, Any]) -> str | None:
-    """The uid of the object's controlling owner, None when it has none."""
-    owner = next((o for o in metadata_of(obj).get("ownerReferences") or () if o.get("controller")), None)
-    return str(owner.get("uid") or "") if owner else None
+    return wanted | {via for kind in wanted if kind in KINDS for via in KINDS[kind].via}
 
 
 def _template(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -98,44 +80,18 @@ def _template(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return (obj.get("spec") or {}).get("template") or {}
 
 
-def _owned_by(kind: str, owner: Mapping[str, Any], view: View) -> list[Mapping[str, Any]]:
-    """The objects of ``kind`` in ``view`` whose controller is ``owner``, by uid: helm re-creates a hook Job under
-    the same name while the old Job's pods are still terminating, and those are another owner's."""
-    uid = _uid(owner)
-    return [o for o in (view.get(kind) or {}).values() if uid and owner_uid(o) == uid]
-
-
-def _replica_sets(obj: Mapping[str, Any], view: View) -> list[Mapping[str, Any]]:
-    return _owned_by("ReplicaSet", obj, view)
-
-
 def pods_of(kind: str, obj: Mapping[str, Any], view: View) -> list[PodState]:
     """Every pod of a workload, by controller owner uid (a Deployment's through its ReplicaSets)."""
-    if kind == "Pod":
+    spec = KINDS[kind]
+    if spec.own_pod:
         return [pod_state(obj)]
-    owners = [obj] if kind != "Deployment" else _replica_sets(obj, view)
-    return [pod_state(p) for owner in owners for p in _owned_by("Pod", owner, view)]
+    return [pod_state(p) for owner in spec.owners(obj, view) for p in owned_by("Pod", owner, view)]
 
 
 def new_pods(kind: str, obj: Mapping[str, Any], pods: Sequence[PodState], view: View) -> list[PodState]:
-    """The pods created for the workload's current revision: a Deployment's of the ReplicaSet of its revision
-    (and that ReplicaSet's ``pod-template-hash``), a StatefulSet's of its ``updateRevision``, a DaemonSet's of its
-    generation, a Job's (its own, by uid). Terminating pods never decide a verdict: they are not judged."""
-    meta, status = metadata_of(obj), obj.get("status") or {}
-    live = [p for p in pods if not p.deleting]
-    if kind == "Deployment":
-        revision = (meta.get("annotations") or {}).get(REVISION_ANNOTATION)
-        current = {
-            (_uid(rs), str((metadata_of(rs).get("labels") or {}).get("pod-template-hash", "")))
-            for rs in _replica_sets(obj, view)
-            if revision and (metadata_of(rs).get("annotations") or {}).get(REVISION_ANNOTATION) == revision
-        }
-        return [p for p in live if (p.owner_uid, p.template_hash) in current]
-    if kind == "StatefulSet":
-        return [p for p in live if p.label("controller-revision-hash") == status.get("updateRevision")]
-    if kind == "DaemonSet":
-        return [p for p in live if p.label("pod-template-generation") == str(meta.get("generation"))]
-    return live
+    """The pods created for the workload's current revision (each kind says which: ``kinds``). Terminating pods
+    never decide a verdict: they are not judged."""
+    return KINDS[kind].new_pods(obj, pods, view)
 
 
 def context_for(obj: Mapping[str, Any], ctx: Context) -> Context:
@@ -151,19 +107,7 @@ def judge_object(
     """The verdict of one live workload, and its pods (``min_replicas``: an HPA's, see ``Target``)."""
     ctx = context_for(obj, ctx)
     pods = pods_of(kind, obj, view)
-    fresh = new_pods(kind, obj, pods, view)
-    if kind == "Deployment":
-        verdict = deployment.verdict_of(deployment.deployment_state(obj), fresh, ctx, min_replicas=min_replicas)
-    elif kind == "StatefulSet":
-        verdict = statefulset.statefulset_verdict(
-            statefulset.statefulset_state(obj), fresh, ctx, min_replicas=min_replicas
-        )
-    elif kind == "DaemonSet":
-        verdict = daemonset.daemonset_verdict(daemonset.daemonset_state(obj), fresh, ctx)
-    elif kind == "Job":
-        verdict = job.job_verdict(job.job_state(obj), fresh, ctx)
-    else:
-        verdict = pod_verdict(pods[0], ctx)
+    verdict = KINDS[kind].judge(obj, pods, new_pods(kind, obj, pods, view), ctx, min_replicas)
     return replace(verdict, resource=f"{kind}/{metadata_of(obj).get('name', '')}"), pods
 
 
@@ -186,12 +130,6 @@ def release_verdict(targets: Sequence[Target], view: View, ctx: Context) -> Verd
     if waiting:
         return replace(waiting[0], message="; ".join(f"{v.resource}: {v.message}" for v in waiting))
     return Verdict("complete", "; ".join(f"{v.resource}: {v.message}" for v in verdicts))
-
-
-# --------------------------------------------------------------------------- helm hooks
-
-
-# --------------------------------------------------------------------------- health of the live release
 
 
 def desired_image(obj: Mapping[str, Any]) -> tuple[str, str | None]:
@@ -221,22 +159,11 @@ def health_of(
             reason="NotApplied",
             resource=verdict.resource,
         )
-    held_back = 0
-    if kind == "Deployment":
-        desired = deployment.deployment_state(obj).replicas
-    elif kind == "StatefulSet":
-        state = statefulset.statefulset_state(obj)
-        desired, held_back = state.replicas - state.held_back, state.held_back
-    elif kind == "DaemonSet":
-        daemons = daemonset.daemonset_state(obj)
-        desired, held_back = daemons.desired - daemons.held_back, daemons.held_back
-    elif kind == "Job":
-        desired = job.job_state(obj).completions
-    else:
-        desired = 1
+    desired, held_back = KINDS[kind].desired(obj)
     if min_replicas is not None:
         desired = min_replicas  # the HPA moves the replicas: its floor is what must run the digest
-    counted = [p for p in pods if not p.deleting and (p.done if kind == "Job" else p.ready or p.done)]
+    completes = KINDS[kind].runs_to_completion  # a Job's pods count when done, not when ready
+    counted = [p for p in pods if not p.deleting and (p.done if completes else p.ready or p.done)]
     confirmed = sum(1 for p in counted if p.confirmed and p.digest == digest)
     name = str(metadata_of(obj).get("name", ""))
     return WorkloadHealth(
@@ -245,7 +172,7 @@ def health_of(
         digest,
         desired,
         verdict,
-        serving(pods, completed=kind == "Job"),
+        serving(pods, completed=completes),
         held_back,
         confirmed,
         autoscaled=min_replicas,

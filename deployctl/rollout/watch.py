@@ -13,14 +13,15 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from deployctl.adapters.helm_argv import Kube
-from deployctl.adapters.kube.client import api_client, autoscaler_present, list_call, translate
+from deployctl.adapters.kube.client import ListCall, api_client, autoscaler_present, list_call, translate
 from deployctl.core.errors import DeployctlError
 from deployctl.rollout import diagnosis
 from deployctl.rollout.hooks import hook_failure, uids
+from deployctl.rollout.kinds import lists
 from deployctl.rollout.signals import Context, EventState, Tuning, event_state
 from deployctl.rollout.states import Verdict
 from deployctl.rollout.tracking import Target, kinds_to_watch, release_verdict
@@ -28,6 +29,7 @@ from deployctl.rollout.tracking import Target, kinds_to_watch, release_verdict
 log = logging.getLogger(__name__)
 
 OPTIONAL = frozenset({"Event"})
+EVENTS: dict[str, ListCall] = {"Event": ("CoreV1Api", "list_namespaced_event")}  # for diagnosis, not judged
 MAX_EVENTS = 500
 EVALUATE_EVERY = 0.5  # seconds: grace periods expire between API events
 
@@ -44,11 +46,12 @@ class WatchRefusedError(DeployctlError):
 class NamespaceWatch:
     """Watches of ``kinds`` in one namespace, each in a thread, applied to ``view`` by ``poll``."""
 
-    def __init__(self, kube: Kube, namespace: str, kinds: Iterable[str]) -> None:
+    def __init__(self, kube: Kube, namespace: str, kinds: Mapping[str, ListCall]) -> None:
         self.kube = kube
         self.namespace = namespace
         self.api = api_client(kube)
-        self.kinds = sorted(set(kinds))
+        self.calls = dict(kinds)
+        self.kinds = sorted(kinds)
         self.view: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in self.kinds if k != "Event"}
         self.events: dict[str, EventState] = {}
         self.synced: set[str] = set()
@@ -63,7 +66,7 @@ class NamespaceWatch:
 
     def start(self) -> NamespaceWatch:
         for kind in self.kinds:
-            call = list_call(self.api, kind)
+            call = list_call(self.api, self.calls[kind])
             thread = threading.Thread(target=self._pump, args=(kind, call), name=f"watch-{kind}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -196,7 +199,7 @@ def watch_release(
     if not targets:
         return Verdict("complete", "no workloads in the release")
     since = time.time()
-    watch = NamespaceWatch(kube, namespace, kinds_to_watch(targets) | {"Event"}).start()
+    watch = NamespaceWatch(kube, namespace, lists(kinds_to_watch(targets)) | EVENTS).start()
     tuning = Tuning(autoscaler=autoscaler_present(watch.api))
     deadline = time.monotonic() + timeout
     last_message = ""
@@ -243,7 +246,7 @@ class HookWatch:
 
     def __init__(self, kube: Kube, namespace: str, *, since: float) -> None:
         self.since = since
-        self.watch = NamespaceWatch(kube, namespace, ("Job", "Pod", "Event")).start()
+        self.watch = NamespaceWatch(kube, namespace, lists(("Job", "Pod")) | EVENTS).start()
         self.tuning = Tuning(autoscaler=autoscaler_present(self.watch.api))
         self.active = True
         self.baseline: set[str] | None = None  # the uids of the first listing

@@ -7,24 +7,15 @@ it: importing this module is free and ``deployctl --help`` stays fast.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from deployctl.adapters.helm_argv import Kube
 from deployctl.adapters.kube.view import View
 from deployctl.core.errors import DeployctlError, OperationError, UsageError
 
-# kind -> (API group client, namespaced list call): what a ``View`` holds.
-LISTS = {
-    "Deployment": ("AppsV1Api", "list_namespaced_deployment"),
-    "ReplicaSet": ("AppsV1Api", "list_namespaced_replica_set"),
-    "StatefulSet": ("AppsV1Api", "list_namespaced_stateful_set"),
-    "DaemonSet": ("AppsV1Api", "list_namespaced_daemon_set"),
-    "Job": ("BatchV1Api", "list_namespaced_job"),
-    "Pod": ("CoreV1Api", "list_namespaced_pod"),
-    "Event": ("CoreV1Api", "list_namespaced_event"),
-}
-
+# A kind's namespaced list call: the kubernetes client's API group class and method (``rollout.kinds`` says which).
+ListCall = tuple[str, str]
 
 # A call that passes no ``_request_timeout`` of its own (a watch does) gets these (connect, read) seconds.
 KUBE_TIMEOUT = (3, 15)
@@ -119,12 +110,12 @@ def _sanitize(api: Any, obj: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- live state
 
 
-def list_call(api: Any, kind: str) -> Any:
-    """The namespaced list call of ``kind`` (see ``LISTS``) on ``api``."""
+def list_call(api: Any, call: ListCall) -> Any:
+    """The namespaced list ``call`` (group class, method) on ``api``."""
     from kubernetes import client as kclient
 
-    group, call = LISTS[kind]
-    return getattr(getattr(kclient, group)(api), call)
+    group, method = call
+    return getattr(getattr(kclient, group)(api), method)
 
 
 def autoscaler_present(api: Any) -> bool:
@@ -155,11 +146,11 @@ def autoscaler_present(api: Any) -> bool:
     return False
 
 
-def live_view(kube: Kube, namespace: str, kinds: tuple[str, ...]) -> tuple[Any, View]:
-    """One listing of ``kinds`` in ``namespace``: the API client and kind -> name -> object."""
+def live_view(kube: Kube, namespace: str, kinds: Mapping[str, ListCall]) -> tuple[Any, View]:
+    """One listing of ``kinds`` (kind -> its list call) in ``namespace``: the API client and kind -> name -> object."""
     api = api_client(kube)
     view = {}
-    for kind in kinds:
-        listed = api.sanitize_for_serialization(list_call(api, kind)(namespace))
+    for kind, call in kinds.items():
+        listed = api.sanitize_for_serialization(list_call(api, call)(namespace))
         view[kind] = {o["metadata"]["name"]: o for o in listed.get("items") or ()}
     return api, view

@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl.rollout.kinds.common import WAITING_FOR_CONTROLLER, int_of, parts_of
+from deployctl.adapters.kube.view import View
+from deployctl.rollout.kinds.common import WAITING_FOR_CONTROLLER, Kind, Obj, int_of, metadata_of, parts_of
 from deployctl.rollout.pods import PodState
 from deployctl.rollout.signals import Context, controller_failure, first_failure
 from deployctl.rollout.states import Verdict
@@ -58,3 +59,29 @@ def daemonset_verdict(d: DaemonSetState, new_pods: Sequence[PodState], ctx: Cont
     if d.available < d.desired:
         return Verdict("progressing", f"{d.available} of {d.desired} updated pods available")
     return Verdict("complete", f"{d.desired} of {d.desired} pods updated and available")
+
+
+def _judge(obj: Obj, pods: Sequence[PodState], new: Sequence[PodState], ctx: Context, floor: int | None) -> Verdict:
+    del pods, floor
+    return daemonset_verdict(daemonset_state(obj), new, ctx)
+
+
+def _desired(obj: Obj) -> tuple[int, int]:
+    daemons = daemonset_state(obj)
+    return daemons.desired - daemons.held_back, daemons.held_back
+
+
+def _new_pods(obj: Obj, pods: Sequence[PodState], view: View) -> list[PodState]:
+    """The pods of the DaemonSet's generation."""
+    del view
+    generation = str(metadata_of(obj).get("generation"))
+    return [p for p in pods if not p.deleting and p.label("pod-template-generation") == generation]
+
+
+KIND = Kind(
+    "DaemonSet",
+    ("AppsV1Api", "list_namespaced_daemon_set"),
+    judge=_judge,
+    desired=_desired,
+    new_pods=_new_pods,
+)

@@ -7,7 +7,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl.rollout.kinds.common import WAITING_FOR_CONTROLLER, int_of, parts_of
+from deployctl.adapters.kube.view import View
+from deployctl.rollout.kinds.common import (
+    WAITING_FOR_CONTROLLER,
+    Kind,
+    Obj,
+    int_of,
+    metadata_of,
+    owned_by,
+    parts_of,
+    uid_of,
+)
 from deployctl.rollout.pods import Condition, PodState, conditions_of
 from deployctl.rollout.signals import Context, first_failure
 from deployctl.rollout.states import REVISION_ANNOTATION, Verdict
@@ -108,3 +118,34 @@ def _autoscaled(deployment: DeploymentState, floor: int) -> Verdict:
     if available < want:
         return Verdict("complete", f"{available} replicas updated and available ({hpa}); scaling to {want}")
     return Verdict("complete", f"{want} of {want} replicas updated and available ({hpa})")
+
+
+def _judge(obj: Obj, pods: Sequence[PodState], new: Sequence[PodState], ctx: Context, floor: int | None) -> Verdict:
+    del pods
+    return verdict_of(deployment_state(obj), new, ctx, min_replicas=floor)
+
+
+def _replica_sets(obj: Obj, view: View) -> list[Obj]:
+    return owned_by("ReplicaSet", obj, view)
+
+
+def _new_pods(obj: Obj, pods: Sequence[PodState], view: View) -> list[PodState]:
+    """The pods of the ReplicaSet of the Deployment's revision (by its uid and ``pod-template-hash``)."""
+    revision = (metadata_of(obj).get("annotations") or {}).get(REVISION_ANNOTATION)
+    current = {
+        (uid_of(rs), str((metadata_of(rs).get("labels") or {}).get("pod-template-hash", "")))
+        for rs in _replica_sets(obj, view)
+        if revision and (metadata_of(rs).get("annotations") or {}).get(REVISION_ANNOTATION) == revision
+    }
+    return [p for p in pods if not p.deleting and (p.owner_uid, p.template_hash) in current]
+
+
+KIND = Kind(
+    "Deployment",
+    ("AppsV1Api", "list_namespaced_deployment"),
+    judge=_judge,
+    desired=lambda obj: (deployment_state(obj).replicas, 0),
+    owners=_replica_sets,
+    new_pods=_new_pods,
+    via={"ReplicaSet": ("AppsV1Api", "list_namespaced_replica_set")},
+)

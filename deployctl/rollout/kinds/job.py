@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl.rollout.kinds.common import int_of, parts_of
+from deployctl.rollout.kinds.common import Kind, Obj, int_of, parts_of
 from deployctl.rollout.pods import Condition, PodState, conditions_of
 from deployctl.rollout.signals import Context, controller_failure, first_failure
 from deployctl.rollout.states import Verdict
@@ -98,3 +98,17 @@ def job_verdict(job: JobState, pods: Sequence[PodState], ctx: Context) -> Verdic
         "progressing",
         f"job {job.name}: {job.succeeded} of {job.completions} completed, {job.active} running, {job.failed} failed",
     )
+
+
+def _judge(obj: Obj, pods: Sequence[PodState], new: Sequence[PodState], ctx: Context, floor: int | None) -> Verdict:
+    del pods, floor
+    return job_verdict(job_state(obj), new, ctx)
+
+
+KIND = Kind(
+    "Job",
+    ("BatchV1Api", "list_namespaced_job"),
+    judge=_judge,
+    desired=lambda obj: (job_state(obj).completions, 0),
+    runs_to_completion=True,
+)

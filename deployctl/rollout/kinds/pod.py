@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from deployctl.rollout.kinds.common import Kind, Obj, one_desired
 from deployctl.rollout.kinds.job import last_failed
 from deployctl.rollout.pods import PodState
 from deployctl.rollout.signals import Context, pod_failure
@@ -23,3 +26,11 @@ def pod_verdict(pod: PodState, ctx: Context) -> Verdict:
         return Verdict("complete", f"pod {pod.name} is ready")
     waiting = next((c.waiting_reason for c in pod.containers if c.waiting_reason), "")
     return Verdict("progressing", f"pod {pod.name}: {pod.phase}" + (f" ({waiting})" if waiting else ""))
+
+
+def _judge(obj: Obj, pods: Sequence[PodState], new: Sequence[PodState], ctx: Context, floor: int | None) -> Verdict:
+    del obj, new, floor
+    return pod_verdict(pods[0], ctx)
+
+
+KIND = Kind("Pod", ("CoreV1Api", "list_namespaced_pod"), judge=_judge, desired=one_desired, own_pod=True)

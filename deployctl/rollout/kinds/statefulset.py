@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl.rollout.kinds.common import WAITING_FOR_CONTROLLER, int_of, parts_of
+from deployctl.adapters.kube.view import View
+from deployctl.rollout.kinds.common import WAITING_FOR_CONTROLLER, Kind, Obj, int_of, parts_of
 from deployctl.rollout.pods import PodState
 from deployctl.rollout.signals import Context, controller_failure, first_failure
 from deployctl.rollout.states import Verdict
@@ -87,3 +88,29 @@ def statefulset_verdict(
     if s.current_revision != s.update_revision:
         return Verdict("progressing", "waiting for the controller to finish the rolling update")
     return Verdict("complete", f"{s.replicas} of {s.replicas} pods updated and ready")
+
+
+def _judge(obj: Obj, pods: Sequence[PodState], new: Sequence[PodState], ctx: Context, floor: int | None) -> Verdict:
+    del pods
+    return statefulset_verdict(statefulset_state(obj), new, ctx, min_replicas=floor)
+
+
+def _desired(obj: Obj) -> tuple[int, int]:
+    state = statefulset_state(obj)
+    return state.replicas - state.held_back, state.held_back
+
+
+def _new_pods(obj: Obj, pods: Sequence[PodState], view: View) -> list[PodState]:
+    """The pods of the StatefulSet's ``updateRevision``."""
+    del view
+    revision = (obj.get("status") or {}).get("updateRevision")
+    return [p for p in pods if not p.deleting and p.label("controller-revision-hash") == revision]
+
+
+KIND = Kind(
+    "StatefulSet",
+    ("AppsV1Api", "list_namespaced_stateful_set"),
+    judge=_judge,
+    desired=_desired,
+    new_pods=_new_pods,
+)
