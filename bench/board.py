@@ -24,7 +24,7 @@ from deployctl.app.context import Contexts
 from deployctl.board import render as board_render
 from deployctl.board import render_md
 from deployctl.config import load
-from deployctl.ledger.entry import Entry
+from deployctl.ledger.entry import Entry, Outcome
 from deployctl.runner import ProcessRunner
 from tests.unit.fakes import Events, FakeContext, FakeS3
 
@@ -106,7 +106,8 @@ def world(root: Path) -> Contexts:
                            release=release, time=time_, ci_run_id=str(1000 + n))  # fmt: skip
             s3.clock = _at(time_)  # S3's LastModified: when it was written
             ctx.record(intent)
-            outcome, verdict = ("failed", "failed") if failed else ("succeeded", "healthy")
+            outcome: Outcome = "failed" if failed else "succeeded"
+            verdict = "failed" if failed else "healthy"
             done = (NOW - timedelta(minutes=ENTRIES - n, seconds=-5)).isoformat(timespec="microseconds")
             s3.clock = _at(done)
             ctx.record(replace(intent, outcome=outcome, verdict=verdict, intent=intent.id, time=done, id=f"o{n:011d}"))

@@ -41,7 +41,7 @@ class Reviewer:
 
 
 @dataclass(frozen=True)
-class Environment:
+class GitHubEnvironment:
     name: str
     body: Mapping[str, Any]  # the PUT body, reviewers left out (they need ids)
     reviewers: tuple[Reviewer, ...]
@@ -54,7 +54,7 @@ class Environment:
 
 @dataclass(frozen=True)
 class Settings:
-    environments: tuple[Environment, ...]
+    environments: tuple[GitHubEnvironment, ...]
     rulesets: tuple[Mapping[str, Any], ...]
     oidc_sub: Mapping[str, Any]
 
@@ -93,7 +93,7 @@ def _read(path: Path, problems: list[str]) -> dict[str, Any] | None:
     return document
 
 
-def _environment(path: Path, problems: list[str]) -> Environment | None:
+def _environment(path: Path, problems: list[str]) -> GitHubEnvironment | None:
     document = _read(path, problems)
     if document is None:
         return None
@@ -124,7 +124,7 @@ def _environment(path: Path, problems: list[str]) -> Environment | None:
         problems.append(f"{path}: deployment_branch_policies need {needs}")
     if len(problems) > found:
         return None
-    return Environment(path.stem, document, tuple(reviewers), frozenset(policies))
+    return GitHubEnvironment(path.stem, document, tuple(reviewers), frozenset(policies))
 
 
 def _ruleset(path: Path, problems: list[str]) -> Mapping[str, Any] | None:

@@ -27,7 +27,7 @@ from deployctl.core.errors import DeployctlError, UsageError
 from deployctl.ledger.audit import LedgerProblem
 from deployctl.ledger.entry import Entry
 from deployctl.release import chartvalues, windows
-from deployctl.rollout.cluster import Cluster
+from deployctl.rollout.cluster import ClusterClient
 
 HISTORY = 500  # ledger entries read per environment
 FIELD = "\x1f"
@@ -183,7 +183,7 @@ def _columns(name: str, facts: _Facts) -> list[tuple[str, str | None, dict[str, 
 
 
 def _live(
-    cluster: Cluster, apps: Sequence[str], configured: Mapping[str, App], pinned: Mapping[str, str | None]
+    cluster: ClusterClient, apps: Sequence[str], configured: Mapping[str, App], pinned: Mapping[str, str | None]
 ) -> dict[str, board_model.Live]:
     """Each app's release in ``cluster``, judged by the one definition of healthy."""
     live = {}

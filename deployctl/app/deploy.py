@@ -122,7 +122,7 @@ def deploy(
                         env=ctx.name,
                         app=plan.app,
                         action="deploy",
-                        outcome="",
+                        outcome="started",  # a template: each write says its outcome
                         digest=plan.image.digest,
                         tag=plan.image.tag,
                         commit=plan.git_sha,

@@ -16,14 +16,14 @@ from typing import Any
 from urllib.parse import quote
 
 from deployctl.adapters.github import GitHubApi
-from deployctl.adapters.github_settings import Environment, Reviewer, Settings, differences, environment_as_put
+from deployctl.adapters.github_settings import GitHubEnvironment, Reviewer, Settings, differences, environment_as_put
 from deployctl.core.errors import DeployctlError, UsageError
 
 REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
 @dataclass(frozen=True)
-class Change:
+class SettingsChange:
     what: str  # environment, deployment branch policy, ruleset, OIDC subject
     name: str
     action: str  # create, update, delete
@@ -44,7 +44,7 @@ class Change:
 @dataclass(frozen=True)
 class GitHubApplyResult:
     repository: str
-    changes: tuple[Change, ...]
+    changes: tuple[SettingsChange, ...]
     applied: bool
     command: str = "ci github-apply"
 
@@ -78,7 +78,7 @@ def github_apply(api: GitHubApi, settings: Settings, repository: str, *, check: 
     return GitHubApplyResult(repository, tuple(changes), applied=not check and bool(changes))
 
 
-def _apply(api: GitHubApi, changes: Sequence[Change]) -> None:
+def _apply(api: GitHubApi, changes: Sequence[SettingsChange]) -> None:
     for done, change in enumerate(changes):
         try:
             api.request(change.method, change.path, change.body)
@@ -92,7 +92,7 @@ def _apply(api: GitHubApi, changes: Sequence[Change]) -> None:
             raise error from None
 
 
-def _reviewer_ids(api: GitHubApi, owner: str, environments: Sequence[Environment]) -> dict[Reviewer, int]:
+def _reviewer_ids(api: GitHubApi, owner: str, environments: Sequence[GitHubEnvironment]) -> dict[Reviewer, int]:
     ids: dict[Reviewer, int] = {}
     for env in environments:
         for reviewer in env.reviewers:
@@ -110,7 +110,7 @@ def _reviewer_ids(api: GitHubApi, owner: str, environments: Sequence[Environment
     return ids
 
 
-def _ruleset_changes(api: GitHubApi, repo: str, rulesets: Sequence[Mapping[str, Any]]) -> list[Change]:
+def _ruleset_changes(api: GitHubApi, repo: str, rulesets: Sequence[Mapping[str, Any]]) -> list[SettingsChange]:
     existing = api.get(f"{repo}/rulesets?includes_parents=false&per_page=100") or []
     by_name = {str(r.get("name")): r for r in existing if r.get("source_type", "Repository") == "Repository"}
     changes = []
@@ -118,42 +118,46 @@ def _ruleset_changes(api: GitHubApi, repo: str, rulesets: Sequence[Mapping[str, 
         name = str(desired["name"])
         summary = by_name.get(name)
         if summary is None:
-            changes.append(Change("ruleset", repr(name), "create", "", "POST", f"{repo}/rulesets", desired))
+            changes.append(SettingsChange("ruleset", repr(name), "create", "", "POST", f"{repo}/rulesets", desired))
             continue
         path = f"{repo}/rulesets/{int(summary['id'])}"
         differ = differences(api.get(path), desired)
         if differ:
-            changes.append(Change("ruleset", repr(name), "update", ", ".join(differ), "PUT", path, desired))
+            changes.append(SettingsChange("ruleset", repr(name), "update", ", ".join(differ), "PUT", path, desired))
     return changes
 
 
-def _environment_changes(api: GitHubApi, repo: str, env: Environment, ids: Mapping[Reviewer, int]) -> list[Change]:
+def _environment_changes(
+    api: GitHubApi, repo: str, env: GitHubEnvironment, ids: Mapping[Reviewer, int]
+) -> list[SettingsChange]:
     path = f"{repo}/environments/{quote(env.name, safe='')}"
     desired = env.put_body(ids)
     actual = api.get(path, missing_ok=True)
     changes = []
     if actual is None:
-        changes.append(Change("environment", env.name, "create", "", "PUT", path, desired))
+        changes.append(SettingsChange("environment", env.name, "create", "", "PUT", path, desired))
         present: list[Mapping[str, Any]] = []
     else:
         differ = differences(environment_as_put(actual), desired)
         if differ:
-            changes.append(Change("environment", env.name, "update", ", ".join(differ), "PUT", path, desired))
+            changes.append(SettingsChange("environment", env.name, "update", ", ".join(differ), "PUT", path, desired))
         listed = api.get(f"{path}/deployment-branch-policies?per_page=100") or {}
         present = list(listed.get("branch_policies") or [])
     have = {(str(p.get("name")), str(p.get("type", "branch"))): p for p in present}
     policies, what = f"{path}/deployment-branch-policies", "deployment branch policy"
     for name, kind in sorted(env.policies - set(have)):
         body = {"name": name, "type": kind}
-        changes.append(Change(what, f"{env.name} {kind} {name}", "create", "", "POST", policies, body))
+        changes.append(SettingsChange(what, f"{env.name} {kind} {name}", "create", "", "POST", policies, body))
     for (name, kind), policy in sorted(have.items()):
         if (name, kind) not in env.policies:
             where = f"{policies}/{int(policy['id'])}"
-            changes.append(Change(what, f"{env.name} {kind} {name}", "delete", "not in the files", "DELETE", where))
+            changes.append(
+                SettingsChange(what, f"{env.name} {kind} {name}", "delete", "not in the files", "DELETE", where)
+            )
     return changes
 
 
-def _oidc_changes(api: GitHubApi, repo: str, desired: Mapping[str, Any]) -> list[Change]:
+def _oidc_changes(api: GitHubApi, repo: str, desired: Mapping[str, Any]) -> list[SettingsChange]:
     path = f"{repo}/actions/oidc/customization/sub"
     actual = api.get(path) or {}
     same = actual.get("use_default") == desired["use_default"] and (
@@ -162,4 +166,4 @@ def _oidc_changes(api: GitHubApi, repo: str, desired: Mapping[str, Any]) -> list
     if same:
         return []
     detail = "sub: " + ("GitHub's default" if desired["use_default"] else ", ".join(desired["include_claim_keys"]))
-    return [Change("OIDC subject", repo.removeprefix("/repos/"), "update", detail, "PUT", path, desired)]
+    return [SettingsChange("OIDC subject", repo.removeprefix("/repos/"), "update", detail, "PUT", path, desired)]

@@ -52,7 +52,7 @@ from deployctl.promotion.plan import (
 )
 from deployctl.promotion.request import PromoteRequest
 from deployctl.rollout import levels, waves
-from deployctl.rollout.cluster import Cluster
+from deployctl.rollout.cluster import ClusterClient
 from deployctl.rollout.results import DeployResult, RolloutPlan
 
 __all__ = ["parse_release", "plan", "promote", "target_env_name"]
@@ -162,7 +162,7 @@ def _dir(workdir: str, where: waves.Target) -> Path:
 def _promote_locked(
     contexts: Contexts,
     request: PromoteRequest,
-    clusters: dict[str | None, Cluster] | None,
+    clusters: dict[str | None, ClusterClient] | None,
     planned: dict[str | None, dict[str, RolloutPlan]],
     rollouts: Callable[[PromotionPlan], dict[str | None, dict[str, RolloutPlan]]],
     freeze: Override | None,
@@ -235,7 +235,7 @@ def _roll(
     promotion_plan: PromotionPlan,
     moving: Sequence[AppPromotion],
     entries: dict[str, Entry],
-    clusters: dict[str | None, Cluster],
+    clusters: dict[str | None, ClusterClient],
     planned: dict[str | None, dict[str, RolloutPlan]],
     steps: list[PromotionStep],
     rolled: dict[str, set[str | None]],

@@ -51,7 +51,7 @@ class Cell:
 
 
 @dataclass(frozen=True)
-class Event:
+class BoardEvent:
     """One rollout (or recovery, override) in an environment's timeline."""
 
     env: str
@@ -89,7 +89,7 @@ class Column:
     promote_from: str | None
     freeze: str  # "open", "frozen by ...", from windows.FreezeState.describe
     frozen: bool
-    timeline: tuple[Event, ...]
+    timeline: tuple[BoardEvent, ...]
     problem: str = ""  # the environment (its ledger or cluster) could not be read: why
 
 
@@ -130,11 +130,11 @@ def by(entry: Entry) -> str:
     return f"CI run {entry.ci_run_id}" if entry.ci_run_id else entry.actor
 
 
-def timeline(env: str, entries: Sequence[Entry], limit: int) -> tuple[Event, ...]:
+def timeline(env: str, entries: Sequence[Entry], limit: int) -> tuple[BoardEvent, ...]:
     """The newest ``limit`` rollouts of ``entries`` (newest first); an intent no outcome completed is in progress
     (or its run died), an intent that was completed is shown by its outcome only."""
     unfinished = {e.id for e in open_intents(list(entries))}
-    found: list[Event] = []
+    found: list[BoardEvent] = []
     for e in entries:
         if e.action not in TIMELINE_ACTIONS or (e.outcome == "started" and e.id not in unfinished):
             continue
@@ -142,7 +142,7 @@ def timeline(env: str, entries: Sequence[Entry], limit: int) -> tuple[Event, ...
         overrides = tuple(f"{o.flag}: {o.reason}" for o in e.overrides)
         checks = describe(e.verified, e.checks) if e.verified else ""
         found.append(
-            Event(
+            BoardEvent(
                 env,
                 e.app,
                 e.action,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from html import escape
 
-from deployctl.board.model import Board, Cell, Column, Event, Waiting
+from deployctl.board.model import Board, BoardEvent, Cell, Column, Waiting
 
 COLORS = {
     "healthy": "#1a7f37",
@@ -175,7 +175,7 @@ def _timeline(column: Column) -> str:
     )
 
 
-def _strip(events: tuple[Event, ...]) -> str:
+def _strip(events: tuple[BoardEvent, ...]) -> str:
     """Oldest left, newest right: one dot per rollout on a line, failures red."""
     if not events:
         return ""
@@ -192,7 +192,7 @@ def _strip(events: tuple[Event, ...]) -> str:
     )
 
 
-def _event(event: Event) -> str:
+def _event(event: BoardEvent) -> str:
     attrs = _data_attributes(
         (
             ("env", event.env),

@@ -31,7 +31,7 @@ TAMPERING = ("deleted", "rewritten", "corrupt")
 
 
 @dataclass(frozen=True)
-class Version:
+class ObjectVersion:
     """One listed version of a ledger key (``version_id`` None: listed without versions)."""
 
     key: str
@@ -93,12 +93,12 @@ class LedgerRead:
         )
 
 
-def audit(versions: Iterable[Version]) -> tuple[list[Version], list[LedgerProblem]]:
+def audit(versions: Iterable[ObjectVersion]) -> tuple[list[ObjectVersion], list[LedgerProblem]]:
     """The version that is each key's entry (its first), newest first by S3's clock, and the tampering seen."""
-    by_key: dict[str, list[Version]] = {}
+    by_key: dict[str, list[ObjectVersion]] = {}
     for version in versions:  # S3 lists the versions of a key newest first
         by_key.setdefault(version.key, []).append(version)
-    chosen: list[Version] = []
+    chosen: list[ObjectVersion] = []
     problems: list[LedgerProblem] = []
     for key, found in by_key.items():
         found.sort(key=lambda v: v.modified, reverse=True)  # stable: equal seconds keep S3's order

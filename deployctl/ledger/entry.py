@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from deployctl.ledger.audit import (
     CLOCK_BOUND,
@@ -20,6 +20,7 @@ from deployctl.ledger.audit import (
 from deployctl.ledger.lock_record import ci_run_id
 
 ENTRY_SCHEMA = "deployctl/history/v1"
+Outcome = Literal["started", "succeeded", "failed", "unknown", "interrupted", "moved", "unchanged"]
 
 
 def _now() -> str:
@@ -56,8 +57,9 @@ class Entry:
     # started: an intent, written before helm runs; succeeded | failed: judged; unknown: helm made a revision
     # but no verdict was judged (the run died); interrupted: stopped before anything reached the cluster;
     # moved: a promotion's image moved and recorded in the values file, not deployed (``promote --no-deploy``);
-    # unchanged: a deploy of what already ran (no helm revision), judged as it was (verdict healthy | failed)
-    outcome: str
+    # unchanged: a deploy of what already ran (no helm revision), judged as it was (verdict healthy | failed).
+    # An entry made before its outcome is known (a template ``written_now`` completes) is its intent: started.
+    outcome: Outcome
     digest: str | None = None
     tag: str | None = None
     commit: str | None = None

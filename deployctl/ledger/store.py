@@ -22,7 +22,7 @@ from deployctl.ledger.audit import (
     CLOCK_BOUND,
     LedgerProblem,
     LedgerRead,
-    Version,
+    ObjectVersion,
     audit,
     clock_offset,
     server_time,
@@ -124,17 +124,19 @@ class Ledger:
         entries.sort(key=lambda e: e.order, reverse=True)
         return LedgerRead(entries, tuple(problems), read_at, skipped)
 
-    def _versions(self) -> tuple[list[Version], datetime | None, tuple[str, ...]]:
+    def _versions(self) -> tuple[list[ObjectVersion], datetime | None, tuple[str, ...]]:
         """Every version and delete marker under the prefix, and S3's clock at the listing. A role that may not
         list versions (s3:ListBucketVersions) gets the current objects, and the read says what it could not check."""
-        found: list[Version] = []
+        found: list[ObjectVersion] = []
         read_at = None
         try:
             for page in self._pages("list_object_versions"):
                 read_at = read_at or _server_time(page)
-                found.extend(Version(v["Key"], v.get("VersionId"), v["LastModified"]) for v in page.get("Versions", ()))
                 found.extend(
-                    Version(m["Key"], m.get("VersionId"), m["LastModified"], delete_marker=True)
+                    ObjectVersion(v["Key"], v.get("VersionId"), v["LastModified"]) for v in page.get("Versions", ())
+                )
+                found.extend(
+                    ObjectVersion(m["Key"], m.get("VersionId"), m["LastModified"], delete_marker=True)
                     for m in page.get("DeleteMarkers", ())
                 )
         except errors() as exc:
@@ -144,7 +146,7 @@ class Ledger:
             return found, read_at, ()
         for page in self._pages("list_objects_v2"):
             read_at = read_at or _server_time(page)
-            found.extend(Version(o["Key"], None, o["LastModified"]) for o in page.get("Contents", ()))
+            found.extend(ObjectVersion(o["Key"], None, o["LastModified"]) for o in page.get("Contents", ()))
         why = "s3:ListBucketVersions denied: a deleted or rewritten entry cannot be detected (see terraform/README.md)"
         return found, read_at, (why,)
 
@@ -152,7 +154,7 @@ class Ledger:
         paginator = self._s3.get_paginator(operation)
         yield from paginator.paginate(Bucket=self.bucket, Prefix=self.prefix)
 
-    def _entry(self, version: Version, *, by_version: bool) -> tuple[Entry | None, LedgerProblem | None]:
+    def _entry(self, version: ObjectVersion, *, by_version: bool) -> tuple[Entry | None, LedgerProblem | None]:
         """The entry of ``version``: a tampered key's is read by its version id (the first one written)."""
         ask = {"VersionId": version.version_id} if by_version and version.version_id not in (None, "null") else {}
         try:

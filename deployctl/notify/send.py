@@ -36,7 +36,7 @@ Post = Callable[[str, bytes, float], int]
 
 
 @dataclass(frozen=True)
-class Target:
+class Webhook:
     variable: str  # the environment variable holding the URL: how a target is named in messages
     url: str | None  # None: the variable is not set
     format: NotifyFormat
@@ -67,8 +67,8 @@ class Policy:
     sleep: Callable[[float], None] = field(default=time.sleep)
 
 
-def targets(configured: Sequence[Notify], environ: Mapping[str, str]) -> list[Target]:
-    return [Target(n.url_env, environ.get(n.url_env) or None, n.format, tuple(n.events or EVENTS)) for n in configured]
+def targets(configured: Sequence[Notify], environ: Mapping[str, str]) -> list[Webhook]:
+    return [Webhook(n.url_env, environ.get(n.url_env) or None, n.format, tuple(n.events or EVENTS)) for n in configured]
 
 
 def payload(event: Event, fmt: NotifyFormat) -> dict[str, Any]:
@@ -124,7 +124,7 @@ def _slack(text: str | None) -> str:
 
 
 def send(
-    found: Sequence[Target], event: Event, *, post: Post | None = None, policy: Policy | None = None
+    found: Sequence[Webhook], event: Event, *, post: Post | None = None, policy: Policy | None = None
 ) -> list[Delivery]:
     """Deliver ``event`` to each target that subscribed to it. Never raises for a delivery problem."""
     post = post or _post
@@ -141,7 +141,7 @@ def send(
     return done
 
 
-def _deliver(target: Target, body: bytes, post: Post, policy: Policy) -> Delivery:
+def _deliver(target: Webhook, body: bytes, post: Post, policy: Policy) -> Delivery:
     problem, status = "", None
     for attempt in range(1, policy.attempts + 1):
         try:

@@ -62,7 +62,7 @@ def entry(request: PromoteRequest, plan: PromotionPlan, app: AppPromotion, freez
         env=plan.target_env,
         app=app.app,
         action="promote",
-        outcome="",
+        outcome="started",  # a template: each write says its outcome
         digest=app.facts.source_digest,
         tag=plan.release.tag,
         commit=plan.commit,

@@ -12,7 +12,7 @@ from typing import NamedTuple, Protocol
 
 from deployctl.core.errors import InvalidValueError
 
-EVENTS = ("pull_request", "push", "workflow_dispatch")
+CI_EVENTS = ("pull_request", "push", "workflow_dispatch")
 
 
 class EnvironmentRoute(Protocol):
@@ -88,8 +88,8 @@ def _plan(env: str, needs: tuple[str, ...] = ("check",)) -> Step:
 
 def steps_for(config: RouteConfig, event: str, ref: str) -> Pipeline:
     """The steps for ``event`` on ``ref`` (e.g. ``push`` + ``refs/tags/release-1.4.0``)."""
-    if event not in EVENTS:
-        raise InvalidValueError(f"unknown CI event {event!r}: expected one of {', '.join(EVENTS)}")
+    if event not in CI_EVENTS:
+        raise InvalidValueError(f"unknown CI event {event!r}: expected one of {', '.join(CI_EVENTS)}")
     r = roles(config)
     if event == "pull_request":
         steps = [*_checks(), _plan(r.dev), _plan(r.prod)]

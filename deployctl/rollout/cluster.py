@@ -33,7 +33,7 @@ HOOK_POLL = 0.25
 
 
 @dataclass(frozen=True)
-class Cluster:
+class ClusterClient:
     kube: Kube
     helm: Helm
     namespace: str

@@ -11,7 +11,7 @@ from deployctl.adapters.helm_argv import Kube
 from deployctl.adapters.kube.client import autoscaler_present, errors, live_view, translate
 from deployctl.rollout.hooks import hook_verdicts
 from deployctl.rollout.kinds import KINDS, lists
-from deployctl.rollout.signals import Context, Tuning
+from deployctl.rollout.signals import Tuning, VerdictContext
 from deployctl.rollout.states import Health, Verdict, WorkloadHealth, release_health
 from deployctl.rollout.tracking import desired_image, health_of, targets_in
 
@@ -47,7 +47,7 @@ def live_release(kube: Kube, namespace: str, release: Release) -> LiveRelease:
     targets = targets_in(release.manifest)
     try:
         api, view = live_view(kube, namespace, lists(tuple(KINDS)))
-        ctx = Context(tuning=Tuning(autoscaler=autoscaler_present(api)), now=time.time())
+        vctx = VerdictContext(tuning=Tuning(autoscaler=autoscaler_present(api)), now=time.time())
     except errors() as exc:
         raise translate(exc, kube, f"read the workloads of release {release.name} in {namespace}") from None
     found = []
@@ -66,10 +66,10 @@ def live_release(kube: Kube, namespace: str, release: Release) -> LiveRelease:
         }
         found.append(
             LiveWorkload(
-                health_of(target.kind, obj, view, ctx, target),
+                health_of(target.kind, obj, view, vctx, target),
                 image,
                 annotations.get("deployctl.dev/image-tag"),
                 annotations.get("deployctl.dev/git-sha"),
             )
         )
-    return LiveRelease(release, tuple(found), tuple(hook_verdicts(release.hooks, view, ctx)))
+    return LiveRelease(release, tuple(found), tuple(hook_verdicts(release.hooks, view, vctx)))

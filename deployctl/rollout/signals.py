@@ -85,7 +85,7 @@ def tuning_from(*annotation_sets: Mapping[str, str] | None, autoscaler: bool = F
 
 
 @dataclass(frozen=True)
-class Context:
+class VerdictContext:
     """What a verdict is judged with besides the objects: tuning, the time (None: only the signals that need
     no clock), the namespace's recent events, and when this rollout began (older events are not its own)."""
 

@@ -1,15 +1,16 @@
-"""Rollout facts, pure: pods and containers as small frozen states, the ``Verdict``, and ``release_health``,
-THE definition of healthy (used by ``deploy`` after its watch, ``status`` and the promotion gate).
+"""Rollout facts, pure: the ``Verdict``, a workload's health and ``release_health``, THE definition of healthy (used
+by ``deploy`` after its watch, ``status`` and the promotion gate).
 
-Snapshots of API objects (plain dicts, camelCase as the API serves them) become these states; the
-failure signals are in ``verdicts``, the per-kind rollout rules in ``kinds``, and which pods belong to
-which workload of a release in ``tracking`` (all table-tested in tests/unit/test_rollout.py).
+Pods and containers as states are in ``pods``; the failure signals in ``signals``, the per-kind rollout rules in
+``kinds``, and which pods belong to which workload of a release in ``tracking`` (all table-tested in
+tests/unit/test_rollout.py and test_kinds.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from deployctl.rollout.pods import PodState
 
@@ -17,9 +18,14 @@ REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 DIGEST_ANNOTATION = "deployctl.dev/image-digest"
 
 
+VerdictState = Literal["progressing", "complete", "failed"]
+
+
 @dataclass(frozen=True)
 class Verdict:
-    state: str  # progressing | complete | failed
+    """A rollout's (or one workload's, or one hook's) verdict: its state, a one-line message and what it is about."""
+
+    state: VerdictState
     message: str  # first line: the one-line summary; then the diagnosis, one indented line each
     pod: str | None = None
     container: str | None = None
@@ -51,12 +57,6 @@ class Verdict:
             "reason": self.reason,
             "diagnosis": list(self.diagnosis),
         }
-
-
-# --------------------------------------------------------------------------- snapshots from API objects
-
-
-# --------------------------------------------------------------------------- health: one definition
 
 
 @dataclass(frozen=True)

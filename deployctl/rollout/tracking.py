@@ -15,14 +15,14 @@ from deployctl.adapters.kube.view import View
 from deployctl.rollout.kinds import KINDS
 from deployctl.rollout.kinds.common import metadata_of, owned_by
 from deployctl.rollout.pods import PodState, digest_in, pod_state
-from deployctl.rollout.signals import Context, tuning_from
+from deployctl.rollout.signals import VerdictContext, tuning_from
 from deployctl.rollout.states import DIGEST_ANNOTATION, Verdict, WorkloadHealth, serving
 
 HOOK_ANNOTATION = "helm.sh/hook"
 
 
 @dataclass(frozen=True)
-class Target:
+class ManifestWorkload:
     """A workload the release's manifest rolls out: what its pod template pins there (``digest``), and the
     ``minReplicas`` of an HPA of the release that scales it (None: no HPA)."""
 
@@ -53,7 +53,7 @@ def _autoscaled(docs: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], int]
     return found
 
 
-def targets_in(manifest: str) -> list[Target]:
+def targets_in(manifest: str) -> list[ManifestWorkload]:
     """The workloads a rendered release manifest (multi-document YAML) rolls out, in manifest order: helm's own
     record of what the release owns, whatever the chart's labels (hooks are not in it: see ``hooks_in``)."""
     docs = _documents(manifest)
@@ -63,11 +63,11 @@ def targets_in(manifest: str) -> list[Target]:
         meta = metadata_of(doc)
         if doc.get("kind") in KINDS and HOOK_ANNOTATION not in (meta.get("annotations") or {}):
             kind, name = str(doc["kind"]), str(meta.get("name", ""))
-            found.append(Target(kind, name, desired_image(doc)[1], scaled.get((kind, name))))
+            found.append(ManifestWorkload(kind, name, desired_image(doc)[1], scaled.get((kind, name))))
     return found
 
 
-def kinds_to_watch(targets: Iterable[Target]) -> set[str]:
+def kinds_to_watch(targets: Iterable[ManifestWorkload]) -> set[str]:
     """The API kinds a view needs to judge ``targets`` (a Deployment's pods are found through ReplicaSets)."""
     wanted = {t.kind for t in targets} | {"Pod"}
     return wanted | {via for kind in wanted if kind in KINDS for via in KINDS[kind].via}
@@ -94,35 +94,35 @@ def new_pods(kind: str, obj: Mapping[str, Any], pods: Sequence[PodState], view: 
     return KINDS[kind].new_pods(obj, pods, view)
 
 
-def context_for(obj: Mapping[str, Any], ctx: Context) -> Context:
-    """``ctx`` with the tuning the workload's annotations (or its pod template's) ask for."""
+def context_for(obj: Mapping[str, Any], vctx: VerdictContext) -> VerdictContext:
+    """``vctx`` with the tuning the workload's annotations (or its pod template's) ask for."""
     annotations = metadata_of(obj).get("annotations")
     template = metadata_of(_template(obj)).get("annotations")
-    return replace(ctx, tuning=tuning_from(annotations, template, autoscaler=ctx.tuning.autoscaler))
+    return replace(vctx, tuning=tuning_from(annotations, template, autoscaler=vctx.tuning.autoscaler))
 
 
 def judge_object(
-    kind: str, obj: Mapping[str, Any], view: View, ctx: Context, min_replicas: int | None = None
+    kind: str, obj: Mapping[str, Any], view: View, vctx: VerdictContext, min_replicas: int | None = None
 ) -> tuple[Verdict, list[PodState]]:
-    """The verdict of one live workload, and its pods (``min_replicas``: an HPA's, see ``Target``)."""
-    ctx = context_for(obj, ctx)
+    """The verdict of one live workload, and its pods (``min_replicas``: an HPA's, see ``ManifestWorkload``)."""
+    vctx = context_for(obj, vctx)
     pods = pods_of(kind, obj, view)
-    verdict = KINDS[kind].judge(obj, pods, new_pods(kind, obj, pods, view), ctx, min_replicas)
+    verdict = KINDS[kind].judge(obj, pods, new_pods(kind, obj, pods, view), vctx, min_replicas)
     return replace(verdict, resource=f"{kind}/{metadata_of(obj).get('name', '')}"), pods
 
 
-def judge(target: Target, view: View, ctx: Context) -> Verdict:
+def judge(target: ManifestWorkload, view: View, vctx: VerdictContext) -> Verdict:
     obj = (view.get(target.kind) or {}).get(target.name)
     if obj is None:
         return Verdict("progressing", f"waiting for {target.ref} to appear", resource=target.ref)
-    return judge_object(target.kind, obj, view, ctx, target.min_replicas)[0]
+    return judge_object(target.kind, obj, view, vctx, target.min_replicas)[0]
 
 
-def release_verdict(targets: Sequence[Target], view: View, ctx: Context) -> Verdict:
+def release_verdict(targets: Sequence[ManifestWorkload], view: View, vctx: VerdictContext) -> Verdict:
     """Every target judged: the first failure, else progressing while any is, else complete."""
     if not targets:
         return Verdict("complete", "no workloads in the release")
-    verdicts = [judge(t, view, ctx) for t in targets]
+    verdicts = [judge(t, view, vctx) for t in targets]
     failed = next((v for v in verdicts if v.state == "failed"), None)
     if failed is not None:
         return failed
@@ -142,13 +142,13 @@ def desired_image(obj: Mapping[str, Any]) -> tuple[str, str | None]:
 
 
 def health_of(
-    kind: str, obj: Mapping[str, Any], view: View, ctx: Context, target: Target | None = None
+    kind: str, obj: Mapping[str, Any], view: View, vctx: VerdictContext, target: ManifestWorkload | None = None
 ) -> WorkloadHealth:
     """One workload as it runs now: what the release's revision asks of it (``target``, from its manifest; else its
     live spec), its verdict, which pods of which digest serve. A live spec that does not pin what the revision does
     was never applied (a hook failed before helm applied it, or someone changed it by hand): that is a failure."""
     min_replicas = target.min_replicas if target is not None else None
-    verdict, pods = judge_object(kind, obj, view, ctx, min_replicas)
+    verdict, pods = judge_object(kind, obj, view, vctx, min_replicas)
     _, applied = desired_image(obj)
     digest = target.digest if target is not None and target.digest else applied
     if applied != digest:

@@ -22,14 +22,14 @@ from deployctl.core.errors import DeployctlError
 from deployctl.rollout import diagnosis
 from deployctl.rollout.hooks import hook_failure, uids
 from deployctl.rollout.kinds import lists
-from deployctl.rollout.signals import Context, EventState, Tuning, event_state
+from deployctl.rollout.signals import EventState, Tuning, VerdictContext, event_state
 from deployctl.rollout.states import Verdict
-from deployctl.rollout.tracking import Target, kinds_to_watch, release_verdict
+from deployctl.rollout.tracking import ManifestWorkload, kinds_to_watch, release_verdict
 
 log = logging.getLogger(__name__)
 
 OPTIONAL = frozenset({"Event"})
-EVENTS: dict[str, ListCall] = {"Event": ("CoreV1Api", "list_namespaced_event")}  # for diagnosis, not judged
+EVENT_LISTS: dict[str, ListCall] = {"Event": ("CoreV1Api", "list_namespaced_event")}  # for diagnosis, not judged
 MAX_EVENTS = 500
 EVALUATE_EVERY = 0.5  # seconds: grace periods expire between API events
 
@@ -157,8 +157,8 @@ class NamespaceWatch:
             newest = sorted(self.events.items(), key=lambda item: item[1].time or 0)[-MAX_EVENTS:]
             self.events = dict(newest)
 
-    def context(self, tuning: Tuning, since: float) -> Context:
-        return Context(tuning=tuning, now=time.time(), events=tuple(self.events.values()), since=since)
+    def context(self, tuning: Tuning, since: float) -> VerdictContext:
+        return VerdictContext(tuning=tuning, now=time.time(), events=tuple(self.events.values()), since=since)
 
 
 def _uid_of(obj: Mapping[str, Any] | None) -> str | None:
@@ -189,7 +189,7 @@ def _uid(watch: NamespaceWatch, verdict: Verdict) -> str | None:
 def watch_release(
     kube: Kube,
     namespace: str,
-    targets: list[Target],
+    targets: list[ManifestWorkload],
     *,
     timeout: float,
     on_progress: Callable[[str], None] | None = None,
@@ -199,7 +199,7 @@ def watch_release(
     if not targets:
         return Verdict("complete", "no workloads in the release")
     since = time.time()
-    watch = NamespaceWatch(kube, namespace, lists(kinds_to_watch(targets)) | EVENTS).start()
+    watch = NamespaceWatch(kube, namespace, lists(kinds_to_watch(targets)) | EVENT_LISTS).start()
     tuning = Tuning(autoscaler=autoscaler_present(watch.api))
     deadline = time.monotonic() + timeout
     last_message = ""
@@ -246,7 +246,7 @@ class HookWatch:
 
     def __init__(self, kube: Kube, namespace: str, *, since: float) -> None:
         self.since = since
-        self.watch = NamespaceWatch(kube, namespace, lists(("Job", "Pod")) | EVENTS).start()
+        self.watch = NamespaceWatch(kube, namespace, lists(("Job", "Pod")) | EVENT_LISTS).start()
         self.tuning = Tuning(autoscaler=autoscaler_present(self.watch.api))
         self.active = True
         self.baseline: set[str] | None = None  # the uids of the first listing

@@ -30,7 +30,7 @@ GIT_IDENTITY = {
 
 
 @dataclass
-class Step:
+class StoryStep:
     title: str
     seconds: float
     outcome: str
@@ -49,7 +49,7 @@ class DemoResult:
     unverified_refusal: str = ""  # why promote refused the release of D (pods ready, its HTTP check failed in dev)
     dev_history: list[dict[str, Any]] = field(default_factory=list)
     prod_history: list[dict[str, Any]] = field(default_factory=list)
-    steps: list[Step] = field(default_factory=list)
+    steps: list[StoryStep] = field(default_factory=list)
     documents: dict[str, Any] = field(default_factory=dict)  # command -> last JSON document it printed
     commands: list[dict[str, Any]] = field(default_factory=list)  # every command run: argv, exit code, output
     board: Path | None = None  # the release board of the end state (``deployctl board``), kept in the work dir
@@ -76,7 +76,7 @@ class Story:
 
     def step(self, title: str, outcome: str, started: float) -> None:
         seconds = time.monotonic() - started
-        self.result.steps.append(Step(title, seconds, outcome))
+        self.result.steps.append(StoryStep(title, seconds, outcome))
         self.say(f"  {title:<54} {seconds:6.1f}s  {outcome}")
 
     def git(self, *args: str) -> str:

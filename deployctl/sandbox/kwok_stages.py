@@ -51,7 +51,7 @@ DEFAULT_MARKERS = {
 MARKER_RE = re.compile(r"[A-Za-z0-9:._/-]{3,200}")
 
 
-class Kube(Protocol):
+class RawKube(Protocol):
     """``ControlPlane.kube``: a raw call to the API server as the admin."""
 
     def __call__(
@@ -94,7 +94,7 @@ def documents(text: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
-def install_crd(kube: Kube, timeout: float) -> None:
+def install_crd(kube: RawKube, timeout: float) -> None:
     """Install kwok's Stage CRD and wait until the API server serves Stages."""
     (crd,) = documents(STAGE_CRD.read_text(encoding="utf-8"))
     name = crd["metadata"]["name"]
@@ -111,7 +111,7 @@ def install_crd(kube: Kube, timeout: float) -> None:
     raise LabError(f"kwok's Stage CRD not established after {timeout:.0f}s: {reply}")
 
 
-def apply(kube: Kube, markers: Mapping[str, list[str]], timeout: float) -> str:
+def apply(kube: RawKube, markers: Mapping[str, list[str]], timeout: float) -> str:
     """Create or update every Stage with ``markers`` in the API server; returns the YAML applied."""
     text = render(markers)
     deadline = time.monotonic() + timeout
@@ -128,7 +128,7 @@ def apply(kube: Kube, markers: Mapping[str, list[str]], timeout: float) -> str:
     return text
 
 
-def await_marker(kube: Kube, node: str, marker: str, behaviour: str, timeout: float) -> None:
+def await_marker(kube: RawKube, node: str, marker: str, behaviour: str, timeout: float) -> None:
     """Wait until kwok plays ``marker``'s new Stages: a canary pod of an image containing it must fail.
 
     kwok follows Stages with a watch, and pods with another: a pod created right after the apply could
@@ -146,7 +146,7 @@ def await_marker(kube: Kube, node: str, marker: str, behaviour: str, timeout: fl
     raise LabError(f"kwok did not play image marker {marker} as {behaviour} within {timeout:.0f}s ({seen})")
 
 
-def _canary(kube: Kube, node: str, marker: str, deadline: float) -> str:
+def _canary(kube: RawKube, node: str, marker: str, deadline: float) -> str:
     """Create one canary pod, wait for kwok to play it: "failed", "ready" (old Stages) or what was seen."""
     pod = {
         "apiVersion": "v1",

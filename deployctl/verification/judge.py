@@ -52,12 +52,12 @@ def answer_problem(answer: Answer, expect_status: int, body_contains: str | None
 
 
 @dataclass(frozen=True)
-class Condition:
+class MetricCondition:
     op: str
     bound: float
 
     @classmethod
-    def parse(cls, text: str) -> Condition:
+    def parse(cls, text: str) -> MetricCondition:
         match = _CONDITION.match(text)
         if match is None or match.group(1) not in _OPERATORS:
             raise ValueError(f"not a condition: {text!r} (an operator and a number: '< 0.01')")
@@ -100,7 +100,7 @@ def _labels(metric: Mapping[str, Any]) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in sorted(shown.items())) + "}" if shown else ""
 
 
-def evaluation_problem(values: list[tuple[str, float]], condition: Condition) -> str | None:
+def evaluation_problem(values: list[tuple[str, float]], condition: MetricCondition) -> str | None:
     """Why one evaluation fails (``no data``, or the first value outside the condition), None when it passes."""
     if not values:
         return "no data (the query returned no series)"

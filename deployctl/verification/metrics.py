@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from deployctl.config import MetricCheck
 from deployctl.core.errors import DeployctlError, OperationError, UsageError
-from deployctl.verification.judge import Condition, QueryResultError, evaluation_problem, render, values_of
+from deployctl.verification.judge import MetricCondition, QueryResultError, evaluation_problem, render, values_of
 from deployctl.verification.model import ERROR, FAILED, PASSED, CheckResult, first_line
 
 KIND = "metric"
@@ -84,7 +84,7 @@ def evaluate(
 ) -> CheckResult:
     """Run ``check``: ``count`` evaluations, the first at once; a dependency error ends it as ``error``."""
     promql = render(check.query, placeholders)
-    condition = Condition.parse(check.condition)
+    condition = MetricCondition.parse(check.condition)
     started = clock()
     failures: list[str] = []
     for index in range(check.count):

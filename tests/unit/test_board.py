@@ -23,7 +23,7 @@ from deployctl.board import render_md
 from deployctl.board.model import Live
 from deployctl.config import load
 from deployctl.core.errors import OperationError
-from deployctl.ledger.entry import Entry, Override
+from deployctl.ledger.entry import Entry, Outcome, Override
 from deployctl.rollout.states import Health, Verdict
 from deployctl.runner import ProcessRunner
 from tests import values_files
@@ -34,7 +34,7 @@ A, B, C = ("sha256:" + x * 64 for x in "abc")
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
-def entry(app: str, action: str, outcome: str, digest: str | None, minutes_ago: int, **more: Any) -> Entry:
+def entry(app: str, action: str, outcome: Outcome, digest: str | None, minutes_ago: int, **more: Any) -> Entry:
     time = (NOW - timedelta(minutes=minutes_ago)).isoformat(timespec="microseconds")
     verdict = {"succeeded": "healthy", "failed": "failed"}.get(outcome)
     return Entry(env=more.pop("env", "dev"), app=app, action=action, outcome=outcome, digest=digest, time=time,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from deployctl.ledger.entry import Entry
+from deployctl.ledger.entry import Entry, Outcome
 from deployctl.promotion.evidence import evidence_of
 
 D = "sha256:" + "d" * 64
@@ -20,7 +20,7 @@ def at(minutes_ago: int) -> str:
 
 
 def rollout(
-    digest: str, minutes_ago: int, outcome: str = "succeeded", *, app: str = "api", action: str = "deploy"
+    digest: str, minutes_ago: int, outcome: Outcome = "succeeded", *, app: str = "api", action: str = "deploy"
 ) -> Entry:
     verdict = "healthy" if outcome == "succeeded" else "failed"
     return Entry(

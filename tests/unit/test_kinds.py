@@ -15,9 +15,9 @@ from deployctl.rollout.kinds.job import JobState, job_verdict
 from deployctl.rollout.kinds.pod import pod_verdict
 from deployctl.rollout.kinds.statefulset import StatefulSetState, statefulset_verdict
 from deployctl.rollout.pods import Condition, ContainerState, PodState, timestamp
-from deployctl.rollout.signals import Context, EventState, Tuning
+from deployctl.rollout.signals import EventState, Tuning, VerdictContext
 from deployctl.rollout.states import release_health
-from deployctl.rollout.tracking import Target, health_of, new_pods, pods_of, release_verdict, targets_in
+from deployctl.rollout.tracking import ManifestWorkload, health_of, new_pods, pods_of, release_verdict, targets_in
 from tests.unit.test_rollout import RECORDED, recorded
 
 D = "sha256:" + "d" * 64  # what the recorded objects ran first
@@ -37,7 +37,7 @@ def view(*keys: str, **edits: dict[str, Any]) -> dict[str, dict[str, dict[str, A
 
 
 NOW = (timestamp(RECORDED["Pod/ready"]["metadata"]["creationTimestamp"]) or 0) + 30
-CTX = Context(now=NOW)
+CTX = VerdictContext(now=NOW)
 
 
 # --------------------------------------------------------------------------- recorded objects, judged in a view
@@ -46,19 +46,19 @@ CTX = Context(now=NOW)
 @pytest.mark.parametrize(
     ("target", "state", "reason", "pod", "words"),
     [
-        (Target("Deployment", "api"), "failed", "CrashLoopBackOff", "api-86d8486b9f-ds5v4", "container api"),
-        (Target("StatefulSet", "db"), "complete", None, None, "partition 1: 2 of 3 pods updated"),
-        (Target("DaemonSet", "agent"), "failed", "CrashLoopBackOff", "agent-qt62d", "container agent"),
-        (Target("Job", "job-failed"), "failed", "BackoffLimitExceeded", "job-failed-gpmdq", "container migrate: Error (code 1)"),
-        (Target("Job", "job-deadline"), "failed", "DeadlineExceeded", None, "active longer than specified deadline"),
-        (Target("Job", "job-done"), "complete", None, None, "completed"),
-        (Target("Pod", "ready"), "complete", None, None, "is ready"),
-        (Target("Pod", "exited"), "failed", "Error", "exited", "restartPolicy Never"),
-        (Target("Pod", "gone"), "progressing", None, None, "waiting for Pod/gone to appear"),
+        (ManifestWorkload("Deployment", "api"), "failed", "CrashLoopBackOff", "api-86d8486b9f-ds5v4", "container api"),
+        (ManifestWorkload("StatefulSet", "db"), "complete", None, None, "partition 1: 2 of 3 pods updated"),
+        (ManifestWorkload("DaemonSet", "agent"), "failed", "CrashLoopBackOff", "agent-qt62d", "container agent"),
+        (ManifestWorkload("Job", "job-failed"), "failed", "BackoffLimitExceeded", "job-failed-gpmdq", "container migrate: Error (code 1)"),
+        (ManifestWorkload("Job", "job-deadline"), "failed", "DeadlineExceeded", None, "active longer than specified deadline"),
+        (ManifestWorkload("Job", "job-done"), "complete", None, None, "completed"),
+        (ManifestWorkload("Pod", "ready"), "complete", None, None, "is ready"),
+        (ManifestWorkload("Pod", "exited"), "failed", "Error", "exited", "restartPolicy Never"),
+        (ManifestWorkload("Pod", "gone"), "progressing", None, None, "waiting for Pod/gone to appear"),
     ],
 )  # fmt: skip
 def test_recorded_workloads_judged_in_a_view(
-    target: Target, state: str, reason: str | None, pod: str | None, words: str
+    target: ManifestWorkload, state: str, reason: str | None, pod: str | None, words: str
 ) -> None:
     verdict = release_verdict([target], view(), CTX)
     assert (verdict.state, verdict.reason, verdict.pod) == (state, reason, pod), verdict.message
@@ -67,10 +67,14 @@ def test_recorded_workloads_judged_in_a_view(
 
 
 def test_the_first_failure_ends_the_release_whatever_the_others_do() -> None:
-    targets = [Target("StatefulSet", "db"), Target("Pod", "unsched"), Target("DaemonSet", "agent")]
+    targets = [
+        ManifestWorkload("StatefulSet", "db"),
+        ManifestWorkload("Pod", "unsched"),
+        ManifestWorkload("DaemonSet", "agent"),
+    ]
     verdict = release_verdict(targets, view(), CTX)
     assert verdict.resource == "Pod/unsched" and verdict.reason == "Unschedulable"
-    waiting = release_verdict([Target("Pod", "ready"), Target("Pod", "gone")], view(), CTX)
+    waiting = release_verdict([ManifestWorkload("Pod", "ready"), ManifestWorkload("Pod", "gone")], view(), CTX)
     assert waiting.state == "progressing" and "Pod/gone: waiting for Pod/gone to appear" in waiting.message
     assert release_verdict([], view(), CTX).state == "complete"
 
@@ -78,7 +82,7 @@ def test_the_first_failure_ends_the_release_whatever_the_others_do() -> None:
 def test_tuning_comes_from_the_workloads_annotations() -> None:
     objects = view()
     objects["DaemonSet"]["agent"]["metadata"]["annotations"] = {"deployctl.dev/restarts-allowed": "5"}
-    assert release_verdict([Target("DaemonSet", "agent")], objects, CTX).state == "progressing"
+    assert release_verdict([ManifestWorkload("DaemonSet", "agent")], objects, CTX).state == "progressing"
 
 
 def test_old_pods_of_a_workload_are_not_judged() -> None:
@@ -86,7 +90,7 @@ def test_old_pods_of_a_workload_are_not_judged() -> None:
     an old pod being replaced, and only the counts speak."""
     objects = view()
     objects["Pod"]["agent-qt62d"]["metadata"]["labels"]["pod-template-generation"] = "1"
-    assert release_verdict([Target("DaemonSet", "agent")], objects, CTX).state == "progressing"
+    assert release_verdict([ManifestWorkload("DaemonSet", "agent")], objects, CTX).state == "progressing"
 
 
 def test_health_of_each_kind_states_its_proof() -> None:
@@ -111,7 +115,7 @@ def test_pods_are_their_workloads_by_owner_uid_not_by_name() -> None:
     old_pod = objects["Pod"].pop("job-failed-gpmdq")
     old_pod["metadata"]["ownerReferences"][0]["name"] = "job-done"  # the old Job of the same name: another uid
     objects["Pod"]["job-failed-gpmdq"] = old_pod
-    assert release_verdict([Target("Job", "job-done")], objects, CTX).state == "complete"
+    assert release_verdict([ManifestWorkload("Job", "job-done")], objects, CTX).state == "complete"
     # the same pod, owned by this Job's uid, is one of its pods
     old_pod["metadata"]["ownerReferences"][0]["uid"] = objects["Job"]["job-done"]["metadata"]["uid"]
     assert len(health_of("Job", objects["Job"]["job-done"], objects, CTX).serving) == 1
@@ -122,9 +126,9 @@ def test_terminating_pods_never_decide_a_verdict() -> None:
     objects = view()
     objects["Deployment"]["api"]["status"]["conditions"] = []  # the recorded one is past its progress deadline
     crashing = objects["Pod"]["api-86d8486b9f-ds5v4"]
-    assert release_verdict([Target("Deployment", "api")], objects, CTX).reason == "CrashLoopBackOff"
+    assert release_verdict([ManifestWorkload("Deployment", "api")], objects, CTX).reason == "CrashLoopBackOff"
     crashing["metadata"]["deletionTimestamp"] = crashing["metadata"]["creationTimestamp"]
-    verdict = release_verdict([Target("Deployment", "api")], objects, CTX)
+    verdict = release_verdict([ManifestWorkload("Deployment", "api")], objects, CTX)
     assert verdict.state == "progressing", verdict.message
     health = health_of("Deployment", objects["Deployment"]["api"], objects, CTX)
     assert health.terminating == 1
@@ -195,9 +199,9 @@ def test_a_new_hook_that_failed_is_reported_with_its_job_pod_and_reason() -> Non
     baseline = {objects["Job"]["job-failed"]["metadata"]["uid"]}
     assert hook_failure(objects, baseline, CTX) is None
     created = timestamp(objects["Job"]["job-failed"]["metadata"]["creationTimestamp"]) or 0
-    assert hook_failure(objects, baseline, Context(now=NOW, since=created + 5)) is None
+    assert hook_failure(objects, baseline, VerdictContext(now=NOW, since=created + 5)) is None
     # ... unless helm created it after it started, before the watch's first listing (whole seconds: 1 s slack)
-    late = hook_failure(objects, baseline, Context(now=NOW, since=created + 0.5))
+    late = hook_failure(objects, baseline, VerdictContext(now=NOW, since=created + 0.5))
     assert late is not None and late.resource == "Job/job-failed"
 
 
@@ -313,13 +317,13 @@ QUOTA = EventState("Job", "job", "FailedCreate", 'pods "job-x" is forbidden: exc
         ("suspended: not waited on", JobState("job", suspended=True), [], CTX, "complete", None),
         ("one failed pod: a retry is allowed", JobState("job", failed=1, active=1), [FAILED_POD], CTX, "progressing", None),
         ("two failed pods: beyond the budget", JobState("job", failed=2), [FAILED_POD], CTX, "failed", "Error"),
-        ("a budget of 3", JobState("job", failed=2), [FAILED_POD], Context(Tuning(restarts_allowed=3), NOW), "progressing", None),
-        ("FailedCreate during this rollout", JobState("job"), [], Context(now=NOW, events=(QUOTA,), since=NOW - 5), "failed", "FailedCreate"),
-        ("FailedCreate of an earlier one", JobState("job"), [], Context(now=NOW, events=(QUOTA,), since=NOW + 60), "progressing", None),
+        ("a budget of 3", JobState("job", failed=2), [FAILED_POD], VerdictContext(Tuning(restarts_allowed=3), NOW), "progressing", None),
+        ("FailedCreate during this rollout", JobState("job"), [], VerdictContext(now=NOW, events=(QUOTA,), since=NOW - 5), "failed", "FailedCreate"),
+        ("FailedCreate of an earlier one", JobState("job"), [], VerdictContext(now=NOW, events=(QUOTA,), since=NOW + 60), "progressing", None),
     ],
 )  # fmt: skip
 def test_job_verdict(
-    case: str, job: JobState, pods: list[PodState], ctx: Context, state: str, reason: str | None
+    case: str, job: JobState, pods: list[PodState], ctx: VerdictContext, state: str, reason: str | None
 ) -> None:
     verdict = job_verdict(job, pods, ctx)
     assert (verdict.state, verdict.reason) == (state, reason), (case, verdict.message)

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from deployctl.rollout.kinds import KINDS, lists
-from deployctl.rollout.signals import Context, EventState
-from deployctl.rollout.tracking import Target, judge_object, kinds_to_watch
+from deployctl.rollout.signals import EventState, VerdictContext
+from deployctl.rollout.tracking import ManifestWorkload, judge_object, kinds_to_watch
 
 T0 = 1_800_000_000.0
 STAMP = "2027-01-15T08:00:00Z"  # T0
-CTX = Context(now=T0 + 120, since=T0 - 1)
+CTX = VerdictContext(now=T0 + 120, since=T0 - 1)
 Obj = dict[str, Any]
 
 
@@ -122,7 +122,7 @@ def test_every_kind_fails_on_each_failure_class_of_a_new_pod(kind: str, failure:
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_kind_whose_pod_is_running_is_not_failed(kind: str) -> None:
     obj, view = WORKLOADS[kind](RUNNING)
-    verdict, _ = judge_object(kind, obj, view, Context(now=T0 + 1))  # within every grace
+    verdict, _ = judge_object(kind, obj, view, VerdictContext(now=T0 + 1))  # within every grace
     assert verdict.state == "progressing", verdict
 
 
@@ -137,12 +137,12 @@ def test_a_kind_whose_pod_is_running_is_not_failed(kind: str) -> None:
 def test_a_controller_that_cannot_make_pods_fails_its_kind(kind: str, events: str, reason: str) -> None:
     obj, view = WORKLOADS[kind](RUNNING)
     quota = EventState(kind, "w", events, 'pods "w-1" is forbidden: exceeded quota', "Warning", time=T0)
-    verdict, _ = judge_object(kind, obj, view, Context(now=T0 + 1, since=T0 - 1, events=(quota,)))
+    verdict, _ = judge_object(kind, obj, view, VerdictContext(now=T0 + 1, since=T0 - 1, events=(quota,)))
     assert (verdict.state, verdict.reason) == ("failed", reason), verdict
 
 
 def test_the_watch_lists_every_kind_a_verdict_reads() -> None:
-    wanted = kinds_to_watch([Target("Deployment", "w"), Target("Job", "j")])
+    wanted = kinds_to_watch([ManifestWorkload("Deployment", "w"), ManifestWorkload("Job", "j")])
     assert wanted == {"Deployment", "ReplicaSet", "Job", "Pod"}
     assert set(lists(tuple(wanted))) == wanted, "each has its list call"
     assert set(lists(tuple(KINDS))) == {*KINDS, "ReplicaSet"}

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from deployctl.ledger.audit import CLOCK_BOUND
-from deployctl.ledger.entry import Entry
+from deployctl.ledger.entry import Entry, Outcome
 from deployctl.ledger.store import HISTORY_PREFIX, Ledger
 from deployctl.promotion.evidence import evidence_of
 from tests.unit.fakes import FakeS3, VersionedS3
@@ -41,7 +41,7 @@ def world(s3: FakeS3 | None = None) -> tuple[VersionedS3 | FakeS3, Clock, Ledger
     return s3, clock, Ledger("dev", BUCKET, s3, warn=warnings.append), warnings
 
 
-def rollout(digest: str, outcome: str = "succeeded", *, written: datetime) -> Entry:
+def rollout(digest: str, outcome: Outcome = "succeeded", *, written: datetime) -> Entry:
     """A rollout's entry as its writer stamps it (``written``: the writer's clock)."""
     verdict = "healthy" if outcome == "succeeded" else "failed"
     time = written.isoformat(timespec="microseconds")

@@ -174,7 +174,7 @@ def test_delivery_retries_with_backoff_what_may_pass(
     answers: list[int | OSError], delivered: bool, attempts: int, slept: list[float], problem: str
 ) -> None:
     endpoint = Endpoint(answers)
-    target = notify.Target("SLACK_PROD", URL, "json", events.EVENTS)
+    target = notify.Webhook("SLACK_PROD", URL, "json", events.EVENTS)
     [delivery] = notify.send([target], PROMOTED, post=endpoint.post, policy=endpoint.policy())
     assert (delivery.delivered, delivery.attempts, delivery.problem) == (delivered, attempts, problem)
     assert endpoint.slept == slept
@@ -205,7 +205,7 @@ def test_targets_get_only_the_events_they_chose_and_an_unset_variable_is_said() 
 
 
 def test_a_url_that_is_not_http_is_refused_without_echoing_it() -> None:
-    target = notify.Target("HOOK", "file:///etc/passwd", "json", events.EVENTS)
+    target = notify.Webhook("HOOK", "file:///etc/passwd", "json", events.EVENTS)
     [delivery] = notify.send([target], PROMOTED, policy=notify.Policy(attempts=1))
     assert not delivery.delivered
     assert delivery.problem == "no answer (OSError: not an http(s) URL) after 1 attempts"

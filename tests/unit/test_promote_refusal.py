@@ -17,7 +17,7 @@ import pytest
 from deployctl.app import promote as promote_app
 from deployctl.app.deploy import deploy
 from deployctl.core.errors import ExitCode, OperationError, PolicyError
-from deployctl.ledger.entry import Entry
+from deployctl.ledger.entry import Entry, Outcome
 from deployctl.promotion import gates as promotion
 from deployctl.promotion.evidence import evidence_of, fleet_evidence
 from deployctl.promotion.request import PromoteRequest
@@ -33,7 +33,7 @@ NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 CRASH = "pod api-7d9 container api: CrashLoopBackOff (exit 3, restarted 4 times)"
 
 
-def rollout(digest: str, hour: int, outcome: str, *, run: str | None = None, entry_id: str, **extra: Any) -> Entry:
+def rollout(digest: str, hour: int, outcome: Outcome, *, run: str | None = None, entry_id: str, **extra: Any) -> Entry:
     verdict = {"succeeded": "healthy", "failed": "failed"}.get(outcome)
     return Entry(
         env="dev", app="api", action="deploy", outcome=outcome, verdict=verdict, digest=digest,

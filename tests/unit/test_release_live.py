@@ -9,7 +9,7 @@ from typing import Any
 from deployctl.rollout.hooks import hook_verdicts
 from deployctl.rollout.kinds.deployment import DeploymentState, verdict_of
 from deployctl.rollout.kinds.statefulset import StatefulSetState, statefulset_verdict
-from deployctl.rollout.signals import Context
+from deployctl.rollout.signals import VerdictContext
 from deployctl.rollout.states import Verdict, WorkloadHealth, release_health, what_serves
 from deployctl.rollout.tracking import targets_in
 from deployctl.rollout.watch import keep
@@ -50,19 +50,19 @@ def test_an_hpa_of_the_release_gives_its_target_a_floor() -> None:
 def test_a_deployment_behind_an_hpa_is_complete_only_at_its_min_replicas() -> None:
     """The demo's prod ``api`` (no ``replicas``, HPA minReplicas 3) was judged healthy at 1 replica, before the HPA
     scaled it; ``status`` then called the scale-up a failing rollout."""
-    assert verdict_of(deployment(), [], Context()).state == "complete"  # no HPA: 1 of 1
-    one = verdict_of(deployment(), [], Context(), min_replicas=3)
+    assert verdict_of(deployment(), [], VerdictContext()).state == "complete"  # no HPA: 1 of 1
+    one = verdict_of(deployment(), [], VerdictContext(), min_replicas=3)
     assert one.state == "progressing" and "1 of 3 new replicas updated (its HPA's minReplicas 3)" in one.message
     scaled = deployment(replicas=3, status_replicas=3, updated_replicas=3, available_replicas=3, ready_replicas=3)
-    assert verdict_of(scaled, [], Context(), min_replicas=3).state == "complete"
+    assert verdict_of(scaled, [], VerdictContext(), min_replicas=3).state == "complete"
     # the HPA asks for 5: every pod is of the new revision and ready, two more are coming: scaling, not unfinished
     scaling = deployment(replicas=5, status_replicas=3, updated_replicas=3, available_replicas=3, ready_replicas=3)
-    verdict = verdict_of(scaling, [], Context(), min_replicas=3)
+    verdict = verdict_of(scaling, [], VerdictContext(), min_replicas=3)
     assert verdict.state == "complete" and "scaling to 5" in verdict.message
-    assert verdict_of(scaling, [], Context()).state == "progressing"  # without the HPA it is not done
+    assert verdict_of(scaling, [], VerdictContext()).state == "progressing"  # without the HPA it is not done
     # old replicas still there: a rollout, not a scale-up
     rolling = deployment(replicas=5, status_replicas=6, updated_replicas=4, available_replicas=5, ready_replicas=5)
-    assert verdict_of(rolling, [], Context(), min_replicas=3).state == "progressing"
+    assert verdict_of(rolling, [], VerdictContext(), min_replicas=3).state == "progressing"
 
 
 def test_a_statefulset_behind_an_hpa_scales_up_without_being_unfinished() -> None:

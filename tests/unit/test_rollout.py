@@ -13,7 +13,7 @@ import pytest
 
 from deployctl.rollout.kinds.deployment import DeploymentState, deployment_state, verdict_of
 from deployctl.rollout.pods import Condition, ContainerState, PodState, pod_state, probe_grace, timestamp
-from deployctl.rollout.signals import Context, EventState, Tuning, pod_failure, tuning_from
+from deployctl.rollout.signals import EventState, Tuning, VerdictContext, pod_failure, tuning_from
 from deployctl.rollout.states import Verdict, WorkloadHealth, release_health
 
 RECORDED = json.loads((Path(__file__).parent / "data" / "rollout_objects.json").read_text())
@@ -217,9 +217,9 @@ def test_recorded_deployment_mid_rollout_then_past_its_progress_deadline() -> No
     earlier["status"]["conditions"] = [c for c in earlier["status"]["conditions"] if c["type"] != "Progressing"]
     state = deployment_state(earlier)
     assert (state.replicas, state.updated_replicas, state.revision) == (2, 1, "2")
-    assert verdict_of(state, [], Context()).state == "progressing"
-    assert verdict_of(state, [new], Context()).reason == "CrashLoopBackOff"
-    late = verdict_of(deployment_state(recorded("Deployment/api@deadline")), [], Context())
+    assert verdict_of(state, [], VerdictContext()).state == "progressing"
+    assert verdict_of(state, [new], VerdictContext()).reason == "CrashLoopBackOff"
+    late = verdict_of(deployment_state(recorded("Deployment/api@deadline")), [], VerdictContext())
     assert (late.state, late.reason) == ("failed", "ProgressDeadlineExceeded")
     assert 'ReplicaSet "api-86d8486b9f" has timed out progressing' in late.message
 

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.ledger.entry import Entry
+from deployctl.ledger.entry import Entry, Outcome
 from deployctl.promotion.target import target_state
 from tests.unit.test_waves import CONFIG, env_of
 
 OLD, NEW = "sha256:" + "1" * 64, "sha256:" + "2" * 64
 
 
-def promoted(digest: str, release: str, outcome: str = "succeeded", verdict: str | None = "healthy") -> Entry:
+def promoted(digest: str, release: str, outcome: Outcome = "succeeded", verdict: str | None = "healthy") -> Entry:
     return Entry("prod", "api", "promote", outcome, digest=digest, release=release, tag=release, verdict=verdict)
 
 

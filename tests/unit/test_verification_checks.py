@@ -15,7 +15,7 @@ from deployctl.adapters.helm_argv import test_argv as helm_test_argv
 from deployctl.config import ConfigProblemsError, HelmTest, HttpCheck, MetricCheck, load
 from deployctl.core.errors import ExitCode, OperationError, UsageError
 from deployctl.verification import helm_test, http, metrics
-from deployctl.verification.judge import Answer, Condition, QueryResultError, answer_problem, render, values_of
+from deployctl.verification.judge import Answer, MetricCondition, QueryResultError, answer_problem, render, values_of
 from deployctl.verification.model import CheckResult, Subject, Verification, describe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,7 +140,7 @@ def test_an_answer_is_judged_against_the_status_and_body_expected(
      ("> -1", 0.0, True), ("== 0", 0.0, True), ("!= 0", 0.0, False), ("< 1e-3", 0.0001, True), ("< 5", math.nan, False)],
 )  # fmt: skip
 def test_conditions(text: str, value: float, holds: bool) -> None:
-    assert Condition.parse(text).holds(value) is holds
+    assert MetricCondition.parse(text).holds(value) is holds
 
 
 def test_query_results_read_as_series_and_values() -> None:

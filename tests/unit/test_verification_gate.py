@@ -22,7 +22,7 @@ from deployctl.app.steps.recovery import reconcile
 from deployctl.app.verify import verify
 from deployctl.config import load
 from deployctl.core.errors import ExitCode, OperationError, PolicyError, UsageError
-from deployctl.ledger.entry import Check, Entry
+from deployctl.ledger.entry import Check, Entry, Outcome
 from deployctl.promotion.evidence import evidence_of, healthy
 from deployctl.promotion.request import PromoteRequest
 from deployctl.runner import ProcessRunner
@@ -46,7 +46,7 @@ def rollout(minute: float, digest: str = DIGEST, **fields: Any) -> Entry:
 
 def verified(minute: float, outcome: str, digest: str = DIGEST) -> Entry:
     check = Check("errors", "metric", outcome, "0.2 is not < 0.01" if outcome == "failed" else "ok")
-    state = "succeeded" if outcome == "passed" else "failed"
+    state: Outcome = "succeeded" if outcome == "passed" else "failed"
     return Entry("dev", "api", "verify", state, digest=digest, verified=outcome, checks=(check,), time=at(minute))
 
 

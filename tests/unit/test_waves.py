@@ -17,7 +17,7 @@ import pytest
 from deployctl.config import ConfigProblemsError, load
 from deployctl.core.errors import DeployctlError, OperationError
 from deployctl.core.refs import ImageRef, ReleaseTag, Version
-from deployctl.ledger.entry import Entry, open_intents
+from deployctl.ledger.entry import Entry, Outcome, open_intents
 from deployctl.promotion.evidence import fleet_evidence
 from deployctl.promotion.facts import Facts
 from deployctl.promotion.gates import judge
@@ -287,7 +287,7 @@ def test_previous_digest_per_cluster_is_its_newest_successful_rollout() -> None:
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
-def rollout(outcome: str, cluster: str | None, minutes_ago: int, digest: str = NEW) -> Entry:
+def rollout(outcome: Outcome, cluster: str | None, minutes_ago: int, digest: str = NEW) -> Entry:
     verdict = "healthy" if outcome == "succeeded" else "failed"
     at = (NOW - timedelta(minutes=minutes_ago)).isoformat()
     return Entry("staging", "api", "deploy", outcome, digest=digest, verdict=verdict, cluster=cluster, time=at)
@@ -374,4 +374,4 @@ def test_open_intents_per_cluster() -> None:
 def test_a_single_cluster_entry_keeps_its_json() -> None:
     assert "cluster" not in Entry("dev", "api", "deploy", "succeeded").to_dict()
     assert Entry("prod", "api", "deploy", "succeeded", cluster="use1").to_dict()["cluster"] == "use1"
-    assert Entry.from_dict(Entry("prod", "api", "deploy", "x", cluster="euw1").to_dict()).cluster == "euw1"
+    assert Entry.from_dict(Entry("prod", "api", "deploy", "succeeded", cluster="euw1").to_dict()).cluster == "euw1"

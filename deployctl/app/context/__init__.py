@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from deployctl.adapters.helm import Helm
     from deployctl.adapters.helm_argv import Kube
     from deployctl.adapters.registry import Endpoint
-    from deployctl.rollout.cluster import Cluster
+    from deployctl.rollout.cluster import ClusterClient
     from deployctl.terraform import workspace as infra
 
 
@@ -211,11 +211,11 @@ class EnvContext(ContextBase):
     # ---------------------------------------------------------------- cluster
 
     @contextmanager
-    def cluster(self, target: waves.Target | None = None) -> Iterator[Cluster]:
+    def cluster(self, target: waves.Target | None = None) -> Iterator[ClusterClient]:
         """helm and the API for this environment's cluster (``target``: one of its several), in its namespace
         (``kube_access``: the kubeconfig as configured, or an exec credential's on EKS)."""
         from deployctl.adapters.kube_access import kube_for
-        from deployctl.rollout.cluster import Cluster
+        from deployctl.rollout.cluster import ClusterClient
 
         namespace = self.namespace
         name = target.name if target is not None else None
@@ -227,10 +227,10 @@ class EnvContext(ContextBase):
             raise UsageError(f"environment {self.name!r} has no cluster")
         region = target.region if target is not None and target.region else self.env.aws.region
         with kube_for(self.config, self.name, cluster, name=name, region=region, aws_in=self.aws_in) as kube:
-            yield Cluster(kube, self._helm(kube), namespace)
+            yield ClusterClient(kube, self._helm(kube), namespace)
 
     @contextmanager
-    def clusters(self) -> Iterator[dict[str | None, Cluster]]:
+    def clusters(self) -> Iterator[dict[str | None, ClusterClient]]:
         """Every cluster of the environment at once, by target name (None: its one cluster)."""
         with ExitStack() as stack:
             yield {t.name: stack.enter_context(self.cluster(t)) for t in self.targets()}

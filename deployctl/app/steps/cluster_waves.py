@@ -11,13 +11,13 @@ from deployctl.app.steps.serving import roll_forward_hint, verify
 from deployctl.core.errors import DeployctlError, OperationError
 from deployctl.ledger.entry import Entry
 from deployctl.rollout import waves
-from deployctl.rollout.cluster import Cluster
+from deployctl.rollout.cluster import ClusterClient
 from deployctl.rollout.results import DeployResult, RolloutPlan
 
 
 def roll_out_waves(
     ctx: EnvContext,
-    clusters: Mapping[str | None, Cluster],
+    clusters: Mapping[str | None, ClusterClient],
     plans: Mapping[str | None, Sequence[RolloutPlan]],
     roll: Callable[[waves.Target, list[DeployResult]], None],
     *,

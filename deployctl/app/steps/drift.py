@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from deployctl.config import App
-    from deployctl.rollout.cluster import Cluster
+    from deployctl.rollout.cluster import ClusterClient
 from deployctl.release.drift import PLACEHOLDER_DIGEST, AppDiff, Candidate, ImageChange
 
 
@@ -64,7 +64,7 @@ def environment_drift(
 
 
 def app_drift(
-    cluster: Cluster,
+    cluster: ClusterClient,
     app_name: str,
     app: App,
     *,

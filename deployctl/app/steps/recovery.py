@@ -6,11 +6,11 @@ from __future__ import annotations
 from deployctl.app.context import EnvContext
 from deployctl.core.errors import OperationError
 from deployctl.ledger.entry import Entry, open_intents
-from deployctl.rollout.cluster import Cluster
+from deployctl.rollout.cluster import ClusterClient
 
 
 def reconcile(
-    ctx: EnvContext, cluster: Cluster, app_name: str, release: str, where: str | None = None
+    ctx: EnvContext, cluster: ClusterClient, app_name: str, release: str, where: str | None = None
 ) -> tuple[str, ...]:
     """Complete the intents an interrupted run left open (lock held: no other run is mid-rollout), from helm's
     history: a revision whose description names the intent reached the cluster, but its rollout was never
@@ -43,7 +43,7 @@ def reconcile(
 
 
 def recover_pending(
-    ctx: EnvContext, cluster: Cluster, app_name: str, release: str, where: str | None = None
+    ctx: EnvContext, cluster: ClusterClient, app_name: str, release: str, where: str | None = None
 ) -> tuple[str, ...]:
     """Make a release left pending-install/-upgrade/-rollback by a killed run deployable again.
 

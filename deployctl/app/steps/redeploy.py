@@ -25,17 +25,17 @@ from deployctl.core.errors import DeployctlError, OperationError
 from deployctl.ledger.entry import Entry
 from deployctl.release import manifest_diff
 from deployctl.rollout import unchanged as sameness
-from deployctl.rollout.cluster import Cluster
+from deployctl.rollout.cluster import ClusterClient
 from deployctl.rollout.results import DeployResult, RolloutPlan
 from deployctl.rollout.states import Health
 
 log = logging.getLogger(__name__)
-Verify = Callable[[Cluster, str, str | None], Health]
+Verify = Callable[[ClusterClient, str, str | None], Health]
 
 
 def unchanged(
     ctx: EnvContext,
-    cluster: Cluster,
+    cluster: ClusterClient,
     plan: RolloutPlan,
     entry: Entry,
     verify: Verify,

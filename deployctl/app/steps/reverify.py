@@ -22,7 +22,7 @@ from deployctl.config import deploy_order
 from deployctl.core.errors import DeployctlError, OperationError
 from deployctl.ledger.entry import Entry
 from deployctl.promotion.entries import target_env_name
-from deployctl.rollout.cluster import Cluster
+from deployctl.rollout.cluster import ClusterClient
 from deployctl.verification.model import Verification
 from deployctl.verification.plan import Plan
 
@@ -120,7 +120,7 @@ class _Stopped(Exception):  # noqa: N818 - internal: one app's verification ende
         self.error = error
 
 
-def _one(ctx: EnvContext, cluster: Cluster, name: str, release_name: str, plan: Plan) -> AppVerification:
+def _one(ctx: EnvContext, cluster: ClusterClient, name: str, release_name: str, plan: Plan) -> AppVerification:
     live = cluster.live(release_name)
     if live is None:
         entry = Entry(ctx.name, name, "verify", "failed", message=f"release {release_name} is not installed")
@@ -129,7 +129,7 @@ def _one(ctx: EnvContext, cluster: Cluster, name: str, release_name: str, plan: 
     revision = live.release
     digest = live.workloads[0].health.desired_digest if live.workloads else None
     health = live.health(digest)
-    base = Entry(ctx.name, name, "verify", "", digest=digest, release=f"{release_name}@{revision.revision}")
+    base = Entry(ctx.name, name, "verify", "started", digest=digest, release=f"{release_name}@{revision.revision}")
     if not health.healthy:
         entry = base.written_now(outcome="failed", verdict="failed", message=f"not healthy now: {health.summary}")
         ctx.record(entry)

@@ -24,12 +24,12 @@ from deployctl.core.errors import DeployctlError, OperationError, UsageError
 from deployctl.core.refs import ImageRef
 from deployctl.ledger.entry import Entry
 from deployctl.release import chartvalues, image_check
-from deployctl.rollout.cluster import Cluster
+from deployctl.rollout.cluster import ClusterClient
 from deployctl.rollout.results import DeployResult, RolloutPlan
 
 
 def plan_rollout(
-    ctx: EnvContext, cluster: Cluster, app_name: str, image: ImageRef, git_sha: str | None, workdir: Path
+    ctx: EnvContext, cluster: ClusterClient, app_name: str, image: ImageRef, git_sha: str | None, workdir: Path
 ) -> RolloutPlan:
     """Validate before anything changes (and before waiting for the lock): the chart exists and renders
     with the app's values section and its image pinned through ``image_values``, and its workloads run it
@@ -55,7 +55,7 @@ def plan_rollout(
 
 
 def roll_out(
-    ctx: EnvContext, cluster: Cluster, plan: RolloutPlan, entry: Entry, *, timeout: float, wave: int = 1
+    ctx: EnvContext, cluster: ClusterClient, plan: RolloutPlan, entry: Entry, *, timeout: float, wave: int = 1
 ) -> DeployResult:
     """With ``ctx``'s lock held: settle what an interrupted run left (its open intent, its pending helm
     revision; a release that already runs exactly this is judged without helm: ``redeploy``), record the intent,
@@ -153,7 +153,7 @@ def roll_out(
     )
 
 
-def _add_serving(exc: DeployctlError, cluster: Cluster, plan: RolloutPlan) -> None:
+def _add_serving(exc: DeployctlError, cluster: ClusterClient, plan: RolloutPlan) -> None:
     """Say in a failed helm run's hint what serves now (a hook that failed stopped helm before it applied)."""
     serving = serving_now(cluster, plan.release, plan.image.digest)
     if serving is not None:

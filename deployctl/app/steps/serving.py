@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from deployctl.adapters.helm import Release
 from deployctl.core.errors import DeployctlError
-from deployctl.rollout.cluster import Cluster
+from deployctl.rollout.cluster import ClusterClient
 from deployctl.rollout.states import Health, release_health, what_serves
 
 
-def verify(cluster: Cluster, release: str, digest: str | None, upgraded: Release | None = None) -> Health:
+def verify(cluster: ClusterClient, release: str, digest: str | None, upgraded: Release | None = None) -> Health:
     """The release judged now, from the cluster (the one definition of healthy, see ``rollout``); ``upgraded``:
     the revision this run just made (its manifest names the workloads), else helm's latest."""
     live = cluster.live(release, upgraded)
@@ -24,7 +24,9 @@ def roll_forward_hint(env_name: str, promoted: bool, serving: str | None = None)
     )
 
 
-def serving_now(cluster: Cluster, release: str, failing: str | None, upgraded: Release | None = None) -> str | None:
+def serving_now(
+    cluster: ClusterClient, release: str, failing: str | None, upgraded: Release | None = None
+) -> str | None:
     """What serves ``release`` now, read from its pods; None when the cluster cannot say (the hint says so)."""
     try:
         live = cluster.live(release, upgraded)

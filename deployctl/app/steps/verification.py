@@ -14,7 +14,7 @@ from deployctl.app.context import EnvContext
 from deployctl.config import DeployctlConfig
 from deployctl.core.errors import UsageError
 from deployctl.ledger.entry import Entry
-from deployctl.rollout.cluster import Cluster
+from deployctl.rollout.cluster import ClusterClient
 from deployctl.rollout.results import DeployResult, RolloutPlan
 from deployctl.verification.metrics import MetricsApi
 from deployctl.verification.model import FAILED, Subject, Verification
@@ -52,7 +52,7 @@ def plan_for(ctx: EnvContext, app_name: str, environ: Mapping[str, str] | None =
 
 
 def run_checks(
-    ctx: EnvContext, cluster: Cluster, plan: Plan, app_name: str, revision: Release, digest: str | None
+    ctx: EnvContext, cluster: ClusterClient, plan: Plan, app_name: str, revision: Release, digest: str | None
 ) -> Verification:
     """Run ``plan`` against ``app_name``'s release ``revision`` in ``cluster`` (the lock held by the caller)."""
     subject = Subject(ctx.name, app_name, revision.name, cluster.namespace, digest)
@@ -69,7 +69,7 @@ def recorded(verification: Verification) -> dict[str, Any]:
 
 def verify_rollout(
     ctx: EnvContext,
-    cluster: Cluster,
+    cluster: ClusterClient,
     plan: RolloutPlan,
     revision: Release,
     complete: Callable[..., None],
@@ -104,7 +104,7 @@ def verify_rollout(
 
 
 def recorded_run(
-    ctx: EnvContext, cluster: Cluster, plan: Plan, base: Entry, revision: Release, proof: str
+    ctx: EnvContext, cluster: ClusterClient, plan: Plan, base: Entry, revision: Release, proof: str
 ) -> tuple[Verification, Entry]:
     """The checks of ``base.app`` run again on what runs, recorded as ``deployctl verify`` records them: an intent
     written ahead (killed halfway, the next run settles it ``unknown``), then an entry of action ``verify`` (passed:
@@ -128,13 +128,13 @@ def recorded_run(
     return result, entry
 
 
-def after_unchanged(ctx: EnvContext, cluster: Cluster, plan: RolloutPlan, result: DeployResult) -> DeployResult:
+def after_unchanged(ctx: EnvContext, cluster: ClusterClient, plan: RolloutPlan, result: DeployResult) -> DeployResult:
     """A rollout that changed nothing (``redeploy``: no helm revision, judged healthy as it is) runs the app's checks
     too, recorded as ``deployctl verify``: a retried deploy of a build whose checks fail never succeeds."""
     if plan.verification is None or not plan.verification.configured:
         return result
     revision = cluster.helm.status(plan.release, cluster.namespace)  # with the chart's test hooks
-    base = Entry(ctx.name, plan.app, "verify", "", digest=plan.image.digest, cluster=result.cluster,
+    base = Entry(ctx.name, plan.app, "verify", "started", digest=plan.image.digest, cluster=result.cluster,
                  release=f"{plan.release}@{revision.revision}")  # fmt: skip
     checked, _ = recorded_run(ctx, cluster, plan.verification, base, revision, result.message)
     error = checked.error()

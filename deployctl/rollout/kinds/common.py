@@ -9,14 +9,14 @@ from typing import Any
 
 from deployctl.adapters.kube.view import View
 from deployctl.rollout.pods import PodState
-from deployctl.rollout.signals import Context
+from deployctl.rollout.signals import VerdictContext
 from deployctl.rollout.states import Verdict
 
 WAITING_FOR_CONTROLLER = "waiting for the controller to observe the new spec"
 
 Obj = Mapping[str, Any]
 # (the workload, all its pods, its new revision's pods, the context, an HPA's minReplicas) -> its verdict
-Judge = Callable[[Obj, Sequence[PodState], Sequence[PodState], Context, int | None], Verdict]
+Judge = Callable[[Obj, Sequence[PodState], Sequence[PodState], VerdictContext, int | None], Verdict]
 
 
 def int_of(value: object, default: int = 0) -> int:

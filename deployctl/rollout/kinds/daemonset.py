@@ -9,7 +9,7 @@ from typing import Any
 from deployctl.adapters.kube.view import View
 from deployctl.rollout.kinds.common import WAITING_FOR_CONTROLLER, Kind, Obj, int_of, metadata_of, parts_of
 from deployctl.rollout.pods import PodState
-from deployctl.rollout.signals import Context, controller_failure, first_failure
+from deployctl.rollout.signals import VerdictContext, controller_failure, first_failure
 from deployctl.rollout.states import Verdict
 
 
@@ -43,9 +43,9 @@ def daemonset_state(obj: Mapping[str, Any]) -> DaemonSetState:
     )
 
 
-def daemonset_verdict(d: DaemonSetState, new_pods: Sequence[PodState], ctx: Context) -> Verdict:
-    failure = first_failure(new_pods, ctx.tuning, ctx.now, ctx.events)
-    failure = failure or controller_failure(ctx.events, "DaemonSet", d.name, ctx.since)
+def daemonset_verdict(d: DaemonSetState, new_pods: Sequence[PodState], vctx: VerdictContext) -> Verdict:
+    failure = first_failure(new_pods, vctx.tuning, vctx.now, vctx.events)
+    failure = failure or controller_failure(vctx.events, "DaemonSet", d.name, vctx.since)
     if failure is not None:
         return failure
     if d.observed_generation < d.generation:
@@ -61,9 +61,11 @@ def daemonset_verdict(d: DaemonSetState, new_pods: Sequence[PodState], ctx: Cont
     return Verdict("complete", f"{d.desired} of {d.desired} pods updated and available")
 
 
-def _judge(obj: Obj, pods: Sequence[PodState], new: Sequence[PodState], ctx: Context, floor: int | None) -> Verdict:
+def _judge(
+    obj: Obj, pods: Sequence[PodState], new: Sequence[PodState], vctx: VerdictContext, floor: int | None
+) -> Verdict:
     del pods, floor
-    return daemonset_verdict(daemonset_state(obj), new, ctx)
+    return daemonset_verdict(daemonset_state(obj), new, vctx)
 
 
 def _desired(obj: Obj) -> tuple[int, int]:

@@ -19,7 +19,7 @@ from deployctl.rollout.kinds.common import (
     uid_of,
 )
 from deployctl.rollout.pods import Condition, PodState, conditions_of
-from deployctl.rollout.signals import Context, first_failure
+from deployctl.rollout.signals import VerdictContext, first_failure
 from deployctl.rollout.states import REVISION_ANNOTATION, Verdict
 
 
@@ -60,7 +60,7 @@ def deployment_state(obj: Mapping[str, Any]) -> DeploymentState:
 def verdict_of(
     deployment: DeploymentState,
     new_pods: Sequence[PodState],
-    ctx: Context | None = None,
+    vctx: VerdictContext | None = None,
     *,
     min_replicas: int | None = None,
 ) -> Verdict:
@@ -72,8 +72,8 @@ def verdict_of(
     (``min_replicas``): complete once its minReplicas are updated and available and no old replica remains;
     more replicas the HPA asks for on top are a scale-up ("scaling"), not an unfinished rollout.
     """
-    ctx = ctx or Context()
-    failure = first_failure(new_pods, ctx.tuning, ctx.now, ctx.events)
+    vctx = vctx or VerdictContext()
+    failure = first_failure(new_pods, vctx.tuning, vctx.now, vctx.events)
     if failure is not None:
         return failure
     progressing = deployment.condition("Progressing")
@@ -120,9 +120,11 @@ def _autoscaled(deployment: DeploymentState, floor: int) -> Verdict:
     return Verdict("complete", f"{want} of {want} replicas updated and available ({hpa})")
 
 
-def _judge(obj: Obj, pods: Sequence[PodState], new: Sequence[PodState], ctx: Context, floor: int | None) -> Verdict:
+def _judge(
+    obj: Obj, pods: Sequence[PodState], new: Sequence[PodState], vctx: VerdictContext, floor: int | None
+) -> Verdict:
     del pods
-    return verdict_of(deployment_state(obj), new, ctx, min_replicas=floor)
+    return verdict_of(deployment_state(obj), new, vctx, min_replicas=floor)
 
 
 def _replica_sets(obj: Obj, view: View) -> list[Obj]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from deployctl.rollout.kinds.common import Kind, Obj, int_of, parts_of
 from deployctl.rollout.pods import Condition, PodState, conditions_of
-from deployctl.rollout.signals import Context, controller_failure, first_failure
+from deployctl.rollout.signals import VerdictContext, controller_failure, first_failure
 from deployctl.rollout.states import Verdict
 
 
@@ -64,7 +64,7 @@ def last_failed(pods: Sequence[PodState]) -> FailedPod:
     return FailedPod(pod.name, None, why, f"pod {pod.name}: {why}" + (f": {pod.message}" if pod.message else ""))
 
 
-def job_verdict(job: JobState, pods: Sequence[PodState], ctx: Context) -> Verdict:
+def job_verdict(job: JobState, pods: Sequence[PodState], vctx: VerdictContext) -> Verdict:
     """Complete at its Complete condition; failed at its Failed condition (BackoffLimitExceeded,
     DeadlineExceeded...), at a failure signal of a pod still running or pending, or when more pods
     failed than the restart budget allows (the Job controller retries with back-off: 10 s, 20 s, 40 s...)."""
@@ -79,19 +79,19 @@ def job_verdict(job: JobState, pods: Sequence[PodState], ctx: Context) -> Verdic
     if job.suspended:
         return Verdict("complete", f"job {job.name} is suspended: not waited on")
     live = [p for p in pods if p.phase not in ("Failed", "Succeeded")]
-    failure = first_failure(live, ctx.tuning, ctx.now, ctx.events, readiness=False)
+    failure = first_failure(live, vctx.tuning, vctx.now, vctx.events, readiness=False)
     if failure is not None:
         return failure
     failures = max(job.failed, sum(1 for p in pods if p.phase == "Failed"))
-    if failures > ctx.tuning.restarts_allowed:
+    if failures > vctx.tuning.restarts_allowed:
         return Verdict(
             "failed",
-            f"job {job.name}: {failures} pods failed ({ctx.tuning.restarts_allowed} retries allowed): {last.detail}",
+            f"job {job.name}: {failures} pods failed ({vctx.tuning.restarts_allowed} retries allowed): {last.detail}",
             pod=last.pod,
             container=last.container,
             reason=last.reason or "Error",
         )
-    failure = controller_failure(ctx.events, "Job", job.name, ctx.since)
+    failure = controller_failure(vctx.events, "Job", job.name, vctx.since)
     if failure is not None:
         return failure
     return Verdict(
@@ -100,9 +100,11 @@ def job_verdict(job: JobState, pods: Sequence[PodState], ctx: Context) -> Verdic
     )
 
 
-def _judge(obj: Obj, pods: Sequence[PodState], new: Sequence[PodState], ctx: Context, floor: int | None) -> Verdict:
+def _judge(
+    obj: Obj, pods: Sequence[PodState], new: Sequence[PodState], vctx: VerdictContext, floor: int | None
+) -> Verdict:
     del pods, floor
-    return job_verdict(job_state(obj), new, ctx)
+    return job_verdict(job_state(obj), new, vctx)
 
 
 KIND = Kind(

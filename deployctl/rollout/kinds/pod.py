@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from deployctl.rollout.kinds.common import Kind, Obj, one_desired
 from deployctl.rollout.kinds.job import last_failed
 from deployctl.rollout.pods import PodState
-from deployctl.rollout.signals import Context, pod_failure
+from deployctl.rollout.signals import VerdictContext, pod_failure
 from deployctl.rollout.states import Verdict
 
 
-def pod_verdict(pod: PodState, ctx: Context) -> Verdict:
+def pod_verdict(pod: PodState, vctx: VerdictContext) -> Verdict:
     """A Pod of its own: complete when Ready (restartPolicy Always) or Succeeded (a pod that runs to
     completion), failed on a failure signal or in phase Failed."""
-    failure = pod_failure(pod, ctx.tuning, ctx.now, ctx.events, readiness=pod.restart_policy == "Always")
+    failure = pod_failure(pod, vctx.tuning, vctx.now, vctx.events, readiness=pod.restart_policy == "Always")
     if failure is not None:
         return failure
     if pod.phase == "Failed":
@@ -28,9 +28,11 @@ def pod_verdict(pod: PodState, ctx: Context) -> Verdict:
     return Verdict("progressing", f"pod {pod.name}: {pod.phase}" + (f" ({waiting})" if waiting else ""))
 
 
-def _judge(obj: Obj, pods: Sequence[PodState], new: Sequence[PodState], ctx: Context, floor: int | None) -> Verdict:
+def _judge(
+    obj: Obj, pods: Sequence[PodState], new: Sequence[PodState], vctx: VerdictContext, floor: int | None
+) -> Verdict:
     del obj, new, floor
-    return pod_verdict(pods[0], ctx)
+    return pod_verdict(pods[0], vctx)
 
 
 KIND = Kind("Pod", ("CoreV1Api", "list_namespaced_pod"), judge=_judge, desired=one_desired, own_pod=True)

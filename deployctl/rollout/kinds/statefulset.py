@@ -9,7 +9,7 @@ from typing import Any
 from deployctl.adapters.kube.view import View
 from deployctl.rollout.kinds.common import WAITING_FOR_CONTROLLER, Kind, Obj, int_of, parts_of
 from deployctl.rollout.pods import PodState
-from deployctl.rollout.signals import Context, controller_failure, first_failure
+from deployctl.rollout.signals import VerdictContext, controller_failure, first_failure
 from deployctl.rollout.states import Verdict
 
 
@@ -54,12 +54,12 @@ def statefulset_state(obj: Mapping[str, Any]) -> StatefulSetState:
 
 
 def statefulset_verdict(
-    s: StatefulSetState, new_pods: Sequence[PodState], ctx: Context, *, min_replicas: int | None = None
+    s: StatefulSetState, new_pods: Sequence[PodState], vctx: VerdictContext, *, min_replicas: int | None = None
 ) -> Verdict:
     """Complete when the pods its update strategy rolls run the update revision and all are ready; with an HPA
     (``min_replicas``), once its minReplicas are: more on top are a scale-up ("scaling")."""
-    failure = first_failure(new_pods, ctx.tuning, ctx.now, ctx.events)
-    failure = failure or controller_failure(ctx.events, "StatefulSet", s.name, ctx.since)
+    failure = first_failure(new_pods, vctx.tuning, vctx.now, vctx.events)
+    failure = failure or controller_failure(vctx.events, "StatefulSet", s.name, vctx.since)
     if failure is not None:
         return failure
     if s.observed_generation < s.generation or not s.update_revision:
@@ -90,9 +90,11 @@ def statefulset_verdict(
     return Verdict("complete", f"{s.replicas} of {s.replicas} pods updated and ready")
 
 
-def _judge(obj: Obj, pods: Sequence[PodState], new: Sequence[PodState], ctx: Context, floor: int | None) -> Verdict:
+def _judge(
+    obj: Obj, pods: Sequence[PodState], new: Sequence[PodState], vctx: VerdictContext, floor: int | None
+) -> Verdict:
     del pods
-    return statefulset_verdict(statefulset_state(obj), new, ctx, min_replicas=floor)
+    return statefulset_verdict(statefulset_state(obj), new, vctx, min_replicas=floor)
 
 
 def _desired(obj: Obj) -> tuple[int, int]:
