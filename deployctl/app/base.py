@@ -70,10 +70,12 @@ def roll_out(
     """
     started = time.monotonic()
     where = entry.cluster
+    current = cluster.release(plan.release)  # one helm lookup serves both: recovering changes it, then unused
     recovered = reconcile(ctx, cluster, plan.app, plan.release, where) + recover_pending(
-        ctx, cluster, plan.app, plan.release, where
+        ctx, cluster, plan.app, plan.release, where, current=current
     )
-    if (same := redeploy.unchanged(ctx, cluster, plan, entry, verify, started, recovered=recovered)) is not None:
+    same = redeploy.unchanged(ctx, cluster, plan, entry, verify, started, recovered=recovered, current=current)
+    if same is not None:
         return verification.after_unchanged(ctx, cluster, plan, replace(same, wave=wave))  # its checks run too
     intent = entry.written_now(outcome="started", message=f"helm upgrade of {plan.release} to {plan.image.digest}")
     ctx.record(intent)  # written ahead: a run that dies from here on leaves an intent the next run settles
@@ -221,9 +223,16 @@ def _add_serving(exc: DeployctlError, cluster: Cluster, plan: RolloutPlan) -> No
 
 
 def recover_pending(
-    ctx: EnvContext, cluster: Cluster, app_name: str, release: str, where: str | None = None
+    ctx: EnvContext,
+    cluster: Cluster,
+    app_name: str,
+    release: str,
+    where: str | None = None,
+    *,
+    current: Release | None,
 ) -> tuple[str, ...]:
-    """Make a release left pending-install/-upgrade/-rollback by a killed run deployable again.
+    """Make a release left pending-install/-upgrade/-rollback by a killed run deployable again (``current``: the
+    release as helm lists it, looked up under the lock).
 
     Called only while holding the environment lock, which proves no other deployctl run is
     mid-operation. The pending revision's storage secret (``sh.helm.release.v1.<release>.v<N>``,
@@ -234,7 +243,6 @@ def recover_pending(
     (policy: roll forward), and ``helm uninstall --keep-history`` for a pending install would
     delete the serving objects.
     """
-    current = cluster.release(release)
     if current is None or not current.pending:
         return ()
     records = cluster.pending_records(release)

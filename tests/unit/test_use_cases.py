@@ -77,6 +77,7 @@ def test_deploy_rolls_out_under_the_lock_and_records_the_verified_verdict(repo: 
 
     cluster = ctx.fake_cluster
     assert cluster.calls == [f"template api {DIGEST}", f"upgrade api {DIGEST}", "watch api"]
+    assert cluster.lookups == ["api"], "one helm lookup per rollout (pending? already running it?), not one each"
     assert cluster.lock_at_upgrade is not None and cluster.lock_at_upgrade["command"] == "deploy dev --app api"
     assert s3.held_lock("dev") is None, "released afterwards"
     entry, intent = ctx.entries()  # newest first: the outcome completes the intent written before helm ran
