@@ -19,7 +19,7 @@ from typing import Any
 from deployctl import diagnosis
 from deployctl.errors import DeployctlError
 from deployctl.helm import Kube
-from deployctl.kube import api_client, autoscaler_present, list_call, translate
+from deployctl.kube import api_client, autoscaler_present, list_call, list_json, translate
 from deployctl.rollout import Verdict
 from deployctl.tracking import Target, hook_failure, kinds_to_watch, release_verdict, uids
 from deployctl.verdicts import Context, EventState, Tuning, event_state
@@ -77,21 +77,21 @@ class NamespaceWatch:
 
         while not self._stop.is_set():
             try:
-                listed = call(self.namespace)
-                self._queue.put((kind, "SYNC", self.api.sanitize_for_serialization(listed)))
+                listed = list_json(self.api, kind, self.namespace)
+                self._queue.put((kind, "SYNC", listed))
                 watcher = watch.Watch()
                 for event in watcher.stream(
                     call,
                     self.namespace,
-                    resource_version=listed.metadata.resource_version,
+                    resource_version=listed["metadata"]["resourceVersion"],
                     timeout_seconds=30,
                     _request_timeout=40,
+                    deserialize=False,  # the JSON as sent, as ``list_json``: no model built and turned back
                 ):
                     if self._stop.is_set():
                         watcher.stop()
                         return
-                    obj = self.api.sanitize_for_serialization(event["object"])
-                    self._queue.put((kind, str(event["type"]), obj))
+                    self._queue.put((kind, str(event["type"]), event["object"]))
             except ApiException as exc:
                 if exc.status in (401, 403):
                     self._queue.put((kind, "REFUSED", exc))  # retrying cannot fix a refused credential
