@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--baseline",
         metavar="REF",
-        help="also measure deployctl as it is at git REF (e.g. main), interleaved with this tree (rollout, "
-        "promote_apps, plan)",
+        help="also measure deployctl as it is at git REF (e.g. main; several: main,HEAD), interleaved with this "
+        "tree (rollout, promote_apps)",
     )
     args = parser.parse_args(argv)
     if args.baseline:

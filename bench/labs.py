@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.measure import say, scratch_dir
+from bench.measure import SplitRun, run_split, say, scratch_dir
 from deployctl.runner import CommandResult, ProcessRunner
 from deployctl.sandbox import tools
 from deployctl.sandbox.lab import Lab
@@ -69,6 +69,15 @@ class Checkout:
         env = {**self.env, **(side.env if side is not None else {})}
         return self.runner.run(argv, cwd=self.root, env=env, ok_codes=ok_codes, timeout=timeout)
 
+    def deployctl_split(self, *args: str, ok_codes: Sequence[int] = (0,), side: Side | None = None) -> SplitRun:
+        """``deployctl`` as ``deployctl`` runs it, with its own CPU apart from its children's (``run_split``)."""
+        argv = [str(Path(sys.executable).with_name("deployctl")), *args]
+        found = run_split(argv, env={**self.env, **(side.env if side is not None else {})}, cwd=self.root)
+        if found.exit_code not in ok_codes:
+            tail = (found.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise RuntimeError(f"deployctl {' '.join(args)} exited {found.exit_code}: {tail}")
+        return found
+
     def run(
         self, argv: Sequence[str], *, ok_codes: Sequence[int] = (0,), timeout: float = 900, cwd: Path | None = None
     ) -> CommandResult:
@@ -118,13 +127,13 @@ class Side:
 
 
 def sides() -> list[Side]:
-    """This tree's deployctl, and the baseline's when ``$BENCH_BASELINE`` names a git ref (``--baseline``): its
-    ``deployctl`` package extracted (``git archive``) and compiled once, put first on the child's PYTHONPATH
-    (the same venv, tools and lab serve both). The caller alternates their order run by run."""
-    ref = os.environ.get(BASELINE_ENV, "").strip()
-    found = [Side("deployctl", {})]
-    if ref:
-        found.append(Side(f"deployctl@{ref}", {"PYTHONPATH": str(_baseline(ref))}))
+    """This tree's deployctl (unless ``$BENCH_TREE`` is 0), and each baseline's when ``$BENCH_BASELINE`` names git
+    refs (``--baseline``; commas between several): its ``deployctl`` package extracted (``git archive``) and
+    compiled once, put first on the child's PYTHONPATH (the same venv, tools and lab serve every side). The caller
+    alternates their order run by run."""
+    refs = [r.strip() for r in os.environ.get(BASELINE_ENV, "").split(",") if r.strip()]
+    found = [Side("deployctl", {})] if os.environ.get("BENCH_TREE", "1") != "0" else []
+    found += [Side(f"deployctl@{ref}", {"PYTHONPATH": str(_baseline(ref))}) for ref in refs]
     return found
 
 
