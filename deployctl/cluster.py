@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from deployctl import watch
-from deployctl.errors import OperationError
+from deployctl.errors import CommandFailedError, OperationError
 from deployctl.helm import Helm, Kube, Release, Revision
 from deployctl.kube import (
     LiveRelease,
@@ -192,12 +192,24 @@ class Cluster:
     def live(self, name: str, release: Release | None = None) -> LiveRelease | None:
         """Release ``name`` as it runs now (see ``kube.live_release``); None when it is not installed. ``release``:
         the revision a command just made (``upgrade``'s, with its manifest), else helm's latest is read."""
-        current = release or self.release(name)
+        current = release or self._latest(name)
         if current is None:
             return None
         if not current.manifest:
             current = self.helm.status(name, self.namespace)  # the manifest and hooks of that revision
         return live_release(self.kube, self.namespace, current)
+
+    def _latest(self, name: str) -> Release | None:
+        """helm's latest revision of ``name`` with its manifest and hooks, None when not installed: one ``helm
+        status`` (issue 29: it was ``helm list`` then ``helm status``, per app, twice per promotion). Only when status
+        fails does ``helm list`` say whether the release is not installed or the failure is real (no stderr matched)."""
+        try:
+            found = self.helm.status(name, self.namespace)
+        except CommandFailedError:
+            if self.release(name) is None:
+                return None
+            raise
+        return None if found.status == "uninstalled" else found  # kept history of an uninstall: helm list omits it
 
     def pending_records(self, release: str) -> list[ReleaseRecord]:
         return pending_release_records(self.kube, self.namespace, release)
