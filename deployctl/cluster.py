@@ -87,18 +87,24 @@ class Cluster:
         container and reason, with the diagnosis. The release is then left pending (or failed, as helm marks it
         on SIGTERM); the next deploy recovers it under the lock (``app.base.recover_pending``)."""
         started = time.time()
-        task = Background(
-            lambda: self.helm.upgrade(
-                release=release,
-                chart=chart,
-                namespace=self.namespace,
-                values_files=values_files,
-                set_string=set_string,
-                description=description,
-                version=version,
-            ),
-            name=f"helm-upgrade-{release}",
-        )
+        hooks: watch.HookWatch | None = None
+
+        def upgrade() -> Release:
+            try:
+                return self.helm.upgrade(
+                    release=release,
+                    chart=chart,
+                    namespace=self.namespace,
+                    values_files=values_files,
+                    set_string=set_string,
+                    description=description,
+                    version=version,
+                )
+            finally:
+                if hooks is not None:
+                    hooks.watch.wake()  # the loop below sees helm is done now, not at its next poll (issue 29)
+
+        task = Background(upgrade, name=f"helm-upgrade-{release}")
         try:
             hooks = watch.HookWatch(self.kube, self.namespace, since=started)
         except BaseException:

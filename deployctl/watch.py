@@ -119,7 +119,13 @@ class NamespaceWatch:
             self._apply(kind, event, obj)
         return True
 
+    def wake(self) -> None:
+        """Have a ``poll`` that waits return now, nothing changed: its caller has something else to look at."""
+        self._queue.put(("", "WAKE", None))
+
     def _apply(self, kind: str, event: str, obj: Any) -> None:
+        if event == "WAKE":
+            return
         if event == "REFUSED":
             error = translate(obj, self.kube, f"watch the {kind}s in {self.namespace}")
             if kind in OPTIONAL:

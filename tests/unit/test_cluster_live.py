@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from deployctl import cluster as cluster_module
+from deployctl import watch
 from deployctl.cluster import Cluster
 from deployctl.errors import CommandFailedError
 from deployctl.helm import Helm, Kube
@@ -91,3 +93,34 @@ def test_the_kept_history_of_an_uninstall_is_not_installed(monkeypatch: pytest.M
     gone["info"]["status"] = "uninstalled"
     live, calls = live_of({"status": (0, json.dumps(gone), "")}, monkeypatch)
     assert live is None and calls == ["status"]
+
+
+class WokenHooks:
+    """A hook watch that sees no hook: ``failure`` waits its whole timeout unless woken."""
+
+    def __init__(self, *_: object, **__: object) -> None:
+        self.watch = self
+        self._woken = threading.Event()
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    def failure(self, timeout: float) -> None:
+        self._woken.wait(timeout)
+        self._woken.clear()
+
+    def stop(self) -> None:
+        pass
+
+
+def test_the_upgrade_returns_when_helm_does_not_at_the_hook_watchs_next_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The verdict lag (issue 29): after helm, the rollout watch starts at once."""
+    monkeypatch.setattr(watch, "HookWatch", WokenHooks)
+    monkeypatch.setattr(cluster_module, "HOOK_POLL", 30.0)
+    runner = HelmAnswers({"upgrade": (0, STATUS, "")})
+    kube = Kube(Path("/nonexistent"))
+    cluster = Cluster(kube, Helm(runner=runner, kube=kube, major=4), "dev")
+    started = time.monotonic()
+    release = cluster.upgrade(release="api", chart="charts/api", values_files=(), set_string={}, description="d")
+    assert release.revision == 3
+    assert time.monotonic() - started < 5, "waited for the hook watch's poll"
