@@ -138,7 +138,8 @@ def test_an_interrupted_rollout_is_recorded_and_the_next_run_settles_it(repo: Pa
     assert s3.held_lock("dev") is None, "the lock is released on the way out"
 
     # a run that died without a word: its intent stays open, and helm's history names it
-    s3.objects = {k: v for k, v in s3.objects.items() if done.id not in k[1]}
+    s3.objects = {k: v for k, v in s3.objects.items() if done.id not in k[1]}  # never written: no object,
+    s3.versions = {k: v for k, v in s3.versions.items() if done.id not in k[1]}  # no version listed
     assert open_intents(ctx.entries()) == [intent]
     ctx.fake_cluster.interrupt_upgrade = False
     deploy(ctx, image_tag=SHA)  # the same cluster: its helm history has the revision the dead run made
