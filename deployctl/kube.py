@@ -34,8 +34,6 @@ LISTS = {
 
 # A call that passes no ``_request_timeout`` of its own (a watch does) gets these (connect, read) seconds.
 KUBE_TIMEOUT = (3, 15)
-
-
 POOL_SIZE = 64  # connections kept per API server: one client serves every watch of a release's apps
 _clients: dict[tuple[str, str | None, int, int], Any] = {}
 _clients_guard = threading.Lock()
@@ -43,17 +41,16 @@ _clients_guard = threading.Lock()
 
 def api_client(kube: Kube) -> Any:
     """The ``kubernetes.client.ApiClient`` for ``kube`` (kubernetes imported here, lazily): one per kubeconfig and
-    context in a process, shared by its threads (issue 29: building one reads the kubeconfig and builds a TLS
-    context and, on EKS, runs the exec credential plugin, a Python process; every watch and snapshot of every app
-    built its own). The client renews an exec token itself when it expires; a rewritten kubeconfig gets a new one.
+    context in a process, shared by its threads (issue 29: each watch and snapshot of each app built one, and on EKS
+    that runs the exec credential plugin, a Python process). It renews an expired exec token itself.
 
     Fail fast on an unhealthy cluster rather than waiting on it: one retry of a failed connection but
     none of a read that timed out (that only doubles the wait on a hung API server), and every call
     bounded by ``KUBE_TIMEOUT`` unless it passes its own (the client's default is to wait forever)."""
     try:
-        stat = kube.kubeconfig.stat()
-    except OSError:
-        return _new_client(kube)  # says what is wrong with it
+        stat = kube.kubeconfig.stat()  # a rewritten kubeconfig gets a new client
+    except OSError:  # the new client says what is wrong with it
+        return _new_client(kube)
     key = (str(kube.kubeconfig), kube.context, stat.st_mtime_ns, stat.st_size)
     with _clients_guard:  # the apps of a level ask at once: one builds it
         if key not in _clients:
@@ -155,9 +152,8 @@ def list_call(api: Any, kind: str) -> Any:
 
 
 def list_json(api: Any, kind: str, namespace: str) -> dict[str, Any]:
-    """One list of ``kind`` in ``namespace`` as the API server sent it: plain JSON, camelCase, RFC 3339 times. The
-    client's models are skipped: building them and turning them back into dicts was the largest part of the CPU of
-    a snapshot of a release (issue 29)."""
+    """One list of ``kind`` in ``namespace`` as the API server sent it (issue 29: building the client's models and
+    turning them back into dicts was most of the CPU of a release's snapshot)."""
     response = list_call(api, kind)(namespace, _preload_content=False)
     try:
         found: dict[str, Any] = json.loads(response.data)

@@ -72,7 +72,7 @@ def roll_out(
     where = entry.cluster
     current = cluster.release(plan.release)  # one helm lookup serves both: recovering changes it, then unused
     recovered = reconcile(ctx, cluster, plan.app, plan.release, where) + recover_pending(
-        ctx, cluster, plan.app, plan.release, where, current=current
+        ctx, cluster, plan.app, current, where
     )
     same = redeploy.unchanged(ctx, cluster, plan, entry, verify, started, recovered=recovered, current=current)
     if same is not None:
@@ -223,16 +223,9 @@ def _add_serving(exc: DeployctlError, cluster: Cluster, plan: RolloutPlan) -> No
 
 
 def recover_pending(
-    ctx: EnvContext,
-    cluster: Cluster,
-    app_name: str,
-    release: str,
-    where: str | None = None,
-    *,
-    current: Release | None,
+    ctx: EnvContext, cluster: Cluster, app_name: str, current: Release | None, where: str | None = None
 ) -> tuple[str, ...]:
-    """Make a release left pending-install/-upgrade/-rollback by a killed run deployable again (``current``: the
-    release as helm lists it, looked up under the lock).
+    """Make ``current`` (helm's lookup under the lock) deployable again when a killed run left it pending.
 
     Called only while holding the environment lock, which proves no other deployctl run is
     mid-operation. The pending revision's storage secret (``sh.helm.release.v1.<release>.v<N>``,
@@ -245,6 +238,7 @@ def recover_pending(
     """
     if current is None or not current.pending:
         return ()
+    release = current.name
     records = cluster.pending_records(release)
     if not records:
         raise OperationError(
