@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +25,17 @@ def _private_user(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
         monkeypatch.setenv(name, str(home / name.lower()))
     for name in CLEARED:
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ctrl_c_raises() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt, as in a terminal. A shell starts a background job (`make test &`, nohup)
+    with SIGINT ignored, and Python then leaves it ignored: the tests that interrupt a run (SIGINT to
+    themselves, a lost lease interrupting its holder) would see nothing happen. deployctl itself leaves an
+    inherited ignore alone (`lease._ctrl_c_raises`: its writes are fenced either way)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(scope="session", autouse=True)
