@@ -16,9 +16,9 @@ from deployctl.adapters.kube.client import api_client, autoscaler_present, list_
 from deployctl.rollout.kinds import lists
 from deployctl.rollout.kinds.job import job_state
 from deployctl.rollout.pods import pod_state
+from deployctl.sandbox.lab import Lab
 
 CALLS = lists(("Pod", "Job"))
-from deployctl.sandbox.lab import Lab
 
 pytestmark = pytest.mark.lab
 
@@ -64,7 +64,7 @@ def test_one_client_per_kubeconfig_shared_by_threads_and_a_rewritten_kubeconfig_
     with ThreadPoolExecutor(4) as pool:
         clients = list(pool.map(lambda _: api_client(kube), range(8)))
     assert all(c is clients[0] for c in clients)
-    assert list_json(clients[0], "Pod", "default")["kind"] == "PodList"
+    assert list_json(clients[0], CALLS["Pod"], "default")["kind"] == "PodList"
     copy.write_bytes(copy.read_bytes() + b"\n")  # rewritten (e.g. by `deployctl sandbox env`)
     assert api_client(kube) is not clients[0]
 

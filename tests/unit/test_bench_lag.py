@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.lag import decisive
-from deployctl.rollout import timestamp
+from deployctl.rollout.pods import timestamp
 
 
 def pod(statuses: list[dict[str, Any]], conditions: tuple[dict[str, Any], ...] = (), **meta: Any) -> dict[str, Any]:

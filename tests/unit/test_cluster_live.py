@@ -17,10 +17,10 @@ import pytest
 from deployctl.adapters.helm import Helm
 from deployctl.adapters.helm_argv import Kube
 from deployctl.core.errors import CommandFailedError
+from deployctl.redact import Redactor
 from deployctl.rollout import cluster as cluster_module
 from deployctl.rollout import watch
 from deployctl.rollout.cluster import ClusterClient
-from deployctl.redact import Redactor
 from deployctl.runner import CommandResult
 
 STATUS = json.dumps(

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from deployctl.app.context import EnvContext
 from deployctl.adapters.helm import Release
+from deployctl.app.context import EnvContext
 from deployctl.core.errors import DeployctlError, OperationError
 from deployctl.ledger.entry import Entry
 from deployctl.release import manifest_diff
