@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.labs import BASELINE_ENV
 from bench.measure import Sample
 
 # name -> module with run(repeat) -> list[Sample]; modules that need services start the lab themselves.
@@ -48,7 +49,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=BENCHMARKS)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="also measure deployctl as it is at git REF (e.g. main; several: main,HEAD), interleaved with this "
+        "tree (rollout, promote_apps)",
+    )
     args = parser.parse_args(argv)
+    if args.baseline:
+        os.environ[BASELINE_ENV] = args.baseline
     repeat = 1 if args.smoke else args.repeat
     samples: list[Sample] = []
     extra_tables: list[str] = []
@@ -66,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "repeat": repeat,
+        "baseline": args.baseline,
         "results": [s.to_dict() for s in samples],
     }
     args.out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.measure import say, scratch_dir
+from bench.measure import SplitRun, run_split, say, scratch_dir
 from deployctl.runner import CommandResult, ProcessRunner
 from deployctl.sandbox import tools
 from deployctl.sandbox.lab import Lab
@@ -56,11 +56,27 @@ class Checkout:
     runner: ProcessRunner
 
     def deployctl(
-        self, *args: str, ok_codes: Sequence[int] = (0,), timeout: float = 900, output_json: bool = False
+        self,
+        *args: str,
+        ok_codes: Sequence[int] = (0,),
+        timeout: float = 900,
+        output_json: bool = False,
+        side: Side | None = None,
     ) -> CommandResult:
-        """The installed console script, as a pipeline runs it (a child process, cwd in the checkout)."""
+        """The installed console script, as a pipeline runs it (a child process, cwd in the checkout); ``side``:
+        which deployctl (see ``sides``; default this tree's)."""
         argv = [str(Path(sys.executable).with_name("deployctl")), *(["-o", "json"] if output_json else []), *args]
-        return self.runner.run(argv, cwd=self.root, env=self.env, ok_codes=ok_codes, timeout=timeout)
+        env = {**self.env, **(side.env if side is not None else {})}
+        return self.runner.run(argv, cwd=self.root, env=env, ok_codes=ok_codes, timeout=timeout)
+
+    def deployctl_split(self, *args: str, ok_codes: Sequence[int] = (0,), side: Side | None = None) -> SplitRun:
+        """``deployctl`` as ``deployctl`` runs it, with its own CPU apart from its children's (``run_split``)."""
+        argv = [str(Path(sys.executable).with_name("deployctl")), *args]
+        found = run_split(argv, env={**self.env, **(side.env if side is not None else {})}, cwd=self.root)
+        if found.exit_code not in ok_codes:
+            tail = (found.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise RuntimeError(f"deployctl {' '.join(args)} exited {found.exit_code}: {tail}")
+        return found
 
     def run(
         self, argv: Sequence[str], *, ok_codes: Sequence[int] = (0,), timeout: float = 900, cwd: Path | None = None
@@ -97,3 +113,49 @@ def checkout(lab: Lab, extra_env: Mapping[str, str] | None = None) -> Iterator[C
 
 def elapsed_since(started_at: float) -> str:
     return f"{time.monotonic() - started_at:.1f}s"
+
+
+BASELINE_ENV = "BENCH_BASELINE"  # a git ref: also measure deployctl as it was there, interleaved with this tree
+
+
+@dataclass(frozen=True)
+class Side:
+    """One deployctl measured: this tree (``env`` empty), or a baseline's package first on PYTHONPATH."""
+
+    label: str
+    env: Mapping[str, str]
+
+
+def sides() -> list[Side]:
+    """This tree's deployctl (unless ``$BENCH_TREE`` is 0), and each baseline's when ``$BENCH_BASELINE`` names git
+    refs (``--baseline``; commas between several): its ``deployctl`` package extracted (``git archive``) and
+    compiled once, put first on the child's PYTHONPATH (the same venv, tools and lab serve every side). The caller
+    alternates their order run by run."""
+    refs = [r.strip() for r in os.environ.get(BASELINE_ENV, "").split(",") if r.strip()]
+    found = [Side("deployctl", {})] if os.environ.get("BENCH_TREE", "1") != "0" else []
+    found += [Side(f"deployctl@{ref}", {"PYTHONPATH": str(_baseline(ref))}) for ref in refs]
+    return found
+
+
+_extracted: dict[str, Path] = {}
+
+
+def _baseline(ref: str) -> Path:
+    if ref not in _extracted:
+        import compileall
+        import tarfile
+
+        target = scratch_dir("baseline")
+        archive = target / "deployctl.tar"
+        ProcessRunner().run(["git", "-C", str(REPO), "archive", "-o", str(archive), ref, "deployctl"])
+        with tarfile.open(archive) as tar:
+            tar.extractall(target, filter="data")
+        archive.unlink()
+        compileall.compile_dir(target / "deployctl", quiet=1)
+        _extracted[ref] = target
+    return _extracted[ref]
+
+
+def alternate(found: Sequence[Side], round_: int) -> list[Side]:
+    """``found`` in turn order for round ``round_``: reversed every other round, so neither side always goes first."""
+    return list(found) if round_ % 2 == 0 else list(reversed(found))

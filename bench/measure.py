@@ -137,3 +137,47 @@ def cpu_seconds() -> float:
     """User + system CPU seconds of every child process waited for so far (with their own children)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+@dataclass(frozen=True)
+class SplitRun:
+    """One child process: its wall time, its own CPU (every thread of it) and its children's (helm, terraform...)."""
+
+    exit_code: int
+    seconds: float
+    own_cpu: float
+    children_cpu: float
+    stdout: str
+    stderr: str
+
+
+def run_split(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> SplitRun:
+    """Run ``argv``, and read its CPU from ``/proc/PID/stat`` once it has exited but before it is reaped (``waitid``
+    with ``WNOWAIT``): ``utime + stime`` is its own, ``cutime + cstime`` that of the children it waited for. Its
+    whole life counts, the interpreter's exit included (an in-process ``atexit`` hook would miss that)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    with tempfile.TemporaryDirectory(prefix="deployctl-bench-split-") as tmp:
+        out, err = Path(tmp) / "out", Path(tmp) / "err"
+        with out.open("wb") as stdout, err.open("wb") as stderr:
+            actions = [
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, stdout.fileno(), 1),
+                (os.POSIX_SPAWN_DUP2, stderr.fileno(), 2),
+            ]
+            started = time.perf_counter()
+            here = Path.cwd()
+            os.chdir(cwd)  # posix_spawn has no cwd (the benchmarks run one child at a time)
+            try:
+                pid = os.posix_spawnp(argv[0], list(argv), dict(env), file_actions=actions)
+            finally:
+                os.chdir(here)
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+            seconds = time.perf_counter() - started
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            _, status = os.waitpid(pid, 0)
+        # after ")": state is field 3, so utime (14), stime (15), cutime (16), cstime (17) are at 11..14
+        own = (int(fields[11]) + int(fields[12])) / tick
+        children = (int(fields[13]) + int(fields[14])) / tick
+        return SplitRun(
+            os.waitstatus_to_exitcode(status), seconds, own, children, out.read_text(), err.read_text(errors="replace")
+        )

@@ -1,27 +1,49 @@
-"""Promoting a release of 1 app vs 3 apps (issue 14: target 3 apps <= 1.5x one app).
+"""Promoting a release of 1, 3 and 10 apps (issue 29: 3 apps <= 1.5x one app, 10 apps <= 2.5x one app, CPU per
+additional app <= 1.0 CPU-second).
 
-Two checkouts in one lab, each a git repository whose configuration points at the lab: one with one app, one
-with three (each its own release of charts/api, its own image). Each round commits, builds every app's image,
-deploys dev (untimed: the evidence), tags a release and times `deployctl promote` (retag every image, record the
-values, roll every app out in prod and verify it), alternating the two checkouts so load hits both alike.
+One checkout per size in one lab, each a git repository whose configuration points at the lab, with generated apps
+(each its own release of charts/api, its own image, no ``needs``: one level, rolled out together). Each round
+commits, builds every app's image, deploys dev (untimed: the evidence), tags a release and times
+``deployctl promote`` (retag every image, record the values, roll every app out in prod and verify it): its wall
+time and its CPU (user + system of the process and every child it waited for: helm, git; and of the process
+alone, ``measure.run_split``). The sizes take turns
+round by round (the order rotates), so load hits them alike; with ``--baseline REF`` the baseline's deployctl
+promotes beside this tree's in every round.
 """
 
 from __future__ import annotations
 
-import time
+import statistics
+from dataclasses import dataclass
 
 from bench import labs
-from bench.measure import Sample, say
+from bench.measure import Sample, loadavg, say
 from deployctl.sandbox import image_push
 
+SIZES = (1, 3, 10)
+TARGETS = {3: 1.5, 10: 2.5}  # wall time vs one app
+TARGET_CPU_PER_APP = 1.0  # CPU-seconds per additional app
 PROD_SECTION = (
     '  image:\n    tag: ""\n    digest: ""\n  replicaCount: 1\n  autoscaling:\n    enabled: false\n'
     "  podDisruptionBudget:\n    enabled: false\n"
 )
 
 
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    cpu: float  # the process and its children (helm, git)
+    own_cpu: float  # the process alone
+    load: float
+
+
+def app_names(size: int) -> list[str]:
+    return [f"app{size:02d}-{i:02d}" for i in range(size)]
+
+
 def _configure(checkout: labs.Checkout, apps: list[str], bucket: str) -> None:
-    """``apps`` (each a release of charts/api) in place of the repository's own, and an own state bucket."""
+    """``apps`` (each a release of charts/api) in place of the repository's own, an own state bucket, and prod
+    promoting right after dev (no soak: the benchmark promotes what it just deployed)."""
     root = checkout.root
     kept, skipping = [], False
     for line in (root / "pyproject.toml").read_text().splitlines():
@@ -29,6 +51,8 @@ def _configure(checkout: labs.Checkout, apps: list[str], bucket: str) -> None:
             skipping = line.startswith("[tool.deployctl.apps.")
         if not skipping:
             kept.append(line)
+        if line == 'promote_from = "dev"':
+            kept.append("promote_soak_minutes = 0")
     text = "\n".join(kept).replace("acme-api-tfstate", bucket) + "\n"
     blocks = "".join(
         f'\n[tool.deployctl.apps.{app}]\nchart = "charts/api"\nrelease = "{app}"\n'
@@ -44,34 +68,63 @@ def _configure(checkout: labs.Checkout, apps: list[str], bucket: str) -> None:
     checkout.run(["git", "remote", "add", "origin", str(root)])  # the tag gate asks origin; here it is itself
 
 
-def _round(checkout: labs.Checkout, lab_registry: str, apps: list[str], number: int) -> float:
+def _round(checkout: labs.Checkout, lab_registry: str, apps: list[str], number: int, side: labs.Side) -> Run:
     checkout.run(["git", "commit", "-q", "--allow-empty", "-m", f"round {number}"])
     sha = checkout.run(["git", "rev-parse", "HEAD"]).stdout.strip()
     for seed, app in enumerate(apps):
-        image_push.push_image(lab_registry, app, sha, seed=number * 10 + seed, layer_size=64 * 1024)
-    checkout.deployctl("deploy", "dev")
+        image_push.push_image(lab_registry, app, sha, seed=number * 100 + seed, layer_size=64 * 1024)
+    checkout.deployctl("deploy", "dev", side=side)
     tag = f"release-1.{number}.0"
     checkout.run(["git", "tag", "-a", tag, "-m", tag])
-    started = time.perf_counter()
-    checkout.deployctl("promote", tag)
-    return time.perf_counter() - started
+    load = loadavg()
+    found = checkout.deployctl_split("promote", tag, side=side)
+    return Run(found.seconds, found.own_cpu + found.children_cpu, found.own_cpu, load)
 
 
 def run(repeat: int, smoke: bool = False) -> list[Sample]:
     rounds = 1 if smoke else repeat
-    solo, trio = ["solo"], ["trio-a", "trio-b", "trio-c"]
+    sizes = (1, 3) if smoke else SIZES
+    sides = labs.sides()
+    runs: dict[tuple[str, int], list[Run]] = {(s.label, n): [] for s in sides for n in sizes}
     with labs.started(["moto", "registry", "cluster"]) as lab:
         host = lab.registry_hosts[0]
-        with labs.checkout(lab) as one, labs.checkout(lab) as three:
-            _configure(one, solo, "bench-solo-tfstate")
-            _configure(three, trio, "bench-trio-tfstate")
-            for checkout in (one, three):  # the buckets of the configurations as rewritten
-                checkout.deployctl("sandbox", "env")
-            times: dict[str, list[float]] = {"1 app": [], "3 apps": []}
-            for number in range(1, rounds + 1):
-                for name, checkout, apps in (("1 app", one, solo), ("3 apps", three, trio)):
-                    say(f"promote_apps: round {number}/{rounds}, {name}")
-                    times[name].append(_round(checkout, host, apps, number))
-    one_app, three_apps = (Sample("promote_apps", f"promote {k}", tuple(v)) for k, v in times.items())
-    ratio = three_apps.median / one_app.median if one_app.median else float("nan")
-    return [one_app, Sample("promote_apps", "promote 3 apps", three_apps.times, {"vs 1 app": ratio, "target": 1.5})]
+        with labs.checkout(lab) as c1, labs.checkout(lab) as c3, labs.checkout(lab) as c10:
+            checkouts = dict(zip(SIZES, (c1, c3, c10), strict=True))
+            for size in sizes:
+                _configure(checkouts[size], app_names(size), f"bench-apps{size}-tfstate")
+                checkouts[size].deployctl("sandbox", "env")  # the buckets of the configuration as rewritten
+            number = 0
+            for n in range(rounds):
+                order = list(sizes[n % len(sizes) :] + sizes[: n % len(sizes)])
+                for size in order:
+                    for side in labs.alternate(sides, n + size):
+                        number += 1
+                        say(f"promote_apps: round {n + 1}/{rounds}, {size} app(s), {side.label}, load {loadavg()}")
+                        runs[(side.label, size)].append(_round(checkouts[size], host, app_names(size), number, side))
+    return samples(sides, sizes, runs)
+
+
+def samples(sides: list[labs.Side], sizes: tuple[int, ...], runs: dict[tuple[str, int], list[Run]]) -> list[Sample]:
+    found = []
+    for side in sides:
+        one = runs[(side.label, 1)]
+        wall1, cpu1 = statistics.median(r.seconds for r in one), statistics.median(r.cpu for r in one)
+        for size in sizes:
+            mine = runs[(side.label, size)]
+            wall, cpu = statistics.median(r.seconds for r in mine), statistics.median(r.cpu for r in mine)
+            extra: dict[str, object] = {
+                "cpu_s": cpu,
+                "own_cpu_s": statistics.median(r.own_cpu for r in mine),
+                "cpus": [round(r.cpu, 2) for r in mine],
+                "load": f"{min(r.load for r in mine):.1f}-{max(r.load for r in mine):.1f}",
+            }
+            if size > 1:
+                ratio, per_app = wall / wall1, (cpu - cpu1) / (size - 1)
+                extra |= {"vs_1_app": ratio, "cpu_per_added_app": per_app}
+                met = ratio <= TARGETS.get(size, float("inf")) and per_app <= TARGET_CPU_PER_APP
+                extra["target"] = (
+                    f"<= {TARGETS.get(size)}x and <= {TARGET_CPU_PER_APP} CPU-s/app: {'met' if met else 'NOT met'}"
+                )
+            subject = f"promote {size} app{'s' if size > 1 else ''}" + (f" ({side.label})" if len(sides) > 1 else "")
+            found.append(Sample("promote_apps", subject, tuple(r.seconds for r in mine), extra))
+    return found

@@ -1,11 +1,15 @@
 """Time to a verdict per failure class: ``deployctl deploy`` vs ``helm upgrade --install --wait --timeout 5m``
-with helm 4 (kstatus watcher) and helm 3, same lab, same chart, same values, same image.
+with helm 4 (kstatus watcher) and helm 3, same lab, same chart, same values, same image; and deployctl's
+verdict lag: its verdict (the command's exit) minus the moment the cluster showed the decisive condition
+(``bench.lag``: by the API's timestamp, and by the benchmark's own watch of the namespace).
 
 Each class is made real in the lab's cluster (kwok markers in the repository name, or values no node can
 satisfy: see tests/lab/test_rollout_kinds.py); every run installs into a namespace of its own, so no run
-inherits another's pods. deployctl runs ``repeat`` times, one class after the other. helm's runs take up
-to their 5-minute timeout each, so each runs once, all classes at the same time after deployctl's runs
-(they mostly wait: the overlap costs a timeout nothing).
+inherits another's pods. deployctl runs ``repeat`` rounds of every class; with ``--baseline REF`` the
+baseline's deployctl runs beside this tree's, run by run, in alternating order. helm 4 runs beside them run by
+run on the classes where it decides within seconds (``HELM_INTERLEAVED``); its other runs and helm 3's take up
+to their 5-minute timeout each, so each runs once, all at the same time after deployctl's runs (they mostly
+wait: the overlap costs a timeout nothing; ``BENCH_ROLLOUT_HELM=fast`` skips them).
 
 A helm outcome is one of: ``failed`` (a verdict, with its time), ``timeout`` (no verdict: it waited its
 5 minutes), ``succeeded`` (it reported success for a broken rollout: helm 3 does not wait for Jobs).
@@ -14,6 +18,7 @@ A helm outcome is one of: ``failed`` (a verdict, with its time), ``timeout`` (no
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import threading
 import time
@@ -25,11 +30,12 @@ from typing import Any
 import yaml
 
 from bench import labs
-from bench.measure import Sample, say
+from bench.lag import Observer, decisive
+from bench.measure import Sample, cpu_seconds, loadavg, say
 from deployctl.core.errors import DeployctlError, ExitCode
 from deployctl.sandbox import image_push
 
-TARGET_SPEEDUP = 20.0
+TARGET_LAG_P95 = 1.0  # seconds
 HELM_TIMEOUT = "5m"
 HELM_TIMEOUT_SECONDS = 300.0
 TESTS = Path(__file__).resolve().parents[1] / "tests" / "lab" / "charts"
@@ -42,6 +48,7 @@ BACKEND = '{ bucket = "acme-api-tfstate", key = "dev/terraform.tfstate", region 
 class Case:
     name: str
     chart: str  # "deployment" (the repository's chart) or a tests/lab/charts/ directory
+    signal: str  # the decisive condition (``bench.lag.SIGNALS``)
     marker: str = ""  # the kwok marker in the repository name
     values: dict[str, Any] = field(default_factory=dict)
     migration: str = "migrate"  # the StatefulSet chart's migration image repository
@@ -52,19 +59,22 @@ class Case:
 
 
 CASES = (
-    Case("deployment crash loop", "deployment", "crashloop"),
-    Case("deployment pull error", "deployment", "does-not-exist"),
-    Case("deployment unschedulable", "deployment", values=IMPOSSIBLE_NODE),
-    Case("deployment never ready", "deployment", "never-ready"),
-    Case("statefulset crash loop", "statefulset", "crashloop"),
-    Case("statefulset pull error", "statefulset", "does-not-exist"),
-    Case("daemonset never ready", "daemonset", "never-ready"),
-    Case("job fails (exit 1)", "job", "exits-nonzero"),
-    Case("pod crash loop", "pod", "crashloop"),
-    Case("pod unschedulable", "pod", values=IMPOSSIBLE_NODE),
-    Case("pre-upgrade hook pull error", "statefulset", migration="migrate-does-not-exist"),
+    Case("deployment crash loop", "deployment", "crash", "crashloop"),
+    Case("deployment pull error", "deployment", "pull", "does-not-exist"),
+    Case("deployment unschedulable", "deployment", "unschedulable", values=IMPOSSIBLE_NODE),
+    Case("deployment never ready", "deployment", "never-ready", "never-ready"),
+    Case("statefulset crash loop", "statefulset", "crash", "crashloop"),
+    Case("statefulset pull error", "statefulset", "pull", "does-not-exist"),
+    Case("daemonset never ready", "daemonset", "never-ready", "never-ready"),
+    Case("job fails (exit 1)", "job", "job-failed", "exits-nonzero"),
+    Case("pod crash loop", "pod", "crash", "crashloop"),
+    Case("pod unschedulable", "pod", "unschedulable", values=IMPOSSIBLE_NODE),
+    Case("pre-upgrade hook pull error", "statefulset", "pull", migration="migrate-does-not-exist"),
 )
 SMOKE = ("deployment crash loop", "statefulset crash loop")
+# helm 4 decides these within seconds (a bare Pod's crash loop or Unschedulable, a Job's end: README, Benchmarks):
+# timed beside deployctl, run by run. The others wait for helm's timeout or a 120 s progress deadline.
+HELM_INTERLEAVED = ("job fails (exit 1)", "pod crash loop", "pod unschedulable")
 
 
 @dataclass
@@ -72,6 +82,18 @@ class HelmRun:
     seconds: float = 0.0
     outcome: str = ""  # failed | timeout | succeeded
     said: str = ""  # helm's last line of output (what its verdict was)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One ``deployctl deploy`` of a broken release: its wall time, CPU (its process tree), verdict and lags."""
+
+    seconds: float
+    cpu: float
+    reason: str
+    lag_api: float | None  # verdict minus the API's timestamp of the decisive condition
+    lag_seen: float | None  # verdict minus the moment the benchmark's watch saw it
+    what: str
 
 
 def chart_path(repo: labs.Checkout, case: Case) -> Path:
@@ -113,42 +135,75 @@ values = "values-{slug}.yaml"
     return path
 
 
+def deploy(
+    repo: labs.Checkout, lab: Any, case: Case, side: labs.Side, namespace: str, digest: str, values: dict[str, Any]
+) -> Run:
+    """``deployctl deploy dev`` of ``case`` into ``namespace`` (its own), watched by an ``Observer``; the lag
+    from what the observer saw. The namespace is deleted afterwards (its pods would load the lab)."""
+    path = config(repo, case, namespace, values)
+    with Observer(lab.kubeconfig, lab.context, f"dev-{namespace}") as seen:
+        before, started = cpu_seconds(), time.perf_counter()
+        result = repo.deployctl(
+            "--config", str(path), "deploy", "dev", "--digest", digest,
+            ok_codes=(int(ExitCode.FAILED),), output_json=True, side=side,
+        )  # fmt: skip
+        verdict_at, seconds, cpu = time.time(), time.perf_counter() - started, cpu_seconds() - before
+        time.sleep(0.2)  # the last changes before the verdict reach the observer
+    found = decisive(case.signal, seen.seen, seen.events())
+    lab.kube("DELETE", f"/api/v1/namespaces/dev-{namespace}")
+    return Run(
+        seconds,
+        cpu,
+        str(json.loads(result.stdout)["error"].get("reason")),
+        verdict_at - found.api if found.api is not None else None,
+        verdict_at - found.seen if found.seen is not None else None,
+        found.what,
+    )
+
+
 def run(repeat: int, smoke: bool = False) -> list[Sample]:
     cases = [c for c in CASES if not smoke or c.name in SMOKE]
-    ours: dict[str, list[float]] = {c.name: [] for c in cases}
-    reasons: dict[str, set[str]] = {c.name: set() for c in cases}
-    helm: dict[tuple[str, int], HelmRun] = {}
+    sides = labs.sides()
+    ours: dict[tuple[str, str], list[Run]] = {(c.name, s.label): [] for c in cases for s in sides}
+    helm: dict[tuple[str, int], list[HelmRun]] = {}
+    loads = [loadavg()]
     with labs.started(["moto", "registry", "cluster"]) as lab, labs.checkout(lab) as repo:
         host = lab.registry_hosts[0]
-        for index, case in enumerate(cases):
-            digest = image_push.push_image(host, case.repository, "bad", seed=9000 + index).digest
-            for n in range(repeat):
-                namespace = f"b{index}r{n}"
-                path = config(repo, case, namespace, section(repo, case, host, 9500 + index))
-                say(f"rollout: deployctl deploy dev ({case.name}, {n + 1}/{repeat})")
-                started = time.perf_counter()
-                result = repo.deployctl(
-                    "--config", str(path), "deploy", "dev", "--digest", digest,
-                    ok_codes=(int(ExitCode.FAILED),), output_json=True,
-                )  # fmt: skip
-                ours[case.name].append(time.perf_counter() - started)
-                reasons[case.name].add(str(json.loads(result.stdout)["error"].get("reason")))
-                lab.kube("DELETE", f"/api/v1/namespaces/dev-{namespace}")  # its pods would load the lab
-        if not smoke:
+        digests = {
+            c.name: image_push.push_image(host, c.repository, "bad", seed=9000 + i).digest for i, c in enumerate(cases)
+        }
+        values = {c.name: section(repo, c, host, 9500 + i) for i, c in enumerate(cases)}
+        for n in range(repeat):
+            for index, case in enumerate(cases):
+                for side in labs.alternate(sides, n + index):
+                    say(f"rollout: {side.label} deploy dev ({case.name}, {n + 1}/{repeat}), load {loadavg()}")
+                    namespace = f"b{index}r{n}{sides.index(side)}"
+                    ours[(case.name, side.label)].append(
+                        deploy(repo, lab, case, side, namespace, digests[case.name], values[case.name])
+                    )
+                if case.name in HELM_INTERLEAVED and not smoke:
+                    say(f"rollout: helm 4 upgrade --wait ({case.name}, {n + 1}/{repeat})")
+                    argv = helm_argv(repo, lab, case, 4, f"h4c{index}r{n}", values[case.name], host, digests[case.name])
+                    helm.setdefault((case.name, 4), []).append(_time_helm(repo, argv, HelmRun()))
+            loads.append(loadavg())
+        if not smoke and os.environ.get("BENCH_ROLLOUT_HELM", "all") != "fast":
             say(f"rollout: helm 4 and helm 3 upgrade --install --wait --timeout {HELM_TIMEOUT}, every class at once")
             threads = []
             for index, case in enumerate(cases):
-                digest = image_push.push_image(host, case.repository, "bad", seed=9000 + index).digest
-                values = section(repo, case, host, 9500 + index)
                 for major in (4, 3):
-                    run_ = helm[(case.name, major)] = HelmRun()
-                    argv = helm_argv(repo, lab, case, major, f"h{major}c{index}", values, host, digest)
+                    if major == 4 and case.name in HELM_INTERLEAVED:
+                        continue
+                    run_ = HelmRun()
+                    helm[(case.name, major)] = [run_]
+                    argv = helm_argv(
+                        repo, lab, case, major, f"h{major}c{index}", values[case.name], host, digests[case.name]
+                    )
                     threads.append(threading.Thread(target=_time_helm, args=(repo, argv, run_), daemon=True))
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
-    return samples(cases, ours, reasons, helm, smoke)
+    return samples(cases, sides, ours, helm, smoke, loads)
 
 
 def helm_argv(
@@ -171,13 +226,13 @@ def helm_argv(
     ]  # fmt: skip
 
 
-def _time_helm(repo: labs.Checkout, argv: list[str], into: HelmRun) -> None:
+def _time_helm(repo: labs.Checkout, argv: list[str], into: HelmRun) -> HelmRun:
     started = time.perf_counter()
     try:
         result = repo.run(argv, ok_codes=(0, 1), timeout=HELM_TIMEOUT_SECONDS + 120)
     except DeployctlError as exc:  # another exit code, or our own timeout: say so in the table
         into.seconds, into.outcome = time.perf_counter() - started, f"error: {exc.message.splitlines()[0]}"
-        return
+        return into
     into.seconds = time.perf_counter() - started
     lines = (result.stderr or result.stdout).strip().splitlines()
     into.said = lines[-1][:160] if lines else ""
@@ -187,44 +242,76 @@ def _time_helm(repo: labs.Checkout, argv: list[str], into: HelmRun) -> None:
         into.outcome = "timeout"
     else:
         into.outcome = "failed"
+    return into
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0-1) by linear interpolation between the closest ranks (few runs: p95 is near the max)."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    rank = q * (len(ordered) - 1)
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def samples(
     cases: Sequence[Case],
-    ours: dict[str, list[float]],
-    reasons: dict[str, set[str]],
-    helm: dict[tuple[str, int], HelmRun],
+    sides: Sequence[labs.Side],
+    ours: dict[tuple[str, str], list[Run]],
+    helm: dict[tuple[str, int], list[HelmRun]],
     smoke: bool,
+    loads: Sequence[float],
 ) -> list[Sample]:
     found = []
     for case in cases:
-        median = statistics.median(ours[case.name])
-        extra: dict[str, Any] = {"verdict": "/".join(sorted(reasons[case.name]))}
-        h4 = helm.get((case.name, 4))
-        if h4 is not None and h4.outcome == "failed":
-            extra["speedup_vs_helm4"] = h4.seconds / median
-            extra["target"] = "met" if h4.seconds / median >= TARGET_SPEEDUP else f"NOT met (>= {TARGET_SPEEDUP:.0f}x)"
-        elif h4 is not None:
-            extra["target"] = f"met: a verdict where helm 4 gives none ({h4.outcome})"
-        found.append(Sample("rollout", f"{case.name}: deployctl", tuple(ours[case.name]), extra))
+        h4 = helm.get((case.name, 4)) or []
+        decided = [r.seconds for r in h4 if r.outcome == "failed"]
+        for side in sides:
+            runs = ours[(case.name, side.label)]
+            lags = [r.lag_api for r in runs if r.lag_api is not None]
+            seen = [r.lag_seen for r in runs if r.lag_seen is not None]
+            extra: dict[str, Any] = {
+                "verdict": "/".join(sorted({r.reason for r in runs})),
+                "cpu_s": statistics.median(r.cpu for r in runs),
+                "lag_p50": percentile(lags, 0.5) if lags else None,
+                "lag_p95": percentile(lags, 0.95) if lags else None,
+                "seen_lag_p50": percentile(seen, 0.5) if seen else None,
+                "seen_lag_p95": percentile(seen, 0.95) if seen else None,
+                "lags": [round(x, 2) for x in lags],
+                "decisive": runs[0].what,
+                "load": f"{min(loads):.1f}-{max(loads):.1f}",
+            }
+            median = statistics.median(r.seconds for r in runs)
+            if decided:
+                extra["vs_helm4"] = median / statistics.median(decided)
+            met_lag = bool(lags) and percentile(lags, 0.95) <= TARGET_LAG_P95
+            met_helm = not decided or median <= statistics.median(decided)
+            extra["target"] = f"lag p95 <= {TARGET_LAG_P95}s: {'met' if met_lag else 'NOT met'}; " + (
+                f"vs helm 4: {'met' if met_helm else 'NOT met'}" if decided else "helm 4 gives no verdict in seconds"
+            )
+            found.append(Sample("rollout", f"{case.name}: {side.label}", tuple(r.seconds for r in runs), extra))
         for major in (4, 3):
-            run_ = helm.get((case.name, major))
+            runs_ = helm.get((case.name, major))
             subject = f"{case.name}: helm {major} --wait"
-            if run_ is None:
+            if not runs_:
                 reason = "smoke: minutes" if smoke else "not run"
                 found.append(Sample.skipped("rollout", subject, reason))
             else:
-                extra = {"outcome": run_.outcome, "runs": 1, "helm_said": run_.said}
-                found.append(Sample("rollout", subject, (run_.seconds,), extra))
+                outcomes = "/".join(sorted({r.outcome for r in runs_}))
+                extra = {"outcome": outcomes, "runs": len(runs_), "helm_said": runs_[-1].said}
+                found.append(Sample("rollout", subject, tuple(r.seconds for r in runs_), extra))
     return found
 
 
 def tables(found: Sequence[Sample]) -> list[str]:
-    """Time to verdict per failure class, one row per class (``make bench`` prints it after the others)."""
+    """Time to verdict and verdict lag per failure class, one row per class and deployctl (``make bench`` prints it
+    after the others)."""
     rows = [s for s in found if s.benchmark == "rollout"]
     by_subject = {s.subject: s for s in rows}
-    names = [s.subject.rsplit(": ", 1)[0] for s in rows if s.subject.endswith(": deployctl")]
-    if not names:
+    ours = [s for s in rows if ": deployctl" in s.subject]
+    if not ours:
         return []
 
     def helm_cell(name: str, major: int) -> str:
@@ -234,17 +321,21 @@ def tables(found: Sequence[Sample]) -> list[str]:
         outcome = sample.extra.get("outcome", "")
         return f"{sample.median:.1f}s {'' if outcome == 'failed' else outcome}".strip()
 
+    def seconds(value: object) -> str:
+        return f"{value:.2f}s" if isinstance(value, float) else "-"
+
     lines = [
         "",
-        f"time to verdict per failure class (helm: upgrade --install --wait --timeout {HELM_TIMEOUT})",
-        f"{'class':<30} {'deployctl':>10} {'helm 4':>16} {'helm 3':>16} {'vs helm 4':>10}  verdict",
+        f"time to verdict and verdict lag per failure class (helm: upgrade --install --wait --timeout {HELM_TIMEOUT})",
+        f"{'class':<30} {'side':<18} {'verdict':>8} {'lag p50':>8} {'lag p95':>8} {'seen p95':>9} {'cpu':>6} "
+        f"{'helm 4':>16} {'helm 3':>16}  reason",
     ]
-    for name in names:
-        ours = by_subject[f"{name}: deployctl"]
-        speedup = ours.extra.get("speedup_vs_helm4")
-        ratio = f"{speedup:.0f}x" if isinstance(speedup, float) else "-"
+    for sample in ours:
+        name, side = sample.subject.rsplit(": ", 1)
+        e = sample.extra
         lines.append(
-            f"{name:<30} {ours.median:>9.1f}s {helm_cell(name, 4):>16} {helm_cell(name, 3):>16} {ratio:>10}  "
-            f"{ours.extra.get('verdict', '')}"
+            f"{name:<30} {side:<18} {sample.median:>7.1f}s {seconds(e.get('lag_p50')):>8} "
+            f"{seconds(e.get('lag_p95')):>8} {seconds(e.get('seen_lag_p95')):>9} {e.get('cpu_s', 0):>5.1f}s "
+            f"{helm_cell(name, 4):>16} {helm_cell(name, 3):>16}  {e.get('verdict', '')}"
         )
     return lines

@@ -94,6 +94,7 @@ def upgrade_argv(
     argv += _set_string_flags(set_string or {})
     if description:
         argv += ["--description", description]
+    argv += ["--disable-openapi-validation"]  # see ``deployctl.adapters.helm``'s docstring
     if major >= 4:
         argv += ["--force-conflicts"]
     argv += ["--output", "json", *kube.flags()]

@@ -45,6 +45,9 @@ class Ledger:
         self._s3 = s3
         self._warn = warn or (lambda message: log.warning("%s", message))
         self._checked = False
+        # (key, version id, read by version) -> the parsed entry: a version's bytes never change, and every rollout of
+        # a release reads the whole ledger again (issue 29: one GET per entry per read, each app, grew with history)
+        self._parsed: dict[tuple[str, str, bool], tuple[Entry | None, LedgerProblem | None]] = {}
 
     def append(self, entry: Entry) -> str:
         stamp = entry.time.replace(":", "").replace("-", "")
@@ -155,7 +158,18 @@ class Ledger:
         yield from paginator.paginate(Bucket=self.bucket, Prefix=self.prefix)
 
     def _entry(self, version: ObjectVersion, *, by_version: bool) -> tuple[Entry | None, LedgerProblem | None]:
-        """The entry of ``version``: a tampered key's is read by its version id (the first one written)."""
+        """The entry of ``version``: a tampered key's is read by its version id (the first one written); a version
+        read before in this process is not read again (listed without a version id: always read)."""
+        pinned = version.version_id not in (None, "null")
+        memo = (version.key, str(version.version_id), by_version)
+        if pinned and memo in self._parsed:
+            return self._parsed[memo]
+        found = self._read_entry(version, by_version=by_version)
+        if pinned and found[0] is not None:
+            self._parsed[memo] = found
+        return found
+
+    def _read_entry(self, version: ObjectVersion, *, by_version: bool) -> tuple[Entry | None, LedgerProblem | None]:
         ask = {"VersionId": version.version_id} if by_version and version.version_id not in (None, "null") else {}
         try:
             body = self._s3.get_object(Bucket=self.bucket, Key=version.key, **ask)["Body"].read()

@@ -19,6 +19,9 @@ import yaml
 
 from deployctl.core.errors import UsageError
 
+# The safe loader, in C when PyYAML has libyaml (~10x faster on a release's manifest: its CPU counted per app).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 HOOK = "helm.sh/hook"
 # kind -> the path from the object to its pod spec
 POD_SPEC: Mapping[str, tuple[str, ...]] = {
@@ -100,7 +103,7 @@ def hint(app: str) -> str:
 def workloads(manifest: str) -> list[Workload]:
     """The workloads of a rendered manifest (hooks left out), each with its containers' images."""
     found = []
-    for doc in yaml.safe_load_all(manifest):
+    for doc in yaml.load_all(manifest, Loader=_LOADER):
         if not isinstance(doc, dict) or str(doc.get("kind")) not in POD_SPEC:
             continue
         meta = doc.get("metadata") or {}

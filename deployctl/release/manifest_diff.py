@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+# The safe loader, in C when PyYAML has libyaml (~10x faster on a release's manifest: its CPU counted per app).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 if TYPE_CHECKING:
     pass
 
@@ -42,7 +45,7 @@ def documents(manifest: str) -> list[dict[str, Any]]:
     they are not state the release keeps."""
     return [
         d
-        for d in yaml.safe_load_all(manifest)
+        for d in yaml.load_all(manifest, Loader=_LOADER)
         if isinstance(d, dict)
         and d.get("kind")
         and "helm.sh/hook" not in ((d.get("metadata") or {}).get("annotations") or {})

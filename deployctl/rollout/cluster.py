@@ -22,7 +22,7 @@ from deployctl.adapters.kube.release_records import (
     pending_release_records,
 )
 from deployctl.background import Background
-from deployctl.core.errors import OperationError
+from deployctl.core.errors import CommandFailedError, OperationError
 from deployctl.rollout import watch
 from deployctl.rollout.live import LiveRelease, live_release
 from deployctl.rollout.states import Verdict
@@ -87,18 +87,24 @@ class ClusterClient:
         container and reason, with the diagnosis. The release is then left pending (or failed, as helm marks it
         on SIGTERM); the next deploy recovers it under the lock (``app.base.recover_pending``)."""
         started = time.time()
-        task = Background(
-            lambda: self.helm.upgrade(
-                release=release,
-                chart=chart,
-                namespace=self.namespace,
-                values_files=values_files,
-                set_string=set_string,
-                description=description,
-                version=version,
-            ),
-            name=f"helm-upgrade-{release}",
-        )
+        hooks: watch.HookWatch | None = None
+
+        def upgrade() -> Release:
+            try:
+                return self.helm.upgrade(
+                    release=release,
+                    chart=chart,
+                    namespace=self.namespace,
+                    values_files=values_files,
+                    set_string=set_string,
+                    description=description,
+                    version=version,
+                )
+            finally:
+                if hooks is not None:
+                    hooks.watch.wake()  # the loop below sees helm is done now, not at its next poll (issue 29)
+
+        task = Background(upgrade, name=f"helm-upgrade-{release}")
         try:
             hooks = watch.HookWatch(self.kube, self.namespace, since=started)
         except BaseException:
@@ -192,12 +198,24 @@ class ClusterClient:
     def live(self, name: str, release: Release | None = None) -> LiveRelease | None:
         """Release ``name`` as it runs now (see ``kube.live_release``); None when it is not installed. ``release``:
         the revision a command just made (``upgrade``'s, with its manifest), else helm's latest is read."""
-        current = release or self.release(name)
+        current = release or self._latest(name)
         if current is None:
             return None
         if not current.manifest:
             current = self.helm.status(name, self.namespace)  # the manifest and hooks of that revision
         return live_release(self.kube, self.namespace, current)
+
+    def _latest(self, name: str) -> Release | None:
+        """helm's latest revision of ``name`` with its manifest and hooks, None when not installed: one ``helm
+        status`` (issue 29: it was ``helm list`` then ``helm status``, per app, twice per promotion). Only when status
+        fails does ``helm list`` say whether the release is not installed or the failure is real (no stderr matched)."""
+        try:
+            found = self.helm.status(name, self.namespace)
+        except CommandFailedError:
+            if self.release(name) is None:
+                return None
+            raise
+        return None if found.status == "uninstalled" else found  # kept history of an uninstall: helm list omits it
 
     def pending_records(self, release: str) -> list[ReleaseRecord]:
         return pending_release_records(self.kube, self.namespace, release)

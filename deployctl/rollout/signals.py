@@ -5,7 +5,9 @@
 * after the restart budget (``deployctl.dev/restarts-allowed``, default 1): CrashLoopBackOff, OOMKilled,
   non-zero exits (a Job's failed pods count as its restarts);
 * after the schedule grace: Unschedulable, with the scheduler's message (a cluster autoscaler that reports a
-  scale-up for the pod holds the verdict off; one that reports it cannot help ends the grace);
+  scale-up for the pod holds the verdict off; one that reports it cannot help ends the grace); at once, with no
+  autoscaler and no grace annotation, when no node matches the pod's node selector/affinity and preemption cannot
+  help (no node will appear or change labels for it: the grace would only delay the verdict);
 * after the readiness grace: a running container that is not ready, the grace computed from its probes as
   kubedog does (``rollout.probe_grace``), or ``deployctl.dev/readiness-grace-seconds``.
 
@@ -15,6 +17,7 @@ none. Times are epoch seconds; ``now`` is passed in, so every rule is a table te
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -39,6 +42,10 @@ SCHEDULE_GRACE = "deployctl.dev/schedule-grace-seconds"
 DEFAULT_RESTARTS = 1
 SCHEDULE_GRACE_SECONDS = 5.0  # no autoscaler: a pod the scheduler rejected stays rejected
 SCHEDULE_GRACE_AUTOSCALED = 45.0  # an autoscaler may add a node: it says so within this (CA scans every 10 s)
+# The scheduler's reason for a node that can never take the pod by itself (terminating pods, taints of nodes not
+# yet ready, insufficient resources can pass; a label nobody has stays missing), and its word on preemption.
+NEVER_FITS = re.compile(r"\d+ node\(s\) didn't match Pod's node affinity/selector")
+NO_PREEMPTION = "Preemption is not helpful for scheduling"
 READINESS_GRACE_NO_PROBE = 10.0  # running, no readiness probe, not ready: the kubelet should have said ready
 # Autoscaler events on a pod: a node is coming (cluster-autoscaler, Karpenter) / none will.
 SCALE_UP = frozenset({"TriggeredScaleUp", "Nominated"})
@@ -196,7 +203,7 @@ def unschedulable(
         return None  # a node is being added for it
     since = pod.unschedulable.since or pod.created_at or now
     waited = now - since
-    if autoscaler is None and waited <= tuning.scheduling:
+    if autoscaler is None and waited <= tuning.scheduling and not _never_fits(pod.unschedulable.message, tuning):
         return None
     detail = pod.unschedulable.message or "no node fits it"
     if autoscaler in NO_SCALE_UP:
@@ -207,6 +214,16 @@ def unschedulable(
         pod=pod.name,
         reason="Unschedulable",
     )
+
+
+def _never_fits(message: str, tuning: Tuning) -> bool:
+    """No autoscaler, no grace asked for, and the scheduler says every node fails the pod's node selector/affinity
+    and preemption cannot help: waiting the grace changes nothing."""
+    if tuning.autoscaler or tuning.schedule_grace is not None or NO_PREEMPTION not in message:
+        return False
+    head, _, reasons = message.split(". preemption:", 1)[0].partition(" nodes are available: ")
+    found = [r.strip() for r in reasons.rstrip(".").split(", ")]
+    return head.startswith("0/") and bool(reasons) and all(NEVER_FITS.fullmatch(r) for r in found)
 
 
 def first_failure(

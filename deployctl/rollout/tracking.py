@@ -39,7 +39,8 @@ class ManifestWorkload:
 def _documents(manifest: str) -> list[Mapping[str, Any]]:
     import yaml
 
-    return [doc for doc in yaml.safe_load_all(manifest) if isinstance(doc, dict)]
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster on a release's manifest
+    return [doc for doc in yaml.load_all(manifest, Loader=loader) if isinstance(doc, dict)]
 
 
 def _autoscaled(docs: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], int]:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from deployctl.adapters.helm_argv import Kube
-from deployctl.adapters.kube.client import ListCall, api_client, autoscaler_present, list_call, translate
+from deployctl.adapters.kube.client import ListCall, api_client, autoscaler_present, list_call, list_json, translate
 from deployctl.core.errors import DeployctlError
 from deployctl.rollout import diagnosis
 from deployctl.rollout.hooks import hook_failure, uids
@@ -81,21 +81,21 @@ class NamespaceWatch:
 
         while not self._stop.is_set():
             try:
-                listed = call(self.namespace)
-                self._queue.put((kind, "SYNC", self.api.sanitize_for_serialization(listed)))
+                listed = list_json(self.api, self.calls[kind], self.namespace)
+                self._queue.put((kind, "SYNC", listed))
                 watcher = watch.Watch()
                 for event in watcher.stream(
                     call,
                     self.namespace,
-                    resource_version=listed.metadata.resource_version,
+                    resource_version=listed["metadata"]["resourceVersion"],
                     timeout_seconds=30,
                     _request_timeout=40,
+                    deserialize=False,  # the JSON as sent, as ``list_json``: no model built and turned back
                 ):
                     if self._stop.is_set():
                         watcher.stop()
                         return
-                    obj = self.api.sanitize_for_serialization(event["object"])
-                    self._queue.put((kind, str(event["type"]), obj))
+                    self._queue.put((kind, str(event["type"]), event["object"]))
             except ApiException as exc:
                 if exc.status in (401, 403):
                     self._queue.put((kind, "REFUSED", exc))  # retrying cannot fix a refused credential
@@ -123,7 +123,13 @@ class NamespaceWatch:
             self._apply(kind, event, obj)
         return True
 
+    def wake(self) -> None:
+        """Have a ``poll`` that waits return now, nothing changed: its caller has something else to look at."""
+        self._queue.put(("", "WAKE", None))
+
     def _apply(self, kind: str, event: str, obj: Any) -> None:
+        if event == "WAKE":
+            return
         if event == "REFUSED":
             error = translate(obj, self.kube, f"watch the {kind}s in {self.namespace}")
             if kind in OPTIONAL:

@@ -81,9 +81,10 @@ def moto_url(lab: Lab) -> str:
 
 @pytest.fixture
 def aws_reset(moto_url: str) -> str:
-    """A moto with no resources (POST /moto-api/reset); returns its URL."""
+    """A moto with no resources (POST /moto-api/reset); returns its URL. The reset drops every backend of every
+    region in one request: on a loaded machine that took over 10 s (a setup error, not a test failure)."""
     parts = urllib.parse.urlsplit(moto_url)
-    conn = http.client.HTTPConnection(parts.netloc, timeout=10)
+    conn = http.client.HTTPConnection(parts.netloc, timeout=60)
     try:
         conn.request("POST", "/moto-api/reset")
         status = conn.getresponse().status

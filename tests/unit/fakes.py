@@ -239,11 +239,13 @@ class FakeCluster:
     revisions: dict[str, list[Revision]] = field(default_factory=dict)  # release -> helm history, oldest first
     interrupt_upgrade: bool = False  # the run is stopped (SIGINT/SIGTERM) while helm runs
     verdicts: dict[str, Verdict] = field(default_factory=dict)  # release -> its own verdict (default: ``verdict``)
+    lookups: list[str] = field(default_factory=list)  # the releases looked up (each one a `helm list`)
 
     helm_major: int = 4
     kube: Kube = field(default_factory=lambda: Kube(Path("/nonexistent")))
 
     def release(self, name: str) -> Release | None:
+        self.lookups.append(name)
         return self.releases.get(name)
 
     def history(self, name: str) -> list[Revision]:

@@ -83,7 +83,7 @@ def test_a_run_that_lost_the_lock_never_removes_the_pending_record_of_the_run_th
     cluster = PendingCluster()
     with pytest.raises(LeaseLostError), ctx.locked("deploy dev"):  # noqa: PT012 (the block is the hold)
         take_over(s3, "dev")  # the other run is mid-upgrade: its revision is pending
-        recover_pending(ctx, cluster, "api", "api")  # type: ignore[arg-type]
+        recover_pending(ctx, cluster, "api", cluster.release("api"))  # type: ignore[arg-type]
     assert cluster.deleted == [] and ctx.entries() == []
 
 

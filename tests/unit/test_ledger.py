@@ -223,3 +223,30 @@ def test_a_role_that_may_not_list_versions_still_reads_and_says_what_it_cannot_c
     assert [e.digest for e in read.entries] == [D]
     (why,) = read.skipped
     assert "s3:ListBucketVersions denied" in why
+
+
+def test_a_version_read_once_is_not_read_again_and_a_rewrite_after_it_is_still_caught() -> None:
+    """Every rollout of a release reads the ledger (issue 29): a version's bytes never change, so a read in the same
+    process fetches only the entries written since; a key rewritten after a read is read by its first version."""
+    s3, clock, ledger, _ = world()
+    first = ledger.append(rollout(D, "failed", written=clock.now))
+    ledger.append(rollout(E, written=clock.now))
+    gets: list[str] = []
+    fetch = s3.get_object
+
+    def counted(**kwargs: Any) -> dict[str, Any]:
+        gets.append(kwargs["Key"])
+        return fetch(**kwargs)
+
+    s3.get_object = counted  # type: ignore[method-assign]
+    assert len(ledger.read().entries) == 2 and len(gets) == 2
+    assert len(ledger.read().entries) == 2 and len(gets) == 2, "nothing fetched again"
+    third = ledger.append(rollout(E, written=clock.now))
+    assert len(ledger.read().entries) == 3 and gets[2:] == [third], "only the new entry"
+
+    clock.now += timedelta(minutes=1)
+    forged = {**rollout(D, written=clock.now).to_dict(), "time": clock.now.isoformat()}
+    s3.put_object(Bucket=BUCKET, Key=first, Body=json.dumps(forged).encode())
+    read = ledger.read()
+    assert [(p.kind, p.key) for p in read.problems] == [("rewritten", first)]
+    assert [e.outcome for e in read.entries if e.digest == D] == ["failed"], "the first version, not the rewrite"

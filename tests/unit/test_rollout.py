@@ -19,9 +19,25 @@ from deployctl.rollout.states import Verdict, WorkloadHealth, release_health
 RECORDED = json.loads((Path(__file__).parent / "data" / "rollout_objects.json").read_text())
 
 
+# The recorded unschedulable pod (no node matches its selector) as the scheduler words other reasons (kube-scheduler
+# 1.33's messages): nodes short of cpu, or one node tainted not-ready besides the others' selector mismatch.
+SCHEDULER_SAYS = {
+    "Pod/unsched-cpu": "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: "
+    "3 Preemption is not helpful for scheduling.",
+    "Pod/unsched-taint": "0/3 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }, "
+    "2 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: "
+    "3 Preemption is not helpful for scheduling.",
+}
+
+
 def recorded(key: str) -> dict[str, Any]:
     """An API object as the lab's API server served it (a copy: tests may edit it)."""
-    found: dict[str, Any] = copy.deepcopy(RECORDED[key])
+    if key in SCHEDULER_SAYS:
+        found = recorded("Pod/unsched")
+        found["status"]["conditions"][0]["message"] = SCHEDULER_SAYS[key]
+        return found
+    found = copy.deepcopy(RECORDED[key])
+    assert isinstance(found, dict)
     return found
 
 
@@ -49,8 +65,11 @@ POD_SIGNALS: list[tuple[str, str, Tuning, float | None, tuple[EventState, ...], 
     ("not ready within the probe grace", "Pod/notready", Tuning(), 5, (), None),
     ("not ready beyond the probe grace", "Pod/notready", Tuning(), 9, (), "NotReady"),
     ("readiness grace from an annotation", "Pod/notready", Tuning(readiness_grace=60), 30, (), None),
-    ("unschedulable within the grace", "Pod/unsched", Tuning(), 4, (), None),
-    ("unschedulable beyond the grace", "Pod/unsched", Tuning(), 6, (), "Unschedulable"),
+    ("no node matches its selector, no autoscaler: at once", "Pod/unsched", Tuning(), 0, (), "Unschedulable"),
+    ("... unless a grace is asked for", "Pod/unsched", Tuning(schedule_grace=5), 4, (), None),
+    ("insufficient cpu can pass: within the grace", "Pod/unsched-cpu", Tuning(), 4, (), None),
+    ("insufficient cpu beyond the grace", "Pod/unsched-cpu", Tuning(), 6, (), "Unschedulable"),
+    ("a selector and a taint: within the grace", "Pod/unsched-taint", Tuning(), 4, (), None),
     ("an autoscaler gets a longer grace", "Pod/unsched", Tuning(autoscaler=True), 30, (), None),
     ("... but not forever", "Pod/unsched", Tuning(autoscaler=True), 50, (), "Unschedulable"),
     ("a scale-up under way holds it off", "Pod/unsched", Tuning(), 600, (SCALE_UP,), None),

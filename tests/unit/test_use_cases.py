@@ -77,6 +77,7 @@ def test_deploy_rolls_out_under_the_lock_and_records_the_verified_verdict(repo: 
 
     cluster = ctx.fake_cluster
     assert cluster.calls == [f"template api {DIGEST}", f"upgrade api {DIGEST}", "watch api"]
+    assert cluster.lookups == ["api"], "one helm lookup per rollout (pending? already running it?), not one each"
     assert cluster.lock_at_upgrade is not None and cluster.lock_at_upgrade["command"] == "deploy dev --app api"
     assert s3.held_lock("dev") is None, "released afterwards"
     entry, intent = ctx.entries()  # newest first: the outcome completes the intent written before helm ran
@@ -137,7 +138,8 @@ def test_an_interrupted_rollout_is_recorded_and_the_next_run_settles_it(repo: Pa
     assert s3.held_lock("dev") is None, "the lock is released on the way out"
 
     # a run that died without a word: its intent stays open, and helm's history names it
-    s3.objects = {k: v for k, v in s3.objects.items() if done.id not in k[1]}
+    s3.objects = {k: v for k, v in s3.objects.items() if done.id not in k[1]}  # never written: no object,
+    s3.versions = {k: v for k, v in s3.versions.items() if done.id not in k[1]}  # no version listed
     assert open_intents(ctx.entries()) == [intent]
     ctx.fake_cluster.interrupt_upgrade = False
     deploy(ctx, image_tag=SHA)  # the same cluster: its helm history has the revision the dead run made

@@ -11,7 +11,7 @@ import pytest
 from deployctl.config import App
 from deployctl.core.errors import UsageError
 from deployctl.core.refs import ImageRef
-from deployctl.release import chartvalues, values
+from deployctl.release import chartvalues, values, yamledit
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGEST = "sha256:" + "ab" * 32
@@ -179,3 +179,28 @@ def test_image_values_leave_out_keys_whose_parts_are_unknown() -> None:
 def test_bad_app_settings_are_rejected_at_load(changes: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         app(**changes)
+
+
+def test_the_file_is_parsed_once_while_its_text_stays_and_again_when_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each app's section asks for the mapping several times (issue 29: ruamel's parse was a fifth of a 10-app
+    promotion's CPU); an edit is read at once, and what a caller does to what it got changes nothing."""
+    path = tmp_path / "values-prod.yaml"
+    path.write_text("api:\n  replicaCount: 2\nworker:\n  replicaCount: 1\n")
+    parses: list[str] = []
+    load = yamledit.load
+
+    def counted(text: str, name: str) -> Any:
+        parses.append(name)
+        return load(text, name)
+
+    monkeypatch.setattr(yamledit, "load", counted)
+    prod = values.ValuesFile(path)
+    apps = ("api", "worker")
+    assert [prod.section(a, apps) for a in apps] == [{"replicaCount": 2}, {"replicaCount": 1}]
+    assert len(parses) == 1
+    prod.mapping()["api"]["replicaCount"] = 99
+    assert prod.section("api", apps) == {"replicaCount": 2}
+    values.ValuesEdit(path, path.read_text(), path.read_text().replace("2", "3")).write()
+    assert prod.section("api", apps) == {"replicaCount": 3} and len(parses) == 2

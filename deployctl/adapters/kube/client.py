@@ -7,6 +7,8 @@ it: importing this module is free and ``deployctl --help`` stays fast.
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,14 +21,31 @@ ListCall = tuple[str, str]
 
 # A call that passes no ``_request_timeout`` of its own (a watch does) gets these (connect, read) seconds.
 KUBE_TIMEOUT = (3, 15)
+POOL_SIZE = 64  # connections kept per API server: one client serves every watch of a release's apps
+_clients: dict[tuple[str, str | None, int, int], Any] = {}
+_clients_guard = threading.Lock()
 
 
 def api_client(kube: Kube) -> Any:
-    """A ``kubernetes.client.ApiClient`` for ``kube`` (kubernetes imported here, lazily).
+    """The ``kubernetes.client.ApiClient`` for ``kube`` (kubernetes imported here, lazily): one per kubeconfig and
+    context in a process, shared by its threads (issue 29: each watch and snapshot of each app built one, and on EKS
+    that runs the exec credential plugin, a Python process). It renews an expired exec token itself.
 
     Fail fast on an unhealthy cluster rather than waiting on it: one retry of a failed connection but
     none of a read that timed out (that only doubles the wait on a hung API server), and every call
     bounded by ``KUBE_TIMEOUT`` unless it passes its own (the client's default is to wait forever)."""
+    try:
+        stat = kube.kubeconfig.stat()  # a rewritten kubeconfig gets a new client
+    except OSError:  # the new client says what is wrong with it
+        return _new_client(kube)
+    key = (str(kube.kubeconfig), kube.context, stat.st_mtime_ns, stat.st_size)
+    with _clients_guard:  # the apps of a level ask at once: one builds it
+        if key not in _clients:
+            _clients[key] = _new_client(kube)
+        return _clients[key]
+
+
+def _new_client(kube: Kube) -> Any:
     import urllib3
     from kubernetes import client as kclient
     from kubernetes import config as kconfig
@@ -34,6 +53,7 @@ def api_client(kube: Kube) -> Any:
     configuration = type.__call__(kclient.Configuration)  # as new_client_from_config does: no shared default
     # Read by the REST client when it is built, so it is set before (setting it afterwards does nothing).
     configuration.retries = urllib3.Retry(total=1, connect=1, read=0, status=0, other=0, redirect=3)
+    configuration.connection_pool_maxsize = POOL_SIZE
     try:
         client = kconfig.new_client_from_config(
             config_file=str(kube.kubeconfig), context=kube.context, client_configuration=configuration
@@ -119,10 +139,36 @@ def list_call(api: Any, call: ListCall) -> Any:
     return getattr(getattr(kclient, group)(api), method)
 
 
+def list_json(api: Any, call: ListCall, namespace: str) -> dict[str, Any]:
+    """One list ``call`` in ``namespace`` as the API server sent it (issue 29: building the client's models and
+    turning them back into dicts was most of the CPU of a release's snapshot)."""
+    response = list_call(api, call)(namespace, _preload_content=False)
+    try:
+        found: dict[str, Any] = json.loads(response.data)
+    finally:
+        response.release_conn()
+    return found
+
+
+_autoscalers: dict[int, bool] = {}  # id(client) -> the answer (clients live as long as the process: see api_client)
+
+
 def autoscaler_present(api: Any) -> bool:
     """Whether a node autoscaler may add a node for an unschedulable pod: Karpenter (its API group is served)
     or the cluster-autoscaler (its status ConfigMap in kube-system). A refused check counts as yes: the
-    longer schedule grace is the safe side."""
+    longer schedule grace is the safe side. A clear answer is kept for the client's cluster (every watch asked
+    again: two API calls each); one that a failed call left open is not."""
+    if id(api) in _autoscalers:
+        return _autoscalers[id(api)]
+    found, clear = _autoscaler_present(api)
+    with _clients_guard:
+        if clear and any(api is client for client in _clients.values()):
+            _autoscalers[id(api)] = found
+    return found
+
+
+def _autoscaler_present(api: Any) -> tuple[bool, bool]:
+    """(present, clear): clear unless a probe failed without the API's answer."""
     from kubernetes import client as kclient
     from kubernetes.client.exceptions import ApiException
 
@@ -134,17 +180,20 @@ def autoscaler_present(api: Any) -> bool:
         return core.read_namespaced_config_map("cluster-autoscaler-status", "kube-system", _request_timeout=5)
 
     probes: tuple[Callable[[], object], ...] = (karpenter, cluster_autoscaler)
+    clear = True
     for probe in probes:
         try:
             probe()
         except ApiException as exc:
             if exc.status in (401, 403):
-                return True
+                return True, True
+            clear = clear and exc.status == 404
             continue
         except errors():
+            clear = False
             continue
-        return True
-    return False
+        return True, True
+    return False, clear
 
 
 def live_view(kube: Kube, namespace: str, kinds: Mapping[str, ListCall]) -> tuple[Any, View]:
@@ -152,6 +201,6 @@ def live_view(kube: Kube, namespace: str, kinds: Mapping[str, ListCall]) -> tupl
     api = api_client(kube)
     view = {}
     for kind, call in kinds.items():
-        listed = api.sanitize_for_serialization(list_call(api, call)(namespace))
+        listed = list_json(api, call, namespace)
         view[kind] = {o["metadata"]["name"]: o for o in listed.get("items") or ()}
     return api, view

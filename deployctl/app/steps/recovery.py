@@ -3,6 +3,7 @@ intents closed."""
 
 from __future__ import annotations
 
+from deployctl.adapters.helm import Release
 from deployctl.app.context import EnvContext
 from deployctl.core.errors import OperationError
 from deployctl.ledger.entry import Entry, open_intents
@@ -43,9 +44,9 @@ def reconcile(
 
 
 def recover_pending(
-    ctx: EnvContext, cluster: ClusterClient, app_name: str, release: str, where: str | None = None
+    ctx: EnvContext, cluster: ClusterClient, app_name: str, current: Release | None, where: str | None = None
 ) -> tuple[str, ...]:
-    """Make a release left pending-install/-upgrade/-rollback by a killed run deployable again.
+    """Make ``current`` (helm's lookup under the lock) deployable again when a killed run left it pending.
 
     Called only while holding the environment lock, which proves no other deployctl run is
     mid-operation. The pending revision's storage secret (``sh.helm.release.v1.<release>.v<N>``,
@@ -56,9 +57,9 @@ def recover_pending(
     (policy: roll forward), and ``helm uninstall --keep-history`` for a pending install would
     delete the serving objects.
     """
-    current = cluster.release(release)
     if current is None or not current.pending:
         return ()
+    release = current.name
     records = cluster.pending_records(release)
     if not records:
         raise OperationError(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from deployctl.adapters.helm import Release
 from deployctl.app.context import EnvContext
 from deployctl.app.steps.serving import rolled_out
 from deployctl.core.errors import DeployctlError, OperationError
@@ -42,12 +43,13 @@ def unchanged(
     started: float,
     *,
     recovered: tuple[str, ...] = (),
+    current: Release | None,
 ) -> DeployResult | None:
     """The result of a rollout that changes nothing (recorded), or None when helm must run. Lock held.
-    ``recovered``: what this run settled of an interrupted one, which may be half applied: a new revision settles it."""
+    ``recovered``: what this run settled of an interrupted one, which may be half applied: a new revision settles it.
+    ``current``: the release as helm lists it now (the caller's lookup, made under the lock)."""
     if recovered:
         return None
-    current = cluster.release(plan.release)
     if current is None:
         return None
     manifest = functools.cache(lambda: cluster.release_manifest(plan.release))

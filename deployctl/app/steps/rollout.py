@@ -68,10 +68,12 @@ def roll_out(
     """
     started = time.monotonic()
     where = entry.cluster
+    current = cluster.release(plan.release)  # one helm lookup serves both: recovering changes it, then unused
     recovered = reconcile(ctx, cluster, plan.app, plan.release, where) + recover_pending(
-        ctx, cluster, plan.app, plan.release, where
+        ctx, cluster, plan.app, current, where
     )
-    if (same := redeploy.unchanged(ctx, cluster, plan, entry, verify, started, recovered=recovered)) is not None:
+    same = redeploy.unchanged(ctx, cluster, plan, entry, verify, started, recovered=recovered, current=current)
+    if same is not None:
         return verification.after_unchanged(ctx, cluster, plan, replace(same, wave=wave))  # its checks run too
     intent = entry.written_now(outcome="started", message=f"helm upgrade of {plan.release} to {plan.image.digest}")
     ctx.record(intent)  # written ahead: a run that dies from here on leaves an intent the next run settles
