@@ -48,7 +48,7 @@ def _configure(checkout: labs.Checkout, apps: list[str], bucket: str) -> None:
     kept, skipping = [], False
     for line in (root / "pyproject.toml").read_text().splitlines():
         if line.startswith("["):
-            skipping = line.startswith("[tool.deployctl.apps.")
+            skipping = line.lstrip("[").startswith("tool.deployctl.apps.")  # [[...]]: arrays of tables too
         if not skipping:
             kept.append(line)
         if line == 'promote_from = "dev"':
