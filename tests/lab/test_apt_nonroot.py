@@ -28,11 +28,11 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import sys
 from deployctl.core.errors import DeployctlError
-from deployctl.sandbox import tool_builds
+from deployctl.sandbox import apt_tools
 
-tool_builds.apt_missing = lambda: ["etcd-server"]  # as on a fresh runner
+apt_tools.apt_missing = lambda: ["etcd-server"]  # as on a fresh runner
 try:
-    tool_builds.install_apt(print)
+    apt_tools.install_apt(print)
 except DeployctlError as exc:
     print(f"error: {exc.message}")
     print(f"hint: {exc.hint}")
@@ -101,7 +101,7 @@ def make_user() -> Iterator[MakeUser]:
             sudoers.chmod(0o440)
         user = User(name=name, uid=uid, gid=gid, home=home)
         readable = subprocess.run(
-            [_python(), "-c", "import deployctl.sandbox.tool_builds"],
+            [_python(), "-c", "import deployctl.sandbox.apt_tools"],
             user=uid,
             group=gid,
             extra_groups=[],

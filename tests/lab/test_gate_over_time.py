@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import boto3
 import pytest
 import yaml
 
@@ -28,7 +29,7 @@ from deployctl.config import load
 from deployctl.console import Console
 from deployctl.runner import ProcessRunner
 from deployctl.sandbox.lab import Lab
-from tests.lab.promotion_world import PromotionWorld, make_world
+from tests.lab.promotion_world import BUCKET, PromotionWorld, make_world
 from tests.lab.world import git
 
 pytestmark = pytest.mark.lab
@@ -63,6 +64,13 @@ def kubectl(world: PromotionWorld, env: str, *args: str, check: bool = True) -> 
 def spawn(world: PromotionWorld, *args: str) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "deployctl", "--config", str(world.repo / "pyproject.toml"), "-o", "json", *args]
     return subprocess.Popen(argv, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _queue_tickets(world: PromotionWorld, env: str) -> list[str]:
+    """The keys of the runs waiting in ``env``'s lock queue (``ledger.lock_queue``)."""
+    s3 = boto3.client("s3", endpoint_url=world.lab.moto_url, region_name="us-east-1")
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"deployctl/locks/{env}.queue/")
+    return [o["Key"] for o in listed.get("Contents", ())]
 
 
 def until(check: object, timeout: float, what: str) -> None:
@@ -200,7 +208,14 @@ def test_a_deploy_queued_behind_a_promotion_never_rolls_prod_back(unsoaked: Prom
     git(world.repo, "tag", "-a", "release-0.5.0", "-m", "release-0.5.0")
     promotion = spawn(world, "promote", "release-0.5.0")
     until(lambda: world.run("lock", "status", "prod")[1]["locked"], 60, "the promotion to hold prod's lock")
-    queued = spawn(world, "deploy", "prod", "--lock-timeout", "180")  # chooses 0.4.0's digest, then waits
+    # The promotion is held still (well within its lease) until the deploy has read what prod should run and is
+    # waiting in the lock's queue: on a loaded machine the deploy could otherwise start after the promotion ended.
+    promotion.send_signal(signal.SIGSTOP)
+    try:
+        queued = spawn(world, "deploy", "prod", "--lock-timeout", "180")  # chooses 0.4.0's digest, then waits
+        until(lambda: _queue_tickets(world, "prod"), 60, "the deploy to wait in prod's lock queue")
+    finally:
+        promotion.send_signal(signal.SIGCONT)
     out, err = promotion.communicate(timeout=180)
     assert promotion.returncode == 0, err
     out, err = queued.communicate(timeout=180)
