@@ -1,5 +1,5 @@
 """Change windows, pure: when an environment is frozen (``environments.NAME.freeze``), by which window, and until
-when; ``promote``, ``deploy`` and ``apply`` are refused inside one unless overridden (``app.base.require_window``).
+when; ``promote``, ``deploy`` and ``apply`` are refused inside one unless overridden (``steps.freeze.require_window``).
 
 A weekly window (``"fri 16:00 - mon 08:00"``) recurs in the freeze's time zone: wall-clock times, so it moves
 with daylight saving time (a time the clocks skip or repeat that night is read so the window is the longer). A dated

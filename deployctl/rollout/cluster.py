@@ -85,7 +85,7 @@ class ClusterClient:
         """``helm upgrade --install`` while its hook Jobs and Pods are watched: a hook that fails stops helm at
         once (it would wait for the hook until its timeout) and raises OperationError naming the hook, its pod,
         container and reason, with the diagnosis. The release is then left pending (or failed, as helm marks it
-        on SIGTERM); the next deploy recovers it under the lock (``app.base.recover_pending``)."""
+        on SIGTERM); the next deploy recovers it under the lock (``app.steps.recovery.recover_pending``)."""
         started = time.time()
         hooks: watch.HookWatch | None = None
 
@@ -196,7 +196,7 @@ class ClusterClient:
         )
 
     def live(self, name: str, release: Release | None = None) -> LiveRelease | None:
-        """Release ``name`` as it runs now (see ``kube.live_release``); None when it is not installed. ``release``:
+        """Release ``name`` as it runs now (``live.live_release``); None when it is not installed. ``release``:
         the revision a command just made (``upgrade``'s, with its manifest), else helm's latest is read."""
         current = release or self._latest(name)
         if current is None:

@@ -4,7 +4,7 @@ own (at most ``workers`` at once), and returns every outcome in order. ``levels`
 
 SIGINT and SIGTERM (the CLI turns SIGTERM into KeyboardInterrupt) reach the main thread only. While the caller
 waits here, an interrupt is forwarded to every item still running, as if each ran alone in the main thread: a
-rollout stops its helm and completes its intent (``app.base.roll_out``). Items not yet started never start. The
+rollout stops its helm and completes its intent (``app.steps.rollout.roll_out``). Items not yet started never start. The
 caller then waits at most ``STOP_SECONDS`` for them and lets the interrupt go on, so the lock is released and the
 process exits 130 within seconds even when one of them cannot stop (its intent stays open; the next run settles
 it from helm's history). Threads are daemons: one stuck in a call cannot keep the process alive.

@@ -1,7 +1,7 @@
 """An environment's clusters rolled out wave by wave, pure apart from the threads and the soak's sleep: which
 clusters (``targets``), in which waves (``waves``), running each wave's clusters in parallel and stopping after
 the first wave with a failure (``run``), and what every cluster runs afterwards (``fleet``). Table-tested in
-tests/unit/test_waves.py; ``app.base.roll_out_waves`` feeds it the rollouts.
+tests/unit/test_waves.py; ``app.steps.cluster_waves.roll_out_waves`` feeds it the rollouts.
 
 An environment with one ``cluster`` is one target named None: nothing is said per cluster, and its rollout runs
 in the calling thread exactly as before. A wave of several clusters runs in threads that an interrupt stops

@@ -1,1 +1,1 @@
-"""Steps shared by use cases (``app.base`` holds the older ones): each module one step."""
+"""Steps shared by use cases: each module one step (the rollout, its recovery, waves of clusters, the freeze, drift)."""
