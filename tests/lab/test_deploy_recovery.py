@@ -8,11 +8,14 @@ import contextlib
 import json
 import os
 import signal
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import boto3
 import pytest
 
-from tests.lab.deploy_world import DeployWorld, make_pending, measure
+from tests.lab.deploy_world import BUCKET, DeployWorld, make_pending, measure
 from tests.lab.world import ROOT
 
 pytestmark = pytest.mark.lab
@@ -103,11 +106,34 @@ def test_sigkill_mid_upgrade_then_deploy_again_succeeds(world: DeployWorld) -> N
     assert json.loads(world.helm("list", "-o", "json").stdout)[0]["status"] == "deployed"
 
 
+def _lock_objects(world: DeployWorld, name: str) -> list[str]:
+    """The keys under ``deployctl/locks/<name>`` in the state bucket, read straight from S3 (fast enough to see a
+    lock held for a second)."""
+    s3 = boto3.client("s3", endpoint_url=world.env["AWS_ENDPOINT_URL"], region_name="us-east-1")
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"deployctl/locks/{name}")
+    return [o["Key"] for o in listed.get("Contents", ())]
+
+
+def _until(check: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
 def test_concurrent_deploys_are_serialized_by_the_lock(world: DeployWorld) -> None:
     world.push("api", "v1", seed=51)
     world.push("api", "v2", seed=52)
     first = world.spawn("deploy", "dev", "--image-tag", "v1")
-    second = world.spawn("deploy", "dev", "--image-tag", "v2")
+    _until(lambda: _lock_objects(world, "dev.json"), 120, "the first deploy to hold dev's lock")
+    # The holder is held still (well within its 120 s lease) until the second deploy waits in the lock's queue: on a
+    # loaded machine the second could otherwise start after the first had finished, and never meet the lock.
+    first.send_signal(signal.SIGSTOP)
+    try:
+        second = world.spawn("deploy", "dev", "--image-tag", "v2")
+        _until(lambda: _lock_objects(world, "dev.queue/"), 60, "the second deploy to wait in dev's lock queue")
+    finally:
+        first.send_signal(signal.SIGCONT)
     results = [p.communicate(timeout=300) for p in (first, second)]
     for proc, (_, err) in zip((first, second), results, strict=True):
         assert proc.returncode == 0, err

@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -226,12 +228,23 @@ def test_concurrent_applies_one_is_locked_out(applied: TfLab) -> None:
     """Two applies of one environment at once (shared: the fastest root): one holds the environment
     lock, the other fails at once with exit 5 naming the holder; the state is intact afterwards."""
     before = applied.aws("s3").get_object(Bucket=BUCKETS["shared"], Key="shared/terraform.tfstate")["Body"].read()
+    s3 = applied.aws("s3")
     first = applied.spawn("apply", "shared", "--auto-approve", "--lock-timeout", "0")
-    second = applied.spawn("apply", "shared", "--auto-approve", "--lock-timeout", "0")
-    outcomes = []
-    for proc in (first, second):
-        out, err = proc.communicate(timeout=600)
-        outcomes.append((proc.returncode, out, err))
+    deadline = time.monotonic() + 120
+    while "Contents" not in s3.list_objects_v2(Bucket=BUCKETS["shared"], Prefix="deployctl/locks/shared.json"):
+        assert first.poll() is None and time.monotonic() < deadline, "the first apply never held shared's lock"
+        time.sleep(0.05)
+    # The holder is held still (well within its lease) while the second apply tries: on a loaded machine the second
+    # could otherwise start after the first had finished and find no lock at all.
+    first.send_signal(signal.SIGSTOP)
+    try:
+        second = applied.spawn("apply", "shared", "--auto-approve", "--lock-timeout", "0")
+        second_out, second_err = second.communicate(timeout=120)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    outcomes = [(second.returncode, second_out, second_err)]
+    out, err = first.communicate(timeout=600)
+    outcomes.append((first.returncode, out, err))
     codes = sorted(code for code, _, _ in outcomes)
     assert codes == [0, 5], outcomes
     _, _, locked_err = next(o for o in outcomes if o[0] == 5)
