@@ -15,12 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
+from deployctl.core import manifests
 from deployctl.core.errors import UsageError
-
-# The safe loader, in C when PyYAML has libyaml (~10x faster on a release's manifest: its CPU counted per app).
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 HOOK = "helm.sh/hook"
 # kind -> the path from the object to its pod spec
@@ -103,7 +99,7 @@ def hint(app: str) -> str:
 def workloads(manifest: str) -> list[Workload]:
     """The workloads of a rendered manifest (hooks left out), each with its containers' images."""
     found = []
-    for doc in yaml.load_all(manifest, Loader=_LOADER):
+    for doc in manifests.documents(manifest):
         if not isinstance(doc, dict) or str(doc.get("kind")) not in POD_SPEC:
             continue
         meta = doc.get("metadata") or {}

@@ -7,16 +7,11 @@ import difflib
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-# The safe loader, in C when PyYAML has libyaml (~10x faster on a release's manifest: its CPU counted per app).
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-if TYPE_CHECKING:
-    pass
-
+from deployctl.core import manifests
 
 DROPPED_METADATA = ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink")
 
@@ -45,7 +40,7 @@ def documents(manifest: str) -> list[dict[str, Any]]:
     they are not state the release keeps."""
     return [
         d
-        for d in yaml.load_all(manifest, Loader=_LOADER)
+        for d in manifests.documents(manifest)
         if isinstance(d, dict)
         and d.get("kind")
         and "helm.sh/hook" not in ((d.get("metadata") or {}).get("annotations") or {})

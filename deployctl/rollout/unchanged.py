@@ -13,10 +13,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import yaml
-
-# The safe loader, in C when PyYAML has libyaml (~10x faster on a release's manifest: its CPU counted per app).
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from deployctl.core import manifests
 
 HOOK = "helm.sh/hook"
 
@@ -42,7 +39,7 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 def objects(manifest: str) -> list[str]:
     """A manifest's objects without hooks (helm keeps those out of the release's manifest), each as canonical
     JSON, sorted: two renderings of the same objects compare equal whatever their order and layout."""
-    docs = [d for d in yaml.load_all(manifest, Loader=_LOADER) if isinstance(d, dict) and d.get("kind")]
+    docs = [d for d in manifests.documents(manifest) if isinstance(d, dict) and d.get("kind")]
     kept = [d for d in docs if HOOK not in ((d.get("metadata") or {}).get("annotations") or {})]
     return sorted(json.dumps(d, sort_keys=True, default=str) for d in kept)
 

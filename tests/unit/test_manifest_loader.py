@@ -3,9 +3,12 @@ promotion's CPU, per app), and what deployctl reads from it is exactly what the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import yaml
 
+from deployctl.core import manifests
 from deployctl.release import image_check
 from deployctl.release import manifest_diff as drift
 from deployctl.rollout import unchanged
@@ -73,20 +76,39 @@ spec:
 """
 
 
+READERS = {
+    "release.manifest_diff.documents": drift.documents,
+    "release.image_check.workloads": image_check.workloads,
+    "rollout.unchanged.objects": unchanged.objects,
+    "rollout.tracking.targets_in": targets_in,
+}
+
+
 def test_the_c_loader_is_used_where_libyaml_is_installed() -> None:
     assert yaml.__with_libyaml__, "PyYAML's wheels carry libyaml"
-    for module in (drift, image_check, unchanged):
-        assert module._LOADER is yaml.CSafeLoader, module.__name__
+    assert manifests.LOADER is yaml.CSafeLoader
 
 
-@pytest.mark.parametrize("module", [drift, image_check, unchanged], ids=lambda m: m.__name__)
-def test_what_is_read_is_what_the_pure_python_safe_loader_reads(
-    module: object, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("read", READERS.values(), ids=READERS.keys())
+def test_every_reader_parses_with_the_one_loader(
+    read: Callable[[str], object], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    used = []
+
+    class Counting(yaml.SafeLoader):
+        def __init__(self, stream: str) -> None:
+            used.append(stream)
+            super().__init__(stream)
+
+    monkeypatch.setattr(manifests, "LOADER", Counting)
+    read(MANIFEST)
+    assert used == [MANIFEST]
+
+
+def test_what_is_read_is_what_the_pure_python_safe_loader_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     assert list(yaml.load_all(MANIFEST, Loader=yaml.CSafeLoader)) == list(yaml.safe_load_all(MANIFEST))
-    fast = (drift.documents(MANIFEST), image_check.workloads(MANIFEST), unchanged.objects(MANIFEST))
+    fast = [read(MANIFEST) for read in READERS.values()]
+    monkeypatch.setattr(manifests, "LOADER", yaml.SafeLoader)
+    assert [read(MANIFEST) for read in READERS.values()] == fast
     targets = targets_in(MANIFEST)
-    monkeypatch.setattr(module, "_LOADER", yaml.SafeLoader)
-    assert (drift.documents(MANIFEST), image_check.workloads(MANIFEST), unchanged.objects(MANIFEST)) == fast
-    assert targets_in(MANIFEST) == targets
     assert [t.ref for t in targets] == ["Deployment/api"] and targets[0].min_replicas == 3
