@@ -27,6 +27,7 @@ import yaml
 from deployctl.app.context import EnvContext
 from deployctl.config import load
 from deployctl.console import Console
+from deployctl.ledger import lock
 from deployctl.runner import ProcessRunner
 from deployctl.sandbox.lab import Lab
 from tests.lab.promotion_world import BUCKET, PromotionWorld, make_world
@@ -206,16 +207,16 @@ def test_a_deploy_queued_behind_a_promotion_never_rolls_prod_back(unsoaked: Prom
     sha_new, new = world.commit("feat: 0.5.0", seed=452)
     assert world.run("deploy", "dev", "--image-tag", sha_new)[0] == 0
     git(world.repo, "tag", "-a", "release-0.5.0", "-m", "release-0.5.0")
-    promotion = spawn(world, "promote", "release-0.5.0")
-    until(lambda: world.run("lock", "status", "prod")[1]["locked"], 60, "the promotion to hold prod's lock")
-    # The promotion is held still (well within its lease) until the deploy has read what prod should run and is
-    # waiting in the lock's queue: on a loaded machine the deploy could otherwise start after the promotion ended.
-    promotion.send_signal(signal.SIGSTOP)
-    try:
+    # The test holds prod's lock until the promotion, then the deploy, wait in its queue (served in arrival order):
+    # the deploy reads what prod should run (0.4.0) before the promotion changes it, on a machine of any load.
+    holder = lock.EnvironmentLock(
+        "prod", BUCKET, boto3.client("s3", endpoint_url=world.lab.moto_url, region_name="us-east-1")
+    )
+    with holder.hold("the test holds prod until both runs wait for it", timeout=0):
+        promotion = spawn(world, "promote", "release-0.5.0")
+        until(lambda: len(_queue_tickets(world, "prod")) == 1, 120, "the promotion to wait in prod's lock queue")
         queued = spawn(world, "deploy", "prod", "--lock-timeout", "180")  # chooses 0.4.0's digest, then waits
-        until(lambda: _queue_tickets(world, "prod"), 60, "the deploy to wait in prod's lock queue")
-    finally:
-        promotion.send_signal(signal.SIGCONT)
+        until(lambda: len(_queue_tickets(world, "prod")) == 2, 120, "the deploy to wait behind it")
     out, err = promotion.communicate(timeout=180)
     assert promotion.returncode == 0, err
     out, err = queued.communicate(timeout=180)
