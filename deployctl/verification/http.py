@@ -1,6 +1,7 @@
 """An HTTP check's loop: ``successes`` consecutive good answers pass it; the ``failure_limit + 1``-th bad one, or its
-timeout, fails it. The request goes through ``fetch`` (the service proxy or a URL: ``proxy``), so the loop is
-unit-tested with a recorded sequence of answers and a fake clock."""
+timeout, fails it. The API server's own "no endpoint yet" is asked again, never counted as the release's answer.
+The request goes through ``fetch`` (the service proxy or a URL: ``proxy``), so the loop is unit-tested with a
+recorded sequence of answers and a fake clock."""
 
 from __future__ import annotations
 
@@ -38,7 +39,9 @@ def probe(
         answer = fetch(min(REQUEST_TIMEOUT, remaining))
         found = answer_problem(answer, check.expect_status, check.body_contains)
         seen.append(f"{check.method} {target}: {found or f'answered {answer.status}'}")
-        if found is None:
+        if found is not None and not answer.served:
+            streak, problem = 0, found  # the Service has no endpoint yet: the release has not answered
+        elif found is None:
             streak += 1
             if streak >= check.successes:
                 line = f"{check.method} {target} answered {check.expect_status} {streak} time(s) in a row"

@@ -32,11 +32,14 @@ def render(text: str, values: Mapping[str, str]) -> str:
 
 @dataclass(frozen=True)
 class Answer:
-    """What an HTTP request got: its status and (the start of) its body; ``status`` 0: no answer (``error`` says)."""
+    """What an HTTP request got: its status and (the start of) its body; ``status`` 0: no answer (``error`` says).
+    ``served`` False: the API server answered itself that the Service has no endpoint to proxy to yet (the
+    Endpoints follow the pods' readiness a moment later): not the release's answer."""
 
     status: int
     body: str = ""
     error: str = ""
+    served: bool = True
 
 
 def answer_problem(answer: Answer, expect_status: int, body_contains: str | None) -> str | None:

@@ -4,7 +4,8 @@ kubernetes client's ``ApiClient.call_api``: no port-forward, no network path int
 
 The Service and its port are checked first: a Service or port that does not exist is the configuration's
 mistake (exit 2), never a failed check. What the proxy answers after that is the release's answer: the app's
-status and body, or the API server's own 503 when no ready endpoint serves the Service.
+status and body. The API server's own 404 or 503 (a ``Status``: no endpoint to proxy to) is not: the Endpoints
+follow the pods' readiness a moment after the rollout is complete, so the check asks again until its timeout.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from deployctl.core.errors import UsageError
 from deployctl.verification.judge import Answer
 
 BODY_LIMIT = 64 * 1024
+NOT_SERVED_YET = (404, 503)  # the proxy's own answers when the Service has no endpoint (yet)
 
 
 class ServiceProxy:
@@ -76,12 +78,24 @@ class ServiceProxy:
         except ApiException as exc:
             if exc.status in (401, 403):
                 raise translate(exc, self.kube, f"{method} through the service proxy") from None
-            return Answer(int(exc.status or 0), _text(exc.body), "" if exc.status else str(exc.reason))
+            status = int(exc.status or 0)
+            own = status in NOT_SERVED_YET and _api_server_status(exc.body)
+            return Answer(status, _text(exc.body), "" if exc.status else str(exc.reason), served=not own)
         except (HTTPError, OSError) as exc:
             return Answer(
                 0, error=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
             )
         return Answer(int(response.status), _text(response.data))
+
+
+def _api_server_status(body: Any) -> bool:
+    """Whether ``body`` is the API server's own ``Status`` object (not the app's answer)."""
+    raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
+    try:
+        doc = json.loads(raw[:BODY_LIMIT])
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and doc.get("kind") == "Status" and doc.get("apiVersion") == "v1"
 
 
 def _text(body: Any) -> str:

@@ -43,12 +43,17 @@ def test_a_raw_list_says_what_the_models_said(lab: Lab) -> None:
                 break
             time.sleep(0.5)
         raw = list_json(api, CALLS["Pod"], namespace)
-        models = api.sanitize_for_serialization(list_call(api, CALLS["Pod"])(namespace))
+        # the same snapshot (kwok may still be changing the pods): the models' list at the raw list's version
+        version = raw["metadata"]["resourceVersion"]
+        at_version = {"resource_version": version, "resource_version_match": "Exact"}
+        models = api.sanitize_for_serialization(list_call(api, CALLS["Pod"])(namespace, **at_version))
         assert raw["metadata"]["resourceVersion"]
         assert len(raw["items"]) == 2
         assert [pod_state(p) for p in raw["items"]] == [pod_state(p) for p in models["items"]]
-        raw_jobs = list_json(api, CALLS["Job"], namespace)["items"]
-        model_jobs = api.sanitize_for_serialization(list_call(api, CALLS["Job"])(namespace))["items"]
+        raw_jobs = list_json(api, CALLS["Job"], namespace)
+        at_version = {"resource_version": raw_jobs["metadata"]["resourceVersion"], "resource_version_match": "Exact"}
+        model_jobs = api.sanitize_for_serialization(list_call(api, CALLS["Job"])(namespace, **at_version))["items"]
+        raw_jobs = raw_jobs["items"]
         assert [job_state(j) for j in raw_jobs] == [job_state(j) for j in model_jobs]
     finally:
         lab.kube("DELETE", f"/api/v1/namespaces/{namespace}")

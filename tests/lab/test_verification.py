@@ -14,14 +14,21 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from deployctl.adapters.helm_argv import Kube
+from deployctl.config import HttpCheck
 from deployctl.sandbox import http_standin, metrics_server
 from deployctl.sandbox.lab import Lab
+from deployctl.verification import http
+from deployctl.verification.judge import Answer
+from deployctl.verification.proxy import ServiceProxy
 from tests.lab.promotion_world import PromotionWorld, make_world
 from tests.lab.world import git
 
@@ -232,3 +239,52 @@ def test_a_verification_killed_halfway_is_settled_unknown_never_passed(world: Pr
     assert "did not finish" in err and "its rollout was never judged" in err
     outcomes = [(e["action"], e["outcome"]) for e in world.run("history", "dev")[1]["entries"]]
     assert ("deploy", "unknown") in outcomes and ("deploy", "succeeded") not in outcomes
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def test_an_http_check_waits_for_the_services_endpoints_instead_of_failing(lab: Lab) -> None:
+    """The race behind a false "verification failed" (a make test run, twice): the rollout was complete, the
+        Service existed, and its Endpoints were not written yet, so the API server's proxy answered 404 itself. Here a
+        Service's namespace is served by the lab's stand-in only after a moment (its Endpoints come late, as an
+        Endpoints controller's do after the pods' readiness): the check asks again and passes once they exist. The
+    app's own 500 is still a failure at once."""
+    namespace = f"late-{uuid.uuid4().hex[:8]}"
+    assert lab.kube("POST", "/api/v1/namespaces", {"metadata": {"name": namespace}})[0] == 201
+    service = {
+        "metadata": {"name": "api"},
+        "spec": {"selector": {"app": "api"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+    }
+    assert lab.kube("POST", f"/api/v1/namespaces/{namespace}/services", service)[0] == 201
+    pod = {
+        "metadata": {"name": "api-0", "labels": {"app": "api"}},
+        "spec": {"containers": [{"name": "api", "image": f"{lab.registry_hosts[0]}/late/api:1"}]},
+    }
+    deadline = time.monotonic() + 60
+    while lab.kube("POST", f"/api/v1/namespaces/{namespace}/pods", pod)[0] != 201:  # its ServiceAccount comes late
+        assert time.monotonic() < deadline, "the pod was never created"
+        time.sleep(0.2)
+    while not _ready(lab.kube("GET", f"/api/v1/namespaces/{namespace}/pods/api-0")[1]):  # kwok: ready at once
+        assert time.monotonic() < deadline, "the pod never got ready"
+        time.sleep(0.2)
+    proxy = ServiceProxy(Kube(lab.kubeconfig, lab.context), namespace)
+    target = proxy.port("api", "http")
+    before = proxy.request("GET", target, "/readyz", 5)
+    assert before.status in (404, 503) and not before.served, before  # the API server's own answer: no endpoint
+
+    check = HttpCheck(path="/readyz", successes=2, interval_seconds=0.5, timeout_seconds=60)
+    later = threading.Timer(2.0, http_standin.serve, (lab.state_dir, [namespace]))
+    later.start()
+    try:
+        result = http.probe(check, target, lambda seconds: proxy.request("GET", target, "/readyz", seconds))
+    finally:
+        later.cancel()
+    assert result.outcome == "passed", result
+    assert result.seconds >= 2.0, "it passed only once the Endpoints existed"
+
+    app_answer = Answer(500, "Internal Server Error")  # what the release says is judged at once, as before
+    failed = http.probe(HttpCheck(path="/readyz"), target, lambda _: app_answer)
+    assert failed.outcome == "failed" and failed.seconds < 1.0

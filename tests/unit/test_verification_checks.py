@@ -300,3 +300,18 @@ def test_the_outcome_and_the_error_name_the_check_and_what_it_saw() -> None:
     assert [(c.name, c.outcome) for c in record] == [("helm-test", "passed"), ("http-healthz", "failed")]
     assert describe("failed", record) == "checks failed: http-healthz (http): " + failed.line
     assert describe("passed", record[:1]) == "checks passed (helm-test)"
+
+
+def test_http_asks_again_while_the_service_has_no_endpoint_and_fails_only_at_its_timeout() -> None:
+    """The API server's own 404/503 (``served=False``: no endpoint to proxy to yet) is not the release's answer."""
+    not_yet = Answer(404, '(API server) services "api" not found', served=False)
+    clock = Clock()
+    check = HttpCheck(path="/readyz", successes=2, interval_seconds=1, timeout_seconds=30)
+    result = http.probe(check, "api:http/readyz", answers(not_yet, not_yet, Answer(200), Answer(200)), clock=clock,
+                        sleep=clock.sleep)  # fmt: skip
+    assert result.outcome == "passed" and clock.now == 3.0
+
+    clock = Clock()
+    result = http.probe(check, "api:http/readyz", answers(not_yet), clock=clock, sleep=clock.sleep)
+    assert result.outcome == "failed" and clock.now == 30.0
+    assert result.line.endswith('after 30s; last: answered 404, expected 200: (API server) services "api" not found')
