@@ -115,6 +115,10 @@ def judge(target: ManifestWorkload, view: View, vctx: VerdictContext) -> Verdict
     obj = (view.get(target.kind) or {}).get(target.name)
     if obj is None:
         return Verdict("progressing", f"waiting for {target.ref} to appear", resource=target.ref)
+    if target.digest and desired_image(obj)[1] != target.digest:
+        # the view still shows the spec before helm's change (a watch or list that has not caught up): what it
+        # says of the old spec's rollout says nothing of this revision's (a stale "complete" was a false verdict)
+        return Verdict("progressing", f"waiting for {target.ref} to show {target.digest}", resource=target.ref)
     return judge_object(target.kind, obj, view, vctx, target.min_replicas)[0]
 
 
