@@ -19,6 +19,7 @@ from deployctl.core.errors import UsageError
 from deployctl.verification.judge import Answer
 
 BODY_LIMIT = 64 * 1024
+API_SERVER = "(API server)"  # how the body of the API server's own answer (a ``Status``) is shown
 NOT_SERVED_YET = (404, 503)  # the proxy's own answers when the Service has no endpoint (yet)
 
 
@@ -79,23 +80,14 @@ class ServiceProxy:
             if exc.status in (401, 403):
                 raise translate(exc, self.kube, f"{method} through the service proxy") from None
             status = int(exc.status or 0)
-            own = status in NOT_SERVED_YET and _api_server_status(exc.body)
-            return Answer(status, _text(exc.body), "" if exc.status else str(exc.reason), served=not own)
+            text = _text(exc.body)
+            own = status in NOT_SERVED_YET and text.startswith(API_SERVER)
+            return Answer(status, text, "" if exc.status else str(exc.reason), served=not own)
         except (HTTPError, OSError) as exc:
             return Answer(
                 0, error=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
             )
         return Answer(int(response.status), _text(response.data))
-
-
-def _api_server_status(body: Any) -> bool:
-    """Whether ``body`` is the API server's own ``Status`` object (not the app's answer)."""
-    raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
-    try:
-        doc = json.loads(raw[:BODY_LIMIT])
-    except ValueError:
-        return False
-    return isinstance(doc, dict) and doc.get("kind") == "Status" and doc.get("apiVersion") == "v1"
 
 
 def _text(body: Any) -> str:
@@ -107,7 +99,7 @@ def _text(body: Any) -> str:
     except ValueError:
         return raw
     if isinstance(doc, dict) and doc.get("kind") == "Status" and doc.get("message"):
-        return f"(API server) {doc['message']}"
+        return f"{API_SERVER} {doc['message']}"
     return raw
 
 
