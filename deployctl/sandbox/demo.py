@@ -61,11 +61,16 @@ def run(workdir: Path, *, keep: bool = False, out: Any = sys.stdout) -> DemoResu
             except DeployctlError:
                 if told:  # don't mask the failure that stopped the story
                     raise
-            for child in workdir.iterdir() if workdir.is_dir() else ():  # all but the board
+            kept = None if told else _keep_sandbox_logs(story.clone, workdir)
+            for child in workdir.iterdir() if workdir.is_dir() else ():  # all but the board (and a failure's logs)
+                if child == kept:
+                    continue
                 if child.is_dir():
                     shutil.rmtree(child, ignore_errors=True)
                 elif child != story.result.board:
                     child.unlink(missing_ok=True)
+            if kept is not None:
+                story.say(f"the sandbox's logs of this failed run (moto, the registries, the cluster): {kept}")
     total = time.monotonic() - started
     story.say("")
     story.say(
@@ -78,6 +83,18 @@ def run(workdir: Path, *, keep: bool = False, out: Any = sys.stdout) -> DemoResu
     if keep:
         story.say(f'sandbox left up: cd {story.clone} && eval "$({command_name()} sandbox env)"')
     return story.result
+
+
+def _keep_sandbox_logs(clone: Path, workdir: Path) -> Path | None:
+    """A failed story's sandbox logs, moved out of the clone that is removed: a failure seen once (an emulator's
+    answer, a component's crash) can then be explained from what each component wrote."""
+    logs = clone / ".deployctl" / "sandbox" / "logs"
+    if not logs.is_dir():
+        return None
+    kept = workdir / "failed-run-logs"
+    shutil.rmtree(kept, ignore_errors=True)
+    shutil.move(str(logs), kept)
+    return kept
 
 
 def main() -> int:
