@@ -6,7 +6,8 @@ One checkout per size in one lab, each a git repository whose configuration poin
 commits, builds every app's image, deploys dev (untimed: the evidence), tags a release and times
 ``deployctl promote`` (retag every image, record the values, roll every app out in prod and verify it): its wall
 time and its CPU (user + system of the process and every child it waited for: helm, git; and of the process
-alone, ``measure.run_split``). The sizes take turns
+alone, ``measure.run_split``), and the CPU the lab's services (API server, etcd, controllers, kwok, registry, moto)
+spent meanwhile on the same two cores (``measure.process_group_cpu``). The sizes take turns
 round by round (the order rotates), so load hits them alike; with ``--baseline REF`` the baseline's deployctl
 promotes beside this tree's in every round.
 """
@@ -17,8 +18,9 @@ import statistics
 from dataclasses import dataclass
 
 from bench import labs
-from bench.measure import Sample, loadavg, say
+from bench.measure import Sample, loadavg, process_group_cpu, say
 from deployctl.sandbox import image_push
+from deployctl.sandbox.lab import Lab
 
 SIZES = (1, 3, 10)
 TARGETS = {3: 1.5, 10: 2.5}  # wall time vs one app
@@ -34,6 +36,7 @@ class Run:
     seconds: float
     cpu: float  # the process and its children (helm, git)
     own_cpu: float  # the process alone
+    lab_cpu: float  # the lab's services (cluster, registry, moto) meanwhile, on the same cores
     load: float
 
 
@@ -68,17 +71,20 @@ def _configure(checkout: labs.Checkout, apps: list[str], bucket: str) -> None:
     checkout.run(["git", "remote", "add", "origin", str(root)])  # the tag gate asks origin; here it is itself
 
 
-def _round(checkout: labs.Checkout, lab_registry: str, apps: list[str], number: int, side: labs.Side) -> Run:
+def _round(checkout: labs.Checkout, lab: Lab, apps: list[str], number: int, side: labs.Side) -> Run:
     checkout.run(["git", "commit", "-q", "--allow-empty", "-m", f"round {number}"])
     sha = checkout.run(["git", "rev-parse", "HEAD"]).stdout.strip()
     for seed, app in enumerate(apps):
-        image_push.push_image(lab_registry, app, sha, seed=number * 100 + seed, layer_size=64 * 1024)
+        image_push.push_image(lab.registry_hosts[0], app, sha, seed=number * 100 + seed, layer_size=64 * 1024)
     checkout.deployctl("deploy", "dev", side=side)
     tag = f"release-1.{number}.0"
     checkout.run(["git", "tag", "-a", tag, "-m", tag])
     load = loadavg()
+    groups = [service.pid for service in lab.services.values()]
+    lab_before = process_group_cpu(groups)
     found = checkout.deployctl_split("promote", tag, side=side)
-    return Run(found.seconds, found.own_cpu + found.children_cpu, found.own_cpu, load)
+    lab_cpu = process_group_cpu(groups) - lab_before
+    return Run(found.seconds, found.own_cpu + found.children_cpu, found.own_cpu, lab_cpu, load)
 
 
 def run(repeat: int, smoke: bool = False) -> list[Sample]:
@@ -86,21 +92,24 @@ def run(repeat: int, smoke: bool = False) -> list[Sample]:
     sizes = (1, 3) if smoke else SIZES
     sides = labs.sides()
     runs: dict[tuple[str, int], list[Run]] = {(s.label, n): [] for s in sides for n in sizes}
-    with labs.started(["moto", "registry", "cluster"]) as lab:
-        host = lab.registry_hosts[0]
-        with labs.checkout(lab) as c1, labs.checkout(lab) as c3, labs.checkout(lab) as c10:
-            checkouts = dict(zip(SIZES, (c1, c3, c10), strict=True))
-            for size in sizes:
-                _configure(checkouts[size], app_names(size), f"bench-apps{size}-tfstate")
-                checkouts[size].deployctl("sandbox", "env")  # the buckets of the configuration as rewritten
-            number = 0
-            for n in range(rounds):
-                order = list(sizes[n % len(sizes) :] + sizes[: n % len(sizes)])
-                for size in order:
-                    for side in labs.alternate(sides, n + size):
-                        number += 1
-                        say(f"promote_apps: round {n + 1}/{rounds}, {size} app(s), {side.label}, load {loadavg()}")
-                        runs[(side.label, size)].append(_round(checkouts[size], host, app_names(size), number, side))
+    with (
+        labs.started(["moto", "registry", "cluster"]) as lab,
+        labs.checkout(lab) as c1,
+        labs.checkout(lab) as c3,
+        labs.checkout(lab) as c10,
+    ):
+        checkouts = dict(zip(SIZES, (c1, c3, c10), strict=True))
+        for size in sizes:
+            _configure(checkouts[size], app_names(size), f"bench-apps{size}-tfstate")
+            checkouts[size].deployctl("sandbox", "env")  # the buckets of the configuration as rewritten
+        number = 0
+        for n in range(rounds):
+            order = list(sizes[n % len(sizes) :] + sizes[: n % len(sizes)])
+            for size in order:
+                for side in labs.alternate(sides, n + size):
+                    number += 1
+                    say(f"promote_apps: round {n + 1}/{rounds}, {size} app(s), {side.label}, load {loadavg()}")
+                    runs[(side.label, size)].append(_round(checkouts[size], lab, app_names(size), number, side))
     return samples(sides, sizes, runs)
 
 
@@ -115,6 +124,7 @@ def samples(sides: list[labs.Side], sizes: tuple[int, ...], runs: dict[tuple[str
             extra: dict[str, object] = {
                 "cpu_s": cpu,
                 "own_cpu_s": statistics.median(r.own_cpu for r in mine),
+                "lab_cpu_s": statistics.median(r.lab_cpu for r in mine),
                 "cpus": [round(r.cpu, 2) for r in mine],
                 "load": f"{min(r.load for r in mine):.1f}-{max(r.load for r in mine):.1f}",
             }
