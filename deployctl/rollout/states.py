@@ -89,6 +89,9 @@ class Health:
     healthy: bool
     reasons: tuple[str, ...] = ()
     proof: str = ""  # what was checked, per workload
+    # Every reason is a workload whose rollout is still progressing, nothing failed or wrong: the controller moved
+    # on after a "complete" (a StatefulSet replacing the pod it had just made), so the rollout is not over.
+    rolling: bool = False
 
     @property
     def summary(self) -> str:
@@ -138,10 +141,12 @@ def release_health(
     reasons += [hook.summary for hook in hooks]
     if not workloads:
         reasons.append("the release has no workloads to verify")
+    progressing = 0  # reasons that are a rollout still in progress
     for w in workloads:
         what = f"{w.kind.lower()} {w.name}"
         if w.verdict.state != "complete":
             reasons.append(f"{what}: rollout {w.verdict.state}: {w.verdict.summary}")
+            progressing += w.verdict.state == "progressing"
         if digest is not None and w.desired_digest != digest:
             reasons.append(f"{what} runs {w.desired_digest or 'no pinned digest'}, not {digest}")
         if w.verdict.state == "complete" and w.ready_desired < w.desired:
@@ -152,7 +157,8 @@ def release_health(
         if sum(n for _, n in others) > w.held_back:
             listed = ", ".join(f"{n} of {d or 'unpinned'}" for d, n in others)
             reasons.append(f"{what}: pods of another digest serve ({listed})")
-    return Health(not reasons, tuple(reasons), "; ".join(_proof(w) for w in workloads))
+    rolling = bool(reasons) and progressing == len(reasons)
+    return Health(not reasons, tuple(reasons), "; ".join(_proof(w) for w in workloads), rolling)
 
 
 def what_serves(workloads: Sequence[WorkloadHealth], failing: str | None) -> str:
