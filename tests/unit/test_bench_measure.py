@@ -9,7 +9,7 @@ import time
 from bench.measure import process_group_cpu
 
 # Burns 0.3 CPU-seconds of its own (whatever the machine's load), says so, then idles until killed.
-BURN = "import sys, time\n" "while time.process_time() < 0.3: pass\n" "print('burnt', flush=True)\n" "time.sleep(60)\n"
+BURN = "import time\nwhile time.process_time() < 0.3: pass\nprint('burnt', flush=True)\ntime.sleep(60)\n"
 
 
 def test_the_cpu_of_a_process_group_is_read_and_other_groups_are_not_counted() -> None:

@@ -7,14 +7,13 @@ fake cluster of tests/unit/fakes.py injects it: its check answers "progressing" 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from deployctl.app.deploy import deploy
 from deployctl.core.errors import OperationError
-from deployctl.rollout.live import LiveRelease
 from deployctl.rollout.states import Verdict, WorkloadHealth, release_health
 from tests.unit.fakes import FakeCluster, FakeS3
 from tests.unit.test_use_cases import DIGEST, SHA, dev_context, repo  # noqa: F401 (repo: a fixture)
@@ -36,27 +35,24 @@ def test_only_a_rollout_in_progress_is_rolling() -> None:
     assert not release_health("failed", [workload(PROGRESSING)], DIGEST).rolling, "helm's own failure"
 
 
-def checks_answering(cluster: FakeCluster, answers: list[Verdict]) -> Callable[..., LiveRelease | None]:
-    """``cluster.live`` whose workload verdicts are ``answers`` in turn, after each watch (the last one repeats)."""
-    live = cluster.live
+def checks_answering(cluster: FakeCluster, answers: list[Verdict]) -> None:
+    """Every watch of ``cluster`` sees the rollout complete; the check after it (``live``) then sees ``answers`` in
+    turn (the last one repeats)."""
+    watch = cluster.watch_release
 
-    def answering(name: str, release: object = None) -> LiveRelease | None:
-        found = live(name, release)  # type: ignore[arg-type]
-        if found is None or "watch" not in (cluster.calls[-1:] or [""])[0]:
-            return found
-        verdict = answers.pop(0) if len(answers) > 1 else answers[0]
-        cluster.verdicts[name] = verdict
-        found = live(name, release)  # type: ignore[arg-type]
-        cluster.verdicts.pop(name)
-        return found
+    def watched(manifest: str, **kwargs: Any) -> Verdict:
+        name = manifest.split("name: ")[1].strip()
+        watch(manifest, **kwargs)  # recorded in cluster.calls
+        cluster.verdicts[name] = answers.pop(0) if len(answers) > 1 else answers[0]
+        return COMPLETE
 
-    return answering
+    cluster.watch_release = watched  # type: ignore[method-assign]
 
 
 def test_a_rollout_in_progress_again_after_the_watch_is_watched_again_and_succeeds(repo: Path) -> None:  # noqa: F811
     ctx = dev_context(repo, FakeS3())
     cluster = ctx.fake_cluster
-    cluster.live = checks_answering(cluster, [PROGRESSING, COMPLETE])  # type: ignore[method-assign]
+    checks_answering(cluster, [PROGRESSING, COMPLETE])
 
     report = deploy(ctx, image_tag=SHA)
 
@@ -68,7 +64,7 @@ def test_a_rollout_in_progress_again_after_the_watch_is_watched_again_and_succee
 def test_a_rollout_that_stays_in_progress_fails_at_its_timeout_naming_it(repo: Path) -> None:  # noqa: F811
     ctx = dev_context(repo, FakeS3())
     cluster = ctx.fake_cluster
-    cluster.live = checks_answering(cluster, [PROGRESSING])  # type: ignore[method-assign]
+    checks_answering(cluster, [PROGRESSING])
 
     with pytest.raises(OperationError) as failed:
         deploy(ctx, image_tag=SHA, rollout_timeout=1.0)
