@@ -15,7 +15,18 @@ from bench.labs import BASELINE_ENV
 from bench.measure import Sample
 
 # name -> module with run(repeat) -> list[Sample]; modules that need services start the lab themselves.
-BENCHMARKS = ("startup", "promote_size", "copy", "rollout", "plan", "board", "promote_apps", "waves", "verification")
+BENCHMARKS = (
+    "startup",
+    "promote_size",
+    "copy",
+    "rollout",
+    "plan",
+    "board",
+    "ledger",
+    "promote_apps",
+    "waves",
+    "verification",
+)
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -29,7 +30,10 @@ class Traffic:
 class CountingProxy:
     """``with CountingProxy("127.0.0.1:5000") as proxy: ... proxy.traffic()``."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, *, delay: float = 0.0) -> None:
+        """``delay``: seconds each chunk a client sends waits before it is relayed (a request's round trip to a
+        distant endpoint, e.g. S3 from a runner: ~20 ms)."""
+        self._delay = delay
         host, _, port = upstream.rpartition(":")
         self._upstream = (host, int(port))
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -98,6 +102,8 @@ class CountingProxy:
                 count = source.recv_into(buffer)
                 if count == 0:
                     break
+                if upward and self._delay:
+                    time.sleep(self._delay)
                 sink.sendall(view[:count])
                 with self._lock:
                     if upward:

@@ -33,6 +33,10 @@ from deployctl.ledger.entry import Entry, parse
 log = logging.getLogger(__name__)
 
 HISTORY_PREFIX = "deployctl/history"
+# GETs of entries in flight at once: under botocore's connection pool (10), leaving room for the lock's heartbeat
+READERS = 8
+
+Read = tuple[Entry | None, LedgerProblem | None]  # an entry as read, or the problem that stands for it
 
 
 class Ledger:
@@ -47,7 +51,7 @@ class Ledger:
         self._checked = False
         # (key, version id, read by version) -> the parsed entry: a version's bytes never change, and every rollout of
         # a release reads the whole ledger again (issue 29: one GET per entry per read, each app, grew with history)
-        self._parsed: dict[tuple[str, str, bool], tuple[Entry | None, LedgerProblem | None]] = {}
+        self._parsed: dict[tuple[str, str, bool], Read] = {}
 
     def append(self, entry: Entry) -> str:
         stamp = entry.time.replace(":", "").replace("-", "")
@@ -113,8 +117,9 @@ class Ledger:
             tampered = {p.key for p in problems}
             entries: list[Entry] = []
             by_key: dict[str, Entry] = {}
-            for version in chosen if limit is None else chosen[:limit]:
-                entry, problem = self._entry(version, by_version=version.key in tampered)
+            wanted = chosen if limit is None else chosen[:limit]
+            for version, (entry, found) in zip(wanted, self._entries(wanted, tampered), strict=True):
+                problem = found
                 if problem is None and entry is not None:
                     problem = skew_problem(version.key, entry)
                     entries.append(entry)
@@ -157,19 +162,34 @@ class Ledger:
         paginator = self._s3.get_paginator(operation)
         yield from paginator.paginate(Bucket=self.bucket, Prefix=self.prefix)
 
-    def _entry(self, version: ObjectVersion, *, by_version: bool) -> tuple[Entry | None, LedgerProblem | None]:
-        """The entry of ``version``: a tampered key's is read by its version id (the first one written); a version
-        read before in this process is not read again (listed without a version id: always read)."""
-        pinned = version.version_id not in (None, "null")
-        memo = (version.key, str(version.version_id), by_version)
-        if pinned and memo in self._parsed:
-            return self._parsed[memo]
-        found = self._read_entry(version, by_version=by_version)
-        if pinned and found[0] is not None:
-            self._parsed[memo] = found
+    def _entries(self, versions: list[ObjectVersion], tampered: set[str]) -> list[Read]:
+        """The entry of each of ``versions``, in their order: a tampered key's is read by its version id (the first
+        one written); a version read before in this process is not read again (listed without a version id: always
+        read). The rest are fetched ``READERS`` at a time: each entry is one GET, and a history read one GET after the
+        other waits one S3 round trip per entry it ever recorded (issue 29: bench/ledger.py)."""
+        memos = [(v.key, str(v.version_id), v.key in tampered) for v in versions]
+        missing = [i for i, (v, memo) in enumerate(zip(versions, memos, strict=True)) if memo not in self._parsed]
+        fetched = dict(zip(missing, self._fetch([versions[i] for i in missing], tampered), strict=True))
+        found: list[Read] = []
+        for i, (version, memo) in enumerate(zip(versions, memos, strict=True)):
+            read = fetched[i] if i in fetched else self._parsed[memo]
+            if version.version_id not in (None, "null") and read[0] is not None:
+                self._parsed[memo] = read
+            found.append(read)
         return found
 
-    def _read_entry(self, version: ObjectVersion, *, by_version: bool) -> tuple[Entry | None, LedgerProblem | None]:
+    def _fetch(self, versions: list[ObjectVersion], tampered: set[str]) -> list[Read]:
+        def one(version: ObjectVersion) -> Read:
+            return self._read_entry(version, by_version=version.key in tampered)
+
+        if len(versions) <= 1 or READERS <= 1:
+            return [one(v) for v in versions]
+        from concurrent.futures import ThreadPoolExecutor  # boto3's clients are thread-safe
+
+        with ThreadPoolExecutor(max_workers=min(READERS, len(versions)), thread_name_prefix="ledger-read") as pool:
+            return list(pool.map(one, versions))  # the first error is raised here, as a serial read raises it
+
+    def _read_entry(self, version: ObjectVersion, *, by_version: bool) -> Read:
         ask = {"VersionId": version.version_id} if by_version and version.version_id not in (None, "null") else {}
         try:
             body = self._s3.get_object(Bucket=self.bucket, Key=version.key, **ask)["Body"].read()

@@ -83,3 +83,12 @@ def test_verification_overhead_is_measured_on_a_passing_release(tmp_path: Path) 
     assert checked["configured_s"] == 3.0
     assert results["http + metric: checks' wall time"]["median"] >= 3.0, "the checks' own time is never skipped"
     assert "helm test: checks' wall time" in results
+
+
+def test_ledger_reads_the_same_entries_serially_and_in_parallel(tmp_path: Path) -> None:
+    results = smoke("ledger", tmp_path)  # the benchmark itself fails when a read misses or reorders an entry
+    serial = results["read 40 entries, one GET at a time (moto + 20 ms per request)"]
+    parallel = results["read 40 entries, 8 at a time (moto + 20 ms per request)"]
+    assert serial["median"] >= 40 * 0.02, "the proxy held each GET for its delay"
+    assert parallel["extra"]["vs_serial"] > 0 and parallel["extra"]["delay_s"] == 0.02
+    assert "read 40 entries, 8 at a time (moto on loopback)" in results

@@ -6,12 +6,15 @@ counted as evidence; the writer warns when the bucket keeps no Object Lock or it
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from deployctl.core.errors import DeployctlError
+from deployctl.ledger import store
 from deployctl.ledger.audit import CLOCK_BOUND
 from deployctl.ledger.entry import Entry, Outcome
 from deployctl.ledger.store import HISTORY_PREFIX, Ledger
@@ -250,3 +253,47 @@ def test_a_version_read_once_is_not_read_again_and_a_rewrite_after_it_is_still_c
     read = ledger.read()
     assert [(p.kind, p.key) for p in read.problems] == [("rewritten", first)]
     assert [e.outcome for e in read.entries if e.digest == D] == ["failed"], "the first version, not the rewrite"
+
+
+class BarrierS3(VersionedS3):
+    """A fake S3 (the real one cannot show how many GETs a client has in flight) whose every GET of an entry waits
+    until ``parties`` GETs are in flight together: a read that fetched one entry after the other would break the
+    barrier (BrokenBarrierError after 5 s) instead of answering."""
+
+    def __init__(self, parties: int) -> None:
+        super().__init__()
+        self.barrier = threading.Barrier(parties, timeout=5)
+
+    def get_object(self, **kwargs: Any) -> dict[str, Any]:
+        self.barrier.wait()
+        return super().get_object(**kwargs)
+
+
+def test_a_long_history_is_fetched_several_entries_at_a_time_in_its_order() -> None:
+    """Each entry is one GET, so a serial read waits one round trip per entry ever recorded (issue 29): the read
+    keeps ``READERS`` in flight, and its answer (order, problems) is what a serial read gives."""
+    s3, clock, ledger, _ = world(BarrierS3(store.READERS))
+    keys = []
+    for n in range(store.READERS * 3):
+        clock.now += timedelta(seconds=1)
+        keys.append(ledger.append(rollout(D if n % 2 else E, "failed" if n == 5 else "succeeded", written=clock.now)))
+    s3.put_object(Bucket=BUCKET, Key=keys[3], Body=b"not json")  # tampering: its first version is read by id
+    read = ledger.read()
+    assert [e.digest for e in read.entries] == [D if n % 2 else E for n in reversed(range(len(keys)))], "newest first"
+    assert [e.outcome for e in read.entries].count("failed") == 1
+    assert [(p.kind, p.key) for p in read.problems] == [("rewritten", keys[3])]
+
+
+def test_an_error_of_one_fetch_fails_the_read_as_it_would_serially() -> None:
+    s3, clock, ledger, _ = world()
+    keys = [ledger.append(rollout(D, written=clock.now)) for _ in range(store.READERS * 2)]
+    fetch = s3.get_object
+
+    def denied(**kwargs: Any) -> dict[str, Any]:
+        if kwargs["Key"] == keys[7]:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetObject")
+        return fetch(**kwargs)
+
+    s3.get_object = denied  # type: ignore[method-assign]
+    with pytest.raises(DeployctlError, match="read the history of dev"):
+        ledger.read()

@@ -1,0 +1,102 @@
+"""Reading a long ledger (issue 29): every command reads its environment's whole history, one S3 GET per entry.
+
+``ENTRIES`` entries written to the lab's moto (a process of its own), then read by a fresh ``Ledger`` (as each new
+deployctl process reads it) one GET after the other (``READERS = 1``, as before issue 29) and ``store.READERS`` at a
+time, interleaved round by round; once directly and once through a proxy that holds every request for ``DELAY``
+seconds (a runner's round trip to S3 in its region is of that order; moto on loopback answers in a few ms, which
+hides what a serial read costs on AWS). Both reads must find the same entries in the same order.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from bench import labs
+from bench.measure import Sample, loadavg, say
+from bench.proxy import CountingProxy
+from deployctl.ledger import store
+from deployctl.ledger.entry import Entry
+
+ENTRIES = 500
+DELAY = 0.02
+BUCKET = "bench-ledger-history"
+
+
+def _client(endpoint: str) -> Any:  # a boto3 S3 client
+    import boto3
+
+    from deployctl.adapters.aws import client_config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",  # noqa: S106 - moto's, not a secret
+        config=client_config(),
+    )
+
+
+@contextmanager
+def _serial() -> Iterator[None]:
+    kept, store.READERS = store.READERS, 1
+    try:
+        yield
+    finally:
+        store.READERS = kept
+
+
+def _read(endpoint: str, serial: bool) -> tuple[float, list[str]]:
+    ledger = store.Ledger("dev", BUCKET, _client(endpoint), warn=lambda _: None)
+    started = time.perf_counter()
+    if serial:
+        with _serial():
+            read = ledger.read()
+    else:
+        read = ledger.read()
+    return time.perf_counter() - started, [e.id for e in read.entries]
+
+
+def run(repeat: int, smoke: bool = False) -> list[Sample]:
+    entries = 40 if smoke else ENTRIES
+    found: list[Sample] = []
+    with labs.started(["moto"]) as lab:
+        moto = lab.moto_url
+        s3 = _client(moto)
+        s3.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
+        writer = store.Ledger("dev", BUCKET, s3, warn=lambda _: None)
+        say(f"ledger: writing {entries} entries")
+        for n in range(entries):
+            writer.append(Entry("dev", f"app{n % 10:02d}", "deploy", "succeeded", verdict="healthy", digest=None))
+        upstream = moto.removeprefix("http://").rstrip("/")
+        expected = _read(moto, serial=True)[1]
+        for delay in (0.0, DELAY):
+            with CountingProxy(upstream, delay=delay) as proxy:
+                endpoint = f"http://{proxy.host}"
+                times: dict[bool, list[float]] = {True: [], False: []}
+                load = loadavg()
+                for n in range(repeat):
+                    for serial in (n % 2 == 0, n % 2 != 0):  # which goes first alternates
+                        seconds, ids = _read(endpoint, serial)
+                        if ids != expected or len(ids) != entries:
+                            raise RuntimeError(f"read {len(ids)} entries of {entries}, or not in S3's order")
+                        times[serial].append(seconds)
+                        how = "serial" if serial else "parallel"
+                        say(f"ledger: {entries} entries, {delay * 1000:.0f} ms added, {how}: {seconds:.2f} s")
+            serial_s, parallel_s = statistics.median(times[True]), statistics.median(times[False])
+            where = f"moto + {delay * 1000:.0f} ms per request" if delay else "moto on loopback"
+            subject = f"read {entries} entries, one GET at a time ({where})"
+            found.append(Sample("ledger", subject, tuple(times[True]), {"load": load, "delay_s": delay}))
+            found.append(
+                Sample(
+                    "ledger",
+                    f"read {entries} entries, {store.READERS} at a time ({where})",
+                    tuple(times[False]),
+                    {"vs_serial": parallel_s / serial_s, "load": load, "delay_s": delay},
+                )
+            )
+    return found
