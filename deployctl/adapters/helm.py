@@ -33,7 +33,6 @@ from deployctl.adapters.helm_argv import (
     Kube,
     get_values_argv,
     history_argv,
-    list_argv,
     parse_major,
     status_argv,
     template_argv,
@@ -42,11 +41,20 @@ from deployctl.adapters.helm_argv import (
     version_argv,
 )
 from deployctl.core.errors import CommandFailedError, DeployctlError, OperationError, UsageError
-from deployctl.runner import Runner
+from deployctl.runner import Runner, output_tail
 
 log = logging.getLogger(__name__)
 
 PENDING_STATUSES = ("pending-install", "pending-upgrade", "pending-rollback")
+NOT_FOUND = "release: not found"  # helm's storage error for a release without any revision (helm 3 and 4)
+
+
+def not_found(stderr: str) -> bool:
+    """Whether helm failed because the release has no revision ("Error: release: not found", exit 1). Any other
+    failure (cluster unreachable, denied) is an error: a changed message fails loudly, never reads as absent."""
+    return NOT_FOUND in stderr
+
+
 # Helm's own message for a release stuck in a pending state (fallback detection only; the primary
 # check reads `helm list -o json` before upgrading). Tested in tests/unit/test_helm_args.py.
 IN_PROGRESS_MARKER = "another operation (install/upgrade/rollback) is in progress"
@@ -81,29 +89,13 @@ class Revision:
     chart: str = ""
     description: str = ""
     updated: str = ""
+    app_version: str = ""
 
 
 # --------------------------------------------------------------------------- argv builders (pure)
 
 
 # --------------------------------------------------------------------------- parsers, pure
-
-
-def parse_releases(text: str) -> list[Release]:
-    """``helm list -o json`` as releases."""
-    rows = json.loads(text or "[]") or []
-    return [
-        Release(
-            name=str(row["name"]),
-            namespace=str(row.get("namespace", "")),
-            revision=int(row.get("revision", 0)),
-            status=str(row.get("status", "")),
-            chart=str(row.get("chart", "")),
-            app_version=str(row.get("app_version", "")),
-            updated=str(row.get("updated", "")),
-        )
-        for row in rows
-    ]
 
 
 def parse_history(text: str) -> list[Revision]:
@@ -116,6 +108,7 @@ def parse_history(text: str) -> list[Revision]:
             chart=str(row.get("chart", "")),
             description=str(row.get("description", "")),
             updated=str(row.get("updated", "")),
+            app_version=str(row.get("app_version", "")),
         )
         for row in rows
     ]
@@ -177,14 +170,28 @@ class Helm:
         return cls(runner=runner, kube=kube, major=major, binary=binary, env=env)
 
     def release(self, release: str, namespace: str) -> Release | None:
-        result = self.runner.run(
-            list_argv(major=self.major, release=release, namespace=namespace, kube=self.kube, binary=self.binary),
-            env=self.env,
-            timeout=60,
-            hint="check that the cluster is reachable (`deployctl doctor`) and the kubeconfig/context",
+        """The newest revision of ``release`` in any status, None when it was never installed. Read from its own
+        history, not ``helm list --filter``: helm lists by decoding every release's every revision in the namespace
+        before it filters (issue 29: 0.25 s vs 0.11 s at 15 apps x 10 revisions, and it grows with every app)."""
+        argv = history_argv(release=release, namespace=namespace, kube=self.kube, binary=self.binary, max_revisions=1)
+        hint = "check that the cluster is reachable (`deployctl doctor`) and the kubeconfig/context"
+        result = self.runner.run(argv, env=self.env, timeout=60, ok_codes=(0, 1), hint=hint)
+        if result.exit_code != 0:
+            if not_found(result.stderr):
+                return None
+            raise CommandFailedError(result.argv, result.exit_code, output_tail(result.stderr or result.stdout), hint)
+        newest = max(parse_history(result.stdout), key=lambda r: r.revision, default=None)
+        if newest is None or newest.status == "uninstalled":  # the history an uninstall kept: not installed
+            return None
+        return Release(
+            name=release,
+            namespace=namespace,
+            revision=newest.revision,
+            status=newest.status,
+            chart=newest.chart,
+            app_version=newest.app_version,
+            updated=newest.updated,
         )
-        found = [r for r in parse_releases(result.stdout) if r.name == release]
-        return max(found, key=lambda r: r.revision) if found else None
 
     def status(self, release: str, namespace: str) -> Release:
         """The current revision with its rendered manifest."""

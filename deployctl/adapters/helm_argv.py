@@ -120,17 +120,6 @@ def template_argv(
     return argv
 
 
-def list_argv(*, major: int, release: str, namespace: str, kube: Kube, binary: str = HELM) -> list[str]:
-    """``helm list`` of one release in any status: exit 0 whether it exists or not (no stderr matching).
-
-    helm 3 hides pending/failed releases unless ``--all``; helm 4 lists every status by default and
-    removed ``--all`` (it fails with "unknown flag").
-    """
-    every = ["--all"] if major < 4 else []
-    return [binary, "list", *every, "--filter", f"^{re.escape(release)}$", "--namespace", namespace,
-            "--output", "json", *kube.flags()]  # fmt: skip
-
-
 def status_argv(*, release: str, namespace: str, kube: Kube, binary: str = HELM) -> list[str]:
     """``helm status`` of a release as JSON."""
     return [binary, "status", release, "--namespace", namespace, "--output", "json", *kube.flags()]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deployctl.adapters.helm import Helm, Release, Revision
+from deployctl.adapters.helm import Helm, Release, Revision, not_found
 from deployctl.adapters.helm_argv import Kube
 from deployctl.adapters.kube.objects import ObjectReader
 from deployctl.adapters.kube.release_records import (
@@ -207,15 +207,14 @@ class ClusterClient:
 
     def _latest(self, name: str) -> Release | None:
         """helm's latest revision of ``name`` with its manifest and hooks, None when not installed: one ``helm
-        status`` (issue 29: it was ``helm list`` then ``helm status``, per app, twice per promotion). Only when status
-        fails does ``helm list`` say whether the release is not installed or the failure is real (no stderr matched)."""
+        status`` (issue 29: it was ``helm list`` then ``helm status``, per app, twice per promotion)."""
         try:
             found = self.helm.status(name, self.namespace)
-        except CommandFailedError:
-            if self.release(name) is None:
+        except CommandFailedError as exc:
+            if not_found(exc.stderr_tail):
                 return None
             raise
-        return None if found.status == "uninstalled" else found  # kept history of an uninstall: helm list omits it
+        return None if found.status == "uninstalled" else found  # the history an uninstall kept: not installed
 
     def pending_records(self, release: str) -> list[ReleaseRecord]:
         return pending_release_records(self.kube, self.namespace, release)

@@ -80,11 +80,10 @@ def test_an_installed_release_is_one_helm_status(monkeypatch: pytest.MonkeyPatch
 
 
 def test_a_release_not_installed_is_none_and_a_failing_helm_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    missing = {"status": (1, "", "Error: release: not found"), "list": (0, "[]", "")}
+    missing = {"status": (1, "", "Error: release: not found")}
     live, calls = live_of(missing, monkeypatch)
-    assert live is None and calls == ["status", "list"]
-    listed = json.dumps([{"name": "api", "revision": "3", "status": "deployed"}])
-    failing = {"status": (1, "", "Error: Kubernetes cluster unreachable"), "list": (0, listed, "")}
+    assert live is None and calls == ["status"]
+    failing = {"status": (1, "", "Error: Kubernetes cluster unreachable")}
     with pytest.raises(CommandFailedError, match="unreachable"):
         live_of(failing, monkeypatch)
 

@@ -102,27 +102,6 @@ def test_upgrade_argv_per_major(major: int, expected_tail: list[str]) -> None:
             ],
         ),  # fmt: skip
         (
-            lambda: helm_argv.list_argv(major=3, release="api", namespace="ns", kube=helm_argv.Kube(Path("/k"))),
-            [
-                "helm",
-                "list",
-                "--all",
-                "--filter",
-                "^api$",
-                "--namespace",
-                "ns",
-                "--output",
-                "json",
-                "--kubeconfig",
-                "/k",
-            ],
-        ),  # fmt: skip
-        # helm 4 lists every status by default and removed --all ("unknown flag: --all")
-        (
-            lambda: helm_argv.list_argv(major=4, release="api", namespace="ns", kube=helm_argv.Kube(Path("/k"))),
-            ["helm", "list", "--filter", "^api$", "--namespace", "ns", "--output", "json", "--kubeconfig", "/k"],
-        ),  # fmt: skip
-        (
             lambda: helm_argv.status_argv(release="api", namespace="ns", kube=KUBE, binary="helm3"),
             ["helm3", "status", "api", "--namespace", "ns", "--output", "json", *KUBE_FLAGS],
         ),
@@ -161,25 +140,17 @@ def test_parse_major_refuses(text: str) -> None:
         helm_argv.parse_major(text)
 
 
-def test_parse_list_and_history() -> None:
-    listed = json.dumps(
-        [
-            {
-                "name": "api",
-                "namespace": "dev-api",
-                "revision": "3",
-                "updated": "2025-01-01 00:00:00 +0000 UTC",
-                "status": "pending-upgrade",
-                "chart": "api-0.1.0",
-                "app_version": "0.1.0",
-            }
-        ]
-    )
-    [release] = helm.parse_releases(listed)
-    assert (release.revision, release.status, release.pending) == (3, "pending-upgrade", True)
-    assert helm.parse_releases("[]") == []
+def test_parse_history() -> None:
     history = json.dumps([{"revision": 1, "status": "superseded"}, {"revision": 2, "status": "deployed"}])
     assert [r.status for r in helm.parse_history(history)] == ["superseded", "deployed"]
+    row = {"revision": 3, "status": "pending-upgrade", "chart": "api-0.1.0", "app_version": "0.1.0"}
+    [pending] = helm.parse_history(json.dumps([row]))
+    assert (pending.revision, pending.status, pending.chart, pending.app_version) == (
+        3,
+        "pending-upgrade",
+        "api-0.1.0",
+        "0.1.0",
+    )
 
 
 def test_parse_release_json() -> None:
