@@ -23,6 +23,7 @@ BENCHMARKS = (
     "plan",
     "board",
     "ledger",
+    "helm_lookup",
     "promote_apps",
     "waves",
     "verification",

@@ -4,7 +4,8 @@
 deployctl process reads it) one GET after the other (``READERS = 1``, as before issue 29) and ``store.READERS`` at a
 time, interleaved round by round; once directly and once through a proxy that holds every request for ``DELAY``
 seconds (a runner's round trip to S3 in its region is of that order; moto on loopback answers in a few ms, which
-hides what a serial read costs on AWS). Both reads must find the same entries in the same order.
+hides what a serial read costs on AWS). Both reads must find the same entries in the same order. CPU: this
+process's during the read (the client's, and the relay's, which runs in it).
 """
 
 from __future__ import annotations
@@ -50,15 +51,16 @@ def _serial() -> Iterator[None]:
         store.READERS = kept
 
 
-def _read(endpoint: str, serial: bool) -> tuple[float, list[str]]:
+def _read(endpoint: str, serial: bool) -> tuple[float, float, list[str]]:
+    """The read's wall time, this process's CPU during it (moto is a process of its own), the entries' ids."""
     ledger = store.Ledger("dev", BUCKET, _client(endpoint), warn=lambda _: None)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     if serial:
         with _serial():
             read = ledger.read()
     else:
         read = ledger.read()
-    return time.perf_counter() - started, [e.id for e in read.entries]
+    return time.perf_counter() - started, time.process_time() - cpu, [e.id for e in read.entries]
 
 
 def run(repeat: int, smoke: bool = False) -> list[Sample]:
@@ -73,30 +75,33 @@ def run(repeat: int, smoke: bool = False) -> list[Sample]:
         for n in range(entries):
             writer.append(Entry("dev", f"app{n % 10:02d}", "deploy", "succeeded", verdict="healthy", digest=None))
         upstream = moto.removeprefix("http://").rstrip("/")
-        expected = _read(moto, serial=True)[1]
+        expected = _read(moto, serial=True)[2]
         for delay in (0.0, DELAY):
             with CountingProxy(upstream, delay=delay) as proxy:
                 endpoint = f"http://{proxy.host}"
                 times: dict[bool, list[float]] = {True: [], False: []}
+                cpus: dict[bool, list[float]] = {True: [], False: []}
                 load = loadavg()
                 for n in range(repeat):
                     for serial in (n % 2 == 0, n % 2 != 0):  # which goes first alternates
-                        seconds, ids = _read(endpoint, serial)
+                        seconds, cpu, ids = _read(endpoint, serial)
                         if ids != expected or len(ids) != entries:
                             raise RuntimeError(f"read {len(ids)} entries of {entries}, or not in S3's order")
                         times[serial].append(seconds)
+                        cpus[serial].append(cpu)
                         how = "serial" if serial else "parallel"
                         say(f"ledger: {entries} entries, {delay * 1000:.0f} ms added, {how}: {seconds:.2f} s")
             serial_s, parallel_s = statistics.median(times[True]), statistics.median(times[False])
             where = f"moto + {delay * 1000:.0f} ms per request" if delay else "moto on loopback"
             subject = f"read {entries} entries, one GET at a time ({where})"
-            found.append(Sample("ledger", subject, tuple(times[True]), {"load": load, "delay_s": delay}))
+            extra = {"load": load, "delay_s": delay, "cpu_s": statistics.median(cpus[True])}
+            found.append(Sample("ledger", subject, tuple(times[True]), extra))
             found.append(
                 Sample(
                     "ledger",
                     f"read {entries} entries, {store.READERS} at a time ({where})",
                     tuple(times[False]),
-                    {"vs_serial": parallel_s / serial_s, "load": load, "delay_s": delay},
+                    {**extra, "cpu_s": statistics.median(cpus[False]), "vs_serial": parallel_s / serial_s},
                 )
             )
     return found

@@ -125,7 +125,8 @@ def samples(sides: list[labs.Side], sizes: tuple[int, ...], runs: dict[tuple[str
                 "cpu_s": cpu,
                 "own_cpu_s": statistics.median(r.own_cpu for r in mine),
                 "lab_cpu_s": statistics.median(r.lab_cpu for r in mine),
-                "cpus": [round(r.cpu, 2) for r in mine],
+                "cpus": [round(r.cpu, 2) for r in mine],  # round by round: a history that grows shows here
+                "lab_cpus": [round(r.lab_cpu, 2) for r in mine],
                 "load": f"{min(r.load for r in mine):.1f}-{max(r.load for r in mine):.1f}",
             }
             if size > 1:

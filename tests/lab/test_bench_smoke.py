@@ -92,3 +92,11 @@ def test_ledger_reads_the_same_entries_serially_and_in_parallel(tmp_path: Path) 
     assert serial["median"] >= 40 * 0.02, "the proxy held each GET for its delay"
     assert parallel["extra"]["vs_serial"] > 0 and parallel["extra"]["delay_s"] == 0.02
     assert "read 40 entries, 8 at a time (moto on loopback)" in results
+
+
+def test_helm_lookup_times_both_lookups_of_one_release_among_many(tmp_path: Path) -> None:
+    results = smoke("helm_lookup", tmp_path)
+    where = "one release among 3 x 2 revisions"
+    assert set(results) == {f"helm list --filter ({where})", f"helm history --max 1 ({where})"}
+    assert results[f"helm history --max 1 ({where})"]["extra"]["secrets"] == 6
+    assert results[f"helm history --max 1 ({where})"]["extra"]["vs_list"] > 0
