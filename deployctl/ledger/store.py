@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployctl.adapters.aws_errors import errors, is_error, translate
 from deployctl.ledger.audit import (
@@ -29,6 +30,9 @@ from deployctl.ledger.audit import (
     skew_problem,
 )
 from deployctl.ledger.entry import Entry, parse
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,8 @@ class Ledger:
         # (key, version id, read by version) -> the parsed entry: a version's bytes never change, and every rollout of
         # a release reads the whole ledger again (issue 29: one GET per entry per read, each app, grew with history)
         self._parsed: dict[tuple[str, str, bool], Read] = {}
+        self._pool: Executor | None = None
+        self._pool_guard = threading.Lock()
 
     def append(self, entry: Entry) -> str:
         stamp = entry.time.replace(":", "").replace("-", "")
@@ -179,15 +185,21 @@ class Ledger:
         return found
 
     def _fetch(self, versions: list[ObjectVersion], tampered: set[str]) -> list[Read]:
+        """One pool per ledger, shared by the threads that read it at once (the apps of a level): at most
+        ``READERS`` GETs in flight in all, within the S3 client's connection pool."""
+
         def one(version: ObjectVersion) -> Read:
             return self._read_entry(version, by_version=version.key in tampered)
 
         if len(versions) <= 1 or READERS <= 1:
             return [one(v) for v in versions]
-        from concurrent.futures import ThreadPoolExecutor  # boto3's clients are thread-safe
+        with self._pool_guard:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor  # boto3's clients are thread-safe
 
-        with ThreadPoolExecutor(max_workers=min(READERS, len(versions)), thread_name_prefix="ledger-read") as pool:
-            return list(pool.map(one, versions))  # the first error is raised here, as a serial read raises it
+                self._pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="ledger-read")
+            pool = self._pool
+        return list(pool.map(one, versions))  # the first error is raised here, as a serial read raises it
 
     def _read_entry(self, version: ObjectVersion, *, by_version: bool) -> Read:
         ask = {"VersionId": version.version_id} if by_version and version.version_id not in (None, "null") else {}

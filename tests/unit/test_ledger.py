@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -297,3 +298,40 @@ def test_an_error_of_one_fetch_fails_the_read_as_it_would_serially() -> None:
     s3.get_object = denied  # type: ignore[method-assign]
     with pytest.raises(DeployctlError, match="read the history of dev"):
         ledger.read()
+
+
+class CountingS3(VersionedS3):
+    """A fake S3 that counts the GETs in flight (the real one cannot say): each is held 20 ms so reads overlap."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = self.most = 0
+        self.guard = threading.Lock()
+
+    def get_object(self, **kwargs: Any) -> dict[str, Any]:
+        with self.guard:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        try:
+            time.sleep(0.02)
+            return super().get_object(**kwargs)
+        finally:
+            with self.guard:
+                self.in_flight -= 1
+
+
+def test_threads_reading_one_ledger_at_once_share_its_readers() -> None:
+    """The apps of a level read the ledger together: their GETs share one pool, within the S3 client's connections
+    (botocore keeps 10), not ``READERS`` per thread."""
+    counting = CountingS3()
+    _, clock, ledger, _ = world(counting)
+    for _ in range(store.READERS * 4):
+        ledger.append(rollout(D, written=clock.now))
+    reads: list[int] = []
+    threads = [threading.Thread(target=lambda: reads.append(len(ledger.read().entries))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert reads == [store.READERS * 4] * 4
+    assert 1 < counting.most <= store.READERS
