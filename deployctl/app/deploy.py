@@ -139,7 +139,7 @@ def deploy(
                     raise ran.error(_runs, listing=not ctx.several, later="not started (keeps what it ran)")
 
             try:
-                done = roll_out_waves(ctx, clusters, plans, roll, action="deploy")
+                done = roll_out_waves(ctx, clusters, plans, roll, action="deploy", settle_timeout=rollout_timeout)
             except DeployctlError as exc:
                 apps = tuple((p.app, p.image.digest) for p in first)
                 ctx.announce(events.deploy_failed(ctx.name, apps, exc, freeze.reason if freeze else None))

@@ -267,7 +267,7 @@ def _roll(
             raise ran.error(_promoted, listing=not target.several, later="not deployed (runs what it ran)")
 
     plans = {name: list(found.values()) for name, found in planned.items()}
-    roll_out_waves(target, clusters, plans, roll, action="promote")
+    roll_out_waves(target, clusters, plans, roll, action="promote", settle_timeout=timeout)
 
 
 def _promoted(result: DeployResult) -> str:

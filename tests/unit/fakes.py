@@ -293,6 +293,9 @@ class FakeCluster:
             self.serving[release] = digest
         return self.releases[release]
 
+    def release_manifest(self, name: str) -> str:
+        return self.releases[name].manifest
+
     def watch_release(self, manifest: str, *, timeout: float, on_progress: Callable[[str], None]) -> Verdict:
         del timeout, on_progress
         name = manifest.split("name: ")[1].strip()

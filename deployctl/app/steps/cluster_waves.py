@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 
 from deployctl.app.context import EnvContext
-from deployctl.app.steps.serving import roll_forward_hint, verify
+from deployctl.app.steps.serving import RECHECK_PAUSE, roll_forward_hint, verify
 from deployctl.core.errors import DeployctlError, OperationError
 from deployctl.ledger.entry import Entry
 from deployctl.rollout import waves
 from deployctl.rollout.cluster import ClusterClient
 from deployctl.rollout.results import DeployResult, RolloutPlan
+from deployctl.rollout.states import Health
 
 
 def roll_out_waves(
@@ -22,11 +24,13 @@ def roll_out_waves(
     roll: Callable[[waves.Target, list[DeployResult]], None],
     *,
     action: str,
+    settle_timeout: float,
 ) -> list[DeployResult]:
     """Lock held: ``roll`` (one cluster's apps in order, appending each result) wave by wave, the clusters of a wave
     in parallel; the first wave with a failed cluster stops the release, later waves untouched, and the error says
     which cluster failed and what every cluster runs. ``wave_soak_minutes`` between waves, then every release of
-    the wave is verified again (unhealthy: recorded as a failed rollout, and the release stops). An environment
+    the wave is verified again (unhealthy: recorded as a failed rollout, and the release stops; in progress, e.g.
+    an autoscaler adding pods: watched until it completes, fails or ``settle_timeout`` passes). An environment
     with one cluster: ``roll`` runs as is and its error is its own."""
     targets = ctx.targets()
     reached: dict[str | None, list[DeployResult]] = {t.name: [] for t in targets}
@@ -43,7 +47,7 @@ def roll_out_waves(
 
     def after_soak(target: waves.Target) -> DeployctlError | None:
         for plan in plans[target.name]:
-            health = verify(clusters[target.name], plan.release, plan.image.digest)
+            health = _settled(ctx, clusters[target.name], plan, timeout=settle_timeout)
             if not health.healthy:
                 message = f"{plan.app} in {ctx.name} is not healthy after the wave soak: {health.summary}"
                 entry = Entry(ctx.name, plan.app, action, "failed", digest=plan.image.digest, cluster=target.name)
@@ -63,3 +67,24 @@ def roll_out_waves(
         states = waves.fleet(ran, apps, before, done)
         raise waves.stopped(ctx.name, ran, states, roll_forward_hint(ctx.name, ctx.env.promote_from is not None))
     return [r for t in targets for r in reached[t.name]]
+
+
+def _settled(ctx: EnvContext, cluster: ClusterClient, plan: RolloutPlan, *, timeout: float) -> Health:
+    """``plan``'s release judged after its wave's soak. A rollout in progress then (an autoscaler adding pods, a
+    controller replacing one) is not a failure: it is watched until it completes, fails or ``timeout`` passes, and
+    judged again, as a rollout's own check is (``steps.rollout``)."""
+    health = verify(cluster, plan.release, plan.image.digest)
+    deadline = time.monotonic() + timeout
+    while health.rolling and time.monotonic() < deadline:
+        with ctx.reporter.phase(f"watching {plan.release}, in progress after the wave soak"):
+            verdict = cluster.watch_release(
+                cluster.release_manifest(plan.release),
+                timeout=max(1.0, deadline - time.monotonic()),
+                on_progress=lambda line: ctx.reporter.progress(f"  {line}"),
+            )
+        if verdict.state != "complete":  # failed while watched: its verdict (with the diagnosis) is the reason
+            return Health(False, (verdict.summary,))
+        health = verify(cluster, plan.release, plan.image.digest)
+        if health.rolling:
+            time.sleep(RECHECK_PAUSE)
+    return health

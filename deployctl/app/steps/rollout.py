@@ -20,7 +20,7 @@ from deployctl.adapters.helm import Release
 from deployctl.app.context import EnvContext
 from deployctl.app.steps import redeploy, verification
 from deployctl.app.steps.recovery import reconcile, recover_pending
-from deployctl.app.steps.serving import roll_forward_hint, rolled_out, serving_now, verify
+from deployctl.app.steps.serving import RECHECK_PAUSE, roll_forward_hint, rolled_out, serving_now, verify
 from deployctl.core.errors import DeployctlError, OperationError, UsageError
 from deployctl.core.refs import ImageRef
 from deployctl.ledger.entry import Entry
@@ -53,9 +53,6 @@ def plan_rollout(
         )
     others = image_check.require(manifest, app_name, image.digest, keys, say=ctx.reporter.progress).sidecars()
     return RolloutPlan(app_name, app.release, chart, version, (section, pins), image, git_sha, manifest, others, checks)
-
-
-RECHECK_PAUSE = 0.25  # seconds between a check that found the rollout in progress again and the next watch
 
 
 def _watch(

@@ -12,6 +12,8 @@ from deployctl.rollout.cluster import ClusterClient
 from deployctl.rollout.results import DeployResult, RolloutPlan
 from deployctl.rollout.states import Health, release_health, what_serves
 
+RECHECK_PAUSE = 0.25  # seconds between a check that found the rollout in progress again and the next watch
+
 
 def verify(cluster: ClusterClient, release: str, digest: str | None, upgraded: Release | None = None) -> Health:
     """The release judged now, from the cluster (the one definition of healthy, see ``rollout``); ``upgraded``:
