@@ -239,7 +239,7 @@ class FakeCluster:
     revisions: dict[str, list[Revision]] = field(default_factory=dict)  # release -> helm history, oldest first
     interrupt_upgrade: bool = False  # the run is stopped (SIGINT/SIGTERM) while helm runs
     verdicts: dict[str, Verdict] = field(default_factory=dict)  # release -> its own verdict (default: ``verdict``)
-    lookups: list[str] = field(default_factory=list)  # the releases looked up (each one a `helm list`)
+    lookups: list[str] = field(default_factory=list)  # the releases looked up (each one a `helm history`)
 
     helm_major: int = 4
     kube: Kube = field(default_factory=lambda: Kube(Path("/nonexistent")))

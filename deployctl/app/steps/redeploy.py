@@ -47,7 +47,7 @@ def unchanged(
 ) -> DeployResult | None:
     """The result of a rollout that changes nothing (recorded), or None when helm must run. Lock held.
     ``recovered``: what this run settled of an interrupted one, which may be half applied: a new revision settles it.
-    ``current``: the release as helm lists it now (the caller's lookup, made under the lock)."""
+    ``current``: the release as helm reports it now (the caller's lookup, made under the lock)."""
     if recovered:
         return None
     if current is None:
