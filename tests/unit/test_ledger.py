@@ -335,3 +335,28 @@ def test_threads_reading_one_ledger_at_once_share_its_readers() -> None:
         thread.join()
     assert reads == [store.READERS * 4] * 4
     assert 1 < counting.most <= store.READERS
+
+
+def test_a_read_that_fails_starts_no_more_gets() -> None:
+    """A failed GET (or Ctrl-C while the read waits) ends the read: the GETs queued behind it are cancelled (as
+    ``Executor.map`` does when its results stop being read), not left running in the shared pool (an interrupted run
+    would wait for every one of them before it exits)."""
+    counting = CountingS3()
+    _, clock, ledger, _ = world(counting)
+    keys = []
+    for _ in range(store.READERS * 10):
+        clock.now += timedelta(seconds=1)
+        keys.append(ledger.append(rollout(D, written=clock.now)))
+    fetch, started = counting.get_object, []
+
+    def denied(**kwargs: Any) -> dict[str, Any]:
+        started.append(kwargs["Key"])
+        if kwargs["Key"] == keys[-3]:  # listed newest first: among the first GETs
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetObject")
+        return fetch(**kwargs)
+
+    counting.get_object = denied  # type: ignore[method-assign]
+    with pytest.raises(DeployctlError, match="read the history of dev"):
+        ledger.read()
+    time.sleep(0.5)  # what was left running would have fetched every entry by now (80 GETs of 20 ms, 8 at a time)
+    assert len(started) < len(keys) // 2, f"{len(started)} of {len(keys)} GETs started"
