@@ -120,7 +120,7 @@ class ProcessRunner:
             for reader in readers:
                 reader.join()
             raise CommandFailedError(
-                shown, -1, self.redactor(output_tail("".join(err))), hint, reason=f"timed out after {timeout:g}s"
+                shown, -1, self.redactor(_tail("".join(err))), hint, reason=f"timed out after {timeout:g}s"
             ) from None
         except BaseException:  # KeyboardInterrupt included: never leave a child behind
             terminate(proc)
@@ -136,7 +136,7 @@ class ProcessRunner:
         )
         log.debug("exit %d after %.2fs: %s", exit_code, result.duration, argv[0])
         if exit_code not in ok_codes:
-            raise CommandFailedError(shown, exit_code, output_tail(result.stderr or result.stdout), hint)
+            raise CommandFailedError(shown, exit_code, _tail(result.stderr or result.stdout), hint)
         return result
 
     def _env(self) -> dict[str, str]:
@@ -178,8 +178,7 @@ def _pump(stream: IO[str] | None, sink: list[str], echo: Callable[[str], None] |
     stream.close()
 
 
-def output_tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
-    """The last lines of a command's output, as a failure shows them."""
+def _tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 

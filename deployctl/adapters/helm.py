@@ -41,7 +41,7 @@ from deployctl.adapters.helm_argv import (
     version_argv,
 )
 from deployctl.core.errors import CommandFailedError, DeployctlError, OperationError, UsageError
-from deployctl.runner import Runner, output_tail
+from deployctl.runner import Runner
 
 log = logging.getLogger(__name__)
 
@@ -176,11 +176,12 @@ class Helm:
         every app)."""
         argv = history_argv(release=release, namespace=namespace, kube=self.kube, binary=self.binary, max_revisions=1)
         hint = "check that the cluster is reachable (`deployctl doctor`) and the kubeconfig/context"
-        result = self.runner.run(argv, env=self.env, timeout=60, ok_codes=(0, 1), hint=hint)
-        if result.exit_code != 0:
-            if not_found(result.stderr):
+        try:
+            result = self.runner.run(argv, env=self.env, timeout=60, hint=hint)
+        except CommandFailedError as exc:
+            if not_found(exc.stderr_tail):
                 return None
-            raise CommandFailedError(result.argv, result.exit_code, output_tail(result.stderr or result.stdout), hint)
+            raise
         newest = max(parse_history(result.stdout), key=lambda r: r.revision, default=None)
         if newest is None or newest.status == "uninstalled":  # the history an uninstall kept: not installed
             return None

@@ -144,46 +144,37 @@ PROGRESSING = Verdict("progressing", "1 of 2 pods ready")
 COMPLETE = Verdict("complete", "2 of 2 replicas updated and available")
 
 
-def soaking_prod(repo: Path, monkeypatch: pytest.MonkeyPatch, after_soak: Any) -> FleetContext:
-    """prod with a 1-minute wave soak; ``after_soak(ctx)`` runs when it ends (an autoscaler adds pods, a pod
-    crashes: what the fake cluster answers from then on). A controller cannot be made to move on at that moment on
-    demand, hence the fake. The pauses between checks do not wait."""
+def soaking_prod(repo: Path, monkeypatch: pytest.MonkeyPatch, *, watched: Verdict, then: Verdict) -> FleetContext:
+    """prod with a 1-minute wave soak at whose end wave 1's release is in progress (an autoscaler adds pods); each
+    watch of it from then on answers ``watched``, and the checks after that watch see ``then``. A controller cannot
+    be made to move on at that moment on demand, hence the fake. The pauses between checks do not wait."""
     (repo / "pyproject.toml").write_text(
         (repo / "pyproject.toml")
         .read_text()
         .replace('values = "values-prod.yaml"', 'values = "values-prod.yaml"\nwave_soak_minutes = 1')
     )
     ctx = prod(repo, FakeS3())
-
-    def sleep(seconds: float) -> None:
-        if seconds == 60.0:
-            after_soak(ctx)
-
-    monkeypatch.setattr("deployctl.rollout.waves.time.sleep", sleep)  # the time module: every sleep, the pause's too
-    return ctx
-
-
-def watching(cluster: FakeCluster, answer: Verdict, then: Verdict) -> None:
-    """Each watch of ``cluster`` answers ``answer``; the checks after it then see ``then``."""
+    cluster = ctx.fakes["use1"]
 
     def watch(manifest: str, **_: Any) -> Verdict:
         cluster.calls.append(f"watch {manifest.split('name: ')[1].strip()}")
         cluster.verdict = then
-        return answer
+        return watched
 
-    cluster.watch_release = watch  # type: ignore[method-assign]
+    def sleep(seconds: float) -> None:
+        if seconds == 60.0:  # the soak ends: in progress, and watched as the test says
+            cluster.verdict = PROGRESSING
+            cluster.watch_release = watch  # type: ignore[method-assign]
+
+    monkeypatch.setattr("deployctl.rollout.waves.time.sleep", sleep)  # the time module: every sleep, the pause's too
+    return ctx
 
 
 def test_a_wave_in_progress_after_its_soak_is_watched_until_complete_then_the_next_wave_runs(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An autoscaler adding pods during the soak is a rollout in progress, not a failure (it failed the release)."""
-
-    def scaling(ctx: FleetContext) -> None:
-        ctx.fakes["use1"].verdict = PROGRESSING
-        watching(ctx.fakes["use1"], COMPLETE, then=COMPLETE)
-
-    ctx = soaking_prod(repo, monkeypatch, scaling)
+    ctx = soaking_prod(repo, monkeypatch, watched=COMPLETE, then=COMPLETE)
     result = deploy(ctx, image_tag=SHA)
     assert [(r.cluster, r.outcome) for r in result.apps] == [("use1", "succeeded"), ("euw1", "succeeded")]
     assert ctx.fakes["use1"].calls.count("watch api") == 2, "the rollout's watch, then the one after the soak"
@@ -193,11 +184,7 @@ def test_a_wave_in_progress_after_its_soak_is_watched_until_complete_then_the_ne
 def test_a_wave_in_progress_after_its_soak_that_then_fails_stops_the_release_with_the_watchs_verdict(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def crashing(ctx: FleetContext) -> None:
-        ctx.fakes["use1"].verdict = PROGRESSING
-        watching(ctx.fakes["use1"], CRASH, then=CRASH)
-
-    ctx = soaking_prod(repo, monkeypatch, crashing)
+    ctx = soaking_prod(repo, monkeypatch, watched=CRASH, then=CRASH)
     with pytest.raises(OperationError, match="not healthy after the wave soak: pod api-1 container api: CrashLoop"):
         deploy(ctx, image_tag=SHA)
     assert ctx.fakes["euw1"].calls == [f"template api {NEW}"], "wave 2 never upgraded"
@@ -208,11 +195,7 @@ def test_a_wave_in_progress_after_its_soak_that_then_fails_stops_the_release_wit
 def test_a_wave_still_in_progress_at_the_rollout_timeout_fails_naming_it(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def stuck(ctx: FleetContext) -> None:
-        ctx.fakes["use1"].verdict = PROGRESSING
-        watching(ctx.fakes["use1"], COMPLETE, then=PROGRESSING)  # the controller keeps moving on
-
-    ctx = soaking_prod(repo, monkeypatch, stuck)
+    ctx = soaking_prod(repo, monkeypatch, watched=COMPLETE, then=PROGRESSING)  # the controller keeps moving on
     with pytest.raises(OperationError, match="not healthy after the wave soak: deployment api: rollout progressing"):
         deploy(ctx, image_tag=SHA, rollout_timeout=0.2)
     assert ctx.fakes["use1"].calls.count("watch api") >= 2, "watched again until the timeout"
