@@ -32,6 +32,7 @@ from deployctl.app.steps.rollout import plan_rollout, roll_out
 from deployctl.config import deploy_order
 from deployctl.core.errors import DeployctlError, PolicyError
 from deployctl.core.refs import ImageRef
+from deployctl.ledger import labels
 from deployctl.ledger.entry import Entry, Override
 from deployctl.notify import events
 from deployctl.rollout import levels
@@ -168,7 +169,8 @@ def _dir(workdir: Path, target: Target) -> Path:
 def _require_promoted(ctx: EnvContext, plans: list[RolloutPlan]) -> None:
     """Refuse a digest no promotion brought here (the values file is a file anyone can edit), or whose promotion
     failed or never deployed it because another app failed: promoting that release again re-judges its gate."""
-    entries = ctx.read_ledger().entries
+    asked = [labels.of_apps([p.app], actions=["promote"], digest=p.image.digest) for p in plans]
+    entries = ctx.read_ledger(question=labels.either(*asked)).entries
     for plan in plans:
         digest = plan.image.digest
         mine = [e for e in entries if e.app == plan.app and e.action == "promote" and e.digest == digest]

@@ -1,11 +1,12 @@
 """The deploy ledger: an append-only history per environment, beside the terraform state.
 
-One S3 object per entry, ``deployctl/history/<env>/<UTC time>-<id>.json``, written
+One S3 object per entry, ``deployctl/history/<env>/<UTC time>-<id>.<label>.json``, written
 with ``If-None-Match: *`` so an entry is never overwritten, into a bucket whose Object Lock
 (COMPLIANCE, a default retention: ``state_bucket``) keeps every version. Each entry carries a
 schema version. Reading lists every version: a deleted, rewritten or unreadable entry is a
 problem named by its key (``ledger_audit``), never skipped. Entries are ordered and timed by
-S3's clock (``LastModified``: ``Entry.recorded_at``), not by the writer's (``Entry.time``).
+S3's clock (``LastModified``: ``Entry.recorded_at``), not by the writer's (``Entry.time``). A key's label names
+what its entry is about (``labels``), so a read that asks a question fetches only the entries that answer it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from deployctl.adapters.aws_errors import errors, is_error, translate
+from deployctl.ledger import labels
 from deployctl.ledger.audit import (
     CLOCK_BOUND,
     LedgerProblem,
@@ -61,7 +63,7 @@ class Ledger:
 
     def append(self, entry: Entry) -> str:
         stamp = entry.time.replace(":", "").replace("-", "")
-        key = f"{self.prefix}{stamp}-{entry.id}.json"
+        key = self.prefix + labels.name_of(entry, stamp)
         if not self._checked:
             self._checked = True
             self._check_bucket()
@@ -114,17 +116,25 @@ class Ledger:
                 f"the entries it writes to {where} are flagged clock_skew and never count as evidence; sync its clock"
             )
 
-    def read(self, limit: int | None = None) -> LedgerRead:
-        """Every entry newest first by S3's clock (``limit``: the newest ones), and every problem found (by key)."""
+    def read(self, limit: int | None = None, question: labels.Question | None = None) -> LedgerRead:
+        """Every entry newest first by S3's clock (``limit``: the newest ones; ``question``: only the entries whose
+        keys answer it, and those whose keys name nothing), and every problem found (by key): the listing audits
+        every version whatever the question, and the bodies read are checked against their keys."""
         doing = f"read the history of {self.env_name} (s3://{self.bucket}/{self.prefix})"
         try:
             versions, read_at, skipped = self._versions()
             chosen, problems = audit(versions)
             tampered = {p.key for p in problems}
+            known: dict[str, Read] = {}
+            if question is not None:
+                chosen, known = self._answering(chosen, tampered, question)
             entries: list[Entry] = []
             by_key: dict[str, Entry] = {}
             wanted = chosen if limit is None else chosen[:limit]
-            for version, (entry, found) in zip(wanted, self._entries(wanted, tampered), strict=True):
+            unread = [v for v in wanted if v.key not in known]
+            known.update(zip((v.key for v in unread), self._entries(unread, tampered), strict=True))
+            for version in wanted:
+                entry, found = known[version.key]
                 problem = found
                 if problem is None and entry is not None:
                     problem = skew_problem(version.key, entry)
@@ -137,6 +147,24 @@ class Ledger:
         problems = [replace(p, entry=p.entry or by_key.get(p.key)) for p in problems]
         entries.sort(key=lambda e: e.order, reverse=True)
         return LedgerRead(entries, tuple(problems), read_at, skipped)
+
+    def _answering(
+        self, versions: list[ObjectVersion], tampered: set[str], question: labels.Question
+    ) -> tuple[list[ObjectVersion], dict[str, Read]]:
+        """``versions`` (newest first) that answer ``question``, and the entries read to know: a key that names
+        nothing (written before labels) is read first, and its body labels it, so the question sees every entry.
+        An intent and its completion are never read apart: either one read brings the other."""
+        named = {v.key: labels.label_of(v.key) for v in versions}
+        plain = [v for v in versions if named[v.key] is None]
+        known = dict(zip((v.key for v in plain), self._entries(plain, tampered), strict=True))
+        for key, (entry, _) in known.items():
+            named[key] = labels.label_from(entry) if entry is not None else None
+        found = [(v.key, label) for v in versions if (label := named[v.key]) is not None]
+        wanted = question(found) | set(known)
+        ids = {label.id for key, label in found if key in wanted}
+        intents = {label.intent for key, label in found if key in wanted and label.intent}
+        wanted |= {key for key, label in found if label.intent in ids or label.id in intents}
+        return [v for v in versions if v.key in wanted], known
 
     def _versions(self) -> tuple[list[ObjectVersion], datetime | None, tuple[str, ...]]:
         """Every version and delete marker under the prefix, and S3's clock at the listing. A role that may not
@@ -211,7 +239,12 @@ class Ledger:
             if ask and is_error(exc, "AccessDenied", "403"):  # no s3:GetObjectVersion: the key is named all the same
                 return None, None
             raise
-        return parse(version.key, body, version.modified)
+        entry, problem = parse(version.key, body, version.modified)
+        label = labels.label_of(version.key)
+        why = labels.mismatch(label, entry) if label is not None and entry is not None else None
+        if why is not None:
+            return None, LedgerProblem("corrupt", version.key, why, entry)
+        return entry, problem
 
 
 def _server_time(response: Mapping[str, Any]) -> datetime | None:

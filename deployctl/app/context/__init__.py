@@ -26,6 +26,7 @@ from deployctl.core.errors import UsageError
 from deployctl.core.refs import ImageRef
 from deployctl.ledger.audit import LedgerRead
 from deployctl.ledger.entry import Entry
+from deployctl.ledger.labels import Question
 from deployctl.ledger.lock import EnvironmentLock, Lease, LockInfo
 from deployctl.ledger.lock_record import ci_run_id
 from deployctl.ledger.store import Ledger
@@ -115,10 +116,11 @@ class EnvContext(ContextBase):
                 self._ledger = Ledger(self.name, self._bucket("history"), self.aws.client("s3"), self._warn_once)
             return self._ledger
 
-    def read_ledger(self, limit: int | None = None) -> LedgerRead:
+    def read_ledger(self, limit: int | None = None, question: Question | None = None) -> LedgerRead:
         """The environment's ledger, newest first, with every problem found (a deleted, rewritten or corrupt entry,
-        a writer's clock off S3's): each said once on stderr, never skipped. Every use case reads it this way."""
-        found = self.ledger.read(limit)
+        a writer's clock off S3's): each said once on stderr, never skipped. Every use case reads it this way;
+        ``question`` (``ledger.labels``): only the entries that answer it are fetched."""
+        found = self.ledger.read(limit, question)
         for problem in found.problems:
             self._warn_once(f"the ledger of {self.name}: {problem.describe()}")
         for why in found.skipped:

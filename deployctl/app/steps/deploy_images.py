@@ -11,6 +11,7 @@ from deployctl.app.context import EnvContext
 from deployctl.config import App
 from deployctl.core.errors import PolicyError, UsageError
 from deployctl.core.refs import DIGEST_RE, ImageRef, InvalidValueError, shown
+from deployctl.ledger import labels
 from deployctl.release import chartvalues
 
 HEX_SHA_RE = re.compile(r"^[0-9a-f]{7,64}\Z")
@@ -92,7 +93,8 @@ def promoted_images(ctx: EnvContext, names: list[str], *, values_only: bool) -> 
     writes only the digest and tag there): a redeploy keeps ``build.gitSha``, and changes nothing when nothing
     else changed."""
     apps = ctx.config.settings.apps
-    ledger = ctx.read_ledger().entries if ctx.env.terraform is not None else []
+    promotions = labels.of_apps(names, actions=["promote"])  # a deploy's entries are never read here
+    ledger = ctx.read_ledger(question=promotions).entries if ctx.env.terraform is not None else []
     promoted = [e for e in ledger if e.action == "promote" and e.outcome in PROMOTED and e.digest]
     entries = [] if values_only else promoted
     choices: list[ImageChoice] = []

@@ -15,6 +15,7 @@ from deployctl.app.steps.release_record import Endpoints, values_edit
 from deployctl.app.steps.source_health import source_live
 from deployctl.config import deploy_order
 from deployctl.core.errors import UsageError
+from deployctl.ledger import labels
 from deployctl.ledger.entry import Entry
 from deployctl.promotion import entries as records
 from deployctl.promotion.entries import parse_release, target_env_name
@@ -53,7 +54,10 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
     main_ref = git.main_ref(runner, config.root, config.settings.main_branch)
     on_main = git.is_ancestor(runner, config.root, commit, main_ref)
     tag_on_remote, tag_remote = git.tag_on_remote(runner, config.root, release.tag, commit)
-    source_read = source.read_ledger()  # its problems (and the target's) said on stderr; the soak by S3's clock
+    # each app's image built from the commit, then only the source's entries its evidence and changelog read
+    source_digests = {name: source.endpoint(source.image(apps[name])).resolve(commit) for name in names}
+    asked = [labels.since_digest(name, digest) for name, digest in source_digests.items() if digest]
+    source_read = source.read_ledger(question=labels.either(labels.failures(names), *asked))  # the soak: S3's clock
     target_entries, source_entries, now = target.read_ledger().entries, source_read.entries, source_read.now
     targets, first_wave = target.targets(), waves.first_wave(source.env)
     evidence_in = partial(fleet_evidence, source_entries, env=source.name, now=now, first_wave=first_wave)
@@ -67,7 +71,7 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
         repos = [target_repo, *(replace(target_repo, registry=r) for r in own if r != target_repo.registry)]
         target_endpoints = [target.endpoint(r) for r in repos]
         endpoints[name] = (source.endpoint(source_repo), target_endpoints)
-        source_digest = endpoints[name][0].resolve(commit)
+        source_digest = source_digests[name]
         live = source_live(source, app, source_digest) if source_digest else None
         version, current, current_from, behind = target_state(target_entries, target.env, name, several)
         recorded = recorded_state(target_entries, target.env, name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from deployctl.adapters.helm import Release
 from deployctl.app.context import EnvContext
 from deployctl.core.errors import OperationError
+from deployctl.ledger import labels
 from deployctl.ledger.entry import Entry, open_intents
 from deployctl.rollout.cluster import ClusterClient
 
@@ -16,7 +17,8 @@ def reconcile(
     """Complete the intents an interrupted run left open (lock held: no other run is mid-rollout), from helm's
     history: a revision whose description names the intent reached the cluster, but its rollout was never
     judged (``unknown``); no such revision means nothing did (``interrupted``). Never missing from the ledger."""
-    pending = open_intents(ctx.read_ledger().entries, app_name, where)  # ``where``: this cluster's intents only
+    found = ctx.read_ledger(question=labels.open_intents(app_name))  # only the open ones are fetched
+    pending = open_intents(found.entries, app_name, where)  # ``where``: this cluster's intents only
     if not pending:
         return ()
     revisions = cluster.history(release)
