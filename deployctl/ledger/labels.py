@@ -99,15 +99,20 @@ def mismatch(label: Label, entry: Entry) -> str | None:
 # ------------------------------------------------------------------------------------------------ questions
 
 
-def of_apps(apps: Iterable[str], *, actions: Iterable[str] = (), digest: str | None = None) -> Question:
-    """Every entry of ``apps`` (of ``actions`` only, of ``digest`` only, when given)."""
-    names, kinds, want = set(apps), set(actions), short(digest) if digest else None
+def of_apps(
+    apps: Iterable[str], *, actions: Iterable[str] = (), outcomes: Iterable[str] = (), digest: str | None = None
+) -> Question:
+    """Every entry of ``apps`` (of ``actions``, ``outcomes``, ``digest`` only, when given)."""
+    names, kinds, ends, want = set(apps), set(actions), set(outcomes), short(digest) if digest else None
 
     def keys(labeled: Sequence[Labeled]) -> set[str]:
         return {
             key
             for key, label in labeled
-            if label.app in names and (not kinds or label.action in kinds) and (want is None or label.digest == want)
+            if label.app in names
+            and (not kinds or label.action in kinds)
+            and (not ends or label.outcome in ends)
+            and (want is None or label.digest == want)
         }
 
     return keys

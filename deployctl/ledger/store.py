@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -116,10 +116,16 @@ class Ledger:
                 f"the entries it writes to {where} are flagged clock_skew and never count as evidence; sync its clock"
             )
 
-    def read(self, limit: int | None = None, question: labels.Question | None = None) -> LedgerRead:
+    def read(
+        self,
+        limit: int | None = None,
+        question: labels.Question | None = None,
+        answered: Callable[[list[Entry]], bool] | None = None,
+    ) -> LedgerRead:
         """Every entry newest first by S3's clock (``limit``: the newest ones; ``question``: only the entries whose
-        keys answer it, and those whose keys name nothing), and every problem found (by key): the listing audits
-        every version whatever the question, and the bodies read are checked against their keys."""
+        keys answer it, and those whose keys name nothing; ``answered``: those read newest first, ``READERS`` at a
+        time, until what was read answers), and every problem found (by key): the listing audits every version
+        whatever the question, and the bodies read are checked against their keys."""
         doing = f"read the history of {self.env_name} (s3://{self.bucket}/{self.prefix})"
         try:
             versions, read_at, skipped = self._versions()
@@ -132,7 +138,13 @@ class Ledger:
             by_key: dict[str, Entry] = {}
             wanted = chosen if limit is None else chosen[:limit]
             unread = [v for v in wanted if v.key not in known]
-            known.update(zip((v.key for v in unread), self._entries(unread, tampered), strict=True))
+            batch = READERS if answered is not None else max(len(unread), 1)
+            for start in range(0, len(unread), batch):
+                part = unread[start : start + batch]
+                known.update(zip((v.key for v in part), self._entries(part, tampered), strict=True))
+                if answered is not None and answered(_newest_first(e for e, _ in known.values())):
+                    break
+            wanted = [v for v in wanted if v.key in known]
             for version in wanted:
                 entry, found = known[version.key]
                 problem = found
@@ -145,8 +157,7 @@ class Ledger:
         except errors() as exc:
             raise translate(exc, doing) from None
         problems = [replace(p, entry=p.entry or by_key.get(p.key)) for p in problems]
-        entries.sort(key=lambda e: e.order, reverse=True)
-        return LedgerRead(entries, tuple(problems), read_at, skipped)
+        return LedgerRead(_newest_first(entries), tuple(problems), read_at, skipped)
 
     def _answering(
         self, versions: list[ObjectVersion], tampered: set[str], question: labels.Question
@@ -245,6 +256,10 @@ class Ledger:
         if why is not None:
             return None, LedgerProblem("corrupt", version.key, why, entry)
         return entry, problem
+
+
+def _newest_first(found: Iterable[Entry | None]) -> list[Entry]:
+    return sorted((e for e in found if e is not None), key=lambda e: e.order, reverse=True)
 
 
 def _server_time(response: Mapping[str, Any]) -> datetime | None:

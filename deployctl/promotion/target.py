@@ -51,3 +51,31 @@ def _version(entry: Entry, env: Environment) -> Version | None:
         except InvalidValueError:
             continue
     return None
+
+
+# What a promotion reads of its target's ledger (``target_state``, ``recorded_state``, the changelog's base): the
+# rollouts and promotions that may have brought a digest, read newest first until ``settled`` says nothing older
+# can change the answer (issue 29: the target's whole history was read by every promotion).
+ASKED_ACTIONS = ("promote", "deploy")
+ASKED_OUTCOMES = ("succeeded", "moved")
+
+
+def settled(entries: Sequence[Entry], apps: Sequence[str], clusters: Sequence[str] = ()) -> bool:
+    """Whether ``entries`` (the target's newest, newest first) hold every app's newest healthy rollout (in each of
+    ``clusters``), its newest recorded promotion, and a promotion with its commit: then no older entry changes
+    ``target_state``, ``recorded_state`` or the changelog's base."""
+
+    def rolled_out(entry: Entry, app: str, cluster: str | None) -> bool:
+        healthy = entry.action in ASKED_ACTIONS and entry.outcome == "succeeded" and entry.verdict == "healthy"
+        return entry.app == app and healthy and (not clusters or entry.cluster == cluster)
+
+    def recorded(entry: Entry, app: str) -> bool:
+        deployed = entry.outcome == "succeeded" and entry.verdict == "healthy"
+        return entry.app == app and entry.action == "promote" and (entry.outcome == "moved" or deployed)
+
+    based = any(e.app in apps and e.action == "promote" and e.outcome == "succeeded" and e.commit for e in entries)
+    return based and all(
+        any(recorded(e, app) for e in entries)
+        and all(any(rolled_out(e, app, c) for e in entries) for c in (clusters or (None,)))
+        for app in apps
+    )

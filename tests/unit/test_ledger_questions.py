@@ -224,3 +224,49 @@ def test_a_question_asked_of_an_empty_history_fetches_nothing(name: str) -> None
     history = History()
     read = history.fresh().read(question=QUESTIONS[name]())
     assert (read.entries, history.s3.fetched) == ([], [])
+
+
+def prod_history(seed: int, clusters: tuple[str, ...], size: int = 240) -> History:
+    """A target's rollouts and promotions, as releases make them: promoted and rolled out (in each cluster), moved
+    only (``--no-deploy``), failed, or judged and recorded without a verdict."""
+    rng = random.Random(seed)  # noqa: S311 (a reproducible history, not a secret)
+    history = History()
+    for n in range(size):
+        app, digest = rng.choice(APPS), rng.choice(DIGESTS)
+        action = rng.choice(("promote", "promote", "deploy"))
+        outcome = rng.choice(("succeeded", "succeeded", "moved", "failed"))
+        verdict = {"succeeded": rng.choice(("healthy", "healthy", None)), "failed": "failed"}.get(outcome)
+        entry = Entry("prod", app, action, outcome, digest=digest, verdict=verdict, commit=rng.choice(("c1", None)))  # type: ignore[arg-type]
+        history.write(replace(entry, tag=f"release-1.{n}.0", cluster=rng.choice(clusters) if clusters else None))
+    return history
+
+
+@pytest.mark.parametrize(("seed", "clusters"), [(s, c) for s in range(4) for c in ((), ("eu", "us"))])
+def test_a_promotions_target_read_newest_first_until_settled_answers_as_the_whole_read(
+    seed: int, clusters: tuple[str, ...]
+) -> None:
+    from deployctl.config import Environment
+    from deployctl.promotion.target import ASKED_ACTIONS, ASKED_OUTCOMES, recorded_state, settled, target_state
+
+    env = Environment.model_validate(
+        {
+            "aws": {"region": "us-east-1"},
+            "cluster": {"eks": "acme-prod"},
+            "namespace": "api",
+            "values": "v.yaml",
+            "promote_from": "dev",
+        }
+    )
+    history = prod_history(seed, clusters)
+    whole = history.fresh().read()
+    total = len(history.s3.fetched)
+    for apps in (list(APPS), ["api"]):
+        asked = labels.of_apps(apps, actions=ASKED_ACTIONS, outcomes=ASKED_OUTCOMES)
+        read = history.fresh().read(question=asked, answered=lambda found: settled(found, apps, clusters))  # noqa: B023
+        assert len(history.s3.fetched) < total / 2, "the newest few, not the history"
+        for app in apps:
+            assert target_state(read.entries, env, app, clusters) == target_state(whole.entries, env, app, clusters)
+            assert recorded_state(read.entries, env, app) == recorded_state(whole.entries, env, app)
+        base = [e for e in whole.entries if e.app in apps and e.action == "promote" and e.outcome == "succeeded"]
+        based = [e for e in read.entries if e.app in apps and e.action == "promote" and e.outcome == "succeeded"]
+        assert next(e for e in based if e.commit) == next(e for e in base if e.commit), "the changelog's base"

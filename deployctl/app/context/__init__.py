@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import timedelta
@@ -116,11 +116,17 @@ class EnvContext(ContextBase):
                 self._ledger = Ledger(self.name, self._bucket("history"), self.aws.client("s3"), self._warn_once)
             return self._ledger
 
-    def read_ledger(self, limit: int | None = None, question: Question | None = None) -> LedgerRead:
+    def read_ledger(
+        self,
+        limit: int | None = None,
+        question: Question | None = None,
+        answered: Callable[[list[Entry]], bool] | None = None,
+    ) -> LedgerRead:
         """The environment's ledger, newest first, with every problem found (a deleted, rewritten or corrupt entry,
         a writer's clock off S3's): each said once on stderr, never skipped. Every use case reads it this way;
-        ``question`` (``ledger.labels``): only the entries that answer it are fetched."""
-        found = self.ledger.read(limit, question)
+        ``question`` (``ledger.labels``): only the entries that answer it are fetched (``answered``: newest first,
+        until they answer)."""
+        found = self.ledger.read(limit, question, answered)
         for problem in found.problems:
             self._warn_once(f"the ledger of {self.name}: {problem.describe()}")
         for why in found.skipped:

@@ -29,7 +29,7 @@ from deployctl.promotion.plan import (
     merged,
 )
 from deployctl.promotion.request import PromoteRequest
-from deployctl.promotion.target import recorded_state, target_state
+from deployctl.promotion.target import ASKED_ACTIONS, ASKED_OUTCOMES, recorded_state, settled, target_state
 from deployctl.release.changelog import LIMIT, Changelog, changelog
 from deployctl.release.values import ValuesEdit
 from deployctl.rollout import waves
@@ -58,10 +58,12 @@ def plan(contexts: Contexts, request: PromoteRequest) -> tuple[PromotionPlan, En
     source_digests = {name: source.endpoint(source.image(apps[name])).resolve(commit) for name in names}
     asked = [labels.since_digest(name, digest) for name, digest in source_digests.items() if digest]
     source_read = source.read_ledger(question=labels.either(labels.failures(names), *asked))  # the soak: S3's clock
-    target_entries, source_entries, now = target.read_ledger().entries, source_read.entries, source_read.now
     targets, first_wave = target.targets(), waves.first_wave(source.env)
-    evidence_in = partial(fleet_evidence, source_entries, env=source.name, now=now, first_wave=first_wave)
     several = [t.name for t in targets if t.name]
+    brought = labels.of_apps(names, actions=ASKED_ACTIONS, outcomes=ASKED_OUTCOMES)  # its newest, until settled
+    target_read = target.read_ledger(question=brought, answered=partial(settled, apps=names, clusters=several))
+    target_entries, source_entries, now = target_read.entries, source_read.entries, source_read.now
+    evidence_in = partial(fleet_evidence, source_entries, env=source.name, now=now, first_wave=first_wave)
     planned: list[AppPromotion] = []
     endpoints: Endpoints = {}
     for name in names:
