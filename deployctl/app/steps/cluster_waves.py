@@ -10,6 +10,7 @@ from datetime import timedelta
 from deployctl.app.context import EnvContext
 from deployctl.app.steps.serving import RECHECK_PAUSE, roll_forward_hint, verify
 from deployctl.core.errors import DeployctlError, OperationError
+from deployctl.ledger import labels
 from deployctl.ledger.entry import Entry
 from deployctl.rollout import waves
 from deployctl.rollout.cluster import ClusterClient
@@ -37,9 +38,15 @@ def roll_out_waves(
     if not ctx.several:
         roll(targets[0], reached[targets[0].name])
         return reached[targets[0].name]
-    entries = ctx.read_ledger().entries
     apps = list(dict.fromkeys(p.app for found in plans.values() for p in found))
-    before = {(str(t.name), a): waves.previous(entries, a, t.name) for t in targets for a in apps}
+    pairs = [(t.name, a) for t in targets for a in apps]
+
+    def known(newest: list[Entry]) -> bool:  # what each cluster ran: the newest succeeded rollouts, until all found
+        return all(waves.previous(newest, a, name) is not None for name, a in pairs)
+
+    succeeded = labels.of_apps(apps, actions=waves.ROLLOUTS, outcomes=["succeeded"])
+    entries = ctx.read_ledger(question=succeeded, answered=known).entries
+    before = {(str(name), a): waves.previous(entries, a, name) for name, a in pairs}
 
     def one(target: waves.Target) -> Sequence[tuple[str, str | None]]:
         roll(target, reached[target.name])
