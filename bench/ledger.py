@@ -116,6 +116,7 @@ def run(repeat: int, smoke: bool = False) -> list[Sample]:
                 times: dict[bool, list[float]] = {True: [], False: []}
                 cpus: dict[bool, list[float]] = {True: [], False: []}
                 asked: dict[str, list[float]] = {q: [] for q in answers}
+                asked_cpu: dict[str, list[float]] = {q: [] for q in answers}
                 load = loadavg()
                 for n in range(repeat):
                     for serial in (n % 2 == 0, n % 2 != 0):  # which goes first alternates
@@ -127,10 +128,11 @@ def run(repeat: int, smoke: bool = False) -> list[Sample]:
                         how = "serial" if serial else "parallel"
                         say(f"ledger: {entries} entries, {delay * 1000:.0f} ms added, {how}: {seconds:.2f} s")
                     for question, answer in answers.items():
-                        seconds, _, found = _read(endpoint, False, question)
-                        if found != answer:
+                        seconds, cpu, answered = _read(endpoint, False, question)
+                        if answered != answer:
                             raise RuntimeError(f"the {question} question answered otherwise than the whole read")
                         asked[question].append(seconds)
+                        asked_cpu[question].append(cpu)
             serial_s, parallel_s = statistics.median(times[True]), statistics.median(times[False])
             where = f"moto + {delay * 1000:.0f} ms per request" if delay else "moto on loopback"
             subject = f"read {entries} entries, one GET at a time ({where})"
@@ -147,5 +149,7 @@ def run(repeat: int, smoke: bool = False) -> list[Sample]:
             for question, seconds_each in asked.items():
                 ratio = statistics.median(seconds_each) / parallel_s
                 subject = f"{question} of {APP} among {entries} entries, by the keys ({where})"
-                found.append(Sample("ledger", subject, tuple(seconds_each), {**extra, "vs_whole_read": ratio}))
+                cpu_s = statistics.median(asked_cpu[question])
+                notes = {**extra, "cpu_s": cpu_s, "vs_whole_read": ratio}
+                found.append(Sample("ledger", subject, tuple(seconds_each), notes))
     return found
