@@ -13,6 +13,7 @@ from typing import Any
 
 from deployctl.app.context import EnvContext
 from deployctl.core.errors import UsageError
+from deployctl.ledger import labels
 from deployctl.ledger.audit import LedgerProblem
 from deployctl.ledger.entry import Entry, open_intents
 
@@ -105,7 +106,14 @@ def history(ctx: EnvContext, *, limit: int | None = 20, app: str | None = None, 
     several clusters says each entry's cluster (its ``cluster`` field). ``width``: the terminal's columns."""
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be at least 1, not {limit}", "pass --limit N with N >= 1")
-    found = ctx.read_ledger(limit=None if app else limit)
+    if app is None:
+        found = ctx.read_ledger(limit=limit)
+    else:  # that app's newest, fetched 8 at a time until ``limit`` are read
+
+        def enough(newest: list[Entry]) -> bool:
+            return limit is not None and sum(e.app == app for e in newest) >= limit
+
+        found = ctx.read_ledger(question=labels.of_apps([app]), answered=enough)
     entries = found.entries
     if app is not None:
         entries = [e for e in entries if e.app == app][:limit]

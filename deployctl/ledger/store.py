@@ -137,14 +137,11 @@ class Ledger:
             entries: list[Entry] = []
             by_key: dict[str, Entry] = {}
             wanted = chosen if limit is None else chosen[:limit]
-            unread = [v for v in wanted if v.key not in known]
-            batch = READERS if answered is not None else max(len(unread), 1)
-            for start in range(0, len(unread), batch):
-                part = unread[start : start + batch]
-                known.update(zip((v.key for v in part), self._entries(part, tampered), strict=True))
-                if answered is not None and answered(_newest_first(e for e, _ in known.values())):
-                    break
-            wanted = [v for v in wanted if v.key in known]
+            if answered is None:
+                unread = [v for v in wanted if v.key not in known]
+                known.update(zip((v.key for v in unread), self._entries(unread, tampered), strict=True))
+            else:
+                wanted = self._read_until(wanted, known, tampered, answered)
             for version in wanted:
                 entry, found = known[version.key]
                 problem = found
@@ -176,6 +173,29 @@ class Ledger:
         intents = {label.intent for key, label in found if key in wanted and label.intent}
         wanted |= {key for key, label in found if label.intent in ids or label.id in intents}
         return [v for v in versions if v.key in wanted], known
+
+    def _read_until(
+        self,
+        versions: list[ObjectVersion],
+        known: dict[str, Read],
+        tampered: set[str],
+        answered: Callable[[list[Entry]], bool],
+    ) -> list[ObjectVersion]:
+        """The newest of ``versions`` (newest first), read ``READERS`` at a time until ``answered`` says what was
+        read answers: always a prefix of them (entries read before, from keys that name nothing, included only in
+        their place), so nothing unread is newer than what answered, and a second's versions are read together
+        (S3's clock has seconds; the writer's orders within one)."""
+        end = 0
+        while end < len(versions):
+            stop = min(end + READERS, len(versions))
+            while stop < len(versions) and versions[stop].modified == versions[stop - 1].modified:
+                stop += 1
+            unread = [v for v in versions[end:stop] if v.key not in known]
+            known.update(zip((v.key for v in unread), self._entries(unread, tampered), strict=True))
+            end = stop
+            if answered(_newest_first(known[v.key][0] for v in versions[:end])):
+                break
+        return versions[:end]
 
     def _versions(self) -> tuple[list[ObjectVersion], datetime | None, tuple[str, ...]]:
         """Every version and delete marker under the prefix, and S3's clock at the listing. A role that may not

@@ -228,7 +228,7 @@ def test_a_question_asked_of_an_empty_history_fetches_nothing(name: str) -> None
 
 def prod_history(seed: int, clusters: tuple[str, ...], size: int = 240) -> History:
     """A target's rollouts and promotions, as releases make them: promoted and rolled out (in each cluster), moved
-    only (``--no-deploy``), failed, or judged and recorded without a verdict."""
+    only (``--no-deploy``), failed, or judged and recorded without a verdict; some early ones before labels."""
     rng = random.Random(seed)  # noqa: S311 (a reproducible history, not a secret)
     history = History()
     for n in range(size):
@@ -237,7 +237,8 @@ def prod_history(seed: int, clusters: tuple[str, ...], size: int = 240) -> Histo
         outcome = rng.choice(("succeeded", "succeeded", "moved", "failed"))
         verdict = {"succeeded": rng.choice(("healthy", "healthy", None)), "failed": "failed"}.get(outcome)
         entry = Entry("prod", app, action, outcome, digest=digest, verdict=verdict, commit=rng.choice(("c1", None)))  # type: ignore[arg-type]
-        history.write(replace(entry, tag=f"release-1.{n}.0", cluster=rng.choice(clusters) if clusters else None))
+        entry = replace(entry, tag=f"release-1.{n}.0", cluster=rng.choice(clusters) if clusters else None)
+        history.write(entry, before_labels=n < size // 4 and rng.random() < 0.5)  # the first under plain keys
     return history
 
 

@@ -117,3 +117,23 @@ def test_history_and_status_show_each_problem_on_stderr_and_in_json(repo: Path) 
     assert [p["key"] for p in shown["ledger_problems"]] == [p["key"] for p in found["problems"]]
     warned = [line for line in events.lines if line.startswith("warning: the ledger of dev: ")]
     assert len(warned) == 2, "each problem said once per command, however often the ledger is read"
+
+
+def test_history_of_one_app_fetches_its_newest_until_the_limit_and_shows_what_the_whole_read_shows(
+    repo: Path,
+) -> None:
+    from tests.unit.test_ledger_questions import DIGESTS, History, rollout
+
+    written = History()
+    for n in range(40):  # the first ones by a deployctl before labels, all older than the rest
+        app = ("api", "web", "web", "worker")[n % 4]
+        written.write(rollout(app, DIGESTS[n % 6], "succeeded"), before_labels=n < 8)
+    base = dev_context(repo, written.s3)
+    whole = [e.id for e in written.fresh().read().entries if e.app == "api"]
+    assert len(whole) == 10
+    for limit in (3, 9, 12):
+        written.s3.fetched.clear()
+        ctx = FakeContext(base.config, "dev", base.runner, s3=written.s3, events=Events())  # a new process
+        shown = [e["id"] for e in history(ctx, app="api", limit=limit).data()["entries"]]
+        assert shown == whole[:limit], limit
+        assert len(written.s3.fetched) == 16, "the 8 old keys, then api's 8 labelled ones: never web's or worker's"
