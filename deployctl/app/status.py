@@ -14,6 +14,7 @@ from typing import Any
 
 from deployctl.app.context import EnvContext
 from deployctl.app.steps.freeze import freeze_state
+from deployctl.ledger import labels
 from deployctl.ledger.audit import LedgerProblem, LedgerRead
 from deployctl.ledger.entry import open_intents
 from deployctl.promotion.evidence import run_of
@@ -151,26 +152,30 @@ def status(ctx: EnvContext, app: str | None = None) -> StatusResult:
     """Each app of the environment as it runs now, judged by the one definition of healthy."""
     ctx.require_deployable()
     apps = ctx.config.settings.apps
-    # The ledger lives in the state bucket: an environment without one has no unfinished rollouts to show.
-    ledger = ctx.read_ledger() if ctx.env.terraform is not None else LedgerRead([])  # its problems said on stderr
-    intents = open_intents(ledger.entries)
-    # a chart that carries no provenance annotations: the tag and commit the ledger recorded with the digest
-    recorded: dict[tuple[str, str | None], tuple[str | None, str | None]] = {}
-    for entry in reversed(ledger.entries):  # oldest first: the newest entry of a digest wins
-        if entry.digest and (entry.tag or entry.commit):
-            recorded[(entry.app, entry.digest)] = (entry.tag, entry.commit)
     found = []
     with ctx.clusters() as clusters:
+        seen = []
         for target, app_name, app_config in [(t, n, c) for t in ctx.targets() for n, c in ctx.apps(app)]:
             cluster = clusters[target.name]
+            live = cluster.live(app_config.release)
+            found_workloads = live.workloads if live is not None else ()
+            # what helm's latest revision asks for
+            digest = found_workloads[0].health.desired_digest if found_workloads else None
+            seen.append((target, app_name, app_config, cluster, live, digest))
+        ledger = _ledger(ctx, [(name, digest) for _, name, _, _, _, digest in seen])
+        intents = open_intents(ledger.entries)
+        # a chart that carries no provenance annotations: the tag and commit the ledger recorded with the digest
+        recorded: dict[tuple[str, str | None], tuple[str | None, str | None]] = {}
+        for entry in reversed(ledger.entries):  # oldest first: the newest entry of a digest wins
+            if entry.digest and (entry.tag or entry.commit):
+                recorded[(entry.app, entry.digest)] = (entry.tag, entry.commit)
+        for target, app_name, app_config, cluster, live, digest in seen:
             pinned = chartvalues.pinned(app_config, ctx.values.section(app_name, apps)) if ctx.values.exists() else {}
             values_digest = pinned.get("digest")
-            live = cluster.live(app_config.release)
             release = live.release if live is not None else None
             found_workloads = live.workloads if live is not None else ()
             first = found_workloads[0] if found_workloads else None
             workloads = tuple(w.health for w in found_workloads)
-            digest = first.health.desired_digest if first else None  # what helm's latest revision asks for
             # Healthy also means "runs what the values file pins" when it pins something (prod).
             health = live.health(values_digest or None) if live is not None else release_health(None, (), None)
             found.append(
@@ -199,3 +204,13 @@ def status(ctx: EnvContext, app: str | None = None) -> StatusResult:
                 )
             )
     return StatusResult(env=ctx.name, apps=tuple(found), freeze=freeze_state(ctx), ledger_problems=ledger.problems)
+
+
+def _ledger(ctx: EnvContext, running: Sequence[tuple[str, str | None]]) -> LedgerRead:
+    """What status reads of the ledger: each app's open intents and the entries of the digest it runs (their tag
+    and commit). An environment without a state bucket has no ledger (its problems are said on stderr)."""
+    if ctx.env.terraform is None:
+        return LedgerRead([])
+    asked = [labels.of_apps([name], digest=digest) for name, digest in running if digest]
+    opened = [labels.open_intents(name) for name in dict.fromkeys(name for name, _ in running)]
+    return ctx.read_ledger(question=labels.either(*opened, *asked))
