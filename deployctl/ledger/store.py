@@ -133,7 +133,7 @@ class Ledger:
             tampered = {p.key for p in problems}
             known: dict[str, Read] = {}
             if question is not None:
-                chosen, known = self._answering(chosen, tampered, question)
+                chosen, known = self._answering(chosen, tampered, question, read_plain=answered is None)
             entries: list[Entry] = []
             by_key: dict[str, Entry] = {}
             wanted = chosen if limit is None else chosen[:limit]
@@ -157,18 +157,19 @@ class Ledger:
         return LedgerRead(_newest_first(entries), tuple(problems), read_at, skipped)
 
     def _answering(
-        self, versions: list[ObjectVersion], tampered: set[str], question: labels.Question
+        self, versions: list[ObjectVersion], tampered: set[str], question: labels.Question, *, read_plain: bool
     ) -> tuple[list[ObjectVersion], dict[str, Read]]:
         """``versions`` (newest first) that answer ``question``, and the entries read to know: a key that names
-        nothing (written before labels) is read first, and its body labels it, so the question sees every entry.
+        nothing (written before labels) is read first, and its body labels it, so the question sees every entry
+        (``read_plain`` False: a read until answered keeps it unread in its place, where it answers or not).
         An intent and its completion are never read apart: either one read brings the other."""
         named = {v.key: labels.label_of(v.key) for v in versions}
         plain = [v for v in versions if named[v.key] is None]
-        known = dict(zip((v.key for v in plain), self._entries(plain, tampered), strict=True))
+        known = dict(zip((v.key for v in plain), self._entries(plain, tampered), strict=True)) if read_plain else {}
         for key, (entry, _) in known.items():
             named[key] = labels.label_from(entry) if entry is not None else None
         found = [(v.key, label) for v in versions if (label := named[v.key]) is not None]
-        wanted = question(found) | set(known)
+        wanted = question(found) | {v.key for v in plain}
         ids = {label.id for key, label in found if key in wanted}
         intents = {label.intent for key, label in found if key in wanted and label.intent}
         wanted |= {key for key, label in found if label.intent in ids or label.id in intents}
