@@ -50,6 +50,8 @@ READINESS_GRACE_NO_PROBE = 10.0  # running, no readiness probe, not ready: the k
 # Autoscaler events on a pod: a node is coming (cluster-autoscaler, Karpenter) / none will.
 SCALE_UP = frozenset({"TriggeredScaleUp", "Nominated"})
 NO_SCALE_UP = frozenset({"NotTriggerScaleUp"})
+FAILED_CREATE = "FailedCreate"  # a controller that cannot create its pods
+JUDGED_EVENTS = SCALE_UP | NO_SCALE_UP | {FAILED_CREATE}  # the only event reasons a verdict reads
 
 
 @dataclass(frozen=True)
@@ -245,7 +247,7 @@ def controller_failure(events: Sequence[EventState], kind: str, name: str, since
     """A controller that cannot create its pods (quota, admission, PodSecurity): a ``FailedCreate`` Warning
     about the workload, seen after ``since`` (earlier ones belong to an earlier rollout)."""
     for e in events:
-        mine = e.kind == kind and e.name == name and e.reason == "FailedCreate" and e.type == "Warning"
+        mine = e.kind == kind and e.name == name and e.reason == FAILED_CREATE and e.type == "Warning"
         if mine and (since is None or (e.time is not None and e.time >= since - 1)):
             return Verdict("failed", f"{kind.lower()} {name}: FailedCreate: {e.message}", reason="FailedCreate")
     return None

@@ -29,7 +29,23 @@ from deployctl.rollout.tracking import ManifestWorkload, kinds_to_watch, release
 log = logging.getLogger(__name__)
 
 OPTIONAL = frozenset({"Event"})
-EVENT_LISTS: dict[str, ListCall] = {"Event": ("CoreV1Api", "list_namespaced_event")}  # for diagnosis, not judged
+EVENT_LISTS: dict[str, ListCall] = {"Event": ("CoreV1Api", "list_namespaced_event")}
+# The routine events of pods coming and going (the scheduler's, the kubelet's, the controllers'): most of a
+# namespace's events, and none a verdict reads (``signals``: an autoscaler's word on a pod, a controller's
+# FailedCreate), so the watches leave them on the server; every app's watches listed and received the namespace's
+# whole event history (issue 29). The diagnosis of a failure lists every event itself (``diagnosis.collect``).
+ROUTINE_EVENTS = (
+    "Scheduled",
+    "Pulling",
+    "Pulled",
+    "Created",
+    "Started",
+    "Killing",
+    "SuccessfulCreate",
+    "SuccessfulDelete",
+    "ScalingReplicaSet",
+)
+SELECTED = {"Event": {"field_selector": ",".join(f"reason!={reason}" for reason in ROUTINE_EVENTS)}}
 MAX_EVENTS = 500
 EVALUATE_EVERY = 0.5  # seconds: grace periods expire between API events
 
@@ -81,13 +97,15 @@ class NamespaceWatch:
 
         while not self._stop.is_set():
             try:
-                listed = list_json(self.api, self.calls[kind], self.namespace)
+                options = SELECTED.get(kind, {})
+                listed = list_json(self.api, self.calls[kind], self.namespace, **options)
                 self._queue.put((kind, "SYNC", listed))
                 watcher = watch.Watch()
                 for event in watcher.stream(
                     call,
                     self.namespace,
                     resource_version=listed["metadata"]["resourceVersion"],
+                    **options,
                     timeout_seconds=30,
                     _request_timeout=40,
                     deserialize=False,  # the JSON as sent, as ``list_json``: no model built and turned back

@@ -91,3 +91,44 @@ def test_the_autoscaler_answer_is_asked_once_per_cluster(lab: Lab, tmp_path: Pat
     assert asked >= 2
     assert autoscaler_present(api) is False
     assert len(calls) == asked, "the second watch of the run asks no more"
+
+
+def test_the_watches_receive_every_event_but_the_routine_ones(lab: Lab) -> None:
+    """The Event list and watch carry the field selector (``watch.SELECTED``) to the real API server: the events a
+    verdict reads arrive, listed and streamed, whatever their type; the routine ones stay on the server."""
+    from deployctl.rollout.watch import EVENT_LISTS, NamespaceWatch
+
+    namespace = f"events-{int(time.time())}"
+    assert lab.kube("POST", "/api/v1/namespaces", {"metadata": {"name": namespace}})[0] == 201
+
+    def event(name: str, reason: str, kind: str = "Normal") -> None:
+        body = {
+            "metadata": {"name": name},
+            "involvedObject": {"kind": "Pod", "name": "p", "namespace": namespace},
+            "reason": reason,
+            "message": reason,
+            "type": kind,
+        }
+        assert lab.kube("POST", f"/api/v1/namespaces/{namespace}/events", body)[0] == 201
+
+    event("a", "Scheduled")
+    event("b", "Pulled")
+    event("c", "TriggeredScaleUp")  # a Normal event the unschedulable verdict reads
+    event("d", "FailedCreate", "Warning")
+    watch = NamespaceWatch(Kube(lab.kubeconfig, lab.context), namespace, EVENT_LISTS).start()
+    try:
+        deadline = time.monotonic() + 20
+        while "Event" not in watch.synced and time.monotonic() < deadline:
+            watch.poll(0.5)
+        assert sorted(e.reason for e in watch.events.values()) == ["FailedCreate", "TriggeredScaleUp"], "listed"
+        event("e", "Started")
+        event("f", "NotTriggerScaleUp")
+        event("g", "BackOff", "Warning")
+        while len(watch.events) < 4 and time.monotonic() < deadline:
+            watch.poll(0.5)
+        watch.poll(1.0)  # the routine one, had it been sent, arrived before the last
+        reasons = sorted(e.reason for e in watch.events.values())
+        assert reasons == ["BackOff", "FailedCreate", "NotTriggerScaleUp", "TriggeredScaleUp"], "streamed"
+    finally:
+        watch.stop()
+        lab.kube("DELETE", f"/api/v1/namespaces/{namespace}")

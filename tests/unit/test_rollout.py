@@ -325,3 +325,14 @@ def test_verdict_diagnosis_goes_after_the_one_line_summary_and_into_the_details(
         "diagnosis": ["event Warning Failed pod/x: manifest unknown", "logs ...: no logs available"],
     }
     assert verdict.diagnosed([]) is verdict
+
+
+def test_the_events_the_watches_leave_on_the_server_are_none_a_verdict_reads() -> None:
+    """The rollout and hook watches ask the API server for every event but the routine ones (issue 29): a reason a
+    verdict reads (an autoscaler's on a pod, a controller's FailedCreate) must never be among those."""
+    from deployctl.rollout.signals import JUDGED_EVENTS
+    from deployctl.rollout.watch import ROUTINE_EVENTS, SELECTED
+
+    assert {"TriggeredScaleUp", "Nominated", "NotTriggerScaleUp", "FailedCreate"} == JUDGED_EVENTS
+    assert not JUDGED_EVENTS & set(ROUTINE_EVENTS)
+    assert SELECTED["Event"]["field_selector"].split(",") == [f"reason!={r}" for r in ROUTINE_EVENTS]

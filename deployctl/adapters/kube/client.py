@@ -139,10 +139,11 @@ def list_call(api: Any, call: ListCall) -> Any:
     return getattr(getattr(kclient, group)(api), method)
 
 
-def list_json(api: Any, call: ListCall, namespace: str) -> dict[str, Any]:
+def list_json(api: Any, call: ListCall, namespace: str, **options: str) -> dict[str, Any]:
     """One list ``call`` in ``namespace`` as the API server sent it (issue 29: building the client's models and
-    turning them back into dicts was most of the CPU of a release's snapshot)."""
-    response = list_call(api, call)(namespace, _preload_content=False)
+    turning them back into dicts was most of the CPU of a release's snapshot); ``options``: the call's own
+    (``field_selector``)."""
+    response = list_call(api, call)(namespace, _preload_content=False, **options)
     try:
         found: dict[str, Any] = json.loads(response.data)
     finally:
