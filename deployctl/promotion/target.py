@@ -9,6 +9,12 @@ from deployctl.config import Environment
 from deployctl.core.refs import InvalidValueError, ReleaseTag, Version
 from deployctl.ledger.entry import Entry
 
+# What a promotion reads of its target's ledger (``target_state``, ``recorded_state``, the changelog's base): the
+# rollouts and promotions that may have brought a digest, read newest first until ``settled`` says nothing older
+# can change the answer (issue 29: the target's whole history was read by every promotion).
+ASKED_ACTIONS = ("promote", "deploy")
+ASKED_OUTCOMES = ("succeeded", "moved")
+
 
 def target_state(
     entries: Sequence[Entry], env: Environment, app: str, clusters: Sequence[str] = ()
@@ -24,10 +30,8 @@ def target_state(
         version, digest, source, _ = found[newest]
         return version, digest, source, tuple(c for c in clusters if found[c][1] != digest)
     for entry in entries:
-        rolled_out = entry.action in ("promote", "deploy") and entry.outcome == "succeeded"
-        if entry.app != app or not rolled_out or entry.verdict != "healthy":
-            continue
-        return _version(entry, env), entry.digest, "ledger", ()
+        if entry.app == app and rolled_out(entry):
+            return _version(entry, env), entry.digest, "ledger", ()
     return None, None, "none", ()
 
 
@@ -35,11 +39,25 @@ def recorded_state(entries: Sequence[Entry], env: Environment, app: str) -> tupl
     """The newest release promoted to the target for ``app``, deployed (healthy) or only moved (``--no-deploy``):
     its version and digest, from the target's ledger (newest first)."""
     for entry in entries:
-        if entry.app != app or entry.action != "promote":
-            continue
-        if entry.outcome == "moved" or (entry.outcome == "succeeded" and entry.verdict == "healthy"):
+        if entry.app == app and recorded(entry):
             return _version(entry, env), entry.digest
     return None, None
+
+
+def rolled_out(entry: Entry) -> bool:
+    """A rollout deployctl judged healthy in the target (a promotion's, or a deploy's)."""
+    return entry.action in ASKED_ACTIONS and entry.outcome == "succeeded" and entry.verdict == "healthy"
+
+
+def recorded(entry: Entry) -> bool:
+    """A promotion that brought its digest: deployed healthy, or moved only (``--no-deploy``)."""
+    return entry.action == "promote" and (entry.outcome == "moved" or rolled_out(entry))
+
+
+def base_commit(entries: Sequence[Entry], apps: Sequence[str]) -> str | None:
+    """The commit the target runs for the changelog: its newest succeeded promotion of any of ``apps``."""
+    found = (e.commit for e in entries if e.app in apps and e.action == "promote" and e.outcome == "succeeded")
+    return next((commit for commit in found if commit), None)
 
 
 def _version(entry: Entry, env: Environment) -> Version | None:
@@ -53,29 +71,15 @@ def _version(entry: Entry, env: Environment) -> Version | None:
     return None
 
 
-# What a promotion reads of its target's ledger (``target_state``, ``recorded_state``, the changelog's base): the
-# rollouts and promotions that may have brought a digest, read newest first until ``settled`` says nothing older
-# can change the answer (issue 29: the target's whole history was read by every promotion).
-ASKED_ACTIONS = ("promote", "deploy")
-ASKED_OUTCOMES = ("succeeded", "moved")
-
-
 def settled(entries: Sequence[Entry], apps: Sequence[str], clusters: Sequence[str] = ()) -> bool:
     """Whether ``entries`` (the target's newest, newest first) hold every app's newest healthy rollout (in each of
     ``clusters``), its newest recorded promotion, and a promotion with its commit: then no older entry changes
-    ``target_state``, ``recorded_state`` or the changelog's base."""
+    ``target_state``, ``recorded_state`` or the changelog's base (each found by the same predicate)."""
 
-    def rolled_out(entry: Entry, app: str, cluster: str | None) -> bool:
-        healthy = entry.action in ASKED_ACTIONS and entry.outcome == "succeeded" and entry.verdict == "healthy"
-        return entry.app == app and healthy and (not clusters or entry.cluster == cluster)
+    def ran(app: str, cluster: str | None) -> bool:
+        return any(e.app == app and rolled_out(e) and (not clusters or e.cluster == cluster) for e in entries)
 
-    def recorded(entry: Entry, app: str) -> bool:
-        deployed = entry.outcome == "succeeded" and entry.verdict == "healthy"
-        return entry.app == app and entry.action == "promote" and (entry.outcome == "moved" or deployed)
-
-    based = any(e.app in apps and e.action == "promote" and e.outcome == "succeeded" and e.commit for e in entries)
-    return based and all(
-        any(recorded(e, app) for e in entries)
-        and all(any(rolled_out(e, app, c) for e in entries) for c in (clusters or (None,)))
+    return base_commit(entries, apps) is not None and all(
+        any(e.app == app and recorded(e) for e in entries) and all(ran(app, c) for c in clusters or (None,))
         for app in apps
     )

@@ -140,3 +140,45 @@ def test_a_ledger_without_object_lock_is_warned_about_and_bootstrap_says_how_to_
     assert code == 1, err
     assert f"s3://{BUCKET} is ready but its ledger is not protected: Object Lock could not be enabled" in err
     assert f"aws s3api put-object-lock-configuration --bucket {BUCKET}" in err and '"Mode":"COMPLIANCE"' in err
+
+
+def test_labelled_keys_against_moto_a_lying_key_refuses_and_a_question_fetches_only_its_entries(
+    world: PromotionWorld,
+) -> None:
+    """deployctl's own entries (written by the CLI to moto) name their app, outcome and digest in their keys; a
+    promotion's evidence fetches only the digest's entries (GETs counted by botocore's own events on a real
+    client); a failure of the digest planted under a key that says it succeeded refuses the promotion, named."""
+    from deployctl.ledger import labels
+    from deployctl.ledger.store import Ledger
+    from deployctl.promotion.evidence import evidence_of
+
+    sha_a, digest_a = world.commit("feat: A", seed=541)
+    assert world.run("deploy", "dev", "--image-tag", sha_a)[0] == 0
+    sha_l, digest_l = world.commit("feat: L", seed=542)
+    assert world.run("deploy", "dev", "--image-tag", sha_l)[0] == 0
+    named = [labels.label_of(k) for k in dev_entries(world)]
+    assert [(n.app, n.digest) for n in named if n is not None] == [("api", labels.short(digest_a))] * 2 + [
+        ("api", labels.short(digest_l))
+    ] * 2, "each intent and completion names its app and digest (keys sort by time)"
+
+    client = s3(world)
+    fetched: list[str] = []
+    client.meta.events.register("before-parameter-build.s3.GetObject", lambda params, **_: fetched.append(params["Key"]))
+    whole = Ledger("dev", BUCKET, client).read()
+    fetched.clear()
+    read = Ledger("dev", BUCKET, client).read(question=labels.since_digest("api", digest_l))
+    assert len(fetched) == 2 and all(labels.short(digest_l) in k for k in fetched), "L's intent and completion"
+    now = whole.now
+    assert evidence_of(read.entries, env="dev", app="api", digest=digest_l, now=now) == evidence_of(
+        whole.entries, env="dev", app="api", digest=digest_l, now=now
+    )
+
+    planted = Entry("dev", "api", "deploy", "failed", digest=digest_l, verdict="failed", message="planted")
+    stamp = planted.time.replace(":", "").replace("-", "")
+    lying = PREFIX + labels.name_of(Entry(**{**planted.to_dict(), "outcome": "succeeded"}), stamp)
+    client.put_object(Bucket=BUCKET, Key=lying, Body=json.dumps(planted.to_dict()).encode(), IfNoneMatch="*")
+    git(world.repo, "tag", "-a", "release-1.0.0", "-m", "release-1.0.0", sha_l)
+    code, _, err = world.run("promote", "release-1.0.0")
+    assert code == 4, err
+    assert f"{lying}: corrupt: its key names outcome 'succeeded' but its body 'failed'" in err
+    assert world.tag_digest("release-1.0.0") is None, "nothing reached prod's registry"

@@ -29,7 +29,14 @@ from deployctl.promotion.plan import (
     merged,
 )
 from deployctl.promotion.request import PromoteRequest
-from deployctl.promotion.target import ASKED_ACTIONS, ASKED_OUTCOMES, recorded_state, settled, target_state
+from deployctl.promotion.target import (
+    ASKED_ACTIONS,
+    ASKED_OUTCOMES,
+    base_commit,
+    recorded_state,
+    settled,
+    target_state,
+)
 from deployctl.release.changelog import LIMIT, Changelog, changelog
 from deployctl.release.values import ValuesEdit
 from deployctl.rollout import waves
@@ -144,14 +151,7 @@ def _changelog(
 ) -> Changelog:
     """The commits between the one the target runs (its newest promotion, from its ledger) and ``head``."""
     runner, repo = contexts.runner, contexts.config.root
-    base = next(
-        (
-            e.commit
-            for e in target_entries
-            if e.app in apps and e.action == "promote" and e.outcome == "succeeded" and e.commit
-        ),
-        None,
-    )
+    base = base_commit(target_entries, apps)
     if base is not None and not git.contains(runner, repo, base):
         log.warning("the commit %s the target runs is not in this clone (fetch it): listing all commits", base[:12])
         base = None
