@@ -163,7 +163,9 @@ def test_labelled_keys_against_moto_a_lying_key_refuses_and_a_question_fetches_o
 
     client = s3(world)
     fetched: list[str] = []
-    client.meta.events.register("before-parameter-build.s3.GetObject", lambda params, **_: fetched.append(params["Key"]))
+    client.meta.events.register(
+        "before-parameter-build.s3.GetObject", lambda params, **_: fetched.append(params["Key"])
+    )
     whole = Ledger("dev", BUCKET, client).read()
     fetched.clear()
     read = Ledger("dev", BUCKET, client).read(question=labels.since_digest("api", digest_l))
